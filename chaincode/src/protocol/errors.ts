@@ -1,0 +1,75 @@
+/**
+ * Error codes shared by the chaincode and the SDK. A client switches on `code`, never on the message.
+ * The first seven are the names paper 004 gives its rejections; the rest are this project's.
+ */
+export const ErrorCode = {
+    // Paper 004, Algorithms 1-3.
+    FailedPayment: 'failedPayment',
+    FailedChallenge: 'failedChallenge',
+    FailedDoubleSpendingCheck1: 'failedDoubleSpendingCheck-1',
+    FailedDoubleSpendingCheck2: 'failedDoubleSpendingCheck-2',
+    InvalidPrimaryHash: 'invalidPrimaryHash',
+    SymmetricKeyInvalid: 'symmetricKeyInvalid',
+    FailedSignatureVerification: 'failedSignatureVerification',
+    // This project.
+    MalformedInput: 'malformedInput',
+    UnknownCertificate: 'unknownCertificate',
+    CertificateAlreadyUsed: 'certificateAlreadyUsed',
+    ContentAddressMismatch: 'contentAddressMismatch',
+    UnauthorisedMsp: 'unauthorisedMsp',
+    InvalidIssuance: 'invalidIssuance',
+    InvalidProofOfPossession: 'invalidProofOfPossession',
+    InvalidDleqProof: 'invalidDleqProof',
+    FogNotApproved: 'fogNotApproved',
+    UnknownFog: 'unknownFog',
+    UnknownEquipment: 'unknownEquipment',
+    UnknownRequest: 'unknownRequest',
+    AlreadyExists: 'alreadyExists',
+    InvalidStateTransition: 'invalidStateTransition',
+    NotConfigured: 'notConfigured',
+    DecryptionFailed: 'decryptionFailed',
+    ReplayDetected: 'replayDetected',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Why a byte string was refused by a decoder; carried by {@link DecodeError}. */
+export type DecodeReason =
+    | 'wrongLength'
+    | 'trailingBytes'
+    | 'truncated'
+    | 'nonCanonical'
+    | 'offCurve'
+    | 'identityPoint'
+    | 'scalarOutOfRange'
+    | 'unknownVersion'
+    | 'unknownSuite'
+    | 'unknownType'
+    | 'invalidValue';
+
+/** Base class of every error the protocol module throws. */
+export class ProtocolError extends Error {
+    readonly code: ErrorCode;
+    constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+        super(message, options);
+        this.name = 'ProtocolError';
+        this.code = code;
+    }
+}
+
+/** A byte string that is not the canonical encoding of the expected object. */
+export class DecodeError extends ProtocolError {
+    readonly reason: DecodeReason;
+    constructor(reason: DecodeReason, message: string, options?: ErrorOptions) {
+        super(ErrorCode.MalformedInput, `${reason}: ${message}`, options);
+        this.name = 'DecodeError';
+        this.reason = reason;
+    }
+}
+
+/** A proof or signature that does not verify. `code` names which check failed. */
+export class VerificationError extends ProtocolError {
+    constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+        super(code, message, options);
+        this.name = 'VerificationError';
+    }
+}

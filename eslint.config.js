@@ -1,0 +1,25 @@
+// Lint rules in the style of hyperledger/fabric-gateway's Node client: typescript-eslint's
+// type-checked recommended set, formatting left to prettier.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+    { ignores: ['**/node_modules/', '**/dist/', 'build/', '.data/', 'bench/results/', 'eslint.config.js'] },
+    js.configs.recommended,
+    ...tseslint.configs.recommendedTypeChecked,
+    {
+        languageOptions: {
+            parserOptions: {
+                projectService: true,
+                tsconfigRootDir: import.meta.dirname,
+            },
+        },
+        rules: {
+            '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+            '@typescript-eslint/explicit-function-return-type': ['error', { allowExpressions: true }],
+            '@typescript-eslint/require-await': 'off',
+            eqeqeq: ['error', 'always'],
+            'no-console': 'off',
+        },
+    },
+);
