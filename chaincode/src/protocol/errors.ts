@@ -73,3 +73,25 @@ export class VerificationError extends ProtocolError {
         this.name = 'VerificationError';
     }
 }
+
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/**
+ * The wire form of a rejection, used by chaincode error messages and service error replies:
+ * `<code>: <detail>`. Fabric carries only a message string from chaincode to the client, so the
+ * code leads it and {@link parseErrorCode} recovers it from wherever the SDK finds it embedded.
+ */
+export function formatErrorMessage(code: ErrorCode, detail: string): string {
+    return `${code}: ${detail}`;
+}
+
+/** Finds the first known error code followed by ':' in a message; undefined when there is none. */
+export function parseErrorCode(message: string): ErrorCode | undefined {
+    for (const match of message.matchAll(/([A-Za-z][A-Za-z0-9-]*):/g)) {
+        const candidate = match[1];
+        if (candidate !== undefined && KNOWN_CODES.has(candidate)) {
+            return candidate as ErrorCode;
+        }
+    }
+    return undefined;
+}
