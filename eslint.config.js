@@ -22,4 +22,13 @@ export default tseslint.config(
             'no-console': 'off',
         },
     },
+    {
+        // Plain JavaScript helpers are not part of a TypeScript project.
+        files: ['**/*.mjs', '**/*.cjs'],
+        ...tseslint.configs.disableTypeChecked,
+        languageOptions: {
+            parserOptions: { projectService: false, project: null },
+            globals: { process: 'readonly', console: 'readonly' },
+        },
+    },
 );
