@@ -30,5 +30,6 @@ export default tseslint.config(
             parserOptions: { projectService: false, project: null },
             globals: { process: 'readonly', console: 'readonly' },
         },
+        rules: { '@typescript-eslint/explicit-function-return-type': 'off' },
     },
 );
