@@ -30,6 +30,9 @@ export default tseslint.config(
             parserOptions: { projectService: false, project: null },
             globals: { process: 'readonly', console: 'readonly' },
         },
-        rules: { '@typescript-eslint/explicit-function-return-type': 'off' },
+        rules: {
+            ...tseslint.configs.disableTypeChecked.rules,
+            '@typescript-eslint/explicit-function-return-type': 'off',
+        },
     },
 );
