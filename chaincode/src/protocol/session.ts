@@ -43,11 +43,7 @@ export declare function issueCertificates(
  * Chaincode (Alg. 1): issuance equation and counter proof of one object, against the request entry
  * it answers. Throws VerificationError(InvalidIssuance | FailedChallenge).
  */
-export declare function verifyIssuedCertificate(
-    suite: Suite,
-    obj: CertificateObject,
-    caPublicKey: Point,
-): void;
+export declare function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void;
 
 /** Per-session device state carried from M1 to M3. Holds secrets: never logged or sent. */
 export interface DeviceSession {
@@ -69,11 +65,7 @@ export declare function createM1(
 ): Promise<{ m1: M1; session: DeviceSession }>;
 
 /** Fog: decrypt C1 to IDCert_i (the ledger key to look up). */
-export declare function openM1(
-    suite: Suite,
-    fogRecipient: HpkeRecipient,
-    m1: M1,
-): Promise<{ idCert: Point }>;
+export declare function openM1(suite: Suite, fogRecipient: HpkeRecipient, m1: M1): Promise<{ idCert: Point }>;
 
 /**
  * Device: on M2 (the certificate object) derive d_i (eq. 12), check Q_i, symKey_i = H(d_i*Q_c)
