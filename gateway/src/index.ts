@@ -1,0 +1,2 @@
+/** Public API of the gateway SDK. */
+export * from './storage/index.js';
