@@ -1,2 +1,3 @@
-/** Public API of the gateway SDK. */
+/** @m2m-fabric/gateway: SDK and services. */
+export * from './ledger/index.js';
 export * from './storage/index.js';
