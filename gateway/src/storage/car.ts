@@ -52,25 +52,25 @@ async function encodeIndexNode(node: IndexNode): Promise<Block> {
 }
 
 /** Builds the index tree bottom-up; returns its blocks with the root last. */
-async function buildIndex(objects: CID[]): Promise<Block[]> {
+async function buildIndex(objects: CID[], fanout: number): Promise<Block[]> {
     const blocks: Block[] = [];
     let level: CID[] = [];
-    for (let i = 0; i < objects.length; i += INDEX_FANOUT) {
+    for (let i = 0; i < objects.length; i += fanout) {
         const block = await encodeIndexNode({
             type: INDEX_TYPE,
             version: 1,
-            objects: objects.slice(i, i + INDEX_FANOUT),
+            objects: objects.slice(i, i + fanout),
         });
         blocks.push(block);
         level.push(block.cid);
     }
-    while (level.length > INDEX_FANOUT) {
+    while (level.length > fanout) {
         const next: CID[] = [];
-        for (let i = 0; i < level.length; i += INDEX_FANOUT) {
+        for (let i = 0; i < level.length; i += fanout) {
             const block = await encodeIndexNode({
                 type: INDEX_TYPE,
                 version: 1,
-                children: level.slice(i, i + INDEX_FANOUT),
+                children: level.slice(i, i + fanout),
             });
             blocks.push(block);
             next.push(block.cid);
@@ -99,6 +99,8 @@ export interface CarExportResult {
 export interface CarExportOptions {
     /** Export only pinned objects (default: every object in the store). */
     pinnedOnly?: boolean;
+    /** Links per index node (default INDEX_FANOUT); smaller values only make tests build deep trees. */
+    indexFanout?: number;
 }
 
 /**
@@ -122,7 +124,11 @@ export async function exportCar(
     cids.sort();
     const objectCids = cids.map((c) => CID.parse(c));
     const pinned = cids.filter((c) => pinnedSet.has(c)).length;
-    const index = await buildIndex(objectCids);
+    const fanout = options.indexFanout ?? INDEX_FANOUT;
+    if (!Number.isInteger(fanout) || fanout < 2 || fanout > INDEX_FANOUT) {
+        throw new RangeError(`indexFanout must be an integer in [2, ${INDEX_FANOUT}]`);
+    }
+    const index = await buildIndex(objectCids, fanout);
     const root = index[index.length - 1] as Block;
 
     const temp = join(dirname(outPath), `.${process.pid}-${Date.now()}.car.tmp`);
