@@ -44,34 +44,34 @@ function contextOf(mspId: string, role?: string): Context {
     } as unknown as Context;
 }
 
-describe('canonicalJson', () => {
-    it('sorts keys at every depth and drops undefined fields', () => {
+void describe('canonicalJson', () => {
+    void it('sorts keys at every depth and drops undefined fields', () => {
         assert.equal(
             canonicalJson({ b: 1, a: { d: [3, { z: true, y: null }], c: 'x' }, u: undefined }),
             '{"a":{"c":"x","d":[3,{"y":null,"z":true}]},"b":1}',
         );
     });
 
-    it('gives the same bytes whatever the construction order', () => {
+    void it('gives the same bytes whatever the construction order', () => {
         assert.equal(canonicalJson({ x: 1, y: 2 }), canonicalJson({ y: 2, x: 1 }));
     });
 
-    it('refuses numbers that are not safe integers', () => {
+    void it('refuses numbers that are not safe integers', () => {
         assert.throws(() => canonicalJson({ a: 1.5 }), TypeError);
         assert.throws(() => canonicalJson({ a: Number.NaN }), TypeError);
         assert.throws(() => canonicalJson({ a: 2 ** 60 }), TypeError);
     });
 });
 
-describe('argument validation', () => {
-    it('accepts identifiers and refuses anything else as malformedInput', () => {
+void describe('argument validation', () => {
+    void it('accepts identifiers and refuses anything else as malformedInput', () => {
         assert.equal(requireIdentifier('id', 'press-7.line:2'), 'press-7.line:2');
         for (const bad of ['', ' lead', 'a b', 'x'.repeat(129), 'nul\u0000', 42, undefined, null, {}]) {
             rejectsWith(ErrorCode.MalformedInput, () => requireIdentifier('id', bad));
         }
     });
 
-    it('parses decimal integers inside their range only', () => {
+    void it('parses decimal integers inside their range only', () => {
         assert.equal(requireInteger('n', '0', 0, 5), 0);
         assert.equal(requireInteger('n', '5', 0, 5), 5);
         for (const bad of ['6', '-1', '01', '1.0', '1e3', ' 1', '', '0x10', 5]) {
@@ -79,21 +79,21 @@ describe('argument validation', () => {
         }
     });
 
-    it('accepts closed sets and patterns exactly', () => {
+    void it('accepts closed sets and patterns exactly', () => {
         assert.equal(requireOneOf('s', 'b', ['a', 'b'] as const), 'b');
         rejectsWith(ErrorCode.MalformedInput, () => requireOneOf('s', 'B', ['a', 'b'] as const));
         rejectsWith(ErrorCode.MalformedInput, () => requireString('s', 'abc1', /^[a-z]+$/));
     });
 });
 
-describe('error wire form', () => {
-    it('puts the code first so parseErrorCode finds it inside a Fabric message', () => {
+void describe('error wire form', () => {
+    void it('puts the code first so parseErrorCode finds it inside a Fabric message', () => {
         const error = new ContractError(ErrorCode.FailedDoubleSpendingCheck2, 'secondaryHash is already recorded');
         assert.equal(error.message, 'failedDoubleSpendingCheck-2: secondaryHash is already recorded');
         assert.equal(parseErrorCode(`endorsement failed (status 500): ${error.message}`), error.code);
     });
 
-    it('re-wraps protocol errors with their own code and other errors as malformedInput', () => {
+    void it('re-wraps protocol errors with their own code and other errors as malformedInput', () => {
         const wrapped = toContractError(new ProtocolError(ErrorCode.InvalidDleqProof, 'DLEQ proof does not verify'));
         assert.equal(wrapped.code, ErrorCode.InvalidDleqProof);
         assert.equal(parseErrorCode(wrapped.message), ErrorCode.InvalidDleqProof);
@@ -103,8 +103,8 @@ describe('error wire form', () => {
     });
 });
 
-describe('access policy', () => {
-    it('requires both the MSP and the role attribute', () => {
+void describe('access policy', () => {
+    void it('requires both the MSP and the role attribute', () => {
         assert.deepEqual(requireRole(contextOf('CSPMSP', 'csp'), DEFAULT_ACCESS_POLICY, Role.Csp), {
             role: 'csp',
             mspId: 'CSPMSP',
@@ -118,7 +118,7 @@ describe('access policy', () => {
         rejectsWith(ErrorCode.UnauthorisedMsp, () => requireRole(contextOf('CSPMSP'), DEFAULT_ACCESS_POLICY, Role.Csp));
     });
 
-    it('picks the first role the caller holds', () => {
+    void it('picks the first role the caller holds', () => {
         const caller = requireRole(
             contextOf('ManufacturerMSP', 'manufacturer'),
             DEFAULT_ACCESS_POLICY,
@@ -131,7 +131,7 @@ describe('access policy', () => {
         requireOwnerOrRole({ role: Role.Csp, mspId: 'CSPMSP' }, 'OtherMSP', 'x');
     });
 
-    it('reads MSP lists and the attribute switch from the environment', () => {
+    void it('reads MSP lists and the attribute switch from the environment', () => {
         const policy = accessPolicyFromEnv({
             M2M_CSP_MSPS: 'Org1MSP',
             M2M_FOG_MSPS: ' Org2MSP , Org3MSP ',
