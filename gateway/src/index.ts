@@ -1,2 +1,3 @@
 /** @m2m-fabric/gateway: SDK and services. */
 export * from './ledger/index.js';
+export * as fabric from './ledger/fabric/index.js';
