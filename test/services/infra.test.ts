@@ -23,10 +23,13 @@ const schema = {
     'key.hex': { type: 'string', env: 'T_KEY', format: 'hex', secret: true, description: 'key' },
 } as const satisfies ConfigSchema;
 
-test('config: precedence override > env > file > default, nested file keys', async () => {
+void test('config: precedence override > env > file > default, nested file keys', async () => {
     const dir = await tempDir();
     const file = join(dir, 'c.json');
-    await writeFile(file, JSON.stringify({ mqtt: { url: 'mqtt://127.0.0.1:1' }, fog: { id: 'fog-file' }, rate: { burst: 7 } }));
+    await writeFile(
+        file,
+        JSON.stringify({ mqtt: { url: 'mqtt://127.0.0.1:1' }, fog: { id: 'fog-file' }, rate: { burst: 7 } }),
+    );
     const c = loadConfig(schema, { file, env: { T_FOG_ID: 'fog-env' }, overrides: { 'rate.burst': '9' } });
     assert.equal(c['mqtt.url'], 'mqtt://127.0.0.1:1');
     assert.equal(c['fog.id'], 'fog-env');
@@ -35,7 +38,7 @@ test('config: precedence override > env > file > default, nested file keys', asy
     assert.equal(c['key.hex'], undefined);
 });
 
-test('config: every problem reported at once, secrets never echoed', async () => {
+void test('config: every problem reported at once, secrets never echoed', async () => {
     const dir = await tempDir();
     const file = join(dir, 'c.json');
     await writeFile(file, JSON.stringify({ mqtt: { url: 'not a url' }, typo: 1 }));
@@ -60,7 +63,7 @@ test('config: every problem reported at once, secrets never echoed', async () =>
     assert.throws(() => loadConfig(schema, { file, env: { T_FOG_ID: 'a' } }), /not valid JSON/);
 });
 
-test('secure file: atomic JSON write creates 0600 files in a 0700 dir, leaves no temp files', async () => {
+void test('secure file: atomic JSON write creates 0600 files in a 0700 dir, leaves no temp files', async () => {
     const dir = join(await tempDir(), 'state');
     const path = join(dir, 'device.json');
     await writeJsonAtomic(path, { counter: 1 });
@@ -72,7 +75,7 @@ test('secure file: atomic JSON write creates 0600 files in a 0700 dir, leaves no
     assert.equal(await readJsonFile(join(dir, 'absent.json')), undefined);
 });
 
-test('rate limiter: per-key burst, refill over time, global cap, bounded keys', () => {
+void test('rate limiter: per-key burst, refill over time, global cap, bounded keys', () => {
     let now = 0;
     const rl = new RateLimiter({ ratePerSecond: 1, burst: 2 }, { ratePerSecond: 0.5, burst: 5 }, 3, () => now);
     assert.equal(rl.allow('a'), true);
@@ -86,7 +89,7 @@ test('rate limiter: per-key burst, refill over time, global cap, bounded keys', 
     assert.ok(rl.trackedKeys <= 3);
 });
 
-test('metrics: Prometheus text exposition with labels and histograms; HTTP /metrics and /healthz', async () => {
+void test('metrics: Prometheus text exposition with labels and histograms; HTTP /metrics and /healthz', async () => {
     const reg = new MetricsRegistry();
     const c = reg.counter('m2m_sessions_total', 'Sessions by outcome');
     c.inc({ outcome: 'established' });
@@ -127,7 +130,7 @@ test('metrics: Prometheus text exposition with labels and histograms; HTTP /metr
     }
 });
 
-test('durable map: survives reopen, deletes, torn final line; file is 0600', async () => {
+void test('durable map: survives reopen, deletes, torn final line; file is 0600', async () => {
     const path = join(await tempDir(), 'db', 'outbox.jsonl');
     const m = await DurableMap.open<{ n: number }>(path);
     await Promise.all(Array.from({ length: 50 }, (_, i) => m.set(`k${i}`, { n: i })));
@@ -147,7 +150,7 @@ test('durable map: survives reopen, deletes, torn final line; file is 0600', asy
     await assert.rejects(m2.set('x', { n: 1 }), /closed/);
 });
 
-test('topics: devices reach only their own request/reply topics; services their own namespaces', () => {
+void test('topics: devices reach only their own request/reply topics; services their own namespaces', () => {
     const t = new TopicLayout('m2m/v1');
     const dev = { kind: 'device', clientId: 'dev-abc123' } as const;
     assert.equal(t.isAllowed(dev, 'publish', 'm2m/v1/fog/fog-1/req/dev-abc123'), true);

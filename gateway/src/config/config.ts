@@ -36,7 +36,11 @@ export interface BooleanField extends BaseField {
 export type FieldSpec = StringField | NumberField | BooleanField;
 export type ConfigSchema = Record<string, FieldSpec>;
 
-type FieldValue<F> = F extends { type: 'boolean' } ? boolean : F extends { type: 'number' | 'integer' } ? number : string;
+type FieldValue<F> = F extends { type: 'boolean' }
+    ? boolean
+    : F extends { type: 'number' | 'integer' }
+      ? number
+      : string;
 /** The loaded configuration: keys with a default or `required` are always present. */
 export type ConfigValues<S extends ConfigSchema> = {
     [K in keyof S]: S[K] extends { default: unknown } | { required: true }
@@ -187,7 +191,9 @@ export function loadConfig<S extends ConfigSchema>(schema: S, sources: ConfigSou
         } else {
             if (spec.default !== undefined) out[key] = spec.default;
             else if ('required' in spec && spec.required === true) {
-                problems.push(`${key}: required (set ${spec.env} or "${key}" in the config file) — ${spec.description}`);
+                problems.push(
+                    `${key}: required (set ${spec.env} or "${key}" in the config file) — ${spec.description}`,
+                );
             }
             continue;
         }
@@ -202,7 +208,8 @@ export function loadConfig<S extends ConfigSchema>(schema: S, sources: ConfigSou
 export function describeSchema(schema: ConfigSchema): string {
     return Object.entries(schema)
         .map(([key, spec]) => {
-            const def = spec.default !== undefined && spec.secret !== true ? ` (default ${JSON.stringify(spec.default)})` : '';
+            const def =
+                spec.default !== undefined && spec.secret !== true ? ` (default ${JSON.stringify(spec.default)})` : '';
             return `  ${key.padEnd(26)} ${spec.env.padEnd(32)} ${spec.description}${def}`;
         })
         .join('\n');

@@ -54,7 +54,12 @@ export class EmbeddedBroker {
         const { layout, auth } = options;
         // Who each connection is, decided once at CONNECT and consulted on every publish/subscribe.
         const principals = new WeakMap<Client, Principal>();
-        const stats: BrokerStats = { connectedClients: 0, refusedConnections: 0, refusedPublishes: 0, refusedSubscriptions: 0 };
+        const stats: BrokerStats = {
+            connectedClients: 0,
+            refusedConnections: 0,
+            refusedPublishes: 0,
+            refusedSubscriptions: 0,
+        };
         const sockets = new Set<Socket>();
         const aedes = await Aedes.createBroker({
             authenticate: (client, username, password, done) => {

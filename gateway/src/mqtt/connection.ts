@@ -116,20 +116,50 @@ export class MqttConnection {
     /** Subscribes (QoS 1) and routes matching messages to `handler`. Rejects if the broker refuses. */
     async subscribe(filter: string, handler: MessageHandler): Promise<void> {
         this.handlers.set(filter, handler);
-        const granted = await this.client.subscribeAsync(filter, { qos: 1 });
+        let granted: { qos: number }[];
+        try {
+            granted = await this.client.subscribeAsync(filter, { qos: 1 });
+        } catch (err) {
+            this.handlers.delete(filter);
+            throw new ServiceError(
+                ServiceErrorCode.Unavailable,
+                `subscription to ${filter} refused: ${(err as Error).message}`,
+            );
+        }
         if (granted.some((g) => g.qos === 128)) {
             this.handlers.delete(filter);
             throw new ServiceError(ServiceErrorCode.Unavailable, `subscription to ${filter} refused by the broker`);
         }
     }
 
-    /** Publishes with QoS 1; resolves on PUBACK. */
-    async publish(topic: string, payload: Uint8Array, retain = false): Promise<void> {
+    /**
+     * Publishes with QoS 1; resolves on PUBACK. Rejects with ServiceError(unavailable) when no PUBACK
+     * arrives within `timeoutMs` (mqtt.js would otherwise wait forever for a broker that dropped
+     * us); the message may still be delivered later, so receivers treat QoS 1 as at-least-once.
+     */
+    async publish(topic: string, payload: Uint8Array, retain = false, timeoutMs = 10_000): Promise<void> {
         if (this.closed) throw new ServiceError(ServiceErrorCode.Unavailable, 'connection closed');
-        await this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), {
-            qos: 1,
-            retain,
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+            timer = setTimeout(
+                () =>
+                    reject(
+                        new ServiceError(ServiceErrorCode.Unavailable, `no PUBACK for ${topic} within ${timeoutMs} ms`),
+                    ),
+                timeoutMs,
+            );
         });
+        try {
+            await Promise.race([
+                this.client.publishAsync(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), {
+                    qos: 1,
+                    retain,
+                }),
+                timeout,
+            ]);
+        } finally {
+            clearTimeout(timer);
+        }
     }
 
     /** Waits until connected (after a broker restart), up to `timeoutMs`. */
