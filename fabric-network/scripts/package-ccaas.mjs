@@ -8,6 +8,7 @@
 // package ID on every machine and the chaincode servers can be started with it before install.
 //
 // Usage: node fabric-network/scripts/package-ccaas.mjs --label m2m_1.0 --out FILE [--connection FILE]
+import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

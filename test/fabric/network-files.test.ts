@@ -52,7 +52,11 @@ async function readTopology(): Promise<Topology> {
     const assoc = (name: string): Record<string, string> => {
         const match = new RegExp(`declare -A ${name}=\\(([^)]*)\\)`).exec(text);
         assert.ok(match, `${name} not found in lib.sh`);
-        return Object.fromEntries([...(match[1] ?? '').matchAll(/\[(\w+)\]=(\w+)/g)].map((m) => [m[1], m[2]]));
+        const pairs = [...(match[1] ?? '').matchAll(/\[(\w+)\]=(\w+)/g)].map((m): [string, string] => [
+            m[1] ?? '',
+            m[2] ?? '',
+        ]);
+        return Object.fromEntries(pairs);
     };
     const numbers = (name: string): Record<string, number> =>
         Object.fromEntries(Object.entries(assoc(name)).map(([k, v]) => [k, Number(v)]));
