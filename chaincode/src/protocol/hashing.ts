@@ -1,7 +1,15 @@
 /**
  * Domain-separated hashing (RFC 9380). Each use has its own DST so a value computed for one purpose
  * can never be replayed as another.
+ *
+ * Every DST on the wire is `<name>-<suite id>`, e.g. `M2M-V1-COUNTER-PROOF-BASE-P256-SHA256`, so a
+ * value computed under one suite is never valid under the other. Multi-part inputs are encoded as
+ * u32-length-prefixed parts, so ('ab', 'c') and ('a', 'bc') hash differently.
  */
+import { hash_to_field, type H2CHasher } from '@noble/curves/abstract/hash-to-curve.js';
+import type { WeierstrassPointCons } from '@noble/curves/abstract/weierstrass.js';
+import { p256_hasher, p384_hasher } from '@noble/curves/nist.js';
+import { ByteWriter } from './encoding.js';
 import type { Point, Suite } from './suite.js';
 
 /** Every domain-separation tag the protocol uses; the suite id is appended at use. */
@@ -35,9 +43,87 @@ export const DST = {
 } as const;
 export type DstName = keyof typeof DST;
 
+/** The DST string actually used: the named tag, '-', the suite id. */
+export function dstFor(suite: Suite, dst: DstName): string {
+    return `${DST[dst]}-${suite.id}`;
+}
+
+/** Unambiguous encoding of a list of byte strings: each as u32 length + bytes. */
+export function encodeHashInput(parts: readonly Uint8Array[]): Uint8Array {
+    const w = new ByteWriter();
+    for (const part of parts) w.bytes32(part);
+    return w.finish();
+}
+
+type Hasher = H2CHasher<WeierstrassPointCons<bigint>>;
+
+function hasherFor(suite: Suite): Hasher {
+    // Keyed on the id, not the object, so an equal suite obtained any way maps to the same hasher.
+    switch (suite.id) {
+        case 'P256-SHA256':
+            return p256_hasher;
+        case 'P384-SHA384':
+            return p384_hasher;
+    }
+}
+
+/**
+ * RFC 9380 §3 hash_to_curve with the suite's `P256_XMD:SHA-256_SSWU_RO_` /
+ * `P384_XMD:SHA-384_SSWU_RO_` parameters, on a raw message and raw DST. The protocol calls
+ * {@link hashToCurve}; this is exported so the RFC 9380 vectors can pin it.
+ */
+export function rfc9380HashToCurve(suite: Suite, msg: Uint8Array, dst: string | Uint8Array): Point {
+    return hasherFor(suite).hashToCurve(msg, { DST: dst });
+}
+
+/**
+ * RFC 9380 §5.2 hash_to_field(msg, count) over GF(p) (the base field, as hash_to_curve uses it) or
+ * GF(n) (the scalar field, RFC 9497's HashToScalar), with the suite's expand_message_xmd and k.
+ */
+export function rfc9380HashToField(
+    suite: Suite,
+    msg: Uint8Array,
+    dst: string | Uint8Array,
+    count: number,
+    field: 'p' | 'n',
+): bigint[] {
+    const defaults = hasherFor(suite).defaults;
+    const modulus = field === 'p' ? suite.Point.Fp.ORDER : suite.n;
+    const u = hash_to_field(msg, count, {
+        DST: dst,
+        expand: defaults.expand,
+        hash: defaults.hash,
+        p: modulus,
+        m: 1,
+        k: defaults.k,
+    });
+    return u.map((e) => {
+        const v = e[0];
+        if (v === undefined) throw new Error('hash_to_field returned an empty element');
+        return v;
+    });
+}
+
+/** RFC 9380 hash_to_field(msg, 1) over GF(n) with a raw DST: RFC 9497's HashToScalar. */
+export function rfc9380HashToScalar(suite: Suite, msg: Uint8Array, dst: string | Uint8Array): bigint {
+    return hasherFor(suite).hashToScalar(msg, { DST: dst });
+}
+
 /** RFC 9380 hash_to_field(msg, 1) reduced mod n, with the named DST. Result in [0, n-1]. */
-export declare function hashToScalar(suite: Suite, dst: DstName, ...parts: Uint8Array[]): bigint;
+export function hashToScalar(suite: Suite, dst: DstName, ...parts: Uint8Array[]): bigint {
+    return rfc9380HashToScalar(suite, encodeHashInput(parts), dstFor(suite, dst));
+}
+
 /** RFC 9380 hash_to_curve, `_XMD:SHA-xxx_SSWU_RO_`, with the named DST. */
-export declare function hashToCurve(suite: Suite, dst: DstName, ...parts: Uint8Array[]): Point;
+export function hashToCurve(suite: Suite, dst: DstName, ...parts: Uint8Array[]): Point {
+    return rfc9380HashToCurve(suite, encodeHashInput(parts), dstFor(suite, dst));
+}
+
+const UTF8 = new TextEncoder();
+
 /** Suite hash over an unambiguous (length-prefixed) encoding of DST and parts; hashBytes long. */
-export declare function hashBytes(suite: Suite, dst: DstName, ...parts: Uint8Array[]): Uint8Array;
+export function hashBytes(suite: Suite, dst: DstName, ...parts: Uint8Array[]): Uint8Array {
+    const w = new ByteWriter().bytes16(UTF8.encode(dstFor(suite, dst)));
+    for (const part of parts) w.bytes32(part);
+    return suite.hash(w.finish());
+}

@@ -1,0 +1,2 @@
+/** @m2m-fabric/gateway: SDK and services. */
+export * from './ledger/index.js';
