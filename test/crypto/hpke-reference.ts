@@ -64,8 +64,21 @@ function labeledExtract(s: ReferenceSuite, suiteId: Buffer, salt: Buffer, label:
     return extract(s.hash, salt, Buffer.concat([ascii('HPKE-v1'), suiteId, ascii(label), ikm]));
 }
 
-function labeledExpand(s: ReferenceSuite, suiteId: Buffer, prk: Buffer, label: string, info: Buffer, L: number): Buffer {
-    return expand(s.hash, s.hashBytes, prk, Buffer.concat([i2osp(L, 2), ascii('HPKE-v1'), suiteId, ascii(label), info]), L);
+function labeledExpand(
+    s: ReferenceSuite,
+    suiteId: Buffer,
+    prk: Buffer,
+    label: string,
+    info: Buffer,
+    L: number,
+): Buffer {
+    return expand(
+        s.hash,
+        s.hashBytes,
+        prk,
+        Buffer.concat([i2osp(L, 2), ascii('HPKE-v1'), suiteId, ascii(label), info]),
+        L,
+    );
 }
 
 /** §4.1 DH + ExtractAndExpand: the KEM shared secret, with the raw DH output for inspection. */

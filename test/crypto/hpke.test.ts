@@ -16,7 +16,15 @@ import {
     type Suite,
 } from '@m2m-fabric/chaincode/protocol';
 import { REF_P256, REF_P384, referenceDecap, referenceOpen, type ReferenceSuite } from './hpke-reference.js';
-import { hex, randomScalar, rejectsDecode, rejectsWithCode, SUITES, throwsDecode, toHexString } from './protocol-helpers.js';
+import {
+    hex,
+    randomScalar,
+    rejectsDecode,
+    rejectsWithCode,
+    SUITES,
+    throwsDecode,
+    toHexString,
+} from './protocol-helpers.js';
 
 /**
  * RFC 9180 Appendix A.3.1: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, mode_base,
@@ -46,25 +54,25 @@ function refFor(suite: Suite): ReferenceSuite {
     return suite.id === 'P256-SHA256' ? REF_P256 : REF_P384;
 }
 
-describe('HPKE: RFC 9180 A.3.1 known answers (P-256)', () => {
-    it('builds the recipient from skRm as a scalar and yields pkRm', async () => {
+void describe('HPKE: RFC 9180 A.3.1 known answers (P-256)', () => {
+    void it('builds the recipient from skRm as a scalar and yields pkRm', async () => {
         const recipient = await hpkeRecipientFromScalar(P256_SHA256, BigInt(`0x${A31.skRm}`));
         assert.equal(toHexString(recipient.publicKey), A31.pkRm);
     });
 
-    it('opens the vector ciphertext', async () => {
+    void it('opens the vector ciphertext', async () => {
         const recipient = await hpkeRecipientFromScalar(P256_SHA256, BigInt(`0x${A31.skRm}`));
         const pt = await hpkeOpen(recipient, vectorInfo, { enc: hex(A31.pkEm), ct: hex(A31.ct) }, hex(A31.aad));
         assert.equal(toHexString(pt), A31.pt);
     });
 
-    it('seals to the vector ciphertext with the fixed ephemeral ikmE', async () => {
+    void it('seals to the vector ciphertext with the fixed ephemeral ikmE', async () => {
         const c = await hpkeSeal(P256_SHA256, hex(A31.pkRm), vectorInfo, hex(A31.pt), hex(A31.aad), hex(A31.ikmE));
         assert.equal(toHexString(c.enc), A31.pkEm);
         assert.equal(toHexString(c.ct), A31.ct);
     });
 
-    it('the independent node:crypto reference reproduces the vector (shared secret, key, nonce)', () => {
+    void it('the independent node:crypto reference reproduces the vector (shared secret, key, nonce)', () => {
         const ref = referenceOpen(REF_P256, hex(A31.skRm), hex(A31.pkEm), hex(A31.info), hex(A31.aad), hex(A31.ct));
         assert.equal(ref.sharedSecret.toString('hex'), A31.sharedSecret);
         assert.equal(ref.key.toString('hex'), A31.key);
@@ -72,7 +80,7 @@ describe('HPKE: RFC 9180 A.3.1 known answers (P-256)', () => {
         assert.equal(ref.plaintext.toString('hex'), A31.pt);
     });
 
-    it('the DH step equals node:crypto ECDH from both sides', () => {
+    void it('the DH step equals node:crypto ECDH from both sides', () => {
         const fromRecipient = referenceDecap(REF_P256, hex(A31.pkEm), hex(A31.skRm)).dh;
         const sender = createECDH('prime256v1');
         sender.setPrivateKey(Buffer.from(A31.skEm, 'hex'));
@@ -82,8 +90,8 @@ describe('HPKE: RFC 9180 A.3.1 known answers (P-256)', () => {
 });
 
 for (const suite of SUITES) {
-    describe(`HPKE ${suite.id}`, () => {
-        it('recipient public key equals d*G computed by noble', async () => {
+    void describe(`HPKE ${suite.id}`, () => {
+        void it('recipient public key equals d*G computed by noble', async () => {
             const d = randomScalar(suite);
             const recipient = await hpkeRecipientFromScalar(suite, d);
             assert.deepEqual(recipient.publicKey, suite.Point.BASE.multiply(d).toBytes(false));
@@ -91,7 +99,7 @@ for (const suite of SUITES) {
             assert.ok(!JSON.stringify(recipient).includes(d.toString(16)), 'the secret never serialises');
         });
 
-        it('round trips with every info label, with and without aad, compressed or not', async () => {
+        void it('round trips with every info label, with and without aad, compressed or not', async () => {
             const d = randomScalar(suite);
             const recipient = await hpkeRecipientFromScalar(suite, d);
             const compressed = suite.Point.BASE.multiply(d).toBytes(true);
@@ -106,7 +114,7 @@ for (const suite of SUITES) {
             }
         });
 
-        it('the independent reference opens what the module sealed (DH by node:crypto ECDH)', async () => {
+        void it('the independent reference opens what the module sealed (DH by node:crypto ECDH)', async () => {
             const d = randomScalar(suite);
             const recipient = await hpkeRecipientFromScalar(suite, d);
             const pt = new Uint8Array([9, 8, 7, 6, 5]);
@@ -123,14 +131,14 @@ for (const suite of SUITES) {
             assert.deepEqual(new Uint8Array(ref.plaintext), pt);
         });
 
-        it('a ciphertext for one label does not open under another (C1 is never a C2)', async () => {
+        void it('a ciphertext for one label does not open under another (C1 is never a C2)', async () => {
             const recipient = await hpkeRecipientFromScalar(suite, randomScalar(suite));
             const c = await hpkeSeal(suite, recipient.publicKey, HpkeInfo.C1, new Uint8Array([1]));
             await rejectsWithCode(() => hpkeOpen(recipient, HpkeInfo.C2, c), ErrorCode.DecryptionFailed);
             await rejectsWithCode(() => hpkeOpen(recipient, HpkeInfo.C3, c), ErrorCode.DecryptionFailed);
         });
 
-        it('wrong recipient, wrong aad, tampered ct or enc: DecryptionFailed', async () => {
+        void it('wrong recipient, wrong aad, tampered ct or enc: DecryptionFailed', async () => {
             const recipient = await hpkeRecipientFromScalar(suite, randomScalar(suite));
             const other = await hpkeRecipientFromScalar(suite, randomScalar(suite));
             const aad = new Uint8Array([7]);
@@ -144,21 +152,30 @@ for (const suite of SUITES) {
             for (const pos of [0, c.ct.length - 17, c.ct.length - 1]) {
                 const ct = c.ct.slice();
                 ct[pos]! ^= 0x01;
-                await rejectsWithCode(() => hpkeOpen(recipient, HpkeInfo.C3, { enc: c.enc, ct }, aad), ErrorCode.DecryptionFailed);
+                await rejectsWithCode(
+                    () => hpkeOpen(recipient, HpkeInfo.C3, { enc: c.enc, ct }, aad),
+                    ErrorCode.DecryptionFailed,
+                );
             }
             // A different valid point as enc, an off-curve enc, and a wrong-length enc.
             const enc2 = suite.Point.BASE.multiply(randomScalar(suite)).toBytes(false);
-            await rejectsWithCode(() => hpkeOpen(recipient, HpkeInfo.C3, { enc: enc2, ct: c.ct }, aad), ErrorCode.DecryptionFailed);
+            await rejectsWithCode(
+                () => hpkeOpen(recipient, HpkeInfo.C3, { enc: enc2, ct: c.ct }, aad),
+                ErrorCode.DecryptionFailed,
+            );
             const offCurve = c.enc.slice();
             offCurve[offCurve.length - 1]! ^= 0x01;
-            await rejectsWithCode(() => hpkeOpen(recipient, HpkeInfo.C3, { enc: offCurve, ct: c.ct }, aad), ErrorCode.DecryptionFailed);
+            await rejectsWithCode(
+                () => hpkeOpen(recipient, HpkeInfo.C3, { enc: offCurve, ct: c.ct }, aad),
+                ErrorCode.DecryptionFailed,
+            );
             await rejectsWithCode(
                 () => hpkeOpen(recipient, HpkeInfo.C3, { enc: c.enc.subarray(1), ct: c.ct }, aad),
                 ErrorCode.DecryptionFailed,
             );
         });
 
-        it('refuses out-of-range recipient scalars and invalid recipient public keys', async () => {
+        void it('refuses out-of-range recipient scalars and invalid recipient public keys', async () => {
             await rejectsDecode(() => hpkeRecipientFromScalar(suite, 0n), 'scalarOutOfRange');
             await rejectsDecode(() => hpkeRecipientFromScalar(suite, suite.n), 'scalarOutOfRange');
             const bad = suite.Point.BASE.toBytes(false);
@@ -166,7 +183,7 @@ for (const suite of SUITES) {
             await rejectsDecode(() => hpkeSeal(suite, bad, HpkeInfo.C1, new Uint8Array(1)), 'offCurve');
         });
 
-        it('canonical ciphertext encoding round trips and rejects malformed bytes', async () => {
+        void it('canonical ciphertext encoding round trips and rejects malformed bytes', async () => {
             const recipient = await hpkeRecipientFromScalar(suite, randomScalar(suite));
             const c = await hpkeSeal(suite, recipient.publicKey, HpkeInfo.C1, new Uint8Array(suite.pointBytes));
             const bytes = encodeHpkeCiphertext(suite, c);

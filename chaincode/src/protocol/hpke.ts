@@ -18,6 +18,15 @@ import { ByteReader, ByteWriter, encodeScalar } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
 import type { Suite, SuiteId } from './suite.js';
 
+declare global {
+    // Node 20 has WebCrypto's CryptoKey/CryptoKeyPair as globals, but @types/node declares them only
+    // under `webcrypto`; @hpke/core's typings name the globals, so give them their Node types.
+    /* eslint-disable @typescript-eslint/no-empty-object-type */
+    interface CryptoKey extends webcrypto.CryptoKey {}
+    interface CryptoKeyPair extends webcrypto.CryptoKeyPair {}
+    /* eslint-enable @typescript-eslint/no-empty-object-type */
+}
+
 export const HpkeInfo = {
     /** C1 = Enc_{Q_f}(IDCert_i): device -> fog. */
     C1: 'M2M-V1-C1',
@@ -74,15 +83,15 @@ export function hpkeEncBytes(suite: Suite): number {
 
 /** The private key is kept in a class field no serializer reaches, never on the returned interface. */
 class Recipient implements HpkeRecipient {
-    readonly #keyPair: webcrypto.CryptoKeyPair;
+    readonly #keyPair: CryptoKeyPair;
     constructor(
         readonly suite: Suite,
         readonly publicKey: Uint8Array,
-        keyPair: webcrypto.CryptoKeyPair,
+        keyPair: CryptoKeyPair,
     ) {
         this.#keyPair = keyPair;
     }
-    keyPair(): webcrypto.CryptoKeyPair {
+    keyPair(): CryptoKeyPair {
         return this.#keyPair;
     }
     toJSON(): object {
@@ -100,7 +109,7 @@ export async function hpkeRecipientFromScalar(suite: Suite, secret: bigint): Pro
     ecdh.setPrivateKey(secretBytes);
     const publicKey = new Uint8Array(ecdh.getPublicKey());
     const kem = hpkeCipherSuite(suite).kem;
-    const keyPair: webcrypto.CryptoKeyPair = {
+    const keyPair: CryptoKeyPair = {
         privateKey: await kem.deserializePrivateKey(secretBytes),
         publicKey: await kem.deserializePublicKey(publicKey),
     };

@@ -68,7 +68,10 @@ function readHeader(r: ByteReader, type: MessageType, expected?: Suite): Suite {
     }
     const actualType = r.u8();
     if (actualType !== type) {
-        throw new DecodeError('unknownType', `message type 0x${actualType.toString(16)}, expected 0x${type.toString(16)}`);
+        throw new DecodeError(
+            'unknownType',
+            `message type 0x${actualType.toString(16)}, expected 0x${type.toString(16)}`,
+        );
     }
     const tag = r.u8();
     const suite = suiteFromTag(tag);

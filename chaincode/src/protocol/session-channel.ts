@@ -144,9 +144,7 @@ export class SessionChannel {
         // Bit 0 stands for recvHighest itself, so it is set exactly when a frame was accepted, and
         // no bit may point below sequence number 0.
         const consistent =
-            recvHighest < 0n
-                ? recvWindow === 0n
-                : (recvWindow & 1n) === 1n && recvWindow >> (recvHighest + 1n) === 0n;
+            recvHighest < 0n ? recvWindow === 0n : (recvWindow & 1n) === 1n && recvWindow >> (recvHighest + 1n) === 0n;
         if (!consistent) {
             throw new DecodeError('invalidValue', 'recvWindow does not match recvHighest');
         }
@@ -267,7 +265,7 @@ function settle<T>(fn: () => T): Promise<T> {
     try {
         return Promise.resolve(fn());
     } catch (e) {
-        return Promise.reject(e as Error);
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
 }
 
