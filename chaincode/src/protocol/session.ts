@@ -237,20 +237,21 @@ export function issueCertificates(
     request: CertificateRequest,
 ): CertificateObject[] {
     assertSuite(suite, request.suite, 'certificate request');
+    if (caPrivateKey <= 0n || caPrivateKey >= suite.n) {
+        throw new RangeError('CA private key outside [1, n-1]');
+    }
     return request.entries.map(({ idCert, counterProof }) => {
-        for (;;) {
-            const ephemeral = randomScalar(suite);
+        // P_U = O (r_c = -k_U) or r = 0 happen with probability ~1/n each: draw another r_c. The
+        // attempts are bounded so a persistent error (a bad input) surfaces instead of looping.
+        for (let attempt = 1; ; attempt++) {
             try {
-                const { cert, r } = ecqvGenerateCertificate(suite, idCert, caPrivateKey, ephemeral, (P_U) =>
+                const { cert, r } = ecqvGenerateCertificate(suite, idCert, caPrivateKey, randomScalar(suite), (P_U) =>
                     encodeEcqvCertificate(suite, idCert, P_U),
                 );
-                // r = 0 (probability 1/n) would not encode as a Table III scalar: draw again.
-                if (r === 0n) continue;
-                return { suite, idCert, cert, rAux: r, counterProof };
+                if (r !== 0n) return { suite, idCert, cert, rAux: r, counterProof };
+                if (attempt >= 3) throw new RangeError('r = 0 repeatedly: the CA key or RNG is broken');
             } catch (e) {
-                // P_U = O only for r_c = -k_U (probability 1/n); any other error is real.
-                if (e instanceof RangeError && /identity/.test(e.message)) continue;
-                throw e;
+                if (!(e instanceof RangeError) || attempt >= 3) throw e;
             }
         }
     });
