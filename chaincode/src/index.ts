@@ -1,4 +1,9 @@
 /**
- * Chaincode entry point: fabric-chaincode-node loads the `contracts` export.
+ * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
+ * embedded ledger load the `contracts` export. The first contract is the default one.
  */
-export const contracts: unknown[] = [];
+import { CertificateContract, EquipmentContract, RegistryContract, SessionContract } from './contracts/index.js';
+
+export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract];
+
+export * from './contracts/index.js';

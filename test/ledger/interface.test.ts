@@ -4,6 +4,7 @@
  * contract double standing in for a ledger, since the helper is the code under test).
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, verify } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ import {
     CommitError,
     EndorseError,
     fileCheckpointer,
+    newPrivateKeySigner,
+    verifyLowS,
     submitWithRetry,
     validationCodeName,
     ValidationCodes,
@@ -122,5 +125,52 @@ void describe('submitWithRetry', () => {
         ]);
         await assert.rejects(submitWithRetry(policy, 'Put', {}, { attempts: 5, backoffMs: 1 }), CommitError);
         assert.equal(contract.calls + policy.calls, 2);
+    });
+});
+
+void describe('newPrivateKeySigner', () => {
+    const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    /** Splits a DER ECDSA signature into r and s. */
+    function rs(der: Uint8Array): [bigint, bigint] {
+        const b = Buffer.from(der);
+        const rLen = b[3] ?? 0;
+        const r = BigInt(`0x${b.subarray(4, 4 + rLen).toString('hex')}`);
+        const sLen = b[5 + rLen] ?? 0;
+        const s = BigInt(`0x${b.subarray(6 + rLen, 6 + rLen + sLen).toString('hex')}`);
+        return [r, s];
+    }
+    function der(r: bigint, s: bigint): Uint8Array {
+        const int = (v: bigint): Buffer => {
+            let h = v.toString(16);
+            if (h.length % 2) h = `0${h}`;
+            let x = Buffer.from(h, 'hex');
+            if ((x[0] ?? 0) & 0x80) x = Buffer.concat([Buffer.from([0]), x]);
+            return Buffer.concat([Buffer.from([2, x.length]), x]);
+        };
+        const body = Buffer.concat([int(r), int(s)]);
+        return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+    }
+
+    void it('produces low-S ECDSA-SHA256 signatures that OpenSSL verifies', async () => {
+        const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+        const signer = newPrivateKeySigner(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+        for (let i = 0; i < 32; i++) {
+            const message = Buffer.from(`message ${i}`);
+            const signature = await signer(message);
+            assert.ok(verify('sha256', message, publicKey, signature));
+            assert.ok(rs(signature)[1] <= P256_N >> 1n);
+            assert.ok(verifyLowS(publicKey, message, signature));
+            // The high-S twin is a valid ECDSA signature that Fabric refuses.
+            const [r, s] = rs(signature);
+            const high = der(r, P256_N - s);
+            assert.ok(verify('sha256', message, publicKey, high));
+            assert.equal(verifyLowS(publicKey, message, high), false);
+            assert.equal(verifyLowS(publicKey, Buffer.from('other'), signature), false);
+        }
+    });
+
+    void it('refuses non-EC keys', () => {
+        const { privateKey } = generateKeyPairSync('ed25519');
+        assert.throws(() => newPrivateKeySigner(privateKey), TypeError);
     });
 });

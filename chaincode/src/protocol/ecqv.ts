@@ -8,60 +8,146 @@
  * Hn is SEC 4's: the leftmost floor(log2 n) bits of the suite hash of the encoded certificate.
  * The core functions work on encoded certificate bytes so SEC 4 / SCMS vectors test them unchanged.
  */
-import type { Point, Suite } from './suite.js';
+import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.js';
+import { ErrorCode, VerificationError, DecodeError } from './errors.js';
+import { hashToScalar } from './hashing.js';
+import { suiteFromTag, type Point, type Suite } from './suite.js';
+
+/** Version byte of {@link encodeEcqvCertificate}'s format. */
+export const ECQV_CERTIFICATE_VERSION = 1;
+
+function assertScalar(suite: Suite, s: bigint, what: string): void {
+    if (s <= 0n || s >= suite.n) throw new RangeError(`${what} outside [1, n-1]`);
+}
 
 /** SEC 4 Hn: leftmost floor(log2 n) bits of hash(certU), as an integer (not reduced). */
-export declare function ecqvHn(suite: Suite, certU: Uint8Array): bigint;
+export function ecqvHn(suite: Suite, certU: Uint8Array): bigint {
+    const digest = bytesToBigInt(suite.hash(certU));
+    // n is not a power of two, so floor(log2 n) = bitLength(n) - 1 (255 for P-256, 383 for P-384):
+    // the digest loses its last bit and e < 2^floor(log2 n) < n.
+    const keep = suite.n.toString(2).length - 1;
+    const digestBits = 8 * suite.hashBytes;
+    return digestBits > keep ? digest >> BigInt(digestBits - keep) : digest;
+}
 
 /**
  * The project's encoded certificate CertU: version, suite tag, IDCert_i (R_U), Cert_i (P_U).
  * e = Hn(encodeEcqvCertificate(...)) binds the suite and both points (paper: e = H(IDCert_i, Cert_i)).
  */
-export declare function encodeEcqvCertificate(suite: Suite, idCert: Point, cert: Point): Uint8Array;
+export function encodeEcqvCertificate(suite: Suite, idCert: Point, cert: Point): Uint8Array {
+    return new ByteWriter().u8(ECQV_CERTIFICATE_VERSION).u8(suite.tag).point(suite, idCert).point(suite, cert).finish();
+}
+
+/** Inverse of {@link encodeEcqvCertificate}; rejects another version or suite and any malformed point. */
+export function decodeEcqvCertificate(suite: Suite, certU: Uint8Array): { idCert: Point; cert: Point } {
+    const r = new ByteReader(certU);
+    const version = r.u8();
+    if (version !== ECQV_CERTIFICATE_VERSION) {
+        throw new DecodeError('unknownVersion', `ECQV certificate version ${version}`);
+    }
+    const tagSuite = suiteFromTag(r.u8());
+    if (tagSuite.id !== suite.id) {
+        throw new DecodeError('unknownSuite', `ECQV certificate for ${tagSuite.id}, expected ${suite.id}`);
+    }
+    const idCert = r.point(suite);
+    const cert = r.point(suite);
+    r.end();
+    return { idCert, cert };
+}
 
 /** k_i = H(ID_i, i*w mod n) with DST EcqvRequestKey; IDCert_i = k_i*G. */
-export declare function ecqvRequestKey(
+export function ecqvRequestKey(
     suite: Suite,
     dynamicId: Uint8Array,
     counter: bigint,
     w: bigint,
-): { k: bigint; idCert: Point };
+): { k: bigint; idCert: Point } {
+    if (counter < 0n) throw new RangeError('counter must be non-negative');
+    assertScalar(suite, w, 'owner secret w');
+    const iw = (counter * w) % suite.n;
+    const k = hashToScalar(suite, 'EcqvRequestKey', dynamicId, encodeScalar(suite, iw));
+    // hash_to_field output is 0 with probability 1/n; refuse rather than use a zero key.
+    if (k === 0n) throw new RangeError('request key hashed to zero');
+    return { k, idCert: suite.Point.BASE.multiply(k) };
+}
 
 /**
  * CA side (Alg. 1, eq. 4-5): given R_U, the CA private key d_c and a fresh ephemeral r_c, returns
  * P_U = R_U + r_c*G, CertU = encode(P_U) and r = e*r_c + d_c mod n. `encode` lets SEC 4 vectors
  * supply their own certificate encoding.
  */
-export declare function ecqvGenerateCertificate(
+export function ecqvGenerateCertificate(
     suite: Suite,
     requestPoint: Point,
     caPrivateKey: bigint,
     ephemeral: bigint,
     encode: (publicReconstruction: Point) => Uint8Array,
-): { cert: Point; certU: Uint8Array; r: bigint };
+): { cert: Point; certU: Uint8Array; r: bigint } {
+    assertScalar(suite, caPrivateKey, 'CA private key');
+    assertScalar(suite, ephemeral, 'CA ephemeral key');
+    requestPoint.assertValidity();
+    // r_c is secret: constant-time fixed-base multiplication.
+    const cert = requestPoint.add(suite.Point.BASE.multiply(ephemeral));
+    if (cert.is0()) {
+        // SEC 4 §3.4 step 4: P_U = O happens only for r_c = -k_U; the CA must pick another r_c.
+        throw new RangeError('P_U is the identity; choose another ephemeral key');
+    }
+    const certU = encode(cert);
+    const e = ecqvHn(suite, certU);
+    const r = (e * ephemeral + caPrivateKey) % suite.n;
+    return { cert, certU, r };
+}
+
+/** Q_U = e*P_U + Q_CA (public data only: variable-time multiplication allowed). */
+export function ecqvExtractPublicKey(suite: Suite, certU: Uint8Array, cert: Point, caPublicKey: Point): Point {
+    const e = ecqvHn(suite, certU);
+    return cert.mulAddUnsafe(e, caPublicKey, 1n);
+}
 
 /** eq. 12: d_U = e*k_U + r mod n; throws VerificationError(InvalidIssuance) unless d_U*G == Q_U. */
-export declare function ecqvReconstructPrivateKey(
+export function ecqvReconstructPrivateKey(
     suite: Suite,
     certU: Uint8Array,
     cert: Point,
     r: bigint,
     requestKey: bigint,
     caPublicKey: Point,
-): bigint;
-
-/** Q_U = e*P_U + Q_CA (public data only: variable-time multiplication allowed). */
-export declare function ecqvExtractPublicKey(suite: Suite, certU: Uint8Array, cert: Point, caPublicKey: Point): Point;
+): bigint {
+    assertScalar(suite, requestKey, 'request key');
+    if (r < 0n || r >= suite.n) {
+        throw new VerificationError(ErrorCode.InvalidIssuance, 'private-key reconstruction value outside [0, n-1]');
+    }
+    const e = ecqvHn(suite, certU);
+    const d = (e * requestKey + r) % suite.n;
+    if (d === 0n) {
+        throw new VerificationError(ErrorCode.InvalidIssuance, 'reconstructed private key is zero');
+    }
+    // SEC 4 §3.6 step 5: the key pair is only accepted if d_U*G equals the public key anyone can
+    // extract from the certificate; a wrong r, CertU or Q_CA shows up here.
+    const expected = ecqvExtractPublicKey(suite, certU, cert, caPublicKey);
+    if (!suite.Point.BASE.multiply(d).equals(expected)) {
+        throw new VerificationError(ErrorCode.InvalidIssuance, 'd_U*G does not match the extracted public key');
+    }
+    return d;
+}
 
 /**
  * The public issuance check chaincode runs: r*G == e*(P_U - R_U) + Q_CA. Returns boolean;
  * never throws on a well-formed input.
  */
-export declare function ecqvVerifyIssuance(
+export function ecqvVerifyIssuance(
     suite: Suite,
     certU: Uint8Array,
     requestPoint: Point,
     cert: Point,
     r: bigint,
     caPublicKey: Point,
-): boolean;
+): boolean {
+    if (r <= 0n || r >= suite.n) return false;
+    if (requestPoint.is0() || cert.is0() || caPublicKey.is0()) return false;
+    // P_U == R_U means r_c = 0 and r = d_c: such a "certificate" publishes the CA key. Refuse it.
+    if (cert.equals(requestPoint)) return false;
+    const e = ecqvHn(suite, certU);
+    const expected = cert.subtract(requestPoint).mulAddUnsafe(e, caPublicKey, 1n);
+    return suite.Point.BASE.multiplyUnsafe(r).equals(expected);
+}

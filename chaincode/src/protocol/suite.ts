@@ -6,6 +6,7 @@
 import type { WeierstrassPoint, WeierstrassPointCons } from '@noble/curves/abstract/weierstrass.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
 import { DecodeError } from './errors.js';
 
 export type SuiteId = 'P256-SHA256' | 'P384-SHA384';
@@ -80,4 +81,14 @@ export function suiteFromTag(tag: number): Suite {
         throw new DecodeError('unknownSuite', `unknown suite tag ${tag}`);
     }
     return suite;
+}
+
+/**
+ * A uniformly random scalar in [1, n-1] from the platform CSPRNG: 16 extra bytes make the bias of
+ * the modular reduction negligible (below 2^-128), as in FIPS 186-5 A.4.1. Never used by chaincode.
+ */
+export function randomScalar(suite: Suite): bigint {
+    let v = 0n;
+    for (const b of randomBytes(suite.scalarBytes + 16)) v = (v << 8n) | BigInt(b);
+    return (v % (suite.n - 1n)) + 1n;
 }

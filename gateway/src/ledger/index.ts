@@ -3,3 +3,4 @@ export * from './types.js';
 export * from './errors.js';
 export * from './checkpointers.js';
 export * from './retry.js';
+export * from './signers.js';

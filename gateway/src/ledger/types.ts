@@ -64,9 +64,12 @@ export interface LedgerIdentity {
 }
 
 /**
- * Signs a message digest (SHA-256 of the serialized proposal/transaction) with the identity's
- * private key and returns a DER-encoded ECDSA signature, as fabric-gateway's `Signer`. The key
- * stays with the caller; neither implementation ever sees it.
+ * Signs a message — the serialized proposal or transaction, *not* a digest — with the identity's
+ * private key: ECDSA over SHA-256(message), DER-encoded, low-S (Fabric's MSP rejects high-S
+ * signatures). Taking the whole message lets an implementation hash and sign in one OpenSSL call;
+ * the Fabric adapter hands it to fabric-gateway with `hash: hash.none`, which passes the message
+ * through unhashed. The key stays with the caller; neither ledger implementation sees it.
+ * `newPrivateKeySigner` in `signers.ts` makes one from a PEM key.
  */
 export type LedgerSigner = (digest: Uint8Array) => Promise<Uint8Array>;
 

@@ -1,0 +1,12 @@
+/** The contracts of the chaincode, one per area; each file names the algorithm it implements. */
+export { RegistryContract } from './registry.js';
+export { EquipmentContract, EquipmentStatus, ServiceType } from './equipment.js';
+export type { EquipmentRecord } from './equipment.js';
+export { CertificateContract, CertificateTransientKey, MAX_SESSIONS_PER_REQUEST } from './certificates.js';
+export { SessionContract, SessionTransientKey } from './sessions.js';
+export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';
+export type { AccessPolicy } from './access.js';
+export { EventName } from './events.js';
+export { ContractError } from './errors.js';
+export { CertificateStatus, SessionStatus } from './records.js';
+export { FogStatus, RequestStatus } from './state.js';

@@ -1,0 +1,85 @@
+/**
+ * The binary world-state records of Algorithms 1-3: round trips, exact sizes (they set the ledger
+ * bytes per certificate and per session), and refusal of anything else.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import {
+    BINARY_CID_BYTES,
+    CertificateStatus,
+    SessionStatus,
+    decodeCertificateRecord,
+    decodeSessionRecord,
+    encodeCertificateRecord,
+    encodeSessionRecord,
+} from '@m2m-fabric/chaincode/contracts/records';
+import { P256_SHA256, P384_SHA384, contentAddressBytes, encodePoint } from '@m2m-fabric/chaincode/protocol';
+import type { Suite } from '@m2m-fabric/chaincode/protocol';
+
+function pointBytes(suite: Suite, k: bigint): Uint8Array {
+    return encodePoint(suite, suite.Point.BASE.multiply(k));
+}
+
+for (const suite of [P256_SHA256, P384_SHA384]) {
+    void describe(`records (${suite.id})`, () => {
+        const B = pointBytes(suite, 7n);
+        const cid = contentAddressBytes(new TextEncoder().encode('certificate object'));
+
+        void it('round-trips a requested and an issued Table II record at their exact sizes', () => {
+            const requested = { status: CertificateStatus.Requested, counterCommitment: B };
+            const requestedBytes = encodeCertificateRecord(suite, requested);
+            assert.equal(requestedBytes.length, 2 + suite.pointBytes);
+            assert.deepEqual(decodeCertificateRecord(suite, requestedBytes), requested);
+
+            for (const status of [CertificateStatus.Unused, CertificateStatus.Used]) {
+                const issued = { status, counterCommitment: B, contentAddress: cid };
+                const bytes = encodeCertificateRecord(suite, issued);
+                assert.equal(bytes.length, 2 + suite.pointBytes + BINARY_CID_BYTES);
+                assert.deepEqual(decodeCertificateRecord(suite, bytes), issued);
+            }
+        });
+
+        void it('refuses inconsistent or corrupted certificate records', () => {
+            assert.throws(() =>
+                encodeCertificateRecord(suite, { status: CertificateStatus.Unused, counterCommitment: B }),
+            );
+            assert.throws(() =>
+                encodeCertificateRecord(suite, {
+                    status: CertificateStatus.Requested,
+                    counterCommitment: B,
+                    contentAddress: cid,
+                }),
+            );
+            assert.throws(() =>
+                encodeCertificateRecord(suite, { status: CertificateStatus.Requested, counterCommitment: B.slice(1) }),
+            );
+            const bytes = encodeCertificateRecord(suite, {
+                status: CertificateStatus.Unused,
+                counterCommitment: B,
+                contentAddress: cid,
+            });
+            assert.throws(() => decodeCertificateRecord(suite, bytes.slice(0, -1)));
+            assert.throws(() => decodeCertificateRecord(suite, Uint8Array.of(...bytes, 0)));
+            assert.throws(() => decodeCertificateRecord(suite, Uint8Array.of(2, ...bytes.slice(1))));
+            assert.throws(() => decodeCertificateRecord(suite, Uint8Array.of(1, 9, ...bytes.slice(2))));
+        });
+
+        void it('round-trips a session record', () => {
+            const session = {
+                status: SessionStatus.Acknowledged,
+                fogId: 'fog-a',
+                idCert: pointBytes(suite, 11n),
+                publicKeyCommitment: new Uint8Array(suite.hashBytes).fill(1),
+                symKeyCommitment: new Uint8Array(suite.hashBytes).fill(2),
+            };
+            const bytes = encodeSessionRecord(suite, session);
+            assert.equal(bytes.length, 2 + 2 + 5 + suite.pointBytes + 2 * suite.hashBytes);
+            assert.deepEqual(decodeSessionRecord(suite, bytes), session);
+            const synchronised = { ...session, status: SessionStatus.Synchronised };
+            assert.deepEqual(decodeSessionRecord(suite, encodeSessionRecord(suite, synchronised)), synchronised);
+            assert.throws(() => decodeSessionRecord(suite, bytes.slice(0, -1)));
+            assert.throws(() => encodeSessionRecord(suite, { ...session, symKeyCommitment: new Uint8Array(3) }));
+        });
+    });
+}
