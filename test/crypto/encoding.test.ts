@@ -176,6 +176,9 @@ for (const suite of SUITES) {
                 }
             }
             assert.throws(() => encodePoint(suite, suite.Point.ZERO), RangeError);
+            const otherSuite = SUITES.find((s) => s !== suite);
+            assert.ok(otherSuite);
+            assert.throws(() => encodePoint(suite, otherSuite.Point.BASE), RangeError);
         });
 
         void it('encodes scalars at fixed width and rejects out-of-range values', () => {
