@@ -1,3 +1,4 @@
 /** @m2m-fabric/gateway: SDK and services. */
 export * from './ledger/index.js';
 export * as fabric from './ledger/fabric/index.js';
+export * from './storage/index.js';
