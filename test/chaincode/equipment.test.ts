@@ -24,20 +24,21 @@ function equipmentArgs(id: string, fogGroup: string): string[] {
     return [id, 'hydraulic-press', 'HP-200', fogGroup, staticKey(), '3', 'upload-download', '06:00-22:00'];
 }
 
-/** Every record of a paginated query, following bookmarks with `pageSize`. */
+/** Every page of a paginated query, following bookmarks until the last page says there is none. */
 async function allPages(party: Party, transaction: string, value: string, pageSize: number): Promise<Json[][]> {
     const pages: Json[][] = [];
     let bookmark = '';
-    for (;;) {
+    for (let guard = 0; guard < 100; guard++) {
         const page = await evaluate(party, 'equipment', transaction, { args: [value, String(pageSize), bookmark] });
         const records = page.records as Json[];
         assert.equal(page.count, records.length);
-        if (records.length === 0) return pages;
-        pages.push(records);
         assert.ok(records.length <= pageSize);
+        if (records.length > 0) pages.push(records);
         bookmark = page.bookmark as string;
-        if (records.length < pageSize) return pages;
+        if (bookmark === '') return pages;
+        assert.equal(records.length, pageSize, 'only the last page may be short');
     }
+    throw new Error('pagination did not end');
 }
 
 void describe('Machine-Equipment Blockchain', () => {
