@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config.js';
 import { formatSummary, runDemo } from '../demo/run.js';
 import { ServiceError } from '../mqtt/envelope.js';
-import { runDevice, runFog, runCsp, runManufacturer } from './services.js';
+import { runDevice, runFog, runCsp, runManufacturer, runServe } from './services.js';
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -15,6 +15,7 @@ commands:
   demo           embedded ledger + IPFS + brokers, one CSP, F fogs, N devices x K sessions
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
+  serve          the embedded network kept running, with device state files for "m2m device"
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
   fog            run a fog gateway service
   csp            run the CSP backend service
@@ -72,6 +73,8 @@ async function main(): Promise<void> {
     switch (command) {
         case 'demo':
             return demo(rest);
+        case 'serve':
+            return runServe(rest);
         case 'device':
             return runDevice(rest);
         case 'fog':

@@ -30,6 +30,14 @@ export interface EmbeddedNetworkOptions {
     logger?: Logger;
     /** Chaincode contracts (default: the m2m chaincode package). */
     contracts?: readonly unknown[];
+    /**
+     * One external broker (e.g. mosquitto) for devices and the fog-CSP link instead of embedded
+     * ones; service accounts log in with these passwords (username = fog id, or `csp`).
+     */
+    externalBroker?: { url: string; passwords: Record<string, string> };
+    /** Wraps each service's object store (tests inject faults this way). */
+    wrapStore?: (store: ObjectStore, owner: string) => ObjectStore;
+    fogOptions?: Partial<ConstructorParameters<typeof FogGateway>[0]>;
 }
 
 export interface LedgerTotals {
@@ -47,6 +55,8 @@ export class EmbeddedNetwork {
     ledger!: EmbeddedLedger;
     readonly suite: Suite;
     private readonly connections: LedgerConnection[] = [];
+    private fogFactories: (() => Promise<FogGateway>)[] = [];
+    private cspFactory: (() => Promise<CspBackend>) | undefined;
 
     constructor(readonly options: EmbeddedNetworkOptions) {
         this.suite = getSuite(options.suiteId ?? 'P256-SHA256');
@@ -75,38 +85,83 @@ export class EmbeddedNetwork {
         });
         this.store = await openObjectStore({ backend: 'embedded', directory: join(dataDir, 'objects') });
         const log = this.options.logger ?? silentLogger;
+        const ext = this.options.externalBroker;
+        const wrap = (owner: string): ObjectStore => this.options.wrapStore?.(this.store, owner) ?? this.store;
         const cspKey = await loadOrCreateServiceKey(join(dataDir, 'keys', 'csp.json'), this.suite);
-        this.csp = new CspBackend({
-            key: cspKey,
-            ledger: await this.client(CSP_MSP, 'csp-backend', 'csp'),
-            store: this.store,
-            dataDir: join(dataDir, 'csp'),
-            logger: log.child('csp'),
-        });
-        await this.csp.start();
-        await Promise.all(
+        const cspLedger = await this.client(CSP_MSP, 'csp-backend', 'csp');
+        let cspPort = 0;
+        this.cspFactory = async () => {
+            const csp = new CspBackend({
+                brokerPort: cspPort,
+                key: cspKey,
+                ledger: cspLedger,
+                store: wrap('csp'),
+                dataDir: join(dataDir, 'csp'),
+                logger: log.child('csp'),
+                ...(ext !== undefined ? { brokerUrl: ext.url, brokerPassword: ext.passwords.csp } : {}),
+            });
+            await csp.start();
+            if (ext === undefined) cspPort = Number(new URL(csp.brokerUrl).port);
+            return csp;
+        };
+        this.csp = await this.cspFactory();
+        const cspBrokerUrl = this.csp.brokerUrl;
+        this.fogFactories = await Promise.all(
             Array.from({ length: this.options.fogs }, async (_, i) => {
                 const fogId = this.fogId(i);
                 const mspId = FOG_MSPS[i % FOG_MSPS.length]!;
-                const fog = new FogGateway({
-                    fogId,
-                    key: await loadOrCreateServiceKey(join(dataDir, 'keys', `${fogId}.json`), this.suite),
-                    ledger: await this.client(mspId, `${fogId}-svc`, 'fog'),
-                    store: this.store,
-                    dataDir: join(dataDir, 'fogs'),
-                    cspBrokerUrl: this.csp.brokerUrl,
-                    logger: log.child(fogId),
-                });
-                await fog.start();
-                this.fogs[i] = fog;
+                const key = await loadOrCreateServiceKey(join(dataDir, 'keys', `${fogId}.json`), this.suite);
+                const ledger = await this.client(mspId, `${fogId}-svc`, 'fog');
+                let port = 0;
+                return async () => {
+                    const fog = new FogGateway({
+                        fogId,
+                        key,
+                        ledger,
+                        store: wrap(fogId),
+                        dataDir: join(dataDir, 'fogs'),
+                        cspBrokerUrl,
+                        deviceBrokerPort: port,
+                        logger: log.child(fogId),
+                        ...(ext !== undefined
+                            ? {
+                                  deviceBrokerUrl: ext.url,
+                                  brokerPassword: ext.passwords[fogId],
+                                  cspBrokerPassword: ext.passwords[fogId],
+                              }
+                            : {}),
+                        ...this.options.fogOptions,
+                    });
+                    await fog.start();
+                    // A restarted fog comes back on the same port, so devices reconnect to it.
+                    port = Number(new URL(fog.deviceBrokerUrl).port);
+                    return fog;
+                };
             }),
         );
+        for (let i = 0; i < this.fogFactories.length; i++) this.fogs[i] = await this.fogFactories[i]!();
         this.manufacturer = new ManufacturerClient({
             suite: this.suite,
             ledger: await this.client(MANUFACTURER_MSP, 'manufacturer', 'manufacturer'),
             store: this.store,
             dataDir: join(dataDir, 'manufacturer'),
         });
+    }
+
+    /** Stops fog i (as a crash would: no draining) and starts it again with the same key and data. */
+    async restartFog(i: number, pauseMs = 0): Promise<FogGateway> {
+        await this.fogs[i]!.close();
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        this.fogs[i] = await this.fogFactories[i]!();
+        return this.fogs[i]!;
+    }
+
+    /** Stops the CSP backend and starts it again (same key, store and data directory). */
+    async restartCsp(pauseMs = 0): Promise<CspBackend> {
+        await this.csp.close();
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        this.csp = await this.cspFactory!();
+        return this.csp;
     }
 
     /** Blocks, transactions and bytes on the ledger (read from the committed blocks). */
