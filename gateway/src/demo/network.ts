@@ -4,6 +4,7 @@
  * own device broker). Used by `m2m demo` (npm start), the services tests and the kx benchmark.
  * State lives under one data directory, so a second run continues from the first.
  */
+import '../util/quiet-fabric.js';
 import { join } from 'node:path';
 import { getSuite, type Suite } from '@m2m-fabric/chaincode/protocol';
 import { EmbeddedLedger } from '../ledger/embedded/index.js';

@@ -237,10 +237,12 @@ export class FogGateway {
             username: this.fogId,
             password: password('csp', options.cspBrokerPassword),
             persistentSession: true,
+            // The CSP may be down when the fog starts: the outbox holds M4s until the link is up.
+            lazy: true,
         });
         await this.cspConn.subscribe(this.topics.cspOutbound(this.fogId), (_topic, payload) => this.onCspMessage(payload));
         this.cspConn.onConnect(() => void this.drainOutbox());
-        await this.drainOutbox();
+        void this.drainOutbox();
         this.retryTimer = setInterval(() => void this.drainOutbox(), 2_000);
         this.retryTimer.unref();
         this.log.info('fog gateway started', { fogId: this.fogId, broker: this.deviceBrokerUrl });
@@ -415,6 +417,7 @@ export class FogGateway {
         const result = new Promise<Uint8Array>((resolve, reject) => {
             this.waiters.set(entry.correlationId, { resolve, reject });
         });
+        result.catch(() => undefined); // observed below; this only keeps an early rejection handled
         const timeout = setTimeout(() => {
             const w = this.waiters.get(entry.correlationId);
             this.waiters.delete(entry.correlationId);
@@ -432,7 +435,6 @@ export class FogGateway {
             throw err;
         } finally {
             clearTimeout(timeout);
-            result.catch(() => undefined);
         }
     }
 
@@ -492,7 +494,7 @@ export class FogGateway {
     /** Finishes every outbox entry: re-checks activations on the ledger, re-sends M4s. */
     private draining = false;
     async drainOutbox(): Promise<void> {
-        if (this.draining || this.closed) return;
+        if (this.draining || this.closed || !this.cspConn.connected) return;
         this.draining = true;
         try {
             const now = Date.now();
@@ -522,6 +524,7 @@ export class FogGateway {
 
     private async onFrame(clientId: string, env: Envelope): Promise<void> {
         const { tag, payload } = decodeTagged(env.body);
+        if (!this.cspConn.connected) throw new ServiceError(ServiceErrorCode.Unavailable, 'the CSP link is down; retry');
         this.m.relayed.inc({ direction: 'up' });
         const body = encodeFrameUp({ correlationId: env.correlationId, clientId, routeId: tag, frame: payload });
         await this.cspConn.publish(this.topics.cspInbound(this.fogId), encodeLinkMessage(this.options.key, LinkKind.FrameUp, this.fogId, body));
