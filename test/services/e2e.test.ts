@@ -24,7 +24,10 @@ async function fullRun(bed: TestBed, id: string): Promise<void> {
     const telemetry = bed.net.csp.readTelemetry({ equipmentId: id });
     assert.equal(telemetry.length, 1);
     assert.match(telemetry[0]!.payload, /"temperature":21.5/);
-    assert.equal(await bed.net.csp.sendInstruction({ equipmentId: id }, new TextEncoder().encode('{"setpoint":20}')), 'sent');
+    assert.equal(
+        await bed.net.csp.sendInstruction({ equipmentId: id }, new TextEncoder().encode('{"setpoint":20}')),
+        'sent',
+    );
     for (let i = 0; i < 50 && instructions.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(instructions, ['{"setpoint":20}']);
     // The second session uses the next counter and a new key; the ledger records both.
@@ -32,7 +35,10 @@ async function fullRun(bed: TestBed, id: string): Promise<void> {
     assert.equal(s2.counter, 2n);
     assert.notEqual(s2.routeId, s1.routeId);
     await agent.upload({ temperature: 22 });
-    await assert.rejects(agent.establishSession(), (err: unknown) => err instanceof ServiceError && err.code === 'noSessionsLeft');
+    await assert.rejects(
+        agent.establishSession(),
+        (err: unknown) => err instanceof ServiceError && err.code === 'noSessionsLeft',
+    );
     const state = await readDeviceState(bed.statePath(id));
     assert.equal(state?.nextCounter, '3');
     assert.equal((await stat(bed.statePath(id))).mode & 0o777, 0o600);
@@ -77,7 +83,8 @@ void test('a device refuses a fog whose key is not the registered one', async (t
         layout,
         auth: {
             allowAnonymous: true,
-            verifyService: async (u, _p, clientId) => (u === 'fog-1' ? { kind: 'fog', fogId: 'fog-1', clientId } : undefined),
+            verifyService: async (u, _p, clientId) =>
+                u === 'fog-1' ? { kind: 'fog', fogId: 'fog-1', clientId } : undefined,
         },
     });
     t.after(() => impostor.close());
@@ -89,10 +96,16 @@ void test('a device refuses a fog whose key is not the registered one', async (t
         const env = decodeEnvelope(payload);
         const info = new ByteWriter().string('fog-1').u8(suite.tag).bytes16(otherKey).finish();
         const clientId = layout.parseFogRequest(topic)!.clientId;
-        void fake.publish(layout.fogReply('fog-1', clientId), encodeEnvelope({ kind: EnvelopeKind.HelloReply, correlationId: env.correlationId, body: info }));
+        void fake.publish(
+            layout.fogReply('fog-1', clientId),
+            encodeEnvelope({ kind: EnvelopeKind.HelloReply, correlationId: env.correlationId, body: info }),
+        );
     });
     const agent = await DeviceAgent.open({ statePath: bed.statePath('wrongfog-1'), brokerUrl: impostor.url });
-    await assert.rejects(agent.connect(), (err: unknown) => err instanceof ServiceError && err.code === 'fogKeyMismatch');
+    await assert.rejects(
+        agent.connect(),
+        (err: unknown) => err instanceof ServiceError && err.code === 'fogKeyMismatch',
+    );
     const state = await readDeviceState(bed.statePath('wrongfog-1'));
     assert.equal(state?.nextCounter, '1', 'no counter spent');
 });

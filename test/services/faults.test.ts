@@ -53,14 +53,21 @@ void test('bad input at every step gets a typed error (or is dropped) and change
     const Qc = decodePoint(suite, fromHex(state.cspPublicKey));
     const conn = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, { clientId: 'dev-raw0001' });
     t.after(() => conn.close());
-    const rc = await RequestClient.create(conn, layout.fogRequest('fog-1', 'dev-raw0001'), layout.fogReply('fog-1', 'dev-raw0001'));
+    const rc = await RequestClient.create(
+        conn,
+        layout.fogRequest('fog-1', 'dev-raw0001'),
+        layout.fogReply('fog-1', 'dev-raw0001'),
+    );
     let unsolicited = 0;
     rc.onUnsolicited(() => unsolicited++);
     const ledgerBefore = await bed.net.ledgerTotals();
 
     // Envelope level.
     const corr = newCorrelationId();
-    await rejectsWith(rc.requestRaw(new Uint8Array([1, EnvelopeKind.M1, ...corr, 0, 0, 0, 5, 1, 2]), corr, 5_000), 'malformedInput');
+    await rejectsWith(
+        rc.requestRaw(new Uint8Array([1, EnvelopeKind.M1, ...corr, 0, 0, 0, 5, 1, 2]), corr, 5_000),
+        'malformedInput',
+    );
     const corr2 = newCorrelationId();
     await rejectsWith(rc.requestRaw(new Uint8Array([1, 0x55, ...corr2, 0, 0, 0, 0]), corr2, 5_000), 'malformedInput');
     await conn.publish(layout.fogRequest('fog-1', 'dev-raw0001'), new Uint8Array([7, 7, 7]));
@@ -76,12 +83,18 @@ void test('bad input at every step gets a typed error (or is dropped) and change
     await rejectsWith(rc.request(EnvelopeKind.M1, encodeM1(wrongM1), 5_000), 'decryptionFailed');
 
     // M3: unknown handle, malformed M3.
-    await rejectsWith(rc.request(EnvelopeKind.M3, encodeTagged(new Uint8Array(16), new Uint8Array(10)), 5_000), 'unknownRequest');
+    await rejectsWith(
+        rc.request(EnvelopeKind.M3, encodeTagged(new Uint8Array(16), new Uint8Array(10)), 5_000),
+        'unknownRequest',
+    );
     const m2 = await rc.request(EnvelopeKind.M1, m1Bytes, 5_000);
     const { tag: handle, payload } = decodeTagged(m2.body);
     await rejectsWith(rc.request(EnvelopeKind.M3, encodeTagged(handle, new Uint8Array(5)), 5_000), 'malformedInput');
     // Session frames before any session exists.
-    await rejectsWith(rc.request(EnvelopeKind.Frame, encodeTagged(new Uint8Array(16), new Uint8Array(30)), 5_000), 'unknownSession');
+    await rejectsWith(
+        rc.request(EnvelopeKind.Frame, encodeTagged(new Uint8Array(16), new Uint8Array(30)), 5_000),
+        'unknownSession',
+    );
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(unsolicited, 0, 'a payload without a correlation id was dropped, not answered');
     assert.deepEqual(await bed.net.ledgerTotals(), ledgerBefore, 'no transaction was submitted');
@@ -109,7 +122,11 @@ void test('bad input at every step gets a typed error (or is dropped) and change
     const tampered = (await channel.seal(FrameType.Upload, new TextEncoder().encode('{"t":2}'))).slice();
     tampered[tampered.length - 1]! ^= 1;
     await rejectsWith(rc.request(EnvelopeKind.Frame, encodeTagged(routeId, tampered), 5_000), 'decryptionFailed');
-    assert.equal(bed.net.csp.readTelemetry({ routeId: routeId.reduce((s, x) => s + x.toString(16).padStart(2, '0'), '') }).length, 1);
+    assert.equal(
+        bed.net.csp.readTelemetry({ routeId: routeId.reduce((s, x) => s + x.toString(16).padStart(2, '0'), '') })
+            .length,
+        1,
+    );
     assert.deepEqual(await bed.net.ledgerTotals(), afterUpload);
 });
 
@@ -124,13 +141,21 @@ void test('double use under concurrency: two M3s for one certificate, exactly on
     const Qc = decodePoint(suite, fromHex(state.cspPublicKey));
     const conn = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, { clientId: 'dev-race0001' });
     t.after(() => conn.close());
-    const rc = await RequestClient.create(conn, layout.fogRequest('fog-1', 'dev-race0001'), layout.fogReply('fog-1', 'dev-race0001'));
+    const rc = await RequestClient.create(
+        conn,
+        layout.fogRequest('fog-1', 'dev-race0001'),
+        layout.fogReply('fog-1', 'dev-race0001'),
+    );
     const { m1, session } = await createM1(suite, secrets, 1n, 'fog-1', Qf, Qc);
     const attempt = async (msg: M1): Promise<string> => {
         const m2 = await rc.request(EnvelopeKind.M1, encodeM1(msg), 5_000);
         const { tag, payload } = decodeTagged(m2.body);
         const { m3 } = processM2(session, decodeM2(suite, payload).certificateObject, Qc, 'fog-1');
-        return encodeEnvelope({ kind: EnvelopeKind.M3, correlationId: newCorrelationId(), body: encodeTagged(tag, encodeM3(m3)) }).length > 0
+        return encodeEnvelope({
+            kind: EnvelopeKind.M3,
+            correlationId: newCorrelationId(),
+            body: encodeTagged(tag, encodeM3(m3)),
+        }).length > 0
             ? (await rc.request(EnvelopeKind.M3, encodeTagged(tag, encodeM3(m3)), 15_000), 'established')
             : 'unreachable';
     };
@@ -141,7 +166,7 @@ void test('double use under concurrency: two M3s for one certificate, exactly on
     assert.equal(ok.length, 1);
     assert.equal(failed.length, 1);
     assert.ok(failed[0]!.reason instanceof ServiceError);
-    assert.equal((failed[0]!.reason as ServiceError).code, 'failedDoubleSpendingCheck-1');
+    assert.equal(failed[0]!.reason.code, 'failedDoubleSpendingCheck-1');
     assert.equal(bed.net.csp.listSessions().length, 1);
 });
 

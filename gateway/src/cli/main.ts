@@ -25,7 +25,8 @@ Run "m2m <command> --help" for a command's options and environment variables.`;
 function positiveInt(name: string, raw: string | undefined, dflt: number, max: number): number {
     if (raw === undefined) return dflt;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new ConfigError([`--${name} must be an integer in 1..${max}, got ${raw}`]);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+        throw new ConfigError([`--${name} must be an integer in 1..${max}, got ${raw}`]);
     return n;
 }
 

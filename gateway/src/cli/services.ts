@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getSuite } from '@m2m-fabric/chaincode/protocol';
 import { loadConfig, describeSchema, type ConfigSchema } from '../config/config.js';
-import { ChaincodeClient } from '../common/chaincode-client.js';
+import { ChaincodeClient, type EquipmentSpec } from '../common/chaincode-client.js';
 import { loadOrCreateServiceKey } from '../common/keys.js';
 import { CspBackend } from '../csp/backend.js';
 import { FogGateway } from '../fog/gateway.js';
@@ -26,7 +26,10 @@ import { createLogger, type LogLevel } from '../util/log.js';
 import { openObjectStore, storageConfigFromEnv } from '../storage/index.js';
 import { connectFabric, loadFabricConfig } from '../ledger/fabric/index.js';
 
-function flags(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}): {
+function flags(
+    argv: string[],
+    extra: Record<string, { type: 'string' | 'boolean' }> = {},
+): {
     values: Record<string, string | boolean | undefined>;
     positionals: string[];
 } {
@@ -36,7 +39,7 @@ function flags(argv: string[], extra: Record<string, { type: 'string' | 'boolean
         allowPositionals: true,
         strict: true,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values, positionals };
 }
 
 /** Flags named like config keys (`--mqtt.url x`) become overrides. */
@@ -60,22 +63,65 @@ async function waitForSignal(): Promise<void> {
 // ---- device ----
 
 export const DEVICE_SCHEMA = {
-    'device.state': { type: 'string', env: 'M2M_DEVICE_STATE', required: true, description: 'device state file (0600)' },
-    'mqtt.url': { type: 'string', env: 'M2M_MQTT_URL', format: 'url', description: "fog broker (default: the state file's)" },
+    'device.state': {
+        type: 'string',
+        env: 'M2M_DEVICE_STATE',
+        required: true,
+        description: 'device state file (0600)',
+    },
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: "fog broker (default: the state file's)",
+    },
     'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
-    sessions: { type: 'integer', env: 'M2M_DEVICE_SESSIONS', default: 1, min: 0, max: 100000, description: 'sessions to run' },
-    uploads: { type: 'integer', env: 'M2M_DEVICE_UPLOADS', default: 1, min: 0, max: 100000, description: 'telemetry uploads per session' },
-    'interval.ms': { type: 'integer', env: 'M2M_DEVICE_INTERVAL_MS', default: 1000, min: 0, max: 3600000, description: 'pause between uploads' },
-    'session.timeout.ms': { type: 'integer', env: 'M2M_SESSION_TIMEOUT_MS', default: 30000, min: 100, max: 600000, description: 'M3 to confirmation' },
+    sessions: {
+        type: 'integer',
+        env: 'M2M_DEVICE_SESSIONS',
+        default: 1,
+        min: 0,
+        max: 100000,
+        description: 'sessions to run',
+    },
+    uploads: {
+        type: 'integer',
+        env: 'M2M_DEVICE_UPLOADS',
+        default: 1,
+        min: 0,
+        max: 100000,
+        description: 'telemetry uploads per session',
+    },
+    'interval.ms': {
+        type: 'integer',
+        env: 'M2M_DEVICE_INTERVAL_MS',
+        default: 1000,
+        min: 0,
+        max: 3600000,
+        description: 'pause between uploads',
+    },
+    'session.timeout.ms': {
+        type: 'integer',
+        env: 'M2M_SESSION_TIMEOUT_MS',
+        default: 30000,
+        min: 100,
+        max: 600000,
+        description: 'M3 to confirmation',
+    },
 } as const satisfies ConfigSchema;
 
 export async function runDevice(argv: string[]): Promise<void> {
     const { values } = flags(argv, schemaFlags(DEVICE_SCHEMA));
     if (values.help === true) {
-        console.log(`m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}`);
+        console.log(
+            `m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}`,
+        );
         return;
     }
-    const c = loadConfig(DEVICE_SCHEMA, { file: values.config as string | undefined, overrides: overridesFrom(values, DEVICE_SCHEMA) });
+    const c = loadConfig(DEVICE_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, DEVICE_SCHEMA),
+    });
     const agent = await DeviceAgent.open({
         statePath: c['device.state'],
         ...(c['mqtt.url'] !== undefined ? { brokerUrl: c['mqtt.url'] } : {}),
@@ -109,28 +155,91 @@ export async function runDevice(argv: string[]): Promise<void> {
 // ---- fog / csp ----
 
 const COMMON_SERVICE_SCHEMA = {
-    'data.dir': { type: 'string', env: 'M2M_DATA_DIR', default: '.data/service', description: 'keys, outbox, session store' },
-    suite: { type: 'string', env: 'M2M_SUITE', default: 'P256-SHA256', oneOf: ['P256-SHA256', 'P384-SHA384'], description: 'crypto suite' },
-    'metrics.port': { type: 'integer', env: 'M2M_METRICS_PORT', default: 0, min: 0, max: 65535, description: '/metrics and /healthz port (0 = off)' },
+    'data.dir': {
+        type: 'string',
+        env: 'M2M_DATA_DIR',
+        default: '.data/service',
+        description: 'keys, outbox, session store',
+    },
+    suite: {
+        type: 'string',
+        env: 'M2M_SUITE',
+        default: 'P256-SHA256',
+        oneOf: ['P256-SHA256', 'P384-SHA384'],
+        description: 'crypto suite',
+    },
+    'metrics.port': {
+        type: 'integer',
+        env: 'M2M_METRICS_PORT',
+        default: 0,
+        min: 0,
+        max: 65535,
+        description: '/metrics and /healthz port (0 = off)',
+    },
     'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
-    'log.level': { type: 'string', env: 'M2M_LOG_LEVEL', default: 'info', oneOf: ['debug', 'info', 'warn', 'error', 'silent'], description: 'log level' },
+    'log.level': {
+        type: 'string',
+        env: 'M2M_LOG_LEVEL',
+        default: 'info',
+        oneOf: ['debug', 'info', 'warn', 'error', 'silent'],
+        description: 'log level',
+    },
 } as const satisfies ConfigSchema;
 
 export const FOG_SCHEMA = {
     ...COMMON_SERVICE_SCHEMA,
     'fog.id': { type: 'string', env: 'M2M_FOG_ID', required: true, format: 'identifier', description: 'fog id (ID_f)' },
-    'mqtt.url': { type: 'string', env: 'M2M_MQTT_URL', format: 'url', description: 'external device broker (unset: embedded)' },
-    'mqtt.port': { type: 'integer', env: 'M2M_MQTT_PORT', default: 1883, min: 0, max: 65535, description: 'embedded broker port' },
-    'mqtt.password': { type: 'string', env: 'M2M_MQTT_PASSWORD', secret: true, description: "the fog's password on an external broker" },
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: 'external device broker (unset: embedded)',
+    },
+    'mqtt.port': {
+        type: 'integer',
+        env: 'M2M_MQTT_PORT',
+        default: 1883,
+        min: 0,
+        max: 65535,
+        description: 'embedded broker port',
+    },
+    'mqtt.password': {
+        type: 'string',
+        env: 'M2M_MQTT_PASSWORD',
+        secret: true,
+        description: "the fog's password on an external broker",
+    },
     'csp.url': { type: 'string', env: 'M2M_CSP_URL', required: true, format: 'url', description: "the CSP's broker" },
-    'csp.password': { type: 'string', env: 'M2M_CSP_PASSWORD', secret: true, description: "the fog's password on the CSP's broker (unset: signed token)" },
+    'csp.password': {
+        type: 'string',
+        env: 'M2M_CSP_PASSWORD',
+        secret: true,
+        description: "the fog's password on the CSP's broker (unset: signed token)",
+    },
 } as const satisfies ConfigSchema;
 
 export const CSP_SCHEMA = {
     ...COMMON_SERVICE_SCHEMA,
-    'mqtt.url': { type: 'string', env: 'M2M_MQTT_URL', format: 'url', description: 'external link broker (unset: embedded)' },
-    'mqtt.port': { type: 'integer', env: 'M2M_MQTT_PORT', default: 8883, min: 0, max: 65535, description: 'embedded link broker port' },
-    'mqtt.password': { type: 'string', env: 'M2M_MQTT_PASSWORD', secret: true, description: "the CSP's password on an external broker" },
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: 'external link broker (unset: embedded)',
+    },
+    'mqtt.port': {
+        type: 'integer',
+        env: 'M2M_MQTT_PORT',
+        default: 8883,
+        min: 0,
+        max: 65535,
+        description: 'embedded link broker port',
+    },
+    'mqtt.password': {
+        type: 'string',
+        env: 'M2M_MQTT_PASSWORD',
+        secret: true,
+        description: "the CSP's password on an external broker",
+    },
 } as const satisfies ConfigSchema;
 
 async function fabricClient(): Promise<ChaincodeClient> {
@@ -142,10 +251,15 @@ async function fabricClient(): Promise<ChaincodeClient> {
 export async function runFog(argv: string[]): Promise<void> {
     const { values } = flags(argv, schemaFlags(FOG_SCHEMA));
     if (values.help === true) {
-        console.log(`m2m fog [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(FOG_SCHEMA)}`);
+        console.log(
+            `m2m fog [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(FOG_SCHEMA)}`,
+        );
         return;
     }
-    const c = loadConfig(FOG_SCHEMA, { file: values.config as string | undefined, overrides: overridesFrom(values, FOG_SCHEMA) });
+    const c = loadConfig(FOG_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, FOG_SCHEMA),
+    });
     const suite = getSuite(c.suite);
     const log = createLogger('fog', c['log.level'] as LogLevel);
     const fog = new FogGateway({
@@ -162,7 +276,10 @@ export async function runFog(argv: string[]): Promise<void> {
         logger: log,
     });
     await fog.start();
-    const metrics = c['metrics.port'] > 0 ? await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), c['metrics.port']) : undefined;
+    const metrics =
+        c['metrics.port'] > 0
+            ? await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), c['metrics.port'])
+            : undefined;
     log.info('fog gateway running', { fogId: fog.fogId, devices: fog.deviceBrokerUrl, metrics: metrics?.url });
     await waitForSignal();
     await metrics?.close();
@@ -172,10 +289,15 @@ export async function runFog(argv: string[]): Promise<void> {
 export async function runCsp(argv: string[]): Promise<void> {
     const { values } = flags(argv, schemaFlags(CSP_SCHEMA));
     if (values.help === true) {
-        console.log(`m2m csp [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(CSP_SCHEMA)}`);
+        console.log(
+            `m2m csp [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(CSP_SCHEMA)}`,
+        );
         return;
     }
-    const c = loadConfig(CSP_SCHEMA, { file: values.config as string | undefined, overrides: overridesFrom(values, CSP_SCHEMA) });
+    const c = loadConfig(CSP_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, CSP_SCHEMA),
+    });
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);
     const store = await openObjectStore(storageConfigFromEnv(process.env, c['data.dir']));
@@ -192,7 +314,11 @@ export async function runCsp(argv: string[]): Promise<void> {
     await csp.start();
     const metrics =
         c['metrics.port'] > 0
-            ? await startMetricsServer(csp.metrics, async () => ({ store: (await store.health()).ok }), c['metrics.port'])
+            ? await startMetricsServer(
+                  csp.metrics,
+                  async () => ({ store: (await store.health()).ok }),
+                  c['metrics.port'],
+              )
             : undefined;
     log.info('CSP backend running', { broker: csp.brokerUrl, metrics: metrics?.url });
     await waitForSignal();
@@ -212,14 +338,20 @@ export async function runServe(argv: string[]): Promise<void> {
         'metrics-port': { type: 'string' },
     });
     if (values.help === true) {
-        console.log('m2m serve [--data-dir DIR] [--fogs F] [--devices N] [--sessions K] [--batch-timeout S] [--metrics-port P]');
+        console.log(
+            'm2m serve [--data-dir DIR] [--fogs F] [--devices N] [--sessions K] [--batch-timeout S] [--metrics-port P]',
+        );
         return;
     }
     const dataDir = (values['data-dir'] as string | undefined) ?? '.data/serve';
     const fogs = Number(values.fogs ?? 2);
     const devices = Number(values.devices ?? 0);
     const sessions = Number(values.sessions ?? 3);
-    const net = new EmbeddedNetwork({ dataDir, fogs, batchTimeoutMs: Math.round(Number(values['batch-timeout'] ?? 0.5) * 1000) });
+    const net = new EmbeddedNetwork({
+        dataDir,
+        fogs,
+        batchTimeoutMs: Math.round(Number(values['batch-timeout'] ?? 0.5) * 1000),
+    });
     await net.start();
     const metricsPort = Number(values['metrics-port'] ?? 0);
     const servers = [];
@@ -227,7 +359,13 @@ export async function runServe(argv: string[]): Promise<void> {
         servers.push(await startMetricsServer(net.csp.metrics, () => ({ csp: true }), metricsPort));
         for (let i = 0; i < net.fogs.length; i++) {
             const fog = net.fogs[i]!;
-            servers.push(await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), metricsPort + 1 + i));
+            servers.push(
+                await startMetricsServer(
+                    fog.metrics,
+                    () => ({ outbox: fog.outboxDepth < 10_000 }),
+                    metricsPort + 1 + i,
+                ),
+            );
         }
     }
     console.log(`CSP link broker ${net.csp.brokerUrl}`);
@@ -284,12 +422,17 @@ export async function runManufacturer(argv: string[]): Promise<void> {
     const suite = getSuite(process.env.M2M_SUITE ?? 'P256-SHA256');
     const dataDir = (values['data-dir'] as string | undefined) ?? '.data/manufacturer';
     const ledger = await fabricClient();
-    const m = new ManufacturerClient({ suite, ledger, store: await openObjectStore(storageConfigFromEnv(process.env, dataDir)), dataDir });
+    const m = new ManufacturerClient({
+        suite,
+        ledger,
+        store: await openObjectStore(storageConfigFromEnv(process.env, dataDir)),
+        dataDir,
+    });
     const need = (v: string | undefined, what: string): string => {
         if (v === undefined) throw new Error(`${action} needs ${what}`);
         return v;
     };
-    const spec = (id: string) => ({
+    const spec = (id: string): Omit<EquipmentSpec, 'publicKey'> => ({
         equipmentId: id,
         kind: (values.kind as string | undefined) ?? 'sensor',
         model: (values.model as string | undefined) ?? 'rpi-4b',
@@ -313,16 +456,23 @@ export async function runManufacturer(argv: string[]): Promise<void> {
             out = await m.decommission(need(equipmentId, 'an equipment id'));
             break;
         case 'status':
-            out = await m.setStatus(need(equipmentId, 'an equipment id'), need(values.status as string | undefined, '--status'));
+            out = await m.setStatus(
+                need(equipmentId, 'an equipment id'),
+                need(values.status as string | undefined, '--status'),
+            );
             break;
         case 'buy':
             out = await m.buySessions(need(equipmentId, 'an equipment id'), Number(values.n ?? 10));
             break;
         case 'provision':
-            out = await m.provisionDevice(need(equipmentId, 'an equipment id'), need(values.state as string | undefined, '--state'), {
-                id: need(values.fog as string | undefined, '--fog'),
-                ...(values['broker-url'] !== undefined ? { brokerUrl: values['broker-url'] as string } : {}),
-            });
+            out = await m.provisionDevice(
+                need(equipmentId, 'an equipment id'),
+                need(values.state as string | undefined, '--state'),
+                {
+                    id: need(values.fog as string | undefined, '--fog'),
+                    ...(values['broker-url'] !== undefined ? { brokerUrl: values['broker-url'] as string } : {}),
+                },
+            );
             out = { provisioned: values.state };
             break;
         case 'list':

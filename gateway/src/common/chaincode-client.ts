@@ -3,7 +3,12 @@
  * ledger or a real Fabric network. Arguments are strings (hex, decimal, CIDs); sensitive inputs go
  * in the transient map; results are canonical JSON. One place knows the transaction names.
  */
-import { submitWithRetry, type LedgerConnection, type LedgerContract, type TransactionOptions } from '../ledger/index.js';
+import {
+    submitWithRetry,
+    type LedgerConnection,
+    type LedgerContract,
+    type TransactionOptions,
+} from '../ledger/index.js';
 
 export const DEFAULT_CHAINCODE_NAME = 'm2m';
 
@@ -118,7 +123,16 @@ export class ChaincodeClient {
 
     // equipment
     private equipmentArgs(e: EquipmentSpec): string[] {
-        return [e.equipmentId, e.kind, e.model, e.fogGroup, e.publicKey, String(e.privilegeLevel), e.serviceType, e.accessTime];
+        return [
+            e.equipmentId,
+            e.kind,
+            e.model,
+            e.fogGroup,
+            e.publicKey,
+            String(e.privilegeLevel),
+            e.serviceType,
+            e.accessTime,
+        ];
     }
     async registerEquipment(e: EquipmentSpec): Promise<EquipmentRecord> {
         return parse(await this.retrying(this.equipment, 'registerEquipment', this.opts(this.equipmentArgs(e))));
@@ -127,7 +141,13 @@ export class ChaincodeClient {
         return parse(await this.retrying(this.equipment, 'updateEquipmentStatus', this.opts([equipmentId, status])));
     }
     async replaceEquipment(oldEquipmentId: string, e: EquipmentSpec): Promise<unknown> {
-        return parse(await this.retrying(this.equipment, 'replaceEquipment', this.opts([oldEquipmentId, ...this.equipmentArgs(e)])));
+        return parse(
+            await this.retrying(
+                this.equipment,
+                'replaceEquipment',
+                this.opts([oldEquipmentId, ...this.equipmentArgs(e)]),
+            ),
+        );
     }
     async getEquipment(equipmentId: string): Promise<EquipmentRecord> {
         return parse(await this.equipment.evaluate('getEquipment', this.opts([equipmentId])));
@@ -152,7 +172,11 @@ export class ChaincodeClient {
     // certificates (Alg. 1)
     async requestSessions(n: number, requestCid: string, requestBytes: Uint8Array): Promise<unknown> {
         return parse(
-            await this.retrying(this.certificates, 'requestSessions', this.opts([String(n), requestCid], { request: requestBytes })),
+            await this.retrying(
+                this.certificates,
+                'requestSessions',
+                this.opts([String(n), requestCid], { request: requestBytes }),
+            ),
         );
     }
     async issueCertificates(requestId: string, requestBytes: Uint8Array, objects: Uint8Array[]): Promise<unknown> {

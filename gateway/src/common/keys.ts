@@ -50,7 +50,10 @@ function jwkCoordinates(suite: Suite, p: Point): { x: string; y: string } {
 
 /** node:crypto public key for a protocol point (for ECDSA verification). */
 export function ecdsaPublicKey(suite: Suite, p: Point): KeyObject {
-    return createPublicKey({ key: { kty: 'EC', crv: suite.webCryptoCurve, ...jwkCoordinates(suite, p) }, format: 'jwk' });
+    return createPublicKey({
+        key: { kty: 'EC', crv: suite.webCryptoCurve, ...jwkCoordinates(suite, p) },
+        format: 'jwk',
+    });
 }
 
 export async function serviceKeyFromScalar(suite: Suite, privateKey: bigint): Promise<ServiceKey> {
@@ -91,7 +94,9 @@ const digestOf = (suite: Suite): string => (suite.hashBytes === 32 ? 'sha256' : 
 
 /** ECDSA signature (DER) over `label || message`. */
 export function signLabelled(key: ServiceKey, label: string, message: Uint8Array): Uint8Array {
-    return new Uint8Array(sign(digestOf(key.suite), Buffer.concat([Buffer.from(`${label}\0`), message]), key.signingKey));
+    return new Uint8Array(
+        sign(digestOf(key.suite), Buffer.concat([Buffer.from(`${label}\0`), message]), key.signingKey),
+    );
 }
 
 export function verifyLabelled(

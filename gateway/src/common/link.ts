@@ -10,7 +10,13 @@
 import type { KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, DecodeError, type Suite } from '@m2m-fabric/chaincode/protocol';
 import { signLabelled, verifyLabelled, type ServiceKey } from './keys.js';
-import { CORRELATION_ID_BYTES, ROUTE_ID_BYTES, ServiceError, ServiceErrorCode, type AnyErrorCode } from '../mqtt/envelope.js';
+import {
+    CORRELATION_ID_BYTES,
+    ROUTE_ID_BYTES,
+    ServiceError,
+    ServiceErrorCode,
+    type AnyErrorCode,
+} from '../mqtt/envelope.js';
 
 const LINK_LABEL = 'M2M-V1-FOG-CSP-LINK';
 const LINK_VERSION = 1;
@@ -49,7 +55,11 @@ export function encodeLinkMessage(key: ServiceKey, kind: LinkKind, sender: strin
 }
 
 /** Parses without verifying (the sender decides which key verifies); DecodeError on bad bytes. */
-export function parseLinkMessage(bytes: Uint8Array): { message: LinkMessage; unsigned: Uint8Array; signature: Uint8Array } {
+export function parseLinkMessage(bytes: Uint8Array): {
+    message: LinkMessage;
+    unsigned: Uint8Array;
+    signature: Uint8Array;
+} {
     const r = new ByteReader(bytes);
     const version = r.u8();
     if (version !== LINK_VERSION) throw new DecodeError('unknownVersion', `link version ${version}`);
@@ -72,7 +82,10 @@ export function verifyLinkMessage(
     now = Date.now(),
 ): LinkMessage {
     if (!verifyLabelled(suite, senderKey, LINK_LABEL, parsed.unsigned, parsed.signature)) {
-        throw new ServiceError('failedSignatureVerification', `link message from ${parsed.message.sender} not signed by its key`);
+        throw new ServiceError(
+            'failedSignatureVerification',
+            `link message from ${parsed.message.sender} not signed by its key`,
+        );
     }
     if (Math.abs(now - parsed.message.timestampMs) > LINK_MAX_SKEW_MS) {
         throw new ServiceError(ServiceErrorCode.Timeout, `stale link message from ${parsed.message.sender}`);
@@ -150,7 +163,12 @@ export function encodeFrameUp(b: FrameUpBody): Uint8Array {
 }
 export function decodeFrameUp(bytes: Uint8Array): FrameUpBody {
     const r = new ByteReader(bytes);
-    const b = { correlationId: r.raw(CORRELATION_ID_BYTES), clientId: r.string(), routeId: r.raw(ROUTE_ID_BYTES), frame: r.bytes32() };
+    const b = {
+        correlationId: r.raw(CORRELATION_ID_BYTES),
+        clientId: r.string(),
+        routeId: r.raw(ROUTE_ID_BYTES),
+        frame: r.bytes32(),
+    };
     r.end();
     return b;
 }

@@ -145,7 +145,9 @@ export class CspBackend {
             frames: r.counter('m2m_csp_frames_total', 'Session-channel frames by type and outcome'),
         };
         const depth = r.gauge('m2m_csp_pending_syncs', 'Sessions stored as syncing, not yet confirmed');
-        depth.onCollect(() => depth.set([...(this.sessions?.values() ?? [])].filter((s) => s.state === 'syncing').length));
+        depth.onCollect(() =>
+            depth.set([...(this.sessions?.values() ?? [])].filter((s) => s.state === 'syncing').length),
+        );
     }
 
     get publicKeyHex(): string {
@@ -174,7 +176,10 @@ export class CspBackend {
             password: options.brokerPassword ?? (() => loginToken(options.key, username, 'csp-backend')),
             persistentSession: true,
         });
-        await this.conn.subscribe(this.topics.cspInboundFilter(), (topic, payload) => void this.onLinkMessage(topic, payload));
+        await this.conn.subscribe(
+            this.topics.cspInboundFilter(),
+            (topic, payload) => void this.onLinkMessage(topic, payload),
+        );
         this.startEventLoop();
         this.log.info('CSP backend started', { broker: this.brokerUrl, publicKey: this.publicKeyHex });
     }
@@ -194,7 +199,11 @@ export class CspBackend {
         }
     }
 
-    private async verifyBrokerLogin(username: string, password: Buffer | undefined, clientId: string): Promise<Principal | undefined> {
+    private async verifyBrokerLogin(
+        username: string,
+        password: Buffer | undefined,
+        clientId: string,
+    ): Promise<Principal | undefined> {
         if (password === undefined) return undefined;
         const token = password.toString();
         if (username === 'csp') {
@@ -204,7 +213,9 @@ export class CspBackend {
         }
         const fog = await this.fogKey(username).catch(() => undefined);
         if (fog === undefined) return undefined;
-        return verifyLoginToken(this.suite, fog.verify, username, clientId, token) ? { kind: 'fog', fogId: username, clientId } : undefined;
+        return verifyLoginToken(this.suite, fog.verify, username, clientId, token)
+            ? { kind: 'fog', fogId: username, clientId }
+            : undefined;
     }
 
     /** An approved fog's key from the ledger (cached). */
@@ -281,7 +292,9 @@ export class CspBackend {
             throw err;
         }
         const request = decodeCertificateRequest(requestBytes);
-        const objects = issueCertificates(this.suite, this.options.key.privateKey, request).map(encodeCertificateObject);
+        const objects = issueCertificates(this.suite, this.options.key.privateKey, request).map(
+            encodeCertificateObject,
+        );
         try {
             await this.options.store.putMany(objects);
         } catch (err) {
@@ -312,7 +325,8 @@ export class CspBackend {
         let msg;
         try {
             const parsed = parseLinkMessage(payload);
-            if (parsed.message.sender !== t.fogId) throw new ServiceError('unauthorisedMsp', 'sender is not the topic owner');
+            if (parsed.message.sender !== t.fogId)
+                throw new ServiceError('unauthorisedMsp', 'sender is not the topic owner');
             const fog = await this.fogKey(t.fogId);
             msg = verifyLinkMessage(this.suite, fog.verify, parsed);
         } catch (err) {
@@ -365,13 +379,19 @@ export class CspBackend {
             return await fn();
         } catch (err) {
             this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
-            if (err instanceof EndorseError && err.errorCode !== undefined) throw new ServiceError(err.errorCode, err.chaincodeMessage);
+            if (err instanceof EndorseError && err.errorCode !== undefined)
+                throw new ServiceError(err.errorCode, err.chaincodeMessage);
             throw err;
         }
     }
 
     /** Algorithm 3. Returns the Confirm frame under the new key. Idempotent per route. */
-    private async algorithm3(fogId: string, m4Bytes: Uint8Array, devicePublicKey: Uint8Array, key: string): Promise<Uint8Array> {
+    private async algorithm3(
+        fogId: string,
+        m4Bytes: Uint8Array,
+        devicePublicKey: Uint8Array,
+        key: string,
+    ): Promise<Uint8Array> {
         const existing = this.sessions.get(key);
         if (existing?.state === 'established') return this.seal(key, FrameType.Confirm, fromHex(key));
         const fog = await this.fogKey(fogId);
@@ -390,7 +410,12 @@ export class CspBackend {
         }
         const cert = await this.ledgerCall(() => this.options.ledger.getCertificate(idCertHex));
         verifyCounterCommitment(this.suite, opened.counter, decodePoint(this.suite, fromHex(cert.counterCommitment)));
-        const secondaryHash = computeSecondaryHash(this.suite, this.options.key.privateKey, opened.dynamicId, opened.counter);
+        const secondaryHash = computeSecondaryHash(
+            this.suite,
+            this.options.key.privateKey,
+            opened.dynamicId,
+            opened.counter,
+        );
         const symKey = computeSymKey(this.suite, this.options.key.privateKey, Qi);
         const synchronisation = encodeSynchronisation({
             suite: this.suite,
@@ -417,7 +442,10 @@ export class CspBackend {
             if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
                 const now = await this.options.ledger.getSession(primaryHash).catch(() => undefined);
-                if (now?.status !== 'synchronised' || now.symKeyCommitment !== toHex(symKeyCommitment(this.suite, symKey))) {
+                if (
+                    now?.status !== 'synchronised' ||
+                    now.symKeyCommitment !== toHex(symKeyCommitment(this.suite, symKey))
+                ) {
                     await this.sessions.delete(key);
                     throw err;
                 }
@@ -454,7 +482,8 @@ export class CspBackend {
         const cached = this.channels.get(key);
         if (cached !== undefined) return cached;
         const s = this.sessions.get(key);
-        if (s === undefined || s.state !== 'established') throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
+        if (s === undefined || s.state !== 'established')
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
         const symKey = fromHex(s.symKey);
         const channel =
             s.channel === undefined
@@ -466,7 +495,11 @@ export class CspBackend {
     }
 
     /** Persists the channel state, reserving send sequence numbers ahead (never reused after a crash). */
-    private async persistChannel(key: string, entry: { channel: SessionChannel; reservedSendSeq: bigint }, force = false): Promise<void> {
+    private async persistChannel(
+        key: string,
+        entry: { channel: SessionChannel; reservedSendSeq: bigint },
+        force = false,
+    ): Promise<void> {
         const s = this.sessions.get(key);
         if (s === undefined) return;
         const st = entry.channel.exportState();
@@ -488,7 +521,12 @@ export class CspBackend {
         const up = decodeFrameUp(bytes);
         const key = routeKey(up.routeId);
         const reply = (outcome: DeviceBoundBody['outcome']): Promise<void> =>
-            this.send(fogId, LinkKind.FrameDown, { correlationId: up.correlationId, clientId: up.clientId, routeId: up.routeId, outcome });
+            this.send(fogId, LinkKind.FrameDown, {
+                correlationId: up.correlationId,
+                clientId: up.clientId,
+                routeId: up.routeId,
+                outcome,
+            });
         let opened;
         let entry;
         try {
@@ -545,7 +583,8 @@ export class CspBackend {
 
     private async pushDownload(key: string, payload: Uint8Array): Promise<void> {
         const s = this.sessions.get(key);
-        if (s?.lastClientId === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'device not reachable');
+        if (s?.lastClientId === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'device not reachable');
         const frame = await this.seal(key, FrameType.Download, payload);
         await this.send(s.fogId, LinkKind.FrameDown, {
             correlationId: newCorrelationId(),
@@ -582,7 +621,10 @@ export class CspBackend {
      * Sends an instruction to the device's latest established session (by equipment id or route
      * id). Delivered now if the device was seen, else queued until it next polls or uploads.
      */
-    async sendInstruction(target: { equipmentId?: string; routeId?: string }, payload: Uint8Array): Promise<'sent' | 'queued'> {
+    async sendInstruction(
+        target: { equipmentId?: string; routeId?: string },
+        payload: Uint8Array,
+    ): Promise<'sent' | 'queued'> {
         const candidates = [...this.sessions.values()].filter(
             (s) =>
                 s.state === 'established' &&
@@ -591,7 +633,8 @@ export class CspBackend {
         );
         candidates.sort((a, b) => (b.establishedAt ?? 0) - (a.establishedAt ?? 0));
         const s = candidates[0];
-        if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session for that device');
+        if (s === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session for that device');
         if (s.lastClientId !== undefined) {
             await this.pushDownload(s.routeId, payload);
             return 'sent';

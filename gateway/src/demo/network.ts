@@ -154,7 +154,7 @@ export class EmbeddedNetwork {
         await this.fogs[i]!.close();
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.fogs[i] = await this.fogFactories[i]!();
-        return this.fogs[i]!;
+        return this.fogs[i];
     }
 
     /** Stops the CSP backend and starts it again (same key, store and data directory). */

@@ -55,10 +55,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         fogs: options.fogs,
         batchTimeoutMs: options.batchTimeoutMs,
     });
-    say(`starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`);
+    say(
+        `starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`,
+    );
     await net.start();
     try {
-        say(`CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`);
+        say(
+            `CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`,
+        );
         const ids = Array.from({ length: options.devices }, (_, i) => `dev-${String(i + 1).padStart(4, '0')}`);
         const statePath = (id: string): string => join(options.dataDir, 'devices', `${id}.json`);
 
@@ -89,9 +93,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         const total = needs.reduce((a, b) => a + b, 0);
         if (total > 0) {
             await net.csp.grantCredit(MANUFACTURER_MSP, total);
-            await Promise.all(ids.map((id, i) => (needs[i]! > 0 ? net.manufacturer.buySessions(id, needs[i]!) : undefined)));
+            await Promise.all(
+                ids.map((id, i) => (needs[i]! > 0 ? net.manufacturer.buySessions(id, needs[i]!) : Promise.resolve())),
+            );
         }
-        await Promise.all(ids.map((id, i) => net.manufacturer.provisionDevice(id, statePath(id), { id: net.fogId(i % options.fogs) })));
+        await Promise.all(
+            ids.map((id, i) =>
+                net.manufacturer.provisionDevice(id, statePath(id), { id: net.fogId(i % options.fogs) }),
+            ),
+        );
         say(`bought and issued ${total} certificate(s); provisioned ${ids.length} device state files`);
 
         // Sessions and telemetry round trips.
@@ -116,10 +126,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                             const rt0 = performance.now();
                             const got = new Promise<Uint8Array>((resolve) => instructions.push(resolve));
                             await agent.upload({ temperature: 20 + Math.random() * 5, session: s });
-                            await net.csp.sendInstruction({ routeId: session.routeId }, new TextEncoder().encode(JSON.stringify({ setpoint: 21 })));
+                            await net.csp.sendInstruction(
+                                { routeId: session.routeId },
+                                new TextEncoder().encode(JSON.stringify({ setpoint: 21 })),
+                            );
                             await got;
                             roundTrips.push(performance.now() - rt0);
-                            say(`${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId}; telemetry/instruction round trip ${(performance.now() - rt0).toFixed(1)} ms`);
+                            say(
+                                `${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId}; telemetry/instruction round trip ${(performance.now() - rt0).toFixed(1)} ms`,
+                            );
                         } catch (err) {
                             failed++;
                             const code = errorCodeOf(err);

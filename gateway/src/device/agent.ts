@@ -85,7 +85,8 @@ export class DeviceAgent {
 
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
         const state = await readDeviceState(options.statePath);
-        if (state === undefined) throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+        if (state === undefined)
+            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
         const agent = new DeviceAgent(options, state);
         if (state.session !== undefined) await agent.restoreChannel();
         return agent;
@@ -138,7 +139,11 @@ export class DeviceAgent {
             this.topics.fogReply(fogId, this.clientId),
         );
         this.rpc.onUnsolicited((env) => void this.onPushed(env));
-        const hello = await this.rpc.request(EnvelopeKind.Hello, new Uint8Array(), this.options.requestTimeoutMs ?? 10_000);
+        const hello = await this.rpc.request(
+            EnvelopeKind.Hello,
+            new Uint8Array(),
+            this.options.requestTimeoutMs ?? 10_000,
+        );
         const r = new ByteReader(hello.body);
         const announcedId = r.string();
         r.u8();
@@ -146,7 +151,10 @@ export class DeviceAgent {
         r.end();
         if (announcedId !== fogId || !equalBytes(announcedKey, fromHex(this.state.fog.publicKey))) {
             await this.close();
-            throw new ServiceError(ServiceErrorCode.FogKeyMismatch, `fog ${announcedId} does not hold the registered key of ${fogId}`);
+            throw new ServiceError(
+                ServiceErrorCode.FogKeyMismatch,
+                `fog ${announcedId} does not hold the registered key of ${fogId}`,
+            );
         }
     }
 
@@ -169,7 +177,14 @@ export class DeviceAgent {
         const started = performance.now();
         const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
         const fogId = this.state.fog.id;
-        const { m1, session } = await createM1(this.suite, secrets, counter, fogId, this.fogPublicKey, this.cspPublicKey);
+        const { m1, session } = await createM1(
+            this.suite,
+            secrets,
+            counter,
+            fogId,
+            this.fogPublicKey,
+            this.cspPublicKey,
+        );
         const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
@@ -213,7 +228,8 @@ export class DeviceAgent {
         const channel = this.channel;
         if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
         const opened = await channel.open(frame);
-        if (opened.type !== FrameType.Confirm) throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
+        if (opened.type !== FrameType.Confirm)
+            throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
         this.state.session!.established = true;
         await this.saveChannel(true);
     }
@@ -221,7 +237,8 @@ export class DeviceAgent {
     /** Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or restart). */
     async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
         const rpc = this.requireRpc();
-        if (this.state.session === undefined || this.channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
+        if (this.state.session === undefined || this.channel === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
         const routeId = fromHex(this.state.session.routeId);
         const deadline = Date.now() + deadlineMs;
         let lastErr: unknown;
@@ -237,7 +254,12 @@ export class DeviceAgent {
                 lastErr = err;
                 const code = errorCodeOf(err);
                 // Only "not yet" answers are worth another poll.
-                if (![ServiceErrorCode.Timeout, ServiceErrorCode.Unavailable, ServiceErrorCode.UnknownSession].includes(code as never)) break;
+                if (
+                    ![ServiceErrorCode.Timeout, ServiceErrorCode.Unavailable, ServiceErrorCode.UnknownSession].includes(
+                        code as never,
+                    )
+                )
+                    break;
                 await new Promise((r) => setTimeout(r, 300));
             }
         }
@@ -249,7 +271,13 @@ export class DeviceAgent {
 
     private async restoreChannel(): Promise<void> {
         const s = this.state.session!;
-        this.channel = await SessionChannel.restore(this.suite, fromHex(s.symKey), 'device', fromHex(s.routeId), s.channel);
+        this.channel = await SessionChannel.restore(
+            this.suite,
+            fromHex(s.symKey),
+            'device',
+            fromHex(s.routeId),
+            s.channel,
+        );
         this.reservedSendSeq = BigInt(s.channel.sendSeq);
     }
 
@@ -276,10 +304,15 @@ export class DeviceAgent {
         if (s?.established !== true) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session');
         const payload = new TextEncoder().encode(JSON.stringify({ equipmentId: this.state.equipmentId, ...telemetry }));
         const frame = await this.sealFrame(FrameType.Upload, payload);
-        const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(fromHex(s.routeId), frame), this.options.requestTimeoutMs ?? 10_000);
+        const reply = await rpc.request(
+            EnvelopeKind.Frame,
+            encodeTagged(fromHex(s.routeId), frame),
+            this.options.requestTimeoutMs ?? 10_000,
+        );
         const opened = await this.channel!.open(decodeTagged(reply.body).payload);
         await this.saveChannel(true);
-        if (opened.type !== FrameType.Ack || opened.payload.length !== 8) throw new ServiceError('malformedInput', 'expected an Ack frame');
+        if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
+            throw new ServiceError('malformedInput', 'expected an Ack frame');
         return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
     }
 

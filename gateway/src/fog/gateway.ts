@@ -240,7 +240,9 @@ export class FogGateway {
             // The CSP may be down when the fog starts: the outbox holds M4s until the link is up.
             lazy: true,
         });
-        await this.cspConn.subscribe(this.topics.cspOutbound(this.fogId), (_topic, payload) => this.onCspMessage(payload));
+        await this.cspConn.subscribe(this.topics.cspOutbound(this.fogId), (_topic, payload) =>
+            this.onCspMessage(payload),
+        );
         this.cspConn.onConnect(() => void this.drainOutbox());
         void this.drainOutbox();
         this.retryTimer = setInterval(() => void this.drainOutbox(), 2_000);
@@ -281,7 +283,12 @@ export class FogGateway {
             .finish();
     }
 
-    private async reply(clientId: string, kind: Envelope['kind'], correlationId: Uint8Array, body: Uint8Array): Promise<void> {
+    private async reply(
+        clientId: string,
+        kind: Envelope['kind'],
+        correlationId: Uint8Array,
+        body: Uint8Array,
+    ): Promise<void> {
         try {
             await this.deviceConn.publish(
                 this.topics.fogReply(this.fogId, clientId),
@@ -308,7 +315,12 @@ export class FogGateway {
             const corr = peekCorrelationId(payload);
             this.m.requests.inc({ kind: 'unknown', outcome: 'oversized' });
             if (corr !== undefined) {
-                await this.replyError(clientId, corr, ServiceErrorCode.Oversized, `request over ${this.maxRequestBytes} bytes`);
+                await this.replyError(
+                    clientId,
+                    corr,
+                    ServiceErrorCode.Oversized,
+                    `request over ${this.maxRequestBytes} bytes`,
+                );
             } else this.m.dropped.inc({ reason: 'oversized' });
             return;
         }
@@ -350,7 +362,8 @@ export class FogGateway {
     }
 
     private async onM1(clientId: string, env: Envelope): Promise<void> {
-        if (!this.limiter.allow(clientId)) throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests');
+        if (!this.limiter.allow(clientId))
+            throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests');
         const m1 = decodeM1(this.suite, env.body);
         const { idCert } = await openM1(this.suite, this.options.key.recipient, m1);
         const idCertHex = toHex(encodePoint(this.suite, idCert));
@@ -364,7 +377,10 @@ export class FogGateway {
             certificateObject = await this.options.store.get(record.contentAddress);
         } catch (err) {
             this.m.storeErrors.inc();
-            throw new ServiceError(ServiceErrorCode.StorageUnavailable, `certificate object: ${(err as Error).message}`);
+            throw new ServiceError(
+                ServiceErrorCode.StorageUnavailable,
+                `certificate object: ${(err as Error).message}`,
+            );
         }
         const handle = new Uint8Array(randomBytes(16));
         this.sweepHandles();
@@ -398,9 +414,23 @@ export class FogGateway {
         // Single use from here on: a replayed M3 finds no handle.
         this.handles.delete(key);
         const started = performance.now();
-        const activation = createActivation(this.suite, this.options.key.privateKey, pending.certificateObject, pending.m1, m3);
+        const activation = createActivation(
+            this.suite,
+            this.options.key.privateKey,
+            pending.certificateObject,
+            pending.m1,
+            m3,
+        );
         const primaryHash = computePrimaryHash(this.suite, activation.P);
-        const m4 = await createM4(this.suite, this.fogId, this.options.key.privateKey, pending.m1, primaryHash, this.cspPublicKey, pending.idCert);
+        const m4 = await createM4(
+            this.suite,
+            this.fogId,
+            this.options.key.privateKey,
+            pending.m1,
+            primaryHash,
+            this.cspPublicKey,
+            pending.idCert,
+        );
         const routeId = routeIdFor(this.suite, pending.idCert);
         const entry: OutboxEntry = {
             state: 'activating',
@@ -421,7 +451,9 @@ export class FogGateway {
         const timeout = setTimeout(() => {
             const w = this.waiters.get(entry.correlationId);
             this.waiters.delete(entry.correlationId);
-            w?.reject(new ServiceError(ServiceErrorCode.Timeout, 'the CSP did not answer in time; poll the session channel'));
+            w?.reject(
+                new ServiceError(ServiceErrorCode.Timeout, 'the CSP did not answer in time; poll the session channel'),
+            );
         }, this.options.cspTimeoutMs ?? 30_000);
         try {
             await this.activate(entry);
@@ -444,7 +476,8 @@ export class FogGateway {
         } catch (err) {
             const code = errorCodeOf(err);
             this.m.ledgerErrors.inc({ code });
-            if (err instanceof EndorseError && err.errorCode !== undefined) throw new ServiceError(err.errorCode, err.chaincodeMessage);
+            if (err instanceof EndorseError && err.errorCode !== undefined)
+                throw new ServiceError(err.errorCode, err.chaincodeMessage);
             if (err instanceof CommitError) {
                 // Two activations of one certificate raced; Fabric's MVCC check invalidated this one.
                 if (err.code === 'MVCC_READ_CONFLICT' || err.code === 'PHANTOM_READ_CONFLICT') {
@@ -461,7 +494,9 @@ export class FogGateway {
     private async activate(entry: OutboxEntry): Promise<void> {
         this.inFlight.add(entry.primaryHash);
         try {
-            await this.ledgerCall(() => this.options.ledger.activateSession(this.fogId, fromBase64Url(entry.activation)));
+            await this.ledgerCall(() =>
+                this.options.ledger.activateSession(this.fogId, fromBase64Url(entry.activation)),
+            );
         } catch (err) {
             this.inFlight.delete(entry.primaryHash);
             const code = errorCodeOf(err);
@@ -524,10 +559,14 @@ export class FogGateway {
 
     private async onFrame(clientId: string, env: Envelope): Promise<void> {
         const { tag, payload } = decodeTagged(env.body);
-        if (!this.cspConn.connected) throw new ServiceError(ServiceErrorCode.Unavailable, 'the CSP link is down; retry');
+        if (!this.cspConn.connected)
+            throw new ServiceError(ServiceErrorCode.Unavailable, 'the CSP link is down; retry');
         this.m.relayed.inc({ direction: 'up' });
         const body = encodeFrameUp({ correlationId: env.correlationId, clientId, routeId: tag, frame: payload });
-        await this.cspConn.publish(this.topics.cspInbound(this.fogId), encodeLinkMessage(this.options.key, LinkKind.FrameUp, this.fogId, body));
+        await this.cspConn.publish(
+            this.topics.cspInbound(this.fogId),
+            encodeLinkMessage(this.options.key, LinkKind.FrameUp, this.fogId, body),
+        );
     }
 
     private onCspMessage(payload: Buffer): void {
@@ -586,7 +625,8 @@ export class FogGateway {
     async close(): Promise<void> {
         this.closed = true;
         if (this.retryTimer !== undefined) clearInterval(this.retryTimer);
-        for (const w of this.waiters.values()) w.reject(new ServiceError(ServiceErrorCode.Unavailable, 'fog shutting down'));
+        for (const w of this.waiters.values())
+            w.reject(new ServiceError(ServiceErrorCode.Unavailable, 'fog shutting down'));
         this.waiters.clear();
         await Promise.allSettled([this.deviceConn?.close(), this.cspConn?.close()]);
         await this.broker?.close();

@@ -106,7 +106,10 @@ export class ManufacturerClient {
         try {
             await this.options.store.put(request);
         } catch (err) {
-            throw new ServiceError(ServiceErrorCode.StorageUnavailable, `storing the request: ${(err as Error).message}`);
+            throw new ServiceError(
+                ServiceErrorCode.StorageUnavailable,
+                `storing the request: ${(err as Error).message}`,
+            );
         }
         await this.options.ledger.requestSessions(n, requestId, request);
         // The counters are committed to this request now; never buy them again.
@@ -121,7 +124,8 @@ export class ManufacturerClient {
         for (;;) {
             const req = await this.options.ledger.getRequest(requestId);
             if (req.status === 'issued') return;
-            if (Date.now() > deadline) throw new ServiceError(ServiceErrorCode.Timeout, `request ${requestId} not issued yet`);
+            if (Date.now() > deadline)
+                throw new ServiceError(ServiceErrorCode.Timeout, `request ${requestId} not issued yet`);
             await new Promise((r) => setTimeout(r, 100));
         }
     }
@@ -137,14 +141,19 @@ export class ManufacturerClient {
     ): Promise<DeviceStateFile> {
         const rec = await this.deviceRecord(equipmentId);
         const [csp, fogRecord] = await Promise.all([this.options.ledger.getCsp(), this.options.ledger.getFog(fog.id)]);
-        if (fogRecord.status !== 'approved') throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
+        if (fogRecord.status !== 'approved')
+            throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
         const existing = await readDeviceState(statePath);
         const state: DeviceStateFile = {
             version: 1,
             suite: this.options.suite.id,
             equipmentId,
             w: rec.w,
-            fog: { id: fog.id, publicKey: fogRecord.publicKey, ...(fog.brokerUrl !== undefined ? { brokerUrl: fog.brokerUrl } : {}) },
+            fog: {
+                id: fog.id,
+                publicKey: fogRecord.publicKey,
+                ...(fog.brokerUrl !== undefined ? { brokerUrl: fog.brokerUrl } : {}),
+            },
             cspPublicKey: csp.caPublicKey,
             nextCounter: existing?.nextCounter ?? '1',
             endCounter: rec.nextPurchase,

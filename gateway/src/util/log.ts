@@ -16,7 +16,9 @@ export interface Logger {
 export function createLogger(component: string, level: LogLevel = 'info'): Logger {
     const emit = (l: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
         if (ORDER[l] < ORDER[level]) return;
-        process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: l, component, msg, ...fields })}\n`);
+        process.stderr.write(
+            `${JSON.stringify({ t: new Date().toISOString(), level: l, component, msg, ...fields })}\n`,
+        );
     };
     return {
         debug: (m, f) => emit('debug', m, f),
