@@ -255,8 +255,9 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     );
     lap('alg2: createActivation');
     const B = obj!.counterProof.B;
-    contentAddressBytes(decodeActivation(suite, activationBytes).certificateObject);
-    const verified = verifyActivation(suite, decodeActivation(suite, activationBytes), B, p.QC, p.QF, FOG_ID);
+    const activation = decodeActivation(suite, activationBytes);
+    contentAddressBytes(activation.certificateObject);
+    const verified = verifyActivation(suite, activation, B, p.QC, p.QF, FOG_ID);
     lap('alg2: verifyActivation');
     const m4Bytes = encodeM4(await createM4(suite, FOG_ID, p.dF, m1AtFog, verified.primaryHash, p.QC, idCert));
     lap('alg2: createM4');
