@@ -17,6 +17,7 @@ import {
     fromHex,
     rfc9497Context,
     toHex,
+    withPrecomputedTable,
 } from '@m2m-fabric/chaincode/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar } from './helpers.js';
 import { VOPRF_P256_SHA256, VOPRF_P384_SHA384 } from './vectors/rfc9497.js';
@@ -73,6 +74,10 @@ for (const suite of SUITES) {
             const again = decodeDleqProof(suite, encodeDleqProof(suite, proof));
             assert.deepEqual(again, proof);
             assert.ok(dleqVerify(suite, G, Qf, idCert, P, again));
+            // Same result with the fog key's precomputed table.
+            const QfT = withPrecomputedTable(suite, Qf);
+            assert.ok(dleqVerify(suite, G, QfT, idCert, P, proof));
+            assert.ok(!dleqVerify(suite, G, QfT, idCert, G, proof));
             assert.equal(toHex(dleqContext(suite)), toHex(new TextEncoder().encode(`M2M-V1-DLEQ-${suite.id}`)));
         });
 

@@ -3,6 +3,7 @@ import { createECDH } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
     ErrorCode,
+    bigIntToBytes,
     P256_SHA256,
     VerificationError,
     concatBytes,
@@ -107,6 +108,10 @@ for (const suite of SUITES) {
                 assert.ok(ecqvVerifyIssuance(suite, c.certU, c.R, c.cert, c.r, c.Qc));
                 // Paper eq. 12 spelled out: d_i = e*k_i + r_aux.
                 assert.equal(d, (ecqvHn(suite, c.certU) * c.k + c.r) % suite.n);
+                // OpenSSL derives the same public key from d_U.
+                const ecdh = createECDH(suite.id === 'P256-SHA256' ? 'prime256v1' : 'secp384r1');
+                ecdh.setPrivateKey(bigIntToBytes(d, suite.scalarBytes));
+                assert.equal(ecdh.getPublicKey('hex', 'compressed'), toHex(encodePoint(suite, Q)));
             }
         });
 

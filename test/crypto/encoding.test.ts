@@ -18,6 +18,8 @@ import {
     fromBase64Url,
     fromHex,
     getSuite,
+    mulAddPublic,
+    withPrecomputedTable,
     suiteFromTag,
     toBase64Url,
     toHex,
@@ -124,6 +126,23 @@ for (const suite of SUITES) {
             assert.ok(accepted > 8 && accepted < 56, `accepted ${accepted}/64`);
         });
 
+        void it('precomputed tables: cached per key, equal points, same arithmetic', () => {
+            const Q = G.multiply(randomScalar(suite));
+            const T = withPrecomputedTable(suite, Q);
+            assert.ok(T.equals(Q));
+            assert.equal(withPrecomputedTable(suite, T), T);
+            // Another instance of the same key (e.g. decoded again next transaction) hits the cache.
+            assert.equal(withPrecomputedTable(suite, decodePoint(suite, encodePoint(suite, Q))), T);
+            assert.equal(withPrecomputedTable(suite, G), G);
+            const a = randomScalar(suite);
+            const b = randomScalar(suite);
+            const expected = G.multiply(a).add(Q.multiply(b));
+            assert.ok(mulAddPublic(suite, G, a, T, b).equals(expected));
+            assert.ok(mulAddPublic(suite, G, a, Q, b).equals(expected));
+            assert.ok(mulAddPublic(suite, G, 0n, T, b).equals(Q.multiply(b)));
+            assert.throws(() => withPrecomputedTable(suite, suite.Point.ZERO), RangeError);
+        });
+
         void it('rejects malformed points with typed errors', () => {
             const good = encodePoint(suite, G.multiply(randomScalar(suite)));
             assertDecodeError(() => decodePoint(suite, good.subarray(0, -1)), 'wrongLength');
@@ -157,6 +176,9 @@ for (const suite of SUITES) {
                 }
             }
             assert.throws(() => encodePoint(suite, suite.Point.ZERO), RangeError);
+            const otherSuite = SUITES.find((s) => s !== suite);
+            assert.ok(otherSuite);
+            assert.throws(() => encodePoint(suite, otherSuite.Point.BASE), RangeError);
         });
 
         void it('encodes scalars at fixed width and rejects out-of-range values', () => {

@@ -16,7 +16,7 @@ import {
     rfc9380HashToScalar,
     toHex,
 } from '@m2m-fabric/chaincode/protocol';
-import { SUITES, hexToBigInt, utf8 } from './helpers.js';
+import { SUITES, expandMessageXmd, hexToBigInt, utf8 } from './helpers.js';
 import { P256_XMD_SHA256_SSWU_RO, P384_XMD_SHA384_SSWU_RO } from './vectors/rfc9380.js';
 
 void describe('RFC 9380 known answers', () => {
@@ -35,11 +35,30 @@ void describe('RFC 9380 known answers', () => {
         }
     }
 
-    void it('hash-to-scalar is hash_to_field over GF(n) with L = 48 / 72 bytes', () => {
-        for (const suite of SUITES) {
+    void it('hash-to-scalar is hash_to_field over GF(n) with L = 48 / 72 bytes (independent expand_message_xmd)', () => {
+        for (const [suite, hash, L] of [
+            [P256_SHA256, 'sha256', 48],
+            [P384_SHA384, 'sha384', 72],
+        ] as const) {
             const msg = utf8('scalar');
-            const [u] = rfc9380HashToField(suite, msg, 'TEST-DST', 1, 'n');
-            assert.equal(rfc9380HashToScalar(suite, msg, 'TEST-DST'), u);
+            const dst = utf8('TEST-DST');
+            const expected = hexToBigInt(toHex(expandMessageXmd(hash, msg, dst, L))) % suite.n;
+            assert.equal(rfc9380HashToScalar(suite, msg, 'TEST-DST'), expected);
+            assert.deepEqual(rfc9380HashToField(suite, msg, 'TEST-DST', 1, 'n'), [expected]);
+            // hash_to_field over GF(p) with count 2 reads two L-byte chunks of one expansion.
+            const two = expandMessageXmd(hash, msg, dst, 2 * L);
+            const p = suite.Point.Fp.ORDER;
+            assert.deepEqual(rfc9380HashToField(suite, msg, 'TEST-DST', 2, 'p'), [
+                hexToBigInt(toHex(two.subarray(0, L))) % p,
+                hexToBigInt(toHex(two.subarray(L))) % p,
+            ]);
+            // The protocol wrapper is the same function on the length-prefixed parts and suite DST.
+            const parts = new ByteWriter().bytes32(msg).finish();
+            const dstBytes = utf8(dstFor(suite, 'SchnorrChallenge'));
+            assert.equal(
+                hashToScalar(suite, 'SchnorrChallenge', msg),
+                hexToBigInt(toHex(expandMessageXmd(hash, parts, dstBytes, L))) % suite.n,
+            );
         }
     });
 });

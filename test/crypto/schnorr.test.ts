@@ -15,6 +15,7 @@ import {
     schnorrSign,
     schnorrVerify,
     toHex,
+    withPrecomputedTable,
 } from '@m2m-fabric/chaincode/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar, utf8 } from './helpers.js';
 import { REGRESSION } from './vectors/regression.js';
@@ -44,6 +45,14 @@ for (const suite of SUITES) {
                 .bytes32(msg)
                 .finish();
             assert.equal(rfc9380HashToScalar(suite, transcript, dstFor(suite, 'SchnorrChallenge')), sig.c);
+        });
+
+        void it('verifies identically with a precomputed-table key (long-lived Q_f)', () => {
+            const T = withPrecomputedTable(suite, Q);
+            const sig = schnorrSign(suite, SchnorrContext.FogM4, d, msg);
+            assert.ok(schnorrVerify(suite, SchnorrContext.FogM4, T, msg, sig));
+            assert.ok(!schnorrVerify(suite, SchnorrContext.FogM4, T, flipBit(msg, 1), sig));
+            assert.ok(!schnorrVerify(suite, SchnorrContext.FogM4, T, msg, { c: sig.c, s: (sig.s + 1n) % suite.n }));
         });
 
         void it('rejects wrong context, wrong key, tweaked message and out-of-range scalars', () => {

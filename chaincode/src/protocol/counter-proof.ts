@@ -84,10 +84,13 @@ export function verifyCounterProof(suite: Suite, idCert: Point, proof: CounterPr
     if (idCert.is0() || B.is0() || X.is0() || R.is0() || A.is0()) return false;
     const P = counterProofBase(suite, idCert);
     const c = counterChallenge(suite, idCert, P, proof);
-    // Public data only: variable-time multiplication.
-    const lhsG = suite.Point.BASE.multiplyUnsafe(s);
-    if (!lhsG.equals(A.add(B.multiplyUnsafe(c)))) return false;
-    return P.multiplyUnsafe(s).equals(R.add(X.multiplyUnsafe(c)));
+    // c = 0 has probability 1/n for an honest prover and would drop B and X from the equations.
+    if (c === 0n) return false;
+    // Public data only: variable-time double multiplications sharing one doubling chain,
+    // s*G - c*B == A and s*P - c*X == R.
+    const minusC = suite.n - c;
+    if (!suite.Point.BASE.mulAddUnsafe(s, B, minusC).equals(A)) return false;
+    return P.mulAddUnsafe(s, X, minusC).equals(R);
 }
 
 /** B, X, R, A (compressed points) then s (fixed-width scalar). */

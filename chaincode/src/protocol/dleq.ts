@@ -10,7 +10,7 @@
  */
 import { ByteReader, ByteWriter, concatBytes, encodePoint } from './encoding.js';
 import { dstFor, rfc9380HashToScalar } from './hashing.js';
-import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, randomScalar, type Point, type Suite } from './suite.js';
 
 export interface DleqProof {
     c: bigint;
@@ -79,9 +79,11 @@ export function dleqProveWithContext(
     assertScalar(suite, k, 'DLEQ secret');
     if (r !== undefined) assertScalar(suite, r, 'DLEQ nonce');
     const d0 = compositeWeight(suite, context, B, C, D);
-    // ComputeCompositesFast: M from public values, Z = k*M with the secret (constant-time).
+    // M = d0*C and Z = d0*D from public values (variable time is fine: d0, C, D are all public).
+    // RFC 9497's ComputeCompositesFast computes Z = k*M instead; for D = k*C both are the same point,
+    // and d0*D avoids a constant-time multiplication by the secret.
     const M = C.multiplyUnsafe(d0);
-    const Z = M.multiply(k);
+    const Z = D.multiplyUnsafe(d0);
     for (;;) {
         const nonce = r ?? randomScalar(suite);
         const t2 = A.multiply(nonce);
@@ -108,10 +110,11 @@ export function dleqVerifyWithContext(
     if (c <= 0n || c >= suite.n || s <= 0n || s >= suite.n) return false;
     if (A.is0() || B.is0() || C.is0() || D.is0()) return false;
     const d0 = compositeWeight(suite, context, B, C, D);
-    // Public data only: variable-time multiplication.
+    // Public data only: variable-time multiplication. t2 is fast when A = G and B (Q_f) went
+    // through withPrecomputedTable.
     const M = C.multiplyUnsafe(d0);
     const Z = D.multiplyUnsafe(d0);
-    const t2 = A.mulAddUnsafe(s, B, c);
+    const t2 = mulAddPublic(suite, A, s, B, c);
     const t3 = M.mulAddUnsafe(s, Z, c);
     if (t2.is0() || t3.is0()) return false;
     return challenge(suite, context, B, M, Z, t2, t3) === c;

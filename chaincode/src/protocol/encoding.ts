@@ -6,12 +6,16 @@
 import { DecodeError } from './errors.js';
 import type { Point, Suite } from './suite.js';
 
-/** SEC1 compressed point, 1 + field-size bytes. Throws RangeError for the identity (it has no encoding here). */
+/** SEC1 compressed point, 1 + field-size bytes. Throws RangeError for the identity or a point of another suite's curve. */
 export function encodePoint(suite: Suite, p: Point): Uint8Array {
     if (p.is0()) {
         throw new RangeError('the identity point has no compressed encoding');
     }
-    return p.toBytes(true);
+    const bytes = p.toBytes(true);
+    if (bytes.length !== suite.pointBytes) {
+        throw new RangeError(`point is not on the ${suite.id} curve`);
+    }
+    return bytes;
 }
 
 /** Rejects wrong length, non-compressed/invalid prefix, off-curve and identity. */

@@ -12,7 +12,7 @@
 import { randomBytes } from '@noble/hashes/utils.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
 import { hashToScalar } from './hashing.js';
-import type { Point, Suite } from './suite.js';
+import { mulAddPublic, type Point, type Suite } from './suite.js';
 
 /** Distinct label per use, hashed into the challenge. */
 export const SchnorrContext = {
@@ -96,8 +96,9 @@ export function schnorrVerify(
     const { c, s } = signature;
     if (c <= 0n || c >= suite.n || s <= 0n || s >= suite.n) return false;
     if (publicKey.is0()) return false;
-    // Public data only: variable-time double multiplication.
-    const R = suite.Point.BASE.mulAddUnsafe(s, publicKey, c);
+    // Public data only: variable-time double multiplication (fast when publicKey went through
+    // withPrecomputedTable, e.g. a fog's Q_f).
+    const R = mulAddPublic(suite, suite.Point.BASE, s, publicKey, c);
     if (R.is0()) return false;
     return challenge(suite, context, publicKey, R, message) === c;
 }

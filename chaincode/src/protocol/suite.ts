@@ -92,3 +92,49 @@ export function randomScalar(suite: Suite): bigint {
     for (const b of randomBytes(suite.scalarBytes + 16)) v = (v << 8n) | BigInt(b);
     return (v % (suite.n - 1n)) + 1n;
 }
+
+/** Window of the tables built for long-lived public keys (see {@link withPrecomputedTable}). */
+const KEY_TABLE_WINDOW = 6;
+/** Most tables kept at once; each P-256 window-6 table is ~1,400 points (~0.2 MB). */
+const KEY_TABLE_CACHE_SIZE = 32;
+const tabled = new WeakSet<Point>();
+const tableCache = new Map<string, Point>();
+
+/**
+ * An equal point that carries a precomputed window-6 multiplication table, cached (LRU, by suite
+ * and encoding) so every later call for the same key returns the same instance. For long-lived
+ * public keys that verifiers multiply again and again (a fog's Q_f in DLEQ and s_f
+ * verification): building a table costs ~60 ms, after which a verification's c*Q costs ~0.4 ms
+ * instead of ~3 ms (P-256, measured on this machine). The result of every operation is unchanged.
+ */
+export function withPrecomputedTable(suite: Suite, point: Point): Point {
+    if (tabled.has(point) || point === suite.Point.BASE) return point;
+    if (point.is0()) throw new RangeError('the identity has no multiplication table');
+    const key = `${suite.id}:${Buffer.from(point.toBytes(true)).toString('hex')}`;
+    const cached = tableCache.get(key);
+    if (cached !== undefined) {
+        // Re-insert to mark it most recently used.
+        tableCache.delete(key);
+        tableCache.set(key, cached);
+        return cached;
+    }
+    const fresh = suite.Point.fromAffine(point.toAffine()).precompute(KEY_TABLE_WINDOW, false);
+    tabled.add(fresh);
+    tableCache.set(key, fresh);
+    if (tableCache.size > KEY_TABLE_CACHE_SIZE) {
+        const oldest = tableCache.keys().next().value;
+        if (oldest !== undefined) tableCache.delete(oldest);
+    }
+    return fresh;
+}
+
+/**
+ * a*P + b*Q for public scalars and points only (variable time). Uses the precomputed tables when
+ * Q carries one (G always does); otherwise noble's shared-doubling-chain double multiplication.
+ */
+export function mulAddPublic(suite: Suite, P: Point, a: bigint, Q: Point, b: bigint): Point {
+    if (tabled.has(Q) && (P === suite.Point.BASE || tabled.has(P))) {
+        return P.multiplyUnsafe(a).add(Q.multiplyUnsafe(b));
+    }
+    return P.mulAddUnsafe(a, Q, b);
+}
