@@ -222,7 +222,7 @@ async function measureRsaCertificate(): Promise<{ der: number; base58: number }>
         publicExponent: new Uint8Array([1, 0, 1]),
         modulusLength: 3072,
     };
-    const keys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']));
+    const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
     const certificate = await x509.X509CertificateGenerator.createSelfSigned(
         {
             serialNumber: '01',
