@@ -55,6 +55,21 @@ async function take(
     return events;
 }
 
+/**
+ * Blocks of exactly two transactions: a writer submitted first and a reader endorsed after it land
+ * in one block regardless of machine speed, so the reader cannot have seen the writer's commit.
+ */
+const PAIRS = { batchTimeoutMs: 60_000, maxMessageCount: 2 };
+
+/** Submits two transactions as one block (setup steps). */
+async function submitPair(
+    contract: TestNetwork['contract'],
+    a: [string, string[]],
+    b: [string, string[]],
+): Promise<void> {
+    await Promise.all([contract.submit(a[0], { arguments: a[1] }), contract.submit(b[0], { arguments: b[1] })]);
+}
+
 async function filesUnder(dir: string): Promise<string[]> {
     const entries = await readdir(dir, { withFileTypes: true });
     const nested = await Promise.all(
@@ -65,7 +80,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 void describe('embedded ledger: MVCC', () => {
     void it('two concurrent transactions on one key in one block: exactly one is valid', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 400 } }, async ({ contract, ledger }) => {
+        await withNetwork({ batch: PAIRS }, async ({ contract, ledger }) => {
             const [a, b] = await Promise.all([
                 contract.submitAsync('Increment', { arguments: ['counter'] }),
                 contract.submitAsync('Increment', { arguments: ['counter'] }),
@@ -84,7 +99,7 @@ void describe('embedded ledger: MVCC', () => {
     });
 
     void it('submit throws CommitError with code, transaction id and block for the loser', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 400 } }, async ({ contract }) => {
+        await withNetwork({ batch: PAIRS }, async ({ contract }) => {
             const results = await Promise.allSettled([
                 contract.submit('Increment', { arguments: ['k'] }),
                 contract.submit('Increment', { arguments: ['k'] }),
@@ -132,7 +147,7 @@ void describe('embedded ledger: MVCC', () => {
     });
 
     void it('submitWithRetry re-endorses after MVCC_READ_CONFLICT until every increment lands', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 30 } }, async ({ contract }) => {
+        await withNetwork({ batch: { batchTimeoutMs: 300 } }, async ({ contract }) => {
             const retried: string[] = [];
             const n = 6;
             await Promise.all(
@@ -154,13 +169,15 @@ void describe('embedded ledger: MVCC', () => {
 
 void describe('embedded ledger: phantom reads', () => {
     void it('an insert into a scanned range earlier in the block invalidates the range reader', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 500 } }, async ({ contract }) => {
-            await contract.submit('Put', { arguments: ['r/0001', 'a'] });
+        await withNetwork({ batch: PAIRS }, async ({ contract }) => {
+            await submitPair(contract, ['Put', ['r/0001', 'a']], ['Put', ['setup', 'x']]);
             const insert = await contract.submitAsync('Put', { arguments: ['r/0005', 'b'] });
             const scan = await contract.submitAsync('RangeThenWrite', { arguments: ['r/', 'r0', '1000', 'marker'] });
+            const insert2 = await contract.submitAsync('Put', { arguments: ['r/0006', 'c'] });
             const outside = await contract.submitAsync('RangeThenWrite', {
                 arguments: ['s/', 's0', '1000', 'marker2'],
             });
+            assert.equal((await insert2.getStatus()).code, 'VALID');
             assert.equal((await insert.getStatus()).code, 'VALID');
             assert.equal((await scan.getStatus()).code, 'PHANTOM_READ_CONFLICT');
             assert.equal((await outside.getStatus()).code, 'VALID');
@@ -169,8 +186,8 @@ void describe('embedded ledger: phantom reads', () => {
     });
 
     void it('an update or delete of a key in the range is a phantom too; a key outside is not', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 500 } }, async ({ contract }) => {
-            await contract.submit('PutMany', { arguments: ['q/', '3'] });
+        await withNetwork({ batch: PAIRS }, async ({ contract }) => {
+            await submitPair(contract, ['PutMany', ['q/', '3']], ['Put', ['setup', 'x']]);
             const update = await contract.submitAsync('Put', { arguments: ['q/0001', 'changed'] });
             const scan1 = await contract.submitAsync('RangeThenWrite', { arguments: ['q/', 'q0', '1000', 'm1'] });
             assert.equal((await update.getStatus()).code, 'VALID');
@@ -183,13 +200,14 @@ void describe('embedded ledger: phantom reads', () => {
             const scan3 = await contract.submitAsync('RangeThenWrite', { arguments: ['q/', 'q0', '1000', 'm3'] });
             assert.equal((await elsewhere.getStatus()).code, 'VALID');
             assert.equal((await scan3.getStatus()).code, 'VALID');
+            // q/0000 and q/0001 remain (q/0002 was deleted).
             assert.equal(utf8(await contract.evaluate('Get', { arguments: ['m3'] })), '2');
         });
     });
 
     void it('a range not read to the end is checked only up to the last key fetched (batches of 100)', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 500 } }, async ({ contract }) => {
-            await contract.submit('PutMany', { arguments: ['p/', '150'] });
+        await withNetwork({ batch: PAIRS }, async ({ contract }) => {
+            await submitPair(contract, ['PutMany', ['p/', '150']], ['Put', ['setup', 'x']]);
             // The chaincode stops after one key, but the peer fetched p/0000..p/0099.
             const after = await contract.submitAsync('Put', { arguments: ['p/0120a', 'x'] });
             const scanA = await contract.submitAsync('RangeThenWrite', { arguments: ['p/', 'p0', '1', 'ma'] });
@@ -203,8 +221,8 @@ void describe('embedded ledger: phantom reads', () => {
     });
 
     void it('partial composite key queries are protected the same way', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 500 } }, async ({ contract }) => {
-            await contract.submit('PutComposite', { arguments: ['asset', 'owner1', 'a', '1'] });
+        await withNetwork({ batch: PAIRS }, async ({ contract }) => {
+            await submitPair(contract, ['PutComposite', ['asset', 'owner1', 'a', '1']], ['Put', ['setup', 'x']]);
             const sameOwner = await contract.submitAsync('PutComposite', { arguments: ['asset', 'owner1', 'b', '2'] });
             const query1 = await contract.submitAsync('QueryComposite', { arguments: ['asset', 'owner1', 'c1'] });
             assert.equal((await sameOwner.getStatus()).code, 'VALID');
@@ -328,7 +346,7 @@ void describe('embedded ledger: state, history, composite keys', () => {
 
 void describe('embedded ledger: ordering', () => {
     void it('cuts blocks by MaxMessageCount and by BatchTimeout', async () => {
-        await withNetwork({ batch: { maxMessageCount: 3, batchTimeoutMs: 300 } }, async ({ contract }) => {
+        await withNetwork({ batch: { maxMessageCount: 3, batchTimeoutMs: 2000 } }, async ({ contract }) => {
             const txs = [];
             for (let i = 0; i < 7; i++) txs.push(await contract.submitAsync('Put', { arguments: [`m${i}`, 'v'] }));
             const blocks = (await Promise.all(txs.map((t) => t.getStatus()))).map((s) => s.blockNumber);
@@ -349,7 +367,7 @@ void describe('embedded ledger: ordering', () => {
         // Room for two such envelopes but not three.
         const net = await openTestNetwork({
             dir: probe.dir,
-            batch: { batchTimeoutMs: 300, preferredMaxBytes: Math.floor(size * 2.5), absoluteMaxBytes: size * 4 },
+            batch: { batchTimeoutMs: 2000, preferredMaxBytes: Math.floor(size * 2.5), absoluteMaxBytes: size * 4 },
         });
         try {
             const txs = [];
@@ -372,10 +390,11 @@ void describe('embedded ledger: ordering', () => {
     });
 
     void it('per-call deadlines: DeadlineError while waiting for commit; the transaction still commits', async () => {
-        await withNetwork({ batch: { batchTimeoutMs: 500 } }, async ({ contract, ledger }) => {
+        // Blocks are cut only by count (2), so a lone transaction waits until a second arrives.
+        await withNetwork({ batch: { batchTimeoutMs: 60_000, maxMessageCount: 2 } }, async ({ contract, ledger }) => {
             let txId = '';
             await assert.rejects(
-                contract.submit('Put', { arguments: ['slow', 'v'], deadlineMs: 50 }),
+                contract.submit('Put', { arguments: ['slow', 'v'], deadlineMs: 1500 }),
                 (err: unknown) => {
                     assert.ok(err instanceof DeadlineError);
                     assert.equal(err.stage, 'commit');
@@ -383,10 +402,14 @@ void describe('embedded ledger: ordering', () => {
                     return true;
                 },
             );
-            const submitted = await contract.submitAsync('Put', { arguments: ['slow2', 'v'] });
-            await assert.rejects(submitted.getStatus({ deadlineMs: 20 }), DeadlineError);
-            assert.equal((await submitted.getStatus()).code, 'VALID');
+            assert.equal(await ledger.getTransactionStatus(txId), undefined);
+            await contract.submit('Put', { arguments: ['cut', 'v'] });
             assert.equal((await ledger.getTransactionStatus(txId))?.code, 'VALID');
+
+            const pending = await contract.submitAsync('Put', { arguments: ['slow2', 'v'] });
+            await assert.rejects(pending.getStatus({ deadlineMs: 20 }), DeadlineError);
+            await contract.submit('Put', { arguments: ['cut2', 'v'] });
+            assert.equal((await pending.getStatus()).code, 'VALID');
             await assert.rejects(contract.evaluate('Get', { arguments: ['x'], deadlineMs: -1 }), RangeError);
         });
     });
@@ -394,7 +417,7 @@ void describe('embedded ledger: ordering', () => {
 
 void describe('embedded ledger: events', () => {
     void it('delivers events of valid transactions only after commit, in order, and resumes from a checkpoint after restart', async () => {
-        const net = await openTestNetwork({ batch: { batchTimeoutMs: 100 } });
+        const net = await openTestNetwork({ batch: { batchTimeoutMs: 1000 } });
         try {
             const stream = await net.connection.getChaincodeEvents(CHAINCODE);
             const submitted: string[] = [];
