@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { base58btc } from 'multiformats/bases/base58';
 
@@ -221,7 +222,7 @@ async function measureRsaCertificate(): Promise<{ der: number; base58: number }>
         publicExponent: new Uint8Array([1, 0, 1]),
         modulusLength: 3072,
     };
-    const keys = (await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const keys = await webcrypto.subtle.generateKey(algorithm, false, ['sign', 'verify']);
     const certificate = await x509.X509CertificateGenerator.createSelfSigned(
         {
             serialNumber: '01',
