@@ -112,8 +112,20 @@ export class DeadlineError extends LedgerError {
 }
 
 /**
- * The ledger cannot be reached or the request names something that does not exist there:
- * closed connection, unknown channel or chaincode, unknown MSP, bad client signature.
+ * The orderer refused the endorsed transaction (e.g. larger than AbsoluteMaxBytes, ordering
+ * service unavailable); it was not ordered and will not commit.
+ */
+export class SubmitError extends LedgerError {
+    constructor(message: string, transactionId: string, options?: ErrorOptions) {
+        super(message, transactionId, options);
+        this.name = 'SubmitError';
+    }
+}
+
+/**
+ * The ledger cannot be reached or the request names something that is not there: closed
+ * connection or ledger, unknown channel or organisation. (A peer's refusal of a proposal —
+ * unknown chaincode, invalid creator or signature — is an {@link EndorseError}, as on Fabric.)
  */
 export class ConnectionError extends LedgerError {
     constructor(message: string, options?: ErrorOptions & { transactionId?: string }) {

@@ -4,3 +4,4 @@ export * from './errors.js';
 export * from './checkpointers.js';
 export * from './retry.js';
 export * from './signers.js';
+export * from './embedded/index.js';

@@ -1,0 +1,150 @@
+/**
+ * Blocks as Fabric builds and chains them: `common.Block` with
+ *  - data hash = SHA-256 of the concatenated envelopes (protoutil.ComputeBlockDataHash),
+ *  - header hash = SHA-256 of the DER encoding of SEQUENCE { number INTEGER, previousHash OCTET
+ *    STRING, dataHash OCTET STRING } (protoutil.BlockHeaderHash), which the next header carries
+ *    as its previous hash,
+ *  - the validation code of each transaction in metadata slot TRANSACTIONS_FILTER (one byte per
+ *    transaction), which is outside the hashed header exactly as in Fabric.
+ */
+import { createHash } from 'node:crypto';
+
+import { BlockMetadataIndex, common, HeaderType, peer } from './protos.js';
+
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+    const hash = createHash('sha256');
+    for (const part of parts) hash.update(part);
+    return new Uint8Array(hash.digest());
+}
+
+function derLength(length: number): Buffer {
+    if (length < 0x80) return Buffer.from([length]);
+    const bytes: number[] = [];
+    for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
+    return Buffer.from([0x80 | bytes.length, ...bytes]);
+}
+
+function derTlv(tag: number, content: Uint8Array): Buffer {
+    return Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
+}
+
+function derUnsignedInteger(value: number): Buffer {
+    let hex = value.toString(16);
+    if (hex.length % 2 === 1) hex = `0${hex}`;
+    let bytes = Buffer.from(hex, 'hex');
+    if ((bytes[0] ?? 0) & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
+    return derTlv(0x02, bytes);
+}
+
+/** Fabric's block header hash. */
+export function blockHeaderHash(number: number, previousHash: Uint8Array, dataHash: Uint8Array): Uint8Array {
+    const body = Buffer.concat([derUnsignedInteger(number), derTlv(0x04, previousHash), derTlv(0x04, dataHash)]);
+    return sha256(derTlv(0x30, body));
+}
+
+/** Fabric's block data hash. */
+export function blockDataHash(data: readonly Uint8Array[]): Uint8Array {
+    return sha256(...data);
+}
+
+/** Builds a block of envelopes with their validation codes; returns its bytes and header hash. */
+export function buildBlock(
+    number: number,
+    previousHash: Uint8Array,
+    envelopes: readonly Uint8Array[],
+    validationCodes: readonly number[],
+): { bytes: Uint8Array; headerHash: Uint8Array } {
+    const dataHash = blockDataHash(envelopes);
+    const header = new common.BlockHeader();
+    header.setNumber(number);
+    header.setPreviousHash(previousHash);
+    header.setDataHash(dataHash);
+    const data = new common.BlockData();
+    data.setDataList([...envelopes]);
+    const metadata = new common.BlockMetadata();
+    const slots: Uint8Array[] = [
+        new Uint8Array(),
+        new Uint8Array(),
+        new Uint8Array(),
+        new Uint8Array(),
+        new Uint8Array(),
+    ];
+    slots[BlockMetadataIndex.TRANSACTIONS_FILTER] = Uint8Array.from(validationCodes);
+    metadata.setMetadataList(slots);
+    const block = new common.Block();
+    block.setHeader(header);
+    block.setData(data);
+    block.setMetadata(metadata);
+    return { bytes: block.serializeBinary(), headerHash: blockHeaderHash(number, previousHash, dataHash) };
+}
+
+/** The parts of a stored block that the chain check and the event service read. */
+export interface DecodedBlock {
+    readonly number: number;
+    readonly previousHash: Uint8Array;
+    readonly dataHash: Uint8Array;
+    readonly envelopes: Uint8Array[];
+    readonly validationCodes: Uint8Array;
+}
+
+export function decodeBlock(bytes: Uint8Array): DecodedBlock {
+    const block = common.Block.deserializeBinary(bytes);
+    const header = block.getHeader();
+    if (header === undefined) throw new Error('block has no header');
+    return {
+        number: header.getNumber(),
+        previousHash: header.getPreviousHash_asU8(),
+        dataHash: header.getDataHash_asU8(),
+        envelopes: block.getData()?.getDataList_asU8() ?? [],
+        validationCodes:
+            block.getMetadata()?.getMetadataList_asU8()[BlockMetadataIndex.TRANSACTIONS_FILTER] ?? new Uint8Array(),
+    };
+}
+
+/** What the event service needs of one transaction in a block. */
+export interface TransactionSummary {
+    readonly txId: string;
+    readonly code: number;
+    readonly event?: { chaincodeName: string; eventName: string; payload: Uint8Array };
+}
+
+/** Transaction ids, codes and chaincode events of a block's endorser transactions. */
+export function summariseBlock(block: DecodedBlock): TransactionSummary[] {
+    const summaries: TransactionSummary[] = [];
+    block.envelopes.forEach((envelopeBytes, index) => {
+        const code = block.validationCodes[index] ?? 255;
+        try {
+            const payload = common.Payload.deserializeBinary(
+                common.Envelope.deserializeBinary(envelopeBytes).getPayload_asU8(),
+            );
+            const channelHeader = common.ChannelHeader.deserializeBinary(
+                payload.getHeader()?.getChannelHeader_asU8() ?? new Uint8Array(),
+            );
+            if (channelHeader.getType() !== HeaderType.ENDORSER_TRANSACTION) return;
+            const txId = channelHeader.getTxId();
+            const transaction = peer.Transaction.deserializeBinary(payload.getData_asU8());
+            const action = transaction.getActionsList()[0];
+            let event: TransactionSummary['event'];
+            if (action !== undefined) {
+                const actionPayload = peer.ChaincodeActionPayload.deserializeBinary(action.getPayload_asU8());
+                const responsePayload = peer.ProposalResponsePayload.deserializeBinary(
+                    actionPayload.getAction()?.getProposalResponsePayload_asU8() ?? new Uint8Array(),
+                );
+                const chaincodeAction = peer.ChaincodeAction.deserializeBinary(responsePayload.getExtension_asU8());
+                const eventBytes = chaincodeAction.getEvents_asU8();
+                if (eventBytes.length > 0) {
+                    const chaincodeEvent = peer.ChaincodeEvent.deserializeBinary(eventBytes);
+                    event = {
+                        chaincodeName: chaincodeEvent.getChaincodeId(),
+                        eventName: chaincodeEvent.getEventName(),
+                        payload: chaincodeEvent.getPayload_asU8(),
+                    };
+                }
+            }
+            summaries.push(event === undefined ? { txId, code } : { txId, code, event });
+        } catch {
+            // A malformed envelope was already marked invalid by the validator; it has no events.
+        }
+    });
+    return summaries;
+}

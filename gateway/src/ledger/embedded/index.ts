@@ -1,0 +1,7 @@
+/** The embedded ledger: Fabric's execute-order-validate pipeline in process. */
+export { EmbeddedLedger, DEFAULT_CHANNEL, DEFAULT_ENDORSEMENT_POLICY, type EmbeddedLedgerOptions } from './ledger.js';
+export type { ChaincodeDefinition } from './chaincode.js';
+export { Organisation, ATTRIBUTES_OID, type Enrolment, type EnrolOptions, type IdentityRole } from './msp.js';
+export { DEFAULT_BATCH_CONFIG, type BatchConfig } from './orderer.js';
+export { parsePolicy, evaluatePolicy, PolicySyntaxError, type Policy } from './policy.js';
+export { verifyLedger, type VerifyResult } from './verify.js';
