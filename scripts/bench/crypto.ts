@@ -17,6 +17,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import {
     computeSecondaryHash,
     computeSymKey,
+    contentAddressBytes,
     counterCommitment,
     createActivation,
     createCertificateRequest,
@@ -206,7 +207,7 @@ type Role = 'manufacturer' | 'csp' | 'chaincode' | 'device' | 'fog';
 const STEP_ROLE: Record<string, Role> = {
     'alg1: createCertificateRequest': 'manufacturer',
     'alg1: issueCertificates': 'csp',
-    'alg1: verifyIssuedCertificate': 'chaincode',
+    'alg1: verifyIssuedCertificate': 'chaincode', // with the content address
     'alg2: createM1': 'device',
     'alg2: openM1': 'fog',
     'alg2: processM2': 'device',
@@ -237,6 +238,7 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     const [obj] = issueCertificates(suite, p.dC, decodeCertificateRequest(requestBytes));
     const objBytes = encodeCertificateObject(obj!);
     lap('alg1: issueCertificates');
+    contentAddressBytes(objBytes);
     verifyIssuedCertificate(suite, decodeCertificateObject(objBytes), p.QC);
     lap('alg1: verifyIssuedCertificate');
     const { m1, session } = await createM1(suite, p.secrets, counter, FOG_ID, p.QF, p.QC);
@@ -253,7 +255,9 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     );
     lap('alg2: createActivation');
     const B = obj!.counterProof.B;
-    const verified = verifyActivation(suite, decodeActivation(suite, activationBytes), B, p.QC, p.QF, FOG_ID);
+    const activation = decodeActivation(suite, activationBytes);
+    contentAddressBytes(activation.certificateObject);
+    const verified = verifyActivation(suite, activation, B, p.QC, p.QF, FOG_ID);
     lap('alg2: verifyActivation');
     const m4Bytes = encodeM4(await createM4(suite, FOG_ID, p.dF, m1AtFog, verified.primaryHash, p.QC, idCert));
     lap('alg2: createM4');

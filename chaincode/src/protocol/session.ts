@@ -53,7 +53,7 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { randomScalar, type Point, type Suite, type SuiteId } from './suite.js';
+import { randomScalar, withPrecomputedTable, type Point, type Suite, type SuiteId } from './suite.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -430,8 +430,10 @@ export function verifyActivation(
     ) {
         throw new VerificationError(ErrorCode.InvalidProofOfPossession, 'proof of possession of k_i does not verify');
     }
-    // 3. P = d_f*IDCert_i for the registered Q_f = d_f*G.
-    if (!dleqVerify(suite, suite.Point.BASE, fogPublicKey, idCert, activation.P, activation.dleqProof)) {
+    // 3. P = d_f*IDCert_i for the registered Q_f = d_f*G. Q_f is long-lived: its cached
+    // multiplication table makes the c*Q_f term ~7x cheaper after the first activation.
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!dleqVerify(suite, suite.Point.BASE, Qf, idCert, activation.P, activation.dleqProof)) {
         throw new VerificationError(ErrorCode.InvalidDleqProof, 'DLEQ proof for P = d_f*IDCert_i does not verify');
     }
     // 4. M3 is signed by d_i for Q_i = e*Cert_i + Q_c, the key the certificate implies.
@@ -501,7 +503,8 @@ export async function openM4(
 ): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array; idCert: Point }> {
     assertSuite(suite, m4.suite, 'M4');
     assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
-    if (!schnorrVerify(suite, SchnorrContext.FogM4, fogPublicKey, m4Message(suite, m4), m4.signature)) {
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!schnorrVerify(suite, SchnorrContext.FogM4, Qf, m4Message(suite, m4), m4.signature)) {
         throw new VerificationError(ErrorCode.FailedSignatureVerification, 's_f does not verify for this fog');
     }
     const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));
