@@ -55,7 +55,7 @@ void describe('Kubo object store (real daemon at IPFS_API_URL)', () => {
         const exported = await exportCar(embedded, join(dir, 'store.car'));
         const client = create({ url: apiUrl ?? '' });
         const roots: string[] = [];
-        for await (const result of client.dag.import(createReadStream(join(dir, 'store.car')), { pinRoots: true })) {
+        for await (const result of client.dag.import([createReadStream(join(dir, 'store.car'))], { pinRoots: true })) {
             if (result.root !== undefined) roots.push(result.root.cid.toString());
         }
         assert.deepEqual(roots, [exported.root]);

@@ -7,11 +7,53 @@
  *                chaincode:    verifyIssuedCertificate
  *   Algorithm 2  device: createM1 -> (fog: openM1, M2) -> device: processM2 (-> M3)
  *                fog: createActivation; chaincode: verifyActivation; fog: createM4
- *   Algorithm 3  CSP: openM4 -> computeSecondaryHash, computeSymKeyFromPublicKey
+ *   Algorithm 3  CSP: openM4 -> computeSecondaryHash, computeSymKey
+ *
+ * Bindings beyond the paper (docs/protocol.md explains each):
+ *  - C2 is sealed with IDCert_i as HPKE associated data, and C3 carries IDCert_i next to
+ *    primaryHash_i, so a fog cannot pair one device's (i, ID_i) with another session's primaryHash:
+ *    C2 only opens under the IDCert_i that C3 names, and the CSP checks that the ledger's session
+ *    record for primaryHash_i holds that same IDCert_i.
+ *  - The proof of possession signs (IDCert_i, fogId); the M3 signature signs (IDCert_i, Q_i,
+ *    H(symKey_i), fogId); s_f signs (C2, C3, fogId). Each uses its own Schnorr context.
+ *  - Diffie-Hellman-shaped secrets (symKey_i, secondaryHash_i) hash the x-coordinate of the shared
+ *    point, computed by OpenSSL (node:crypto ECDH), which is ~26x faster than noble here.
  */
-import type { CertificateObject, CertificateRequest, M1, M3, M4, Activation } from './messages.js';
-import type { HpkeRecipient } from './hpke.js';
-import type { Point, Suite } from './suite.js';
+import { createECDH } from 'node:crypto';
+import { counterCommitment, createCounterProof, verifyCounterProof, type CounterProof } from './counter-proof.js';
+import { dleqProve, dleqVerify } from './dleq.js';
+import {
+    ecqvExtractPublicKey,
+    ecqvGenerateCertificate,
+    ecqvReconstructPrivateKey,
+    ecqvRequestKey,
+    ecqvVerifyIssuance,
+    encodeEcqvCertificate,
+} from './ecqv.js';
+import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
+import { DecodeError, ErrorCode, VerificationError } from './errors.js';
+import { hashBytes, hashToCurve } from './hashing.js';
+import {
+    encodeHpkeCiphertext,
+    hpkeOpen,
+    hpkeRecipientFromScalar,
+    hpkeSeal,
+    HpkeInfo,
+    type HpkeRecipient,
+} from './hpke.js';
+import {
+    decodeC2Plaintext,
+    decodeCertificateObject,
+    encodeC2Plaintext,
+    type Activation,
+    type CertificateObject,
+    type CertificateRequest,
+    type M1,
+    type M3,
+    type M4,
+} from './messages.js';
+import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
+import { randomScalar, withPrecomputedTable, type Point, type Suite, type SuiteId } from './suite.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -21,29 +63,217 @@ export interface DeviceSecrets {
     equipmentId: string;
 }
 
+const UTF8 = new TextEncoder();
+const MAX_COUNTER = (1n << 64n) - 1n;
+
+function assertCounter(counter: bigint): void {
+    if (counter < 1n || counter > MAX_COUNTER) {
+        throw new RangeError('session counter i must be in [1, 2^64-1]');
+    }
+}
+
+function counterBytes(counter: bigint): Uint8Array {
+    return new ByteWriter().u64(counter).finish();
+}
+
+function assertSuite(expected: Suite, actual: Suite, what: string): void {
+    if (expected.id !== actual.id) {
+        throw new DecodeError('unknownSuite', `${what} is for ${actual.id}, expected ${expected.id}`);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hash-derived values
+
 /** ID_i: the dynamic identity of session i, H(equipmentId, i, w). */
-export declare function dynamicIdentity(suite: Suite, secrets: DeviceSecrets, counter: bigint): Uint8Array;
+export function dynamicIdentity(suite: Suite, secrets: DeviceSecrets, counter: bigint): Uint8Array {
+    assertCounter(counter);
+    return hashBytes(
+        suite,
+        'DynamicIdentity',
+        UTF8.encode(secrets.equipmentId),
+        counterBytes(counter),
+        encodeScalar(suite, secrets.w),
+    );
+}
+
+/** primaryHash_i = H(P) with P = d_f*IDCert_i (eq. 10). */
+export function computePrimaryHash(suite: Suite, P: Point): Uint8Array {
+    return hashBytes(suite, 'PrimaryHash', encodePoint(suite, P));
+}
+
+/** H(symKey_i) as stored on the ledger. */
+export function symKeyCommitment(suite: Suite, symKey: Uint8Array): Uint8Array {
+    return hashBytes(suite, 'SymmetricKeyCommitment', symKey);
+}
+
+/** H(Q_i) as stored on the ledger. */
+export function publicKeyCommitment(suite: Suite, publicKey: Point): Uint8Array {
+    return hashBytes(suite, 'PublicKeyCommitment', encodePoint(suite, publicKey));
+}
+
+/** addr_f = H(ID_f, d_f*Q_c) = H(ID_f, d_c*Q_f). */
+export function fogAddress(suite: Suite, fogId: string, sharedPoint: Point): Uint8Array {
+    return hashBytes(suite, 'FogAddress', UTF8.encode(fogId), encodePoint(suite, sharedPoint));
+}
+
+const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };
+
+/**
+ * x(d*Q) by OpenSSL: the ECDH shared secret. `Q` must be a valid non-identity point (every Point
+ * reaching here came through a decoder or a multiplication); OpenSSL checks it again.
+ */
+function ecdhX(suite: Suite, privateKey: bigint, peer: Point): Uint8Array {
+    if (privateKey <= 0n || privateKey >= suite.n) {
+        throw new RangeError('private key outside [1, n-1]');
+    }
+    const ecdh = createECDH(OPENSSL_CURVE[suite.id]);
+    const secret = encodeScalar(suite, privateKey);
+    ecdh.setPrivateKey(secret);
+    secret.fill(0);
+    return new Uint8Array(ecdh.computeSecret(peer.toBytes(false)));
+}
+
+/**
+ * symKey_i = H(x(d_c*Q_i)) (eq. 20), equal to the device's H(x(d_i*Q_c)) (eq. 13) since both are
+ * x(d_i*d_c*G).
+ */
+export function computeSymKey(suite: Suite, privateKey: bigint, peerPublicKey: Point): Uint8Array {
+    return hashBytes(suite, 'SymmetricKey', ecdhX(suite, privateKey, peerPublicKey));
+}
+
+/** secondaryHash = H(x(d_c * HashToCurve(ID_i || i))) (DESIGN.md §1; paper eq. 19). */
+export function computeSecondaryHash(
+    suite: Suite,
+    caPrivateKey: bigint,
+    dynamicId: Uint8Array,
+    counter: bigint,
+): Uint8Array {
+    assertCounter(counter);
+    const base = hashToCurve(suite, 'SecondaryHashPoint', dynamicId, counterBytes(counter));
+    return hashBytes(suite, 'SecondaryHash', ecdhX(suite, caPrivateKey, base));
+}
+
+/** The CSP's counter check of Alg. 3: B_i (from Table II) == i*G, else FailedChallenge. */
+export function verifyCounterCommitment(suite: Suite, counter: bigint, expectedB: Point): void {
+    if (counter < 1n || counter >= suite.n || !counterCommitment(suite, counter).equals(expectedB)) {
+        throw new VerificationError(
+            ErrorCode.FailedChallenge,
+            'B_i != i*G: the counter does not match the certificate',
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed messages: what each Schnorr signature covers
+
+function popMessage(suite: Suite, idCert: Point, fogId: string): Uint8Array {
+    return new ByteWriter().u8(suite.tag).point(suite, idCert).string(fogId).finish();
+}
+
+function m3Message(suite: Suite, idCert: Point, publicKey: Point, commitment: Uint8Array, fogId: string): Uint8Array {
+    return new ByteWriter()
+        .u8(suite.tag)
+        .point(suite, idCert)
+        .point(suite, publicKey)
+        .raw(commitment)
+        .string(fogId)
+        .finish();
+}
+
+function m4Message(suite: Suite, m4: Pick<M4, 'fogId' | 'c2' | 'c3'>): Uint8Array {
+    return new ByteWriter()
+        .u8(suite.tag)
+        .bytes16(encodeHpkeCiphertext(suite, m4.c2))
+        .bytes16(encodeHpkeCiphertext(suite, m4.c3))
+        .string(m4.fogId)
+        .finish();
+}
+
+/** C3's plaintext: primaryHash_i || IDCert_i (fixed widths). */
+function encodeC3Plaintext(suite: Suite, primaryHash: Uint8Array, idCert: Point): Uint8Array {
+    if (primaryHash.length !== suite.hashBytes) {
+        throw new RangeError(`primaryHash must be ${suite.hashBytes} bytes`);
+    }
+    return new ByteWriter().raw(primaryHash).point(suite, idCert).finish();
+}
+
+function decodeC3Plaintext(suite: Suite, bytes: Uint8Array): { primaryHash: Uint8Array; idCert: Point } {
+    const r = new ByteReader(bytes);
+    const primaryHash = r.raw(suite.hashBytes);
+    const idCert = r.point(suite);
+    r.end();
+    return { primaryHash, idCert };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Algorithm 1
 
 /** Manufacturer: I_alpha and counter proofs for counters [first, first+n). */
-export declare function createCertificateRequest(
+export function createCertificateRequest(
     suite: Suite,
     secrets: DeviceSecrets,
     firstCounter: bigint,
     n: number,
-): CertificateRequest;
+): CertificateRequest {
+    if (!Number.isSafeInteger(n) || n < 1) {
+        throw new RangeError('a request asks for at least one certificate');
+    }
+    assertCounter(firstCounter);
+    assertCounter(firstCounter + BigInt(n - 1));
+    const entries: { idCert: Point; counterProof: CounterProof }[] = [];
+    for (let k = 0; k < n; k++) {
+        const counter = firstCounter + BigInt(k);
+        const { idCert } = ecqvRequestKey(suite, dynamicIdentity(suite, secrets, counter), counter, secrets.w);
+        entries.push({ idCert, counterProof: createCounterProof(suite, idCert, counter) });
+    }
+    return { suite, entries };
+}
 
 /** CSP-CA (Alg. 1): one certificate object per request entry; fresh r_c each. */
-export declare function issueCertificates(
+export function issueCertificates(
     suite: Suite,
     caPrivateKey: bigint,
     request: CertificateRequest,
-): CertificateObject[];
+): CertificateObject[] {
+    assertSuite(suite, request.suite, 'certificate request');
+    if (caPrivateKey <= 0n || caPrivateKey >= suite.n) {
+        throw new RangeError('CA private key outside [1, n-1]');
+    }
+    return request.entries.map(({ idCert, counterProof }) => {
+        // P_U = O (r_c = -k_U) or r = 0 happen with probability ~1/n each: draw another r_c. The
+        // attempts are bounded so a persistent error (a bad input) surfaces instead of looping.
+        for (let attempt = 1; ; attempt++) {
+            try {
+                const { cert, r } = ecqvGenerateCertificate(suite, idCert, caPrivateKey, randomScalar(suite), (P_U) =>
+                    encodeEcqvCertificate(suite, idCert, P_U),
+                );
+                if (r !== 0n) return { suite, idCert, cert, rAux: r, counterProof };
+                if (attempt >= 3) throw new RangeError('r = 0 repeatedly: the CA key or RNG is broken');
+            } catch (e) {
+                if (!(e instanceof RangeError) || attempt >= 3) throw e;
+            }
+        }
+    });
+}
 
 /**
  * Chaincode (Alg. 1): issuance equation and counter proof of one object, against the request entry
  * it answers. Throws VerificationError(InvalidIssuance | FailedChallenge).
  */
-export declare function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void;
+export function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void {
+    assertSuite(suite, obj.suite, 'certificate object');
+    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    if (!ecqvVerifyIssuance(suite, certU, obj.idCert, obj.cert, obj.rAux, caPublicKey)) {
+        throw new VerificationError(ErrorCode.InvalidIssuance, 'r*G != e*(Cert_i - IDCert_i) + Q_c');
+    }
+    if (!verifyCounterProof(suite, obj.idCert, obj.counterProof)) {
+        throw new VerificationError(ErrorCode.FailedChallenge, 'counter proof does not verify for this IDCert_i');
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Algorithm 2
 
 /** Per-session device state carried from M1 to M3. Holds secrets: never logged or sent. */
 export interface DeviceSession {
@@ -54,39 +284,102 @@ export interface DeviceSession {
     idCert: Point;
 }
 
-/** Device (Alg. 2 start): M1 = <C1, C2, PoP>. PoP = Schnorr_k_i(IDCert_i || fogId). */
-export declare function createM1(
+/**
+ * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i)
+ * with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId).
+ */
+export async function createM1(
     suite: Suite,
     secrets: DeviceSecrets,
     counter: bigint,
     fogId: string,
     fogPublicKey: Point,
     cspPublicKey: Point,
-): Promise<{ m1: M1; session: DeviceSession }>;
+): Promise<{ m1: M1; session: DeviceSession }> {
+    const dynamicId = dynamicIdentity(suite, secrets, counter);
+    const { k, idCert } = ecqvRequestKey(suite, dynamicId, counter, secrets.w);
+    const idCertBytes = encodePoint(suite, idCert);
+    const [c1, c2] = await Promise.all([
+        hpkeSeal(suite, fogPublicKey.toBytes(false), HpkeInfo.C1, idCertBytes),
+        hpkeSeal(
+            suite,
+            cspPublicKey.toBytes(false),
+            HpkeInfo.C2,
+            encodeC2Plaintext(suite, { counter, dynamicId }),
+            idCertBytes,
+        ),
+    ]);
+    const proofOfPossession = schnorrSign(suite, SchnorrContext.ProofOfPossession, k, popMessage(suite, idCert, fogId));
+    return {
+        m1: { suite, c1, c2, proofOfPossession },
+        session: { suite, counter, dynamicId, requestKey: k, idCert },
+    };
+}
 
 /** Fog: decrypt C1 to IDCert_i (the ledger key to look up). */
-export declare function openM1(suite: Suite, fogRecipient: HpkeRecipient, m1: M1): Promise<{ idCert: Point }>;
+export async function openM1(suite: Suite, fogRecipient: HpkeRecipient, m1: M1): Promise<{ idCert: Point }> {
+    assertSuite(suite, m1.suite, 'M1');
+    assertSuite(suite, fogRecipient.suite, 'fog HPKE key');
+    const plaintext = await hpkeOpen(fogRecipient, HpkeInfo.C1, m1.c1);
+    const r = new ByteReader(plaintext);
+    const idCert = r.point(suite);
+    r.end();
+    return { idCert };
+}
 
 /**
  * Device: on M2 (the certificate object) derive d_i (eq. 12), check Q_i, symKey_i = H(d_i*Q_c)
  * (eq. 13) and answer M3 = <Q_i, H(symKey_i), Schnorr_d_i(IDCert_i || Q_i || H(symKey_i) || fogId)>.
  * Throws VerificationError when the object is not for this session or does not verify.
  */
-export declare function processM2(
+export function processM2(
     session: DeviceSession,
     certificateObject: Uint8Array,
     cspPublicKey: Point,
     fogId: string,
-): { m3: M3; privateKey: bigint; publicKey: Point; symKey: Uint8Array };
+): { m3: M3; privateKey: bigint; publicKey: Point; symKey: Uint8Array } {
+    const suite = session.suite;
+    const obj = decodeCertificateObject(certificateObject);
+    assertSuite(suite, obj.suite, 'certificate object');
+    if (!obj.idCert.equals(session.idCert)) {
+        throw new VerificationError(ErrorCode.InvalidIssuance, 'the certificate object is for another IDCert_i');
+    }
+    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    // Checks d_i*G == e*Cert_i + Q_c, so a wrong Cert_i, r_aux or Q_c fails here (InvalidIssuance).
+    const privateKey = ecqvReconstructPrivateKey(suite, certU, obj.cert, obj.rAux, session.requestKey, cspPublicKey);
+    const publicKey = ecqvExtractPublicKey(suite, certU, obj.cert, cspPublicKey);
+    const symKey = computeSymKey(suite, privateKey, cspPublicKey);
+    const commitment = symKeyCommitment(suite, symKey);
+    const signature = schnorrSign(
+        suite,
+        SchnorrContext.M3,
+        privateKey,
+        m3Message(suite, obj.idCert, publicKey, commitment, fogId),
+    );
+    return { m3: { suite, publicKey, symKeyCommitment: commitment, signature }, privateKey, publicKey, symKey };
+}
 
 /** Fog: P = d_f*IDCert_i with a DLEQ proof against Q_f, packaged with the PoP and M3. */
-export declare function createActivation(
+export function createActivation(
     suite: Suite,
     fogPrivateKey: bigint,
     certificateObject: Uint8Array,
     m1: M1,
     m3: M3,
-): Activation;
+): Activation {
+    assertSuite(suite, m1.suite, 'M1');
+    assertSuite(suite, m3.suite, 'M3');
+    const obj = decodeCertificateObject(certificateObject);
+    assertSuite(suite, obj.suite, 'certificate object');
+    if (fogPrivateKey <= 0n || fogPrivateKey >= suite.n) {
+        throw new RangeError('fog private key outside [1, n-1]');
+    }
+    // d_f is secret: constant-time multiplications.
+    const P = obj.idCert.multiply(fogPrivateKey);
+    const fogPublicKey = suite.Point.BASE.multiply(fogPrivateKey);
+    const dleqProof = dleqProve(suite, fogPrivateKey, suite.Point.BASE, fogPublicKey, obj.idCert, P);
+    return { suite, certificateObject, P, dleqProof, proofOfPossession: m1.proofOfPossession, m3 };
+}
 
 /** What chaincode records for a verified activation. */
 export interface VerifiedActivation {
@@ -102,50 +395,120 @@ export interface VerifiedActivation {
  * (InvalidProofOfPossession); DLEQ against Q_f (InvalidDleqProof); M3 signature against
  * Q_i = e*Cert_i + Q_c (FailedSignatureVerification). Returns primaryHash = H(P) for the
  * caller's double-use check (failedDoubleSpendingCheck-1).
+ * Deterministic and public-data only: every multiplication is variable-time.
  */
-export declare function verifyActivation(
+export function verifyActivation(
     suite: Suite,
     activation: Activation,
     expectedB: Point,
     caPublicKey: Point,
     fogPublicKey: Point,
     fogId: string,
-): VerifiedActivation;
+): VerifiedActivation {
+    assertSuite(suite, activation.suite, 'activation');
+    assertSuite(suite, activation.m3.suite, 'M3');
+    const obj = decodeCertificateObject(activation.certificateObject);
+    assertSuite(suite, obj.suite, 'certificate object');
+    const { idCert, cert, counterProof } = obj;
 
-/** Fog: M4 = <C2, C3 = Enc_{Q_c}(primaryHash), s_f = Schnorr_d_f(C2 || C3 || fogId)>. */
-export declare function createM4(
+    // 1. Counter ZKP, and it is the proof for the B_i the ledger holds for this IDCert_i.
+    if (!counterProof.B.equals(expectedB)) {
+        throw new VerificationError(ErrorCode.FailedChallenge, "the counter proof's B_i is not the ledger's B_i");
+    }
+    if (!verifyCounterProof(suite, idCert, counterProof)) {
+        throw new VerificationError(ErrorCode.FailedChallenge, 'counter proof does not verify');
+    }
+    // 2. Proof of possession of k_i (IDCert_i = k_i*G).
+    if (
+        !schnorrVerify(
+            suite,
+            SchnorrContext.ProofOfPossession,
+            idCert,
+            popMessage(suite, idCert, fogId),
+            activation.proofOfPossession,
+        )
+    ) {
+        throw new VerificationError(ErrorCode.InvalidProofOfPossession, 'proof of possession of k_i does not verify');
+    }
+    // 3. P = d_f*IDCert_i for the registered Q_f = d_f*G. Q_f is long-lived: its cached
+    // multiplication table makes the c*Q_f term ~7x cheaper after the first activation.
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!dleqVerify(suite, suite.Point.BASE, Qf, idCert, activation.P, activation.dleqProof)) {
+        throw new VerificationError(ErrorCode.InvalidDleqProof, 'DLEQ proof for P = d_f*IDCert_i does not verify');
+    }
+    // 4. M3 is signed by d_i for Q_i = e*Cert_i + Q_c, the key the certificate implies.
+    const certU = encodeEcqvCertificate(suite, idCert, cert);
+    const publicKey = ecqvExtractPublicKey(suite, certU, cert, caPublicKey);
+    const m3 = activation.m3;
+    if (!m3.publicKey.equals(publicKey)) {
+        throw new VerificationError(ErrorCode.FailedSignatureVerification, "M3's Q_i is not the certificate's Q_i");
+    }
+    if (
+        !schnorrVerify(
+            suite,
+            SchnorrContext.M3,
+            publicKey,
+            m3Message(suite, idCert, publicKey, m3.symKeyCommitment, fogId),
+            m3.signature,
+        )
+    ) {
+        throw new VerificationError(ErrorCode.FailedSignatureVerification, 'M3 signature by d_i does not verify');
+    }
+    return {
+        idCert,
+        primaryHash: computePrimaryHash(suite, activation.P),
+        publicKeyCommitment: publicKeyCommitment(suite, publicKey),
+        symKeyCommitment: m3.symKeyCommitment,
+    };
+}
+
+/**
+ * Fog: M4 = <C2, C3 = HPKE_{Q_c}(primaryHash || IDCert_i), s_f = Schnorr_d_f(C2 || C3 || fogId)>.
+ * `idCert` is what openM1 returned; when left out it is recovered by opening C1 again.
+ */
+export async function createM4(
     suite: Suite,
     fogId: string,
     fogPrivateKey: bigint,
     m1: M1,
     primaryHash: Uint8Array,
     cspPublicKey: Point,
-): Promise<M4>;
+    idCert?: Point,
+): Promise<M4> {
+    assertSuite(suite, m1.suite, 'M1');
+    const sessionIdCert =
+        idCert ?? (await openM1(suite, await hpkeRecipientFromScalar(suite, fogPrivateKey), m1)).idCert;
+    const c3 = await hpkeSeal(
+        suite,
+        cspPublicKey.toBytes(false),
+        HpkeInfo.C3,
+        encodeC3Plaintext(suite, primaryHash, sessionIdCert),
+    );
+    const unsigned = { fogId, c2: m1.c2, c3 };
+    const signature = schnorrSign(suite, SchnorrContext.FogM4, fogPrivateKey, m4Message(suite, unsigned));
+    return { suite, ...unsigned, signature };
+}
 
 /**
- * CSP (Alg. 3): verify s_f against the fog's Q_f (FailedSignatureVerification), decrypt C3 and C2.
- * The caller checks primaryHash on the ledger and B_i == i*G (FailedChallenge).
+ * CSP (Alg. 3): verify s_f against the fog's Q_f (FailedSignatureVerification), decrypt C3 to
+ * (primaryHash, IDCert_i) and C2 under IDCert_i (DecryptionFailed if C2 belongs to another
+ * certificate). The caller checks that the ledger's session record for primaryHash exists and holds
+ * this IDCert_i (InvalidPrimaryHash), and B_i == i*G with verifyCounterCommitment (FailedChallenge).
  */
-export declare function openM4(
+export async function openM4(
     suite: Suite,
     cspRecipient: HpkeRecipient,
     fogPublicKey: Point,
     m4: M4,
-): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array }>;
-
-/** secondaryHash = H(d_c * HashToCurve(ID_i || i)) (DESIGN.md §1). */
-export declare function computeSecondaryHash(
-    suite: Suite,
-    caPrivateKey: bigint,
-    dynamicId: Uint8Array,
-    counter: bigint,
-): Uint8Array;
-
-/** symKey_i = H(d_c*Q_i) (eq. 20), equal to the device's H(d_i*Q_c). */
-export declare function computeSymKey(suite: Suite, privateKey: bigint, peerPublicKey: Point): Uint8Array;
-/** H(symKey_i) as stored on the ledger. */
-export declare function symKeyCommitment(suite: Suite, symKey: Uint8Array): Uint8Array;
-/** H(Q_i) as stored on the ledger. */
-export declare function publicKeyCommitment(suite: Suite, publicKey: Point): Uint8Array;
-/** addr_f = H(ID_f, d_f*Q_c) = H(ID_f, d_c*Q_f). */
-export declare function fogAddress(suite: Suite, fogId: string, sharedPoint: Point): Uint8Array;
+): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array; idCert: Point }> {
+    assertSuite(suite, m4.suite, 'M4');
+    assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!schnorrVerify(suite, SchnorrContext.FogM4, Qf, m4Message(suite, m4), m4.signature)) {
+        throw new VerificationError(ErrorCode.FailedSignatureVerification, 's_f does not verify for this fog');
+    }
+    const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));
+    const c2 = await hpkeOpen(cspRecipient, HpkeInfo.C2, m4.c2, encodePoint(suite, idCert));
+    const { counter, dynamicId } = decodeC2Plaintext(suite, c2);
+    return { primaryHash, counter, dynamicId, idCert };
+}

@@ -1,0 +1,39 @@
+/**
+ * Benchmark dispatcher: `npm run bench -- <name> [options]`. Each area registers one runner here;
+ * every runner prints a table and writes its results under bench/results/.
+ */
+import { runCryptoBench } from './crypto.js';
+
+/** A benchmark entry point: receives the arguments after its name, resolves when done. */
+export type BenchRunner = (args: string[]) => Promise<void>;
+
+const BENCHES: Readonly<Record<string, BenchRunner>> = {
+    crypto: runCryptoBench,
+};
+
+function usage(): string {
+    const names = Object.keys(BENCHES).sort().join(', ');
+    return `usage: npm run bench -- <name> [options]\n  names: ${names}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+    const [name, ...rest] = argv;
+    const runner = name === undefined ? undefined : BENCHES[name];
+    if (runner === undefined || !Object.hasOwn(BENCHES, name ?? '')) {
+        if (name !== undefined) console.error(`unknown benchmark ${JSON.stringify(name)}`);
+        console.error(usage());
+        return 2;
+    }
+    await runner(rest);
+    return 0;
+}
+
+main(process.argv.slice(2)).then(
+    (code) => {
+        process.exitCode = code;
+    },
+    (err: unknown) => {
+        console.error(err);
+        process.exitCode = 1;
+    },
+);

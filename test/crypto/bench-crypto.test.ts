@@ -1,0 +1,77 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** build/test/crypto/ -> build/scripts/bench/main.js */
+const MAIN = fileURLToPath(new URL('../../scripts/bench/main.js', import.meta.url));
+
+interface Stats {
+    opsPerSec: number;
+    rounds: number[];
+}
+
+const positive = (v: unknown, what: string): void => {
+    assert.equal(typeof v, 'number', what);
+    assert.ok(Number.isFinite(v) && (v as number) > 0, `${what} = ${String(v)}`);
+};
+
+void describe('bench dispatcher and crypto bench (smoke run, no timing assertions)', () => {
+    void it('an unknown or missing name prints the usage with the registered names and exits 2', () => {
+        for (const args of [['no-such-bench'], []]) {
+            const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+            assert.equal(run.status, 2, run.stderr);
+            assert.match(run.stderr, /usage: npm run bench -- <name>/);
+            assert.match(run.stderr, /\bcrypto\b/);
+        }
+    });
+
+    void it('`crypto --quick` writes well-formed JSON and Markdown', () => {
+        const out = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
+        try {
+            const run = spawnSync(process.execPath, [MAIN, 'crypto', '--quick', '--out', out], {
+                encoding: 'utf8',
+                timeout: 120_000,
+            });
+            assert.equal(run.status, 0, run.stderr);
+            const result = JSON.parse(readFileSync(join(out, 'crypto.json'), 'utf8')) as {
+                bench: string;
+                quick: boolean;
+                suites: Record<string, { primitives: Record<string, Stats>; session: Record<string, unknown> }>;
+            };
+            assert.equal(result.bench, 'crypto');
+            assert.equal(result.quick, true);
+            assert.deepEqual(Object.keys(result.suites).sort(), ['P256-SHA256', 'P384-SHA384']);
+            for (const [suiteId, { primitives, session }] of Object.entries(result.suites)) {
+                for (const name of [
+                    'base mult k*G (noble, CT)',
+                    'arbitrary mult k*P (noble, VT)',
+                    'hash-to-curve (RFC 9380 SSWU)',
+                    'ECQV verify issuance (chaincode)',
+                    'DLEQ verify',
+                    'counter proof verify',
+                    'HPKE open (WebCrypto)',
+                    'AES-256-GCM frame open (256 B)',
+                    'ECDH x(k*P) (node:crypto)',
+                ]) {
+                    assert.ok(primitives[name], `${suiteId}: ${name} missing`);
+                    positive(primitives[name].opsPerSec, `${suiteId} ${name}`);
+                    assert.ok(primitives[name].rounds.length >= 1);
+                }
+                for (const key of ['msPerSession', 'sessionsPerSecOneCore', 'sessionsPerSecWorkers']) {
+                    positive(session[key], `${suiteId} session ${key}`);
+                }
+                const byRole = session.msByRole as Record<string, number>;
+                assert.deepEqual(Object.keys(byRole).sort(), ['chaincode', 'csp', 'device', 'fog', 'manufacturer']);
+            }
+            const md = readFileSync(join(out, 'crypto.md'), 'utf8');
+            assert.match(md, /\| ms \/ session \(1 core\) \|/);
+            assert.match(run.stdout, /sessions\/s/);
+        } finally {
+            rmSync(out, { recursive: true, force: true });
+        }
+    });
+});
