@@ -17,14 +17,18 @@ import { after, before, describe, it } from 'node:test';
 
 import {
     DEFAULT_SUITE,
+    ErrorCode,
     bigIntToBytes,
+    decodeCertificateObject,
     decodePoint,
     encodePoint,
     fromHex,
+    hpkeRecipientFromScalar,
     randomScalar,
     toHex,
 } from '@m2m-fabric/chaincode/protocol';
 import {
+    CommitError,
     EndorseError,
     fileCheckpointer,
     type ChaincodeEvent,
@@ -33,6 +37,20 @@ import {
     type LedgerContract,
 } from '@m2m-fabric/gateway/ledger/index';
 
+// The protocol's off-chain actors (CSP, fogs, devices) shared with the chaincode tests.
+import {
+    buildRequest,
+    cspFogAddress,
+    issuanceTransient,
+    issueObjects,
+    newDevice,
+    newFog,
+    prepareActivation,
+    prepareSynchronisation,
+    type CspActor,
+    type FogActor,
+    type PreparedActivation,
+} from '../chaincode/actors.js';
 import {
     chooseTarget,
     MSP,
@@ -79,6 +97,33 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         return connection.getContract(target.chaincodeName, 'registry');
     };
     let stateDir: string;
+    let csp: CspActor;
+    const fogs = new Map<'foga' | 'fogb', FogActor>();
+    const contract = (org: Org, name: string): LedgerContract => {
+        const connection = connections.get(org);
+        assert.ok(connection, `no connection for ${org}`);
+        return connection.getContract(target.chaincodeName, name);
+    };
+    const call = (
+        args: string[],
+        transientData: Record<string, Uint8Array> = {},
+    ): { arguments: string[]; transientData: Record<string, Uint8Array> } => ({ arguments: args, transientData });
+    /** Alg. 1: the manufacturer requests n sessions of a device, the CSP-CA issues them. */
+    const purchase = async (device: ReturnType<typeof newDevice>, n: number): Promise<Uint8Array[]> => {
+        const request = buildRequest(DEFAULT_SUITE, device, 1n, n);
+        await contract('manufacturer', 'certificates').submit(
+            'requestSessions',
+            call([String(n), request.cid], { request: request.bytes }),
+        );
+        const objects = issueObjects(csp, request);
+        await contract('csp', 'certificates').submit(
+            'issueCertificates',
+            call([request.cid], issuanceTransient(request, objects)),
+        );
+        return objects;
+    };
+    const idCertOf = (object: Uint8Array): string =>
+        toHex(encodePoint(DEFAULT_SUITE, decodeCertificateObject(object).idCert));
 
     before(async () => {
         if (skip !== false) return;
@@ -111,6 +156,22 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
             decodePoint(DEFAULT_SUITE, fromHex(String(registered.caPublicKey))).equals(qc),
             `the network's Q_c is not the key in ${stateDir}: point M2M_FABRIC_TEST_STATE at the state of the run that registered it`,
         );
+        csp = {
+            suite: DEFAULT_SUITE,
+            d,
+            Q: qc,
+            recipient: await hpkeRecipientFromScalar(DEFAULT_SUITE, d),
+            publicKeyHex: toHex(encodePoint(DEFAULT_SUITE, qc)),
+        };
+        // One fresh fog per fog organisation (a Fabric ledger keeps earlier runs' fogs), approved by the CSP.
+        const run = randomBytes(4).toString('hex');
+        for (const org of ['foga', 'fogb'] as const) {
+            const fog = await newFog(csp, `${org}-${run}`, MSP[org]);
+            await registry(org).submit('registerFog', { arguments: [fog.id, fog.publicKeyHex, fog.addressHex] });
+            await registry('csp').submit('approveFog', { arguments: [fog.id, cspFogAddress(csp, fog)] });
+            fogs.set(org, fog);
+        }
+        await registry('csp').submit('grantCredit', { arguments: [MSP.manufacturer, '20'] });
     });
 
     after(async () => {
@@ -119,6 +180,105 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         await target?.close();
         if (target?.name === 'embedded') await rm(stateDir, { recursive: true, force: true });
     });
+
+    void it('full session flow: several devices, sessions through both fogs, two commits each', options, async () => {
+        const credit = async (): Promise<number> =>
+            Number(
+                json(await registry('manufacturer').evaluate('getCredit', { arguments: [MSP.manufacturer] })).balance,
+            );
+        const before = await credit();
+        const devices = ['welder', 'press', 'robot'].map((kind) =>
+            newDevice(`${kind}-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE),
+        );
+        for (const device of devices) {
+            const objects = await purchase(device, 2);
+            assert.equal(objects.length, 2);
+            for (const [index, org] of (['foga', 'fogb'] as const).entries()) {
+                const fog = fogs.get(org) as FogActor;
+                const object = objects[index] as Uint8Array;
+                const counter = BigInt(index + 1);
+                const certificate = json(
+                    await contract(org, 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+                );
+                assert.equal(certificate.status, 'unused');
+                // Commit 1 (Alg. 2): the fog activates with the device's proof of possession, its DLEQ proof and M3.
+                const prepared = await prepareActivation(csp, fog, device, counter, object);
+                const activated = json(
+                    await contract(org, 'sessions').submit(
+                        'activateSession',
+                        call([fog.id], { activation: prepared.bytes }),
+                    ),
+                );
+                const primaryHash = String(activated.primaryHash);
+                // Commit 2 (Alg. 3): the CSP opens M4 and records secondaryHash and H(symKey_i).
+                const sync = await prepareSynchronisation(csp, fog, prepared, fromHex(primaryHash));
+                await contract('csp', 'sessions').submit(
+                    'synchroniseSession',
+                    call([], { synchronisation: sync.bytes }),
+                );
+                const session = json(await contract(org, 'sessions').evaluate('getSession', call([primaryHash])));
+                assert.equal(session.status, 'synchronised');
+                const used = json(
+                    await contract('csp', 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+                );
+                assert.equal(used.status, 'used');
+            }
+        }
+        assert.equal(await credit(), before - devices.length * 2, 'each issued certificate debits one credit');
+    });
+
+    void it(
+        '50 concurrent activations of one certificate through both fogs: exactly one session',
+        options,
+        async () => {
+            const device = newDevice(`racer-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE);
+            const [object] = await purchase(device, 1);
+            assert.ok(object !== undefined);
+            const racers: { org: 'foga' | 'fogb'; prepared: PreparedActivation }[] = [];
+            for (let k = 0; k < 50; k++) {
+                const org = k % 2 === 0 ? 'foga' : 'fogb';
+                racers.push({
+                    org,
+                    prepared: await prepareActivation(csp, fogs.get(org) as FogActor, device, 1n, object),
+                });
+            }
+            const outcomes = await Promise.allSettled(
+                racers.map(({ org, prepared }) =>
+                    contract(org, 'sessions').submit(
+                        'activateSession',
+                        call([(fogs.get(org) as FogActor).id], { activation: prepared.bytes }),
+                    ),
+                ),
+            );
+            let mvcc = 0;
+            let refused = 0;
+            for (const outcome of outcomes) {
+                if (outcome.status === 'fulfilled') continue;
+                const error: unknown = outcome.reason;
+                if (error instanceof CommitError) {
+                    assert.equal(error.code, 'MVCC_READ_CONFLICT');
+                    mvcc++;
+                } else {
+                    assert.ok(error instanceof EndorseError, `unexpected ${String(error)}`);
+                    assert.ok(
+                        error.errorCode === ErrorCode.FailedDoubleSpendingCheck1 ||
+                            error.errorCode === ErrorCode.FailedDoubleSpendingCheck2,
+                        error.chaincodeMessage,
+                    );
+                    refused++;
+                }
+            }
+            assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, 'exactly one activation commits');
+            assert.equal(mvcc + refused, 49);
+            const certificate = json(
+                await contract('csp', 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+            );
+            assert.equal(certificate.status, 'used');
+            console.log(
+                `# race on ${target.name}: 1 committed, ${mvcc} MVCC_READ_CONFLICT, ${refused} refused at endorsement`,
+            );
+        },
+    );
 
     void it('access: every organisation may do what its role allows and nothing else', options, async () => {
         const account = MSP.manufacturer;
