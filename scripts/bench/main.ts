@@ -3,12 +3,14 @@
  * every runner prints a table and writes its results under bench/results/.
  */
 import { runCryptoBench } from './crypto.js';
+import { runLedgerBench } from './ledger.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
 export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
+    ledger: runLedgerBench,
 };
 
 function usage(): string {
