@@ -4,6 +4,7 @@
  */
 import { runCryptoBench } from './crypto.js';
 import { runLedgerBench } from './ledger.js';
+import { runStorageBench } from './storage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
 export type BenchRunner = (args: string[]) => Promise<void>;
@@ -11,6 +12,7 @@ export type BenchRunner = (args: string[]) => Promise<void>;
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
     ledger: runLedgerBench,
+    storage: runStorageBench,
 };
 
 function usage(): string {
