@@ -3,6 +3,7 @@
  * every runner prints a table and writes its results under bench/results/.
  */
 import { runCryptoBench } from './crypto.js';
+import { runLedgerBench } from './ledger.js';
 import { runStorageBench } from './storage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
@@ -10,6 +11,7 @@ export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
+    ledger: runLedgerBench,
     storage: runStorageBench,
 };
 
