@@ -4,6 +4,7 @@
  */
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
+import { runLedgerBench } from './ledger.js';
 import { runStorageBench } from './storage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
@@ -12,6 +13,7 @@ export type BenchRunner = (args: string[]) => Promise<void>;
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
     kx: runKxBench,
+    ledger: runLedgerBench,
     storage: runStorageBench,
 };
 
