@@ -16,6 +16,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
+import { errorCodeOf } from '@m2m-fabric/gateway/mqtt/envelope';
 import { cryptoBench } from './crypto.js';
 
 interface KxOptions {
@@ -42,6 +43,8 @@ interface Cell {
     concurrency: number;
     trials: number;
     failed: number;
+    /** Failed sessions by error code. */
+    failures: Record<string, number>;
     batchLatencyMs: Stats;
     sessionLatencyMs: Stats;
     sessionsPerSec: number;
@@ -158,13 +161,18 @@ async function runForBatchTimeout(
             const batch: number[] = [];
             const per: number[] = [];
             let failed = 0;
+            const failures: Record<string, number> = {};
             for (let t = 0; t < trials; t++) {
                 const t0 = performance.now();
                 const results = await Promise.allSettled(agents.slice(0, c).map((a) => a.establishSession()));
                 batch.push(performance.now() - t0);
                 for (const r of results) {
                     if (r.status === 'fulfilled') per.push(r.value.latencyMs);
-                    else failed++;
+                    else {
+                        failed++;
+                        const code = errorCodeOf(r.reason);
+                        failures[code] = (failures[code] ?? 0) + 1;
+                    }
                 }
             }
             const b = stats(batch);
@@ -173,6 +181,7 @@ async function runForBatchTimeout(
                 concurrency: c,
                 trials,
                 failed,
+                failures,
                 batchLatencyMs: b,
                 sessionLatencyMs: stats(per),
                 sessionsPerSec: Math.round((per.length / (batch.reduce((a, x) => a + x, 0) / 1000)) * 10) / 10,
