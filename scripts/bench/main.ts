@@ -3,6 +3,7 @@
  * every runner prints a table and writes its results under bench/results/.
  */
 import { runCryptoBench } from './crypto.js';
+import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runStorageBench } from './storage.js';
 
@@ -11,6 +12,7 @@ export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
+    kx: runKxBench,
     ledger: runLedgerBench,
     storage: runStorageBench,
 };

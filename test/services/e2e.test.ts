@@ -73,6 +73,44 @@ void test('end to end on mosquitto (external broker, generated ACL)', { skip: mo
     await fullRun(bed, 'mosq-0001');
 });
 
+void test(
+    'mosquitto restart mid-session: the session ends established or with a clear error, the next succeeds',
+    { skip: mosquittoSkipReason },
+    async (t) => {
+        const passwords = { 'fog-1': 'fog-1-pw', csp: 'csp-pw' };
+        const broker = await MosquittoBroker.start(
+            new TopicLayout(),
+            ['fog-1'],
+            Object.entries(passwords).map(([username, password]) => ({ username, password })),
+        );
+        t.after(() => broker.stop());
+        const bed = await startTestBed({ externalBroker: { url: broker.url, passwords } });
+        t.after(() => bed.close());
+        await bed.provision('brk-0001', 3);
+        const agent = await bed.agent('brk-0001');
+        await agent.connect();
+        const during = agent.establishSession().then(
+            (s) => `established:${s.counter}`,
+            (err: unknown) => (err instanceof ServiceError ? `failed:${err.code}` : `untyped:${String(err)}`),
+        );
+        await new Promise((r) => setTimeout(r, 30));
+        await broker.restart();
+        const outcome = await during;
+        assert.match(outcome, /^(established:1|failed:[A-Za-z-]+)$/);
+        // Services and device reconnect and resubscribe on their own; the next counter works.
+        let next;
+        for (let i = 0; i < 20 && next === undefined; i++) {
+            next = await agent.establishSession().catch(async (err: unknown) => {
+                assert.ok(err instanceof ServiceError);
+                await new Promise((r) => setTimeout(r, 250));
+                return undefined;
+            });
+        }
+        assert.ok(next !== undefined, 'a session succeeded after the broker restart');
+        await agent.upload({ after: 'broker restart' });
+    },
+);
+
 void test('a device refuses a fog whose key is not the registered one', async (t) => {
     const bed = await startTestBed();
     t.after(() => bed.close());

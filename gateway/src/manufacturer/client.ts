@@ -48,6 +48,12 @@ export interface PurchaseResult {
 }
 
 export class ManufacturerClient {
+    /**
+     * Purchases of one account all write its credit balance, so concurrent ones would mostly lose
+     * MVCC races; they are submitted one at a time (each still waits for issuance in parallel).
+     */
+    private purchases: Promise<unknown> = Promise.resolve();
+
     constructor(private readonly options: ManufacturerClientOptions) {}
 
     private recordPath(equipmentId: string): string {
@@ -111,10 +117,14 @@ export class ManufacturerClient {
                 `storing the request: ${(err as Error).message}`,
             );
         }
-        await this.options.ledger.requestSessions(n, requestId, request);
-        // The counters are committed to this request now; never buy them again.
-        rec.nextPurchase = (firstCounter + BigInt(n)).toString();
-        await writeJsonAtomic(this.recordPath(equipmentId), rec);
+        const submitted = this.purchases.then(async () => {
+            await this.options.ledger.requestSessions(n, requestId, request);
+            // The counters are committed to this request now; never buy them again.
+            rec.nextPurchase = (firstCounter + BigInt(n)).toString();
+            await writeJsonAtomic(this.recordPath(equipmentId), rec);
+        });
+        this.purchases = submitted.catch(() => undefined);
+        await submitted;
         await this.waitIssued(requestId);
         return { requestId, firstCounter, n };
     }

@@ -50,9 +50,11 @@ export class MqttConnection {
         private readonly client: MqttClient,
         readonly clientId: string,
     ) {
-        client.on('connect', () => {
+        client.on('connect', (connack) => {
             (client.stream as Socket | undefined)?.setNoDelay?.(true);
-            if (this.lazy) {
+            // A broker that lost our session (restart without persistence) forgot the
+            // subscriptions; mqtt.js only resubscribes clean sessions, so do it here for all.
+            if (this.lazy || connack.sessionPresent !== true) {
                 for (const filter of this.handlers.keys()) client.subscribe(filter, { qos: 1 }, () => undefined);
             }
             for (const fn of this.connectListeners) fn();
