@@ -158,7 +158,8 @@ cmd_chaincode_start() {
         dir="$(node_dir "cc.${org}.${DOMAIN}")"
         mkdir -p "${dir}"
         stop_process "cc.${org}.${DOMAIN}" "${dir}"
-        : >"${dir}/node.env"
+        # Same chaincode settings on every peer's chaincode server (they are chaincode parameters).
+        printf 'M2M_REQUIRE_ROLE_ATTRIBUTE=%s\n' "${M2M_REQUIRE_ROLE_ATTRIBUTE:-false}" >"${dir}/node.env"
         start_process "cc.${org}.${DOMAIN}" "${dir}" "${staged}/node_modules/.bin/fabric-chaincode-node" server \
             --chaincode-address="127.0.0.1:${CCAAS_PORT[${org}]}" --chaincode-id="${package_id}" \
             --module-path="${staged}"

@@ -3,9 +3,10 @@
  * and the crypto-only cost of one complete session (device + fog + CSP + every chaincode
  * verification), on one core and on all cores through worker_threads.
  *
- * Method: each figure is the median over ROUNDS timed rounds, each round running the operation
- * back to back for a fixed time after an untimed warm-up. The machine may be shared, so the
- * rounds' spread is written to the JSON too. `--quick` is a smoke run (tiny rounds, figures are
+ * Method: each figure is the median over the timed rounds, each round running the operation back
+ * to back for a fixed wall time after an untimed warm-up. Every rate is given twice: per second of
+ * elapsed time and per second of CPU time the process got (process.cpuUsage), because the machine
+ * may be shared and then only the CPU figure measures the code. Every round is in the JSON. `--quick` is a smoke run (tiny rounds, figures are
  * not meaningful) used by the test suite to check the output shape. Total run time is bounded by
  * the round lengths: about 45 s for a full run on an idle 2-core machine.
  */
@@ -17,6 +18,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import {
     computeSecondaryHash,
     computeSymKey,
+    contentAddressBytes,
     counterCommitment,
     createActivation,
     createCertificateRequest,
@@ -85,26 +87,52 @@ interface BenchOptions {
     workers: number;
 }
 
+/**
+ * Two views of every rate. Wall-clock: what a caller saw, which on a shared machine includes time
+ * the process spent waiting for a core. CPU: operations per second of CPU time the process
+ * actually got (process.cpuUsage, user + system), which is what the code costs and stays
+ * meaningful when other work competes for the cores.
+ */
+interface Rate {
+    wall: number;
+    cpu: number;
+}
+
 export interface OpStats {
-    /** Median ops/s over the rounds. */
+    /** Median wall-clock ops/s over the rounds. */
     opsPerSec: number;
-    /** ops/s of each round, in run order. */
+    /** Median ops per CPU-second over the rounds. */
+    opsPerCpuSec: number;
+    /** Wall-clock ops/s of each round, in run order. */
     rounds: number[];
+    /** Ops per CPU-second of each round. */
+    cpuRounds: number[];
 }
 
 export interface SessionStats {
-    /** Median crypto cost of one complete session on one core. */
+    /** Median wall-clock cost of one complete session, back to back on one thread. */
     msPerSession: number;
+    /** Median CPU cost of one complete session (one thread). */
+    cpuMsPerSession: number;
     sessionsPerSecOneCore: number;
-    /** Median over rounds of the summed rate of `workers` worker threads. */
+    sessionsPerCpuSecOneCore: number;
+    /** Median over rounds of the summed wall-clock rate of `workers` worker threads. */
     sessionsPerSecWorkers: number;
+    /** Sessions per CPU-second over all threads while the workers ran (scaling overhead included). */
+    sessionsPerCpuSecWorkers: number;
+    /**
+     * workers x sessionsPerCpuSecWorkers: the rate with one free core per worker. An estimate,
+     * reported because the wall-clock figure on a shared machine measures the other load.
+     */
+    estimatedSessionsPerSecAllCores: number;
     workers: number;
     oneCoreRounds: number[];
+    oneCoreCpuRounds: number[];
     workerRounds: number[];
-    /** Median ms per session spent in each role's steps (one core). */
-    msByRole: Record<Role, number>;
-    /** Median ms per session spent in each step (one core). */
-    msByStep: Record<string, number>;
+    /** Median CPU ms per session spent in each role's steps. */
+    cpuMsByRole: Record<Role, number>;
+    /** Median CPU ms per session spent in each step. */
+    cpuMsByStep: Record<string, number>;
 }
 
 export interface CryptoBenchResult {
@@ -147,9 +175,21 @@ const median = (xs: number[]): number => {
 
 type Op = () => unknown;
 
-/** Runs `op` back to back for `ms` (at least once); returns ops/s. Awaits only when op returns a promise. */
-async function timeRound(op: Op, ms: number): Promise<number> {
+/** CPU milliseconds (user + system, all threads of the process) since `since`. */
+function cpuMsSince(since: NodeJS.CpuUsage): number {
+    const used = process.cpuUsage(since);
+    return (used.user + used.system) / 1000;
+}
+
+/** count operations in wallMs / cpuMs, as rates per second; a zero CPU reading counts as 1 µs. */
+function rate(count: number, wallMs: number, cpuMs: number): Rate {
+    return { wall: (count * 1000) / wallMs, cpu: (count * 1000) / Math.max(cpuMs, 0.001) };
+}
+
+/** Runs `op` back to back for `ms` of wall time (at least once). Awaits only when op returns a promise. */
+async function timeRound(op: Op, ms: number): Promise<Rate> {
     let count = 0;
+    const cpuStart = process.cpuUsage();
     const start = performance.now();
     let now = start;
     do {
@@ -158,14 +198,20 @@ async function timeRound(op: Op, ms: number): Promise<number> {
         count++;
         now = performance.now();
     } while (now - start < ms);
-    return (count * 1000) / (now - start);
+    return rate(count, now - start, cpuMsSince(cpuStart));
+}
+
+function opStats(rates: Rate[]): OpStats {
+    const rounds = rates.map((r) => r.wall);
+    const cpuRounds = rates.map((r) => r.cpu);
+    return { opsPerSec: median(rounds), opsPerCpuSec: median(cpuRounds), rounds, cpuRounds };
 }
 
 async function measure(op: Op, opts: BenchOptions): Promise<OpStats> {
     await timeRound(op, Math.max(1, opts.primitiveRoundMs / 4)); // warm-up (JIT, precomputed tables)
-    const rounds: number[] = [];
-    for (let r = 0; r < opts.rounds; r++) rounds.push(await timeRound(op, opts.primitiveRoundMs));
-    return { opsPerSec: median(rounds), rounds };
+    const rates: Rate[] = [];
+    for (let r = 0; r < opts.rounds; r++) rates.push(await timeRound(op, opts.primitiveRoundMs));
+    return opStats(rates);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +252,7 @@ type Role = 'manufacturer' | 'csp' | 'chaincode' | 'device' | 'fog';
 const STEP_ROLE: Record<string, Role> = {
     'alg1: createCertificateRequest': 'manufacturer',
     'alg1: issueCertificates': 'csp',
-    'alg1: verifyIssuedCertificate': 'chaincode',
+    'alg1: verifyIssuedCertificate': 'chaincode', // with the content address
     'alg2: createM1': 'device',
     'alg2: openM1': 'fog',
     'alg2: processM2': 'device',
@@ -220,16 +266,16 @@ const STEP_ROLE: Record<string, Role> = {
 /**
  * One complete session, crypto only: every computation the manufacturer, CSP-CA, device, fog, CSP
  * and chaincode do, including the wire encodings the receivers decode. `timings` (optional)
- * accumulates ms per step. Throws if any check fails, so a broken build cannot benchmark well.
+ * accumulates CPU ms per step. Throws if any check fails, so a broken build cannot benchmark well.
  */
 async function runSession(p: Parties, counter: bigint, timings?: Map<string, number>): Promise<void> {
     const { suite } = p;
-    let t = performance.now();
+    // Per-step CPU time (this process is single-threaded while it runs, apart from V8's helpers).
+    let t = process.cpuUsage();
     const lap = (step: string): void => {
         if (timings === undefined) return;
-        const now = performance.now();
-        timings.set(step, (timings.get(step) ?? 0) + (now - t));
-        t = now;
+        timings.set(step, (timings.get(step) ?? 0) + cpuMsSince(t));
+        t = process.cpuUsage();
     };
     const request = createCertificateRequest(suite, p.secrets, counter, 1);
     const requestBytes = encodeCertificateRequest(request);
@@ -237,6 +283,7 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     const [obj] = issueCertificates(suite, p.dC, decodeCertificateRequest(requestBytes));
     const objBytes = encodeCertificateObject(obj!);
     lap('alg1: issueCertificates');
+    contentAddressBytes(objBytes);
     verifyIssuedCertificate(suite, decodeCertificateObject(objBytes), p.QC);
     lap('alg1: verifyIssuedCertificate');
     const { m1, session } = await createM1(suite, p.secrets, counter, FOG_ID, p.QF, p.QC);
@@ -253,7 +300,9 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     );
     lap('alg2: createActivation');
     const B = obj!.counterProof.B;
-    const verified = verifyActivation(suite, decodeActivation(suite, activationBytes), B, p.QC, p.QF, FOG_ID);
+    const activation = decodeActivation(suite, activationBytes);
+    contentAddressBytes(activation.certificateObject);
+    const verified = verifyActivation(suite, activation, B, p.QC, p.QF, FOG_ID);
     lap('alg2: verifyActivation');
     const m4Bytes = encodeM4(await createM4(suite, FOG_ID, p.dF, m1AtFog, verified.primaryHash, p.QC, idCert));
     lap('alg2: createM4');
@@ -331,7 +380,7 @@ async function primitiveOps(suite: Suite): Promise<Record<string, Op>> {
 async function measureFrameOpen(suite: Suite, opts: BenchOptions, sealRate: number): Promise<OpStats> {
     const symKey = new Uint8Array(suite.hashBytes).fill(3);
     const payload = new Uint8Array(256).fill(9);
-    const rounds: number[] = [];
+    const rates: Rate[] = [];
     for (let r = -1; r < opts.rounds; r++) {
         const device = await SessionChannel.create(suite, symKey, 'device', new Uint8Array([2]));
         const csp = await SessionChannel.create(suite, symKey, 'csp', new Uint8Array([2]));
@@ -339,28 +388,30 @@ async function measureFrameOpen(suite: Suite, opts: BenchOptions, sealRate: numb
         const frames: Uint8Array[] = [];
         for (let k = 0; k < count; k++) frames.push(await device.seal(FrameType.Upload, payload));
         let opened = 0;
+        const cpuStart = process.cpuUsage();
         const start = performance.now();
         let now = start;
         while (opened < frames.length && (opened === 0 || now - start < opts.primitiveRoundMs)) {
             await csp.open(frames[opened++]!);
             now = performance.now();
         }
-        if (r >= 0) rounds.push((opened * 1000) / (now - start)); // r = -1 is the warm-up
+        if (r >= 0) rates.push(rate(opened, now - start, cpuMsSince(cpuStart))); // r = -1 is the warm-up
     }
-    return { opsPerSec: median(rounds), rounds };
+    return opStats(rates);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Session benchmarks
 
-/** Runs sessions back to back for `ms` (at least one); returns sessions/s. */
+/** Runs sessions back to back for `ms` of wall time (at least one). */
 async function sessionRound(
     p: Parties,
     ms: number,
     next: () => bigint,
     timings?: Map<string, number>,
-): Promise<number> {
+): Promise<{ count: number; rate: Rate }> {
     let count = 0;
+    const cpuStart = process.cpuUsage();
     const start = performance.now();
     let now = start;
     do {
@@ -368,7 +419,7 @@ async function sessionRound(
         count++;
         now = performance.now();
     } while (now - start < ms);
-    return (count * 1000) / (now - start);
+    return { count, rate: rate(count, now - start, cpuMsSince(cpuStart)) };
 }
 
 interface WorkerRequest {
@@ -378,7 +429,8 @@ interface WorkerRequest {
     roundMs: number;
 }
 
-type WorkerMessage = { kind: 'ready' } | { kind: 'done'; rates: number[] };
+/** A worker reports the wall-clock rate and session count of each round. */
+type WorkerMessage = { kind: 'ready' } | { kind: 'done'; rates: number[]; sessions: number };
 
 /** In a worker: set up, report ready, wait for 'go', run the rounds, report their rates. */
 async function workerMain(req: WorkerRequest): Promise<void> {
@@ -391,12 +443,20 @@ async function workerMain(req: WorkerRequest): Promise<void> {
     port.postMessage({ kind: 'ready' } satisfies WorkerMessage);
     await go;
     const rates: number[] = [];
-    for (let r = 0; r < req.rounds; r++) rates.push(await sessionRound(p, req.roundMs, next));
-    port.postMessage({ kind: 'done', rates } satisfies WorkerMessage);
+    let sessions = 0;
+    for (let r = 0; r < req.rounds; r++) {
+        const round = await sessionRound(p, req.roundMs, next);
+        rates.push(round.rate.wall);
+        sessions += round.count;
+    }
+    port.postMessage({ kind: 'done', rates, sessions } satisfies WorkerMessage);
 }
 
-/** Starts `n` workers, releases them together, and sums their per-round rates. */
-async function measureWorkers(suite: Suite, opts: BenchOptions): Promise<number[]> {
+/**
+ * Starts `n` workers, releases them together, and sums their per-round wall-clock rates. Also
+ * returns sessions per CPU-second of the whole process while they ran (the main thread only waits).
+ */
+async function measureWorkers(suite: Suite, opts: BenchOptions): Promise<{ rounds: number[]; perCpuSec: number }> {
     const req: WorkerRequest = {
         role: 'crypto-bench-worker',
         suiteId: suite.id,
@@ -420,18 +480,22 @@ async function measureWorkers(suite: Suite, opts: BenchOptions): Promise<number[
         await Promise.all(ready);
         const done = workers.map(
             (w) =>
-                new Promise<number[]>((resolve, reject) => {
+                new Promise<{ rates: number[]; sessions: number }>((resolve, reject) => {
                     w.once('error', reject);
                     w.once('message', (m: WorkerMessage) =>
-                        m.kind === 'done' ? resolve(m.rates) : reject(new Error('protocol')),
+                        m.kind === 'done' ? resolve(m) : reject(new Error('protocol')),
                     );
                 }),
         );
+        const cpuStart = process.cpuUsage();
         for (const w of workers) w.postMessage('go');
         const perWorker = await Promise.all(done);
-        return Array.from({ length: opts.rounds }, (_, r) =>
-            perWorker.reduce((sum, rates) => sum + (rates[r] ?? 0), 0),
+        const cpuMs = cpuMsSince(cpuStart);
+        const sessions = perWorker.reduce((sum, w) => sum + w.sessions, 0);
+        const rounds = Array.from({ length: opts.rounds }, (_, r) =>
+            perWorker.reduce((sum, w) => sum + (w.rates[r] ?? 0), 0),
         );
+        return { rounds, perCpuSec: (sessions * 1000) / Math.max(cpuMs, 0.001) };
     } finally {
         await Promise.all(workers.map((w) => w.terminate()));
     }
@@ -442,30 +506,39 @@ async function measureSession(suite: Suite, opts: BenchOptions): Promise<Session
     let counter = 1n;
     const next = (): bigint => counter++;
     await sessionRound(p, Math.min(opts.sessionRoundMs, 300), next); // warm-up
-    const oneCoreRounds: number[] = [];
+    const oneCore: Rate[] = [];
     const stepRounds = new Map<string, number[]>();
     for (let r = 0; r < opts.rounds; r++) {
         const timings = new Map<string, number>();
-        const before = counter;
-        oneCoreRounds.push(await sessionRound(p, opts.sessionRoundMs, next, timings));
-        const sessions = Number(counter - before);
-        for (const [step, ms] of timings) stepRounds.set(step, [...(stepRounds.get(step) ?? []), ms / sessions]);
+        const round = await sessionRound(p, opts.sessionRoundMs, next, timings);
+        oneCore.push(round.rate);
+        for (const [step, ms] of timings) {
+            stepRounds.set(step, [...(stepRounds.get(step) ?? []), ms / round.count]);
+        }
     }
-    const msByStep: Record<string, number> = {};
-    for (const [step, values] of stepRounds) msByStep[step] = median(values);
-    const msByRole = { manufacturer: 0, csp: 0, chaincode: 0, device: 0, fog: 0 } satisfies Record<Role, number>;
-    for (const [step, ms] of Object.entries(msByStep)) msByRole[STEP_ROLE[step] ?? 'csp'] += ms;
-    const workerRounds = await measureWorkers(suite, opts);
+    const cpuMsByStep: Record<string, number> = {};
+    for (const [step, values] of stepRounds) cpuMsByStep[step] = median(values);
+    const cpuMsByRole = { manufacturer: 0, csp: 0, chaincode: 0, device: 0, fog: 0 } satisfies Record<Role, number>;
+    for (const [step, ms] of Object.entries(cpuMsByStep)) cpuMsByRole[STEP_ROLE[step] ?? 'csp'] += ms;
+    const workers = await measureWorkers(suite, opts);
+    const oneCoreRounds = oneCore.map((r) => r.wall);
+    const oneCoreCpuRounds = oneCore.map((r) => r.cpu);
     const sessionsPerSecOneCore = median(oneCoreRounds);
+    const sessionsPerCpuSecOneCore = median(oneCoreCpuRounds);
     return {
         msPerSession: 1000 / sessionsPerSecOneCore,
+        cpuMsPerSession: 1000 / sessionsPerCpuSecOneCore,
         sessionsPerSecOneCore,
-        sessionsPerSecWorkers: median(workerRounds),
+        sessionsPerCpuSecOneCore,
+        sessionsPerSecWorkers: median(workers.rounds),
+        sessionsPerCpuSecWorkers: workers.perCpuSec,
+        estimatedSessionsPerSecAllCores: opts.workers * workers.perCpuSec,
         workers: opts.workers,
         oneCoreRounds,
-        workerRounds,
-        msByRole,
-        msByStep,
+        oneCoreCpuRounds,
+        workerRounds: workers.rounds,
+        cpuMsByRole,
+        cpuMsByStep,
     };
 }
 
@@ -488,10 +561,20 @@ function markdown(result: CryptoBenchResult): string {
             `${result.sessionRoundMs} ms per session round).`,
     );
     lines.push('');
-    lines.push(`| operation (ops/s) | ${suiteIds.join(' | ')} |`);
-    lines.push(`|---|${suiteIds.map(() => '---:').join('|')}|`);
+    lines.push(
+        'CPU = per second of CPU time the process got; wall = per second of elapsed time. On a shared ' +
+            'machine the wall figures include waiting for a core, so the CPU figures are the cost of the code.',
+    );
+    lines.push('');
+    const heads = suiteIds.flatMap((s) => [`${s} CPU`, `${s} wall`]);
+    lines.push(`| operation (ops/s) | ${heads.join(' | ')} |`);
+    lines.push(`|---|${heads.map(() => '---:').join('|')}|`);
     for (const op of opNames) {
-        lines.push(`| ${op} | ${suiteIds.map((s) => fmt(result.suites[s]!.primitives[op]!.opsPerSec)).join(' | ')} |`);
+        const cells = suiteIds.flatMap((s) => {
+            const st = result.suites[s]!.primitives[op]!;
+            return [fmt(st.opsPerCpuSec), fmt(st.opsPerSec)];
+        });
+        lines.push(`| ${op} | ${cells.join(' | ')} |`);
     }
     lines.push('');
     lines.push(`| one complete session (crypto only) | ${suiteIds.join(' | ')} |`);
@@ -500,11 +583,17 @@ function markdown(result: CryptoBenchResult): string {
         lines.push(`| ${label} | ${suiteIds.map((s) => fmt(get(result.suites[s]!.session))).join(' | ')} |`);
     };
     const first = result.suites[suiteIds[0]!]!.session;
-    row('ms / session (1 core)', (s) => s.msPerSession);
-    row('sessions/s (1 core)', (s) => s.sessionsPerSecOneCore);
-    row(`sessions/s (${first.workers} worker threads)`, (s) => s.sessionsPerSecWorkers);
-    for (const role of Object.keys(first.msByRole) as Role[]) row(`  ms in ${role}`, (s) => s.msByRole[role]);
-    for (const step of Object.keys(first.msByStep)) row(`  ms in ${step}`, (s) => s.msByStep[step] ?? 0);
+    row('CPU ms / session (1 thread)', (s) => s.cpuMsPerSession);
+    row('sessions per CPU-second (1 thread)', (s) => s.sessionsPerCpuSecOneCore);
+    row(`sessions per CPU-second (${first.workers} worker threads)`, (s) => s.sessionsPerCpuSecWorkers);
+    row(`estimated sessions/s, ${first.workers} free cores`, (s) => s.estimatedSessionsPerSecAllCores);
+    row('wall ms / session (1 thread)', (s) => s.msPerSession);
+    row('wall sessions/s (1 thread)', (s) => s.sessionsPerSecOneCore);
+    row(`wall sessions/s (${first.workers} worker threads)`, (s) => s.sessionsPerSecWorkers);
+    for (const role of Object.keys(first.cpuMsByRole) as Role[]) {
+        row(`CPU ms in ${role}`, (s) => s.cpuMsByRole[role]);
+    }
+    for (const step of Object.keys(first.cpuMsByStep)) row(`CPU ms in ${step}`, (s) => s.cpuMsByStep[step] ?? 0);
     lines.push('');
     return lines.join('\n');
 }
@@ -526,12 +615,12 @@ export async function cryptoBench(opts: BenchOptions): Promise<CryptoBenchResult
         const primitives: Record<string, OpStats> = {};
         for (const [name, op] of Object.entries(await primitiveOps(suite))) {
             primitives[name] = await measure(op, opts);
-            console.error(`  ${suite.id} ${name}: ${fmt(primitives[name].opsPerSec)} ops/s`);
+            console.error(`  ${suite.id} ${name}: ${fmt(primitives[name].opsPerCpuSec)} ops per CPU-second`);
         }
         const sealRate = primitives['AES-256-GCM frame seal (256 B)']!.opsPerSec;
         primitives['AES-256-GCM frame open (256 B)'] = await measureFrameOpen(suite, opts, sealRate);
         const session = await measureSession(suite, opts);
-        console.error(`  ${suite.id} session: ${fmt(session.msPerSession)} ms`);
+        console.error(`  ${suite.id} session: ${fmt(session.cpuMsPerSession)} CPU ms`);
         result.suites[suite.id] = { primitives, session };
     }
     result.loadAverage.after = loadavg()[0] ?? 0;

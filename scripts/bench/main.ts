@@ -3,14 +3,20 @@
  * every runner prints a table and writes its results under bench/results/.
  */
 import { runCryptoBench } from './crypto.js';
+import { runKxBench } from './kx.js';
+import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
+import { runStorageBench } from './storage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
 export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
     crypto: runCryptoBench,
+    kx: runKxBench,
+    ledger: runLedgerBench,
     lookup: runLookupBench,
+    storage: runStorageBench,
 };
 
 function usage(): string {

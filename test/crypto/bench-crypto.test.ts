@@ -11,7 +11,9 @@ const MAIN = fileURLToPath(new URL('../../scripts/bench/main.js', import.meta.ur
 
 interface Stats {
     opsPerSec: number;
+    opsPerCpuSec: number;
     rounds: number[];
+    cpuRounds: number[];
 }
 
 const positive = (v: unknown, what: string): void => {
@@ -59,16 +61,26 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
                 ]) {
                     assert.ok(primitives[name], `${suiteId}: ${name} missing`);
                     positive(primitives[name].opsPerSec, `${suiteId} ${name}`);
+                    positive(primitives[name].opsPerCpuSec, `${suiteId} ${name} per CPU-second`);
+                    assert.equal(primitives[name].rounds.length, primitives[name].cpuRounds.length);
                     assert.ok(primitives[name].rounds.length >= 1);
                 }
-                for (const key of ['msPerSession', 'sessionsPerSecOneCore', 'sessionsPerSecWorkers']) {
+                for (const key of [
+                    'msPerSession',
+                    'cpuMsPerSession',
+                    'sessionsPerSecOneCore',
+                    'sessionsPerCpuSecOneCore',
+                    'sessionsPerSecWorkers',
+                    'sessionsPerCpuSecWorkers',
+                    'estimatedSessionsPerSecAllCores',
+                ]) {
                     positive(session[key], `${suiteId} session ${key}`);
                 }
-                const byRole = session.msByRole as Record<string, number>;
+                const byRole = session.cpuMsByRole as Record<string, number>;
                 assert.deepEqual(Object.keys(byRole).sort(), ['chaincode', 'csp', 'device', 'fog', 'manufacturer']);
             }
             const md = readFileSync(join(out, 'crypto.md'), 'utf8');
-            assert.match(md, /\| ms \/ session \(1 core\) \|/);
+            assert.match(md, /\| CPU ms \/ session \(1 thread\) \|/);
             assert.match(run.stdout, /sessions\/s/);
         } finally {
             rmSync(out, { recursive: true, force: true });

@@ -23,7 +23,7 @@ import {
     type Suite,
 } from '@m2m-fabric/chaincode/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar, utf8 } from './helpers.js';
-import { SCMS_P256_ECQV as V } from './vectors/ecqv.js';
+import { KISA_P256_ECQV_FULL_HASH as KISA, SCMS_P256_ECQV as V } from './vectors/ecqv.js';
 
 function assertInvalidIssuance(fn: () => unknown): void {
     assert.throws(fn, (err: unknown) => err instanceof VerificationError && err.code === ErrorCode.InvalidIssuance);
@@ -62,6 +62,22 @@ void describe('ECQV known answers (SEC 4, SCMS P-256 vector)', () => {
         assert.equal(dU, hexToBigInt(V.dU));
         assert.ok(ecqvExtractPublicKey(suite, certU, PU, QCA).equals(G.multiply(dU)));
         assert.ok(ecqvVerifyIssuance(suite, certU, RU, PU, hexToBigInt(V.r), QCA));
+    });
+
+    void it('the KISA vector (e = full hash mod n) is a different Hn and is rejected by ours', () => {
+        const certU = fromHex(KISA.certU);
+        const fullHash = hexToBigInt(toHex(suite.hash(certU)));
+        assert.equal(fullHash, hexToBigInt(KISA.certUHash));
+        // The KISA numbers satisfy SEC 4's equations with e = H mod n ...
+        const eFull = fullHash % suite.n;
+        assert.equal((eFull * hexToBigInt(V.k) + hexToBigInt(V.dCA)) % suite.n, hexToBigInt(KISA.r));
+        assert.equal((eFull * hexToBigInt(V.kU) + hexToBigInt(KISA.r)) % suite.n, hexToBigInt(KISA.dU));
+        // ... while ecqvHn keeps 255 bits, so its r differs and reconstruction from KISA's r fails.
+        assert.notEqual(ecqvHn(suite, certU), eFull);
+        assert.ok(!ecqvVerifyIssuance(suite, certU, RU, PU, hexToBigInt(KISA.r), QCA));
+        assertInvalidIssuance(() =>
+            ecqvReconstructPrivateKey(suite, certU, PU, hexToBigInt(KISA.r), hexToBigInt(V.kU), QCA),
+        );
     });
 
     void it('the reconstructed key agrees with node:crypto (OpenSSL) key derivation', () => {

@@ -37,6 +37,7 @@ import {
     HpkeInfo,
     issueCertificates,
     matchesContentAddress,
+    multiplySecret,
     openM1,
     openM4,
     processM2,
@@ -190,6 +191,21 @@ for (const suite of SUITES) {
             assert.deepEqual(computeSymKey(suite, keys.dC, device.publicKey), hashBytes(suite, 'SymmetricKey', xNoble));
             const xDevice = keys.QC.multiply(device.privateKey).toBytes(true).subarray(1);
             assert.deepEqual(xDevice, xNoble);
+        });
+
+        void it('multiplySecret (OpenSSL, full point) equals noble k*Q, including the edge cases', () => {
+            const G = suite.Point.BASE;
+            const points = [G, G.negate(), G.double(), keys.QC, run.obj.idCert];
+            for (let k = 0; k < 10; k++) points.push(G.multiply(randomScalar(suite)));
+            for (const Q of points) {
+                for (const d of [randomScalar(suite), 1n, suite.n - 1n]) {
+                    const { product, publicKey } = multiplySecret(suite, d, Q);
+                    assert.ok(product.equals(Q.multiply(d)));
+                    assert.ok(publicKey.equals(G.multiply(d)));
+                }
+            }
+            assert.throws(() => multiplySecret(suite, 0n, G), RangeError);
+            assert.throws(() => multiplySecret(suite, suite.n, G), RangeError);
         });
 
         void it('fog address agrees from both sides (d_f*Q_c == d_c*Q_f)', () => {

@@ -31,6 +31,7 @@ import {
     DeadlineError,
     EndorseError,
     EndorsementPolicyError,
+    SubmitError as LedgerSubmitError,
     type ChaincodeEvent,
 } from '@m2m-fabric/gateway/ledger/index';
 import {
@@ -128,7 +129,29 @@ void describe('Fabric error mapping', () => {
         assert.equal(mapped.transactionId, 'txP');
     });
 
-    void it('maps orderer and commit-status failures to ConnectionError, and leaves foreign errors alone', () => {
+    void it('maps a peer refusal without a chaincode response to EndorseError', () => {
+        const error = new FabricEndorseError({
+            code: GrpcStatus.ABORTED,
+            message: '10 ABORTED: failed to endorse transaction, see attached details for more info',
+            details: [detail('make sure the chaincode m2m has been successfully defined on channel m2m and try again')],
+            cause: serviceError(10, 'x'),
+            transactionId: 'txU',
+        });
+        const mapped = mapGatewayError(error, context);
+        assert.ok(mapped instanceof EndorseError);
+        assert.equal(mapped.status, 500);
+        assert.equal(mapped.errorCode, undefined);
+        assert.match(mapped.chaincodeMessage, /successfully defined/);
+        const unavailable = new GatewayError({
+            code: GrpcStatus.UNAVAILABLE,
+            message: '14 UNAVAILABLE: connect ECONNREFUSED',
+            details: [],
+            cause: serviceError(14, 'x'),
+        });
+        assert.ok(mapGatewayError(unavailable, { ...context, stage: 'evaluate' }) instanceof ConnectionError);
+    });
+
+    void it('maps orderer failures to SubmitError, commit-status failures to ConnectionError, and leaves foreign errors alone', () => {
         const submit = new SubmitError({
             code: GrpcStatus.UNAVAILABLE,
             message: '14 UNAVAILABLE: no orderer reachable',
@@ -137,7 +160,7 @@ void describe('Fabric error mapping', () => {
             transactionId: 'txS',
         });
         const mapped = mapGatewayError(submit, { ...context, stage: 'submit' });
-        assert.ok(mapped instanceof ConnectionError);
+        assert.ok(mapped instanceof LedgerSubmitError);
         assert.equal(mapped.transactionId, 'txS');
         assert.match(mapped.message, /submit failed: UNAVAILABLE/);
         assert.match(mapped.message, /OrdererMSP@/);

@@ -344,8 +344,11 @@ async function writeEquipment(
 }
 
 /**
- * One page of an index, through Fabric's paginated partial-composite-key query (read-only
- * transactions only). `bookmark` is '' for the first page; the result carries the next one.
+ * One page of an index. `bookmark` is '' for the first page; each result carries the bookmark of
+ * the next (the last equipment id returned). The page is cut by the contract over a partial
+ * composite-key query rather than with Fabric's paginated query, so the same chaincode pages
+ * identically on a peer and on the embedded ledger (which has no paginated queries). Keys come
+ * back in key order on both, so the pages are deterministic.
  */
 async function queryIndex(
     ctx: Context,
@@ -355,21 +358,21 @@ async function queryIndex(
     bookmark: string,
 ): Promise<string> {
     const size = requireInteger('pageSize', pageSize, 1, MAX_PAGE_SIZE);
-    const from = requireBookmark('bookmark', bookmark);
-    const { iterator, metadata } = await ctx.stub.getStateByPartialCompositeKeyWithPagination(
-        index,
-        [value],
-        size,
-        from,
-    );
+    const after = requireBookmark('bookmark', bookmark);
     const ids: string[] = [];
+    let more = false;
+    const iterator = await ctx.stub.getStateByPartialCompositeKey(index, [value]);
     try {
         for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-            const { attributes } = ctx.stub.splitCompositeKey(next.value.key);
-            const id = attributes[1];
-            if (id !== undefined) {
-                ids.push(id);
+            const id = ctx.stub.splitCompositeKey(next.value.key).attributes[1];
+            if (id === undefined || (after !== '' && compareKeys(id, after) <= 0)) {
+                continue;
             }
+            if (ids.length === size) {
+                more = true;
+                break;
+            }
+            ids.push(id);
         }
     } finally {
         await iterator.close();
@@ -378,7 +381,13 @@ async function queryIndex(
     for (const id of ids) {
         records.push(await readEquipment(ctx, id));
     }
-    return canonicalJson({ records, count: records.length, bookmark: metadata.bookmark });
+    const last = ids[ids.length - 1];
+    return canonicalJson({ records, count: records.length, bookmark: more && last !== undefined ? last : '' });
+}
+
+/** Fabric orders keys by their UTF-8 bytes. */
+function compareKeys(a: string, b: string): number {
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function timestampToIso(timestamp: { seconds: unknown; nanos: number }): string {

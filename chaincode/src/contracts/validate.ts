@@ -89,12 +89,12 @@ export function requireContentAddress(name: string, value: unknown): Uint8Array 
     }
 }
 
-/** An optional pagination bookmark as returned by a previous page (opaque to the caller). */
+/** A pagination bookmark: '' for the first page, else the bookmark a previous page returned. */
 export function requireBookmark(name: string, value: unknown): string {
-    if (typeof value !== 'string' || value.length > 1024) {
-        return reject(ErrorCode.MalformedInput, `${name} must be a bookmark string`);
+    if (value === '') {
+        return '';
     }
-    return value;
+    return requireIdentifier(name, value);
 }
 
 /** A required transient-map entry: sensitive inputs never travel as arguments. */

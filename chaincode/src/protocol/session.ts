@@ -30,7 +30,7 @@ import {
     ecqvVerifyIssuance,
     encodeEcqvCertificate,
 } from './ecqv.js';
-import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
+import { ByteReader, ByteWriter, encodePoint, encodeScalar, equalBytes } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { hashBytes, hashToCurve } from './hashing.js';
 import {
@@ -53,7 +53,7 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { randomScalar, type Point, type Suite, type SuiteId } from './suite.js';
+import { randomScalar, withPrecomputedTable, type Point, type Suite, type SuiteId } from './suite.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -124,6 +124,11 @@ const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P
  * reaching here came through a decoder or a multiplication); OpenSSL checks it again.
  */
 function ecdhX(suite: Suite, privateKey: bigint, peer: Point): Uint8Array {
+    return opensslEcdh(suite, privateKey, peer).x;
+}
+
+/** One OpenSSL ECDH: x(d*Q), and the public key d*G that OpenSSL derives on the way (compressed). */
+function opensslEcdh(suite: Suite, privateKey: bigint, peer: Point): { x: Uint8Array; publicKey: Uint8Array } {
     if (privateKey <= 0n || privateKey >= suite.n) {
         throw new RangeError('private key outside [1, n-1]');
     }
@@ -131,7 +136,35 @@ function ecdhX(suite: Suite, privateKey: bigint, peer: Point): Uint8Array {
     const secret = encodeScalar(suite, privateKey);
     ecdh.setPrivateKey(secret);
     secret.fill(0);
-    return new Uint8Array(ecdh.computeSecret(peer.toBytes(false)));
+    return {
+        x: new Uint8Array(ecdh.computeSecret(peer.toBytes(false))),
+        publicKey: new Uint8Array(ecdh.getPublicKey(null, 'compressed')),
+    };
+}
+
+/**
+ * The full point d*Q (and D = d*G) with the secret multiplications done by OpenSSL, constant-time
+ * and ~10x faster than noble's. ECDH yields only x(d*Q), which fixes the point up to sign; the sign
+ * is the one for which x(candidate + D) equals x(d*(Q + G)), a second ECDH. (The two candidates
+ * cannot both match: that would need 2*D = O.) The result is public (it is sent on), so selecting
+ * it reveals nothing. Falls back to noble in the cases ECDH cannot express (Q + G = O).
+ */
+export function multiplySecret(suite: Suite, privateKey: bigint, Q: Point): { product: Point; publicKey: Point } {
+    const shifted = Q.add(suite.Point.BASE);
+    if (shifted.is0()) {
+        return { product: Q.multiply(privateKey), publicKey: suite.Point.BASE.multiply(privateKey) };
+    }
+    const first = opensslEcdh(suite, privateKey, Q);
+    const D = suite.Point.fromBytes(first.publicKey);
+    const xShifted = opensslEcdh(suite, privateKey, shifted).x;
+    const candidate = suite.Point.fromBytes(Uint8Array.of(0x02, ...first.x));
+    for (const P of [candidate, candidate.negate()]) {
+        const sum = P.add(D);
+        if (!sum.is0() && equalBytes(sum.toBytes(true).subarray(1), xShifted)) {
+            return { product: P, publicKey: D };
+        }
+    }
+    throw new Error('OpenSSL ECDH results are inconsistent');
 }
 
 /**
@@ -374,9 +407,8 @@ export function createActivation(
     if (fogPrivateKey <= 0n || fogPrivateKey >= suite.n) {
         throw new RangeError('fog private key outside [1, n-1]');
     }
-    // d_f is secret: constant-time multiplications.
-    const P = obj.idCert.multiply(fogPrivateKey);
-    const fogPublicKey = suite.Point.BASE.multiply(fogPrivateKey);
+    // d_f is secret: both multiplications run in OpenSSL, constant-time.
+    const { product: P, publicKey: fogPublicKey } = multiplySecret(suite, fogPrivateKey, obj.idCert);
     const dleqProof = dleqProve(suite, fogPrivateKey, suite.Point.BASE, fogPublicKey, obj.idCert, P);
     return { suite, certificateObject, P, dleqProof, proofOfPossession: m1.proofOfPossession, m3 };
 }
@@ -430,8 +462,10 @@ export function verifyActivation(
     ) {
         throw new VerificationError(ErrorCode.InvalidProofOfPossession, 'proof of possession of k_i does not verify');
     }
-    // 3. P = d_f*IDCert_i for the registered Q_f = d_f*G.
-    if (!dleqVerify(suite, suite.Point.BASE, fogPublicKey, idCert, activation.P, activation.dleqProof)) {
+    // 3. P = d_f*IDCert_i for the registered Q_f = d_f*G. Q_f is long-lived: its cached
+    // multiplication table makes the c*Q_f term ~7x cheaper after the first activation.
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!dleqVerify(suite, suite.Point.BASE, Qf, idCert, activation.P, activation.dleqProof)) {
         throw new VerificationError(ErrorCode.InvalidDleqProof, 'DLEQ proof for P = d_f*IDCert_i does not verify');
     }
     // 4. M3 is signed by d_i for Q_i = e*Cert_i + Q_c, the key the certificate implies.
@@ -501,7 +535,8 @@ export async function openM4(
 ): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array; idCert: Point }> {
     assertSuite(suite, m4.suite, 'M4');
     assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
-    if (!schnorrVerify(suite, SchnorrContext.FogM4, fogPublicKey, m4Message(suite, m4), m4.signature)) {
+    const Qf = withPrecomputedTable(suite, fogPublicKey);
+    if (!schnorrVerify(suite, SchnorrContext.FogM4, Qf, m4Message(suite, m4), m4.signature)) {
         throw new VerificationError(ErrorCode.FailedSignatureVerification, 's_f does not verify for this fog');
     }
     const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));

@@ -21,6 +21,11 @@ export interface ConnectionOptions {
     keepaliveSeconds?: number;
     /** 4 = MQTT 3.1.1 (default, works everywhere), 5 where the broker offers it. */
     protocolVersion?: 4 | 5;
+    /**
+     * Resolve at once instead of waiting for the first CONNACK: the client keeps retrying in the
+     * background and subscribes on every connect. For links whose peer may be down at start-up.
+     */
+    lazy?: boolean;
 }
 
 /** Matches an MQTT topic against a filter with + and # wildcards. */
@@ -39,13 +44,19 @@ export class MqttConnection {
     private readonly handlers = new Map<string, MessageHandler>();
     private readonly connectListeners: (() => void)[] = [];
     private closed = false;
+    private lazy = false;
 
     private constructor(
         private readonly client: MqttClient,
         readonly clientId: string,
     ) {
-        client.on('connect', () => {
+        client.on('connect', (connack) => {
             (client.stream as Socket | undefined)?.setNoDelay?.(true);
+            // A broker that lost our session (restart without persistence) forgot the
+            // subscriptions; mqtt.js only resubscribes clean sessions, so do it here for all.
+            if (this.lazy || connack.sessionPresent !== true) {
+                for (const filter of this.handlers.keys()) client.subscribe(filter, { qos: 1 }, () => undefined);
+            }
             for (const fn of this.connectListeners) fn();
         });
         client.on('message', (topic, payload) => {
@@ -77,6 +88,11 @@ export class MqttConnection {
             });
         }
         const conn = new MqttConnection(client, options.clientId);
+        if (options.lazy === true) {
+            conn.lazy = true;
+            client.on('error', () => undefined);
+            return conn;
+        }
         await new Promise<void>((resolve, reject) => {
             const onConnect = (): void => {
                 cleanup();
@@ -116,6 +132,7 @@ export class MqttConnection {
     /** Subscribes (QoS 1) and routes matching messages to `handler`. Rejects if the broker refuses. */
     async subscribe(filter: string, handler: MessageHandler): Promise<void> {
         this.handlers.set(filter, handler);
+        if (this.lazy && !this.client.connected) return; // subscribed on connect
         let granted: { qos: number }[];
         try {
             granted = await this.client.subscribeAsync(filter, { qos: 1 });

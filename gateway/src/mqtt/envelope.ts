@@ -65,6 +65,7 @@ export const ServiceErrorCode = {
     UnknownSession: 'unknownSession',
     Busy: 'busy',
     FogKeyMismatch: 'fogKeyMismatch',
+    NoSessionsLeft: 'noSessionsLeft',
     Internal: 'internal',
 } as const;
 export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];

@@ -36,6 +36,9 @@ export class RequestClient {
     static async create(conn: MqttConnection, requestTopic: string, replyTopic: string): Promise<RequestClient> {
         const rc = new RequestClient(conn, requestTopic);
         await conn.subscribe(replyTopic, (_topic, payload) => rc.onReply(payload));
+        // After a reconnect (clean session) replies to earlier requests are lost: fail them now so
+        // the caller retries or resumes at once instead of waiting for its timeout.
+        conn.onConnect(() => rc.cancelAll('connection to the broker was lost; the request may not have been answered'));
         return rc;
     }
 
@@ -91,6 +94,23 @@ export class RequestClient {
             }
             throw err;
         }
+        return reply;
+    }
+
+    /**
+     * Publishes raw bytes and waits for a reply carrying `correlationId` — for probing a fog with
+     * malformed payloads (tests, diagnostics).
+     */
+    async requestRaw(payload: Uint8Array, correlationId: Uint8Array, timeoutMs: number): Promise<Envelope> {
+        const key = toHex(correlationId);
+        const reply = new Promise<Envelope>((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.pending.delete(key);
+                reject(new ServiceError(ServiceErrorCode.Timeout, `no reply within ${timeoutMs} ms`));
+            }, timeoutMs);
+            this.pending.set(key, { resolve, reject, timer });
+        });
+        await this.conn.publish(this.requestTopic, payload);
         return reply;
     }
 

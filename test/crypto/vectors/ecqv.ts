@@ -1,12 +1,9 @@
 /**
  * SEC 4 ECQV known-answer vector for P-256 / SHA-256, from the US V2X SCMS reference scripts
- * (`implicit.py` / its unit tests, CAMP/USDOT); the same numbers appear as test vector 1 of the
- * Korean KISA V2X implicit-certificate specification (KCAC.V2X.IMPCERTSCH v1.1).
+ * (`implicit.py` and its unit tests).
  *
  * Hn pinned by this set: e = SHA-256(CertU) shifted right by one bit, i.e. the leftmost
  * floor(log2 n) = 255 bits of the digest — exactly SEC 4's Hn, which is what ecqvHn computes.
- * (The other public ECQV vector family, IEEE 1609.2's, uses the full 256-bit hash reduced mod n
- * over a different CertU; it would not match and is not used.)
  *
  * CertU = tbsCert || SEC1-compressed(P_U): the vector's own certificate encoding, supplied to
  * ecqvGenerateCertificate through its `encode` callback.
@@ -33,4 +30,17 @@ export const SCMS_P256_ECQV = {
     r: '1fa86893a1aabe8a79f63360f4b6d5617380b4d84b8c260dd8d3d64163c874fd',
     /** Reconstructed private key d_U. */
     dU: 'c8599eca52b58d691b2bb609cdb53ddd9f49c0d635ab652ec79c546914590274',
+};
+
+/**
+ * The Korean KISA V2X implicit-certificate specification (KCAC.V2X.IMPCERTSCH v1.1) test vector 1
+ * uses the same inputs (k_U, k, d_CA, P_U, CertU) but e = SHA-256(CertU) mod n, the full 256-bit
+ * digest — the "other" Hn found in public vector sets. Our ecqvHn must NOT reproduce these values;
+ * the test checks both facts so a silent switch of Hn would be caught.
+ */
+export const KISA_P256_ECQV_FULL_HASH = {
+    certU: SCMS_P256_ECQV.certU,
+    certUHash: '966eccce39e05b541be571055dc63f7df377e79847167e2b8e92f8327fac384d',
+    r: '8a7966677b40674389118e269777451174564a3ad57fec31f4eeff07c641b4c8',
+    dU: 'ef6095f346d8da2b95b88102c7d50b39fbdc1bd75eb56d556020b1ee0b9fa5a7',
 };

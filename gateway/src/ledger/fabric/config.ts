@@ -349,15 +349,15 @@ export function resolveFabricConfig(settings: FabricConnectionSettings, source =
             }
         }
     }
-    // ECDSA everywhere; Ed25519 since Fabric 3.0.
+    // The project's signer (ledger/signers.ts) does ECDSA P-256/P-384, what cryptogen and Fabric CA issue.
+    const curve = privateKey?.asymmetricKeyDetails?.namedCurve;
     if (
         privateKey !== undefined &&
-        privateKey.asymmetricKeyType !== 'ec' &&
-        privateKey.asymmetricKeyType !== 'ed25519'
+        (privateKey.asymmetricKeyType !== 'ec' || (curve !== 'prime256v1' && curve !== 'secp384r1'))
     ) {
-        problems.push(
-            `${label('keyPath')}: Fabric identities use ECDSA (or, on Fabric 3, Ed25519) keys, this one is ${privateKey.asymmetricKeyType}`,
-        );
+        const kind = `${privateKey.asymmetricKeyType ?? '?'} ${curve ?? ''}`.trim();
+        problems.push(`${label('keyPath')}: Fabric identities here use ECDSA P-256 or P-384 keys, this one is ${kind}`);
+        privateKey = undefined;
     }
     if (privateKey !== undefined && x509 !== undefined) {
         const fromKey = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });

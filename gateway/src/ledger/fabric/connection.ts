@@ -10,9 +10,10 @@
  *   const connector = FabricLedgerConnector.fromConfig(config);
  *   const connection = await connector.connect({ identity, signer });
  */
-import { connect, hash, signers, type Gateway, type Network } from '@hyperledger/fabric-gateway';
+import { connect, hash, type Gateway, type Network } from '@hyperledger/fabric-gateway';
 
 import { ConnectionError } from '../errors.js';
+import { newPrivateKeySigner } from '../signers.js';
 import type {
     ChaincodeEventStream,
     ChaincodeEventsOptions,
@@ -70,8 +71,10 @@ export class FabricLedgerConnector implements LedgerConnector {
             const gateway = connect({
                 client,
                 identity: { mspId: options.identity.mspId, credentials: options.identity.credentials },
+                // A LedgerSigner hashes and signs the whole message itself, so fabric-gateway must pass
+                // the message through unhashed.
                 signer: options.signer,
-                hash: hash.sha256,
+                hash: hash.none,
             });
             const channelName = options.channelName ?? this.#options.channelName;
             return new FabricLedgerConnection(gateway, gateway.getNetwork(channelName), options.identity, release, {
@@ -201,7 +204,7 @@ function guardContract(contract: LedgerContract, assertOpen: () => void): Ledger
 export function fabricIdentity(config: FabricConnectionConfig): { identity: LedgerIdentity; signer: LedgerSigner } {
     return {
         identity: { mspId: config.mspId, credentials: new Uint8Array(config.certificate) },
-        signer: signers.newPrivateKeySigner(config.privateKey),
+        signer: newPrivateKeySigner(config.privateKey),
     };
 }
 

@@ -9,7 +9,14 @@
  */
 import { GatewayError } from '@hyperledger/fabric-gateway';
 
-import { ConnectionError, DeadlineError, EndorseError, EndorsementPolicyError, LedgerError } from '../errors.js';
+import {
+    ConnectionError,
+    DeadlineError,
+    EndorseError,
+    EndorsementPolicyError,
+    LedgerError,
+    SubmitError,
+} from '../errors.js';
 
 /** gRPC status codes used below (https://grpc.io/docs/guides/status-codes/). */
 export const GrpcStatus = {
@@ -54,9 +61,18 @@ const POLICY_FAILURES = [
     /no combination of peers can be derived/i,
     /failed to collect enough transaction endorsements/i,
     /ProposalResponsePayloads do not match/i,
-    /no peers available to evaluate chaincode/i,
     /cannot satisfy the endorsement/i,
 ];
+
+/** gRPC codes with which the Gateway relays a peer's refusal of a proposal. */
+const PEER_REFUSALS: ReadonlySet<number> = new Set([
+    GrpcStatus.UNKNOWN,
+    GrpcStatus.ABORTED,
+    GrpcStatus.FAILED_PRECONDITION,
+    GrpcStatus.PERMISSION_DENIED,
+    GrpcStatus.INVALID_ARGUMENT,
+    GrpcStatus.NOT_FOUND,
+]);
 
 /** Status and message of the first chaincode response found in the error's details or message. */
 export function findChaincodeResponse(error: GatewayError): { status: number; message: string } | undefined {
@@ -101,10 +117,8 @@ export function mapGatewayError(error: unknown, context: MappingContext): unknow
         return new DeadlineError({ stage, deadlineMs: context.deadlineMs, transactionId }, { cause: error });
     }
     const texts = [error.message, ...error.details.map((detail) => detail.message)];
-    if (
-        (context.stage === 'endorse' || context.stage === 'evaluate') &&
-        texts.some((text) => POLICY_FAILURES.some((pattern) => pattern.test(text)))
-    ) {
+    const endorsing = context.stage === 'endorse' || context.stage === 'evaluate';
+    if (endorsing && texts.some((text) => POLICY_FAILURES.some((pattern) => pattern.test(text)))) {
         return new EndorsementPolicyError(
             {
                 transactionId: transactionId ?? '',
@@ -114,6 +128,19 @@ export function mapGatewayError(error: unknown, context: MappingContext): unknow
             },
             { cause: error },
         );
+    }
+    if (endorsing && PEER_REFUSALS.has(error.code)) {
+        // The peer refused the proposal itself (unknown chaincode, creator or signature not
+        // accepted, access denied): an endorsement failure, as the embedded ledger reports it.
+        const message = error.details[0]?.message ?? error.message;
+        return new EndorseError(
+            { transactionId: transactionId ?? '', status: 500, chaincodeMessage: message },
+            { cause: error },
+        );
+    }
+    if (context.stage === 'submit') {
+        // The orderer (or the Gateway on its way to it) did not accept the transaction: not ordered.
+        return new SubmitError(`submit failed: ${describe(error)}`, transactionId ?? '', { cause: error });
     }
     return new ConnectionError(`${context.stage} failed: ${describe(error)}`, { cause: error, transactionId });
 }

@@ -1,0 +1,489 @@
+/**
+ * The service commands. Each reads a JSON config file (--config), the environment and flags,
+ * validated with clear messages (config/config.ts):
+ *
+ *   m2m serve         the embedded network kept running: CSP + fogs with their brokers on fixed
+ *                     ports and /metrics endpoints; provisions device state files for `m2m device`
+ *   m2m device        one device agent (a Raspberry Pi): sessions, telemetry, instructions
+ *   m2m fog | csp     a fog gateway / the CSP backend against a real Fabric network (FABRIC_*),
+ *                     Kubo (IPFS_API_URL) or the embedded store, and an external or embedded broker
+ *   m2m manufacturer  equipment and session purchases against a real Fabric network
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { getSuite } from '@m2m-fabric/chaincode/protocol';
+import { loadConfig, describeSchema, type ConfigSchema } from '../config/config.js';
+import { ChaincodeClient, type EquipmentSpec } from '../common/chaincode-client.js';
+import { loadOrCreateServiceKey } from '../common/keys.js';
+import { CspBackend } from '../csp/backend.js';
+import { FogGateway } from '../fog/gateway.js';
+import { ManufacturerClient } from '../manufacturer/client.js';
+import { DeviceAgent } from '../device/agent.js';
+import { EmbeddedNetwork, MANUFACTURER_MSP } from '../demo/network.js';
+import { startMetricsServer } from '../metrics/http.js';
+import { TopicLayout } from '../mqtt/topics.js';
+import { createLogger, type LogLevel } from '../util/log.js';
+import { openObjectStore, storageConfigFromEnv } from '../storage/index.js';
+import { connectFabric, loadFabricConfig } from '../ledger/fabric/index.js';
+
+function flags(
+    argv: string[],
+    extra: Record<string, { type: 'string' | 'boolean' }> = {},
+): {
+    values: Record<string, string | boolean | undefined>;
+    positionals: string[];
+} {
+    const { values, positionals } = parseArgs({
+        args: argv,
+        options: { config: { type: 'string' }, help: { type: 'boolean' }, ...extra },
+        allowPositionals: true,
+        strict: true,
+    });
+    return { values: values, positionals };
+}
+
+/** Flags named like config keys (`--mqtt.url x`) become overrides. */
+function overridesFrom(values: Record<string, unknown>, schema: ConfigSchema): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(schema)) if (values[key] !== undefined) out[key] = values[key];
+    return out;
+}
+
+function schemaFlags(schema: ConfigSchema): Record<string, { type: 'string' }> {
+    return Object.fromEntries(Object.keys(schema).map((k) => [k, { type: 'string' as const }]));
+}
+
+async function waitForSignal(): Promise<void> {
+    await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+    });
+}
+
+// ---- device ----
+
+export const DEVICE_SCHEMA = {
+    'device.state': {
+        type: 'string',
+        env: 'M2M_DEVICE_STATE',
+        required: true,
+        description: 'device state file (0600)',
+    },
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: "fog broker (default: the state file's)",
+    },
+    'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
+    sessions: {
+        type: 'integer',
+        env: 'M2M_DEVICE_SESSIONS',
+        default: 1,
+        min: 0,
+        max: 100000,
+        description: 'sessions to run',
+    },
+    uploads: {
+        type: 'integer',
+        env: 'M2M_DEVICE_UPLOADS',
+        default: 1,
+        min: 0,
+        max: 100000,
+        description: 'telemetry uploads per session',
+    },
+    'interval.ms': {
+        type: 'integer',
+        env: 'M2M_DEVICE_INTERVAL_MS',
+        default: 1000,
+        min: 0,
+        max: 3600000,
+        description: 'pause between uploads',
+    },
+    'session.timeout.ms': {
+        type: 'integer',
+        env: 'M2M_SESSION_TIMEOUT_MS',
+        default: 30000,
+        min: 100,
+        max: 600000,
+        description: 'M3 to confirmation',
+    },
+} as const satisfies ConfigSchema;
+
+export async function runDevice(argv: string[]): Promise<void> {
+    const { values } = flags(argv, schemaFlags(DEVICE_SCHEMA));
+    if (values.help === true) {
+        console.log(
+            `m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}`,
+        );
+        return;
+    }
+    const c = loadConfig(DEVICE_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, DEVICE_SCHEMA),
+    });
+    const agent = await DeviceAgent.open({
+        statePath: c['device.state'],
+        ...(c['mqtt.url'] !== undefined ? { brokerUrl: c['mqtt.url'] } : {}),
+        topics: new TopicLayout(c['topics.prefix']),
+        sessionTimeoutMs: c['session.timeout.ms'],
+    });
+    agent.onInstruction((p) => console.log(`instruction: ${new TextDecoder().decode(p)}`));
+    await agent.connect();
+    console.log(`device ${agent.equipmentId} connected; ${agent.remainingSessions} session(s) left`);
+    try {
+        if (agent.session !== undefined && !agent.session.established) {
+            await agent.resume().then(
+                () => console.log('resumed the interrupted session'),
+                (err: unknown) => console.log(`interrupted session not confirmed: ${(err as Error).message}`),
+            );
+        }
+        for (let s = 0; s < c.sessions; s++) {
+            const session = await agent.establishSession();
+            console.log(`session counter ${session.counter} established in ${session.latencyMs.toFixed(0)} ms`);
+            for (let u = 0; u < c.uploads; u++) {
+                const seq = await agent.upload({ reading: Math.random(), at: new Date().toISOString() });
+                console.log(`telemetry frame ${seq} acknowledged by the CSP`);
+                if (u + 1 < c.uploads) await new Promise((r) => setTimeout(r, c['interval.ms']));
+            }
+        }
+    } finally {
+        await agent.close();
+    }
+}
+
+// ---- fog / csp ----
+
+const COMMON_SERVICE_SCHEMA = {
+    'data.dir': {
+        type: 'string',
+        env: 'M2M_DATA_DIR',
+        default: '.data/service',
+        description: 'keys, outbox, session store',
+    },
+    suite: {
+        type: 'string',
+        env: 'M2M_SUITE',
+        default: 'P256-SHA256',
+        oneOf: ['P256-SHA256', 'P384-SHA384'],
+        description: 'crypto suite',
+    },
+    'metrics.port': {
+        type: 'integer',
+        env: 'M2M_METRICS_PORT',
+        default: 0,
+        min: 0,
+        max: 65535,
+        description: '/metrics and /healthz port (0 = off)',
+    },
+    'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
+    'log.level': {
+        type: 'string',
+        env: 'M2M_LOG_LEVEL',
+        default: 'info',
+        oneOf: ['debug', 'info', 'warn', 'error', 'silent'],
+        description: 'log level',
+    },
+} as const satisfies ConfigSchema;
+
+export const FOG_SCHEMA = {
+    ...COMMON_SERVICE_SCHEMA,
+    'fog.id': { type: 'string', env: 'M2M_FOG_ID', required: true, format: 'identifier', description: 'fog id (ID_f)' },
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: 'external device broker (unset: embedded)',
+    },
+    'mqtt.port': {
+        type: 'integer',
+        env: 'M2M_MQTT_PORT',
+        default: 1883,
+        min: 0,
+        max: 65535,
+        description: 'embedded broker port',
+    },
+    'mqtt.password': {
+        type: 'string',
+        env: 'M2M_MQTT_PASSWORD',
+        secret: true,
+        description: "the fog's password on an external broker",
+    },
+    'csp.url': { type: 'string', env: 'M2M_CSP_URL', required: true, format: 'url', description: "the CSP's broker" },
+    'csp.password': {
+        type: 'string',
+        env: 'M2M_CSP_PASSWORD',
+        secret: true,
+        description: "the fog's password on the CSP's broker (unset: signed token)",
+    },
+} as const satisfies ConfigSchema;
+
+export const CSP_SCHEMA = {
+    ...COMMON_SERVICE_SCHEMA,
+    'mqtt.url': {
+        type: 'string',
+        env: 'M2M_MQTT_URL',
+        format: 'url',
+        description: 'external link broker (unset: embedded)',
+    },
+    'mqtt.port': {
+        type: 'integer',
+        env: 'M2M_MQTT_PORT',
+        default: 8883,
+        min: 0,
+        max: 65535,
+        description: 'embedded link broker port',
+    },
+    'mqtt.password': {
+        type: 'string',
+        env: 'M2M_MQTT_PASSWORD',
+        secret: true,
+        description: "the CSP's password on an external broker",
+    },
+} as const satisfies ConfigSchema;
+
+async function fabricClient(): Promise<ChaincodeClient> {
+    const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION });
+    const connection = await connectFabric(config);
+    return new ChaincodeClient(connection, config.chaincodeName);
+}
+
+export async function runFog(argv: string[]): Promise<void> {
+    const { values } = flags(argv, schemaFlags(FOG_SCHEMA));
+    if (values.help === true) {
+        console.log(
+            `m2m fog [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(FOG_SCHEMA)}`,
+        );
+        return;
+    }
+    const c = loadConfig(FOG_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, FOG_SCHEMA),
+    });
+    const suite = getSuite(c.suite);
+    const log = createLogger('fog', c['log.level'] as LogLevel);
+    const fog = new FogGateway({
+        fogId: c['fog.id'],
+        key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', `${c['fog.id']}.json`), suite),
+        ledger: await fabricClient(),
+        store: await openObjectStore(storageConfigFromEnv(process.env, c['data.dir'])),
+        dataDir: c['data.dir'],
+        ...(c['mqtt.url'] !== undefined ? { deviceBrokerUrl: c['mqtt.url'] } : { deviceBrokerPort: c['mqtt.port'] }),
+        ...(c['mqtt.password'] !== undefined ? { brokerPassword: c['mqtt.password'] } : {}),
+        cspBrokerUrl: c['csp.url'],
+        ...(c['csp.password'] !== undefined ? { cspBrokerPassword: c['csp.password'] } : {}),
+        topics: new TopicLayout(c['topics.prefix']),
+        logger: log,
+    });
+    await fog.start();
+    const metrics =
+        c['metrics.port'] > 0
+            ? await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), c['metrics.port'])
+            : undefined;
+    log.info('fog gateway running', { fogId: fog.fogId, devices: fog.deviceBrokerUrl, metrics: metrics?.url });
+    await waitForSignal();
+    await metrics?.close();
+    await fog.close();
+}
+
+export async function runCsp(argv: string[]): Promise<void> {
+    const { values } = flags(argv, schemaFlags(CSP_SCHEMA));
+    if (values.help === true) {
+        console.log(
+            `m2m csp [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(CSP_SCHEMA)}`,
+        );
+        return;
+    }
+    const c = loadConfig(CSP_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, CSP_SCHEMA),
+    });
+    const suite = getSuite(c.suite);
+    const log = createLogger('csp', c['log.level'] as LogLevel);
+    const store = await openObjectStore(storageConfigFromEnv(process.env, c['data.dir']));
+    const csp = new CspBackend({
+        key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', 'csp.json'), suite),
+        ledger: await fabricClient(),
+        store,
+        dataDir: c['data.dir'],
+        ...(c['mqtt.url'] !== undefined ? { brokerUrl: c['mqtt.url'] } : { brokerPort: c['mqtt.port'] }),
+        ...(c['mqtt.password'] !== undefined ? { brokerPassword: c['mqtt.password'] } : {}),
+        topics: new TopicLayout(c['topics.prefix']),
+        logger: log,
+    });
+    await csp.start();
+    const metrics =
+        c['metrics.port'] > 0
+            ? await startMetricsServer(
+                  csp.metrics,
+                  async () => ({ store: (await store.health()).ok }),
+                  c['metrics.port'],
+              )
+            : undefined;
+    log.info('CSP backend running', { broker: csp.brokerUrl, metrics: metrics?.url });
+    await waitForSignal();
+    await metrics?.close();
+    await csp.close();
+}
+
+// ---- serve: the embedded network for separate device processes ----
+
+export async function runServe(argv: string[]): Promise<void> {
+    const { values } = flags(argv, {
+        'data-dir': { type: 'string' },
+        fogs: { type: 'string' },
+        'batch-timeout': { type: 'string' },
+        devices: { type: 'string' },
+        sessions: { type: 'string' },
+        'metrics-port': { type: 'string' },
+    });
+    if (values.help === true) {
+        console.log(
+            'm2m serve [--data-dir DIR] [--fogs F] [--devices N] [--sessions K] [--batch-timeout S] [--metrics-port P]',
+        );
+        return;
+    }
+    const dataDir = (values['data-dir'] as string | undefined) ?? '.data/serve';
+    const fogs = Number(values.fogs ?? 2);
+    const devices = Number(values.devices ?? 0);
+    const sessions = Number(values.sessions ?? 3);
+    const net = new EmbeddedNetwork({
+        dataDir,
+        fogs,
+        batchTimeoutMs: Math.round(Number(values['batch-timeout'] ?? 0.5) * 1000),
+    });
+    await net.start();
+    const metricsPort = Number(values['metrics-port'] ?? 0);
+    const servers = [];
+    if (metricsPort > 0) {
+        servers.push(await startMetricsServer(net.csp.metrics, () => ({ csp: true }), metricsPort));
+        for (let i = 0; i < net.fogs.length; i++) {
+            const fog = net.fogs[i]!;
+            servers.push(
+                await startMetricsServer(
+                    fog.metrics,
+                    () => ({ outbox: fog.outboxDepth < 10_000 }),
+                    metricsPort + 1 + i,
+                ),
+            );
+        }
+    }
+    console.log(`CSP link broker ${net.csp.brokerUrl}`);
+    for (const f of net.fogs) console.log(`fog ${f.fogId}: devices connect to ${f.deviceBrokerUrl}`);
+    for (const s of servers) console.log(`metrics ${s.url}/metrics`);
+    if (devices > 0) {
+        await net.csp.grantCredit(MANUFACTURER_MSP, devices * sessions);
+        for (let i = 0; i < devices; i++) {
+            const id = `pi-${String(i + 1).padStart(4, '0')}`;
+            const fog = net.fogs[i % fogs]!;
+            await net.manufacturer.registerEquipment({
+                equipmentId: id,
+                kind: 'sensor',
+                model: 'rpi-4b',
+                fogGroup: fog.fogId,
+                privilegeLevel: 1,
+                serviceType: 'upload-download',
+                accessTime: 'always',
+            });
+            await net.manufacturer.buySessions(id, sessions);
+            const path = join(dataDir, 'devices', `${id}.json`);
+            await net.manufacturer.provisionDevice(id, path, { id: fog.fogId, brokerUrl: fog.deviceBrokerUrl });
+            console.log(`provisioned ${path}: m2m device --device.state ${path}`);
+        }
+    }
+    net.csp.onTelemetry((r) => console.log(`telemetry ${r.equipmentId ?? r.routeId}: ${r.payload}`));
+    console.log('running; Ctrl-C to stop');
+    await waitForSignal();
+    for (const s of servers) await s.close();
+    await net.close();
+}
+
+// ---- manufacturer ----
+
+export async function runManufacturer(argv: string[]): Promise<void> {
+    const { values, positionals } = flags(argv, {
+        'data-dir': { type: 'string' },
+        n: { type: 'string' },
+        fog: { type: 'string' },
+        state: { type: 'string' },
+        'broker-url': { type: 'string' },
+        kind: { type: 'string' },
+        model: { type: 'string' },
+        status: { type: 'string' },
+    });
+    const [action, equipmentId] = positionals;
+    if (values.help === true || action === undefined) {
+        console.log(
+            'm2m manufacturer register|replace <old>|decommission|status|buy|provision|list|history <equipmentId> [--n N] [--fog ID] [--state path]\n' +
+                '  ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL; --data-dir keeps each device w (0600)',
+        );
+        return;
+    }
+    const suite = getSuite(process.env.M2M_SUITE ?? 'P256-SHA256');
+    const dataDir = (values['data-dir'] as string | undefined) ?? '.data/manufacturer';
+    const ledger = await fabricClient();
+    const m = new ManufacturerClient({
+        suite,
+        ledger,
+        store: await openObjectStore(storageConfigFromEnv(process.env, dataDir)),
+        dataDir,
+    });
+    const need = (v: string | undefined, what: string): string => {
+        if (v === undefined) throw new Error(`${action} needs ${what}`);
+        return v;
+    };
+    const spec = (id: string): Omit<EquipmentSpec, 'publicKey'> => ({
+        equipmentId: id,
+        kind: (values.kind as string | undefined) ?? 'sensor',
+        model: (values.model as string | undefined) ?? 'rpi-4b',
+        fogGroup: (values.fog as string | undefined) ?? 'default',
+        privilegeLevel: 1,
+        serviceType: 'upload-download' as const,
+        accessTime: 'always',
+    });
+    let out: unknown;
+    switch (action) {
+        case 'register':
+            out = await m.registerEquipment(spec(need(equipmentId, 'an equipment id')));
+            break;
+        case 'replace':
+            out = await m.replaceEquipment(need(equipmentId, 'the old equipment id'), {
+                ...spec(need(positionals[2], 'the new equipment id')),
+                publicKey: need(process.env.M2M_EQUIPMENT_PUBLIC_KEY, 'M2M_EQUIPMENT_PUBLIC_KEY (hex)'),
+            });
+            break;
+        case 'decommission':
+            out = await m.decommission(need(equipmentId, 'an equipment id'));
+            break;
+        case 'status':
+            out = await m.setStatus(
+                need(equipmentId, 'an equipment id'),
+                need(values.status as string | undefined, '--status'),
+            );
+            break;
+        case 'buy':
+            out = await m.buySessions(need(equipmentId, 'an equipment id'), Number(values.n ?? 10));
+            break;
+        case 'provision':
+            out = await m.provisionDevice(
+                need(equipmentId, 'an equipment id'),
+                need(values.state as string | undefined, '--state'),
+                {
+                    id: need(values.fog as string | undefined, '--fog'),
+                    ...(values['broker-url'] !== undefined ? { brokerUrl: values['broker-url'] as string } : {}),
+                },
+            );
+            out = { provisioned: values.state };
+            break;
+        case 'list':
+            out = await m.listEquipment();
+            break;
+        case 'history':
+            out = await m.history(need(equipmentId, 'an equipment id'));
+            break;
+        default:
+            throw new Error(`unknown manufacturer action ${action}`);
+    }
+    console.log(JSON.stringify(out, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2));
+    ledger.connection.close();
+}

@@ -1,0 +1,659 @@
+/**
+ * The CSP backend: the CA signer of Algorithm 1 (answers SessionsRequested events: builds, stores
+ * and submits the certificate objects), fog approval (FogRegistered events), Algorithm 3 on every
+ * M4 a fog forwards, a durable session store (ID_i, i, symKey_i), the CSP end of each session
+ * channel, and an API to read telemetry and send instructions.
+ *
+ * Crash safety: a session is written to the store as 'syncing' before the synchronisation is
+ * submitted; a restarted CSP finds it, checks the ledger and finishes it. Channel sequence numbers
+ * are persisted before a frame is sent, so a restart never reuses a nonce.
+ */
+import {
+    computeSecondaryHash,
+    computeSymKey,
+    decodeCertificateRequest,
+    decodeM4,
+    decodePoint,
+    encodeCertificateObject,
+    encodePoint,
+    encodeSynchronisation,
+    equalBytes,
+    fogAddress,
+    fromHex,
+    FrameType,
+    issueCertificates,
+    openM4,
+    publicKeyCommitment,
+    SessionChannel,
+    symKeyCommitment,
+    toHex,
+    verifyCounterCommitment,
+    type Point,
+    type SessionChannelState,
+    type Suite,
+} from '@m2m-fabric/chaincode/protocol';
+import type { KeyObject } from 'node:crypto';
+import type { ObjectStore } from '../storage/index.js';
+import { EndorseError, fileCheckpointer, type ChaincodeEventStream } from '../ledger/index.js';
+import type { ChaincodeClient } from '../common/chaincode-client.js';
+import { ecdsaPublicKey, loginToken, verifyLoginToken, type ServiceKey } from '../common/keys.js';
+import {
+    decodeForward,
+    decodeFrameUp,
+    encodeDeviceBound,
+    encodeLinkMessage,
+    LinkKind,
+    parseLinkMessage,
+    verifyLinkMessage,
+    type DeviceBoundBody,
+} from '../common/link.js';
+import { routeKey } from '../common/route.js';
+import { EmbeddedBroker } from '../mqtt/broker.js';
+import { MqttConnection } from '../mqtt/connection.js';
+import { errorCodeOf, newCorrelationId, ServiceError, ServiceErrorCode, type AnyErrorCode } from '../mqtt/envelope.js';
+import { TopicLayout, type Principal } from '../mqtt/topics.js';
+import { MetricsRegistry, type Counter, type Histogram } from '../metrics/registry.js';
+import { DurableMap } from '../util/durable-map.js';
+import { silentLogger, type Logger } from '../util/log.js';
+
+export interface CspBackendOptions {
+    key: ServiceKey;
+    ledger: ChaincodeClient;
+    store: ObjectStore;
+    dataDir: string;
+    /** Unset: start an embedded broker for the fog links on `brokerPort`. */
+    brokerUrl?: string;
+    brokerPort?: number;
+    brokerUsername?: string;
+    brokerPassword?: string;
+    topics?: TopicLayout;
+    /** Approve every fog whose addr_f checks out (default true). */
+    autoApproveFogs?: boolean;
+    logger?: Logger;
+    metrics?: MetricsRegistry;
+}
+
+/** A session in the store. symKey is secret: the store file is 0600 and never logged. */
+export interface StoredSession {
+    state: 'syncing' | 'established';
+    routeId: string;
+    primaryHash: string;
+    idCert: string;
+    fogId: string;
+    counter: string;
+    dynamicId: string;
+    symKey: string;
+    synchronisation: string;
+    channel?: SessionChannelState;
+    /** Revealed by the device inside the channel (never on the ledger). */
+    equipmentId?: string;
+    /** Where the device was last seen, for pushing instructions. */
+    lastClientId?: string;
+    establishedAt?: number;
+}
+
+export interface TelemetryRecord {
+    routeId: string;
+    equipmentId?: string;
+    seq: string;
+    receivedAt: number;
+    payload: string;
+}
+
+/** Sequence numbers reserved per store write, so a frame never waits for the disk. */
+const SEQ_RESERVATION = 16n;
+
+export class CspBackend {
+    readonly suite: Suite;
+    readonly topics: TopicLayout;
+    readonly metrics: MetricsRegistry;
+    brokerUrl = '';
+    private broker: EmbeddedBroker | undefined;
+    private conn!: MqttConnection;
+    private sessions!: DurableMap<StoredSession>;
+    private telemetry!: DurableMap<TelemetryRecord>;
+    private readonly channels = new Map<string, { channel: SessionChannel; reservedSendSeq: bigint }>();
+    private readonly inFlight = new Map<string, Promise<Uint8Array>>();
+    private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
+    private readonly instructions = new Map<string, Uint8Array[]>();
+    private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
+    private events: ChaincodeEventStream | undefined;
+    private eventLoop: Promise<void> | undefined;
+    private readonly log: Logger;
+    private closed = false;
+    private readonly m: {
+        sessions: Counter;
+        latency: Histogram;
+        ledgerErrors: Counter;
+        storeErrors: Counter;
+        issued: Counter;
+        frames: Counter;
+    };
+
+    constructor(private readonly options: CspBackendOptions) {
+        this.suite = options.key.suite;
+        this.topics = options.topics ?? new TopicLayout();
+        this.log = options.logger ?? silentLogger;
+        this.metrics = options.metrics ?? new MetricsRegistry();
+        const r = this.metrics;
+        this.m = {
+            sessions: r.counter('m2m_csp_sessions_total', 'Algorithm 3 outcomes by error code'),
+            latency: r.histogram('m2m_csp_sync_seconds', 'M4 received to session stored, seconds'),
+            ledgerErrors: r.counter('m2m_csp_ledger_errors_total', 'Ledger calls that failed, by code'),
+            storeErrors: r.counter('m2m_csp_store_errors_total', 'Object store operations that failed'),
+            issued: r.counter('m2m_csp_certificates_issued_total', 'Certificate objects issued (Alg. 1)'),
+            frames: r.counter('m2m_csp_frames_total', 'Session-channel frames by type and outcome'),
+        };
+        const depth = r.gauge('m2m_csp_pending_syncs', 'Sessions stored as syncing, not yet confirmed');
+        depth.onCollect(() =>
+            depth.set([...(this.sessions?.values() ?? [])].filter((s) => s.state === 'syncing').length),
+        );
+    }
+
+    get publicKeyHex(): string {
+        return this.options.key.publicKeyHex;
+    }
+
+    async start(): Promise<void> {
+        const { options } = this;
+        await this.ensureRegistered();
+        this.sessions = await DurableMap.open<StoredSession>(`${options.dataDir}/csp-sessions.jsonl`);
+        this.telemetry = await DurableMap.open<TelemetryRecord>(`${options.dataDir}/csp-telemetry.jsonl`);
+        for (const s of this.sessions.values()) if (s.state === 'syncing') void this.resumeSync(s);
+
+        if (options.brokerUrl === undefined) {
+            this.broker = await EmbeddedBroker.start({
+                layout: this.topics,
+                port: options.brokerPort ?? 0,
+                auth: { allowAnonymous: false, verifyService: (u, p, c) => this.verifyBrokerLogin(u, p, c) },
+            });
+            this.brokerUrl = this.broker.url;
+        } else this.brokerUrl = options.brokerUrl;
+        const username = options.brokerUsername ?? 'csp';
+        this.conn = await MqttConnection.connect(this.brokerUrl, {
+            clientId: 'csp-backend',
+            username,
+            password: options.brokerPassword ?? (() => loginToken(options.key, username, 'csp-backend')),
+            persistentSession: true,
+        });
+        await this.conn.subscribe(
+            this.topics.cspInboundFilter(),
+            (topic, payload) => void this.onLinkMessage(topic, payload),
+        );
+        this.startEventLoop();
+        this.log.info('CSP backend started', { broker: this.brokerUrl, publicKey: this.publicKeyHex });
+    }
+
+    private async ensureRegistered(): Promise<void> {
+        const ledger = this.options.ledger;
+        const csp = await ledger.getCsp().catch((err: unknown) => {
+            if (errorCodeOf(err) === 'notConfigured') return undefined;
+            throw err;
+        });
+        if (csp === undefined) {
+            await ledger.registerCsp(this.suite.id, this.publicKeyHex);
+            return;
+        }
+        if (csp.caPublicKey !== this.publicKeyHex || csp.suite !== this.suite.id) {
+            throw new ServiceError('fogKeyMismatch', 'the ledger holds another CSP key or suite than this key file');
+        }
+    }
+
+    private async verifyBrokerLogin(
+        username: string,
+        password: Buffer | undefined,
+        clientId: string,
+    ): Promise<Principal | undefined> {
+        if (password === undefined) return undefined;
+        const token = password.toString();
+        if (username === 'csp') {
+            return verifyLoginToken(this.suite, this.options.key.signingKey, username, clientId, token)
+                ? { kind: 'csp', clientId }
+                : undefined;
+        }
+        const fog = await this.fogKey(username).catch(() => undefined);
+        if (fog === undefined) return undefined;
+        return verifyLoginToken(this.suite, fog.verify, username, clientId, token)
+            ? { kind: 'fog', fogId: username, clientId }
+            : undefined;
+    }
+
+    /** An approved fog's key from the ledger (cached). */
+    private async fogKey(fogId: string): Promise<{ point: Point; verify: KeyObject }> {
+        const cached = this.fogKeys.get(fogId);
+        if (cached !== undefined) return cached;
+        const fog = await this.options.ledger.getFog(fogId);
+        if (fog.status !== 'approved') throw new ServiceError('fogNotApproved', `fog ${fogId} is ${fog.status}`);
+        const point = decodePoint(this.suite, fromHex(fog.publicKey));
+        const entry = { point, verify: ecdsaPublicKey(this.suite, point) };
+        this.fogKeys.set(fogId, entry);
+        return entry;
+    }
+
+    // ---- ledger events: fog approval and Algorithm 1 ----
+
+    private startEventLoop(): void {
+        this.eventLoop = (async () => {
+            const checkpointer = await fileCheckpointer(`${this.options.dataDir}/csp-events.checkpoint.json`);
+            while (!this.closed) {
+                try {
+                    const hasCheckpoint = checkpointer.getBlockNumber() !== undefined;
+                    this.events = await this.options.ledger.connection.getChaincodeEvents(
+                        'm2m',
+                        hasCheckpoint ? { checkpoint: checkpointer } : { startBlock: 0n },
+                    );
+                    for await (const event of this.events) {
+                        await this.onChaincodeEvent(event.eventName, event.payload);
+                        await checkpointer.checkpointChaincodeEvent(event);
+                    }
+                } catch (err) {
+                    if (this.closed) return;
+                    this.log.warn('event stream failed; reconnecting', { error: (err as Error).message });
+                    await new Promise((r) => setTimeout(r, 500));
+                }
+                if (this.closed) return;
+            }
+        })();
+    }
+
+    private async onChaincodeEvent(name: string, payload: Uint8Array): Promise<void> {
+        const body = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
+        if (name === 'FogRegistered' && this.options.autoApproveFogs !== false) {
+            await this.approveFog(String(body.fogId)).catch((err: unknown) =>
+                this.log.warn('fog approval failed', { fogId: body.fogId, code: errorCodeOf(err) }),
+            );
+        } else if (name === 'SessionsRequested') {
+            await this.issue(String(body.requestId)).catch((err: unknown) => {
+                this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
+                this.log.warn('issuance failed', { requestId: body.requestId, code: errorCodeOf(err) });
+            });
+        }
+    }
+
+    /** Approves a pending fog when H(ID_f, d_c*Q_f) equals the registered addr_f. */
+    async approveFog(fogId: string): Promise<void> {
+        const fog = await this.options.ledger.getFog(fogId);
+        if (fog.status !== 'pending') return;
+        const Qf = decodePoint(this.suite, fromHex(fog.publicKey));
+        const address = toHex(fogAddress(this.suite, fogId, Qf.multiply(this.options.key.privateKey)));
+        await this.options.ledger.approveFog(fogId, address);
+        this.log.info('fog approved', { fogId });
+    }
+
+    /** Algorithm 1 for one purchase: fetch the request, issue, store the objects, submit. */
+    async issue(requestId: string): Promise<void> {
+        const req = await this.options.ledger.getRequest(requestId);
+        if (req.status !== 'pending') return;
+        let requestBytes: Uint8Array;
+        try {
+            requestBytes = await this.options.store.get(requestId);
+        } catch (err) {
+            this.m.storeErrors.inc();
+            throw err;
+        }
+        const request = decodeCertificateRequest(requestBytes);
+        const objects = issueCertificates(this.suite, this.options.key.privateKey, request).map(
+            encodeCertificateObject,
+        );
+        try {
+            await this.options.store.putMany(objects);
+        } catch (err) {
+            this.m.storeErrors.inc();
+            throw err;
+        }
+        await this.options.ledger.issueCertificates(requestId, requestBytes, objects);
+        this.m.issued.inc({}, objects.length);
+    }
+
+    /** Grants prepaid credit to a manufacturer account (paper: payment service). */
+    async grantCredit(account: string, amount: number): Promise<number> {
+        return (await this.options.ledger.grantCredit(account, amount)).balance;
+    }
+
+    // ---- link ----
+
+    private async send(fogId: string, kind: LinkKind, body: DeviceBoundBody): Promise<void> {
+        await this.conn.publish(
+            this.topics.cspOutbound(fogId),
+            encodeLinkMessage(this.options.key, kind, 'csp', encodeDeviceBound(body)),
+        );
+    }
+
+    private async onLinkMessage(topic: string, payload: Buffer): Promise<void> {
+        const t = this.topics.parseCspInbound(topic);
+        if (t === undefined) return;
+        let msg;
+        try {
+            const parsed = parseLinkMessage(payload);
+            if (parsed.message.sender !== t.fogId)
+                throw new ServiceError('unauthorisedMsp', 'sender is not the topic owner');
+            const fog = await this.fogKey(t.fogId);
+            msg = verifyLinkMessage(this.suite, fog.verify, parsed);
+        } catch (err) {
+            this.log.warn('refused link message', { fogId: t.fogId, code: errorCodeOf(err) });
+            return;
+        }
+        try {
+            if (msg.kind === LinkKind.Forward) await this.onForward(t.fogId, msg.body);
+            else if (msg.kind === LinkKind.FrameUp) await this.onFrameUp(t.fogId, msg.body);
+        } catch (err) {
+            this.log.warn('link message failed', { fogId: t.fogId, code: errorCodeOf(err) });
+        }
+    }
+
+    private async onForward(fogId: string, bytes: Uint8Array): Promise<void> {
+        const fwd = decodeForward(bytes);
+        const key = routeKey(fwd.routeId);
+        const started = performance.now();
+        let outcome: DeviceBoundBody['outcome'];
+        try {
+            let p = this.inFlight.get(key);
+            if (p === undefined) {
+                p = this.algorithm3(fogId, fwd.m4, fwd.devicePublicKey, key);
+                this.inFlight.set(key, p);
+                p.finally(() => this.inFlight.delete(key)).catch(() => undefined);
+            }
+            const frame = await p;
+            const s = this.sessions.get(key);
+            if (s !== undefined) {
+                s.lastClientId = fwd.clientId;
+            }
+            outcome = { ok: true, frame };
+            this.m.sessions.inc({ outcome: 'established', code: '' });
+            this.m.latency.observe((performance.now() - started) / 1000);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            this.m.sessions.inc({ outcome: 'failed', code });
+            outcome = { ok: false, code, detail: (err as Error).message };
+        }
+        await this.send(fogId, LinkKind.Result, {
+            correlationId: fwd.correlationId,
+            clientId: fwd.clientId,
+            routeId: fwd.routeId,
+            outcome,
+        });
+    }
+
+    private async ledgerCall<T>(fn: () => Promise<T>): Promise<T> {
+        try {
+            return await fn();
+        } catch (err) {
+            this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
+            if (err instanceof EndorseError && err.errorCode !== undefined)
+                throw new ServiceError(err.errorCode, err.chaincodeMessage);
+            throw err;
+        }
+    }
+
+    /** Algorithm 3. Returns the Confirm frame under the new key. Idempotent per route. */
+    private async algorithm3(
+        fogId: string,
+        m4Bytes: Uint8Array,
+        devicePublicKey: Uint8Array,
+        key: string,
+    ): Promise<Uint8Array> {
+        const existing = this.sessions.get(key);
+        if (existing?.state === 'established') return this.seal(key, FrameType.Confirm, fromHex(key));
+        const fog = await this.fogKey(fogId);
+        const m4 = decodeM4(this.suite, m4Bytes);
+        if (m4.fogId !== fogId) throw new ServiceError('failedSignatureVerification', 'M4 names another fog');
+        const opened = await openM4(this.suite, this.options.key.recipient, fog.point, m4);
+        const primaryHash = toHex(opened.primaryHash);
+        const session = await this.ledgerCall(() => this.options.ledger.getSession(primaryHash));
+        const idCertHex = toHex(encodePoint(this.suite, opened.idCert));
+        if (session.idCert !== idCertHex || session.fogId !== fogId) {
+            throw new ServiceError('invalidPrimaryHash', 'the session record names another certificate or fog');
+        }
+        const Qi = decodePoint(this.suite, devicePublicKey);
+        if (!equalBytes(publicKeyCommitment(this.suite, Qi), fromHex(session.publicKeyCommitment))) {
+            throw new ServiceError('symmetricKeyInvalid', "Q_i does not match the ledger's H(Q_i)");
+        }
+        const cert = await this.ledgerCall(() => this.options.ledger.getCertificate(idCertHex));
+        verifyCounterCommitment(this.suite, opened.counter, decodePoint(this.suite, fromHex(cert.counterCommitment)));
+        const secondaryHash = computeSecondaryHash(
+            this.suite,
+            this.options.key.privateKey,
+            opened.dynamicId,
+            opened.counter,
+        );
+        const symKey = computeSymKey(this.suite, this.options.key.privateKey, Qi);
+        const synchronisation = encodeSynchronisation({
+            suite: this.suite,
+            primaryHash: opened.primaryHash,
+            secondaryHash,
+            symKeyCommitment: symKeyCommitment(this.suite, symKey),
+        });
+        const stored: StoredSession = {
+            state: 'syncing',
+            routeId: key,
+            primaryHash,
+            idCert: idCertHex,
+            fogId,
+            counter: opened.counter.toString(),
+            dynamicId: toHex(opened.dynamicId),
+            symKey: toHex(symKey),
+            synchronisation: toHex(synchronisation),
+        };
+        await this.sessions.set(key, stored);
+        try {
+            await this.ledgerCall(() => this.options.ledger.synchroniseSession(synchronisation));
+        } catch (err) {
+            const code = errorCodeOf(err);
+            if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
+                // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
+                const now = await this.options.ledger.getSession(primaryHash).catch(() => undefined);
+                if (
+                    now?.status !== 'synchronised' ||
+                    now.symKeyCommitment !== toHex(symKeyCommitment(this.suite, symKey))
+                ) {
+                    await this.sessions.delete(key);
+                    throw err;
+                }
+            } else if (code !== ServiceErrorCode.Internal && code !== ServiceErrorCode.LedgerUnavailable) {
+                await this.sessions.delete(key);
+                throw err;
+            } else throw err; // outcome unknown: keep 'syncing' for resumeSync
+        }
+        stored.state = 'established';
+        stored.establishedAt = Date.now();
+        await this.sessions.set(key, stored);
+        return this.seal(key, FrameType.Confirm, fromHex(key));
+    }
+
+    /** After a restart: a 'syncing' session is finished if the ledger shows it synchronised, else retried. */
+    private async resumeSync(s: StoredSession): Promise<void> {
+        try {
+            await this.ledgerCall(() => this.options.ledger.synchroniseSession(fromHex(s.synchronisation)));
+        } catch {
+            const now = await this.options.ledger.getSession(s.primaryHash).catch(() => undefined);
+            if (now?.status !== 'synchronised') {
+                await this.sessions.delete(s.routeId);
+                return;
+            }
+        }
+        s.state = 'established';
+        s.establishedAt = Date.now();
+        await this.sessions.set(s.routeId, s);
+    }
+
+    // ---- session channel ----
+
+    private async channelFor(key: string): Promise<{ channel: SessionChannel; reservedSendSeq: bigint }> {
+        const cached = this.channels.get(key);
+        if (cached !== undefined) return cached;
+        const s = this.sessions.get(key);
+        if (s === undefined || s.state !== 'established')
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
+        const symKey = fromHex(s.symKey);
+        const channel =
+            s.channel === undefined
+                ? await SessionChannel.create(this.suite, symKey, 'csp', fromHex(key))
+                : await SessionChannel.restore(this.suite, symKey, 'csp', fromHex(key), s.channel);
+        const entry = { channel, reservedSendSeq: BigInt(s.channel?.sendSeq ?? '0') };
+        this.channels.set(key, entry);
+        return entry;
+    }
+
+    /** Persists the channel state, reserving send sequence numbers ahead (never reused after a crash). */
+    private async persistChannel(
+        key: string,
+        entry: { channel: SessionChannel; reservedSendSeq: bigint },
+        force = false,
+    ): Promise<void> {
+        const s = this.sessions.get(key);
+        if (s === undefined) return;
+        const st = entry.channel.exportState();
+        const next = BigInt(st.sendSeq);
+        if (!force && next < entry.reservedSendSeq && s.channel?.recvHighest === st.recvHighest) return;
+        if (next >= entry.reservedSendSeq) entry.reservedSendSeq = next + SEQ_RESERVATION;
+        s.channel = { ...st, sendSeq: entry.reservedSendSeq.toString() };
+        await this.sessions.set(key, s);
+    }
+
+    private async seal(key: string, type: FrameType, payload: Uint8Array): Promise<Uint8Array> {
+        const entry = await this.channelFor(key);
+        const st = entry.channel.exportState();
+        if (BigInt(st.sendSeq) >= entry.reservedSendSeq) await this.persistChannel(key, entry, true);
+        return entry.channel.seal(type, payload);
+    }
+
+    private async onFrameUp(fogId: string, bytes: Uint8Array): Promise<void> {
+        const up = decodeFrameUp(bytes);
+        const key = routeKey(up.routeId);
+        const reply = (outcome: DeviceBoundBody['outcome']): Promise<void> =>
+            this.send(fogId, LinkKind.FrameDown, {
+                correlationId: up.correlationId,
+                clientId: up.clientId,
+                routeId: up.routeId,
+                outcome,
+            });
+        let opened;
+        let entry;
+        try {
+            entry = await this.channelFor(key);
+            opened = await entry.channel.open(up.frame);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            this.m.frames.inc({ type: 'unknown', outcome: code });
+            await reply({ ok: false, code, detail: (err as Error).message });
+            return;
+        }
+        const s = this.sessions.get(key)!;
+        s.lastClientId = up.clientId;
+        s.fogId = fogId;
+        await this.persistChannel(key, entry, true);
+        if (opened.type === FrameType.Upload) {
+            this.m.frames.inc({ type: 'upload', outcome: 'ok' });
+            const text = new TextDecoder().decode(opened.payload);
+            let equipmentId: string | undefined;
+            try {
+                const parsed = JSON.parse(text) as { equipmentId?: unknown };
+                if (typeof parsed.equipmentId === 'string') equipmentId = parsed.equipmentId;
+            } catch {
+                /* opaque telemetry */
+            }
+            if (equipmentId !== undefined && s.equipmentId !== equipmentId) {
+                s.equipmentId = equipmentId;
+                await this.sessions.set(key, s);
+            }
+            const record: TelemetryRecord = {
+                routeId: key,
+                seq: opened.seq.toString(),
+                receivedAt: Date.now(),
+                payload: text,
+                ...(s.equipmentId !== undefined ? { equipmentId: s.equipmentId } : {}),
+            };
+            await this.telemetry.set(`${key}:${opened.seq}`, record);
+            for (const l of this.telemetryListeners) l(record);
+            const ack = new Uint8Array(8);
+            new DataView(ack.buffer).setBigUint64(0, opened.seq);
+            await reply({ ok: true, frame: await this.seal(key, FrameType.Ack, ack) });
+        } else {
+            // An Ack-type frame from the device is a poll: answer Confirm (the device may have
+            // missed it) and then any queued instructions.
+            this.m.frames.inc({ type: 'poll', outcome: 'ok' });
+            await reply({ ok: true, frame: await this.seal(key, FrameType.Confirm, fromHex(key)) });
+        }
+        const queued = this.instructions.get(key);
+        if (queued !== undefined && queued.length > 0) {
+            this.instructions.delete(key);
+            for (const payload of queued) await this.pushDownload(key, payload);
+        }
+    }
+
+    private async pushDownload(key: string, payload: Uint8Array): Promise<void> {
+        const s = this.sessions.get(key);
+        if (s?.lastClientId === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'device not reachable');
+        const frame = await this.seal(key, FrameType.Download, payload);
+        await this.send(s.fogId, LinkKind.FrameDown, {
+            correlationId: newCorrelationId(),
+            clientId: s.lastClientId,
+            routeId: fromHex(key),
+            outcome: { ok: true, frame },
+        });
+    }
+
+    // ---- API ----
+
+    /** Sessions in the store, newest first; secrets left out. */
+    listSessions(): Omit<StoredSession, 'symKey' | 'dynamicId' | 'synchronisation' | 'channel'>[] {
+        return [...this.sessions.values()]
+            .map(({ symKey: _k, dynamicId: _d, synchronisation: _s, channel: _c, ...rest }) => rest)
+            .sort((a, b) => (b.establishedAt ?? 0) - (a.establishedAt ?? 0));
+    }
+
+    /** Telemetry received, optionally for one equipment id. */
+    readTelemetry(filter: { equipmentId?: string; routeId?: string; limit?: number } = {}): TelemetryRecord[] {
+        const all = [...this.telemetry.values()].filter(
+            (r) =>
+                (filter.equipmentId === undefined || r.equipmentId === filter.equipmentId) &&
+                (filter.routeId === undefined || r.routeId === filter.routeId),
+        );
+        return filter.limit === undefined ? all : all.slice(-filter.limit);
+    }
+
+    onTelemetry(listener: (r: TelemetryRecord) => void): void {
+        this.telemetryListeners.push(listener);
+    }
+
+    /**
+     * Sends an instruction to the device's latest established session (by equipment id or route
+     * id). Delivered now if the device was seen, else queued until it next polls or uploads.
+     */
+    async sendInstruction(
+        target: { equipmentId?: string; routeId?: string },
+        payload: Uint8Array,
+    ): Promise<'sent' | 'queued'> {
+        const candidates = [...this.sessions.values()].filter(
+            (s) =>
+                s.state === 'established' &&
+                ((target.routeId !== undefined && s.routeId === target.routeId) ||
+                    (target.equipmentId !== undefined && s.equipmentId === target.equipmentId)),
+        );
+        candidates.sort((a, b) => (b.establishedAt ?? 0) - (a.establishedAt ?? 0));
+        const s = candidates[0];
+        if (s === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session for that device');
+        if (s.lastClientId !== undefined) {
+            await this.pushDownload(s.routeId, payload);
+            return 'sent';
+        }
+        const q = this.instructions.get(s.routeId) ?? [];
+        q.push(payload);
+        this.instructions.set(s.routeId, q);
+        return 'queued';
+    }
+
+    async close(): Promise<void> {
+        this.closed = true;
+        this.events?.close();
+        await this.eventLoop?.catch(() => undefined);
+        await this.conn?.close();
+        await this.broker?.close();
+        await this.sessions?.close();
+        await this.telemetry?.close();
+    }
+}
+
+export type { AnyErrorCode };

@@ -1,0 +1,347 @@
+/**
+ * The device agent (runs on a Raspberry Pi: pure JavaScript, no native addon). It holds w, its
+ * equipment id and the next counter in its state file; runs a session M1 -> M2 -> M3 -> the CSP's
+ * Confirm under the new key; then uploads telemetry and receives instructions over the session
+ * channel. It refuses a fog whose key is not the one it was provisioned with, reconnects on its
+ * own (mqtt.js), and resumes a session whose confirmation it missed by polling the channel.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+    createM1,
+    decodeM2,
+    decodePoint,
+    decodeScalar,
+    encodeM1,
+    encodeM3,
+    equalBytes,
+    fromHex,
+    FrameType,
+    getSuite,
+    processM2,
+    SessionChannel,
+    ByteReader,
+    toHex,
+    type Point,
+    type Suite,
+} from '@m2m-fabric/chaincode/protocol';
+import { MqttConnection } from '../mqtt/connection.js';
+import { RequestClient } from '../mqtt/request-client.js';
+import {
+    decodeTagged,
+    encodeTagged,
+    EnvelopeKind,
+    errorCodeOf,
+    ServiceError,
+    ServiceErrorCode,
+    type Envelope,
+} from '../mqtt/envelope.js';
+import { TopicLayout } from '../mqtt/topics.js';
+import { routeIdFor } from '../common/route.js';
+import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
+
+export interface DeviceAgentOptions {
+    statePath: string;
+    /** Overrides the fog broker URL in the state file. */
+    brokerUrl?: string;
+    topics?: TopicLayout;
+    /** Per-request timeout (M1 -> M2). */
+    requestTimeoutMs?: number;
+    /** M3 -> Established: two ledger commits plus the CSP. */
+    sessionTimeoutMs?: number;
+}
+
+export interface EstablishedSession {
+    counter: bigint;
+    routeId: string;
+    /** M1 sent to Confirm opened, milliseconds. */
+    latencyMs: number;
+    /** True when the Confirm came through polling after a lost reply. */
+    resumed: boolean;
+}
+
+/** Sequence numbers reserved per state write (never reused after a crash). */
+const SEQ_RESERVATION = 16n;
+
+export class DeviceAgent {
+    readonly suite: Suite;
+    private state: DeviceStateFile;
+    private readonly topics: TopicLayout;
+    private conn: MqttConnection | undefined;
+    private rpc: RequestClient | undefined;
+    private readonly clientId = `dev-${randomBytes(8).toString('hex')}`;
+    private channel: SessionChannel | undefined;
+    private reservedSendSeq = 0n;
+    private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
+    private writes: Promise<void> = Promise.resolve();
+
+    private constructor(
+        private readonly options: DeviceAgentOptions,
+        state: DeviceStateFile,
+    ) {
+        this.state = state;
+        this.suite = getSuite(state.suite);
+        this.topics = options.topics ?? new TopicLayout();
+    }
+
+    static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
+        const state = await readDeviceState(options.statePath);
+        if (state === undefined)
+            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+        const agent = new DeviceAgent(options, state);
+        if (state.session !== undefined) await agent.restoreChannel();
+        return agent;
+    }
+
+    get equipmentId(): string {
+        return this.state.equipmentId;
+    }
+    get remainingSessions(): bigint {
+        return BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+    }
+    get nextCounter(): bigint {
+        return BigInt(this.state.nextCounter);
+    }
+    get session(): DeviceStateFile['session'] {
+        return this.state.session;
+    }
+
+    private get fogPublicKey(): Point {
+        return decodePoint(this.suite, fromHex(this.state.fog.publicKey));
+    }
+    private get cspPublicKey(): Point {
+        return decodePoint(this.suite, fromHex(this.state.cspPublicKey));
+    }
+
+    /** Serialised atomic writes of the state file. */
+    private persist(): Promise<void> {
+        const snapshot = structuredClone(this.state);
+        this.writes = this.writes.then(() => writeDeviceState(this.options.statePath, snapshot));
+        return this.writes;
+    }
+
+    /** Re-reads the purchased range (a manufacturer may have provisioned more sessions). */
+    async reloadEntitlement(): Promise<void> {
+        const onDisk = await readDeviceState(this.options.statePath);
+        if (onDisk !== undefined && BigInt(onDisk.endCounter) > BigInt(this.state.endCounter)) {
+            this.state.endCounter = onDisk.endCounter;
+        }
+    }
+
+    /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
+    async connect(): Promise<void> {
+        const url = this.options.brokerUrl ?? this.state.fog.brokerUrl;
+        if (url === undefined) throw new ServiceError('notConfigured', 'no fog broker URL');
+        const fogId = this.state.fog.id;
+        this.conn = await MqttConnection.connect(url, { clientId: this.clientId, reconnectPeriodMs: 300 });
+        this.rpc = await RequestClient.create(
+            this.conn,
+            this.topics.fogRequest(fogId, this.clientId),
+            this.topics.fogReply(fogId, this.clientId),
+        );
+        this.rpc.onUnsolicited((env) => void this.onPushed(env));
+        const hello = await this.rpc.request(
+            EnvelopeKind.Hello,
+            new Uint8Array(),
+            this.options.requestTimeoutMs ?? 10_000,
+        );
+        const r = new ByteReader(hello.body);
+        const announcedId = r.string();
+        r.u8();
+        const announcedKey = r.bytes16();
+        r.end();
+        if (announcedId !== fogId || !equalBytes(announcedKey, fromHex(this.state.fog.publicKey))) {
+            await this.close();
+            throw new ServiceError(
+                ServiceErrorCode.FogKeyMismatch,
+                `fog ${announcedId} does not hold the registered key of ${fogId}`,
+            );
+        }
+    }
+
+    private requireRpc(): RequestClient {
+        if (this.rpc === undefined) throw new ServiceError(ServiceErrorCode.Unavailable, 'not connected');
+        return this.rpc;
+    }
+
+    /** Runs one session with the next counter. The counter is spent even if the session fails. */
+    async establishSession(): Promise<EstablishedSession> {
+        const rpc = this.requireRpc();
+        await this.reloadEntitlement();
+        const counter = BigInt(this.state.nextCounter);
+        if (counter >= BigInt(this.state.endCounter)) {
+            throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
+        }
+        // Reserve before anything leaves the device.
+        this.state.nextCounter = (counter + 1n).toString();
+        await this.persist();
+        const started = performance.now();
+        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
+        const fogId = this.state.fog.id;
+        const { m1, session } = await createM1(
+            this.suite,
+            secrets,
+            counter,
+            fogId,
+            this.fogPublicKey,
+            this.cspPublicKey,
+        );
+        const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        const { tag: handle, payload } = decodeTagged(m2Reply.body);
+        const m2 = decodeM2(this.suite, payload);
+        const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        const routeId = routeIdFor(this.suite, session.idCert);
+        this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
+        this.reservedSendSeq = SEQ_RESERVATION;
+        this.state.session = {
+            counter: counter.toString(),
+            routeId: toHex(routeId),
+            symKey: toHex(symKey),
+            established: false,
+            channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
+        };
+        await this.persist();
+        let resumed = false;
+        try {
+            const done = await rpc.request(
+                EnvelopeKind.M3,
+                encodeTagged(handle, encodeM3(m3)),
+                this.options.sessionTimeoutMs ?? 30_000,
+            );
+            const { tag, payload: confirm } = decodeTagged(done.body);
+            if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
+            await this.acceptConfirm(confirm);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) {
+                this.state.session = undefined;
+                this.channel = undefined;
+                await this.persist();
+                throw err;
+            }
+            await this.resume();
+            resumed = true;
+        }
+        return { counter, routeId: toHex(routeId), latencyMs: performance.now() - started, resumed };
+    }
+
+    private async acceptConfirm(frame: Uint8Array): Promise<void> {
+        const channel = this.channel;
+        if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
+        const opened = await channel.open(frame);
+        if (opened.type !== FrameType.Confirm)
+            throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
+        this.state.session!.established = true;
+        await this.saveChannel(true);
+    }
+
+    /** Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or restart). */
+    async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
+        const rpc = this.requireRpc();
+        if (this.state.session === undefined || this.channel === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
+        const routeId = fromHex(this.state.session.routeId);
+        const deadline = Date.now() + deadlineMs;
+        let lastErr: unknown;
+        while (Date.now() < deadline) {
+            try {
+                await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
+                const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
+                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, poll), 5_000);
+                const { payload } = decodeTagged(reply.body);
+                await this.acceptConfirm(payload);
+                return;
+            } catch (err) {
+                lastErr = err;
+                const code = errorCodeOf(err);
+                // Only "not yet" answers are worth another poll.
+                if (
+                    ![ServiceErrorCode.Timeout, ServiceErrorCode.Unavailable, ServiceErrorCode.UnknownSession].includes(
+                        code as never,
+                    )
+                )
+                    break;
+                await new Promise((r) => setTimeout(r, 300));
+            }
+        }
+        this.state.session = undefined;
+        this.channel = undefined;
+        await this.persist();
+        throw lastErr instanceof Error ? lastErr : new ServiceError(ServiceErrorCode.Timeout, 'session not confirmed');
+    }
+
+    private async restoreChannel(): Promise<void> {
+        const s = this.state.session!;
+        this.channel = await SessionChannel.restore(
+            this.suite,
+            fromHex(s.symKey),
+            'device',
+            fromHex(s.routeId),
+            s.channel,
+        );
+        this.reservedSendSeq = BigInt(s.channel.sendSeq);
+    }
+
+    private async saveChannel(force = false): Promise<void> {
+        const s = this.state.session;
+        if (s === undefined || this.channel === undefined) return;
+        const st = this.channel.exportState();
+        if (BigInt(st.sendSeq) >= this.reservedSendSeq) this.reservedSendSeq = BigInt(st.sendSeq) + SEQ_RESERVATION;
+        else if (!force) return;
+        s.channel = { ...st, sendSeq: this.reservedSendSeq.toString() };
+        await this.persist();
+    }
+
+    private async sealFrame(type: FrameType, payload: Uint8Array): Promise<Uint8Array> {
+        if (this.channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
+        if (BigInt(this.channel.exportState().sendSeq) >= this.reservedSendSeq) await this.saveChannel(true);
+        return this.channel.seal(type, payload);
+    }
+
+    /** Uploads telemetry (JSON, with the equipment id, readable only by the CSP); resolves on the CSP's Ack. */
+    async upload(telemetry: Record<string, unknown>): Promise<bigint> {
+        const rpc = this.requireRpc();
+        const s = this.state.session;
+        if (s?.established !== true) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session');
+        const payload = new TextEncoder().encode(JSON.stringify({ equipmentId: this.state.equipmentId, ...telemetry }));
+        const frame = await this.sealFrame(FrameType.Upload, payload);
+        const reply = await rpc.request(
+            EnvelopeKind.Frame,
+            encodeTagged(fromHex(s.routeId), frame),
+            this.options.requestTimeoutMs ?? 10_000,
+        );
+        const opened = await this.channel!.open(decodeTagged(reply.body).payload);
+        await this.saveChannel(true);
+        if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
+            throw new ServiceError('malformedInput', 'expected an Ack frame');
+        return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
+    }
+
+    onInstruction(handler: (payload: Uint8Array) => void): void {
+        this.instructionHandlers.push(handler);
+    }
+
+    private async onPushed(env: Envelope): Promise<void> {
+        if (env.kind !== EnvelopeKind.Frame || this.channel === undefined || this.state.session === undefined) return;
+        try {
+            const { tag, payload } = decodeTagged(env.body);
+            if (toHex(tag) !== this.state.session.routeId) return;
+            const opened = await this.channel.open(payload);
+            await this.saveChannel(true);
+            if (opened.type === FrameType.Download) for (const h of this.instructionHandlers) h(opened.payload);
+            else if (opened.type === FrameType.Confirm && !this.state.session.established) {
+                this.state.session.established = true;
+                await this.persist();
+            }
+        } catch {
+            /* a frame that does not open is dropped: the channel state is unchanged */
+        }
+    }
+
+    async close(): Promise<void> {
+        this.rpc?.cancelAll('device agent closing');
+        await this.conn?.close();
+        this.conn = undefined;
+        this.rpc = undefined;
+        await this.writes;
+    }
+}

@@ -1,0 +1,69 @@
+/**
+ * Every transaction of the chaincode, its parameters and the roles that may call it: the access
+ * matrix of docs/chaincode.md, as the tests check it.
+ */
+export type RoleName = 'csp' | 'fog' | 'manufacturer';
+
+export interface TransactionSpec {
+    parameters: string[];
+    roles: RoleName[];
+    /** Read-only (Fabric EVALUATE). */
+    evaluate?: true;
+}
+
+const EQUIPMENT_FIELDS = [
+    'equipmentId',
+    'kind',
+    'model',
+    'fogGroup',
+    'publicKey',
+    'privilegeLevel',
+    'serviceType',
+    'accessTime',
+];
+
+export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
+    registry: {
+        registerCsp: { parameters: ['suiteId', 'caPublicKey'], roles: ['csp'] },
+        getCsp: { parameters: [], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        registerFog: { parameters: ['fogId', 'publicKey', 'address'], roles: ['fog'] },
+        approveFog: { parameters: ['fogId', 'address'], roles: ['csp'] },
+        revokeFog: { parameters: ['fogId'], roles: ['csp'] },
+        getFog: { parameters: ['fogId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        grantCredit: { parameters: ['account', 'amount'], roles: ['csp'] },
+        getCredit: { parameters: ['account'], roles: ['csp', 'manufacturer'], evaluate: true },
+    },
+    equipment: {
+        registerEquipment: { parameters: EQUIPMENT_FIELDS, roles: ['manufacturer'] },
+        updateEquipmentStatus: { parameters: ['equipmentId', 'status'], roles: ['manufacturer'] },
+        replaceEquipment: { parameters: ['oldEquipmentId', ...EQUIPMENT_FIELDS], roles: ['manufacturer'] },
+        getEquipment: { parameters: ['equipmentId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        getEquipmentHistory: { parameters: ['equipmentId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        queryEquipmentByOwner: {
+            parameters: ['owner', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+        queryEquipmentByFogGroup: {
+            parameters: ['fogGroup', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog'],
+            evaluate: true,
+        },
+        queryEquipmentByStatus: {
+            parameters: ['status', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog'],
+            evaluate: true,
+        },
+    },
+    certificates: {
+        requestSessions: { parameters: ['n', 'requestCid'], roles: ['manufacturer'] },
+        issueCertificates: { parameters: ['requestId'], roles: ['csp'] },
+        getCertificate: { parameters: ['idCert'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        getRequest: { parameters: ['requestId'], roles: ['csp', 'manufacturer'], evaluate: true },
+    },
+    sessions: {
+        activateSession: { parameters: ['fogId'], roles: ['fog'] },
+        synchroniseSession: { parameters: [], roles: ['csp'] },
+        getSession: { parameters: ['primaryHash'], roles: ['csp', 'fog'], evaluate: true },
+    },
+};

@@ -1,0 +1,434 @@
+/**
+ * The `npm run test:fabric` integration suite: the m2m chaincode driven through the ledger client
+ * interface, on a real Fabric network (FABRIC_CONNECTION) or on the embedded ledger (--embedded).
+ * Not part of `npm test` (its file name has no `.test.`); without a target every test is reported
+ * as skipped with the reason.
+ *
+ * State on a real network outlives a run, so the tests work with deltas and fresh identifiers and
+ * keep the CSP's key between runs in a 0600 state file (M2M_FABRIC_TEST_STATE).
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import {
+    DEFAULT_SUITE,
+    ErrorCode,
+    bigIntToBytes,
+    decodeCertificateObject,
+    decodePoint,
+    encodePoint,
+    fromHex,
+    hpkeRecipientFromScalar,
+    randomScalar,
+    toHex,
+} from '@m2m-fabric/chaincode/protocol';
+import {
+    CommitError,
+    EndorseError,
+    fileCheckpointer,
+    type ChaincodeEvent,
+    type ChaincodeEventStream,
+    type LedgerConnection,
+    type LedgerContract,
+} from '@m2m-fabric/gateway/ledger/index';
+
+// The protocol's off-chain actors (CSP, fogs, devices) shared with the chaincode tests.
+import {
+    buildRequest,
+    cspFogAddress,
+    issuanceTransient,
+    issueObjects,
+    newDevice,
+    newFog,
+    prepareActivation,
+    prepareSynchronisation,
+    type CspActor,
+    type FogActor,
+    type PreparedActivation,
+} from '../chaincode/actors.js';
+import {
+    chooseTarget,
+    MSP,
+    openEmbeddedTarget,
+    openFabricTarget,
+    ORGS,
+    type Org,
+    type SuiteTarget,
+} from './targets.js';
+
+const choice = chooseTarget(process.argv.slice(2), process.env);
+const skip = typeof choice === 'object' ? choice.skip : false;
+const utf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+const json = (bytes: Uint8Array): Record<string, unknown> => JSON.parse(utf8(bytes)) as Record<string, unknown>;
+
+/** Asserts that `call` is refused by the chaincode with protocol error `code`. */
+async function assertRefused(call: Promise<unknown>, code: string, what: string): Promise<void> {
+    await assert.rejects(call, (err: unknown) => {
+        assert.ok(err instanceof EndorseError, `${what}: expected EndorseError, got ${String(err)}`);
+        assert.equal(err.errorCode, code, `${what}: ${err.chaincodeMessage}`);
+        return true;
+    });
+}
+
+/** The CSP-CA key of the network under test, kept across runs (a Fabric ledger keeps Q_c forever). */
+async function cspKey(stateDir: string): Promise<bigint> {
+    const file = join(stateDir, 'csp-ca.key');
+    if (existsSync(file)) return BigInt(`0x${(await readFile(file, 'utf8')).trim()}`);
+    const d = randomScalar(DEFAULT_SUITE);
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await writeFile(file, toHex(bigIntToBytes(d, DEFAULT_SUITE.scalarBytes)), { mode: 0o600 });
+    return d;
+}
+
+// Each test carries the skip reason (not only the describe), so the runner counts them as skipped.
+const options = { skip };
+
+void describe(`m2m chaincode through the ledger client (${typeof choice === 'string' ? choice : 'no target'})`, () => {
+    let target: SuiteTarget;
+    const connections = new Map<Org, LedgerConnection>();
+    const registry = (org: Org): LedgerContract => {
+        const connection = connections.get(org);
+        assert.ok(connection, `no connection for ${org}`);
+        return connection.getContract(target.chaincodeName, 'registry');
+    };
+    let stateDir: string;
+    let csp: CspActor;
+    const fogs = new Map<'foga' | 'fogb', FogActor>();
+    const contract = (org: Org, name: string): LedgerContract => {
+        const connection = connections.get(org);
+        assert.ok(connection, `no connection for ${org}`);
+        return connection.getContract(target.chaincodeName, name);
+    };
+    const call = (
+        args: string[],
+        transientData: Record<string, Uint8Array> = {},
+    ): { arguments: string[]; transientData: Record<string, Uint8Array> } => ({ arguments: args, transientData });
+    /** Alg. 1: the manufacturer requests n sessions of a device, the CSP-CA issues them. */
+    const purchase = async (device: ReturnType<typeof newDevice>, n: number): Promise<Uint8Array[]> => {
+        const request = buildRequest(DEFAULT_SUITE, device, 1n, n);
+        await contract('manufacturer', 'certificates').submit(
+            'requestSessions',
+            call([String(n), request.cid], { request: request.bytes }),
+        );
+        const objects = issueObjects(csp, request);
+        await contract('csp', 'certificates').submit(
+            'issueCertificates',
+            call([request.cid], issuanceTransient(request, objects)),
+        );
+        return objects;
+    };
+    const idCertOf = (object: Uint8Array): string =>
+        toHex(encodePoint(DEFAULT_SUITE, decodeCertificateObject(object).idCert));
+
+    before(async () => {
+        if (skip !== false) return;
+        target = choice === 'embedded' ? await openEmbeddedTarget() : await openFabricTarget(process.env);
+        stateDir =
+            target.name === 'embedded'
+                ? join(tmpdir(), `m2m-suite-${randomBytes(6).toString('hex')}`)
+                : (process.env.M2M_FABRIC_TEST_STATE ??
+                  join(
+                      tmpdir(),
+                      `m2m-fabric-suite-${createHash('sha256')
+                          .update(process.env.FABRIC_CONNECTION ?? '')
+                          .digest('hex')
+                          .slice(0, 12)}`,
+                  ));
+        for (const org of ORGS) connections.set(org, await target.connect(org));
+
+        // The CSP registers Q_c once per network; later runs find it and reuse the stored d_c.
+        const d = await cspKey(stateDir);
+        const qc = DEFAULT_SUITE.Point.BASE.multiply(d);
+        try {
+            await registry('csp').submit('registerCsp', {
+                arguments: [DEFAULT_SUITE.id, toHex(encodePoint(DEFAULT_SUITE, qc))],
+            });
+        } catch (err) {
+            if (!(err instanceof EndorseError && err.errorCode === 'alreadyExists')) throw err;
+        }
+        const registered = json(await registry('csp').evaluate('getCsp'));
+        assert.ok(
+            decodePoint(DEFAULT_SUITE, fromHex(String(registered.caPublicKey))).equals(qc),
+            `the network's Q_c is not the key in ${stateDir}: point M2M_FABRIC_TEST_STATE at the state of the run that registered it`,
+        );
+        csp = {
+            suite: DEFAULT_SUITE,
+            d,
+            Q: qc,
+            recipient: await hpkeRecipientFromScalar(DEFAULT_SUITE, d),
+            publicKeyHex: toHex(encodePoint(DEFAULT_SUITE, qc)),
+        };
+        // One fresh fog per fog organisation (a Fabric ledger keeps earlier runs' fogs), approved by the CSP.
+        const run = randomBytes(4).toString('hex');
+        for (const org of ['foga', 'fogb'] as const) {
+            const fog = await newFog(csp, `${org}-${run}`, MSP[org]);
+            await registry(org).submit('registerFog', { arguments: [fog.id, fog.publicKeyHex, fog.addressHex] });
+            await registry('csp').submit('approveFog', { arguments: [fog.id, cspFogAddress(csp, fog)] });
+            fogs.set(org, fog);
+        }
+        await registry('csp').submit('grantCredit', { arguments: [MSP.manufacturer, '20'] });
+    });
+
+    after(async () => {
+        if (skip !== false) return;
+        for (const connection of connections.values()) connection.close();
+        await target?.close();
+        if (target?.name === 'embedded') await rm(stateDir, { recursive: true, force: true });
+    });
+
+    void it('full session flow: several devices, sessions through both fogs, two commits each', options, async () => {
+        const credit = async (): Promise<number> =>
+            Number(
+                json(await registry('manufacturer').evaluate('getCredit', { arguments: [MSP.manufacturer] })).balance,
+            );
+        const before = await credit();
+        const devices = ['welder', 'press', 'robot'].map((kind) =>
+            newDevice(`${kind}-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE),
+        );
+        for (const device of devices) {
+            const objects = await purchase(device, 2);
+            assert.equal(objects.length, 2);
+            for (const [index, org] of (['foga', 'fogb'] as const).entries()) {
+                const fog = fogs.get(org) as FogActor;
+                const object = objects[index] as Uint8Array;
+                const counter = BigInt(index + 1);
+                const certificate = json(
+                    await contract(org, 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+                );
+                assert.equal(certificate.status, 'unused');
+                // Commit 1 (Alg. 2): the fog activates with the device's proof of possession, its DLEQ proof and M3.
+                const prepared = await prepareActivation(csp, fog, device, counter, object);
+                const activated = json(
+                    await contract(org, 'sessions').submit(
+                        'activateSession',
+                        call([fog.id], { activation: prepared.bytes }),
+                    ),
+                );
+                const primaryHash = String(activated.primaryHash);
+                // Commit 2 (Alg. 3): the CSP opens M4 and records secondaryHash and H(symKey_i).
+                const sync = await prepareSynchronisation(csp, fog, prepared, fromHex(primaryHash));
+                await contract('csp', 'sessions').submit(
+                    'synchroniseSession',
+                    call([], { synchronisation: sync.bytes }),
+                );
+                const session = json(await contract(org, 'sessions').evaluate('getSession', call([primaryHash])));
+                assert.equal(session.status, 'synchronised');
+                const used = json(
+                    await contract('csp', 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+                );
+                assert.equal(used.status, 'used');
+            }
+        }
+        assert.equal(await credit(), before - devices.length * 2, 'each issued certificate debits one credit');
+    });
+
+    void it(
+        '50 concurrent activations of one certificate through both fogs: exactly one session',
+        options,
+        async () => {
+            const device = newDevice(`racer-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE);
+            const [object] = await purchase(device, 1);
+            assert.ok(object !== undefined);
+            const racers: { org: 'foga' | 'fogb'; prepared: PreparedActivation }[] = [];
+            for (let k = 0; k < 50; k++) {
+                const org = k % 2 === 0 ? 'foga' : 'fogb';
+                racers.push({
+                    org,
+                    prepared: await prepareActivation(csp, fogs.get(org) as FogActor, device, 1n, object),
+                });
+            }
+            const outcomes = await Promise.allSettled(
+                racers.map(({ org, prepared }) =>
+                    contract(org, 'sessions').submit(
+                        'activateSession',
+                        call([(fogs.get(org) as FogActor).id], { activation: prepared.bytes }),
+                    ),
+                ),
+            );
+            let mvcc = 0;
+            let refused = 0;
+            for (const outcome of outcomes) {
+                if (outcome.status === 'fulfilled') continue;
+                const error: unknown = outcome.reason;
+                if (error instanceof CommitError) {
+                    assert.equal(error.code, 'MVCC_READ_CONFLICT');
+                    mvcc++;
+                } else {
+                    assert.ok(error instanceof EndorseError, `unexpected ${String(error)}`);
+                    assert.ok(
+                        error.errorCode === ErrorCode.FailedDoubleSpendingCheck1 ||
+                            error.errorCode === ErrorCode.FailedDoubleSpendingCheck2,
+                        error.chaincodeMessage,
+                    );
+                    refused++;
+                }
+            }
+            assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, 'exactly one activation commits');
+            assert.equal(mvcc + refused, 49);
+            const certificate = json(
+                await contract('csp', 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
+            );
+            assert.equal(certificate.status, 'used');
+            console.log(
+                `# race on ${target.name}: 1 committed, ${mvcc} MVCC_READ_CONFLICT, ${refused} refused at endorsement`,
+            );
+        },
+    );
+
+    void it('access: every organisation may do what its role allows and nothing else', options, async () => {
+        const account = MSP.manufacturer;
+        const balance = async (): Promise<number> =>
+            Number(json(await registry('manufacturer').evaluate('getCredit', { arguments: [account] })).balance);
+        const start = await balance();
+
+        // CSP: grants credit; reads any account.
+        const granted = json(await registry('csp').submit('grantCredit', { arguments: [account, '3'] }));
+        assert.equal(granted.balance, start + 3);
+        assert.equal(json(await registry('csp').evaluate('getCredit', { arguments: [account] })).balance, start + 3);
+        // Manufacturer: reads its own account, cannot grant itself credit.
+        assert.equal(await balance(), start + 3);
+        await assertRefused(
+            registry('manufacturer').submit('grantCredit', { arguments: [account, '1000'] }),
+            'unauthorisedMsp',
+            'manufacturer grants credit',
+        );
+        // Fogs: neither grant nor read manufacturer accounts.
+        for (const fog of ['foga', 'fogb'] as const) {
+            await assertRefused(
+                registry(fog).submit('grantCredit', { arguments: [account, '1'] }),
+                'unauthorisedMsp',
+                `${fog} grants credit`,
+            );
+            await assertRefused(
+                registry(fog).evaluate('getCredit', { arguments: [account] }),
+                'unauthorisedMsp',
+                `${fog} reads credit`,
+            );
+        }
+        // Only fogs register fogs; only the CSP approves them.
+        const fogId = `fog-${randomBytes(6).toString('hex')}`;
+        const fogKey = toHex(
+            encodePoint(DEFAULT_SUITE, DEFAULT_SUITE.Point.BASE.multiply(randomScalar(DEFAULT_SUITE))),
+        );
+        const address = toHex(randomBytes(DEFAULT_SUITE.hashBytes));
+        for (const org of ['csp', 'manufacturer'] as const) {
+            await assertRefused(
+                registry(org).submit('registerFog', { arguments: [fogId, fogKey, address] }),
+                'unauthorisedMsp',
+                `${org} registers a fog`,
+            );
+        }
+        const fog = json(await registry('foga').submit('registerFog', { arguments: [fogId, fogKey, address] }));
+        assert.equal(fog.mspId, MSP.foga);
+        assert.equal(fog.status, 'pending');
+        for (const org of ['foga', 'fogb', 'manufacturer'] as const) {
+            await assertRefused(
+                registry(org).submit('approveFog', { arguments: [fogId, address] }),
+                'unauthorisedMsp',
+                `${org} approves a fog`,
+            );
+        }
+        // Refusals changed nothing.
+        assert.equal(await balance(), start + 3);
+        assert.equal(json(await registry('fogb').evaluate('getFog', { arguments: [fogId] })).status, 'pending');
+    });
+
+    void it('chaincode events resume after a peer restart: every event once, in order', options, async (t) => {
+        const restartPeer = target.restartPeer;
+        if (restartPeer === undefined) {
+            t.skip(
+                'set M2M_FABRIC_RESTART_PEER_CMD (e.g. "docker restart peer0.{org}.m2m.example.com") to restart a peer',
+            );
+            return;
+        }
+        await mkdir(stateDir, { recursive: true, mode: 0o700 });
+        const checkpointer = await fileCheckpointer(join(stateDir, `events-${randomBytes(4).toString('hex')}.json`));
+        const account = MSP.manufacturer;
+        const grant = async (): Promise<{ transactionId: string; blockNumber: bigint }> => {
+            const submitted = await registry('csp').submitAsync('grantCredit', { arguments: [account, '1'] });
+            const status = await submitted.getStatus();
+            assert.equal(status.code, 'VALID');
+            return { transactionId: submitted.transactionId, blockNumber: status.blockNumber };
+        };
+        // Listen from the block after a marker transaction, so no earlier event is expected.
+        const marker = await grant();
+        const expected: string[] = [];
+        const received: ChaincodeEvent[] = [];
+        let stream: ChaincodeEventStream | undefined;
+        const open = async (): Promise<ChaincodeEventStream> =>
+            // With a saved position the checkpoint wins; before the first event, startBlock applies.
+            await (connections.get('manufacturer') as LedgerConnection).getChaincodeEvents(target.chaincodeName, {
+                startBlock: marker.blockNumber + 1n,
+                checkpoint: checkpointer,
+            });
+        const complete = (): boolean => expected.every((id) => received.some((e) => e.transactionId === id));
+        /** Reads until every expected event arrived; if the ledger closed the stream, reconnects and resumes from the checkpoint. */
+        const readUntilComplete = async (): Promise<void> => {
+            const deadline = Date.now() + 60_000;
+            while (!complete()) {
+                assert.ok(Date.now() < deadline, 'events did not arrive within 60 s');
+                stream ??= await open();
+                try {
+                    for await (const event of stream) {
+                        if (event.eventName === 'CreditGranted') received.push(event);
+                        await checkpointer.checkpointChaincodeEvent(event);
+                        if (complete()) return;
+                    }
+                } catch {
+                    // The stream's ledger went away (embedded restart); reconnect below.
+                }
+                stream.close();
+                stream = undefined;
+                await reconnectAll();
+            }
+        };
+        const reconnectAll = async (): Promise<void> => {
+            for (const org of ORGS) {
+                connections.get(org)?.close();
+                connections.set(org, await target.connect(org));
+            }
+        };
+
+        stream = await open();
+        for (let i = 0; i < 3; i++) expected.push((await grant()).transactionId);
+        await readUntilComplete();
+        await restartPeer('manufacturer');
+        // The embedded ledger is a new process after its restart: clients connect again. A Fabric
+        // client keeps its connections; the gRPC channel and the event stream reconnect by themselves.
+        if (target.name === 'embedded') {
+            stream.close();
+            stream = undefined;
+            await reconnectAll();
+        }
+        for (let i = 0; i < 3; i++) expected.push((await retryWhileRestarting(grant)).transactionId);
+        await readUntilComplete();
+        stream?.close();
+
+        const ids = received.map((e) => e.transactionId);
+        assert.deepEqual(ids, expected, 'every event once, in submission order');
+        const blocks = received.map((e) => e.blockNumber);
+        assert.deepEqual(
+            blocks,
+            [...blocks].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)),
+            'events in block order',
+        );
+    });
+});
+
+/** A peer that is restarting refuses connections for a while: retry the call for up to 60 s. */
+async function retryWhileRestarting<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        try {
+            return await call();
+        } catch (err) {
+            if (Date.now() > deadline) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+    }
+}

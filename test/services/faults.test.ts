@@ -1,0 +1,255 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+    ByteWriter,
+    createM1,
+    decodeM2,
+    decodePoint,
+    decodeScalar,
+    encodeM1,
+    encodeM3,
+    fromHex,
+    FrameType,
+    processM2,
+    randomScalar,
+    SessionChannel,
+    type M1,
+} from '@m2m-fabric/chaincode/protocol';
+import {
+    decodeTagged,
+    encodeEnvelope,
+    encodeTagged,
+    EnvelopeKind,
+    newCorrelationId,
+    ServiceError,
+} from '@m2m-fabric/gateway/mqtt/envelope';
+import { MqttConnection } from '@m2m-fabric/gateway/mqtt/connection';
+import { RequestClient } from '@m2m-fabric/gateway/mqtt/request-client';
+import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
+import { readDeviceState } from '@m2m-fabric/gateway/device/state';
+import { routeIdFor } from '@m2m-fabric/gateway/common/route';
+import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
+import { StorageUnavailableError } from '@m2m-fabric/gateway/storage/index';
+import { startTestBed } from './helpers/setup.js';
+
+const layout = new TopicLayout();
+
+async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
+    await assert.rejects(p, (err: unknown) => {
+        assert.ok(err instanceof ServiceError, `expected a ServiceError, got ${String(err)}`);
+        assert.equal(err.code, code);
+        return true;
+    });
+}
+
+void test('bad input at every step gets a typed error (or is dropped) and changes nothing', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    await bed.provision('bad-0001', 3);
+    const state = (await readDeviceState(bed.statePath('bad-0001')))!;
+    const suite = bed.net.suite;
+    const secrets = { w: decodeScalar(suite, fromHex(state.w)), equipmentId: state.equipmentId };
+    const Qf = decodePoint(suite, fromHex(state.fog.publicKey));
+    const Qc = decodePoint(suite, fromHex(state.cspPublicKey));
+    const conn = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, { clientId: 'dev-raw0001' });
+    t.after(() => conn.close());
+    const rc = await RequestClient.create(
+        conn,
+        layout.fogRequest('fog-1', 'dev-raw0001'),
+        layout.fogReply('fog-1', 'dev-raw0001'),
+    );
+    let unsolicited = 0;
+    rc.onUnsolicited(() => unsolicited++);
+    const ledgerBefore = await bed.net.ledgerTotals();
+
+    // Envelope level.
+    const corr = newCorrelationId();
+    await rejectsWith(
+        rc.requestRaw(new Uint8Array([1, EnvelopeKind.M1, ...corr, 0, 0, 0, 5, 1, 2]), corr, 5_000),
+        'malformedInput',
+    );
+    const corr2 = newCorrelationId();
+    await rejectsWith(rc.requestRaw(new Uint8Array([1, 0x55, ...corr2, 0, 0, 0, 0]), corr2, 5_000), 'malformedInput');
+    await conn.publish(layout.fogRequest('fog-1', 'dev-raw0001'), new Uint8Array([7, 7, 7]));
+    await rejectsWith(rc.request(EnvelopeKind.M1, new Uint8Array(20_000), 5_000), 'oversized');
+    await rejectsWith(rc.request(EnvelopeKind.M2, new Uint8Array(), 5_000), 'malformedInput');
+
+    // M1: truncated, not for this fog.
+    const { m1, session } = await createM1(suite, secrets, 1n, 'fog-1', Qf, Qc);
+    const m1Bytes = encodeM1(m1);
+    await rejectsWith(rc.request(EnvelopeKind.M1, m1Bytes.slice(0, m1Bytes.length - 3), 5_000), 'malformedInput');
+    const otherFogKey = suite.Point.BASE.multiply(randomScalar(suite));
+    const { m1: wrongM1 } = await createM1(suite, secrets, 1n, 'fog-1', otherFogKey, Qc);
+    await rejectsWith(rc.request(EnvelopeKind.M1, encodeM1(wrongM1), 5_000), 'decryptionFailed');
+
+    // M3: unknown handle, malformed M3.
+    await rejectsWith(
+        rc.request(EnvelopeKind.M3, encodeTagged(new Uint8Array(16), new Uint8Array(10)), 5_000),
+        'unknownRequest',
+    );
+    const m2 = await rc.request(EnvelopeKind.M1, m1Bytes, 5_000);
+    const { tag: handle, payload } = decodeTagged(m2.body);
+    await rejectsWith(rc.request(EnvelopeKind.M3, encodeTagged(handle, new Uint8Array(5)), 5_000), 'malformedInput');
+    // Session frames before any session exists.
+    await rejectsWith(
+        rc.request(EnvelopeKind.Frame, encodeTagged(new Uint8Array(16), new Uint8Array(30)), 5_000),
+        'unknownSession',
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(unsolicited, 0, 'a payload without a correlation id was dropped, not answered');
+    assert.deepEqual(await bed.net.ledgerTotals(), ledgerBefore, 'no transaction was submitted');
+    assert.match(bed.net.fogs[0]!.metrics.render(), /m2m_fog_dropped_total\{reason="malformed"\} 1/);
+
+    // The malformed M3 consumed the handle (single use); a fresh M1 -> M2 -> M3 succeeds.
+    const m2b = await rc.request(EnvelopeKind.M1, m1Bytes, 5_000);
+    const b = decodeTagged(m2b.body);
+    const processed = processM2(session, decodeM2(suite, b.payload).certificateObject, Qc, 'fog-1');
+    const m3Bytes = encodeM3(processed.m3);
+    void payload;
+    const done = await rc.request(EnvelopeKind.M3, encodeTagged(b.tag, m3Bytes), 15_000);
+    const routeId = routeIdFor(suite, session.idCert);
+    const channel = await SessionChannel.create(suite, processed.symKey, 'device', routeId);
+    const confirm = await channel.open(decodeTagged(done.body).payload);
+    assert.equal(confirm.type, FrameType.Confirm);
+
+    // Replays after success: M3 (handle used), M1 (certificate used), an upload frame (channel window).
+    await rejectsWith(rc.request(EnvelopeKind.M3, encodeTagged(b.tag, m3Bytes), 5_000), 'unknownRequest');
+    await rejectsWith(rc.request(EnvelopeKind.M1, m1Bytes, 5_000), 'failedDoubleSpendingCheck-1');
+    const upload = await channel.seal(FrameType.Upload, new TextEncoder().encode('{"t":1}'));
+    await rc.request(EnvelopeKind.Frame, encodeTagged(routeId, upload), 5_000);
+    const afterUpload = await bed.net.ledgerTotals();
+    await rejectsWith(rc.request(EnvelopeKind.Frame, encodeTagged(routeId, upload), 5_000), 'replayDetected');
+    const tampered = (await channel.seal(FrameType.Upload, new TextEncoder().encode('{"t":2}'))).slice();
+    tampered[tampered.length - 1]! ^= 1;
+    await rejectsWith(rc.request(EnvelopeKind.Frame, encodeTagged(routeId, tampered), 5_000), 'decryptionFailed');
+    assert.equal(
+        bed.net.csp.readTelemetry({ routeId: routeId.reduce((s, x) => s + x.toString(16).padStart(2, '0'), '') })
+            .length,
+        1,
+    );
+    assert.deepEqual(await bed.net.ledgerTotals(), afterUpload);
+});
+
+void test('double use under concurrency: two M3s for one certificate, exactly one activation commits', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    await bed.provision('race-0001', 1);
+    const state = (await readDeviceState(bed.statePath('race-0001')))!;
+    const suite = bed.net.suite;
+    const secrets = { w: decodeScalar(suite, fromHex(state.w)), equipmentId: state.equipmentId };
+    const Qf = decodePoint(suite, fromHex(state.fog.publicKey));
+    const Qc = decodePoint(suite, fromHex(state.cspPublicKey));
+    const conn = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, { clientId: 'dev-race0001' });
+    t.after(() => conn.close());
+    const rc = await RequestClient.create(
+        conn,
+        layout.fogRequest('fog-1', 'dev-race0001'),
+        layout.fogReply('fog-1', 'dev-race0001'),
+    );
+    const { m1, session } = await createM1(suite, secrets, 1n, 'fog-1', Qf, Qc);
+    const attempt = async (msg: M1): Promise<string> => {
+        const m2 = await rc.request(EnvelopeKind.M1, encodeM1(msg), 5_000);
+        const { tag, payload } = decodeTagged(m2.body);
+        const { m3 } = processM2(session, decodeM2(suite, payload).certificateObject, Qc, 'fog-1');
+        return encodeEnvelope({
+            kind: EnvelopeKind.M3,
+            correlationId: newCorrelationId(),
+            body: encodeTagged(tag, encodeM3(m3)),
+        }).length > 0
+            ? (await rc.request(EnvelopeKind.M3, encodeTagged(tag, encodeM3(m3)), 15_000), 'established')
+            : 'unreachable';
+    };
+    // Both M2s first, then both M3s at once.
+    const results = await Promise.allSettled([attempt(m1), attempt(m1)]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(ok.length, 1);
+    assert.equal(failed.length, 1);
+    assert.ok(failed[0]!.reason instanceof ServiceError);
+    assert.equal(failed[0]!.reason.code, 'failedDoubleSpendingCheck-1');
+    assert.equal(bed.net.csp.listSessions().length, 1);
+});
+
+class FaultyStore implements ObjectStore {
+    mode: 'ok' | 'down' | 'tamper' = 'ok';
+    constructor(private readonly inner: ObjectStore) {}
+    get backend(): ObjectStore['backend'] {
+        return this.inner.backend;
+    }
+    put: ObjectStore['put'] = (b, o) => this.inner.put(b, o);
+    putMany: ObjectStore['putMany'] = (b, o) => this.inner.putMany(b, o);
+    get: ObjectStore['get'] = async (cid, o) => {
+        if (this.mode === 'down') throw new StorageUnavailableError('injected: IPFS daemon unreachable');
+        const bytes = await this.inner.get(cid, o);
+        if (this.mode === 'tamper') {
+            const copy = bytes.slice();
+            copy[copy.length - 1]! ^= 1; // flips a bit of the counter proof's s_i
+            return copy;
+        }
+        return bytes;
+    };
+    has: ObjectStore['has'] = (c, o) => this.inner.has(c, o);
+    pin: ObjectStore['pin'] = (c, o) => this.inner.pin(c, o);
+    unpin: ObjectStore['unpin'] = (c, o) => this.inner.unpin(c, o);
+    isPinned: ObjectStore['isPinned'] = (c, o) => this.inner.isPinned(c, o);
+    health: ObjectStore['health'] = (o) => this.inner.health(o);
+    close: ObjectStore['close'] = async () => undefined;
+}
+
+void test('IPFS unavailable and a tampered certificate object: clear errors, the next counter succeeds', async (t) => {
+    let fogStore: FaultyStore | undefined;
+    const bed = await startTestBed({
+        wrapStore: (store, owner) => {
+            if (owner !== 'fog-1') return store;
+            fogStore ??= new FaultyStore(store);
+            return fogStore;
+        },
+    });
+    t.after(() => bed.close());
+    await bed.provision('ipfs-0001', 3);
+    const agent = await bed.agent('ipfs-0001');
+    await agent.connect();
+    fogStore!.mode = 'down';
+    await rejectsWith(agent.establishSession(), 'storageUnavailable');
+    fogStore!.mode = 'tamper';
+    await assert.rejects(agent.establishSession(), (err: unknown) => {
+        // The device checks the object itself: a flipped bit fails decoding or the ECQV check.
+        assert.ok(err instanceof Error && 'code' in err);
+        // The fog hands over what IPFS returned; the device (ECQV check) or the chaincode (content
+        // address) refuses it.
+        assert.ok(
+            ['invalidIssuance', 'malformedInput', 'contentAddressMismatch'].includes((err as ServiceError).code),
+            (err as ServiceError).code,
+        );
+        return true;
+    });
+    fogStore!.mode = 'ok';
+    const s = await agent.establishSession();
+    assert.equal(s.counter, 3n, 'counters 1 and 2 were spent by the failed attempts');
+    await agent.upload({ ok: true });
+});
+
+void test('CSP and fog restart mid-session: the outbox delivers M4 and the device resumes', async (t) => {
+    const bed = await startTestBed({ fogOptions: { cspTimeoutMs: 1_500 } });
+    t.after(() => bed.close());
+    await bed.provision('restart-1', 2);
+    const agent = await bed.agent('restart-1');
+    await agent.connect();
+    // CSP down: the activation commits, M4 waits in the fog's outbox; the fog then crashes too.
+    await bed.net.csp.close();
+    const pending = agent.establishSession();
+    for (let i = 0; i < 100 && bed.net.fogs[0]!.outboxDepth === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 1);
+    await new Promise((r) => setTimeout(r, 300));
+    await bed.net.restartFog(0);
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 1, 'the outbox survived the fog restart');
+    await bed.net.restartCsp();
+    const s = await pending;
+    assert.equal(s.counter, 1n);
+    for (let i = 0; i < 100 && bed.net.fogs[0]!.outboxDepth > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 0);
+    await agent.upload({ after: 'restart' });
+    const s2 = await agent.establishSession();
+    assert.equal(s2.counter, 2n);
+    void ByteWriter;
+});
