@@ -88,14 +88,28 @@ async function runConfiguration(
 export async function runLedgerBench(args: string[]): Promise<void> {
     let quick = false;
     let outDir = join('bench', 'results');
+    let onlyTimeouts: number[] | undefined;
+    let onlyClients: number[] | undefined;
+    const parseList = (flag: string, value: string | undefined): number[] => {
+        const list = (value ?? '').split(',').map(Number);
+        if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0)) {
+            throw new Error(`ledger bench: ${flag} takes a comma-separated list of positive integers`);
+        }
+        return list;
+    };
     for (let i = 0; i < args.length; i++) {
         const arg = args[i];
         if (arg === '--quick') quick = true;
         else if (arg === '--out' && args[i + 1] !== undefined) outDir = args[++i] ?? outDir;
-        else throw new Error(`ledger bench: unknown argument ${JSON.stringify(arg)} (use --quick, --out DIR)`);
+        else if (arg === '--batch-timeout') onlyTimeouts = parseList(arg, args[++i]);
+        else if (arg === '--clients') onlyClients = parseList(arg, args[++i]);
+        else
+            throw new Error(
+                `ledger bench: unknown argument ${JSON.stringify(arg)} (use --quick, --out DIR, --batch-timeout MS[,MS], --clients N[,N])`,
+            );
     }
-    const timeouts = [500, 1000, 2000];
-    const concurrency = quick ? [1, 50, 500] : [1, 10, 100, 500];
+    const timeouts = onlyTimeouts ?? [500, 1000, 2000];
+    const concurrency = onlyClients ?? (quick ? [1, 50, 500] : [1, 10, 100, 500]);
     const windowMs = quick ? 2500 : 6000;
     const contractClass: unknown = BenchContract;
     const rows: Row[] = [];
