@@ -14,7 +14,6 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { gateway, google, orderer, peer, common } from '@hyperledger/fabric-protos';
-import { createRequire } from 'node:module';
 
 import { EndorseError, EndorsementPolicyError, LedgerError, SubmitError } from '../errors.js';
 import { ValidationCodes, type ChaincodeEventStream, type Checkpoint } from '../types.js';
@@ -22,12 +21,11 @@ import type { EmbeddedLedger } from './ledger.js';
 import type { TlsServerMaterial } from './tls.js';
 import { prepareTransaction, receiveSignedProposal, type ReceivedProposal } from './transaction.js';
 
-const require = createRequire(import.meta.url);
+/** google.protobuf.Any (google-protobuf ships no typings for it). */
 interface AnyMessage {
     setTypeUrl(value: string): void;
     setValue(value: Uint8Array): void;
 }
-const { Any } = require('google-protobuf/google/protobuf/any_pb.js') as { Any: new () => AnyMessage };
 
 export interface GatewayEndpointOptions {
     /** The organisation whose peer this endpoint is: its endorser is asked first. */
@@ -49,14 +47,12 @@ function rpcError(code: grpc.status, message: string, details: gateway.ErrorDeta
         const status = new google.rpc.Status();
         status.setCode(code);
         status.setMessage(message);
-        status.setDetailsList(
-            details.map((detail) => {
-                const any = new Any();
-                any.setTypeUrl('type.googleapis.com/gateway.ErrorDetail');
-                any.setValue(detail.serializeBinary());
-                return any as unknown as Parameters<typeof status.addDetails>[0];
-            }),
-        );
+        for (const detail of details) {
+            // addDetails() without an argument appends a new, empty Any and returns it.
+            const any = status.addDetails() as unknown as AnyMessage;
+            any.setTypeUrl('type.googleapis.com/gateway.ErrorDetail');
+            any.setValue(detail.serializeBinary());
+        }
         metadata.set('grpc-status-details-bin', Buffer.from(status.serializeBinary()));
     }
     return { code, details: message, metadata };
@@ -297,9 +293,7 @@ export class EmbeddedGatewayServer {
         try {
             const status = await this.#ledger.waitForCommit(request.getTransactionId(), controller.signal);
             const response = new gateway.CommitStatusResponse();
-            response.setResult(
-                ValidationCodes[status.code] as peer.TxValidationCodeMap[keyof peer.TxValidationCodeMap],
-            );
+            response.setResult(ValidationCodes[status.code]);
             response.setBlockNumber(Number(status.blockNumber));
             callback(null, response);
         } catch (err) {
