@@ -70,12 +70,15 @@ void describe('embedded Fabric Gateway endpoint', () => {
 
     void it('reports a chaincode rejection as EndorseError with its protocol code, writing nothing', async () => {
         const height = net.ledger.height;
-        await assert.rejects(contract.submit('Fail', { arguments: ['gw-f', 'failedDoubleSpendingCheck-1'] }), (err: unknown) => {
-            assert.ok(err instanceof EndorseError, String(err));
-            assert.equal(err.status, 500);
-            assert.equal(err.errorCode, 'failedDoubleSpendingCheck-1');
-            return true;
-        });
+        await assert.rejects(
+            contract.submit('Fail', { arguments: ['gw-f', 'failedDoubleSpendingCheck-1'] }),
+            (err: unknown) => {
+                assert.ok(err instanceof EndorseError, String(err));
+                assert.equal(err.status, 500);
+                assert.equal(err.errorCode, 'failedDoubleSpendingCheck-1');
+                return true;
+            },
+        );
         assert.equal(utf8(await contract.evaluate('Get', { arguments: ['gw-f'] })), '');
         assert.equal(net.ledger.height, height);
     });
