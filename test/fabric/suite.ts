@@ -1,8 +1,9 @@
 /**
- * The `npm run test:fabric` integration suite: the m2m chaincode driven through the ledger client
- * interface, on a real Fabric network (FABRIC_CONNECTION) or on the embedded ledger (--embedded).
- * Not part of `npm test` (its file name has no `.test.`); without a target every test is reported
- * as skipped with the reason.
+ * The `npm run test:fabric` integration suite: the m2m chaincode and the services driven through the
+ * ledger client interface, on a real Fabric network (FABRIC_CONNECTION), on the embedded ledger behind
+ * its Fabric Gateway endpoints through the same Fabric client code (--embedded), or in process
+ * (--in-process); see targets.ts. Not part of `npm test` (its file name has no `.test.`); without a
+ * target every test is reported as skipped with the reason.
  *
  * State on a real network outlives a run, so the tests work with deltas and fresh identifiers and
  * keep the CSP's key between runs in a 0600 state file (M2M_FABRIC_TEST_STATE).
@@ -61,8 +62,9 @@ import {
 import {
     chooseTarget,
     MSP,
-    openEmbeddedTarget,
+    openEmbeddedGatewayTarget,
     openFabricTarget,
+    openInProcessTarget,
     ORGS,
     type Org,
     type SuiteTarget,
@@ -133,9 +135,14 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
 
     before(async () => {
         if (skip !== false) return;
-        target = choice === 'embedded' ? await openEmbeddedTarget() : await openFabricTarget(process.env);
+        target =
+            choice === 'embedded'
+                ? await openEmbeddedGatewayTarget()
+                : choice === 'in-process'
+                  ? await openInProcessTarget()
+                  : await openFabricTarget(process.env);
         stateDir =
-            target.name === 'embedded'
+            target.name !== 'fabric'
                 ? join(tmpdir(), `m2m-suite-${randomBytes(6).toString('hex')}`)
                 : (process.env.M2M_FABRIC_TEST_STATE ??
                   join(
@@ -185,7 +192,7 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         if (skip !== false) return;
         for (const connection of connections.values()) connection.close();
         await target?.close();
-        if (target?.name === 'embedded') await rm(stateDir, { recursive: true, force: true });
+        if (target !== undefined && target.name !== 'fabric') await rm(stateDir, { recursive: true, force: true });
     });
 
     void it('full session flow: several devices, sessions through both fogs, two commits each', options, async () => {
@@ -489,55 +496,67 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         const marker = await grant();
         const expected: string[] = [];
         const received: ChaincodeEvent[] = [];
-        let stream: ChaincodeEventStream | undefined;
         const open = async (): Promise<ChaincodeEventStream> =>
             // With a saved position the checkpoint wins; before the first event, startBlock applies.
             await (connections.get('manufacturer') as LedgerConnection).getChaincodeEvents(target.chaincodeName, {
                 startBlock: marker.blockNumber + 1n,
                 checkpoint: checkpointer,
             });
-        const complete = (): boolean => expected.every((id) => received.some((e) => e.transactionId === id));
-        /** Reads until every expected event arrived; if the ledger closed the stream, reconnects and resumes from the checkpoint. */
-        const readUntilComplete = async (): Promise<void> => {
-            const deadline = Date.now() + 60_000;
-            while (!complete()) {
-                assert.ok(Date.now() < deadline, 'events did not arrive within 60 s');
-                stream ??= await open();
-                try {
-                    for await (const event of stream) {
-                        if (event.eventName === 'CreditGranted') received.push(event);
-                        await checkpointer.checkpointChaincodeEvent(event);
-                        if (complete()) return;
-                    }
-                } catch {
-                    // The stream's ledger went away (embedded restart); reconnect below.
-                }
-                stream.close();
-                stream = undefined;
-                await reconnectAll();
-            }
-        };
         const reconnectAll = async (): Promise<void> => {
             for (const org of ORGS) {
                 connections.get(org)?.close();
                 connections.set(org, await target.connect(org));
             }
         };
+        let stream = await open();
+        let events = stream[Symbol.asyncIterator]();
+        /** Opens new clients and a new stream, which resumes from the file checkpoint. */
+        const reopen = async (): Promise<void> => {
+            stream.close();
+            await reconnectAll();
+            stream = await open();
+            events = stream[Symbol.asyncIterator]();
+        };
+        const complete = (): boolean => expected.every((id) => received.some((e) => e.transactionId === id));
+        /** Reads the one stream until every expected event arrived. */
+        const readUntilComplete = async (): Promise<void> => {
+            const deadline = Date.now() + 60_000;
+            while (!complete()) {
+                const remaining = deadline - Date.now();
+                assert.ok(remaining > 0, 'events did not arrive within 60 s');
+                let next: IteratorResult<ChaincodeEvent> | 'timeout';
+                try {
+                    next = await Promise.race([
+                        events.next(),
+                        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), remaining).unref()),
+                    ]);
+                } catch (err) {
+                    // A gRPC client (Fabric, embedded endpoints) must ride out the restart by itself.
+                    if (target.clientsSurviveRestart) throw err;
+                    await reopen();
+                    continue;
+                }
+                if (next === 'timeout') continue;
+                if (next.done === true) {
+                    assert.ok(!target.clientsSurviveRestart, 'the event stream ended instead of resuming');
+                    await reopen();
+                    continue;
+                }
+                if (next.value.eventName === 'CreditGranted') received.push(next.value);
+                await checkpointer.checkpointChaincodeEvent(next.value);
+            }
+        };
 
-        stream = await open();
         for (let i = 0; i < 3; i++) expected.push((await grant()).transactionId);
         await readUntilComplete();
         await restartPeer('manufacturer');
-        // The embedded ledger is a new process after its restart: clients connect again. A Fabric
-        // client keeps its connections; the gRPC channel and the event stream reconnect by themselves.
-        if (target.name === 'embedded') {
-            stream.close();
-            stream = undefined;
-            await reconnectAll();
-        }
+        // An in-process ledger is a new instance after its restart: clients connect again and the new
+        // stream resumes from the checkpoint. Over gRPC (Fabric, embedded endpoints) the clients and the
+        // open stream are kept: the channel reconnects and the stream resumes by itself.
+        if (!target.clientsSurviveRestart) await reopen();
         for (let i = 0; i < 3; i++) expected.push((await retryWhileRestarting(grant)).transactionId);
         await readUntilComplete();
-        stream?.close();
+        stream.close();
 
         const ids = received.map((e) => e.transactionId);
         assert.deepEqual(ids, expected, 'every event once, in submission order');
