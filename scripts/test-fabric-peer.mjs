@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'm2m-peer-'));
@@ -22,7 +23,7 @@ async function waitForPid(previous) {
             const pid = readFileSync(pidFile, 'utf8').trim();
             if (pid !== previous) return pid;
         }
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
     }
     throw new Error(`m2m peer did not start; see ${log}`);
 }
@@ -56,7 +57,7 @@ try {
         } catch {
             // already gone
         }
-        for (let i = 0; i < 50 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+        for (let i = 0; i < 50 && existsSync(pidFile); i++) await sleep(100);
     }
     if (status === 0) rmSync(dataDir, { recursive: true, force: true });
     else console.error(`m2m peer data and log kept in ${dataDir}`);
