@@ -29,7 +29,10 @@ void test('a purchase while the agent runs sessions goes through the inbox: coun
     const agent = await bed.agent('hand-0001');
     await agent.connect();
     // One writer: a second agent (or a second process) on the same file is refused.
-    await assert.rejects(DeviceAgent.open({ statePath: path, lockWaitMs: 0 }), (e: unknown) => codeOf(e) === 'deviceBusy');
+    await assert.rejects(
+        DeviceAgent.open({ statePath: path, lockWaitMs: 0 }),
+        (e: unknown) => codeOf(e) === 'deviceBusy',
+    );
 
     const counters: bigint[] = [];
     const deliveries: string[] = [];
@@ -119,7 +122,11 @@ void test('crash of a device process between reserving a counter and the reply, 
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     // Counter 1 is written as used before M1 leaves; the fog then holds the session at its store.
-    await waitFor(async () => (await readDeviceState(path))?.nextCounter === '2', 20_000, () => output);
+    await waitFor(
+        async () => (await readDeviceState(path))?.nextCounter === '2',
+        20_000,
+        () => output,
+    );
     const lock = JSON.parse(await readFile(lockPathFor(path), 'utf8')) as { pid: number };
     assert.equal(lock.pid, child.pid, 'the device process holds the state file');
 
@@ -141,7 +148,7 @@ void test('crash of a device process between reserving a counter and the reply, 
 
     // Restart: the stale lock is broken, the grant merged; counter 1 is never used again.
     const agent = await bed.agent('crash-0001');
-    assert.equal(JSON.parse(await readFile(lockPathFor(path), 'utf8')).pid, process.pid);
+    assert.equal((JSON.parse(await readFile(lockPathFor(path), 'utf8')) as { pid: number }).pid, process.pid);
     assert.equal(agent.nextCounter, 2n);
     assert.equal(agent.remainingSessions, 3n, 'counters 2..4');
     assert.deepEqual(await pendingGrantFiles(path), []);

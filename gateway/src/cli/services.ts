@@ -306,12 +306,19 @@ const CSP_ACTION_FLAGS = {
     limit: { type: 'string' },
 } as const;
 
-async function cspAction(action: string, dataDir: string, v: Record<string, string | boolean | undefined>): Promise<void> {
+async function cspAction(
+    action: string,
+    dataDir: string,
+    v: Record<string, string | boolean | undefined>,
+): Promise<void> {
     const equipment = v.equipment as string | undefined;
     const route = v.route as string | undefined;
-    if (equipment !== undefined && route !== undefined) throw new ConfigError(['give --equipment or --route, not both']);
-    if (route !== undefined && !/^[0-9a-f]{2,}$/.test(route)) throw new ConfigError([`--route must be lowercase hex, got ${route}`]);
-    const target = equipment !== undefined ? { equipmentId: equipment } : route !== undefined ? { routeId: route } : undefined;
+    if (equipment !== undefined && route !== undefined)
+        throw new ConfigError(['give --equipment or --route, not both']);
+    if (route !== undefined && !/^[0-9a-f]{2,}$/.test(route))
+        throw new ConfigError([`--route must be lowercase hex, got ${route}`]);
+    const target =
+        equipment !== undefined ? { equipmentId: equipment } : route !== undefined ? { routeId: route } : undefined;
     switch (action) {
         case 'instruct': {
             if (target === undefined) throw new ConfigError(['instruct needs --equipment ID or --route HEX']);
@@ -331,8 +338,15 @@ async function cspAction(action: string, dataDir: string, v: Record<string, stri
             const spooled = await readdir(spoolDirFor(dataDir)).catch(() => [] as string[]);
             const pending = [...(m?.entries() ?? [])]
                 .filter(([k]) => k.startsWith('i:'))
-                .map(([, i]) => ({ id: i.id, target: i.target, queuedAt: new Date(i.queuedAt).toISOString(), sent: i.sent }));
-            console.log(JSON.stringify({ pending, spooled: spooled.filter((n) => n.startsWith('instr-')).length }, null, 2));
+                .map(([, i]) => ({
+                    id: i.id,
+                    target: i.target,
+                    queuedAt: new Date(i.queuedAt).toISOString(),
+                    sent: i.sent,
+                }));
+            console.log(
+                JSON.stringify({ pending, spooled: spooled.filter((n) => n.startsWith('instr-')).length }, null, 2),
+            );
             return;
         }
         case 'telemetry': {
@@ -341,7 +355,9 @@ async function cspAction(action: string, dataDir: string, v: Record<string, stri
             if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
                 throw new ConfigError([`--limit must be a positive integer, got ${String(v.limit)}`]);
             const rows = [...(m?.values() ?? [])].filter(
-                (r) => (equipment === undefined || r.equipmentId === equipment) && (route === undefined || r.routeId === route),
+                (r) =>
+                    (equipment === undefined || r.equipmentId === equipment) &&
+                    (route === undefined || r.routeId === route),
             );
             for (const r of limit === undefined ? rows : rows.slice(-limit)) console.log(JSON.stringify(r));
             return;

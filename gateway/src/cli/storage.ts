@@ -75,7 +75,8 @@ export async function runStorage(argv: string[]): Promise<void> {
     switch (action) {
         case 'export': {
             if (values.out === undefined) throw new ConfigError([`export needs --out FILE\n\n${STORAGE_USAGE}`]);
-            if (values.car !== undefined || values['no-pin']) throw new ConfigError(['--car and --no-pin are for import']);
+            if (values.car !== undefined || values['no-pin'])
+                throw new ConfigError(['--car and --no-pin are for import']);
             if (!storeExists)
                 throw new ConfigError([
                     `no embedded object store at ${resolve(storeDir)} (no store.json); pass --store DIR or --data-dir DIR`,

@@ -677,7 +677,12 @@ export class CspBackend {
         payload.set(body, 8);
         const frame = await this.seal(key, FrameType.Download, payload);
         const seq = new DataView(frame.buffer, frame.byteOffset + 2, 8).getBigUint64(0);
-        await this.outbox.markSent(head, { routeId: key, seq: seq.toString(), clientId: s.lastClientId, at: Date.now() });
+        await this.outbox.markSent(head, {
+            routeId: key,
+            seq: seq.toString(),
+            clientId: s.lastClientId,
+            at: Date.now(),
+        });
         await this.send(s.fogId, LinkKind.FrameDown, {
             correlationId: newCorrelationId(),
             clientId: s.lastClientId,

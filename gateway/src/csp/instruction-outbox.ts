@@ -65,7 +65,11 @@ export function spoolDirFor(dataDir: string): string {
  * Hands an instruction to a CSP from another process (the `m2m csp instruct` command): durable on
  * disk when this resolves, taken into the CSP's outbox when it runs (now or after a start).
  */
-export async function spoolInstruction(dataDir: string, target: InstructionTarget, payload: Uint8Array): Promise<string> {
+export async function spoolInstruction(
+    dataDir: string,
+    target: InstructionTarget,
+    payload: Uint8Array,
+): Promise<string> {
     const file = join(spoolDirFor(dataDir), `instr-${randomBytes(12).toString('hex')}.json`);
     const body: SpoolFile = {
         version: 1,
@@ -95,7 +99,12 @@ export class InstructionOutbox {
     /** Queues an instruction durably; returns it once it is on disk. */
     async add(target: string, payload: Uint8Array, extra: Record<string, Tombstone> = {}): Promise<QueuedInstruction> {
         const id = this.nextId();
-        const item: QueuedInstruction = { id: id.toString(), target, payload: toBase64Url(payload), queuedAt: Date.now() };
+        const item: QueuedInstruction = {
+            id: id.toString(),
+            target,
+            payload: toBase64Url(payload),
+            queuedAt: Date.now(),
+        };
         // One group commit in practice; even if only #next lands, an id is merely skipped.
         await Promise.all([
             this.map.set(NEXT_KEY, { next: (id + 1n).toString() }),

@@ -325,12 +325,21 @@ export class DeviceAgent {
         const s = this.state.session;
         if (s?.established !== true) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session');
         const payload = new TextEncoder().encode(JSON.stringify({ equipmentId: this.state.equipmentId, ...telemetry }));
-        const frame = await this.sealFrame(FrameType.Upload, payload);
-        const reply = await rpc.request(
-            EnvelopeKind.Frame,
-            encodeTagged(fromHex(s.routeId), frame),
-            this.options.requestTimeoutMs ?? 10_000,
-        );
+        const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
+        const deadline = Date.now() + timeoutMs;
+        let reply: Envelope;
+        for (;;) {
+            // A fresh frame (new sequence number) per attempt: the fog refused the last one unread.
+            const frame = await this.sealFrame(FrameType.Upload, payload);
+            try {
+                reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(fromHex(s.routeId), frame), timeoutMs);
+                break;
+            } catch (err) {
+                // `unavailable`: the fog's link to the CSP is down (a restart); it comes back.
+                if (errorCodeOf(err) !== ServiceErrorCode.Unavailable || Date.now() > deadline) throw err;
+                await new Promise((r) => setTimeout(r, 200));
+            }
+        }
         const opened = await this.channel!.open(decodeTagged(reply.body).payload);
         await this.saveChannel(true);
         if (opened.type !== FrameType.Ack || opened.payload.length !== 8)

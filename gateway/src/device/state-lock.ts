@@ -142,7 +142,10 @@ export class DeviceStateLock {
     async assertHeld(): Promise<void> {
         const c = this.released ? undefined : await readLock(this.path);
         if (c === undefined || c === 'unreadable' || c.nonce !== this.nonce) {
-            throw new ServiceError(ServiceErrorCode.DeviceBusy, `lost the lock ${this.path}; refusing to write the device state`);
+            throw new ServiceError(
+                ServiceErrorCode.DeviceBusy,
+                `lost the lock ${this.path}; refusing to write the device state`,
+            );
         }
     }
 
