@@ -9,7 +9,7 @@
  */
 import { ByteReader, ByteWriter, encodePoint } from './encoding.js';
 import { hashToCurve, hashToScalar } from './hashing.js';
-import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, randomScalar, type Point, type Suite } from './suite.js';
 
 export interface CounterProof {
     /** B_i = i*G (stored on the ledger in the Table II record). */
@@ -86,11 +86,11 @@ export function verifyCounterProof(suite: Suite, idCert: Point, proof: CounterPr
     const c = counterChallenge(suite, idCert, P, proof);
     // c = 0 has probability 1/n for an honest prover and would drop B and X from the equations.
     if (c === 0n) return false;
-    // Public data only: variable-time double multiplications sharing one doubling chain,
+    // Public data only: variable-time multiplications (G's table, OpenSSL for the one-off B, P, X),
     // s*G - c*B == A and s*P - c*X == R.
     const minusC = suite.n - c;
-    if (!suite.Point.BASE.mulAddUnsafe(s, B, minusC).equals(A)) return false;
-    return P.mulAddUnsafe(s, X, minusC).equals(R);
+    if (!mulAddPublic(suite, suite.Point.BASE, s, B, minusC).equals(A)) return false;
+    return mulAddPublic(suite, P, s, X, minusC).equals(R);
 }
 
 /** B, X, R, A (compressed points) then s (fixed-width scalar). */

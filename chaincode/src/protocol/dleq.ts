@@ -10,7 +10,8 @@
  */
 import { ByteReader, ByteWriter, concatBytes, encodePoint } from './encoding.js';
 import { dstFor, rfc9380HashToScalar } from './hashing.js';
-import { mulAddPublic, randomScalar, type Point, type Suite } from './suite.js';
+import { opensslMultiply } from './openssl-ec.js';
+import { mulAddPublic, mulPublic, randomScalar, type Point, type Suite } from './suite.js';
 
 export interface DleqProof {
     c: bigint;
@@ -82,12 +83,13 @@ export function dleqProveWithContext(
     // M = d0*C and Z = d0*D from public values (variable time is fine: d0, C, D are all public).
     // RFC 9497's ComputeCompositesFast computes Z = k*M instead; for D = k*C both are the same point,
     // and d0*D avoids a constant-time multiplication by the secret.
-    const M = C.multiplyUnsafe(d0);
-    const Z = D.multiplyUnsafe(d0);
+    const M = mulPublic(suite, C, d0);
+    const Z = mulPublic(suite, D, d0);
     for (;;) {
         const nonce = r ?? randomScalar(suite);
         const t2 = A.multiply(nonce);
-        const t3 = M.multiply(nonce);
+        // The nonce is secret: OpenSSL's constant-time ECDH ladder (openssl-ec.ts), ~20x noble's CT cost.
+        const t3 = opensslMultiply(suite, nonce, M).product;
         const c = challenge(suite, context, B, M, Z, t2, t3);
         const s = (((nonce - c * k) % suite.n) + suite.n) % suite.n;
         // c or s = 0 (probability ~2/n) would not decode; draw another nonce unless one was given.
@@ -110,12 +112,12 @@ export function dleqVerifyWithContext(
     if (c <= 0n || c >= suite.n || s <= 0n || s >= suite.n) return false;
     if (A.is0() || B.is0() || C.is0() || D.is0()) return false;
     const d0 = compositeWeight(suite, context, B, C, D);
-    // Public data only: variable-time multiplication. t2 is fast when A = G and B (Q_f) went
-    // through withPrecomputedTable.
-    const M = C.multiplyUnsafe(d0);
-    const Z = D.multiplyUnsafe(d0);
+    // Public data only: variable-time multiplication (mulPublic: tables for A = G and a Q_f that went
+    // through withPrecomputedTable, OpenSSL for the one-off points C, D, M, Z).
+    const M = mulPublic(suite, C, d0);
+    const Z = mulPublic(suite, D, d0);
     const t2 = mulAddPublic(suite, A, s, B, c);
-    const t3 = M.mulAddUnsafe(s, Z, c);
+    const t3 = mulAddPublic(suite, M, s, Z, c);
     if (t2.is0() || t3.is0()) return false;
     return challenge(suite, context, B, M, Z, t2, t3) === c;
 }

@@ -11,7 +11,7 @@
 import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.js';
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
 import { hashToScalar } from './hashing.js';
-import { suiteFromTag, type Point, type Suite } from './suite.js';
+import { mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
 
 /** Version byte of {@link encodeEcqvCertificate}'s format. */
 export const ECQV_CERTIFICATE_VERSION = 1;
@@ -101,7 +101,7 @@ export function ecqvGenerateCertificate(
 /** Q_U = e*P_U + Q_CA (public data only: variable-time multiplication allowed). */
 export function ecqvExtractPublicKey(suite: Suite, certU: Uint8Array, cert: Point, caPublicKey: Point): Point {
     const e = ecqvHn(suite, certU);
-    return cert.mulAddUnsafe(e, caPublicKey, 1n);
+    return mulPublic(suite, cert, e).add(caPublicKey);
 }
 
 /** eq. 12: d_U = e*k_U + r mod n; throws VerificationError(InvalidIssuance) unless d_U*G == Q_U. */
@@ -148,6 +148,6 @@ export function ecqvVerifyIssuance(
     // P_U == R_U means r_c = 0 and r = d_c: such a "certificate" publishes the CA key. Refuse it.
     if (cert.equals(requestPoint)) return false;
     const e = ecqvHn(suite, certU);
-    const expected = cert.subtract(requestPoint).mulAddUnsafe(e, caPublicKey, 1n);
+    const expected = mulPublic(suite, cert.subtract(requestPoint), e).add(caPublicKey);
     return suite.Point.BASE.multiplyUnsafe(r).equals(expected);
 }

@@ -8,6 +8,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DecodeError } from './errors.js';
+import { multiplyPoint } from './openssl-ec.js';
 
 export type SuiteId = 'P256-SHA256' | 'P384-SHA384';
 export type Point = WeierstrassPoint<bigint>;
@@ -129,12 +130,19 @@ export function withPrecomputedTable(suite: Suite, point: Point): Point {
 }
 
 /**
- * a*P + b*Q for public scalars and points only (variable time). Uses the precomputed tables when
- * Q carries one (G always does); otherwise noble's shared-doubling-chain double multiplication.
+ * k*Q for a public scalar (any value, reduced mod n) and a public point: noble with the precomputed
+ * table when Q carries one (G always does), else OpenSSL (openssl-ec.ts), ~15x faster than noble's
+ * variable-time multiplication of a point without a table. Same result either way.
+ */
+export function mulPublic(suite: Suite, Q: Point, k: bigint): Point {
+    if (Q === suite.Point.BASE || tabled.has(Q)) return Q.multiplyUnsafe(((k % suite.n) + suite.n) % suite.n);
+    return multiplyPoint(suite, k, Q);
+}
+
+/**
+ * a*P + b*Q for public scalars and points only (variable time): each term by {@link mulPublic}
+ * (tables for G and long-lived keys, OpenSSL for one-off points).
  */
 export function mulAddPublic(suite: Suite, P: Point, a: bigint, Q: Point, b: bigint): Point {
-    if (tabled.has(Q) && (P === suite.Point.BASE || tabled.has(P))) {
-        return P.multiplyUnsafe(a).add(Q.multiplyUnsafe(b));
-    }
-    return P.mulAddUnsafe(a, Q, b);
+    return mulPublic(suite, P, a).add(mulPublic(suite, Q, b));
 }

@@ -425,8 +425,12 @@ export class CspBackend {
         if (m4.fogId !== fogId) throw new ServiceError('failedSignatureVerification', 'M4 names another fog');
         const opened = await openM4(this.suite, this.options.key.recipient, fog.point, m4);
         const primaryHash = toHex(opened.primaryHash);
-        const session = await this.ledgerCall(() => this.options.ledger.getSession(primaryHash));
         const idCertHex = toHex(encodePoint(this.suite, opened.idCert));
+        // Both reads are independent: run them together (two evaluates on the ledger).
+        const [session, cert] = await Promise.all([
+            this.ledgerCall(() => this.options.ledger.getSession(primaryHash)),
+            this.ledgerCall(() => this.options.ledger.getCertificate(idCertHex)),
+        ]);
         if (session.idCert !== idCertHex || session.fogId !== fogId) {
             throw new ServiceError('invalidPrimaryHash', 'the session record names another certificate or fog');
         }
@@ -434,7 +438,6 @@ export class CspBackend {
         if (!equalBytes(publicKeyCommitment(this.suite, Qi), fromHex(session.publicKeyCommitment))) {
             throw new ServiceError('symmetricKeyInvalid', "Q_i does not match the ledger's H(Q_i)");
         }
-        const cert = await this.ledgerCall(() => this.options.ledger.getCertificate(idCertHex));
         verifyCounterCommitment(this.suite, opened.counter, decodePoint(this.suite, fromHex(cert.counterCommitment)));
         const secondaryHash = computeSecondaryHash(
             this.suite,
@@ -460,10 +463,17 @@ export class CspBackend {
             symKey: toHex(symKey),
             synchronisation: toHex(synchronisation),
         };
-        await this.sessions.set(key, stored);
+        // The 'syncing' record and the submission overlap (the record is durable long before the commit,
+        // which waits for a BatchTimeout). Should the CSP stop before the record is on disk, the fog
+        // re-sends M4 and this function finds the ledger already synchronised (below).
+        const syncing = this.sessions.set(key, stored);
         try {
-            await this.ledgerCall(() => this.options.ledger.synchroniseSession(synchronisation));
+            await Promise.all([
+                syncing,
+                this.ledgerCall(() => this.options.ledger.synchroniseSession(synchronisation)),
+            ]);
         } catch (err) {
+            await syncing.catch(() => undefined);
             const code = errorCodeOf(err);
             if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
@@ -482,6 +492,11 @@ export class CspBackend {
         }
         stored.state = 'established';
         stored.establishedAt = Date.now();
+        // Open the channel and reserve its first send sequence numbers in the same durable write.
+        const channel = await SessionChannel.create(this.suite, symKey, 'csp', fromHex(key));
+        const entry = { channel, reservedSendSeq: SEQ_RESERVATION };
+        stored.channel = { ...channel.exportState(), sendSeq: entry.reservedSendSeq.toString() };
+        this.channels.set(key, entry);
         await this.sessions.set(key, stored);
         return this.seal(key, FrameType.Confirm, fromHex(key));
     }

@@ -193,9 +193,9 @@ export class DeviceAgent {
         if (counter >= BigInt(this.state.endCounter)) {
             throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
         }
-        // Reserve before anything leaves the device.
+        // Reserve before anything leaves the device; M1 is computed while the state file is written.
         this.state.nextCounter = (counter + 1n).toString();
-        await this.persist();
+        const reserved = this.persist();
         const started = performance.now();
         const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
         const fogId = this.state.fog.id;
@@ -207,6 +207,7 @@ export class DeviceAgent {
             this.fogPublicKey,
             this.cspPublicKey,
         );
+        await reserved;
         const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);

@@ -507,8 +507,9 @@ export class FogGateway {
         }
         this.inFlight.delete(entry.primaryHash);
         entry.state = 'forwarding';
-        await this.outbox.set(entry.primaryHash, entry);
-        await this.forward(entry);
+        // The state change and the forward overlap: a restart that still finds 'activating' checks the
+        // ledger (drainOutbox) and forwards anyway, so the write need not precede the M4.
+        await Promise.all([this.outbox.set(entry.primaryHash, entry), this.forward(entry)]);
     }
 
     private async forward(entry: OutboxEntry): Promise<void> {
@@ -600,11 +601,14 @@ export class FogGateway {
     }
 
     private async onResult(corr: string, body: ReturnType<typeof decodeDeviceBound>): Promise<void> {
-        // The entry is done whatever the outcome: the CSP has decided.
+        // The entry is done whatever the outcome: the CSP has decided. The device's answer does not wait
+        // for the deletion: if the fog restarts before it is durable, the entry is re-forwarded and the
+        // CSP answers a duplicate M4 with the same outcome.
+        let done: Promise<void> = Promise.resolve();
         for (const [k, e] of this.outbox.entries()) {
             if (e.correlationId === corr) {
                 this.lastForward.delete(k);
-                await this.outbox.delete(k);
+                done = this.outbox.delete(k);
                 break;
             }
         }
@@ -613,8 +617,10 @@ export class FogGateway {
         if (waiter !== undefined) {
             if (body.outcome.ok) waiter.resolve(body.outcome.frame);
             else waiter.reject(new ServiceError(body.outcome.code, body.outcome.detail));
+            await done;
             return;
         }
+        await done;
         // Nobody waits (fog restarted): push the outcome to the device's last known reply topic.
         const env = body.outcome.ok
             ? { kind: EnvelopeKind.Frame, body: encodeTagged(body.routeId, body.outcome.frame) }

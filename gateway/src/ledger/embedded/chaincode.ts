@@ -42,14 +42,70 @@ const ChaincodeFromContract =
     require('fabric-shim/lib/contract-spi/chaincodefromcontract.js') as ChaincodeFromContractClass;
 const ChaincodeStub = require('fabric-shim/lib/stub.js') as ChaincodeStubClass;
 const { JSONSerializer } = require('fabric-contract-api') as { JSONSerializer: unknown };
-const ShimLogger = require('fabric-shim/lib/logger.js') as { setLevel(level: string): void };
+const ShimLogger = require('fabric-shim/lib/logger.js') as {
+    setLevel(level: string): void;
+    getLogger(name: string): WinstonLogger;
+};
+
+interface WinstonLogger {
+    readonly levels: Record<string, number>;
+    isLevelEnabled(level: string): boolean;
+}
+
+/**
+ * The shim's module loggers that run on every transaction. winston builds and pipes a record
+ * through its formatting stream before it looks at the level, which costs tens of microseconds per
+ * transaction even when nothing is printed; disabled levels are therefore replaced by no-ops.
+ */
+const PER_TRANSACTION_LOGGERS = [
+    'contracts-spi/chaincodefromcontract.js',
+    'contracts-spi/datamarshall.js',
+    'lib/chaincode.js',
+    'lib/stub.js',
+    'lib/iterators.js',
+];
+
+const noop = (): void => undefined;
+
+// fabric-shim's ClientIdentity parses the creator's X.509 certificate with @fidm/x509 on every
+// transaction (about a sixth of a trivial transaction's cost). A peer's chaincode sees the same few
+// client certificates over and over, so the parse is memoised per PEM text, the way Fabric's MSP
+// caches deserialised identities. The parsed certificate is only read, never handed out.
+const fidm = createRequire(require.resolve('fabric-shim/lib/chaincode.js'))('@fidm/x509') as {
+    Certificate: { fromPEM(pem: string | Buffer): unknown };
+};
+const CERTIFICATE_CACHE_SIZE = 1024;
+const parsedCertificates = new Map<string, unknown>();
+const parseCertificate = fidm.Certificate.fromPEM.bind(fidm.Certificate);
+fidm.Certificate.fromPEM = (pem: string | Buffer): unknown => {
+    if (typeof pem !== 'string') return parseCertificate(pem);
+    let certificate = parsedCertificates.get(pem);
+    if (certificate === undefined) {
+        certificate = parseCertificate(pem);
+        if (parsedCertificates.size >= CERTIFICATE_CACHE_SIZE) parsedCertificates.clear();
+        parsedCertificates.set(pem, certificate);
+    }
+    return certificate;
+};
 
 /** The serializer configuration fabric-chaincode-node uses when a package declares none. */
 const DEFAULT_SERIALIZERS = { transaction: 'jsonSerializer', serializers: { jsonSerializer: JSONSerializer } };
 
 /** Sets the shim's log level (it logs every failed transaction at error level). */
 export function setShimLogLevel(level: string): void {
+    // getLogger resets a logger's level from the environment (and misreads the value setLevel
+    // leaves there), so take the loggers first and set the level after.
+    const loggers = PER_TRANSACTION_LOGGERS.map(
+        (name) => ShimLogger.getLogger(name) as WinstonLogger & Record<string, unknown>,
+    );
     ShimLogger.setLevel(level);
+    for (const logger of loggers) {
+        for (const levelName of Object.keys(logger.levels)) {
+            // An own property shadows winston's prototype method; deleting it restores the method.
+            if (logger.isLevelEnabled(levelName)) delete logger[levelName];
+            else logger[levelName] = noop;
+        }
+    }
 }
 
 /** A chaincode to host: a name on the channel and the package's contract classes. */

@@ -45,7 +45,13 @@ import { BlockCutter, DEFAULT_BATCH_CONFIG, MessageTooLargeError, type BatchConf
 import { formatPolicy, parsePolicy, planEndorsers, type Policy } from './policy.js';
 import { common, HeaderType, newTimestamp } from './protos.js';
 import { LedgerStore } from './store.js';
-import { createSignedProposal, createSignedTransaction, type SignedProposalBundle } from './transaction.js';
+import {
+    createSignedProposal,
+    createSignedTransaction,
+    type SignedEnvelope,
+    type SignedProposalBundle,
+} from './transaction.js';
+import { verifyLowS } from '../signers.js';
 import { BlockValidator } from './validator.js';
 
 export const DEFAULT_CHANNEL = 'm2m';
@@ -303,14 +309,42 @@ export class EmbeddedLedger implements LedgerConnector {
             },
             signer,
         );
+        const outcomes = await this.endorseProposal(proposal, chaincodeName, {
+            localMspId: identity.mspId,
+            endorsingOrganizations: options.endorsingOrganizations,
+            evaluateOnly,
+        });
+        return { proposal, outcomes };
+    }
+
+    /**
+     * Sends a signed proposal to the endorsing peers a gateway of organisation `localMspId` would
+     * choose: its own peer first, then enough others to satisfy the chaincode's endorsement policy
+     * (or exactly `endorsingOrganizations`; one peer to evaluate). Throws {@link EndorseError} when a
+     * peer refuses or the chaincode fails, {@link EndorsementPolicyError} when the policy cannot be
+     * met or the peers' results differ.
+     */
+    async endorseProposal(
+        proposal: SignedProposalBundle,
+        chaincodeName: string,
+        options: {
+            localMspId: string;
+            endorsingOrganizations?: readonly string[] | undefined;
+            evaluateOnly: boolean;
+        },
+    ): Promise<ProposalOutcome[]> {
+        this.#checkOpen();
         const txId = proposal.txId;
-        const preferred = [identity.mspId, ...this.#msps.mspIds.filter((id) => id !== identity.mspId)].filter((id) =>
-            this.#endorsers.has(id),
+        const preferred = [options.localMspId, ...this.#msps.mspIds.filter((id) => id !== options.localMspId)].filter(
+            (id) => this.#endorsers.has(id),
         );
         let organisations: string[];
-        if (evaluateOnly) {
-            organisations = preferred.slice(0, 1);
-        } else if (options.endorsingOrganizations !== undefined) {
+        if (options.evaluateOnly) {
+            organisations =
+                options.endorsingOrganizations !== undefined && options.endorsingOrganizations.length > 0
+                    ? [...new Set(options.endorsingOrganizations)].slice(0, 1)
+                    : preferred.slice(0, 1);
+        } else if (options.endorsingOrganizations !== undefined && options.endorsingOrganizations.length > 0) {
             organisations = [...new Set(options.endorsingOrganizations)];
         } else {
             const policy = this.#policies.get(chaincodeName);
@@ -354,7 +388,7 @@ export class EmbeddedLedger implements LedgerConnector {
                 reason: 'endorsing peers returned different results (non-deterministic chaincode?)',
             });
         }
-        return { proposal, outcomes };
+        return outcomes;
     }
 
     /** Orders an endorsed transaction; returns once the orderer accepted it. */
@@ -369,14 +403,36 @@ export class EmbeddedLedger implements LedgerConnector {
             outcomes.flatMap((o) => (o.endorsed === undefined ? [] : [o.endorsed])),
             signer,
         );
+        this.orderEnvelope(envelope, proposal.txId);
+    }
+
+    /** Broadcasts a signed transaction envelope to the ordering service (a gateway's Submit). */
+    orderEnvelope(envelope: SignedEnvelope, transactionId: string): void {
+        this.#checkOpen();
         try {
             this.#orderer.order(envelope);
         } catch (err) {
-            if (err instanceof MessageTooLargeError) throw new SubmitError(err.message, proposal.txId, { cause: err });
-            throw new SubmitError(`ordering service refused transaction: ${(err as Error).message}`, proposal.txId, {
+            if (err instanceof MessageTooLargeError) throw new SubmitError(err.message, transactionId, { cause: err });
+            throw new SubmitError(`ordering service refused transaction: ${(err as Error).message}`, transactionId, {
                 cause: err,
             });
         }
+    }
+
+    /**
+     * Checks a client's signed request (a gateway's CommitStatus and ChaincodeEvents requests): the
+     * serialized identity must be a valid member of a channel organisation and the signature over
+     * `message` must verify. Returns the MSP ID, or why the request is refused.
+     */
+    authenticate(
+        serializedIdentity: Uint8Array,
+        message: Uint8Array,
+        signature: Uint8Array,
+    ): string | { mspId: string } {
+        const identity = this.#msps.deserialize(serializedIdentity);
+        if (typeof identity === 'string') return `creator identity is not valid: ${identity}`;
+        if (!verifyLowS(identity.publicKey, message, signature)) return 'signature is invalid';
+        return { mspId: identity.mspId };
     }
 
     async waitForCommit(transactionId: string, signal?: AbortSignal): Promise<CommitStatus> {

@@ -123,6 +123,24 @@ export async function createSignedTransaction(
     endorsements: readonly Endorsed[],
     signer: LedgerSigner,
 ): Promise<SignedEnvelope> {
+    const payloadBytes = prepareTransaction(proposal, endorsements);
+    const signature = await signer(payloadBytes);
+    return signEnvelope(payloadBytes, signature);
+}
+
+/** The envelope of a transaction payload and the client's signature over it. */
+export function signEnvelope(payloadBytes: Uint8Array, signature: Uint8Array): SignedEnvelope {
+    const envelope = new common.Envelope();
+    envelope.setPayload(payloadBytes);
+    envelope.setSignature(signature);
+    return { bytes: envelope.serializeBinary(), size: payloadBytes.length + signature.length };
+}
+
+/**
+ * The unsigned transaction payload (`common.Payload` bytes) built from a proposal and its matching
+ * endorsements — what Fabric's Gateway returns from Endorse for the client to sign.
+ */
+export function prepareTransaction(proposal: SignedProposalBundle, endorsements: readonly Endorsed[]): Uint8Array {
     const first = endorsements[0];
     if (first === undefined) throw new Error('no endorsements');
     const endorsedAction = new peer.ChaincodeEndorsedAction();
@@ -148,11 +166,52 @@ export async function createSignedTransaction(
     const payload = new common.Payload();
     payload.setHeader(common.Header.deserializeBinary(proposal.headerBytes));
     payload.setData(transaction.serializeBinary());
-    const payloadBytes = payload.serializeBinary();
-    const signature = await signer(payloadBytes);
+    return payload.serializeBinary();
+}
 
-    const envelope = new common.Envelope();
-    envelope.setPayload(payloadBytes);
-    envelope.setSignature(signature);
-    return { bytes: envelope.serializeBinary(), size: payloadBytes.length + signature.length };
+/** What a gateway needs to know of a signed proposal it received, and the parts to build its transaction. */
+export interface ReceivedProposal extends SignedProposalBundle {
+    readonly channelId: string;
+    readonly chaincodeName: string;
+    readonly hasTransientData: boolean;
+}
+
+/**
+ * Unpacks a signed proposal as Fabric's Gateway does before routing it (channel, chaincode,
+ * whether it carries transient data). Throws a TypeError saying what is malformed.
+ */
+export function receiveSignedProposal(signedProposalBytes: Uint8Array): ReceivedProposal {
+    let proposal: InstanceType<typeof peer.Proposal>;
+    let header: InstanceType<typeof common.Header>;
+    let channelHeader: InstanceType<typeof common.ChannelHeader>;
+    let payload: InstanceType<typeof peer.ChaincodeProposalPayload>;
+    let chaincodeName: string;
+    try {
+        const signed = peer.SignedProposal.deserializeBinary(signedProposalBytes);
+        if (signed.getProposalBytes_asU8().length === 0) throw new TypeError('a signed proposal is required');
+        proposal = peer.Proposal.deserializeBinary(signed.getProposalBytes_asU8());
+        header = common.Header.deserializeBinary(proposal.getHeader_asU8());
+        channelHeader = common.ChannelHeader.deserializeBinary(header.getChannelHeader_asU8());
+        payload = peer.ChaincodeProposalPayload.deserializeBinary(proposal.getPayload_asU8());
+        const spec = peer.ChaincodeInvocationSpec.deserializeBinary(payload.getInput_asU8()).getChaincodeSpec();
+        chaincodeName = spec?.getChaincodeId()?.getName() ?? '';
+    } catch (err) {
+        if (err instanceof TypeError) throw err;
+        throw new TypeError(`malformed proposal: ${(err as Error).message}`);
+    }
+    if (channelHeader.getChannelId() === '') throw new TypeError('no channel id provided');
+    if (chaincodeName === '') throw new TypeError('no chaincode name is provided');
+    const withoutTransient = new peer.ChaincodeProposalPayload();
+    withoutTransient.setInput(payload.getInput_asU8());
+    const transientMap = payload.getTransientmapMap() as unknown as { getLength(): number };
+    return {
+        txId: channelHeader.getTxId(),
+        signedProposal: signedProposalBytes,
+        headerBytes: proposal.getHeader_asU8(),
+        signatureHeaderBytes: header.getSignatureHeader_asU8(),
+        payloadWithoutTransient: withoutTransient.serializeBinary(),
+        channelId: channelHeader.getChannelId(),
+        chaincodeName,
+        hasTransientData: transientMap.getLength() > 0,
+    };
 }
