@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config.js';
 import { formatSummary, runDemo } from '../demo/run.js';
 import { ServiceError } from '../mqtt/envelope.js';
+import { runPeer } from './peer.js';
 import { runDevice, runFog, runCsp, runManufacturer, runServe } from './services.js';
 import { runStorage } from './storage.js';
 import { StorageError } from '../storage/index.js';
@@ -18,6 +19,7 @@ commands:
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
   serve          the embedded network kept running, with device state files for "m2m device"
+  peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
   fog            run a fog gateway service
   csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
@@ -79,6 +81,8 @@ async function main(): Promise<void> {
             return demo(rest);
         case 'serve':
             return runServe(rest);
+        case 'peer':
+            return runPeer(rest);
         case 'device':
             return runDevice(rest);
         case 'fog':
