@@ -443,7 +443,15 @@ export class FogGateway {
             correlationId: toHex(newCorrelationId()),
             createdAt: Date.now(),
         };
-        await this.outbox.set(entry.primaryHash, entry);
+        // In flight from before the outbox write: the entry is visible in the outbox map at once, and
+        // the drain timer must not submit the same activation a second time while it is written.
+        this.inFlight.add(entry.primaryHash);
+        try {
+            await this.outbox.set(entry.primaryHash, entry);
+        } catch (err) {
+            this.inFlight.delete(entry.primaryHash);
+            throw err;
+        }
         const result = new Promise<Uint8Array>((resolve, reject) => {
             this.waiters.set(entry.correlationId, { resolve, reject });
         });
