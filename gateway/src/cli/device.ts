@@ -58,6 +58,14 @@ export const DEVICE_SCHEMA = {
         max: 3600000,
         description: 'pause between uploads',
     },
+    'listen.ms': {
+        type: 'integer',
+        env: 'M2M_DEVICE_LISTEN_MS',
+        default: 0,
+        min: 0,
+        max: 86400000,
+        description: 'stay connected this long after the sessions, printing instructions (0 = exit)',
+    },
     'session.timeout.ms': {
         type: 'integer',
         env: 'M2M_SESSION_TIMEOUT_MS',
@@ -105,6 +113,10 @@ export async function runDevice(argv: string[]): Promise<void> {
                 console.log(`telemetry frame ${seq} acknowledged by the CSP`);
                 if (u + 1 < c.uploads) await new Promise((r) => setTimeout(r, c['interval.ms']));
             }
+        }
+        if (c['listen.ms'] > 0) {
+            console.log(`listening for instructions for ${c['listen.ms']} ms`);
+            await new Promise((r) => setTimeout(r, c['listen.ms']));
         }
     } finally {
         await agent.close();

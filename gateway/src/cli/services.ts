@@ -203,7 +203,9 @@ m2m csp instruct (--equipment ID | --route HEX) (--payload TEXT | --payload-file
                                          order when the device's session channel is next available
 m2m csp instructions [--data.dir D]       instructions not yet acknowledged by their device
 m2m csp telemetry [--equipment ID] [--route HEX] [--limit N] [--data.dir D]
-                                         telemetry received (read-only; safe while the CSP runs)`;
+                                         telemetry received (read-only; safe while the CSP runs)
+m2m csp grant-credit --account MSPID --amount N
+                                         prepaid session credit for a manufacturer (ledger: FABRIC_*)`;
 
 const CSP_ACTION_FLAGS = {
     equipment: { type: 'string' },
@@ -211,6 +213,8 @@ const CSP_ACTION_FLAGS = {
     payload: { type: 'string' },
     'payload-file': { type: 'string' },
     limit: { type: 'string' },
+    account: { type: 'string' },
+    amount: { type: 'string' },
 } as const;
 
 async function cspAction(
@@ -285,6 +289,24 @@ export async function runCsp(argv: string[]): Promise<void> {
         overrides: overridesFrom(values, CSP_SCHEMA),
     });
     const action = positionals[0];
+    if (action === 'grant-credit') {
+        const account = values.account as string | undefined;
+        const amount = Number(values.amount);
+        const problems = [
+            ...(account === undefined || account === '' ? ['grant-credit needs --account MSPID'] : []),
+            ...(!Number.isInteger(amount) || amount < 1
+                ? [`--amount must be a positive integer, got ${String(values.amount)}`]
+                : []),
+        ];
+        if (problems.length > 0) throw new ConfigError(problems);
+        const ledger = await fabricClient();
+        try {
+            console.log(JSON.stringify(await ledger.grantCredit(account!, amount)));
+        } finally {
+            ledger.connection.close();
+        }
+        return;
+    }
     if (action !== undefined) return cspAction(action, c['data.dir'], values);
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);
