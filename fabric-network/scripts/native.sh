@@ -83,6 +83,7 @@ CORE_PEER_LIMITS_CONCURRENCY_GATEWAYSERVICE=${GATEWAY_CONCURRENCY:-500}
 CORE_PEER_FILESYSTEMPATH=${dir}/data
 CORE_LEDGER_SNAPSHOTS_ROOTDIR=${dir}/data/snapshots
 CORE_LEDGER_STATE_STATEDATABASE=goleveldb
+CORE_CHAINCODE_EXECUTETIMEOUT=30s
 CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:${PEER_OPS_PORT[${org}]}
 CORE_METRICS_PROVIDER=prometheus
 CORE_CHAINCODE_EXTERNALBUILDERS=[{name: ccaas_builder, path: ${builder}, propagateEnvironment: [CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG]}]
@@ -158,11 +159,19 @@ cmd_chaincode_start() {
         dir="$(node_dir "cc.${org}.${DOMAIN}")"
         mkdir -p "${dir}"
         stop_process "cc.${org}.${DOMAIN}" "${dir}"
-        # Same chaincode settings on every peer's chaincode server (they are chaincode parameters).
-        printf 'M2M_REQUIRE_ROLE_ATTRIBUTE=%s\n' "${M2M_REQUIRE_ROLE_ATTRIBUTE:-false}" >"${dir}/node.env"
-        start_process "cc.${org}.${DOMAIN}" "${dir}" "${staged}/node_modules/.bin/fabric-chaincode-node" server \
-            --chaincode-address="127.0.0.1:${CCAAS_PORT[${org}]}" --chaincode-id="${package_id}" \
-            --module-path="${staged}"
+        # The same variables as the chaincode image (chaincode/Dockerfile): where the org's peer dials
+        # (CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG of write_peer_env) and the package ID the peer runs.
+        # M2M_REQUIRE_ROLE_ATTRIBUTE must be the same on every org's server (a chaincode parameter).
+        cat >"${dir}/node.env" <<EOF
+CHAINCODE_SERVER_ADDRESS=127.0.0.1:${CCAAS_PORT[${org}]}
+CHAINCODE_ID=${package_id}
+CORE_CHAINCODE_ID_NAME=${package_id}
+M2M_REQUIRE_ROLE_ATTRIBUTE=${M2M_REQUIRE_ROLE_ATTRIBUTE:-false}
+EOF
+        # shellcheck disable=SC2016 # expanded by the inner sh, from node.env
+        start_process "cc.${org}.${DOMAIN}" "${dir}" sh -c \
+            'exec "$0" server --chaincode-address="$CHAINCODE_SERVER_ADDRESS" --chaincode-id="$CHAINCODE_ID" --module-path="$1"' \
+            "${staged}/node_modules/.bin/fabric-chaincode-node" "${staged}"
     done
 }
 

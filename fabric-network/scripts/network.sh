@@ -82,7 +82,7 @@ join_peers() {
 }
 
 compose() {
-    FABRIC_VERSION="${FABRIC_VERSION}" docker compose -f "${NETWORK_DIR}/compose/compose.yaml" "$@"
+    FABRIC_VERSION="${FABRIC_VERSION}" docker compose -p "${COMPOSE_PROJECT}" -f "${NETWORK_DIR}/compose/compose.yaml" "$@"
 }
 
 compose_profiles() {
