@@ -137,7 +137,10 @@ void test('bad input at every step gets a typed error (or is dropped) and change
         });
     }
     assert.ok(codes.includes('rateLimited'), codes.join(','));
-    assert.ok(codes.every((c) => c === 'malformedInput' || c === 'rateLimited'), codes.join(','));
+    assert.ok(
+        codes.every((c) => c === 'malformedInput' || c === 'rateLimited'),
+        codes.join(','),
+    );
     assert.match(bed.net.fogs[0]!.metrics.render(), /m2m_fog_requests_total\{kind="M1",outcome="rateLimited"\} [1-9]/);
     assert.deepEqual(await bed.net.ledgerTotals(), afterUpload);
 });
