@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys (or upgrades) the m2m chaincode as a service. Run through `npm run network:deploy`.
 #
-#   deploy-chaincode.sh [--version V] [--sequence N]
+#   deploy-chaincode.sh [--version V] [--sequence N] [--no-build]
+#   (--no-build: package the chaincode as compiled by the last `npm run build`)
 #
 # Steps, in Fabric's chaincode lifecycle:
 #   1. stage the chaincode (dist/ + package.json + its own package-lock.json) and build the CCaaS
@@ -28,33 +29,54 @@ source "${SCRIPT_DIR}/lib.sh"
 MODE="${MODE:-compose}"
 VERSION=""
 SEQUENCE=""
+STAGE_OPTIONS=()
 while (($# > 0)); do
     case "$1" in
         --version) VERSION="$2"; shift ;;
         --sequence) SEQUENCE="$2"; shift ;;
-        *) fail "unknown option $1 (--version V, --sequence N)" ;;
+        --no-build) STAGE_OPTIONS+=(--skip-build) ;;
+        *) fail "unknown option $1 (--version V, --sequence N, --no-build)" ;;
     esac
     shift
 done
 
 ORDERER_ARGS=(-o "localhost:${ORDERER_PORT[0]}" --ordererTLSHostnameOverride "$(orderer_host 0)" --tls --cafile "$(orderer_tls_ca)")
 
+# The committed sequence of the chaincode, 0 when none is committed yet (the peer answers 404).
+# Any other failure stops the script: guessing a sequence would approve the wrong definition.
 committed_sequence() {
-    (
+    local out errors status=0
+    errors="$(mktemp)"
+    out="$(
         use_org_admin csp
-        peer lifecycle chaincode querycommitted --channelID "${CHANNEL_NAME}" --name "${CHAINCODE_NAME}" -O json 2>/dev/null |
-            node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).sequence??0)}catch{console.log(0)}})'
-    )
+        peer lifecycle chaincode querycommitted --channelID "${CHANNEL_NAME}" --name "${CHAINCODE_NAME}" -O json 2>"${errors}"
+    )" || status=$?
+    if ((status != 0)); then
+        if grep -qE '404|not defined|not found' "${errors}"; then
+            rm -f "${errors}"
+            echo 0
+            return
+        fi
+        local message
+        message="$(cat "${errors}")"
+        rm -f "${errors}"
+        fail "cannot read the committed definition of ${CHAINCODE_NAME} from $(peer_host csp): ${message}"
+    fi
+    rm -f "${errors}"
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).sequence))' <<<"${out}"
 }
 
-if [[ -z "${SEQUENCE}" ]]; then SEQUENCE=$(($(committed_sequence) + 1)); fi
+if [[ -z "${SEQUENCE}" ]]; then
+    COMMITTED="$(committed_sequence)"
+    SEQUENCE=$((COMMITTED + 1))
+fi
 [[ "${SEQUENCE}" =~ ^[1-9][0-9]*$ ]] || fail "--sequence must be a positive integer"
 VERSION="${VERSION:-${SEQUENCE}.0}"
 LABEL="${CHAINCODE_NAME}_${VERSION}"
 PACKAGE="${ARTIFACTS}/${LABEL}.tar.gz"
 
 log "1/7 staging and packaging ${CHAINCODE_NAME} version ${VERSION}, sequence ${SEQUENCE}"
-node "${SCRIPT_DIR}/stage-chaincode.mjs" --out "${NETWORK_DIR}/build/chaincode"
+node "${SCRIPT_DIR}/stage-chaincode.mjs" --out "${NETWORK_DIR}/build/chaincode" "${STAGE_OPTIONS[@]}"
 PACKAGE_ID="$(node "${SCRIPT_DIR}/package-ccaas.mjs" --label "${LABEL}" --out "${PACKAGE}")"
 log "package ID ${PACKAGE_ID}"
 

@@ -120,6 +120,11 @@ check_tools() {
     [[ "${mode}" == native ]] && tools+=(orderer)
     for tool in "${tools[@]}"; do have "${tool}" || missing+=("${tool}"); done
     have node || missing+=(node)
+    if [[ "${mode}" == native ]] && have peer; then
+        # Native nodes also need the release's config/ and builders/ccaas/ (next to bin/, or named).
+        (fabric_release_config >/dev/null 2>&1) || missing+=("the release's config/ directory (set FABRIC_CFG_PATH)")
+        (fabric_ccaas_builder >/dev/null 2>&1) || missing+=("the release's builders/ccaas (set FABRIC_CCAAS_BUILDER)")
+    fi
     if [[ "${mode}" == compose ]]; then
         if ! have docker; then
             missing+=("docker")

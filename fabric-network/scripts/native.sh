@@ -17,6 +17,13 @@ source "${SCRIPT_DIR}/lib.sh"
 
 node_dir() { echo "${NATIVE_DIR}/$1"; }
 
+# Whether a process runs; a zombie (exited, not yet reaped by its parent) does not.
+running() {
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ -n "${state}" && "${state}" != Z* ]]
+}
+
 write_orderer_env() {
     local i="$1" dir tls
     dir="$(node_dir "$(orderer_host "$i")")"
@@ -95,7 +102,7 @@ EOF
 start_process() {
     local name="$1" dir="$2"
     shift 2
-    if [[ -f "${dir}/node.pid" ]] && kill -0 "$(cat "${dir}/node.pid")" 2>/dev/null; then
+    if [[ -f "${dir}/node.pid" ]] && running "$(cat "${dir}/node.pid")"; then
         log "${name} already runs (pid $(cat "${dir}/node.pid"))"
         return
     fi
@@ -114,10 +121,10 @@ stop_process() {
     [[ -f "${dir}/node.pid" ]] || return 0
     local pid
     pid="$(cat "${dir}/node.pid")"
-    if kill -0 "${pid}" 2>/dev/null; then
+    if running "${pid}"; then
         kill "${pid}"
-        for _ in $(seq 1 20); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.25; done
-        kill -0 "${pid}" 2>/dev/null && kill -9 "${pid}"
+        for _ in $(seq 1 40); do running "${pid}" || break; sleep 0.25; done
+        if running "${pid}"; then kill -9 "${pid}"; fi
         log "${name} stopped"
     fi
     rm -f "${dir}/node.pid"
@@ -145,7 +152,7 @@ cmd_status() {
         [[ -f "${dir}/node.pid" ]] || continue
         local name
         name="$(basename "${dir}")"
-        if kill -0 "$(cat "${dir}/node.pid")" 2>/dev/null; then echo "${name}: running"; else echo "${name}: stopped"; fi
+        if running "$(cat "${dir}/node.pid")"; then echo "${name}: running"; else echo "${name}: stopped"; fi
     done
 }
 
