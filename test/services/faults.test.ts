@@ -31,6 +31,9 @@ import { routeIdFor } from '@m2m-fabric/gateway/common/route';
 import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
 import { StorageUnavailableError } from '@m2m-fabric/gateway/storage/index';
 import { startTestBed } from './helpers/setup.js';
+import { join } from 'node:path';
+import { loadOrCreateServiceKey, loginToken, serviceKeyFromScalar } from '@m2m-fabric/gateway/common/keys';
+import { encodeFrameUp, encodeLinkMessage, LinkKind } from '@m2m-fabric/gateway/common/link';
 
 const layout = new TopicLayout();
 
@@ -303,4 +306,48 @@ void test('ledger rejection (the fog was revoked): a clear error, the ledger unc
     const [session] = bed.net.csp.listSessions();
     assert.equal(session?.fogId, 'fog-2');
     assert.equal((await bed.net.csp['options'].ledger.getSession(session.primaryHash)).status, 'synchronised');
+});
+
+void test('the fog-CSP link is authenticated: forged logins and link messages are refused and change nothing', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    const suite = bed.net.suite;
+    const url = bed.net.csp.brokerUrl;
+    const stranger = await serviceKeyFromScalar(suite, randomScalar(suite));
+    // A login as fog-1 with a token not signed by fog-1's key on the ledger.
+    await rejectsWith(
+        MqttConnection.connect(url, {
+            clientId: 'fog-1-forger',
+            username: 'fog-1',
+            password: loginToken(stranger, 'fog-1', 'fog-1-forger'),
+            reconnectPeriodMs: 0,
+        }),
+        'unavailable',
+    );
+    // With fog-1's broker login, messages must still be signed by fog-1 and name fog-1.
+    const fogKey = await loadOrCreateServiceKey(join(bed.dataDir, 'keys', 'fog-1.json'), suite);
+    const conn = await MqttConnection.connect(url, {
+        clientId: 'fog-1-probe',
+        username: 'fog-1',
+        password: () => loginToken(fogKey, 'fog-1', 'fog-1-probe'),
+        reconnectPeriodMs: 0,
+    });
+    t.after(() => conn.close());
+    const body = encodeFrameUp({
+        correlationId: newCorrelationId(),
+        clientId: 'dev-x',
+        routeId: new Uint8Array(16),
+        frame: new Uint8Array(40),
+    });
+    const topic = layout.cspInbound('fog-1');
+    await conn.publish(topic, new Uint8Array([1, 2, 3]));
+    await conn.publish(topic, encodeLinkMessage(stranger, LinkKind.FrameUp, 'fog-1', body));
+    await conn.publish(topic, encodeLinkMessage(fogKey, LinkKind.FrameUp, 'fog-2', body));
+    const metrics = (): string => bed.net.csp.metrics.render();
+    for (let i = 0; i < 100 && !/m2m_csp_link_refused_total\{code="unauthorisedMsp"\} 1/.test(metrics()); i++)
+        await new Promise((r) => setTimeout(r, 20));
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="failedSignatureVerification"\} 1/);
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="unauthorisedMsp"\} 1/);
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="(truncated|malformedInput|unknownVersion)"\} 1/);
+    assert.doesNotMatch(metrics(), /m2m_csp_frames_total\{/, 'no frame reached the session channel');
 });
