@@ -443,7 +443,15 @@ export class FogGateway {
             correlationId: toHex(newCorrelationId()),
             createdAt: Date.now(),
         };
-        await this.outbox.set(entry.primaryHash, entry);
+        // In flight from before it is in the outbox: the drain loop (which may run while the outbox
+        // write is on its way to disk) must not submit this activation a second time.
+        this.inFlight.add(entry.primaryHash);
+        try {
+            await this.outbox.set(entry.primaryHash, entry);
+        } catch (err) {
+            this.inFlight.delete(entry.primaryHash);
+            throw err;
+        }
         const result = new Promise<Uint8Array>((resolve, reject) => {
             this.waiters.set(entry.correlationId, { resolve, reject });
         });
@@ -535,7 +543,8 @@ export class FogGateway {
         try {
             const now = Date.now();
             for (const entry of [...this.outbox.values()]) {
-                if (this.inFlight.has(entry.primaryHash)) continue;
+                // Skip what is being submitted now, and what was finished since the snapshot.
+                if (this.inFlight.has(entry.primaryHash) || this.outbox.get(entry.primaryHash) !== entry) continue;
                 if (now - (this.lastForward.get(entry.primaryHash) ?? 0) < 5_000) continue;
                 try {
                     if (entry.state === 'activating') {
