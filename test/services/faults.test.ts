@@ -351,3 +351,35 @@ void test('the fog-CSP link is authenticated: forged logins and link messages ar
     assert.match(metrics(), /m2m_csp_link_refused_total\{code="(truncated|malformedInput|unknownVersion)"\} 1/);
     assert.doesNotMatch(metrics(), /m2m_csp_frames_total\{/, 'no frame reached the session channel');
 });
+
+void test('the outbox drain never submits an activation twice: concurrent sessions with the drain running constantly', async (t) => {
+    // Every 1 ms: the drain runs while M3s are being written to the outbox (a window that once let
+    // it submit the same activation a second time: a spurious MVCC loss or "already used").
+    const bed = await startTestBed({ fogOptions: { outboxRetryMs: 1 } });
+    t.after(() => bed.close());
+    const ids = ['drain-01', 'drain-02', 'drain-03', 'drain-04', 'drain-05', 'drain-06'];
+    for (const id of ids) await bed.provision(id, 2);
+    const before = await bed.net.ledgerTotals();
+    const results = await Promise.all(
+        ids.map(async (id) => {
+            const agent = await bed.agent(id);
+            await agent.connect();
+            const out: string[] = [];
+            for (let i = 0; i < 2; i++)
+                out.push(
+                    await agent.establishSession().then(
+                        (s) => `ok:${s.counter}`,
+                        (e: unknown) => (e instanceof ServiceError ? e.code : String(e)),
+                    ),
+                );
+            return out;
+        }),
+    );
+    assert.deepEqual(
+        results,
+        ids.map(() => ['ok:1', 'ok:2']),
+    );
+    const after = await bed.net.ledgerTotals();
+    assert.equal(after.transactions - before.transactions, 24, 'one activation and one synchronisation per session');
+    assert.equal(after.validTransactions - before.validTransactions, 24, 'none invalidated');
+});

@@ -91,6 +91,8 @@ export interface FogGatewayOptions {
     globalLimit?: RateLimit;
     /** How long an M2 handle waits for its M3. */
     handleTtlMs?: number;
+    /** How often the outbox is re-checked for activations to finish and M4s to re-send (default 2000 ms). */
+    outboxRetryMs?: number;
     /** How long the fog waits for the CSP's Alg. 3 result before answering the device `timeout`. */
     cspTimeoutMs?: number;
     /** Register Q_f on the ledger if not yet registered, then wait for the CSP's approval. */
@@ -245,7 +247,7 @@ export class FogGateway {
         );
         this.cspConn.onConnect(() => void this.drainOutbox());
         void this.drainOutbox();
-        this.retryTimer = setInterval(() => void this.drainOutbox(), 2_000);
+        this.retryTimer = setInterval(() => void this.drainOutbox(), options.outboxRetryMs ?? 2_000);
         this.retryTimer.unref();
         this.log.info('fog gateway started', { fogId: this.fogId, broker: this.deviceBrokerUrl });
     }
