@@ -13,6 +13,9 @@ ORGANIZATIONS="${NETWORK_DIR}/organizations"
 ARTIFACTS="${NETWORK_DIR}/channel-artifacts"
 NATIVE_DIR="${NETWORK_DIR}/.native"
 
+# Docker Compose project name (volume and container names); the file itself has no `name:`.
+COMPOSE_PROJECT="m2m-fabric"
+
 CHANNEL_NAME="${CHANNEL_NAME:-m2m}"
 CHAINCODE_NAME="${CHAINCODE_NAME:-m2m}"
 DOMAIN="m2m.example.com"
@@ -117,18 +120,24 @@ check_tools() {
     [[ "${mode}" == native ]] && tools+=(orderer)
     for tool in "${tools[@]}"; do have "${tool}" || missing+=("${tool}"); done
     have node || missing+=(node)
+    if [[ "${mode}" == native ]] && have peer; then
+        # Native nodes also need the release's config/ and builders/ccaas/ (next to bin/, or named).
+        (fabric_release_config >/dev/null 2>&1) || missing+=("the release's config/ directory (set FABRIC_CFG_PATH)")
+        (fabric_ccaas_builder >/dev/null 2>&1) || missing+=("the release's builders/ccaas (set FABRIC_CCAAS_BUILDER)")
+    fi
     if [[ "${mode}" == compose ]]; then
         if ! have docker; then
             missing+=("docker")
-        elif ! docker compose version >/dev/null 2>&1; then
-            missing+=("docker compose v2 plugin")
-        elif ! docker info >/dev/null 2>&1; then
-            missing+=("a running Docker engine (docker info fails)")
+        else
+            docker compose version >/dev/null 2>&1 || missing+=("the docker compose v2 plugin")
+            docker info >/dev/null 2>&1 || missing+=("a running Docker engine (docker info fails)")
         fi
     fi
     if ((${#missing[@]} > 0)); then
+        local list
+        list="$(printf '%s, ' "${missing[@]}")"
         cat >&2 <<EOF
-[m2m-network] cannot run the ${mode} network: missing ${missing[*]}.
+[m2m-network] cannot run the ${mode} network; missing: ${list%, }.
   - Fabric binaries (cryptogen, configtxgen, osnadmin, peer, orderer): download a Fabric 2.5 or 3.x
     release for your OS/architecture (linux-amd64, linux-arm64, darwin-arm64, ...) with the
     install-fabric.sh script of the hyperledger/fabric repository ('install-fabric.sh binary'),

@@ -17,6 +17,13 @@ source "${SCRIPT_DIR}/lib.sh"
 
 node_dir() { echo "${NATIVE_DIR}/$1"; }
 
+# Whether a process runs; a zombie (exited, not yet reaped by its parent) does not.
+running() {
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+    [[ -n "${state}" && "${state}" != Z* ]]
+}
+
 write_orderer_env() {
     local i="$1" dir tls
     dir="$(node_dir "$(orderer_host "$i")")"
@@ -83,6 +90,7 @@ CORE_PEER_LIMITS_CONCURRENCY_GATEWAYSERVICE=${GATEWAY_CONCURRENCY:-500}
 CORE_PEER_FILESYSTEMPATH=${dir}/data
 CORE_LEDGER_SNAPSHOTS_ROOTDIR=${dir}/data/snapshots
 CORE_LEDGER_STATE_STATEDATABASE=goleveldb
+CORE_CHAINCODE_EXECUTETIMEOUT=30s
 CORE_OPERATIONS_LISTENADDRESS=127.0.0.1:${PEER_OPS_PORT[${org}]}
 CORE_METRICS_PROVIDER=prometheus
 CORE_CHAINCODE_EXTERNALBUILDERS=[{name: ccaas_builder, path: ${builder}, propagateEnvironment: [CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG]}]
@@ -94,7 +102,7 @@ EOF
 start_process() {
     local name="$1" dir="$2"
     shift 2
-    if [[ -f "${dir}/node.pid" ]] && kill -0 "$(cat "${dir}/node.pid")" 2>/dev/null; then
+    if [[ -f "${dir}/node.pid" ]] && running "$(cat "${dir}/node.pid")"; then
         log "${name} already runs (pid $(cat "${dir}/node.pid"))"
         return
     fi
@@ -113,10 +121,10 @@ stop_process() {
     [[ -f "${dir}/node.pid" ]] || return 0
     local pid
     pid="$(cat "${dir}/node.pid")"
-    if kill -0 "${pid}" 2>/dev/null; then
+    if running "${pid}"; then
         kill "${pid}"
-        for _ in $(seq 1 20); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.25; done
-        kill -0 "${pid}" 2>/dev/null && kill -9 "${pid}"
+        for _ in $(seq 1 40); do running "${pid}" || break; sleep 0.25; done
+        if running "${pid}"; then kill -9 "${pid}"; fi
         log "${name} stopped"
     fi
     rm -f "${dir}/node.pid"
@@ -144,7 +152,7 @@ cmd_status() {
         [[ -f "${dir}/node.pid" ]] || continue
         local name
         name="$(basename "${dir}")"
-        if kill -0 "$(cat "${dir}/node.pid")" 2>/dev/null; then echo "${name}: running"; else echo "${name}: stopped"; fi
+        if running "$(cat "${dir}/node.pid")"; then echo "${name}: running"; else echo "${name}: stopped"; fi
     done
 }
 
@@ -158,11 +166,19 @@ cmd_chaincode_start() {
         dir="$(node_dir "cc.${org}.${DOMAIN}")"
         mkdir -p "${dir}"
         stop_process "cc.${org}.${DOMAIN}" "${dir}"
-        # Same chaincode settings on every peer's chaincode server (they are chaincode parameters).
-        printf 'M2M_REQUIRE_ROLE_ATTRIBUTE=%s\n' "${M2M_REQUIRE_ROLE_ATTRIBUTE:-false}" >"${dir}/node.env"
-        start_process "cc.${org}.${DOMAIN}" "${dir}" "${staged}/node_modules/.bin/fabric-chaincode-node" server \
-            --chaincode-address="127.0.0.1:${CCAAS_PORT[${org}]}" --chaincode-id="${package_id}" \
-            --module-path="${staged}"
+        # The same variables as the chaincode image (chaincode/Dockerfile): where the org's peer dials
+        # (CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG of write_peer_env) and the package ID the peer runs.
+        # M2M_REQUIRE_ROLE_ATTRIBUTE must be the same on every org's server (a chaincode parameter).
+        cat >"${dir}/node.env" <<EOF
+CHAINCODE_SERVER_ADDRESS=127.0.0.1:${CCAAS_PORT[${org}]}
+CHAINCODE_ID=${package_id}
+CORE_CHAINCODE_ID_NAME=${package_id}
+M2M_REQUIRE_ROLE_ATTRIBUTE=${M2M_REQUIRE_ROLE_ATTRIBUTE:-false}
+EOF
+        # shellcheck disable=SC2016 # expanded by the inner sh, from node.env
+        start_process "cc.${org}.${DOMAIN}" "${dir}" sh -c \
+            'exec "$0" server --chaincode-address="$CHAINCODE_SERVER_ADDRESS" --chaincode-id="$CHAINCODE_ID" --module-path="$1"' \
+            "${staged}/node_modules/.bin/fabric-chaincode-node" "${staged}"
     done
 }
 

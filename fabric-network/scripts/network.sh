@@ -3,7 +3,7 @@
 #
 #   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1]
 #   network.sh down   [--keep-crypto]
-#   network.sh deploy [--version V] [--sequence N]
+#   network.sh deploy [--version V] [--sequence N] [--no-build]
 #   network.sh check  [--native]        # only report which prerequisites are missing
 #
 # `up` generates development crypto material (cryptogen), starts the orderers and peers (Docker
@@ -82,7 +82,7 @@ join_peers() {
 }
 
 compose() {
-    FABRIC_VERSION="${FABRIC_VERSION}" docker compose -f "${NETWORK_DIR}/compose/compose.yaml" "$@"
+    FABRIC_VERSION="${FABRIC_VERSION}" docker compose -p "${COMPOSE_PROJECT}" -f "${NETWORK_DIR}/compose/compose.yaml" "$@"
 }
 
 compose_profiles() {
@@ -107,6 +107,8 @@ cmd_up() {
         shift
     done
     active_orderers >/dev/null
+    # native.sh runs as its own process: it must see the consensus chosen here.
+    export CONSENSUS FABRIC_VERSION
     if [[ "${CONSENSUS}" == bft && "${FABRIC_VERSION}" == 2.* ]]; then
         fail "SmartBFT needs Fabric 3.x: add --fabric-version 3.1 (and Fabric 3 binaries on PATH)"
     fi

@@ -353,7 +353,8 @@ void describe('fabric-network files', () => {
             'ORDERER_GENERAL_LISTENPORT=${ORDERER_PORT[$i]}',
             'ORDERER_ADMIN_LISTENADDRESS=127.0.0.1:${ORDERER_ADMIN_PORT[$i]}',
             'ORDERER_FILELEDGER_LOCATION=${dir}/data',
-            '--chaincode-address="127.0.0.1:${CCAAS_PORT[${org}]}"',
+            'CHAINCODE_SERVER_ADDRESS=127.0.0.1:${CCAAS_PORT[${org}]}',
+            'CHAINCODE_ID=${package_id}',
         ]) {
             assert.ok(text.includes(line), `native.sh lacks ${line}`);
         }
@@ -399,7 +400,7 @@ void describe('fabric-network files', () => {
         const dockerfile = await readFile(join(NET, 'chaincode', 'Dockerfile'), 'utf8');
         assert.match(dockerfile, /npm ci --omit=dev/);
         assert.match(dockerfile, /fabric-chaincode-node server --chaincode-address=/);
-        assert.match(dockerfile, /--chaincode-id=\\"\$CHAINCODE_ID\\"/);
+        assert.match(dockerfile, /--chaincode-id=\\"\$\{CHAINCODE_ID:-\$\{CORE_CHAINCODE_ID_NAME:\?/);
     });
 
     void it('package-ccaas.mjs writes a reproducible package and prints label:sha256', async () => {
@@ -495,7 +496,10 @@ void describe('fabric-network files', () => {
             env: { ...process.env, PATH: `/usr/bin:/bin` },
         });
         assert.notEqual(result.status, 0);
-        assert.match(result.stderr, /cannot run the compose network: missing cryptogen configtxgen osnadmin peer/);
+        assert.match(
+            result.stderr,
+            /cannot run the compose network; missing: cryptogen, configtxgen, osnadmin, peer, /,
+        );
         assert.match(result.stderr, /install-fabric\.sh/);
         assert.match(result.stderr, /--native/);
     });
@@ -509,6 +513,110 @@ void describe('fabric-network files', () => {
         assert.match(pkg.scripts['network:deploy'] ?? '', /fabric-network\/scripts\/network\.sh deploy/);
         assert.match(pkg.scripts['test:fabric'] ?? '', /build\/test\/fabric\/run\.js/);
         assert.ok(!(pkg.scripts.test ?? '').includes('test:fabric'));
+    });
+
+    void it('native.sh and compose.yaml set the same node settings (native adds only its paths and builder)', async () => {
+        const native = await readFile(join(NET, 'scripts', 'native.sh'), 'utf8');
+        /** Variable names of the node.env heredoc inside a shell function of native.sh. */
+        const heredocKeys = (fn: string): Set<string> => {
+            const body = new RegExp(`${fn}\\(\\) \\{[\\s\\S]*?<<EOF\\n([\\s\\S]*?)\\nEOF`).exec(native)?.[1];
+            assert.ok(body, `no node.env heredoc in ${fn}`);
+            return new Set(body.split('\n').map((line) => line.slice(0, line.indexOf('='))));
+        };
+        const compose = (await readYaml('compose/compose.yaml')).services as Record<string, Yaml>;
+        const composeKeys = (service: string): Set<string> =>
+            new Set((list(compose[service]?.environment) as string[]).map((line) => line.slice(0, line.indexOf('='))));
+        const compare = (
+            what: string,
+            nativeKeys: Set<string>,
+            composeSet: Set<string>,
+            nativeOnly: string[],
+        ): void => {
+            assert.deepEqual(
+                [...composeSet].filter((k) => !nativeKeys.has(k)),
+                [],
+                `${what}: set in compose.yaml, not in native.sh`,
+            );
+            assert.deepEqual(
+                [...nativeKeys].filter((k) => !composeSet.has(k)).sort(),
+                [...nativeOnly].sort(),
+                `${what}: set only in native.sh`,
+            );
+        };
+        // Inside the images FABRIC_CFG_PATH, the data paths and the ccaas builder come from the image's
+        // own core.yaml/orderer.yaml; native nodes set them per node.
+        compare('peer', heredocKeys('write_peer_env'), composeKeys(peerHost('foga')), [
+            'FABRIC_CFG_PATH',
+            'CORE_PEER_FILESYSTEMPATH',
+            'CORE_LEDGER_SNAPSHOTS_ROOTDIR',
+            'CORE_CHAINCODE_EXTERNALBUILDERS',
+        ]);
+        compare('orderer', heredocKeys('write_orderer_env'), composeKeys(ordererHost(0)), ['FABRIC_CFG_PATH']);
+        compare('chaincode server', heredocKeys('cmd_chaincode_start'), composeKeys('cc.foga.m2m.example.com'), [
+            'CORE_CHAINCODE_ID_NAME',
+        ]);
+        // The image reads the same two variables the native command does.
+        const dockerfile = await readFile(join(NET, 'chaincode', 'Dockerfile'), 'utf8');
+        for (const name of ['CHAINCODE_SERVER_ADDRESS', 'CHAINCODE_ID', 'CORE_CHAINCODE_ID_NAME']) {
+            assert.ok(dockerfile.includes(`$${name}`) || dockerfile.includes(`\${${name}`), `Dockerfile lacks ${name}`);
+        }
+    });
+
+    void it("compose.yaml passes a Compose implementation's own validation, for every profile", (t) => {
+        // `docker compose` (v2) when installed, else docker-compose 1.29 (Debian package docker-compose):
+        // both check the file against the Compose schema without a Docker engine.
+        const v2 = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+        const v1 = spawnSync('docker-compose', ['version'], { encoding: 'utf8' });
+        const command: string[] | undefined =
+            v2.status === 0 ? ['docker', 'compose'] : v1.status === 0 ? ['docker-compose'] : undefined;
+        if (command === undefined) {
+            t.skip('neither docker compose nor docker-compose is installed');
+            return;
+        }
+        const [program = '', ...prefix] = command;
+        const cases: [string[], string[]][] = [
+            [[], ['orderer0', ...['csp', 'foga', 'fogb', 'manufacturer'].map((o) => `peer0.${o}`)]],
+            [
+                ['--profile', 'raft3'],
+                ['orderer0', 'orderer1', 'orderer2'],
+            ],
+            [
+                ['--profile', 'bft', '--profile', 'chaincode'],
+                ['orderer3', 'cc.csp', 'cc.manufacturer'],
+            ],
+        ];
+        for (const [profiles, mustRun] of cases) {
+            const args = [...prefix, '-p', 'm2m-fabric', '-f', join(NET, 'compose', 'compose.yaml'), ...profiles];
+            const env = { ...process.env, FABRIC_VERSION: '3.1', CHAINCODE_ID: 'm2m_1.0:00' };
+            const check = spawnSync(program, [...args, 'config', '-q'], { encoding: 'utf8', env });
+            assert.equal(check.status, 0, `${command.join(' ')} ${profiles.join(' ')} config: ${check.stderr}`);
+            const services = spawnSync(program, [...args, 'config', '--services'], { encoding: 'utf8', env });
+            assert.equal(services.status, 0, services.stderr);
+            const names = services.stdout.split('\n').filter(Boolean);
+            // (docker-compose 1.29 lists every service whatever the profiles; v2 only the active ones.)
+            for (const name of mustRun)
+                assert.ok(names.includes(`${name}.${DOMAIN}`), `${profiles.join(' ')}: ${name}`);
+        }
+    });
+
+    void it('npm run test:fabric without a network reports every test skipped, none failed', () => {
+        const env = { ...process.env };
+        delete env.FABRIC_CONNECTION;
+        delete env.M2M_FABRIC_TEST_TARGET;
+        // Inside `node --test` this variable makes a child report to the parent runner instead of printing TAP.
+        delete env.NODE_TEST_CONTEXT;
+        const result = spawnSync(process.execPath, [join(ROOT, 'build', 'test', 'fabric', 'run.js')], {
+            encoding: 'utf8',
+            env,
+            timeout: 60_000,
+        });
+        assert.equal(result.error, undefined);
+        assert.equal(result.status, 0, result.stderr);
+        const count = (name: string): number => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(result.stdout)?.[1]);
+        assert.equal(count('fail'), 0);
+        assert.equal(count('pass'), 0);
+        assert.ok(count('skipped') >= 5, result.stdout);
+        assert.match(result.stdout, /no Fabric network configured: set FABRIC_CONNECTION/);
     });
 
     void it('cryptogen and configtxgen accept the configuration (when the Fabric binaries are on PATH)', async (t) => {

@@ -1,16 +1,16 @@
 /**
- * The `npm run test:fabric` integration suite: the m2m chaincode driven through the ledger client
- * interface, on a real Fabric network (FABRIC_CONNECTION) or on the embedded ledger (--embedded).
- * Not part of `npm test` (its file name has no `.test.`); without a target every test is reported
- * as skipped with the reason.
+ * The `npm run test:fabric` integration suite: the m2m chaincode and the services driven through the
+ * ledger client interface, on a real Fabric network (FABRIC_CONNECTION), on the embedded ledger behind
+ * its Fabric Gateway endpoints through the same Fabric client code (--embedded), or in process
+ * (--in-process); see targets.ts. Not part of `npm test` (its file name has no `.test.`); without a
+ * target every test is reported as skipped with the reason.
  *
  * State on a real network outlives a run, so the tests work with deltas and fresh identifiers and
  * keep the CSP's key between runs in a 0600 state file (M2M_FABRIC_TEST_STATE).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,6 @@ import { after, before, describe, it } from 'node:test';
 import {
     DEFAULT_SUITE,
     ErrorCode,
-    bigIntToBytes,
     decodeCertificateObject,
     decodePoint,
     encodePoint,
@@ -37,6 +36,15 @@ import {
     type LedgerContract,
 } from '@m2m-fabric/gateway/ledger/index';
 
+import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
+import { loadOrCreateServiceKey, type ServiceKey } from '@m2m-fabric/gateway/common/keys';
+import { CspBackend } from '@m2m-fabric/gateway/csp/backend';
+import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
+import { FogGateway } from '@m2m-fabric/gateway/fog/gateway';
+import { ManufacturerClient } from '@m2m-fabric/gateway/manufacturer/client';
+import { openObjectStore } from '@m2m-fabric/gateway/storage/index';
+import { silentLogger } from '@m2m-fabric/gateway/util/log';
+
 // The protocol's off-chain actors (CSP, fogs, devices) shared with the chaincode tests.
 import {
     buildRequest,
@@ -54,8 +62,9 @@ import {
 import {
     chooseTarget,
     MSP,
-    openEmbeddedTarget,
+    openEmbeddedGatewayTarget,
     openFabricTarget,
+    openInProcessTarget,
     ORGS,
     type Org,
     type SuiteTarget,
@@ -75,14 +84,13 @@ async function assertRefused(call: Promise<unknown>, code: string, what: string)
     });
 }
 
-/** The CSP-CA key of the network under test, kept across runs (a Fabric ledger keeps Q_c forever). */
-async function cspKey(stateDir: string): Promise<bigint> {
-    const file = join(stateDir, 'csp-ca.key');
-    if (existsSync(file)) return BigInt(`0x${(await readFile(file, 'utf8')).trim()}`);
-    const d = randomScalar(DEFAULT_SUITE);
+/**
+ * The CSP-CA key of the network under test, kept across runs (a Fabric ledger keeps Q_c forever) in
+ * the CSP backend's own key file format, so the protocol actors and the real CspBackend share it.
+ */
+async function cspKey(stateDir: string): Promise<ServiceKey> {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
-    await writeFile(file, toHex(bigIntToBytes(d, DEFAULT_SUITE.scalarBytes)), { mode: 0o600 });
-    return d;
+    return await loadOrCreateServiceKey(join(stateDir, 'keys', 'csp.json'), DEFAULT_SUITE);
 }
 
 // Each test carries the skip reason (not only the describe), so the runner counts them as skipped.
@@ -127,9 +135,14 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
 
     before(async () => {
         if (skip !== false) return;
-        target = choice === 'embedded' ? await openEmbeddedTarget() : await openFabricTarget(process.env);
+        target =
+            choice === 'embedded'
+                ? await openEmbeddedGatewayTarget()
+                : choice === 'in-process'
+                  ? await openInProcessTarget()
+                  : await openFabricTarget(process.env);
         stateDir =
-            target.name === 'embedded'
+            target.name !== 'fabric'
                 ? join(tmpdir(), `m2m-suite-${randomBytes(6).toString('hex')}`)
                 : (process.env.M2M_FABRIC_TEST_STATE ??
                   join(
@@ -142,7 +155,8 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         for (const org of ORGS) connections.set(org, await target.connect(org));
 
         // The CSP registers Q_c once per network; later runs find it and reuse the stored d_c.
-        const d = await cspKey(stateDir);
+        const cspServiceKey = await cspKey(stateDir);
+        const d = cspServiceKey.privateKey;
         const qc = DEFAULT_SUITE.Point.BASE.multiply(d);
         try {
             await registry('csp').submit('registerCsp', {
@@ -178,7 +192,7 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         if (skip !== false) return;
         for (const connection of connections.values()) connection.close();
         await target?.close();
-        if (target?.name === 'embedded') await rm(stateDir, { recursive: true, force: true });
+        if (target !== undefined && target.name !== 'fabric') await rm(stateDir, { recursive: true, force: true });
     });
 
     void it('full session flow: several devices, sessions through both fogs, two commits each', options, async () => {
@@ -226,6 +240,129 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         }
         assert.equal(await credit(), before - devices.length * 2, 'each issued certificate debits one credit');
     });
+
+    void it(
+        'full session flow through the services: manufacturer, CSP backend, both fog gateways, devices over MQTT',
+        options,
+        async () => {
+            // The deployed services, each on its own organisation's ledger connection (on Fabric: its own
+            // peer's Gateway), with embedded MQTT brokers and one embedded object store standing in for IPFS.
+            const run = randomBytes(4).toString('hex');
+            const dir = await mkdtemp(join(tmpdir(), 'm2m-fabric-services-'));
+            const opened: LedgerConnection[] = [];
+            const client = async (org: Org): Promise<ChaincodeClient> => {
+                const connection = await target.connect(org);
+                opened.push(connection);
+                return new ChaincodeClient(connection, target.chaincodeName, 60_000);
+            };
+            const store = await openObjectStore({ backend: 'embedded', directory: join(dir, 'objects') });
+            const cspBackend = new CspBackend({
+                key: await cspKey(stateDir),
+                ledger: await client('csp'),
+                store,
+                dataDir: join(dir, 'csp'),
+                brokerPort: 0,
+                logger: silentLogger,
+            });
+            const gateways: FogGateway[] = [];
+            const agents: DeviceAgent[] = [];
+            try {
+                await cspBackend.start();
+                for (const org of ['foga', 'fogb'] as const) {
+                    // start() registers the fog and returns once the CSP backend has approved it.
+                    const gateway = new FogGateway({
+                        fogId: `${org}-svc-${run}`,
+                        key: await loadOrCreateServiceKey(join(dir, 'keys', `${org}.json`), DEFAULT_SUITE),
+                        ledger: await client(org),
+                        store,
+                        dataDir: join(dir, org),
+                        cspBrokerUrl: cspBackend.brokerUrl,
+                        deviceBrokerPort: 0,
+                        logger: silentLogger,
+                    });
+                    await gateway.start();
+                    gateways.push(gateway);
+                }
+                const manufacturer = new ManufacturerClient({
+                    suite: DEFAULT_SUITE,
+                    ledger: await client('manufacturer'),
+                    store,
+                    dataDir: join(dir, 'manufacturer'),
+                });
+                const devices = [0, 1, 2, 3].map((k) => ({
+                    id: `svc-${run}-${k}`,
+                    gateway: gateways[k % 2] as FogGateway,
+                }));
+                await cspBackend.grantCredit(MSP.manufacturer, devices.length);
+                for (const device of devices) {
+                    await manufacturer.registerEquipment({
+                        equipmentId: device.id,
+                        kind: 'sensor',
+                        model: 'rpi-4b',
+                        fogGroup: device.gateway.fogId,
+                        privilegeLevel: 1,
+                        serviceType: 'upload-download',
+                        accessTime: 'always',
+                    });
+                    await manufacturer.buySessions(device.id, 1);
+                    await manufacturer.provisionDevice(device.id, join(dir, 'devices', `${device.id}.json`), {
+                        id: device.gateway.fogId,
+                    });
+                }
+                // All devices at once: M1 → fog (commit 1) → M2/M3 → M4 → CSP (commit 2) → confirmation.
+                await Promise.all(
+                    devices.map(async (device) => {
+                        const agent = await DeviceAgent.open({
+                            statePath: join(dir, 'devices', `${device.id}.json`),
+                            brokerUrl: device.gateway.deviceBrokerUrl,
+                            sessionTimeoutMs: 60_000,
+                        });
+                        agents.push(agent);
+                        await agent.connect();
+                        const session = await agent.establishSession();
+                        assert.equal(session.counter, 1n);
+                        assert.equal(await agent.upload({ device: device.id, temperature: 21.5 }), 0n);
+                    }),
+                );
+                for (const device of devices) {
+                    const sessions = cspBackend.listSessions().filter((s) => s.equipmentId === device.id);
+                    assert.equal(sessions.length, 1, device.id);
+                    const [session] = sessions;
+                    assert.equal(session?.state, 'established');
+                    assert.equal(session?.fogId, device.gateway.fogId, "the session went through the device's fog");
+                    const primaryHash = session?.primaryHash ?? '';
+                    const onLedger = json(
+                        await contract('csp', 'sessions').evaluate('getSession', call([primaryHash])),
+                    );
+                    assert.equal(onLedger.status, 'synchronised');
+                    // The other fog organisation may not read a session it did not activate.
+                    const otherFog = device.gateway === gateways[0] ? 'fogb' : 'foga';
+                    await assertRefused(
+                        contract(otherFog, 'sessions').evaluate('getSession', call([primaryHash])),
+                        'unauthorisedMsp',
+                        `${otherFog} reads another fog's session`,
+                    );
+                    const telemetry = cspBackend.readTelemetry({ equipmentId: device.id });
+                    assert.equal(telemetry.length, 1);
+                    assert.match(telemetry[0]?.payload ?? '', /"temperature":21.5/);
+                }
+                for (const gateway of gateways) {
+                    assert.match(
+                        gateway.metrics.render(),
+                        /m2m_fog_sessions_total\{code="",outcome="established"\} 2/,
+                        gateway.fogId,
+                    );
+                }
+            } finally {
+                await Promise.allSettled(agents.map((a) => a.close()));
+                await Promise.allSettled(gateways.map((g) => g.close()));
+                await cspBackend.close().catch(() => undefined);
+                for (const connection of opened) connection.close();
+                await store.close();
+                await rm(dir, { recursive: true, force: true });
+            }
+        },
+    );
 
     void it(
         '50 concurrent activations of one certificate through both fogs: exactly one session',
@@ -359,55 +496,67 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         const marker = await grant();
         const expected: string[] = [];
         const received: ChaincodeEvent[] = [];
-        let stream: ChaincodeEventStream | undefined;
         const open = async (): Promise<ChaincodeEventStream> =>
             // With a saved position the checkpoint wins; before the first event, startBlock applies.
             await (connections.get('manufacturer') as LedgerConnection).getChaincodeEvents(target.chaincodeName, {
                 startBlock: marker.blockNumber + 1n,
                 checkpoint: checkpointer,
             });
-        const complete = (): boolean => expected.every((id) => received.some((e) => e.transactionId === id));
-        /** Reads until every expected event arrived; if the ledger closed the stream, reconnects and resumes from the checkpoint. */
-        const readUntilComplete = async (): Promise<void> => {
-            const deadline = Date.now() + 60_000;
-            while (!complete()) {
-                assert.ok(Date.now() < deadline, 'events did not arrive within 60 s');
-                stream ??= await open();
-                try {
-                    for await (const event of stream) {
-                        if (event.eventName === 'CreditGranted') received.push(event);
-                        await checkpointer.checkpointChaincodeEvent(event);
-                        if (complete()) return;
-                    }
-                } catch {
-                    // The stream's ledger went away (embedded restart); reconnect below.
-                }
-                stream.close();
-                stream = undefined;
-                await reconnectAll();
-            }
-        };
         const reconnectAll = async (): Promise<void> => {
             for (const org of ORGS) {
                 connections.get(org)?.close();
                 connections.set(org, await target.connect(org));
             }
         };
+        let stream = await open();
+        let events = stream[Symbol.asyncIterator]();
+        /** Opens new clients and a new stream, which resumes from the file checkpoint. */
+        const reopen = async (): Promise<void> => {
+            stream.close();
+            await reconnectAll();
+            stream = await open();
+            events = stream[Symbol.asyncIterator]();
+        };
+        const complete = (): boolean => expected.every((id) => received.some((e) => e.transactionId === id));
+        /** Reads the one stream until every expected event arrived. */
+        const readUntilComplete = async (): Promise<void> => {
+            const deadline = Date.now() + 60_000;
+            while (!complete()) {
+                const remaining = deadline - Date.now();
+                assert.ok(remaining > 0, 'events did not arrive within 60 s');
+                let next: IteratorResult<ChaincodeEvent> | 'timeout';
+                try {
+                    next = await Promise.race([
+                        events.next(),
+                        new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), remaining).unref()),
+                    ]);
+                } catch (err) {
+                    // A gRPC client (Fabric, embedded endpoints) must ride out the restart by itself.
+                    if (target.clientsSurviveRestart) throw err;
+                    await reopen();
+                    continue;
+                }
+                if (next === 'timeout') continue;
+                if (next.done === true) {
+                    assert.ok(!target.clientsSurviveRestart, 'the event stream ended instead of resuming');
+                    await reopen();
+                    continue;
+                }
+                if (next.value.eventName === 'CreditGranted') received.push(next.value);
+                await checkpointer.checkpointChaincodeEvent(next.value);
+            }
+        };
 
-        stream = await open();
         for (let i = 0; i < 3; i++) expected.push((await grant()).transactionId);
         await readUntilComplete();
         await restartPeer('manufacturer');
-        // The embedded ledger is a new process after its restart: clients connect again. A Fabric
-        // client keeps its connections; the gRPC channel and the event stream reconnect by themselves.
-        if (target.name === 'embedded') {
-            stream.close();
-            stream = undefined;
-            await reconnectAll();
-        }
+        // An in-process ledger is a new instance after its restart: clients connect again and the new
+        // stream resumes from the checkpoint. Over gRPC (Fabric, embedded endpoints) the clients and the
+        // open stream are kept: the channel reconnects and the stream resumes by itself.
+        if (!target.clientsSurviveRestart) await reopen();
         for (let i = 0; i < 3; i++) expected.push((await retryWhileRestarting(grant)).transactionId);
         await readUntilComplete();
-        stream?.close();
+        stream.close();
 
         const ids = received.map((e) => e.transactionId);
         assert.deepEqual(ids, expected, 'every event once, in submission order');

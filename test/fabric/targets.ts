@@ -1,23 +1,34 @@
 /**
- * Where the `npm run test:fabric` suite runs: a real Fabric network (connection files of the four
- * organisations, through @hyperledger/fabric-gateway) or the embedded ledger. The suite sees only
- * the ledger client interface (LedgerConnector → LedgerConnection → LedgerContract), so both
- * targets run exactly the same test code.
+ * Where the `npm run test:fabric` suite runs. The suite sees only the ledger client interface
+ * (LedgerConnector → LedgerConnection → LedgerContract), so every target runs exactly the same test
+ * code:
+ *   fabric      a real Fabric network: the four organisations' connection files (FABRIC_CONNECTION),
+ *               each organisation through its own peer's Gateway with @hyperledger/fabric-gateway;
+ *   embedded    the embedded ledger behind one Fabric Gateway gRPC endpoint per organisation
+ *               (EmbeddedGatewayServer, TLS), reached through the same code as `fabric`: connection
+ *               files written here, loadFabricConfig, FabricLedgerConnector, fabric-gateway;
+ *   in-process  the embedded ledger's own in-process connections (no gRPC): the quickest check of the
+ *               chaincode, not of the Fabric client path.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
 import { FabricLedgerConnector, fabricIdentity, loadFabricConfig } from '@m2m-fabric/gateway/ledger/fabric/index';
 import {
+    EmbeddedGatewayServer,
     EmbeddedLedger,
+    loadOrCreateTlsServer,
     type LedgerConnection,
     type LedgerConnector,
     type LedgerIdentity,
     type LedgerSigner,
 } from '@m2m-fabric/gateway/ledger/index';
+
+export type TargetName = 'fabric' | 'embedded' | 'in-process';
+const TARGETS: readonly TargetName[] = ['fabric', 'embedded', 'in-process'];
 
 export const ORGS = ['csp', 'foga', 'fogb', 'manufacturer'] as const;
 export type Org = (typeof ORGS)[number];
@@ -38,35 +49,39 @@ export const ROLE: Record<Org, 'csp' | 'fog' | 'manufacturer'> = {
 };
 
 export interface SuiteTarget {
-    readonly name: 'embedded' | 'fabric';
+    readonly name: TargetName;
     readonly chaincodeName: string;
     /** Opens a connection of `org`'s service identity (through `org`'s own peer on Fabric). */
     connect(org: Org): Promise<LedgerConnection>;
     /**
-     * Restarts the peer `org`'s connections use. Fabric: runs M2M_FABRIC_RESTART_PEER_CMD with
-     * {org} replaced (e.g. `docker restart peer0.{org}.m2m.example.com`); undefined when not set.
-     * Embedded: closes the ledger process state and reopens it from disk.
+     * Restarts the peer `org`'s connections use, under the live clients. Fabric: runs
+     * M2M_FABRIC_RESTART_PEER_CMD with {org} replaced (e.g. `docker restart peer0.{org}.m2m.example.com`);
+     * undefined when not set. Embedded: stops `org`'s Gateway endpoint and starts it again on the same
+     * port. In-process: closes the ledger and reopens it from disk (clients must reconnect).
      */
     readonly restartPeer: ((org: Org) => Promise<void>) | undefined;
+    /** Whether clients survive `restartPeer` (a gRPC client reconnects; an in-process one cannot). */
+    readonly clientsSurviveRestart: boolean;
     close(): Promise<void>;
 }
 
 /** How the suite was asked to run, or why it is skipped. */
-export function chooseTarget(
-    argv: readonly string[],
-    env: NodeJS.ProcessEnv,
-): 'embedded' | 'fabric' | { skip: string } {
-    const requested = argv.includes('--embedded') ? 'embedded' : env.M2M_FABRIC_TEST_TARGET;
-    if (requested === 'embedded') return 'embedded';
-    if (requested !== undefined && requested !== 'fabric') {
-        return { skip: `M2M_FABRIC_TEST_TARGET must be 'fabric' or 'embedded', got '${requested}'` };
+export function chooseTarget(argv: readonly string[], env: NodeJS.ProcessEnv): TargetName | { skip: string } {
+    const flag = TARGETS.find((name) => argv.includes(`--${name}`));
+    const requested = flag ?? env.M2M_FABRIC_TEST_TARGET;
+    if (requested !== undefined && requested !== '') {
+        if (!(TARGETS as readonly string[]).includes(requested)) {
+            return { skip: `M2M_FABRIC_TEST_TARGET must be one of ${TARGETS.join(', ')}, got '${requested}'` };
+        }
+        if (requested !== 'fabric') return requested as TargetName;
     }
     if (env.FABRIC_CONNECTION === undefined || env.FABRIC_CONNECTION === '') {
         return {
             skip:
                 'no Fabric network configured: set FABRIC_CONNECTION to a directory holding csp, foga, fogb and ' +
                 'manufacturer .env/.json connection files (e.g. fabric-network/connection), or run ' +
-                '`npm run test:fabric -- --embedded` to run the suite on the embedded ledger',
+                '`npm run test:fabric -- --embedded` to run the suite on the embedded ledger behind its Fabric ' +
+                'Gateway endpoints',
         };
     }
     return 'fabric';
@@ -80,7 +95,14 @@ function connectionFile(dir: string, org: Org): string {
     throw new Error(`FABRIC_CONNECTION=${dir} has no ${org}.env or ${org}.json`);
 }
 
-export async function openFabricTarget(env: NodeJS.ProcessEnv): Promise<SuiteTarget> {
+/**
+ * The four organisations' connection files in `env.FABRIC_CONNECTION`, each opened with the Fabric
+ * client exactly as a service opens its own (`loadFabricConfig` → `FabricLedgerConnector`).
+ */
+export async function openFabricTarget(
+    env: NodeJS.ProcessEnv,
+    options: { name?: TargetName; restartPeer?: (org: Org) => Promise<void>; close?: () => Promise<void> } = {},
+): Promise<SuiteTarget> {
     const dir = env.FABRIC_CONNECTION ?? '';
     const configs = Object.fromEntries(
         // Each organisation's file alone: FABRIC_* variables of this process would apply to all four.
@@ -91,8 +113,9 @@ export async function openFabricTarget(env: NodeJS.ProcessEnv): Promise<SuiteTar
         throw new Error(`the connection files name different chaincodes: ${[...chaincodeNames].join(', ')}`);
     const restartCommand = env.M2M_FABRIC_RESTART_PEER_CMD;
     return {
-        name: 'fabric',
+        name: options.name ?? 'fabric',
         chaincodeName: configs.csp.chaincodeName,
+        clientsSurviveRestart: true,
         async connect(org) {
             const config = configs[org];
             const { identity, signer } = fabricIdentity(config);
@@ -101,12 +124,13 @@ export async function openFabricTarget(env: NodeJS.ProcessEnv): Promise<SuiteTar
             }).connect({ identity, signer, channelName: config.channelName });
         },
         restartPeer:
-            restartCommand === undefined || restartCommand === ''
+            options.restartPeer ??
+            (restartCommand === undefined || restartCommand === ''
                 ? undefined
                 : async (org) => {
                       await runShell(restartCommand.replaceAll('{org}', org));
-                  },
-        async close() {},
+                  }),
+        close: options.close ?? (async () => {}),
     };
 }
 
@@ -118,18 +142,92 @@ async function runShell(command: string): Promise<void> {
     });
 }
 
-export async function openEmbeddedTarget(): Promise<SuiteTarget> {
+/** The options every embedded target opens its ledger with. */
+async function openSuiteLedger(dataDir: string): Promise<EmbeddedLedger> {
     // Loaded here, not at module load, so that a skipped run does not need the chaincode at all.
     const { contracts } = await import('@m2m-fabric/chaincode');
+    return await EmbeddedLedger.open({
+        dataDir,
+        organisations: ORGS.map((org) => MSP[org]),
+        chaincodes: [{ name: 'm2m', contracts }],
+        // Short batches keep the suite fast; block cutting is otherwise Fabric's.
+        batch: { batchTimeoutMs: 20 },
+    });
+}
+
+/**
+ * The embedded ledger behind one Fabric Gateway endpoint per organisation (its "peer"), and a
+ * directory of connection files like fabric-network/connection/ naming them; the suite then opens
+ * them with openFabricTarget, the code it runs against a real network.
+ */
+export async function openEmbeddedGatewayTarget(): Promise<SuiteTarget> {
     const dir = await mkdtemp(join(tmpdir(), 'm2m-fabric-suite-'));
-    const open = async (): Promise<EmbeddedLedger> =>
-        await EmbeddedLedger.open({
-            dataDir: dir,
-            organisations: ORGS.map((org) => MSP[org]),
-            chaincodes: [{ name: 'm2m', contracts }],
-            // Short batches keep the suite fast; block cutting is otherwise Fabric's.
-            batch: { batchTimeoutMs: 20 },
-        });
+    const ledger = await openSuiteLedger(join(dir, 'ledger'));
+    const servers = new Map<Org, EmbeddedGatewayServer>();
+    const tls = new Map<Org, Awaited<ReturnType<typeof loadOrCreateTlsServer>>>();
+    const connectionDir = join(dir, 'connection');
+    try {
+        for (const org of ORGS) {
+            const orgDir = join(dir, 'organisations', org);
+            const material = await loadOrCreateTlsServer(orgDir, MSP[org], ['127.0.0.1', 'localhost']);
+            tls.set(org, material);
+            servers.set(org, await EmbeddedGatewayServer.start(ledger, { mspId: MSP[org], tls: material }));
+            // The service identity, with the role attribute a Fabric CA registration would give it.
+            const user = await ledger.loadOrEnrol(MSP[org], `${org}-service`, {
+                attributes: { 'm2m.role': ROLE[org] },
+            });
+            await mkdir(join(connectionDir, org), { recursive: true, mode: 0o700 });
+            await writeFile(join(connectionDir, org, 'tls-ca.pem'), material.caCertificatePem);
+            await writeFile(join(connectionDir, org, 'cert.pem'), user.certificatePem);
+            await writeFile(join(connectionDir, org, 'key.pem'), user.privateKeyPem, { mode: 0o600 });
+            const settings = {
+                FABRIC_PEER_ENDPOINT: servers.get(org)?.endpoint ?? '',
+                FABRIC_TLS_CA_CERT: `${org}/tls-ca.pem`,
+                FABRIC_MSP_ID: MSP[org],
+                FABRIC_CERT: `${org}/cert.pem`,
+                FABRIC_KEY: `${org}/key.pem`,
+                FABRIC_CHANNEL: ledger.channelName,
+                FABRIC_CHAINCODE: 'm2m',
+            };
+            await writeFile(
+                join(connectionDir, `${org}.env`),
+                Object.entries(settings)
+                    .map(([name, value]) => `${name}=${value}\n`)
+                    .join(''),
+            );
+        }
+    } catch (err) {
+        for (const server of servers.values()) await server.close();
+        await ledger.close();
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+    }
+    return await openFabricTarget(
+        { FABRIC_CONNECTION: connectionDir },
+        {
+            name: 'embedded',
+            // The peer goes away and comes back on the same address, as `docker restart` does.
+            restartPeer: async (org) => {
+                const server = servers.get(org);
+                const material = tls.get(org);
+                if (server === undefined || material === undefined) throw new Error(`no endpoint for ${org}`);
+                const port = Number(server.endpoint.slice(server.endpoint.lastIndexOf(':') + 1));
+                await server.close();
+                await new Promise((resolve) => setTimeout(resolve, 500));
+                servers.set(org, await EmbeddedGatewayServer.start(ledger, { mspId: MSP[org], tls: material, port }));
+            },
+            close: async () => {
+                for (const server of servers.values()) await server.close();
+                await ledger.close();
+                await rm(dir, { recursive: true, force: true });
+            },
+        },
+    );
+}
+
+export async function openInProcessTarget(): Promise<SuiteTarget> {
+    const dir = await mkdtemp(join(tmpdir(), 'm2m-fabric-suite-'));
+    const open = async (): Promise<EmbeddedLedger> => await openSuiteLedger(dir);
     let ledger = await open();
     const identities = new Map<Org, { identity: LedgerIdentity; signer: LedgerSigner }>();
     const identityOf = async (org: Org): Promise<{ identity: LedgerIdentity; signer: LedgerSigner }> => {
@@ -146,8 +244,9 @@ export async function openEmbeddedTarget(): Promise<SuiteTarget> {
     };
     const connector = (): LedgerConnector => ledger;
     return {
-        name: 'embedded',
+        name: 'in-process',
         chaincodeName: 'm2m',
+        clientsSurviveRestart: false,
         async connect(org) {
             const { identity, signer } = await identityOf(org);
             return await connector().connect({ identity, signer });

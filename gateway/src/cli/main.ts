@@ -7,7 +7,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config.js';
 import { formatSummary, runDemo } from '../demo/run.js';
 import { ServiceError } from '../mqtt/envelope.js';
+import { runPeer } from './peer.js';
 import { runDevice, runFog, runCsp, runManufacturer, runServe } from './services.js';
+import { runStorage } from './storage.js';
+import { StorageError } from '../storage/index.js';
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -16,10 +19,12 @@ commands:
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
   serve          the embedded network kept running, with device state files for "m2m device"
+  peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
   fog            run a fog gateway service
-  csp            run the CSP backend service
+  csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
   manufacturer   register/replace/decommission equipment, buy sessions, list, history
+  storage        export the embedded IPFS store to a CAR file (for ipfs dag import), or import one
 Run "m2m <command> --help" for a command's options and environment variables.`;
 
 function positiveInt(name: string, raw: string | undefined, dflt: number, max: number): number {
@@ -76,6 +81,8 @@ async function main(): Promise<void> {
             return demo(rest);
         case 'serve':
             return runServe(rest);
+        case 'peer':
+            return runPeer(rest);
         case 'device':
             return runDevice(rest);
         case 'fog':
@@ -84,6 +91,8 @@ async function main(): Promise<void> {
             return runCsp(rest);
         case 'manufacturer':
             return runManufacturer(rest);
+        case 'storage':
+            return runStorage(rest);
         case undefined:
         case '--help':
         case 'help':
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
     if (err instanceof ConfigError) console.error(err.message);
     else if (err instanceof ServiceError) console.error(`error ${err.message}`);
+    else if (err instanceof StorageError) console.error(`error ${err.name}: ${err.message}`);
     else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
     process.exitCode = 1;
 });

@@ -10,12 +10,15 @@
  *   m2m manufacturer  equipment and session purchases against a real Fabric network
  */
 import { join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { getSuite } from '@m2m-fabric/chaincode/protocol';
-import { loadConfig, describeSchema, type ConfigSchema } from '../config/config.js';
+import { ConfigError, loadConfig, describeSchema, type ConfigSchema } from '../config/config.js';
 import { ChaincodeClient, type EquipmentSpec } from '../common/chaincode-client.js';
 import { loadOrCreateServiceKey } from '../common/keys.js';
-import { CspBackend } from '../csp/backend.js';
+import { CspBackend, type TelemetryRecord } from '../csp/backend.js';
+import { spoolDirFor, spoolInstruction, type QueuedInstruction } from '../csp/instruction-outbox.js';
+import { DurableMap } from '../util/durable-map.js';
 import { FogGateway } from '../fog/gateway.js';
 import { ManufacturerClient } from '../manufacturer/client.js';
 import { DeviceAgent } from '../device/agent.js';
@@ -286,18 +289,96 @@ export async function runFog(argv: string[]): Promise<void> {
     await fog.close();
 }
 
+const CSP_USAGE = `m2m csp [--config file] ...             run the CSP backend (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)
+m2m csp instruct (--equipment ID | --route HEX) (--payload TEXT | --payload-file F) [--data.dir D]
+                                         queue an instruction for a device: durable in D when the command
+                                         returns; the CSP (running now or started later) delivers it in
+                                         order when the device's session channel is next available
+m2m csp instructions [--data.dir D]       instructions not yet acknowledged by their device
+m2m csp telemetry [--equipment ID] [--route HEX] [--limit N] [--data.dir D]
+                                         telemetry received (read-only; safe while the CSP runs)`;
+
+const CSP_ACTION_FLAGS = {
+    equipment: { type: 'string' },
+    route: { type: 'string' },
+    payload: { type: 'string' },
+    'payload-file': { type: 'string' },
+    limit: { type: 'string' },
+} as const;
+
+async function cspAction(
+    action: string,
+    dataDir: string,
+    v: Record<string, string | boolean | undefined>,
+): Promise<void> {
+    const equipment = v.equipment as string | undefined;
+    const route = v.route as string | undefined;
+    if (equipment !== undefined && route !== undefined)
+        throw new ConfigError(['give --equipment or --route, not both']);
+    if (route !== undefined && !/^[0-9a-f]{2,}$/.test(route))
+        throw new ConfigError([`--route must be lowercase hex, got ${route}`]);
+    const target =
+        equipment !== undefined ? { equipmentId: equipment } : route !== undefined ? { routeId: route } : undefined;
+    switch (action) {
+        case 'instruct': {
+            if (target === undefined) throw new ConfigError(['instruct needs --equipment ID or --route HEX']);
+            const text = v.payload as string | undefined;
+            const file = v['payload-file'] as string | undefined;
+            if ((text === undefined) === (file === undefined))
+                throw new ConfigError(['instruct needs exactly one of --payload TEXT and --payload-file F']);
+            const payload = file !== undefined ? new Uint8Array(await readFile(file)) : new TextEncoder().encode(text);
+            if (payload.length > 8 * 1024)
+                throw new ConfigError([`the instruction is ${payload.length} bytes; at most 8192 fit in one frame`]);
+            const path = await spoolInstruction(dataDir, target, payload);
+            console.log(JSON.stringify({ queued: path, bytes: payload.length }));
+            return;
+        }
+        case 'instructions': {
+            const m = DurableMap.readSnapshot<QueuedInstruction>(join(dataDir, 'csp-instructions.jsonl'));
+            const spooled = await readdir(spoolDirFor(dataDir)).catch(() => [] as string[]);
+            const pending = [...(m?.entries() ?? [])]
+                .filter(([k]) => k.startsWith('i:'))
+                .map(([, i]) => ({
+                    id: i.id,
+                    target: i.target,
+                    queuedAt: new Date(i.queuedAt).toISOString(),
+                    sent: i.sent,
+                }));
+            console.log(
+                JSON.stringify({ pending, spooled: spooled.filter((n) => n.startsWith('instr-')).length }, null, 2),
+            );
+            return;
+        }
+        case 'telemetry': {
+            const m = DurableMap.readSnapshot<TelemetryRecord>(join(dataDir, 'csp-telemetry.jsonl'));
+            const limit = v.limit === undefined ? undefined : Number(v.limit);
+            if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+                throw new ConfigError([`--limit must be a positive integer, got ${String(v.limit)}`]);
+            const rows = [...(m?.values() ?? [])].filter(
+                (r) =>
+                    (equipment === undefined || r.equipmentId === equipment) &&
+                    (route === undefined || r.routeId === route),
+            );
+            for (const r of limit === undefined ? rows : rows.slice(-limit)) console.log(JSON.stringify(r));
+            return;
+        }
+        default:
+            throw new ConfigError([`unknown csp action ${action}\n${CSP_USAGE}`]);
+    }
+}
+
 export async function runCsp(argv: string[]): Promise<void> {
-    const { values } = flags(argv, schemaFlags(CSP_SCHEMA));
+    const { values, positionals } = flags(argv, { ...schemaFlags(CSP_SCHEMA), ...CSP_ACTION_FLAGS });
     if (values.help === true) {
-        console.log(
-            `m2m csp [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(CSP_SCHEMA)}`,
-        );
+        console.log(`${CSP_USAGE}\n${describeSchema(CSP_SCHEMA)}`);
         return;
     }
     const c = loadConfig(CSP_SCHEMA, {
         file: values.config as string | undefined,
         overrides: overridesFrom(values, CSP_SCHEMA),
     });
+    const action = positionals[0];
+    if (action !== undefined) return cspAction(action, c['data.dir'], values);
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);
     const store = await openObjectStore(storageConfigFromEnv(process.env, c['data.dir']));

@@ -55,6 +55,7 @@ import { TopicLayout, type Principal } from '../mqtt/topics.js';
 import { MetricsRegistry, type Counter, type Histogram } from '../metrics/registry.js';
 import { DurableMap } from '../util/durable-map.js';
 import { silentLogger, type Logger } from '../util/log.js';
+import { InstructionOutbox, targetKey, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
 
 export interface CspBackendOptions {
     key: ServiceKey;
@@ -69,6 +70,11 @@ export interface CspBackendOptions {
     topics?: TopicLayout;
     /** Approve every fog whose addr_f checks out (default true). */
     autoApproveFogs?: boolean;
+    /**
+     * An instruction sent but not acknowledged is sent again after this long, and the spool of
+     * `m2m csp instruct` is read this often (default 2000 ms).
+     */
+    instructionRetryMs?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
 }
@@ -115,7 +121,11 @@ export class CspBackend {
     private readonly channels = new Map<string, { channel: SessionChannel; reservedSendSeq: bigint }>();
     private readonly inFlight = new Map<string, Promise<Uint8Array>>();
     private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
-    private readonly instructions = new Map<string, Uint8Array[]>();
+    private outbox!: InstructionOutbox;
+    /** Per route: the delivery running now, and whether another pass was asked for meanwhile. */
+    private readonly deliveries = new Map<string, Promise<void>>();
+    private readonly redeliver = new Set<string>();
+    private instructionTimer: NodeJS.Timeout | undefined;
     private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
     private events: ChaincodeEventStream | undefined;
     private eventLoop: Promise<void> | undefined;
@@ -128,6 +138,7 @@ export class CspBackend {
         storeErrors: Counter;
         issued: Counter;
         frames: Counter;
+        instructions: Counter;
     };
 
     constructor(private readonly options: CspBackendOptions) {
@@ -143,7 +154,16 @@ export class CspBackend {
             storeErrors: r.counter('m2m_csp_store_errors_total', 'Object store operations that failed'),
             issued: r.counter('m2m_csp_certificates_issued_total', 'Certificate objects issued (Alg. 1)'),
             frames: r.counter('m2m_csp_frames_total', 'Session-channel frames by type and outcome'),
+            instructions: r.counter(
+                'm2m_csp_instructions_total',
+                'Instructions queued, sent (each attempt) and acknowledged by the device',
+            ),
         };
+        const pendingInstructions = r.gauge(
+            'm2m_csp_instruction_outbox_depth',
+            'Instructions queued for devices, not yet acknowledged',
+        );
+        pendingInstructions.onCollect(() => pendingInstructions.set(this.outbox?.size ?? 0));
         const depth = r.gauge('m2m_csp_pending_syncs', 'Sessions stored as syncing, not yet confirmed');
         depth.onCollect(() =>
             depth.set([...(this.sessions?.values() ?? [])].filter((s) => s.state === 'syncing').length),
@@ -159,6 +179,7 @@ export class CspBackend {
         await this.ensureRegistered();
         this.sessions = await DurableMap.open<StoredSession>(`${options.dataDir}/csp-sessions.jsonl`);
         this.telemetry = await DurableMap.open<TelemetryRecord>(`${options.dataDir}/csp-telemetry.jsonl`);
+        this.outbox = await InstructionOutbox.open(options.dataDir);
         for (const s of this.sessions.values()) if (s.state === 'syncing') void this.resumeSync(s);
 
         if (options.brokerUrl === undefined) {
@@ -181,6 +202,9 @@ export class CspBackend {
             (topic, payload) => void this.onLinkMessage(topic, payload),
         );
         this.startEventLoop();
+        this.instructionTimer = setInterval(() => void this.instructionTick(), options.instructionRetryMs ?? 2_000);
+        this.instructionTimer.unref();
+        void this.instructionTick();
         this.log.info('CSP backend started', { broker: this.brokerUrl, publicKey: this.publicKeyHex });
     }
 
@@ -357,6 +381,7 @@ export class CspBackend {
             const s = this.sessions.get(key);
             if (s !== undefined) {
                 s.lastClientId = fwd.clientId;
+                s.fogId = fogId;
             }
             outcome = { ok: true, frame };
             this.m.sessions.inc({ outcome: 'established', code: '' });
@@ -372,6 +397,7 @@ export class CspBackend {
             routeId: fwd.routeId,
             outcome,
         });
+        if (outcome.ok) void this.kickDelivery(key);
     }
 
     private async ledgerCall<T>(fn: () => Promise<T>): Promise<T> {
@@ -557,7 +583,14 @@ export class CspBackend {
         s.lastClientId = up.clientId;
         s.fogId = fogId;
         await this.persistChannel(key, entry, true);
-        if (opened.type === FrameType.Upload) {
+        if (opened.type === FrameType.Ack && opened.payload.length === 8) {
+            // The device acknowledges a Download frame: its instruction leaves the outbox.
+            const seq = new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
+            const done = await this.outbox.acknowledge(key, seq);
+            this.m.frames.inc({ type: 'ack', outcome: done === undefined ? 'stale' : 'ok' });
+            if (done !== undefined) this.m.instructions.inc({ outcome: 'acknowledged' });
+            await reply({ ok: true, frame: await this.seal(key, FrameType.Ack, opened.payload) });
+        } else if (opened.type === FrameType.Upload) {
             this.m.frames.inc({ type: 'upload', outcome: 'ok' });
             const text = new TextDecoder().decode(opened.payload);
             let equipmentId: string | undefined;
@@ -589,24 +622,106 @@ export class CspBackend {
             this.m.frames.inc({ type: 'poll', outcome: 'ok' });
             await reply({ ok: true, frame: await this.seal(key, FrameType.Confirm, fromHex(key)) });
         }
-        const queued = this.instructions.get(key);
-        if (queued !== undefined && queued.length > 0) {
-            this.instructions.delete(key);
-            for (const payload of queued) await this.pushDownload(key, payload);
-        }
+        // The device is reachable on this route now: deliver what waits for it.
+        await this.kickDelivery(key);
     }
 
-    private async pushDownload(key: string, payload: Uint8Array): Promise<void> {
+    // ---- instruction outbox ----
+
+    /** Outbox targets a session's frames deliver: its device (once known) and the session itself. */
+    private targetsOf(s: StoredSession): string[] {
+        const t = [targetKey({ routeId: s.routeId })];
+        if (s.equipmentId !== undefined) t.push(targetKey({ equipmentId: s.equipmentId }));
+        return t;
+    }
+
+    /** The route an outbox target is delivered on: its device's newest reachable session. */
+    private routeFor(target: string): StoredSession | undefined {
+        let best: StoredSession | undefined;
+        for (const s of this.sessions.values()) {
+            if (s.state !== 'established' || s.lastClientId === undefined) continue;
+            if (!this.targetsOf(s).includes(target)) continue;
+            if (best === undefined || (s.establishedAt ?? 0) > (best.establishedAt ?? 0)) best = s;
+        }
+        return best;
+    }
+
+    /** Runs (or re-runs after the current pass) the in-order delivery on one route. */
+    private kickDelivery(key: string): Promise<void> {
+        const running = this.deliveries.get(key);
+        if (running !== undefined) {
+            this.redeliver.add(key);
+            return running;
+        }
+        const run = (async () => {
+            do {
+                this.redeliver.delete(key);
+                await this.deliverHead(key).catch((err: unknown) =>
+                    this.log.warn('instruction delivery failed', { code: errorCodeOf(err) }),
+                );
+            } while (this.redeliver.has(key) && !this.closed);
+        })().finally(() => this.deliveries.delete(key));
+        this.deliveries.set(key, run);
+        return run;
+    }
+
+    /**
+     * Sends the oldest pending instruction for this route's device, unless it is already in flight
+     * to the same client and not yet due for a retry. One at a time: the next goes when the device
+     * acknowledged this one, so instructions arrive in order.
+     */
+    private async deliverHead(key: string): Promise<void> {
         const s = this.sessions.get(key);
-        if (s?.lastClientId === undefined)
-            throw new ServiceError(ServiceErrorCode.UnknownSession, 'device not reachable');
+        if (this.closed || s?.state !== 'established' || s.lastClientId === undefined) return;
+        const head = this.outbox.pending(this.targetsOf(s))[0];
+        if (head === undefined) return;
+        // Only the device's newest reachable session carries its instructions.
+        if (this.routeFor(head.target)?.routeId !== key) return;
+        const retryMs = this.options.instructionRetryMs ?? 2_000;
+        const sent = head.sent;
+        if (
+            sent !== undefined &&
+            sent.routeId === key &&
+            sent.clientId === s.lastClientId &&
+            Date.now() - sent.at < retryMs
+        )
+            return;
+        const body = InstructionOutbox.payloadOf(head);
+        const payload = new Uint8Array(8 + body.length);
+        new DataView(payload.buffer).setBigUint64(0, BigInt(head.id));
+        payload.set(body, 8);
         const frame = await this.seal(key, FrameType.Download, payload);
+        const seq = new DataView(frame.buffer, frame.byteOffset + 2, 8).getBigUint64(0);
+        await this.outbox.markSent(head, {
+            routeId: key,
+            seq: seq.toString(),
+            clientId: s.lastClientId,
+            at: Date.now(),
+        });
         await this.send(s.fogId, LinkKind.FrameDown, {
             correlationId: newCorrelationId(),
             clientId: s.lastClientId,
             routeId: fromHex(key),
             outcome: { ok: true, frame },
         });
+        this.m.instructions.inc({ outcome: 'sent' });
+    }
+
+    /** Periodically: take in the CLI's spool, and re-send what is due on each device's route. */
+    private async instructionTick(): Promise<void> {
+        if (this.closed) return;
+        try {
+            const added = await this.outbox.takeSpool();
+            if (added.length > 0) this.m.instructions.inc({ outcome: 'queued' }, added.length);
+            const routes = new Set<string>();
+            for (const item of this.outbox.pending()) {
+                const s = this.routeFor(item.target);
+                if (s !== undefined) routes.add(s.routeId);
+            }
+            await Promise.all([...routes].map((r) => this.kickDelivery(r)));
+        } catch (err) {
+            this.log.warn('instruction outbox pass failed', { error: (err as Error).message });
+        }
     }
 
     // ---- API ----
@@ -633,41 +748,51 @@ export class CspBackend {
     }
 
     /**
-     * Sends an instruction to the device's latest established session (by equipment id or route
-     * id). Delivered now if the device was seen, else queued until it next polls or uploads.
+     * Sends an instruction to a device (by equipment id, known from its telemetry) or to one
+     * session (route id). It is durable in the CSP's outbox when this resolves, and is delivered in
+     * order over the device's newest reachable session — now when the device was seen (`sent`),
+     * else when it next is (`queued`) — and removed only once the device acknowledged it.
      */
-    async sendInstruction(
-        target: { equipmentId?: string; routeId?: string },
-        payload: Uint8Array,
-    ): Promise<'sent' | 'queued'> {
+    async sendInstruction(target: InstructionTarget, payload: Uint8Array): Promise<'sent' | 'queued'> {
         const candidates = [...this.sessions.values()].filter(
             (s) =>
                 s.state === 'established' &&
-                ((target.routeId !== undefined && s.routeId === target.routeId) ||
-                    (target.equipmentId !== undefined && s.equipmentId === target.equipmentId)),
+                (('routeId' in target && s.routeId === target.routeId) ||
+                    ('equipmentId' in target && s.equipmentId === target.equipmentId)),
         );
         candidates.sort((a, b) => (b.establishedAt ?? 0) - (a.establishedAt ?? 0));
         const s = candidates[0];
         if (s === undefined)
             throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session for that device');
-        if (s.lastClientId !== undefined) {
-            await this.pushDownload(s.routeId, payload);
-            return 'sent';
-        }
-        const q = this.instructions.get(s.routeId) ?? [];
-        q.push(payload);
-        this.instructions.set(s.routeId, q);
-        return 'queued';
+        // A session whose device is known queues for the device, so a later session delivers it.
+        const key = targetKey(s.equipmentId !== undefined ? { equipmentId: s.equipmentId } : { routeId: s.routeId });
+        const item = await this.outbox.add(key, payload);
+        this.m.instructions.inc({ outcome: 'queued' });
+        const route = this.routeFor(key);
+        if (route === undefined) return 'queued';
+        await this.kickDelivery(route.routeId);
+        const now = this.outbox.pending([key]).find((i) => i.id === item.id);
+        return now === undefined || now.sent !== undefined ? 'sent' : 'queued';
+    }
+
+    /** Instructions not yet acknowledged, oldest first (payloads left out). */
+    pendingInstructions(target?: InstructionTarget): Omit<QueuedInstruction, 'payload'>[] {
+        return this.outbox
+            .pending(target === undefined ? undefined : [targetKey(target)])
+            .map(({ payload: _p, ...rest }) => rest);
     }
 
     async close(): Promise<void> {
         this.closed = true;
+        if (this.instructionTimer !== undefined) clearInterval(this.instructionTimer);
+        await Promise.allSettled([...this.deliveries.values()]);
         this.events?.close();
         await this.eventLoop?.catch(() => undefined);
         await this.conn?.close();
         await this.broker?.close();
         await this.sessions?.close();
         await this.telemetry?.close();
+        await this.outbox?.close();
     }
 }
 

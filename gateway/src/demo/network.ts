@@ -39,6 +39,7 @@ export interface EmbeddedNetworkOptions {
     /** Wraps each service's object store (tests inject faults this way). */
     wrapStore?: (store: ObjectStore, owner: string) => ObjectStore;
     fogOptions?: Partial<ConstructorParameters<typeof FogGateway>[0]>;
+    cspOptions?: Partial<ConstructorParameters<typeof CspBackend>[0]>;
 }
 
 export interface LedgerTotals {
@@ -100,6 +101,7 @@ export class EmbeddedNetwork {
                 dataDir: join(dataDir, 'csp'),
                 logger: log.child('csp'),
                 ...(ext !== undefined ? { brokerUrl: ext.url, brokerPassword: ext.passwords.csp } : {}),
+                ...this.options.cspOptions,
             });
             await csp.start();
             if (ext === undefined) cspPort = Number(new URL(csp.brokerUrl).port);

@@ -6,6 +6,7 @@
  */
 import { join } from 'node:path';
 import { DeviceAgent } from '../device/agent.js';
+import { readDeviceState } from '../device/state.js';
 import { errorCodeOf } from '../mqtt/envelope.js';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
 
@@ -85,8 +86,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         // Purchase + issuance (Alg. 1): top up each device to K remaining sessions.
         const needs = await Promise.all(
             ids.map(async (id) => {
-                const agent = await DeviceAgent.open({ statePath: statePath(id) }).catch(() => undefined);
-                const remaining = agent === undefined ? 0n : agent.remainingSessions;
+                // Read-only look at the state file (no agent runs yet; opening one would take its lock).
+                const state = await readDeviceState(statePath(id)).catch(() => undefined);
+                const remaining = state === undefined ? 0n : BigInt(state.endCounter) - BigInt(state.nextCounter);
                 return Math.max(0, options.sessions - Number(remaining));
             }),
         );

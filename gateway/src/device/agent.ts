@@ -38,6 +38,8 @@ import {
 import { TopicLayout } from '../mqtt/topics.js';
 import { routeIdFor } from '../common/route.js';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
+import { DeviceStateLock } from './state-lock.js';
+import { mergeInbox } from './inbox.js';
 
 export interface DeviceAgentOptions {
     statePath: string;
@@ -48,6 +50,8 @@ export interface DeviceAgentOptions {
     requestTimeoutMs?: number;
     /** M3 -> Established: two ledger commits plus the CSP. */
     sessionTimeoutMs?: number;
+    /** How long open() waits for the state file's lock (a manufacturer provisioning it). */
+    lockWaitMs?: number;
 }
 
 export interface EstablishedSession {
@@ -73,23 +77,38 @@ export class DeviceAgent {
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
     private writes: Promise<void> = Promise.resolve();
+    /** Instruction acknowledgements on their way; close() lets them finish (briefly). */
+    private readonly acks = new Set<Promise<unknown>>();
 
     private constructor(
         private readonly options: DeviceAgentOptions,
         state: DeviceStateFile,
+        private readonly lock: DeviceStateLock,
     ) {
         this.state = state;
         this.suite = getSuite(state.suite);
         this.topics = options.topics ?? new TopicLayout();
     }
 
+    /**
+     * Opens the state file and takes its lock for as long as the agent is open: the agent is then
+     * the file's only writer (purchases arrive through the provisioning inbox, merged here and
+     * before every session). A second agent on the same file gets `deviceBusy`.
+     */
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
-        const state = await readDeviceState(options.statePath);
-        if (state === undefined)
-            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
-        const agent = new DeviceAgent(options, state);
-        if (state.session !== undefined) await agent.restoreChannel();
-        return agent;
+        const lock = await DeviceStateLock.acquire(options.statePath, { waitMs: options.lockWaitMs ?? 5_000 });
+        try {
+            const state = await readDeviceState(options.statePath);
+            if (state === undefined)
+                throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+            const agent = new DeviceAgent(options, state, lock);
+            await agent.reloadEntitlement();
+            if (state.session !== undefined) await agent.restoreChannel();
+            return agent;
+        } catch (err) {
+            await lock.release();
+            throw err;
+        }
     }
 
     get equipmentId(): string {
@@ -112,19 +131,22 @@ export class DeviceAgent {
         return decodePoint(this.suite, fromHex(this.state.cspPublicKey));
     }
 
-    /** Serialised atomic writes of the state file. */
+    /** Serialised atomic writes of the state file, each only while this agent still holds the lock. */
     private persist(): Promise<void> {
         const snapshot = structuredClone(this.state);
-        this.writes = this.writes.then(() => writeDeviceState(this.options.statePath, snapshot));
-        return this.writes;
+        const write = this.writes
+            .catch(() => undefined)
+            .then(async () => {
+                await this.lock.assertHeld();
+                await writeDeviceState(this.options.statePath, snapshot);
+            });
+        this.writes = write;
+        return write;
     }
 
-    /** Re-reads the purchased range (a manufacturer may have provisioned more sessions). */
+    /** Merges purchases waiting in the provisioning inbox (the manufacturer bought more sessions). */
     async reloadEntitlement(): Promise<void> {
-        const onDisk = await readDeviceState(this.options.statePath);
-        if (onDisk !== undefined && BigInt(onDisk.endCounter) > BigInt(this.state.endCounter)) {
-            this.state.endCounter = onDisk.endCounter;
-        }
+        await mergeInbox(this.options.statePath, this.state, () => this.persist());
     }
 
     /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
@@ -150,7 +172,7 @@ export class DeviceAgent {
         const announcedKey = r.bytes16();
         r.end();
         if (announcedId !== fogId || !equalBytes(announcedKey, fromHex(this.state.fog.publicKey))) {
-            await this.close();
+            await this.disconnect();
             throw new ServiceError(
                 ServiceErrorCode.FogKeyMismatch,
                 `fog ${announcedId} does not hold the registered key of ${fogId}`,
@@ -304,12 +326,21 @@ export class DeviceAgent {
         const s = this.state.session;
         if (s?.established !== true) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session');
         const payload = new TextEncoder().encode(JSON.stringify({ equipmentId: this.state.equipmentId, ...telemetry }));
-        const frame = await this.sealFrame(FrameType.Upload, payload);
-        const reply = await rpc.request(
-            EnvelopeKind.Frame,
-            encodeTagged(fromHex(s.routeId), frame),
-            this.options.requestTimeoutMs ?? 10_000,
-        );
+        const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
+        const deadline = Date.now() + timeoutMs;
+        let reply: Envelope;
+        for (;;) {
+            // A fresh frame (new sequence number) per attempt: the fog refused the last one unread.
+            const frame = await this.sealFrame(FrameType.Upload, payload);
+            try {
+                reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(fromHex(s.routeId), frame), timeoutMs);
+                break;
+            } catch (err) {
+                // `unavailable`: the fog's link to the CSP is down (a restart); it comes back.
+                if (errorCodeOf(err) !== ServiceErrorCode.Unavailable || Date.now() > deadline) throw err;
+                await new Promise((r) => setTimeout(r, 200));
+            }
+        }
         const opened = await this.channel!.open(decodeTagged(reply.body).payload);
         await this.saveChannel(true);
         if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
@@ -323,26 +354,69 @@ export class DeviceAgent {
 
     private async onPushed(env: Envelope): Promise<void> {
         if (env.kind !== EnvelopeKind.Frame || this.channel === undefined || this.state.session === undefined) return;
+        let opened;
+        let routeId: Uint8Array;
         try {
             const { tag, payload } = decodeTagged(env.body);
             if (toHex(tag) !== this.state.session.routeId) return;
-            const opened = await this.channel.open(payload);
+            routeId = tag;
+            opened = await this.channel.open(payload);
             await this.saveChannel(true);
-            if (opened.type === FrameType.Download) for (const h of this.instructionHandlers) h(opened.payload);
-            else if (opened.type === FrameType.Confirm && !this.state.session.established) {
-                this.state.session.established = true;
-                await this.persist();
-            }
         } catch {
-            /* a frame that does not open is dropped: the channel state is unchanged */
+            return; // a frame that does not open is dropped: the channel state is unchanged
+        }
+        if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
+        else if (opened.type === FrameType.Confirm && !this.state.session.established) {
+            this.state.session.established = true;
+            await this.persist();
         }
     }
 
-    async close(): Promise<void> {
-        this.rpc?.cancelAll('device agent closing');
+    /**
+     * An instruction: u64 instruction id || body. New ids go to the handlers; the id is recorded
+     * and the frame acknowledged (Ack frame carrying the Download's sequence number), after which
+     * the CSP removes it from its outbox. A re-delivered id is acknowledged again, not handled.
+     */
+    private async onDownload(routeId: Uint8Array, seq: bigint, payload: Uint8Array): Promise<void> {
+        if (payload.length < 8) return;
+        const id = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0);
+        if (id > BigInt(this.state.lastInstructionId ?? '0')) {
+            const body = payload.slice(8);
+            for (const h of this.instructionHandlers) h(body);
+            this.state.lastInstructionId = id.toString();
+            await this.persist().catch(() => undefined);
+        }
+        const ackPayload = new Uint8Array(8);
+        new DataView(ackPayload.buffer).setBigUint64(0, seq);
+        const sending = (async () => {
+            const ack = await this.sealFrame(FrameType.Ack, ackPayload);
+            await this.requireRpc().request(
+                EnvelopeKind.Frame,
+                encodeTagged(routeId, ack),
+                this.options.requestTimeoutMs ?? 10_000,
+            );
+        })().catch(() => {
+            /* the CSP re-sends an unacknowledged instruction; it is acknowledged then */
+        });
+        this.acks.add(sending);
+        await sending;
+        this.acks.delete(sending);
+    }
+
+    /** Drops the broker connection; the agent keeps its state file (connect() again to resume). */
+    async disconnect(): Promise<void> {
+        this.rpc?.cancelAll('device agent disconnecting');
         await this.conn?.close();
         this.conn = undefined;
         this.rpc = undefined;
-        await this.writes;
+    }
+
+    /** Disconnects, finishes pending state writes and releases the state file's lock. */
+    async close(): Promise<void> {
+        if (this.acks.size > 0)
+            await Promise.race([Promise.all(this.acks), new Promise((r) => setTimeout(r, 2_000).unref())]);
+        await this.disconnect();
+        await this.writes.catch(() => undefined);
+        await this.lock.release();
     }
 }

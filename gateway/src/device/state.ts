@@ -27,6 +27,11 @@ export interface DeviceStateFile {
     nextCounter: string;
     /** One past the last purchased counter (decimal). */
     endCounter: string;
+    /**
+     * Highest CSP instruction id handed to the device's handlers: a re-delivered instruction (the
+     * CSP did not see the acknowledgement) is acknowledged again but not handled twice.
+     */
+    lastInstructionId?: string;
     session?: DeviceSessionState;
 }
 

@@ -23,6 +23,8 @@ import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '../common/
 import { errorCodeOf, ServiceError, ServiceErrorCode } from '../mqtt/envelope.js';
 import { readJsonFile, writeJsonAtomic } from '../util/secure-file.js';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from '../device/state.js';
+import { DeviceStateLock } from '../device/state-lock.js';
+import { deliverGrant, mergeInbox } from '../device/inbox.js';
 
 export interface ManufacturerClientOptions {
     suite: Suite;
@@ -39,6 +41,18 @@ interface DeviceRecord {
     w: string;
     /** First counter not yet bought. */
     nextPurchase: string;
+}
+
+export interface ProvisionResult {
+    statePath: string;
+    /** One past the last purchased counter, as delivered. */
+    endCounter: bigint;
+    /**
+     * `state`: no agent was running, the state file was written (under its lock);
+     * `inbox`: an agent runs on the file, the purchase was left in its provisioning inbox and the
+     * agent merges it before its next session.
+     */
+    delivery: 'state' | 'inbox';
 }
 
 export interface PurchaseResult {
@@ -143,33 +157,85 @@ export class ManufacturerClient {
     /**
      * Writes (or extends) the device's state file: secrets, the fog it uses and its key from the
      * ledger, Q_c, and the purchased counter range. The device's own next counter is kept.
+     *
+     * The state file has one writer at a time (its lock, device/state-lock.ts). When no agent runs
+     * the lock is taken for the write; when an agent runs on the file, the purchase goes to the
+     * file's provisioning inbox and the agent merges it (device/inbox.ts) — the manufacturer never
+     * writes `nextCounter` under a running agent, so no counter is reused or lost. Moving a device
+     * to another fog needs its agent stopped (`deviceBusy` otherwise).
      */
     async provisionDevice(
         equipmentId: string,
         statePath: string,
         fog: { id: string; brokerUrl?: string },
-    ): Promise<DeviceStateFile> {
+    ): Promise<ProvisionResult> {
         const rec = await this.deviceRecord(equipmentId);
         const [csp, fogRecord] = await Promise.all([this.options.ledger.getCsp(), this.options.ledger.getFog(fog.id)]);
         if (fogRecord.status !== 'approved')
             throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
-        const existing = await readDeviceState(statePath);
-        const state: DeviceStateFile = {
-            version: 1,
-            suite: this.options.suite.id,
-            equipmentId,
-            w: rec.w,
-            fog: {
-                id: fog.id,
-                publicKey: fogRecord.publicKey,
-                ...(fog.brokerUrl !== undefined ? { brokerUrl: fog.brokerUrl } : {}),
-            },
-            cspPublicKey: csp.caPublicKey,
-            nextCounter: existing?.nextCounter ?? '1',
-            endCounter: rec.nextPurchase,
-            ...(existing?.session !== undefined ? { session: existing.session } : {}),
+        const endCounter = BigInt(rec.nextPurchase);
+        const fogEntry = {
+            id: fog.id,
+            publicKey: fogRecord.publicKey,
+            ...(fog.brokerUrl !== undefined ? { brokerUrl: fog.brokerUrl } : {}),
         };
-        await writeDeviceState(statePath, state);
-        return state;
+        const checkSameDevice = (existing: DeviceStateFile): void => {
+            if (existing.equipmentId !== equipmentId || existing.w !== rec.w)
+                throw new ServiceError(
+                    'malformedInput',
+                    `${statePath} belongs to equipment ${existing.equipmentId} with other secrets; refusing to overwrite it`,
+                );
+        };
+        let lock: DeviceStateLock;
+        try {
+            lock = await DeviceStateLock.acquire(statePath, { waitMs: 0 });
+        } catch (err) {
+            if (errorCodeOf(err) !== ServiceErrorCode.DeviceBusy) throw err;
+            // An agent runs on the file: deliver through its inbox, change nothing else.
+            const existing = await readDeviceState(statePath);
+            if (existing === undefined) throw err;
+            checkSameDevice(existing);
+            const sameFog =
+                existing.fog.id === fogEntry.id &&
+                existing.fog.publicKey === fogEntry.publicKey &&
+                existing.fog.brokerUrl === fogEntry.brokerUrl &&
+                existing.cspPublicKey === csp.caPublicKey;
+            if (!sameFog)
+                throw new ServiceError(
+                    ServiceErrorCode.DeviceBusy,
+                    `a device agent runs on ${statePath}; stop it before moving the device to fog ${fog.id} or new keys`,
+                );
+            if (endCounter > BigInt(existing.endCounter)) await deliverGrant(statePath, equipmentId, endCounter);
+            return { statePath, endCounter, delivery: 'inbox' };
+        }
+        try {
+            const existing = await readDeviceState(statePath);
+            if (existing !== undefined) checkSameDevice(existing);
+            const state: DeviceStateFile = {
+                version: 1,
+                suite: this.options.suite.id,
+                equipmentId,
+                w: rec.w,
+                fog: fogEntry,
+                cspPublicKey: csp.caPublicKey,
+                nextCounter: existing?.nextCounter ?? '1',
+                endCounter: (existing !== undefined && BigInt(existing.endCounter) > endCounter
+                    ? BigInt(existing.endCounter)
+                    : endCounter
+                ).toString(),
+                ...(existing?.lastInstructionId !== undefined ? { lastInstructionId: existing.lastInstructionId } : {}),
+                ...(existing?.session !== undefined ? { session: existing.session } : {}),
+            };
+            await lock.assertHeld();
+            await writeDeviceState(statePath, state);
+            // Grants an agent left unmerged (it crashed, or ran while we bought) are folded in too.
+            const merged = await mergeInbox(statePath, state, async () => {
+                await lock.assertHeld();
+                await writeDeviceState(statePath, state);
+            });
+            return { statePath, endCounter: merged.endCounter, delivery: 'state' };
+        } finally {
+            await lock.release();
+        }
     }
 }

@@ -64,6 +64,8 @@ export const ServiceErrorCode = {
     StorageUnavailable: 'storageUnavailable',
     UnknownSession: 'unknownSession',
     Busy: 'busy',
+    /** Another live process (a running device agent) owns the device state file. */
+    DeviceBusy: 'deviceBusy',
     FogKeyMismatch: 'fogKeyMismatch',
     NoSessionsLeft: 'noSessionsLeft',
     Internal: 'internal',

@@ -37,6 +37,17 @@ export class DurableMap<V> {
         return m;
     }
 
+    /**
+     * Reads the map as it is on disk without opening it for writing (no compaction): for another
+     * process (a CLI) looking at a running service's file. Undefined when the file does not exist.
+     */
+    static readSnapshot<V>(path: string): Map<string, V> | undefined {
+        if (!existsSync(path)) return undefined;
+        const m = new DurableMap<V>(path);
+        m.replay(readFileSync(path, 'utf8'));
+        return m.map;
+    }
+
     private replay(text: string): void {
         const lines = text.split('\n');
         lines.forEach((line, i) => {

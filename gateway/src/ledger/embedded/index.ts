@@ -7,3 +7,4 @@ export { parsePolicy, evaluatePolicy, PolicySyntaxError, type Policy } from './p
 export { verifyLedger, type VerifyResult } from './verify.js';
 export { EmbeddedGatewayServer, type GatewayEndpointOptions } from './gateway-server.js';
 export { loadOrCreateTlsServer, type TlsServerMaterial } from './tls.js';
+export { serveEmbeddedPeers, type PeerClient, type ServePeersOptions, type ServedPeers } from './peers.js';

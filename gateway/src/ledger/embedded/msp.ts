@@ -52,13 +52,13 @@ export interface ValidatedIdentity {
 }
 
 /** Writes a file atomically (temp + rename), with the given mode. */
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+export async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
     const temporary = `${path}.tmp`;
     await writeFile(temporary, data, { mode });
     await rename(temporary, path);
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
+export async function readOptional(path: string): Promise<string | undefined> {
     try {
         return await readFile(path, 'utf8');
     } catch (err) {
@@ -67,13 +67,13 @@ async function readOptional(path: string): Promise<string | undefined> {
     }
 }
 
-function toPem(der: ArrayBuffer, label: string): string {
+export function toPem(der: ArrayBuffer, label: string): string {
     const base64 = Buffer.from(der).toString('base64');
     const lines = base64.match(/.{1,64}/g) ?? [];
     return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
 
-function randomSerial(): string {
+export function randomSerial(): string {
     const bytes = webcrypto.getRandomValues(new Uint8Array(16));
     bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive
     return Buffer.from(bytes).toString('hex');

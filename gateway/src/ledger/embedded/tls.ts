@@ -5,13 +5,14 @@
  */
 
 import { webcrypto } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// msp.ts registers node's WebCrypto as @peculiar/x509's provider.
+import { randomSerial, readOptional, toPem, writeFileAtomic } from './msp.js';
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const VALIDITY_YEARS = 10;
@@ -23,34 +24,6 @@ export interface TlsServerMaterial {
     readonly privateKeyPem: string;
     /** Host names and addresses in the server certificate. */
     readonly hosts: readonly string[];
-}
-
-function toPem(der: ArrayBuffer, label: string): string {
-    const lines =
-        Buffer.from(der)
-            .toString('base64')
-            .match(/.{1,64}/g) ?? [];
-    return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
-}
-
-function serial(): string {
-    const bytes = webcrypto.getRandomValues(new Uint8Array(16));
-    bytes[0] = (bytes[0] ?? 0) & 0x7f;
-    return Buffer.from(bytes).toString('hex');
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-    try {
-        return await readFile(path, 'utf8');
-    } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw err;
-    }
-}
-
-async function writeAtomic(path: string, data: string, mode: number): Promise<void> {
-    await writeFile(`${path}.tmp`, data, { mode });
-    await rename(`${path}.tmp`, path);
 }
 
 function validity(): { notBefore: Date; notAfter: Date } {
@@ -84,7 +57,7 @@ export async function loadOrCreateTlsServer(
     if (caCertificatePem === undefined || caKeyPem === undefined) {
         const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
         const ca = await x509.X509CertificateGenerator.createSelfSigned({
-            serialNumber: serial(),
+            serialNumber: randomSerial(),
             name: `C=US, O=${mspId}, CN=tlsca.${mspId.toLowerCase()}`,
             ...validity(),
             signingAlgorithm: EC,
@@ -97,8 +70,8 @@ export async function loadOrCreateTlsServer(
         });
         caCertificatePem = `${ca.toString('pem')}\n`;
         caKeyPem = toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
-        await writeAtomic(paths.caKey, caKeyPem, 0o600);
-        await writeAtomic(paths.caCert, caCertificatePem, 0o644);
+        await writeFileAtomic(paths.caKey, caKeyPem, 0o600);
+        await writeFileAtomic(paths.caCert, caCertificatePem, 0o644);
         await writeFile(paths.hosts, '[]', { mode: 0o644 }); // forces a new server certificate
     }
     const storedHosts = JSON.parse((await readOptional(paths.hosts)) ?? '[]') as string[];
@@ -117,7 +90,7 @@ export async function loadOrCreateTlsServer(
         const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
         const names = [...new Set([...storedHosts, ...hosts])];
         const certificate = await x509.X509CertificateGenerator.create({
-            serialNumber: serial(),
+            serialNumber: randomSerial(),
             subject: `C=US, O=${mspId}, CN=${names[0] ?? 'localhost'}`,
             issuer: ca.subject,
             ...validity(),
@@ -141,9 +114,9 @@ export async function loadOrCreateTlsServer(
         });
         certificatePem = `${certificate.toString('pem')}\n`;
         privateKeyPem = toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY');
-        await writeAtomic(paths.key, privateKeyPem, 0o600);
-        await writeAtomic(paths.cert, certificatePem, 0o644);
-        await writeAtomic(paths.hosts, JSON.stringify(names), 0o644);
+        await writeFileAtomic(paths.key, privateKeyPem, 0o600);
+        await writeFileAtomic(paths.cert, certificatePem, 0o644);
+        await writeFileAtomic(paths.hosts, JSON.stringify(names), 0o644);
         return { caCertificatePem, certificatePem, privateKeyPem, hosts: names };
     }
     return { caCertificatePem, certificatePem, privateKeyPem, hosts: storedHosts };
