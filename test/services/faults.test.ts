@@ -128,6 +128,21 @@ void test('bad input at every step gets a typed error (or is dropped) and change
         1,
     );
     assert.deepEqual(await bed.net.ledgerTotals(), afterUpload);
+
+    // Anonymous session requests are rate limited per client: a flood gets `rateLimited`.
+    const codes: string[] = [];
+    for (let i = 0; i < 30 && !codes.includes('rateLimited'); i++) {
+        await rc.request(EnvelopeKind.M1, new Uint8Array(40), 5_000).catch((e: unknown) => {
+            codes.push(e instanceof ServiceError ? e.code : 'untyped');
+        });
+    }
+    assert.ok(codes.includes('rateLimited'), codes.join(','));
+    assert.ok(
+        codes.every((c) => c === 'malformedInput' || c === 'rateLimited'),
+        codes.join(','),
+    );
+    assert.match(bed.net.fogs[0]!.metrics.render(), /m2m_fog_requests_total\{kind="M1",outcome="rateLimited"\} [1-9]/);
+    assert.deepEqual(await bed.net.ledgerTotals(), afterUpload);
 });
 
 void test('double use under concurrency: two M3s for one certificate, exactly one activation commits', async (t) => {
@@ -251,5 +266,41 @@ void test('CSP and fog restart mid-session: the outbox delivers M4 and the devic
     await agent.upload({ after: 'restart' });
     const s2 = await agent.establishSession();
     assert.equal(s2.counter, 2n);
+    // The ledger agrees: two sessions, both synchronised, nothing left half-done anywhere.
+    const sessions = bed.net.csp.listSessions();
+    assert.equal(sessions.length, 2);
+    for (const s of sessions) {
+        assert.equal(s.state, 'established');
+        assert.equal((await bed.net.csp['options'].ledger.getSession(s.primaryHash)).status, 'synchronised');
+    }
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 0);
     void ByteWriter;
+});
+
+void test('ledger rejection (the fog was revoked): a clear error, the ledger unchanged; the next counter succeeds at another fog', async (t) => {
+    const bed = await startTestBed({ fogs: 2 });
+    t.after(() => bed.close());
+    const path = await bed.provision('rej-0001', 3, 0);
+    let agent = await bed.agent('rej-0001', 0);
+    await agent.connect();
+    await bed.net.csp.revokeFog('fog-1');
+    const before = await bed.net.ledgerTotals();
+    // M1 and M2 are read-only at the fog; the activation (M3) is what the chaincode refuses.
+    await rejectsWith(agent.establishSession(), 'fogNotApproved');
+    const after = await bed.net.ledgerTotals();
+    assert.equal(after.validTransactions, before.validTransactions, 'no transaction committed');
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 0, 'a definite refusal leaves nothing to retry');
+    assert.equal(bed.net.csp.listSessions().length, 0);
+    // The manufacturer moves the device to fog-2 (its agent stopped); counter 1 stays spent.
+    await agent.close();
+    const moved = await bed.net.manufacturer.provisionDevice('rej-0001', path, { id: 'fog-2' });
+    assert.equal(moved.delivery, 'state');
+    agent = await bed.agent('rej-0001', 1);
+    await agent.connect();
+    const s = await agent.establishSession();
+    assert.equal(s.counter, 2n);
+    await agent.upload({ via: 'fog-2' });
+    const [session] = bed.net.csp.listSessions();
+    assert.equal(session?.fogId, 'fog-2');
+    assert.equal((await bed.net.csp['options'].ledger.getSession(session.primaryHash)).status, 'synchronised');
 });

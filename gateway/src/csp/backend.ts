@@ -286,6 +286,8 @@ export class CspBackend {
             await this.approveFog(String(body.fogId)).catch((err: unknown) =>
                 this.log.warn('fog approval failed', { fogId: body.fogId, code: errorCodeOf(err) }),
             );
+        } else if (name === 'FogRevoked') {
+            this.fogKeys.delete(String(body.fogId)); // its next login or link message re-reads the ledger
         } else if (name === 'SessionsRequested') {
             await this.issue(String(body.requestId)).catch((err: unknown) => {
                 this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
@@ -327,6 +329,13 @@ export class CspBackend {
         }
         await this.options.ledger.issueCertificates(requestId, requestBytes, objects);
         this.m.issued.inc({}, objects.length);
+    }
+
+    /** Revokes a fog: the ledger refuses its activations, and its link login and messages are refused. */
+    async revokeFog(fogId: string): Promise<void> {
+        await this.ledgerCall(() => this.options.ledger.revokeFog(fogId));
+        this.fogKeys.delete(fogId);
+        this.log.info('fog revoked', { fogId });
     }
 
     /** Grants prepaid credit to a manufacturer account (paper: payment service). */
