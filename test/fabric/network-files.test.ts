@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -617,6 +618,83 @@ void describe('fabric-network files', () => {
         assert.equal(count('pass'), 0);
         assert.ok(count('skipped') >= 5, result.stdout);
         assert.match(result.stdout, /no Fabric network configured: set FABRIC_CONNECTION/);
+    });
+
+    void it('fog-node/: the board peer has the native peer settings, its chaincode server and fog gateway agree', async () => {
+        const t = await readTopology();
+        /** systemd EnvironmentFile: KEY=VALUE, # comments, a single-quoted value taken literally. */
+        const envFile = async (name: string): Promise<Record<string, string>> =>
+            Object.fromEntries(
+                (await readFile(join(NET, 'fog-node', name), 'utf8'))
+                    .split('\n')
+                    .filter((line) => line !== '' && !line.startsWith('#'))
+                    .map((line) => {
+                        const value = line.slice(line.indexOf('=') + 1);
+                        return [line.slice(0, line.indexOf('=')), value.replace(/^'(.*)'$/, '$1')];
+                    }),
+            );
+        const peer = await envFile('peer.env');
+        const native = await readFile(join(NET, 'scripts', 'native.sh'), 'utf8');
+        const nativeKeys = /write_peer_env\(\) \{[\s\S]*?<<EOF\n([\s\S]*?)\nEOF/
+            .exec(native)?.[1]
+            ?.split('\n')
+            .map((line) => line.slice(0, line.indexOf('=')));
+        assert.deepEqual(Object.keys(peer).sort(), [...(nativeKeys ?? [])].sort());
+        const port = t.peerPort.foga ?? 0;
+        assert.equal(peer.CORE_PEER_LOCALMSPID, t.msp.foga);
+        assert.equal(peer.CORE_PEER_LISTENADDRESS, `0.0.0.0:${port}`);
+        assert.equal(peer.CORE_PEER_GOSSIP_EXTERNALENDPOINT, `${peerHost('foga')}:${port}`);
+        assert.equal(peer.CORE_OPERATIONS_LISTENADDRESS, `127.0.0.1:${t.peerOpsPort.foga}`);
+        const builder = JSON.parse(peer.CHAINCODE_AS_A_SERVICE_BUILDER_CONFIG ?? '') as { ccaddress: string };
+        const chaincode = await envFile('chaincode.env');
+        assert.equal(builder.ccaddress, chaincode.CHAINCODE_SERVER_ADDRESS);
+        assert.equal(chaincode.CHAINCODE_SERVER_ADDRESS, `127.0.0.1:${t.ccaasPort.foga}`);
+        assert.match(chaincode.CHAINCODE_ID ?? '', /^m2m_[\w.+-]+:[0-9a-f]{64}$/);
+        // The fog gateway's settings are valid for the CLI's own schema, and name this organisation's connection file.
+        const fog = await envFile('fog.env');
+        const { FOG_SCHEMA } = await import('@m2m-fabric/gateway/cli/services');
+        const { loadConfig } = await import('@m2m-fabric/gateway/config/config');
+        const loaded = loadConfig(FOG_SCHEMA, { env: fog });
+        assert.equal(loaded['fog.id'], 'fog-a');
+        assert.match(fog.FABRIC_CONNECTION ?? '', /\/foga\.env$/);
+        assert.ok(fog.IPFS_API_URL, 'services on separate machines share one object store');
+    });
+
+    void it('fog-node/ systemd units pass systemd-analyze verify', (t) => {
+        if (spawnSync('systemd-analyze', ['--version']).status !== 0) {
+            t.skip('systemd-analyze is not installed');
+            return;
+        }
+        // An alternate root holding the units, their environment files, stand-ins for the programs
+        // they start (verify checks those are executable) and the system's own units (targets).
+        const root = mkdtempSync(join(tmpdir(), 'm2m-systemd-'));
+        try {
+            const units = readdirSync(join(NET, 'fog-node')).filter((f) => f.endsWith('.service'));
+            assert.deepEqual(units.sort(), ['m2m-chaincode.service', 'm2m-fog.service', 'm2m-peer.service']);
+            mkdirSync(join(root, 'etc', 'systemd', 'system'), { recursive: true });
+            mkdirSync(join(root, 'etc', 'm2m'), { recursive: true });
+            for (const unit of units) cpSync(join(NET, 'fog-node', unit), join(root, 'etc', 'systemd', 'system', unit));
+            for (const file of ['peer.env', 'chaincode.env', 'fog.env']) {
+                cpSync(join(NET, 'fog-node', file), join(root, 'etc', 'm2m', file));
+            }
+            for (const program of [
+                'opt/fabric/bin/peer',
+                'opt/m2m/chaincode/node_modules/.bin/fabric-chaincode-node',
+                'usr/bin/node',
+            ]) {
+                mkdirSync(dirname(join(root, program)), { recursive: true });
+                writeFileSync(join(root, program), '#!/bin/sh\n', { mode: 0o755 });
+            }
+            const system = ['/usr/lib/systemd/system', '/lib/systemd/system'].find((d) => existsSync(d));
+            if (system !== undefined)
+                cpSync(system, join(root, 'usr', 'lib', 'systemd', 'system'), { recursive: true });
+            const result = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8' });
+            assert.equal(result.status, 0, result.stderr);
+            // Unknown keys and bad values are only warnings: none may appear.
+            assert.equal(result.stderr, '');
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
     });
 
     void it('cryptogen and configtxgen accept the configuration (when the Fabric binaries are on PATH)', async (t) => {

@@ -56,6 +56,9 @@ case " $* " in
     *" --package-lock-only "*) echo '{"lockfileVersion": 3}' > package-lock.json ;;
     *" ci "*) mkdir -p node_modules/.bin && cp "$STUBS/fabric-chaincode-node" node_modules/.bin/ ;;
 esac`,
+    docker: `
+echo "docker-env FABRIC_VERSION=\${FABRIC_VERSION:-} CHAINCODE_ID=\${CHAINCODE_ID:-}" >> "$CALLS"
+exit 0`,
     'fabric-chaincode-node': `
 echo "fabric-chaincode-node $* | CHAINCODE_ID=$CHAINCODE_ID" >> "$CALLS"
 exec sleep 120`,
@@ -96,6 +99,47 @@ function bash(
     return spawnSync('bash', [script, ...args], { encoding: 'utf8', env, timeout: 120_000 });
 }
 
+/** A copy of fabric-network/ and the compiled chaincode, and a Fabric release of stand-ins. */
+function makeSandbox(): { dir: string; net: string; env: NodeJS.ProcessEnv } {
+    const dir = mkdtempSync(join(tmpdir(), 'm2m-scripts-'));
+    // A repository copy holding what the scripts touch: fabric-network/ and the compiled chaincode.
+    const net = join(dir, 'repo', 'fabric-network');
+    for (const sub of ['scripts', 'config', 'chaincode', 'compose', 'connection']) {
+        cpSync(join(ROOT, 'fabric-network', sub), join(net, sub), { recursive: true });
+    }
+    cpSync(join(ROOT, 'chaincode', 'package.json'), join(dir, 'repo', 'chaincode', 'package.json'));
+    cpSync(join(ROOT, 'chaincode', 'dist'), join(dir, 'repo', 'chaincode', 'dist'), { recursive: true });
+    // A Fabric release layout: bin/, config/, builders/ccaas/bin/.
+    const release = join(dir, 'fabric');
+    const stubs = join(dir, 'stubs');
+    for (const d of ['bin', 'config', 'builders/ccaas/bin', 'state']) mkdirSync(join(release, d), { recursive: true });
+    mkdirSync(stubs);
+    writeFileSync(join(release, 'config', 'core.yaml'), 'peer: {}\n');
+    writeFileSync(join(release, 'config', 'orderer.yaml'), 'General: {}\n');
+    for (const b of ['detect', 'build', 'release']) {
+        writeFileSync(join(release, 'builders/ccaas/bin', b), '#!/bin/sh\n', { mode: 0o755 });
+    }
+    for (const [name, body] of Object.entries(STUBS)) {
+        const file = join(name === 'fabric-chaincode-node' ? stubs : join(release, 'bin'), name);
+        const record =
+            name === 'fabric-chaincode-node' ? '' : `echo "${name} $* | MSP=\${CORE_PEER_LOCALMSPID:-}" >> "$CALLS"\n`;
+        writeFileSync(file, `#!/bin/sh\n${record}${body.trim()}\n`);
+        chmodSync(file, 0o755);
+    }
+    const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        PATH: `${join(release, 'bin')}:${process.env.PATH ?? ''}`,
+        CALLS: join(dir, 'calls.log'),
+        STATE: join(release, 'state'),
+        STUBS: stubs,
+        FABRIC_CFG_PATH: '',
+        ORDERING_WAIT_SECONDS: '10',
+    };
+    delete env.CORE_PEER_LOCALMSPID;
+    writeFileSync(env.CALLS as string, '');
+    return { dir, net, env };
+}
+
 void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries stood in for)', () => {
     let dir: string;
     let net: string;
@@ -121,45 +165,7 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
     };
 
     before(() => {
-        dir = mkdtempSync(join(tmpdir(), 'm2m-scripts-'));
-        // A repository copy holding what the scripts touch: fabric-network/ and the compiled chaincode.
-        net = join(dir, 'repo', 'fabric-network');
-        for (const sub of ['scripts', 'config', 'chaincode', 'compose', 'connection']) {
-            cpSync(join(ROOT, 'fabric-network', sub), join(net, sub), { recursive: true });
-        }
-        cpSync(join(ROOT, 'chaincode', 'package.json'), join(dir, 'repo', 'chaincode', 'package.json'));
-        cpSync(join(ROOT, 'chaincode', 'dist'), join(dir, 'repo', 'chaincode', 'dist'), { recursive: true });
-        // A Fabric release layout: bin/, config/, builders/ccaas/bin/.
-        const release = join(dir, 'fabric');
-        const stubs = join(dir, 'stubs');
-        for (const d of ['bin', 'config', 'builders/ccaas/bin', 'state'])
-            mkdirSync(join(release, d), { recursive: true });
-        mkdirSync(stubs);
-        writeFileSync(join(release, 'config', 'core.yaml'), 'peer: {}\n');
-        writeFileSync(join(release, 'config', 'orderer.yaml'), 'General: {}\n');
-        for (const b of ['detect', 'build', 'release']) {
-            writeFileSync(join(release, 'builders/ccaas/bin', b), '#!/bin/sh\n', { mode: 0o755 });
-        }
-        for (const [name, body] of Object.entries(STUBS)) {
-            const file = join(name === 'fabric-chaincode-node' ? stubs : join(release, 'bin'), name);
-            const record =
-                name === 'fabric-chaincode-node'
-                    ? ''
-                    : `echo "${name} $* | MSP=\${CORE_PEER_LOCALMSPID:-}" >> "$CALLS"\n`;
-            writeFileSync(file, `#!/bin/sh\n${record}${body.trim()}\n`);
-            chmodSync(file, 0o755);
-        }
-        env = {
-            ...process.env,
-            PATH: `${join(release, 'bin')}:${process.env.PATH ?? ''}`,
-            CALLS: join(dir, 'calls.log'),
-            STATE: join(release, 'state'),
-            STUBS: stubs,
-            FABRIC_CFG_PATH: '',
-            ORDERING_WAIT_SECONDS: '10',
-        };
-        delete env.CORE_PEER_LOCALMSPID;
-        writeFileSync(env.CALLS as string, '');
+        ({ dir, net, env } = makeSandbox());
     });
 
     after(() => {
@@ -313,5 +319,81 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
         const down = bash(script, ['down'], env);
         assert.equal(down.status, 0, down.stderr);
         assert.deepEqual(pids(), []);
+    });
+});
+
+void describe('network.sh in Docker Compose mode (docker and the Fabric binaries stood in for)', () => {
+    let sandbox: ReturnType<typeof makeSandbox>;
+    const calls = (): string[] => readFileSync(join(sandbox.dir, 'calls.log'), 'utf8').split('\n').filter(Boolean);
+
+    before(() => {
+        sandbox = makeSandbox();
+    });
+    after(() => {
+        rmSync(sandbox.dir, { recursive: true, force: true });
+    });
+
+    void it('up --consensus raft3 --fabric-version 3.1: the raft3 profile of the Compose project, 3 orderers joined', () => {
+        const { net, env } = sandbox;
+        const result = bash(
+            join(net, 'scripts', 'network.sh'),
+            ['up', '--consensus', 'raft3', '--fabric-version', '3.1'],
+            env,
+        );
+        assert.equal(result.status, 0, result.stderr);
+        const log = calls();
+        const upIndex = log.findIndex((l) => l.startsWith('docker compose -p m2m-fabric -f '));
+        assert.ok(upIndex >= 0, log.join('\n'));
+        assert.match(log[upIndex] ?? '', /compose\/compose\.yaml --profile raft3 up -d \|/);
+        assert.match(log[upIndex + 1] ?? '', /^docker-env FABRIC_VERSION=3\.1 /);
+        assert.ok(log.some((l) => /^configtxgen -configPath \S+\/config -profile M2MRaft -channelID m2m/.test(l)));
+        assert.deepEqual(
+            log.filter((l) => l.startsWith('osnadmin channel join')).map((l) => /-o (\S+)/.exec(l)?.[1]),
+            ['localhost:7053', 'localhost:7153', 'localhost:7253'],
+        );
+        assert.equal(log.filter((l) => l.startsWith('peer channel join')).length, 4);
+        assert.match(
+            readFileSync(join(net, '.network-state'), 'utf8'),
+            /^MODE=compose\nCONSENSUS=raft3\nFABRIC_VERSION=3\.1$/m,
+        );
+    });
+
+    void it('deploy builds the chaincode image and recreates the 4 chaincode containers with the package ID', () => {
+        const { net, env } = sandbox;
+        writeFileSync(env.CALLS as string, '');
+        const result = bash(join(net, 'scripts', 'network.sh'), ['deploy', '--no-build'], env);
+        assert.equal(result.status, 0, result.stderr);
+        const packageId = result.stdout.trim().split('\n').at(-1) ?? '';
+        assert.match(packageId, /^m2m_1\.0:[0-9a-f]{64}$/);
+        const log = calls();
+        assert.ok(
+            log.some((l) =>
+                /^docker build -t m2m-chaincode:latest -f \S+\/chaincode\/Dockerfile \S+\/build\/chaincode /.test(l),
+            ),
+        );
+        const upIndex = log.findIndex((l) => l.includes('--profile chaincode up -d --force-recreate'));
+        assert.match(
+            log[upIndex] ?? '',
+            /^docker compose -p m2m-fabric -f \S+ --profile chaincode up -d --force-recreate cc\.csp\.m2m\.example\.com cc\.foga\.m2m\.example\.com cc\.fogb\.m2m\.example\.com cc\.manufacturer\.m2m\.example\.com /,
+        );
+        assert.equal(log[upIndex + 1], `docker-env FABRIC_VERSION=3.1 CHAINCODE_ID=${packageId}`);
+        assert.ok(upIndex > log.findIndex((l) => l.startsWith('peer lifecycle chaincode commit')));
+    });
+
+    void it("down removes every profile's containers and volumes, and the generated files", () => {
+        const { net, env } = sandbox;
+        writeFileSync(env.CALLS as string, '');
+        const result = bash(join(net, 'scripts', 'network.sh'), ['down'], env);
+        assert.equal(result.status, 0, result.stderr);
+        assert.ok(
+            calls().some((l) =>
+                /^docker compose -p m2m-fabric -f \S+ --profile raft3 --profile bft --profile chaincode down --volumes --remove-orphans /.test(
+                    l,
+                ),
+            ),
+        );
+        for (const generated of ['organizations', 'channel-artifacts', '.network-state', 'build']) {
+            assert.ok(!existsSync(join(net, generated)), generated);
+        }
     });
 });

@@ -4,7 +4,7 @@ import { decodeEnvelope, encodeEnvelope, EnvelopeKind, ServiceError } from '@m2m
 import { EmbeddedBroker } from '@m2m-fabric/gateway/mqtt/broker';
 import { MqttConnection } from '@m2m-fabric/gateway/mqtt/connection';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
-import { ByteWriter, encodePoint, randomScalar } from '@m2m-fabric/chaincode/protocol';
+import { ByteWriter, encodePoint, randomScalar, toHex } from '@m2m-fabric/chaincode/protocol';
 import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
 import { readDeviceState } from '@m2m-fabric/gateway/device/state';
 import { stat } from 'node:fs/promises';
@@ -58,6 +58,31 @@ void test('end to end on the embedded broker: purchase, two sessions, telemetry 
     // Fog and CSP metrics saw the sessions.
     assert.match(bed.net.fogs[0]!.metrics.render(), /m2m_fog_sessions_total\{code="",outcome="established"\} 2/);
     assert.match(bed.net.csp.metrics.render(), /m2m_csp_sessions_total\{code="",outcome="established"\} 2/);
+
+    // The manufacturer's equipment records: list, replace (the new unit gets a fresh key), history,
+    // decommission.
+    const m = bed.net.manufacturer;
+    assert.deepEqual(
+        (await m.listEquipment()).map((e) => e.equipmentId),
+        ['e2e-0001'],
+    );
+    const suite = bed.net.suite;
+    const newKey = toHex(encodePoint(suite, suite.Point.BASE.multiply(randomScalar(suite))));
+    await m.replaceEquipment('e2e-0001', {
+        equipmentId: 'e2e-0002',
+        kind: 'sensor',
+        model: 'rpi-5',
+        fogGroup: 'fog-1',
+        privilegeLevel: 1,
+        serviceType: 'upload-download',
+        accessTime: 'always',
+        publicKey: newKey,
+    });
+    await m.decommission('e2e-0002');
+    const byId = new Map((await m.listEquipment()).map((e) => [e.equipmentId, e.status]));
+    assert.equal(byId.get('e2e-0001'), 'replaced');
+    assert.equal(byId.get('e2e-0002'), 'decommissioned');
+    assert.match(JSON.stringify(await m.history('e2e-0001')), /replaced/);
 });
 
 void test('end to end on mosquitto (external broker, generated ACL)', { skip: mosquittoSkipReason }, async (t) => {

@@ -5,12 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config.js';
-import { formatSummary, runDemo } from '../demo/run.js';
 import { ServiceError } from '../mqtt/envelope.js';
-import { runPeer } from './peer.js';
-import { runDevice, runFog, runCsp, runManufacturer, runServe } from './services.js';
-import { runStorage } from './storage.js';
-import { StorageError } from '../storage/index.js';
+import { StorageError } from '../storage/errors.js';
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -65,6 +61,7 @@ async function demo(argv: string[]): Promise<void> {
         batchTimeoutMs: Math.round(batchSeconds * 1000),
         print: (line: string) => console.log(line),
     };
+    const { formatSummary, runDemo } = await import('../demo/run.js');
     const summary = await runDemo(options);
     console.log('--- summary ---');
     console.log(formatSummary(summary));
@@ -79,20 +76,22 @@ async function main(): Promise<void> {
     switch (command) {
         case 'demo':
             return demo(rest);
+        // Each command loads only its own modules: `m2m device` on a Raspberry Pi never loads the
+        // ledger (LevelDB addon), the object store or the broker.
         case 'serve':
-            return runServe(rest);
+            return (await import('./services.js')).runServe(rest);
         case 'peer':
-            return runPeer(rest);
+            return (await import('./peer.js')).runPeer(rest);
         case 'device':
-            return runDevice(rest);
+            return (await import('./device.js')).runDevice(rest);
         case 'fog':
-            return runFog(rest);
+            return (await import('./services.js')).runFog(rest);
         case 'csp':
-            return runCsp(rest);
+            return (await import('./services.js')).runCsp(rest);
         case 'manufacturer':
-            return runManufacturer(rest);
+            return (await import('./services.js')).runManufacturer(rest);
         case 'storage':
-            return runStorage(rest);
+            return (await import('./storage.js')).runStorage(rest);
         case undefined:
         case '--help':
         case 'help':

@@ -4,7 +4,7 @@
  *
  *   m2m serve         the embedded network kept running: CSP + fogs with their brokers on fixed
  *                     ports and /metrics endpoints; provisions device state files for `m2m device`
- *   m2m device        one device agent (a Raspberry Pi): sessions, telemetry, instructions
+ *   (m2m device       is cli/device.ts: it loads only what a Raspberry Pi needs)
  *   m2m fog | csp     a fog gateway / the CSP backend against a real Fabric network (FABRIC_*),
  *                     Kubo (IPFS_API_URL) or the embedded store, and an external or embedded broker
  *   m2m manufacturer  equipment and session purchases against a real Fabric network
@@ -21,7 +21,6 @@ import { spoolDirFor, spoolInstruction, type QueuedInstruction } from '../csp/in
 import { DurableMap } from '../util/durable-map.js';
 import { FogGateway } from '../fog/gateway.js';
 import { ManufacturerClient } from '../manufacturer/client.js';
-import { DeviceAgent } from '../device/agent.js';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from '../demo/network.js';
 import { startMetricsServer } from '../metrics/http.js';
 import { TopicLayout } from '../mqtt/topics.js';
@@ -29,7 +28,7 @@ import { createLogger, type LogLevel } from '../util/log.js';
 import { openObjectStore, storageConfigFromEnv } from '../storage/index.js';
 import { connectFabric, loadFabricConfig } from '../ledger/fabric/index.js';
 
-function flags(
+export function flags(
     argv: string[],
     extra: Record<string, { type: 'string' | 'boolean' }> = {},
 ): {
@@ -46,13 +45,13 @@ function flags(
 }
 
 /** Flags named like config keys (`--mqtt.url x`) become overrides. */
-function overridesFrom(values: Record<string, unknown>, schema: ConfigSchema): Record<string, unknown> {
+export function overridesFrom(values: Record<string, unknown>, schema: ConfigSchema): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(schema)) if (values[key] !== undefined) out[key] = values[key];
     return out;
 }
 
-function schemaFlags(schema: ConfigSchema): Record<string, { type: 'string' }> {
+export function schemaFlags(schema: ConfigSchema): Record<string, { type: 'string' }> {
     return Object.fromEntries(Object.keys(schema).map((k) => [k, { type: 'string' as const }]));
 }
 
@@ -61,98 +60,6 @@ async function waitForSignal(): Promise<void> {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());
     });
-}
-
-// ---- device ----
-
-export const DEVICE_SCHEMA = {
-    'device.state': {
-        type: 'string',
-        env: 'M2M_DEVICE_STATE',
-        required: true,
-        description: 'device state file (0600)',
-    },
-    'mqtt.url': {
-        type: 'string',
-        env: 'M2M_MQTT_URL',
-        format: 'url',
-        description: "fog broker (default: the state file's)",
-    },
-    'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
-    sessions: {
-        type: 'integer',
-        env: 'M2M_DEVICE_SESSIONS',
-        default: 1,
-        min: 0,
-        max: 100000,
-        description: 'sessions to run',
-    },
-    uploads: {
-        type: 'integer',
-        env: 'M2M_DEVICE_UPLOADS',
-        default: 1,
-        min: 0,
-        max: 100000,
-        description: 'telemetry uploads per session',
-    },
-    'interval.ms': {
-        type: 'integer',
-        env: 'M2M_DEVICE_INTERVAL_MS',
-        default: 1000,
-        min: 0,
-        max: 3600000,
-        description: 'pause between uploads',
-    },
-    'session.timeout.ms': {
-        type: 'integer',
-        env: 'M2M_SESSION_TIMEOUT_MS',
-        default: 30000,
-        min: 100,
-        max: 600000,
-        description: 'M3 to confirmation',
-    },
-} as const satisfies ConfigSchema;
-
-export async function runDevice(argv: string[]): Promise<void> {
-    const { values } = flags(argv, schemaFlags(DEVICE_SCHEMA));
-    if (values.help === true) {
-        console.log(
-            `m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}`,
-        );
-        return;
-    }
-    const c = loadConfig(DEVICE_SCHEMA, {
-        file: values.config as string | undefined,
-        overrides: overridesFrom(values, DEVICE_SCHEMA),
-    });
-    const agent = await DeviceAgent.open({
-        statePath: c['device.state'],
-        ...(c['mqtt.url'] !== undefined ? { brokerUrl: c['mqtt.url'] } : {}),
-        topics: new TopicLayout(c['topics.prefix']),
-        sessionTimeoutMs: c['session.timeout.ms'],
-    });
-    agent.onInstruction((p) => console.log(`instruction: ${new TextDecoder().decode(p)}`));
-    await agent.connect();
-    console.log(`device ${agent.equipmentId} connected; ${agent.remainingSessions} session(s) left`);
-    try {
-        if (agent.session !== undefined && !agent.session.established) {
-            await agent.resume().then(
-                () => console.log('resumed the interrupted session'),
-                (err: unknown) => console.log(`interrupted session not confirmed: ${(err as Error).message}`),
-            );
-        }
-        for (let s = 0; s < c.sessions; s++) {
-            const session = await agent.establishSession();
-            console.log(`session counter ${session.counter} established in ${session.latencyMs.toFixed(0)} ms`);
-            for (let u = 0; u < c.uploads; u++) {
-                const seq = await agent.upload({ reading: Math.random(), at: new Date().toISOString() });
-                console.log(`telemetry frame ${seq} acknowledged by the CSP`);
-                if (u + 1 < c.uploads) await new Promise((r) => setTimeout(r, c['interval.ms']));
-            }
-        }
-    } finally {
-        await agent.close();
-    }
 }
 
 // ---- fog / csp ----
@@ -296,7 +203,9 @@ m2m csp instruct (--equipment ID | --route HEX) (--payload TEXT | --payload-file
                                          order when the device's session channel is next available
 m2m csp instructions [--data.dir D]       instructions not yet acknowledged by their device
 m2m csp telemetry [--equipment ID] [--route HEX] [--limit N] [--data.dir D]
-                                         telemetry received (read-only; safe while the CSP runs)`;
+                                         telemetry received (read-only; safe while the CSP runs)
+m2m csp grant-credit --account MSPID --amount N
+                                         prepaid session credit for a manufacturer (ledger: FABRIC_*)`;
 
 const CSP_ACTION_FLAGS = {
     equipment: { type: 'string' },
@@ -304,6 +213,8 @@ const CSP_ACTION_FLAGS = {
     payload: { type: 'string' },
     'payload-file': { type: 'string' },
     limit: { type: 'string' },
+    account: { type: 'string' },
+    amount: { type: 'string' },
 } as const;
 
 async function cspAction(
@@ -378,6 +289,24 @@ export async function runCsp(argv: string[]): Promise<void> {
         overrides: overridesFrom(values, CSP_SCHEMA),
     });
     const action = positionals[0];
+    if (action === 'grant-credit') {
+        const account = values.account as string | undefined;
+        const amount = Number(values.amount);
+        const problems = [
+            ...(account === undefined || account === '' ? ['grant-credit needs --account MSPID'] : []),
+            ...(!Number.isInteger(amount) || amount < 1
+                ? [`--amount must be a positive integer, got ${String(values.amount)}`]
+                : []),
+        ];
+        if (problems.length > 0) throw new ConfigError(problems);
+        const ledger = await fabricClient();
+        try {
+            console.log(JSON.stringify(await ledger.grantCredit(account!, amount)));
+        } finally {
+            ledger.connection.close();
+        }
+        return;
+    }
     if (action !== undefined) return cspAction(action, c['data.dir'], values);
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);

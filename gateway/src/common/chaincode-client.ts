@@ -111,6 +111,10 @@ export class ChaincodeClient {
     async approveFog(fogId: string, addressHex: string): Promise<void> {
         await this.retrying(this.registry, 'approveFog', this.opts([fogId, addressHex]));
     }
+    /** CSP only: the fog can no longer activate sessions. */
+    async revokeFog(fogId: string): Promise<FogRecord> {
+        return parse(await this.retrying(this.registry, 'revokeFog', this.opts([fogId])));
+    }
     async getFog(fogId: string): Promise<FogRecord> {
         return parse(await this.registry.evaluate('getFog', this.opts([fogId])));
     }

@@ -139,6 +139,7 @@ export class CspBackend {
         issued: Counter;
         frames: Counter;
         instructions: Counter;
+        linkRefused: Counter;
     };
 
     constructor(private readonly options: CspBackendOptions) {
@@ -154,6 +155,10 @@ export class CspBackend {
             storeErrors: r.counter('m2m_csp_store_errors_total', 'Object store operations that failed'),
             issued: r.counter('m2m_csp_certificates_issued_total', 'Certificate objects issued (Alg. 1)'),
             frames: r.counter('m2m_csp_frames_total', 'Session-channel frames by type and outcome'),
+            linkRefused: r.counter(
+                'm2m_csp_link_refused_total',
+                'Link messages refused (malformed, not signed by the approved fog key, wrong sender), by code',
+            ),
             instructions: r.counter(
                 'm2m_csp_instructions_total',
                 'Instructions queued, sent (each attempt) and acknowledged by the device',
@@ -286,6 +291,8 @@ export class CspBackend {
             await this.approveFog(String(body.fogId)).catch((err: unknown) =>
                 this.log.warn('fog approval failed', { fogId: body.fogId, code: errorCodeOf(err) }),
             );
+        } else if (name === 'FogRevoked') {
+            this.fogKeys.delete(String(body.fogId)); // its next login or link message re-reads the ledger
         } else if (name === 'SessionsRequested') {
             await this.issue(String(body.requestId)).catch((err: unknown) => {
                 this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
@@ -329,6 +336,13 @@ export class CspBackend {
         this.m.issued.inc({}, objects.length);
     }
 
+    /** Revokes a fog: the ledger refuses its activations, and its link login and messages are refused. */
+    async revokeFog(fogId: string): Promise<void> {
+        await this.ledgerCall(() => this.options.ledger.revokeFog(fogId));
+        this.fogKeys.delete(fogId);
+        this.log.info('fog revoked', { fogId });
+    }
+
     /** Grants prepaid credit to a manufacturer account (paper: payment service). */
     async grantCredit(account: string, amount: number): Promise<number> {
         return (await this.options.ledger.grantCredit(account, amount)).balance;
@@ -354,6 +368,7 @@ export class CspBackend {
             const fog = await this.fogKey(t.fogId);
             msg = verifyLinkMessage(this.suite, fog.verify, parsed);
         } catch (err) {
+            this.m.linkRefused.inc({ code: errorCodeOf(err) });
             this.log.warn('refused link message', { fogId: t.fogId, code: errorCodeOf(err) });
             return;
         }

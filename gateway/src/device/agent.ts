@@ -178,6 +178,31 @@ export class DeviceAgent {
                 `fog ${announcedId} does not hold the registered key of ${fogId}`,
             );
         }
+        if (this.state.session?.established === true) await this.announce();
+    }
+
+    /**
+     * Tells the CSP where this established session is reachable now (a restarted device has a new
+     * MQTT client id): one poll frame, answered with a Confirm; the CSP then delivers instructions
+     * queued while the device was away. Best effort: a failure only delays that delivery until the
+     * next upload.
+     */
+    async announce(): Promise<boolean> {
+        const s = this.state.session;
+        if (s?.established !== true || this.rpc === undefined) return false;
+        try {
+            const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
+            const reply = await this.rpc.request(
+                EnvelopeKind.Frame,
+                encodeTagged(fromHex(s.routeId), poll),
+                this.options.requestTimeoutMs ?? 10_000,
+            );
+            await this.channel?.open(decodeTagged(reply.body).payload);
+            await this.saveChannel(true);
+            return true;
+        } catch {
+            return false;
+        }
     }
 
     private requireRpc(): RequestClient {

@@ -1,0 +1,118 @@
+/**
+ * The `m2m` command as users run it (separate processes): `npm start`'s demo re-run on the same
+ * data directory, `m2m storage export|import`, and what `m2m device` loads on a Raspberry Pi.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readDeviceState } from '@m2m-fabric/gateway/device/state';
+import { runCli } from './helpers/process.js';
+
+interface Summary {
+    established: number;
+    failed: number;
+    failures: Record<string, number>;
+    latency_ms: { p50: number; p95: number };
+    transactions: number;
+    blocks: number;
+    onChainBytes: number;
+    storedObjects: number;
+}
+
+function lastJsonLine(out: string): Summary {
+    const lines = out.trimEnd().split('\n');
+    return JSON.parse(lines[lines.length - 1]!) as Summary;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+    const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+    return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
+void test('npm start (m2m demo): --json summary, a re-run on the same data directory continues, secrets 0600', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'm2m-demo-test-'));
+    const args = ['demo', '--devices', '2', '--sessions', '1', '--fogs', '2', '--batch-timeout', '0.05', '--json'];
+    const first = await runCli([...args, '--data-dir', dir], 90_000);
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /dev-0001 session 1\/1 \(counter 1\) established/);
+    const s1 = lastJsonLine(first.out);
+    assert.equal(s1.established, 2);
+    assert.equal(s1.failed, 0);
+    assert.ok(s1.latency_ms.p50 > 0 && s1.latency_ms.p95 >= s1.latency_ms.p50);
+    assert.ok(s1.transactions > 0 && s1.blocks > 0 && s1.onChainBytes > 0 && s1.storedObjects > 0);
+
+    const second = await runCli([...args, '--data-dir', dir], 90_000);
+    assert.equal(second.code, 0, second.out);
+    assert.match(second.out, /dev-0001 session 1\/1 \(counter 2\) established/, 'continues from the saved counter');
+    const s2 = lastJsonLine(second.out);
+    assert.equal(s2.established, 2);
+    assert.ok(s2.transactions > s1.transactions, 'the same ledger, grown');
+    assert.ok(s2.storedObjects > s1.storedObjects);
+    assert.equal((await readDeviceState(join(dir, 'devices', 'dev-0002.json')))!.nextCounter, '3');
+
+    // Every file holding a secret is 0600: service keys, identities' keys, device state and the
+    // manufacturer's w, the CSP's session store (symKeys), outboxes. Public material may be 0644.
+    const secret = /(\/keys\/|key\.pem$|\/devices\/|csp-(sessions|instructions|telemetry)\.jsonl$|outbox\.jsonl$)/;
+    const files = (await filesUnder(dir)).filter((f) => secret.test(f));
+    assert.ok(files.length >= 10, files.join('\n'));
+    for (const f of files) assert.equal((await stat(f)).mode & 0o777, 0o600, f);
+
+    // The store the demo filled, exported to a CAR and imported into a fresh store.
+    const car = join(dir, 'store.car');
+    const exp = await runCli(['storage', 'export', '--out', car, '--data-dir', dir]);
+    assert.equal(exp.code, 0, exp.out);
+    const exported = JSON.parse(exp.out) as { root: string; objects: number };
+    assert.equal(exported.objects, s2.storedObjects);
+    assert.match(exported.root, /^bafy/);
+    const imp = await runCli(['storage', 'import', '--car', car, '--store', join(dir, 'copy')]);
+    assert.equal(imp.code, 0, imp.out);
+    const imported = JSON.parse(imp.out) as { roots: string[]; imported: number };
+    assert.deepEqual(imported.roots, [exported.root]);
+    assert.equal(imported.imported, exported.objects);
+});
+
+void test('m2m storage: --help, and clear errors for a missing store, missing --out, unknown action', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'm2m-storage-cli-'));
+    const help = await runCli(['storage', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /m2m storage export --out FILE/);
+    assert.match(help.out, /m2m storage import --car FILE/);
+    const missing = await runCli(['storage', 'export', '--out', join(dir, 'x.car'), '--data-dir', join(dir, 'none')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.out, /no embedded object store at .*none\/objects/);
+    assert.equal(existsSync(join(dir, 'none')), false, 'no empty store was created');
+    const noOut = await runCli(['storage', 'export', '--data-dir', dir]);
+    assert.equal(noOut.code, 1);
+    assert.match(noOut.out, /export needs --out FILE/);
+    const noCar = await runCli(['storage', 'import', '--car', join(dir, 'absent.car'), '--store', join(dir, 's')]);
+    assert.equal(noCar.code, 1);
+    assert.match(noCar.out, /no such CAR file/);
+    const bad = await runCli(['storage', 'frobnicate']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.out, /unknown storage action frobnicate/);
+    const badFlag = await runCli(['storage', 'export', '--bogus']);
+    assert.equal(badFlag.code, 1);
+    assert.match(badFlag.out, /Unknown option '--bogus'/);
+});
+
+void test('m2m device loads no native addon (runs on a Raspberry Pi with Node 20 alone)', () => {
+    // The process report lists every shared object loaded; a native addon is a `.node` file.
+    const script = `await import(process.argv[1]);
+        const objs = process.report.getReport().sharedObjects.filter((s) => s.endsWith('.node'));
+        console.log(JSON.stringify(objs));`;
+    const loaded = (module: string): string[] => {
+        const path = fileURLToPath(import.meta.resolve(module));
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
+    };
+    assert.deepEqual(loaded('@m2m-fabric/gateway/cli/device'), []);
+    assert.deepEqual(loaded('@m2m-fabric/gateway/cli/main'), [], 'main.js loads commands lazily');
+    // The check can fail: the embedded ledger does load LevelDB's addon.
+    assert.ok(loaded('@m2m-fabric/gateway/ledger/embedded/index').some((s) => s.includes('classic-level')));
+});
