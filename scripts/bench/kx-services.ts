@@ -21,6 +21,9 @@ export interface Services {
     close(): Promise<void>;
 }
 
+/** The host name in the gateway endpoints' TLS certificate (TLS clients may not use an IP as SNI). */
+export const TLS_HOST = 'localhost';
+
 /** Where the services find the ledger when it runs in another process. */
 export interface RemoteLedger {
     channelName: string;
@@ -55,7 +58,7 @@ function remoteConnect(ledger: RemoteLedger): (mspId: string, name: string) => P
             throw new Error(`kx services: no identity or peer for ${mspId}/${name}`);
         const connector = new FabricLedgerConnector({
             peerEndpoint: endpoint,
-            hostAlias: undefined,
+            hostAlias: TLS_HOST,
             tlsCaCert: Buffer.from(ledger.tlsCaPem),
             channelName: ledger.channelName,
         });

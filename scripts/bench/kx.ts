@@ -26,6 +26,7 @@ import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type T
 import { ChildProcessClient, cpuMs } from './kx-ipc.js';
 import {
     LocalServices,
+    TLS_HOST,
     serviceIdentities,
     type RemoteLedger,
     type Services,
@@ -158,7 +159,7 @@ async function startLedgerHost(
     const remote: RemoteLedger = { channelName: ledger.channelName, tlsCaPem: '', endpoints: {}, identities: {} };
     // One TLS CA for the endpoints keeps the services' trust configuration to one file, as a
     // consortium's TLS CA would.
-    const tls = await loadOrCreateTlsServer(join(dataDir, 'ledger', 'gateway-tls'), CSP_MSP, ['127.0.0.1']);
+    const tls = await loadOrCreateTlsServer(join(dataDir, 'ledger', 'gateway-tls'), CSP_MSP, [TLS_HOST, '127.0.0.1']);
     remote.tlsCaPem = tls.caCertificatePem;
     for (const mspId of NETWORK_ORGANISATIONS) {
         const server = await EmbeddedGatewayServer.start(ledger, { mspId, tls });
