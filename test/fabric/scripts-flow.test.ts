@@ -27,6 +27,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const DOMAIN = 'm2m.example.com';
@@ -213,12 +214,15 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
         assert.match(again.stderr, /a network is already up/);
     });
 
-    void it('deploy: install on every peer, approve per org, readiness, commit with all peers, servers with the package ID', () => {
+    void it('deploy: install on every peer, approve per org, readiness, commit with all peers, servers with the package ID', async () => {
         writeFileSync(env.CALLS as string, '');
         const result = bash(join(net, 'scripts', 'network.sh'), ['deploy', '--no-build'], env);
         assert.equal(result.status, 0, result.stderr);
         const packageId = result.stdout.trim().split('\n').at(-1) ?? '';
         assert.match(packageId, /^m2m_1\.0:[0-9a-f]{64}$/);
+        // The chaincode servers are background processes: wait until all four have logged their start.
+        const serverLines = (): number => calls().filter((l) => l.startsWith('fabric-chaincode-node server')).length;
+        for (let i = 0; i < 100 && serverLines() < 4; i++) await sleep(100);
         const log = calls();
         const msps = (prefix: string): string[] =>
             log.filter((l) => l.startsWith(prefix)).map((l) => l.slice(l.indexOf('MSP=') + 4));

@@ -31,6 +31,9 @@ import { routeIdFor } from '@m2m-fabric/gateway/common/route';
 import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
 import { StorageUnavailableError } from '@m2m-fabric/gateway/storage/index';
 import { startTestBed } from './helpers/setup.js';
+import { join } from 'node:path';
+import { loadOrCreateServiceKey, loginToken, serviceKeyFromScalar } from '@m2m-fabric/gateway/common/keys';
+import { encodeFrameUp, encodeLinkMessage, LinkKind } from '@m2m-fabric/gateway/common/link';
 
 const layout = new TopicLayout();
 
@@ -303,4 +306,80 @@ void test('ledger rejection (the fog was revoked): a clear error, the ledger unc
     const [session] = bed.net.csp.listSessions();
     assert.equal(session?.fogId, 'fog-2');
     assert.equal((await bed.net.csp['options'].ledger.getSession(session.primaryHash)).status, 'synchronised');
+});
+
+void test('the fog-CSP link is authenticated: forged logins and link messages are refused and change nothing', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    const suite = bed.net.suite;
+    const url = bed.net.csp.brokerUrl;
+    const stranger = await serviceKeyFromScalar(suite, randomScalar(suite));
+    // A login as fog-1 with a token not signed by fog-1's key on the ledger.
+    await rejectsWith(
+        MqttConnection.connect(url, {
+            clientId: 'fog-1-forger',
+            username: 'fog-1',
+            password: loginToken(stranger, 'fog-1', 'fog-1-forger'),
+            reconnectPeriodMs: 0,
+        }),
+        'unavailable',
+    );
+    // With fog-1's broker login, messages must still be signed by fog-1 and name fog-1.
+    const fogKey = await loadOrCreateServiceKey(join(bed.dataDir, 'keys', 'fog-1.json'), suite);
+    const conn = await MqttConnection.connect(url, {
+        clientId: 'fog-1-probe',
+        username: 'fog-1',
+        password: () => loginToken(fogKey, 'fog-1', 'fog-1-probe'),
+        reconnectPeriodMs: 0,
+    });
+    t.after(() => conn.close());
+    const body = encodeFrameUp({
+        correlationId: newCorrelationId(),
+        clientId: 'dev-x',
+        routeId: new Uint8Array(16),
+        frame: new Uint8Array(40),
+    });
+    const topic = layout.cspInbound('fog-1');
+    await conn.publish(topic, new Uint8Array([1, 2, 3]));
+    await conn.publish(topic, encodeLinkMessage(stranger, LinkKind.FrameUp, 'fog-1', body));
+    await conn.publish(topic, encodeLinkMessage(fogKey, LinkKind.FrameUp, 'fog-2', body));
+    const metrics = (): string => bed.net.csp.metrics.render();
+    for (let i = 0; i < 100 && !/m2m_csp_link_refused_total\{code="unauthorisedMsp"\} 1/.test(metrics()); i++)
+        await new Promise((r) => setTimeout(r, 20));
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="failedSignatureVerification"\} 1/);
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="unauthorisedMsp"\} 1/);
+    assert.match(metrics(), /m2m_csp_link_refused_total\{code="(truncated|malformedInput|unknownVersion)"\} 1/);
+    assert.doesNotMatch(metrics(), /m2m_csp_frames_total\{/, 'no frame reached the session channel');
+});
+
+void test('the outbox drain never submits an activation twice: concurrent sessions with the drain running constantly', async (t) => {
+    // Every 1 ms: the drain runs while M3s are being written to the outbox (a window that once let
+    // it submit the same activation a second time: a spurious MVCC loss or "already used").
+    const bed = await startTestBed({ fogOptions: { outboxRetryMs: 1 } });
+    t.after(() => bed.close());
+    const ids = ['drain-01', 'drain-02', 'drain-03', 'drain-04', 'drain-05', 'drain-06'];
+    for (const id of ids) await bed.provision(id, 2);
+    const before = await bed.net.ledgerTotals();
+    const results = await Promise.all(
+        ids.map(async (id) => {
+            const agent = await bed.agent(id);
+            await agent.connect();
+            const out: string[] = [];
+            for (let i = 0; i < 2; i++)
+                out.push(
+                    await agent.establishSession().then(
+                        (s) => `ok:${s.counter}`,
+                        (e: unknown) => (e instanceof ServiceError ? e.code : String(e)),
+                    ),
+                );
+            return out;
+        }),
+    );
+    assert.deepEqual(
+        results,
+        ids.map(() => ['ok:1', 'ok:2']),
+    );
+    const after = await bed.net.ledgerTotals();
+    assert.equal(after.transactions - before.transactions, 24, 'one activation and one synchronisation per session');
+    assert.equal(after.validTransactions - before.validTransactions, 24, 'none invalidated');
 });

@@ -139,6 +139,7 @@ export class CspBackend {
         issued: Counter;
         frames: Counter;
         instructions: Counter;
+        linkRefused: Counter;
     };
 
     constructor(private readonly options: CspBackendOptions) {
@@ -154,6 +155,10 @@ export class CspBackend {
             storeErrors: r.counter('m2m_csp_store_errors_total', 'Object store operations that failed'),
             issued: r.counter('m2m_csp_certificates_issued_total', 'Certificate objects issued (Alg. 1)'),
             frames: r.counter('m2m_csp_frames_total', 'Session-channel frames by type and outcome'),
+            linkRefused: r.counter(
+                'm2m_csp_link_refused_total',
+                'Link messages refused (malformed, not signed by the approved fog key, wrong sender), by code',
+            ),
             instructions: r.counter(
                 'm2m_csp_instructions_total',
                 'Instructions queued, sent (each attempt) and acknowledged by the device',
@@ -363,6 +368,7 @@ export class CspBackend {
             const fog = await this.fogKey(t.fogId);
             msg = verifyLinkMessage(this.suite, fog.verify, parsed);
         } catch (err) {
+            this.m.linkRefused.inc({ code: errorCodeOf(err) });
             this.log.warn('refused link message', { fogId: t.fogId, code: errorCodeOf(err) });
             return;
         }

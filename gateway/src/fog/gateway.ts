@@ -91,6 +91,8 @@ export interface FogGatewayOptions {
     globalLimit?: RateLimit;
     /** How long an M2 handle waits for its M3. */
     handleTtlMs?: number;
+    /** How often the outbox is re-checked for activations to finish and M4s to re-send (default 2000 ms). */
+    outboxRetryMs?: number;
     /** How long the fog waits for the CSP's Alg. 3 result before answering the device `timeout`. */
     cspTimeoutMs?: number;
     /** Register Q_f on the ledger if not yet registered, then wait for the CSP's approval. */
@@ -245,7 +247,7 @@ export class FogGateway {
         );
         this.cspConn.onConnect(() => void this.drainOutbox());
         void this.drainOutbox();
-        this.retryTimer = setInterval(() => void this.drainOutbox(), 2_000);
+        this.retryTimer = setInterval(() => void this.drainOutbox(), options.outboxRetryMs ?? 2_000);
         this.retryTimer.unref();
         this.log.info('fog gateway started', { fogId: this.fogId, broker: this.deviceBrokerUrl });
     }
@@ -443,7 +445,15 @@ export class FogGateway {
             correlationId: toHex(newCorrelationId()),
             createdAt: Date.now(),
         };
-        await this.outbox.set(entry.primaryHash, entry);
+        // In flight from before it is in the outbox: the drain loop (which may run while the outbox
+        // write is on its way to disk) must not submit this activation a second time.
+        this.inFlight.add(entry.primaryHash);
+        try {
+            await this.outbox.set(entry.primaryHash, entry);
+        } catch (err) {
+            this.inFlight.delete(entry.primaryHash);
+            throw err;
+        }
         const result = new Promise<Uint8Array>((resolve, reject) => {
             this.waiters.set(entry.correlationId, { resolve, reject });
         });
@@ -535,7 +545,8 @@ export class FogGateway {
         try {
             const now = Date.now();
             for (const entry of [...this.outbox.values()]) {
-                if (this.inFlight.has(entry.primaryHash)) continue;
+                // Skip what is being submitted now, and what was finished since the snapshot.
+                if (this.inFlight.has(entry.primaryHash) || this.outbox.get(entry.primaryHash) !== entry) continue;
                 if (now - (this.lastForward.get(entry.primaryHash) ?? 0) < 5_000) continue;
                 try {
                     if (entry.state === 'activating') {
