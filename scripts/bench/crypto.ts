@@ -365,8 +365,8 @@ async function primitiveOps(suite: Suite): Promise<Record<string, Op>> {
         'counter proof create': () => createCounterProof(suite, RU, 42n),
         'counter proof verify': () => verifyCounterProof(suite, RU, counterProof),
         'counter commitment i*G': () => counterCommitment(suite, 42n),
-        'HPKE seal (WebCrypto)': () => hpkeSeal(suite, recipient.publicKey, HpkeInfo.C2, msg),
-        'HPKE open (WebCrypto)': () => hpkeOpen(recipient, HpkeInfo.C2, sealed),
+        'HPKE seal (node:crypto)': () => hpkeSeal(suite, recipient.publicKey, HpkeInfo.C2, msg),
+        'HPKE open (node:crypto)': () => hpkeOpen(recipient, HpkeInfo.C2, sealed),
         'AES-256-GCM frame seal (256 B)': () => frameSender.seal(FrameType.Upload, payload),
         'ECDH x(k*P) (node:crypto)': () => {
             ecdh.setPrivateKey(kBytes);

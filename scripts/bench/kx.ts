@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
- *  [--saturation-s S] [--no-crypto] [--out DIR]`: paper 004 Fig. 6 — end-to-end latency of
+ *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--no-crypto] [--out DIR]`:
+ * paper 004 Fig. 6 — end-to-end latency of
  * batches of concurrent key exchanges (M1 -> Confirm: Alg. 2 + Alg. 3, two ledger commits) on the
  * embedded network (ledger, IPFS store, brokers, CSP, 2 fogs), for each BatchTimeout; then the
  * session rate at saturation beside the crypto-only bound of `bench -- crypto` measured in the
@@ -9,15 +10,27 @@
  * Bounded: each (BatchTimeout, concurrency) cell gets an equal share of --budget-s (default 300 s
  * total) and runs as many trials as fit, between 3 and --trials (default 100); the trials actually
  * run are in the output. A trial's latency is the completion time of its whole batch, as in the
- * paper; per-session latencies are reported too.
+ * paper; per-session latencies are reported too. --layout (default processes) places ledger,
+ * services and devices in one, two or three processes (LAYOUT_TEXT below; kx-services.ts,
+ * kx-devices.ts).
  */
+import '@m2m-fabric/gateway/util/quiet-fabric';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedNetwork, MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
-import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
-import { errorCodeOf } from '@m2m-fabric/gateway/mqtt/envelope';
+import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/gateway/common/chaincode-client';
+import { CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/gateway/demo/network';
+import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/gateway/ledger/index';
 import { cryptoBench } from './crypto.js';
+import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type TrialResult } from './kx-devices.js';
+import { ChildProcessClient, cpuMs } from './kx-ipc.js';
+import {
+    LocalServices,
+    serviceIdentities,
+    type RemoteLedger,
+    type Services,
+    type ServicesOptions,
+} from './kx-services.js';
 
 interface KxOptions {
     trials: number;
@@ -25,6 +38,9 @@ interface KxOptions {
     batchTimeouts: number[];
     concurrency: number[];
     saturationS: number;
+    /** Devices running back to back in the saturation phase (at least the widest cell). */
+    saturationDevices: number;
+    layout: Layout;
     crypto: boolean;
     outDir: string;
 }
@@ -59,6 +75,8 @@ function parse(args: string[]): KxOptions {
         batchTimeouts: [0.5, 1, 2],
         concurrency: [1, 5, 10, 25, 50],
         saturationS: 15,
+        saturationDevices: 50,
+        layout: 'processes',
         crypto: true,
         outDir: join('bench', 'results'),
     };
@@ -81,7 +99,12 @@ function parse(args: string[]): KxOptions {
         else if (a === '--batch-timeouts') o.batchTimeouts = list(v);
         else if (a === '--concurrency') o.concurrency = list(v);
         else if (a === '--saturation-s') o.saturationS = Number(v);
-        else if (a === '--out') o.outDir = v;
+        else if (a === '--saturation-devices') o.saturationDevices = Number(v);
+        else if (a === '--layout') {
+            if (v !== 'single' && v !== 'devices' && v !== 'processes')
+                throw new Error('kx bench: --layout is single, devices or processes');
+            o.layout = v;
+        } else if (a === '--out') o.outDir = v;
         else throw new Error(`kx bench: unknown argument ${JSON.stringify(a)}`);
     }
     return o;
@@ -98,64 +121,151 @@ function stats(xs: number[]): Stats {
     return { mean: r(mean), std: r(std), p50: r(pct(50)), p95: r(pct(95)), min: r(s[0]!), max: r(s[n - 1]!) };
 }
 
+type Layout = 'single' | 'devices' | 'processes';
+
+const LAYOUT_TEXT: Record<Layout, string> = {
+    single: 'everything in the benchmark process (ledger, CSP, fogs, brokers, devices): one core does all the work.',
+    devices:
+        'the device agents in a second process (as on their Raspberry Pis), talking MQTT over TCP to the fogs; ledger and services in the benchmark process.',
+    processes:
+        "three processes, as a deployment separates them: (1) the ledger — the embedded Fabric network (one peer per organisation, orderer, the m2m chaincode) — in the benchmark process, serving a Fabric Gateway gRPC endpoint (TLS) per organisation; (2) the services — CSP backend, two fog gateways with their MQTT brokers, the object store, the manufacturer client — in a second process, each service reaching its own organisation's peer through the Fabric adapter (@hyperledger/fabric-gateway), as against real Fabric; (3) the device agents in a third process (their Raspberry Pis), reaching only the fogs' brokers over TCP. The OS spreads the three over both cores; the crypto-only bound runs one worker thread per core.",
+};
+
+interface SaturationFigures {
+    devices: number;
+    seconds: number;
+    sessions: number;
+    failed: number;
+    sessionsPerSec: number;
+    /** CPU ms per established session, by process (ledger = the benchmark's own process). */
+    cpuMsPerSession: Record<string, number>;
+}
+
+/** The ledger in this process with a Fabric Gateway endpoint per organisation (--layout processes). */
+async function startLedgerHost(
+    dataDir: string,
+    bt: number,
+    fogs: number,
+): Promise<{ ledger: EmbeddedLedger; servers: EmbeddedGatewayServer[]; remote: RemoteLedger }> {
+    const { contracts } = await import('@m2m-fabric/chaincode');
+    const ledger = await EmbeddedLedger.open({
+        dataDir: join(dataDir, 'ledger'),
+        organisations: [...NETWORK_ORGANISATIONS],
+        chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
+        batch: { batchTimeoutMs: Math.round(bt * 1000) },
+    });
+    const servers: EmbeddedGatewayServer[] = [];
+    const remote: RemoteLedger = { channelName: ledger.channelName, tlsCaPem: '', endpoints: {}, identities: {} };
+    // One TLS CA for the endpoints keeps the services' trust configuration to one file, as a
+    // consortium's TLS CA would.
+    const tls = await loadOrCreateTlsServer(join(dataDir, 'ledger', 'gateway-tls'), CSP_MSP, ['127.0.0.1']);
+    remote.tlsCaPem = tls.caCertificatePem;
+    for (const mspId of NETWORK_ORGANISATIONS) {
+        const server = await EmbeddedGatewayServer.start(ledger, { mspId, tls });
+        servers.push(server);
+        remote.endpoints[mspId] = server.endpoint;
+    }
+    for (const [mspId, name, role] of serviceIdentities(fogs, (i) => FOG_MSPS[i % FOG_MSPS.length]!)) {
+        const e = await ledger.loadOrEnrol(mspId, name, { attributes: { 'm2m.role': role } });
+        remote.identities[`${mspId}/${name}`] = { certificatePem: e.certificatePem, privateKeyPem: e.privateKeyPem };
+    }
+    return { ledger, servers, remote };
+}
+
+/** The fleet and services of one layout, and how to stop them. */
+async function startLayout(
+    layout: Layout,
+    dataDir: string,
+    bt: number,
+    need: number[],
+): Promise<{
+    fleet: Fleet;
+    services: Services;
+    processes: Record<string, () => Promise<number>>;
+    close: () => Promise<void>;
+}> {
+    const fogs = 2;
+    const closers: (() => Promise<void>)[] = [];
+    const close = async (): Promise<void> => {
+        for (const c of closers.reverse()) await c().catch((e: unknown) => console.error(`kx: close: ${String(e)}`));
+    };
+    try {
+        let services: Services;
+        const processes: Record<string, () => Promise<number>> = { bench: () => Promise.resolve(cpuMs()) };
+        if (layout === 'processes') {
+            const host = await startLedgerHost(dataDir, bt, fogs);
+            closers.push(async () => {
+                for (const s of host.servers) await s.close();
+                await host.ledger.close();
+            });
+            const child = ChildProcessClient.fork(new URL('./kx-services.js', import.meta.url));
+            closers.push(() => child.close());
+            await child.request('start', {
+                dataDir,
+                batchTimeoutMs: Math.round(bt * 1000),
+                fogs,
+                ledger: host.remote,
+            } satisfies ServicesOptions);
+            services = {
+                provision: (n) => child.request<DeviceSpec[]>('provision', { need: n }),
+                cpuMs: () => child.request<number>('cpu'),
+                close: () => child.close(),
+            };
+            processes.services = () => child.request<number>('cpu');
+        } else {
+            const local = await LocalServices.start({ dataDir, batchTimeoutMs: Math.round(bt * 1000), fogs });
+            closers.push(() => local.close());
+            services = local;
+        }
+        const specs = await services.provision(need);
+        let fleet: Fleet;
+        if (layout === 'single') {
+            const local = await DeviceFleet.open(specs);
+            closers.push(() => local.close());
+            fleet = local;
+        } else {
+            const child = ChildProcessClient.fork(new URL('./kx-devices.js', import.meta.url));
+            closers.push(() => child.close());
+            await child.request('open', { specs });
+            fleet = {
+                trial: (c) => child.request<TrialResult>('trial', { concurrency: c }),
+                saturate: (sec) => child.request<SaturationResult>('saturate', { seconds: sec }),
+                cpuMs: () => child.request<number>('cpu'),
+                close: () => child.close(),
+            };
+            processes.devices = () => child.request<number>('cpu');
+        }
+        return { fleet, services, processes, close };
+    } catch (err) {
+        await close();
+        throw err;
+    }
+}
+
 async function runForBatchTimeout(
     bt: number,
     o: KxOptions,
     cellBudgetMs: number,
     saturate: boolean,
-): Promise<{
-    cells: Cell[];
-    saturation?: { devices: number; seconds: number; sessions: number; sessionsPerSec: number };
-}> {
+): Promise<{ cells: Cell[]; saturation?: SaturationFigures }> {
     const dataDir = mkdtempSync(join(tmpdir(), 'm2m-kx-'));
-    const net = new EmbeddedNetwork({ dataDir, fogs: 2, batchTimeoutMs: Math.round(bt * 1000) });
-    const agents: DeviceAgent[] = [];
+    const maxC = Math.max(...o.concurrency);
+    // Trials per cell: as many as the cell's time share allows (a trial takes about 2 BatchTimeouts).
+    const plan = o.concurrency.map((c) => ({
+        c,
+        trials: Math.max(3, Math.min(o.trials, Math.floor(cellBudgetMs / (2.2 * bt * 1000 + 150 + 15 * c)))),
+    }));
+    const devices = Math.max(maxC, saturate ? o.saturationDevices : 0);
+    const satPerDevice = saturate ? Math.ceil((o.saturationS / (2 * bt)) * 1.5) + 2 : 0;
+    // The manufacturer cannot buy 0: every device takes part in at least the saturation or the widest cell.
+    const need = Array.from({ length: devices }, (_, j) =>
+        Math.max(1, plan.filter((p) => p.c > j).reduce((a, p) => a + p.trials, 0) + satPerDevice),
+    );
+    console.error(
+        `BatchTimeout ${bt}s (layout ${o.layout}): buying ${need.reduce((a, b) => a + b, 0)} certificates for ${devices} devices`,
+    );
+    const run = await startLayout(o.layout, dataDir, bt, need);
     try {
-        await net.start();
-        const maxC = Math.max(...o.concurrency);
-        // Trials per cell: as many as the cell's time share allows (a trial takes about 2 BatchTimeouts).
-        const plan = o.concurrency.map((c) => ({
-            c,
-            trials: Math.max(3, Math.min(o.trials, Math.floor(cellBudgetMs / (2.2 * bt * 1000 + 150 + 15 * c)))),
-        }));
-        const satPerDevice = saturate ? Math.ceil((o.saturationS / (2 * bt)) * 1.5) + 2 : 0;
-        const need = Array.from(
-            { length: maxC },
-            (_, j) => plan.filter((p) => p.c > j).reduce((a, p) => a + p.trials, 0) + satPerDevice,
-        );
-        await net.csp.grantCredit(
-            MANUFACTURER_MSP,
-            need.reduce((a, b) => a + b, 0),
-        );
-        console.error(
-            `BatchTimeout ${bt}s: buying ${need.reduce((a, b) => a + b, 0)} certificates for ${maxC} devices`,
-        );
-        await Promise.all(
-            need.map(async (n, j) => {
-                const id = `kx-${String(j + 1).padStart(3, '0')}`;
-                const fog = j % 2;
-                await net.manufacturer.registerEquipment({
-                    equipmentId: id,
-                    kind: 'sensor',
-                    model: 'bench',
-                    fogGroup: net.fogId(fog),
-                    privilegeLevel: 1,
-                    serviceType: 'upload-download',
-                    accessTime: 'always',
-                });
-                // The manufacturer cannot buy 0: every device takes part in at least the widest cell.
-                await net.manufacturer.buySessions(id, n);
-                const statePath = join(dataDir, 'devices', `${id}.json`);
-                await net.manufacturer.provisionDevice(id, statePath, { id: net.fogId(fog) });
-                const agent = await DeviceAgent.open({
-                    statePath,
-                    brokerUrl: net.fogs[fog]!.deviceBrokerUrl,
-                    sessionTimeoutMs: 60_000,
-                });
-                await agent.connect();
-                agents[j] = agent;
-            }),
-        );
         const cells: Cell[] = [];
         for (const { c, trials } of plan) {
             const batch: number[] = [];
@@ -163,16 +273,12 @@ async function runForBatchTimeout(
             let failed = 0;
             const failures: Record<string, number> = {};
             for (let t = 0; t < trials; t++) {
-                const t0 = performance.now();
-                const results = await Promise.allSettled(agents.slice(0, c).map((a) => a.establishSession()));
-                batch.push(performance.now() - t0);
-                for (const r of results) {
-                    if (r.status === 'fulfilled') per.push(r.value.latencyMs);
-                    else {
-                        failed++;
-                        const code = errorCodeOf(r.reason);
-                        failures[code] = (failures[code] ?? 0) + 1;
-                    }
+                const r = await run.fleet.trial(c);
+                batch.push(r.batchMs);
+                per.push(...r.sessionMs);
+                for (const [code, n] of Object.entries(r.failures)) {
+                    failed += n;
+                    failures[code] = (failures[code] ?? 0) + n;
                 }
             }
             const b = stats(batch);
@@ -194,32 +300,30 @@ async function runForBatchTimeout(
             );
         }
         if (!saturate) return { cells };
-        // Saturation: every device runs sessions back to back for saturationS seconds.
-        let sessions = 0;
-        const t0 = performance.now();
-        const until = t0 + o.saturationS * 1000;
-        await Promise.all(
-            agents.map(async (a) => {
-                while (performance.now() < until && a.remainingSessions > 0n) {
-                    await a.establishSession().then(
-                        () => sessions++,
-                        () => undefined,
-                    );
-                }
-            }),
-        );
-        const seconds = (performance.now() - t0) / 1000;
-        const saturation = {
-            devices: agents.length,
-            seconds: Math.round(seconds * 10) / 10,
-            sessions,
-            sessionsPerSec: Math.round((sessions / seconds) * 10) / 10,
+        // Saturation: every device runs sessions back to back for saturationS seconds; CPU of every
+        // process is read around it.
+        const names = Object.keys(run.processes);
+        const before = await Promise.all(names.map((n) => run.processes[n]!()));
+        const r = await run.fleet.saturate(o.saturationS);
+        const after = await Promise.all(names.map((n) => run.processes[n]!()));
+        const perSession = (ms: number): number => Math.round((ms / Math.max(1, r.sessions)) * 10) / 10;
+        const cpuMsPerSession: Record<string, number> = {};
+        names.forEach((n, i) => (cpuMsPerSession[n] = perSession(after[i]! - before[i]!)));
+        cpuMsPerSession.total = perSession(names.reduce((a, _, i) => a + after[i]! - before[i]!, 0));
+        const saturation: SaturationFigures = {
+            devices,
+            seconds: Math.round(r.seconds * 10) / 10,
+            sessions: r.sessions,
+            failed: r.failed,
+            sessionsPerSec: Math.round((r.sessions / r.seconds) * 10) / 10,
+            cpuMsPerSession,
         };
-        console.error(`  saturation: ${saturation.sessionsPerSec} sessions/s with ${agents.length} devices`);
+        console.error(
+            `  saturation: ${saturation.sessionsPerSec} sessions/s with ${devices} devices, CPU ms/session ${JSON.stringify(cpuMsPerSession)}`,
+        );
         return { cells, saturation };
     } finally {
-        await Promise.allSettled(agents.map((a) => a.close()));
-        await net.close();
+        await run.close();
         rmSync(dataDir, { recursive: true, force: true });
     }
 }
@@ -231,9 +335,7 @@ export async function runKxBench(args: string[]): Promise<void> {
     const loadBefore = loadavg()[0] ?? 0;
     const cellBudgetMs = (o.budgetS * 1000) / (o.batchTimeouts.length * o.concurrency.length);
     const cells: Cell[] = [];
-    let saturation:
-        | { batchTimeoutS: number; devices: number; seconds: number; sessions: number; sessionsPerSec: number }
-        | undefined;
+    let saturation: (SaturationFigures & { batchTimeoutS: number }) | undefined;
     const minBt = Math.min(...o.batchTimeouts);
     for (const bt of o.batchTimeouts) {
         const r = await runForBatchTimeout(bt, o, cellBudgetMs, bt === minBt && o.saturationS > 0);
@@ -294,6 +396,8 @@ export async function runKxBench(args: string[]): Promise<void> {
                 `| ${c.batchTimeoutS} | ${c.concurrency} | ${c.trials} | ${c.failed} | ${c.batchLatencyMs.mean} | ${c.batchLatencyMs.std} | ${c.batchLatencyMs.p50} | ${c.batchLatencyMs.p95} | ${c.sessionLatencyMs.p50} | ${c.sessionsPerSec} | ${c.targetP50Ms} | ${c.meetsTarget ? 'yes' : 'no'} |`,
         ),
         '',
+        `Layout \`${o.layout}\`: ${LAYOUT_TEXT[o.layout]}`,
+        '',
         saturation === undefined
             ? 'Saturation not measured.'
             : `Saturation (BatchTimeout ${saturation.batchTimeoutS} s, ${saturation.devices} devices back to back for ${saturation.seconds} s): **${saturation.sessionsPerSec} sessions/s**` +
@@ -301,6 +405,20 @@ export async function runKxBench(args: string[]): Promise<void> {
                   ? '.'
                   : `; crypto-only bound on both cores (same run): ${cryptoBound.sessionsPerSecBothCores} sessions/s (${cryptoBound.cpuMsPerSession} CPU ms per session); ratio **${ratio}** (target ≥ 0.6).`),
         '',
+        ...(saturation === undefined
+            ? []
+            : [
+                  'CPU per established session during saturation, by process (`process.cpuUsage`, user + system, all threads):',
+                  '',
+                  `| ${Object.keys(saturation.cpuMsPerSession).join(' | ')} |`,
+                  `|${Object.keys(saturation.cpuMsPerSession)
+                      .map(() => '---:')
+                      .join('|')}|`,
+                  `| ${Object.values(saturation.cpuMsPerSession).join(' | ')} |`,
+                  '',
+                  '`bench` is the benchmark process (in the `processes` layout: the embedded ledger, i.e. every peer, the orderer and the chaincode, behind its gateway endpoints); `services` the CSP, fogs, brokers and object store; `devices` the device agents.',
+                  '',
+              ]),
     ].join('\n');
     mkdirSync(o.outDir, { recursive: true });
     writeFileSync(join(o.outDir, 'kx.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -55,7 +55,7 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
                     'ECQV verify issuance (chaincode)',
                     'DLEQ verify',
                     'counter proof verify',
-                    'HPKE open (WebCrypto)',
+                    'HPKE open (node:crypto)',
                     'AES-256-GCM frame open (256 B)',
                     'ECDH x(k*P) (node:crypto)',
                 ]) {

@@ -1,6 +1,6 @@
 /**
  * An independent RFC 9180 base-mode single-shot Open written directly on node:crypto (OpenSSL ECDH,
- * HMAC, AES-GCM), used only by tests to cross-check the @hpke/core-based module: same vectors, same
+ * HMAC, AES-GCM), used only by tests to cross-check the module's hpke.ts: same vectors, same
  * ciphertexts, two code paths. Section numbers refer to RFC 9180.
  */
 import { createDecipheriv, createECDH, createHmac } from 'node:crypto';

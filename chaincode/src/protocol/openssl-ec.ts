@@ -21,6 +21,15 @@ import type { Point, Suite, SuiteId } from './suite.js';
 
 const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };
 
+/**
+ * Whether OpenSSL's k*Q (two ECDH, openssl-ec) beats noble's variable-time k*Q for the suite, as
+ * measured with node 20's bundled OpenSSL on x86-64: P-256 ~0.5 ms vs ~1.7 ms (OpenSSL has an
+ * assembly P-256); P-384 ~8 ms vs ~8 ms (no such code path), so P-384 stays with noble.
+ */
+export function opensslMultipliesFaster(suite: Suite): boolean {
+    return suite.id === 'P256-SHA256';
+}
+
 /** The OpenSSL name of the suite's curve. */
 export function opensslCurve(suite: Suite): string {
     return OPENSSL_CURVE[suite.id];

@@ -8,7 +8,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DecodeError } from './errors.js';
-import { multiplyPoint } from './openssl-ec.js';
+import { multiplyPoint, opensslMultipliesFaster } from './openssl-ec.js';
 
 export type SuiteId = 'P256-SHA256' | 'P384-SHA384';
 export type Point = WeierstrassPoint<bigint>;
@@ -135,14 +135,22 @@ export function withPrecomputedTable(suite: Suite, point: Point): Point {
  * variable-time multiplication of a point without a table. Same result either way.
  */
 export function mulPublic(suite: Suite, Q: Point, k: bigint): Point {
-    if (Q === suite.Point.BASE || tabled.has(Q)) return Q.multiplyUnsafe(((k % suite.n) + suite.n) % suite.n);
+    if (Q === suite.Point.BASE || tabled.has(Q) || !opensslMultipliesFaster(suite)) {
+        return Q.multiplyUnsafe(((k % suite.n) + suite.n) % suite.n);
+    }
     return multiplyPoint(suite, k, Q);
 }
 
 /**
  * a*P + b*Q for public scalars and points only (variable time): each term by {@link mulPublic}
- * (tables for G and long-lived keys, OpenSSL for one-off points).
+ * (tables for G and long-lived keys, OpenSSL for one-off points), or, where OpenSSL is not faster
+ * (P-384), noble's double multiplication sharing one doubling chain.
  */
 export function mulAddPublic(suite: Suite, P: Point, a: bigint, Q: Point, b: bigint): Point {
-    return mulPublic(suite, P, a).add(mulPublic(suite, Q, b));
+    const hasTable = (X: Point): boolean => X === suite.Point.BASE || tabled.has(X);
+    if (opensslMultipliesFaster(suite) || (hasTable(P) && hasTable(Q))) {
+        return mulPublic(suite, P, a).add(mulPublic(suite, Q, b));
+    }
+    const mod = (k: bigint): bigint => ((k % suite.n) + suite.n) % suite.n;
+    return P.mulAddUnsafe(mod(a), Q, mod(b));
 }

@@ -22,6 +22,8 @@ import { ensureSecretDir } from '../util/secure-file.js';
 export const CSP_MSP = 'CSPMSP';
 export const FOG_MSPS = ['FogAMSP', 'FogBMSP'] as const;
 export const MANUFACTURER_MSP = 'ManufacturerMSP';
+/** Every organisation of the embedded network, in channel order. */
+export const NETWORK_ORGANISATIONS = [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP] as const;
 
 export interface EmbeddedNetworkOptions {
     dataDir: string;
@@ -40,6 +42,12 @@ export interface EmbeddedNetworkOptions {
     wrapStore?: (store: ObjectStore, owner: string) => ObjectStore;
     fogOptions?: Partial<ConstructorParameters<typeof FogGateway>[0]>;
     cspOptions?: Partial<ConstructorParameters<typeof CspBackend>[0]>;
+    /**
+     * Connects each service to a ledger that runs elsewhere (e.g. the embedded ledger's Fabric Gateway
+     * endpoints in another process, as `npm run bench -- kx --layout processes` does) instead of
+     * opening an embedded ledger in this process. `role` is the identity's `m2m.role` attribute.
+     */
+    connect?: (mspId: string, name: string, role: string) => Promise<LedgerConnection>;
 }
 
 export interface LedgerTotals {
@@ -69,8 +77,12 @@ export class EmbeddedNetwork {
     }
 
     private async client(mspId: string, name: string, role: string): Promise<ChaincodeClient> {
-        const enrolment = await this.ledger.loadOrEnrol(mspId, name, { attributes: { 'm2m.role': role } });
-        const connection = await this.ledger.connect({ identity: enrolment.identity, signer: enrolment.signer });
+        let connection: LedgerConnection;
+        if (this.options.connect !== undefined) connection = await this.options.connect(mspId, name, role);
+        else {
+            const enrolment = await this.ledger.loadOrEnrol(mspId, name, { attributes: { 'm2m.role': role } });
+            connection = await this.ledger.connect({ identity: enrolment.identity, signer: enrolment.signer });
+        }
         this.connections.push(connection);
         return new ChaincodeClient(connection, DEFAULT_CHAINCODE_NAME, 60_000);
     }
@@ -78,13 +90,15 @@ export class EmbeddedNetwork {
     async start(): Promise<void> {
         const { dataDir } = this.options;
         await ensureSecretDir(dataDir);
-        const contracts = this.options.contracts ?? (await import('@m2m-fabric/chaincode')).contracts;
-        this.ledger = await EmbeddedLedger.open({
-            dataDir: join(dataDir, 'ledger'),
-            organisations: [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP],
-            chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
-            batch: { batchTimeoutMs: this.options.batchTimeoutMs },
-        });
+        if (this.options.connect === undefined) {
+            const contracts = this.options.contracts ?? (await import('@m2m-fabric/chaincode')).contracts;
+            this.ledger = await EmbeddedLedger.open({
+                dataDir: join(dataDir, 'ledger'),
+                organisations: [...NETWORK_ORGANISATIONS],
+                chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
+                batch: { batchTimeoutMs: this.options.batchTimeoutMs },
+            });
+        }
         this.store = await openObjectStore({ backend: 'embedded', directory: join(dataDir, 'objects') });
         const log = this.options.logger ?? silentLogger;
         const ext = this.options.externalBroker;
