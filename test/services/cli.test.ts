@@ -100,6 +100,26 @@ void test('m2m storage: --help, and clear errors for a missing store, missing --
     assert.match(badFlag.out, /Unknown option '--bogus'/);
 });
 
+void test('service commands: bad flags and missing Fabric settings are clear errors, not stack traces', async () => {
+    const serve = await runCli(['serve', '--devices', 'abc', '--fogs', '0', '--batch-timeout', 'x']);
+    assert.equal(serve.code, 1);
+    assert.match(serve.out, /--fogs must be an integer in 1\.\.32, got 0/);
+    assert.match(serve.out, /--devices must be an integer in 0\.\.1000, got abc/);
+    assert.match(serve.out, /--batch-timeout must be seconds/);
+    const man = await runCli(['manufacturer', 'list'], 30_000, { FABRIC_CONNECTION: '', FABRIC_PEER_ENDPOINT: '' });
+    assert.equal(man.code, 1);
+    assert.match(man.out, /FABRIC_PEER_ENDPOINT \(peerEndpoint\) is required/);
+    assert.doesNotMatch(man.out, /\n\s+at /, 'no stack trace');
+    const credit = await runCli(['csp', 'grant-credit', '--amount=-1']);
+    assert.equal(credit.code, 1);
+    assert.match(credit.out, /grant-credit needs --account MSPID/);
+    assert.match(credit.out, /--amount must be a positive integer, got -1/);
+    const unknown = await runCli(['device', '--device.state', 'x.json', '--frobnicate']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.out, /Unknown option '--frobnicate'/);
+    assert.doesNotMatch(unknown.out, /\n\s+at /, 'no stack trace');
+});
+
 void test('m2m device loads no native addon (runs on a Raspberry Pi with Node 20 alone)', () => {
     // The process report lists every shared object loaded; a native addon is a `.node` file.
     const script = `await import(process.argv[1]);

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
 import { readDeviceState } from '@m2m-fabric/gateway/device/state';
 import { deliverGrant, pendingGrantFiles } from '@m2m-fabric/gateway/device/inbox';
@@ -33,6 +34,11 @@ void test('a purchase while the agent runs sessions goes through the inbox: coun
         DeviceAgent.open({ statePath: path, lockWaitMs: 0 }),
         (e: unknown) => codeOf(e) === 'deviceBusy',
     );
+
+    // A mistyped path is a clear error and creates nothing (no lock, no directory).
+    const absent = join(bed.dataDir, 'absent', 'x.json');
+    await assert.rejects(DeviceAgent.open({ statePath: absent }), (e: unknown) => codeOf(e) === 'notConfigured');
+    assert.equal(existsSync(dirname(absent)), false);
 
     const counters: bigint[] = [];
     const deliveries: string[] = [];

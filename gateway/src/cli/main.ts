@@ -107,6 +107,11 @@ main().catch((err: unknown) => {
     if (err instanceof ConfigError) console.error(err.message);
     else if (err instanceof ServiceError) console.error(`error ${err.message}`);
     else if (err instanceof StorageError) console.error(`error ${err.name}: ${err.message}`);
+    // node:util parseArgs: an unknown option or a missing option value.
+    else if (err instanceof Error && String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS'))
+        console.error(`${err.message}\nRun "m2m <command> --help" for the options.`);
+    // Configuration problems of the Fabric adapter (not imported here: `m2m device` never loads it).
+    else if (err instanceof Error && err.name === 'FabricConfigError') console.error(err.message);
     else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
     process.exitCode = 1;
 });

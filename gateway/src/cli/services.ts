@@ -55,6 +55,26 @@ export function schemaFlags(schema: ConfigSchema): Record<string, { type: 'strin
     return Object.fromEntries(Object.keys(schema).map((k) => [k, { type: 'string' as const }]));
 }
 
+/** An integer flag in [min, max]; a problem is collected (or thrown when `throwNow`) otherwise. */
+function integerFlag(
+    values: Record<string, string | boolean | undefined>,
+    name: string,
+    dflt: number,
+    min: number,
+    max: number,
+    problems: string[],
+    throwNow = false,
+): number {
+    const raw = values[name];
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (typeof raw === 'string' && /^\d+$/.test(raw) && Number.isInteger(n) && n >= min && n <= max) return n;
+    const problem = `--${name} must be an integer in ${min}..${max}, got ${String(raw)}`;
+    if (throwNow) throw new ConfigError([problem]);
+    problems.push(problem);
+    return dflt;
+}
+
 async function waitForSignal(): Promise<void> {
     await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
@@ -153,7 +173,7 @@ export const CSP_SCHEMA = {
 } as const satisfies ConfigSchema;
 
 async function fabricClient(): Promise<ChaincodeClient> {
-    const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION });
+    const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION || undefined });
     const connection = await connectFabric(config);
     return new ChaincodeClient(connection, config.chaincodeName);
 }
@@ -354,16 +374,21 @@ export async function runServe(argv: string[]): Promise<void> {
         return;
     }
     const dataDir = (values['data-dir'] as string | undefined) ?? '.data/serve';
-    const fogs = Number(values.fogs ?? 2);
-    const devices = Number(values.devices ?? 0);
-    const sessions = Number(values.sessions ?? 3);
+    const problems: string[] = [];
+    const fogs = integerFlag(values, 'fogs', 2, 1, 32, problems);
+    const devices = integerFlag(values, 'devices', 0, 0, 1000, problems);
+    const sessions = integerFlag(values, 'sessions', 3, 1, 1000, problems);
+    const metricsPort = integerFlag(values, 'metrics-port', 0, 0, 65_000, problems);
+    const batchSeconds = Number(values['batch-timeout'] ?? 0.5);
+    if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60)
+        problems.push(`--batch-timeout must be seconds in (0, 60], got ${String(values['batch-timeout'])}`);
+    if (problems.length > 0) throw new ConfigError(problems);
     const net = new EmbeddedNetwork({
         dataDir,
         fogs,
-        batchTimeoutMs: Math.round(Number(values['batch-timeout'] ?? 0.5) * 1000),
+        batchTimeoutMs: Math.round(batchSeconds * 1000),
     });
     await net.start();
-    const metricsPort = Number(values['metrics-port'] ?? 0);
     const servers = [];
     if (metricsPort > 0) {
         servers.push(await startMetricsServer(net.csp.metrics, () => ({ csp: true }), metricsPort));
@@ -472,7 +497,10 @@ export async function runManufacturer(argv: string[]): Promise<void> {
             );
             break;
         case 'buy':
-            out = await m.buySessions(need(equipmentId, 'an equipment id'), Number(values.n ?? 10));
+            out = await m.buySessions(
+                need(equipmentId, 'an equipment id'),
+                integerFlag(values, 'n', 10, 1, 1000, [], true),
+            );
             break;
         case 'provision':
             out = await m.provisionDevice(

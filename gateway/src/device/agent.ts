@@ -96,6 +96,9 @@ export class DeviceAgent {
      * before every session). A second agent on the same file gets `deviceBusy`.
      */
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
+        // Checked before the lock, so a mistyped path creates nothing.
+        if ((await readDeviceState(options.statePath)) === undefined)
+            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
         const lock = await DeviceStateLock.acquire(options.statePath, { waitMs: options.lockWaitMs ?? 5_000 });
         try {
             const state = await readDeviceState(options.statePath);
