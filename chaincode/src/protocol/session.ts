@@ -20,7 +20,7 @@
  *    point, computed by OpenSSL (node:crypto ECDH), which is ~26x faster than noble here.
  */
 import { counterCommitment, createCounterProof, verifyCounterProof, type CounterProof } from './counter-proof.js';
-import { dleqProve, dleqVerify } from './dleq.js';
+import { dleqProve, dleqVerify, type DleqProof } from './dleq.js';
 import {
     ecqvExtractPublicKey,
     ecqvGenerateCertificate,
@@ -365,6 +365,45 @@ export function processM2(
     return { m3: { suite, publicKey, symKeyCommitment: commitment, signature }, privateKey, publicKey, symKey };
 }
 
+/** The part of an activation that depends only on the certificate object (see prepareActivation). */
+export interface PreparedActivation {
+    suite: Suite;
+    certificateObject: Uint8Array;
+    /** P = d_f*IDCert_i. */
+    P: Point;
+    dleqProof: DleqProof;
+}
+
+/**
+ * Fog: P = d_f*IDCert_i with a DLEQ proof against Q_f. Needs only the certificate object, so a fog
+ * can compute it as soon as it has sent M2, while the device works on M3 (createActivation does it
+ * all at once).
+ */
+export function prepareActivation(
+    suite: Suite,
+    fogPrivateKey: bigint,
+    certificateObject: Uint8Array,
+): PreparedActivation {
+    const obj = decodeCertificateObject(certificateObject);
+    assertSuite(suite, obj.suite, 'certificate object');
+    if (fogPrivateKey <= 0n || fogPrivateKey >= suite.n) {
+        throw new RangeError('fog private key outside [1, n-1]');
+    }
+    // d_f is secret: both multiplications run in OpenSSL, constant-time.
+    const { product: P, publicKey: fogPublicKey } = multiplySecret(suite, fogPrivateKey, obj.idCert);
+    const dleqProof = dleqProve(suite, fogPrivateKey, suite.Point.BASE, fogPublicKey, obj.idCert, P);
+    return { suite, certificateObject, P, dleqProof };
+}
+
+/** Fog: a prepared activation packaged with the PoP (from M1) and M3. */
+export function completeActivation(prepared: PreparedActivation, m1: M1, m3: M3): Activation {
+    const suite = prepared.suite;
+    assertSuite(suite, m1.suite, 'M1');
+    assertSuite(suite, m3.suite, 'M3');
+    const { certificateObject, P, dleqProof } = prepared;
+    return { suite, certificateObject, P, dleqProof, proofOfPossession: m1.proofOfPossession, m3 };
+}
+
 /** Fog: P = d_f*IDCert_i with a DLEQ proof against Q_f, packaged with the PoP and M3. */
 export function createActivation(
     suite: Suite,
@@ -375,15 +414,7 @@ export function createActivation(
 ): Activation {
     assertSuite(suite, m1.suite, 'M1');
     assertSuite(suite, m3.suite, 'M3');
-    const obj = decodeCertificateObject(certificateObject);
-    assertSuite(suite, obj.suite, 'certificate object');
-    if (fogPrivateKey <= 0n || fogPrivateKey >= suite.n) {
-        throw new RangeError('fog private key outside [1, n-1]');
-    }
-    // d_f is secret: both multiplications run in OpenSSL, constant-time.
-    const { product: P, publicKey: fogPublicKey } = multiplySecret(suite, fogPrivateKey, obj.idCert);
-    const dleqProof = dleqProve(suite, fogPrivateKey, suite.Point.BASE, fogPublicKey, obj.idCert, P);
-    return { suite, certificateObject, P, dleqProof, proofOfPossession: m1.proofOfPossession, m3 };
+    return completeActivation(prepareActivation(suite, fogPrivateKey, certificateObject), m1, m3);
 }
 
 /** What chaincode records for a verified activation. */

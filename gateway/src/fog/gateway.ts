@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+    completeActivation,
     computePrimaryHash,
-    createActivation,
     createM4,
     decodeM1,
     decodeM3,
@@ -24,9 +24,12 @@ import {
     fromBase64Url,
     fromHex,
     openM1,
+    prepareActivation,
     toBase64Url,
     toHex,
     type M1,
+    type M4,
+    type PreparedActivation,
     type Point,
     type Suite,
 } from '@m2m-fabric/chaincode/protocol';
@@ -106,6 +109,14 @@ interface PendingHandle {
     idCert: Point;
     certificateObject: Uint8Array;
     expiresAt: number;
+    /** P, its DLEQ proof and M4, computed once M2 is sent, while the device works on M3. */
+    prepared?: Promise<Prepared>;
+}
+
+interface Prepared {
+    activation: PreparedActivation;
+    primaryHash: Uint8Array;
+    m4: M4;
 }
 
 /** One activation on its way: persisted before the ledger sees it. */
@@ -386,18 +397,38 @@ export class FogGateway {
         }
         const handle = new Uint8Array(randomBytes(16));
         this.sweepHandles();
-        this.handles.set(toHex(handle), {
+        const pending: PendingHandle = {
             m1,
             idCert,
             certificateObject,
             expiresAt: Date.now() + (this.options.handleTtlMs ?? 60_000),
-        });
+        };
+        this.handles.set(toHex(handle), pending);
         await this.reply(
             clientId,
             EnvelopeKind.M2,
             env.correlationId,
             encodeTagged(handle, encodeM2({ suite: this.suite, certificateObject })),
         );
+        // Off the critical path: nothing here depends on M3 (onM3 awaits it, or computes it if missing).
+        pending.prepared = this.prepare(pending);
+        pending.prepared.catch(() => undefined);
+    }
+
+    /** P = d_f*IDCert_i with its DLEQ proof, primaryHash and M4: everything of Alg. 2 but M3's part. */
+    private async prepare(pending: PendingHandle): Promise<Prepared> {
+        const activation = prepareActivation(this.suite, this.options.key.privateKey, pending.certificateObject);
+        const primaryHash = computePrimaryHash(this.suite, activation.P);
+        const m4 = await createM4(
+            this.suite,
+            this.fogId,
+            this.options.key.privateKey,
+            pending.m1,
+            primaryHash,
+            this.cspPublicKey,
+            pending.idCert,
+        );
+        return { activation, primaryHash, m4 };
     }
 
     private sweepHandles(): void {
@@ -416,23 +447,9 @@ export class FogGateway {
         // Single use from here on: a replayed M3 finds no handle.
         this.handles.delete(key);
         const started = performance.now();
-        const activation = createActivation(
-            this.suite,
-            this.options.key.privateKey,
-            pending.certificateObject,
-            pending.m1,
-            m3,
-        );
-        const primaryHash = computePrimaryHash(this.suite, activation.P);
-        const m4 = await createM4(
-            this.suite,
-            this.fogId,
-            this.options.key.privateKey,
-            pending.m1,
-            primaryHash,
-            this.cspPublicKey,
-            pending.idCert,
-        );
+        const prepared = await (pending.prepared ?? this.prepare(pending));
+        const activation = completeActivation(prepared.activation, pending.m1, m3);
+        const { primaryHash, m4 } = prepared;
         const routeId = routeIdFor(this.suite, pending.idCert);
         const entry: OutboxEntry = {
             state: 'activating',
