@@ -31,6 +31,7 @@ import { routeIdFor } from '@m2m-fabric/gateway/common/route';
 import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
 import { StorageUnavailableError } from '@m2m-fabric/gateway/storage/index';
 import { startTestBed } from './helpers/setup.js';
+import { WrappedStore } from './helpers/wrapped-store.js';
 import { join } from 'node:path';
 import { loadOrCreateServiceKey, loginToken, serviceKeyFromScalar } from '@m2m-fabric/gateway/common/keys';
 import { encodeFrameUp, encodeLinkMessage, LinkKind } from '@m2m-fabric/gateway/common/link';
@@ -188,15 +189,9 @@ void test('double use under concurrency: two M3s for one certificate, exactly on
     assert.equal(bed.net.csp.listSessions().length, 1);
 });
 
-class FaultyStore implements ObjectStore {
+class FaultyStore extends WrappedStore {
     mode: 'ok' | 'down' | 'tamper' = 'ok';
-    constructor(private readonly inner: ObjectStore) {}
-    get backend(): ObjectStore['backend'] {
-        return this.inner.backend;
-    }
-    put: ObjectStore['put'] = (b, o) => this.inner.put(b, o);
-    putMany: ObjectStore['putMany'] = (b, o) => this.inner.putMany(b, o);
-    get: ObjectStore['get'] = async (cid, o) => {
+    override get: ObjectStore['get'] = async (cid, o) => {
         if (this.mode === 'down') throw new StorageUnavailableError('injected: IPFS daemon unreachable');
         const bytes = await this.inner.get(cid, o);
         if (this.mode === 'tamper') {
@@ -206,12 +201,6 @@ class FaultyStore implements ObjectStore {
         }
         return bytes;
     };
-    has: ObjectStore['has'] = (c, o) => this.inner.has(c, o);
-    pin: ObjectStore['pin'] = (c, o) => this.inner.pin(c, o);
-    unpin: ObjectStore['unpin'] = (c, o) => this.inner.unpin(c, o);
-    isPinned: ObjectStore['isPinned'] = (c, o) => this.inner.isPinned(c, o);
-    health: ObjectStore['health'] = (o) => this.inner.health(o);
-    close: ObjectStore['close'] = async () => undefined;
 }
 
 void test('IPFS unavailable and a tampered certificate object: clear errors, the next counter succeeds', async (t) => {

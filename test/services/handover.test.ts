@@ -17,6 +17,7 @@ import { ServiceError } from '@m2m-fabric/gateway/mqtt/envelope';
 import { MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
 import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
 import { startTestBed } from './helpers/setup.js';
+import { WrappedStore } from './helpers/wrapped-store.js';
 import { CLI, waitFor } from './helpers/process.js';
 
 function codeOf(err: unknown): string {
@@ -80,9 +81,8 @@ void test('a purchase while the agent runs sessions goes through the inbox: coun
 });
 
 /** The fog's object store, held at `get` while `hold` is set: a session stalls after M1 left the device. */
-class HoldingStore implements ObjectStore {
+class HoldingStore extends WrappedStore {
     private gate: { promise: Promise<void>; open: () => void } | undefined;
-    constructor(private readonly inner: ObjectStore) {}
     hold(): void {
         let open!: () => void;
         const promise = new Promise<void>((r) => (open = r));
@@ -92,21 +92,10 @@ class HoldingStore implements ObjectStore {
         this.gate?.open();
         this.gate = undefined;
     }
-    get backend(): ObjectStore['backend'] {
-        return this.inner.backend;
-    }
-    put: ObjectStore['put'] = (b, o) => this.inner.put(b, o);
-    putMany: ObjectStore['putMany'] = (b, o) => this.inner.putMany(b, o);
-    get: ObjectStore['get'] = async (cid, o) => {
+    override get: ObjectStore['get'] = async (cid, o) => {
         await this.gate?.promise;
         return this.inner.get(cid, o);
     };
-    has: ObjectStore['has'] = (c, o) => this.inner.has(c, o);
-    pin: ObjectStore['pin'] = (c, o) => this.inner.pin(c, o);
-    unpin: ObjectStore['unpin'] = (c, o) => this.inner.unpin(c, o);
-    isPinned: ObjectStore['isPinned'] = (c, o) => this.inner.isPinned(c, o);
-    health: ObjectStore['health'] = (o) => this.inner.health(o);
-    close: ObjectStore['close'] = async () => undefined;
 }
 
 void test('crash of a device process between reserving a counter and the reply, purchase meanwhile: restart continues with the next counter', async (t) => {
