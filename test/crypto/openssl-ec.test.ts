@@ -10,6 +10,7 @@ import {
     mulPublic,
     multiplyPoint,
     opensslEcdhX,
+    opensslDecompress,
     opensslMultiply,
     withPrecomputedTable,
     type Point,
@@ -81,6 +82,33 @@ for (const suite of SUITES) {
             const k = randomScalar(suite);
             const x = Q.multiply(k).toBytes(true).subarray(1);
             assert.deepEqual(opensslEcdhX(suite, k, Q), x);
+        });
+
+        void it('opensslDecompress gives the points noble decompresses, for both y parities; refuses x off the curve', () => {
+            for (let i = 0; i < 100; i++) {
+                const Q = suite.Point.BASE.multiply(randomScalar(suite));
+                for (const R of [Q, Q.negate()]) {
+                    const bytes = R.toBytes(true);
+                    const opened = opensslDecompress(suite, bytes);
+                    assert.ok(opened.equals(suite.Point.fromBytes(bytes)));
+                    assert.deepEqual(opened.toBytes(true), bytes);
+                }
+            }
+            // Find an x with no curve point (about half of all x): both must refuse it.
+            const bytes = suite.Point.BASE.toBytes(true);
+            for (let x = 1; ; x++) {
+                bytes.fill(0, 1);
+                bytes[bytes.length - 1] = x;
+                let nobleRefuses = false;
+                try {
+                    suite.Point.fromBytes(bytes);
+                } catch {
+                    nobleRefuses = true;
+                }
+                if (!nobleRefuses) continue;
+                assert.throws(() => opensslDecompress(suite, bytes));
+                break;
+            }
         });
 
         void it('refuses scalars outside [1, n-1]', () => {

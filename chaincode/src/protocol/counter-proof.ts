@@ -9,7 +9,7 @@
  */
 import { ByteReader, ByteWriter, encodePoint } from './encoding.js';
 import { hashToCurve, hashToScalar } from './hashing.js';
-import { mulAddPublic, randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase, randomScalar, type Point, type Suite } from './suite.js';
 
 export interface CounterProof {
     /** B_i = i*G (stored on the ledger in the Table II record). */
@@ -32,7 +32,7 @@ function assertScalar(suite: Suite, s: bigint, what: string): void {
 export function counterCommitment(suite: Suite, counter: bigint): Point {
     assertScalar(suite, counter, 'counter');
     // i is what the proof hides from chaincode (modulo small-value guessing, DESIGN.md §2): constant-time.
-    return suite.Point.BASE.multiply(counter);
+    return mulBase(suite, counter);
 }
 
 /** P_i = HashToCurve(IDCert_i) with DST CounterProofBase. */
@@ -68,7 +68,7 @@ export function createCounterProof(suite: Suite, idCert: Point, counter: bigint,
     for (;;) {
         const r = nonce ?? randomScalar(suite);
         const R = P.multiply(r);
-        const A = suite.Point.BASE.multiply(r);
+        const A = mulBase(suite, r);
         const c = counterChallenge(suite, idCert, P, { B, X, R, A });
         const s = (r + c * counter) % suite.n;
         // s = 0 (probability 1/n) would not decode: draw another nonce unless one was given.

@@ -11,7 +11,7 @@
 import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.js';
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
 import { hashToScalar } from './hashing.js';
-import { mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
+import { mulBase, mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
 
 /** Version byte of {@link encodeEcqvCertificate}'s format. */
 export const ECQV_CERTIFICATE_VERSION = 1;
@@ -68,7 +68,7 @@ export function ecqvRequestKey(
     const k = hashToScalar(suite, 'EcqvRequestKey', dynamicId, encodeScalar(suite, iw));
     // hash_to_field output is 0 with probability 1/n; refuse rather than use a zero key.
     if (k === 0n) throw new RangeError('request key hashed to zero');
-    return { k, idCert: suite.Point.BASE.multiply(k) };
+    return { k, idCert: mulBase(suite, k) };
 }
 
 /**
@@ -87,7 +87,7 @@ export function ecqvGenerateCertificate(
     assertScalar(suite, ephemeral, 'CA ephemeral key');
     requestPoint.assertValidity();
     // r_c is secret: constant-time fixed-base multiplication.
-    const cert = requestPoint.add(suite.Point.BASE.multiply(ephemeral));
+    const cert = requestPoint.add(mulBase(suite, ephemeral));
     if (cert.is0()) {
         // SEC 4 §3.4 step 4: P_U = O happens only for r_c = -k_U; the CA must pick another r_c.
         throw new RangeError('P_U is the identity; choose another ephemeral key');
@@ -125,7 +125,7 @@ export function ecqvReconstructPrivateKey(
     // SEC 4 §3.6 step 5: the key pair is only accepted if d_U*G equals the public key anyone can
     // extract from the certificate; a wrong r, CertU or Q_CA shows up here.
     const expected = ecqvExtractPublicKey(suite, certU, cert, caPublicKey);
-    if (!suite.Point.BASE.multiply(d).equals(expected)) {
+    if (!mulBase(suite, d).equals(expected)) {
         throw new VerificationError(ErrorCode.InvalidIssuance, 'd_U*G does not match the extracted public key');
     }
     return d;
@@ -149,5 +149,5 @@ export function ecqvVerifyIssuance(
     if (cert.equals(requestPoint)) return false;
     const e = ecqvHn(suite, certU);
     const expected = mulPublic(suite, cert.subtract(requestPoint), e).add(caPublicKey);
-    return suite.Point.BASE.multiplyUnsafe(r).equals(expected);
+    return mulBase(suite, r).equals(expected);
 }

@@ -4,6 +4,7 @@
  * content-addressed or sent. Decoders reject non-canonical input with a typed DecodeError.
  */
 import { DecodeError } from './errors.js';
+import { opensslDecompress } from './openssl-ec.js';
 import type { Point, Suite } from './suite.js';
 
 /** SEC1 compressed point, 1 + field-size bytes. Throws RangeError for the identity or a point of another suite's curve. */
@@ -34,7 +35,7 @@ export function decodePoint(suite: Suite, bytes: Uint8Array): Point {
     }
     let point: Point;
     try {
-        point = suite.Point.fromBytes(bytes);
+        point = opensslDecompress(suite, bytes);
         point.assertValidity();
     } catch (cause) {
         throw new DecodeError('offCurve', 'point: x is not the coordinate of a curve point', { cause });

@@ -12,7 +12,8 @@
 import { randomBytes } from '@noble/hashes/utils.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
 import { hashToScalar } from './hashing.js';
-import { mulAddPublic, type Point, type Suite } from './suite.js';
+import { normalizeZ } from '@noble/curves/abstract/curve.js';
+import { mulAddPublic, mulBase, type Point, type Suite } from './suite.js';
 
 /** Distinct label per use, hashed into the challenge. */
 export const SchnorrContext = {
@@ -41,12 +42,14 @@ function assertContext(context: string): void {
 }
 
 function challenge(suite: Suite, context: SchnorrContext, publicKey: Point, R: Point, message: Uint8Array): bigint {
+    // One field inversion for both points when both are projective (a verifier's R and Q_i).
+    const [Q, Rn] = normalizeZ(suite.Point, [publicKey, R]) as [Point, Point];
     return hashToScalar(
         suite,
         'SchnorrChallenge',
         UTF8.encode(context),
-        encodePoint(suite, publicKey),
-        encodePoint(suite, R),
+        encodePoint(suite, Q),
+        encodePoint(suite, Rn),
         message,
     );
 }
@@ -68,14 +71,14 @@ export function schnorrSign(
         throw new RangeError(`auxRandomness must be ${SCHNORR_AUX_BYTES} bytes`);
     }
     const aux = auxRandomness ?? randomBytes(SCHNORR_AUX_BYTES);
-    const publicKey = suite.Point.BASE.multiply(secretKey);
+    const publicKey = mulBase(suite, secretKey);
     const keyBytes = encodeScalar(suite, secretKey);
     // Each retry (c = 0 or s = 0, probability ~2/n each) derives a fresh nonce from a counter.
     for (let attempt = 0; ; attempt++) {
         const attemptBytes = new ByteWriter().u32(attempt).finish();
         const k = hashToScalar(suite, 'SchnorrNonce', keyBytes, aux, UTF8.encode(context), message, attemptBytes);
         if (k === 0n) continue;
-        const R = suite.Point.BASE.multiply(k);
+        const R = mulBase(suite, k);
         const c = challenge(suite, context, publicKey, R, message);
         if (c === 0n) continue;
         const s = (((k - c * secretKey) % suite.n) + suite.n) % suite.n;
