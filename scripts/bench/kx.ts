@@ -19,7 +19,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/gateway/common/chaincode-client';
-import { CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/gateway/demo/network';
+import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/gateway/demo/network';
 import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/gateway/ledger/index';
 import { cryptoBench } from './crypto.js';
 import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type TrialResult } from './kx-devices.js';
@@ -152,7 +152,8 @@ async function startLedgerHost(
     const ledger = await EmbeddedLedger.open({
         dataDir: join(dataDir, 'ledger'),
         organisations: [...NETWORK_ORGANISATIONS],
-        chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
+        chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts, module: CHAINCODE_MODULE }],
+        chaincodeExecution: 'worker-per-peer',
         batch: { batchTimeoutMs: Math.round(bt * 1000) },
     });
     const servers: EmbeddedGatewayServer[] = [];

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 
 import { DEFAULT_CHAINCODE_NAME } from '../common/chaincode-client.js';
 import { ConfigError } from '../config/config.js';
-import { CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from '../demo/network.js';
+import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from '../demo/network.js';
 import { EmbeddedLedger, serveEmbeddedPeers, type PeerClient } from '../ledger/embedded/index.js';
 import { ensureSecretDir } from '../util/secure-file.js';
 
@@ -77,8 +77,10 @@ export async function runPeer(argv: string[]): Promise<void> {
     const ledger = await EmbeddedLedger.open({
         dataDir: join(dataDir, 'ledger'),
         organisations: [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP],
-        chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
+        chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts, module: CHAINCODE_MODULE }],
         batch: { batchTimeoutMs: Math.round(batchSeconds * 1000) },
+        // As on Fabric: each peer runs its own chaincode, apart from the peer (docs/ledger.md).
+        chaincodeExecution: 'worker-per-peer',
     });
     try {
         const peers = await serveEmbeddedPeers({

@@ -7,7 +7,7 @@
 import '../util/quiet-fabric.js';
 import { join } from 'node:path';
 import { getSuite, type Suite } from '@m2m-fabric/chaincode/protocol';
-import { EmbeddedLedger } from '../ledger/embedded/index.js';
+import { EmbeddedLedger, type ChaincodeExecution } from '../ledger/embedded/index.js';
 import { decodeBlock, summariseBlock } from '../ledger/embedded/blocks.js';
 import type { LedgerConnection } from '../ledger/index.js';
 import { openObjectStore, type ObjectStore, EmbeddedObjectStore } from '../storage/index.js';
@@ -24,6 +24,8 @@ export const FOG_MSPS = ['FogAMSP', 'FogBMSP'] as const;
 export const MANUFACTURER_MSP = 'ManufacturerMSP';
 /** Every organisation of the embedded network, in channel order. */
 export const NETWORK_ORGANISATIONS = [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP] as const;
+/** The m2m chaincode package, as an embedded peer's chaincode thread imports it. */
+export const CHAINCODE_MODULE = '@m2m-fabric/chaincode';
 
 export interface EmbeddedNetworkOptions {
     dataDir: string;
@@ -33,6 +35,14 @@ export interface EmbeddedNetworkOptions {
     logger?: Logger;
     /** Chaincode contracts (default: the m2m chaincode package). */
     contracts?: readonly unknown[];
+    /**
+     * Where the embedded peers run the chaincode (EmbeddedLedgerOptions.chaincodeExecution; default
+     * in process). `worker-per-peer` needs the default contracts (the package a thread can load).
+     * With everything in one process, as `npm start` runs, threads per peer measured no faster
+     * (10 devices, BatchTimeout 0.5 s: p50 1.31-1.32 s in process, 1.38-1.63 s threaded); they pay
+     * off when the ledger has a process of its own (`m2m peer`, `bench -- kx`).
+     */
+    chaincodeExecution?: ChaincodeExecution;
     /**
      * One external broker (e.g. mosquitto) for devices and the fog-CSP link instead of embedded
      * ones; service accounts log in with these passwords (username = fog id, or `csp`).
@@ -91,12 +101,22 @@ export class EmbeddedNetwork {
         const { dataDir } = this.options;
         await ensureSecretDir(dataDir);
         if (this.options.connect === undefined) {
-            const contracts = this.options.contracts ?? (await import('@m2m-fabric/chaincode')).contracts;
+            const custom = this.options.contracts;
+            const contracts = custom ?? (await import('@m2m-fabric/chaincode')).contracts;
             this.ledger = await EmbeddedLedger.open({
                 dataDir: join(dataDir, 'ledger'),
                 organisations: [...NETWORK_ORGANISATIONS],
-                chaincodes: [{ name: DEFAULT_CHAINCODE_NAME, contracts }],
+                chaincodes: [
+                    {
+                        name: DEFAULT_CHAINCODE_NAME,
+                        contracts,
+                        ...(custom === undefined ? { module: CHAINCODE_MODULE } : {}),
+                    },
+                ],
                 batch: { batchTimeoutMs: this.options.batchTimeoutMs },
+                ...(this.options.chaincodeExecution === undefined
+                    ? {}
+                    : { chaincodeExecution: this.options.chaincodeExecution }),
             });
         }
         this.store = await openObjectStore({ backend: 'embedded', directory: join(dataDir, 'objects') });

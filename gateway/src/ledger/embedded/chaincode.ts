@@ -31,7 +31,7 @@ type ChaincodeFromContractClass = new (
     version: string,
 ) => ShimChaincode;
 type ChaincodeStubClass = new (
-    handler: SimulationHandler,
+    handler: ShimHandler,
     channelId: string,
     txId: string,
     input: InstanceType<typeof peer.ChaincodeInput>,
@@ -121,6 +121,30 @@ export interface ChaincodeDefinition {
     readonly metadata?: Record<string, unknown>;
     /** Serializers, if the package exports its own (`serializers` export); default JSON. */
     readonly serializers?: unknown;
+    /**
+     * A module specifier (package name or file URL) that exports the same `contracts` (and, if any,
+     * `serializers` and `metadata`): what a chaincode thread imports when the ledger runs each peer's
+     * chaincode apart from the peer (`chaincodeExecution: 'worker-per-peer'`), as Fabric runs a
+     * chaincode in its own process. Not needed in process.
+     */
+    readonly module?: string;
+}
+
+/**
+ * Where a peer's chaincode runs: in the peer's own thread ({@link ChaincodeRuntime}) or in a
+ * thread of its own (ChaincodeWorker), reached through the same shim calls.
+ */
+export interface ChaincodeHost {
+    readonly name: string;
+    readonly version: string;
+    invoke(
+        handler: SimulationHandler,
+        channelId: string,
+        txId: string,
+        input: InstanceType<typeof peer.ChaincodeInput>,
+        signedProposal: InstanceType<typeof peer.SignedProposal>,
+    ): Promise<ChaincodeResult>;
+    close(): Promise<void>;
 }
 
 /** The outcome of running a chaincode function once. */
@@ -132,7 +156,19 @@ export interface ChaincodeResult {
     readonly event: InstanceType<typeof peer.ChaincodeEvent> | undefined;
 }
 
-export class ChaincodeRuntime {
+/** The stub's view of the peer: a {@link SimulationHandler} in process, a proxy to one in a chaincode thread. */
+export type ShimHandler = Pick<
+    SimulationHandler,
+    | 'handleGetState'
+    | 'handlePutState'
+    | 'handleDeleteState'
+    | 'handleGetStateByRange'
+    | 'handleGetHistoryForKey'
+    | 'handleQueryStateNext'
+    | 'handleQueryStateClose'
+>;
+
+export class ChaincodeRuntime implements ChaincodeHost {
     readonly name: string;
     readonly version: string;
     readonly #chaincode: ShimChaincode;
@@ -152,7 +188,7 @@ export class ChaincodeRuntime {
 
     /** Invokes the function named in `input.args[0]` with a stub bound to `handler` and the proposal. */
     async invoke(
-        handler: SimulationHandler,
+        handler: ShimHandler,
         channelId: string,
         txId: string,
         input: InstanceType<typeof peer.ChaincodeInput>,
@@ -178,5 +214,9 @@ export class ChaincodeRuntime {
             payload: response.payload === undefined ? new Uint8Array() : new Uint8Array(response.payload),
             event,
         };
+    }
+
+    async close(): Promise<void> {
+        // Nothing to release in process.
     }
 }

@@ -9,7 +9,7 @@
 import { verifyLowS } from '../signers.js';
 import type { LedgerSigner } from '../types.js';
 import { sha256 } from './blocks.js';
-import type { ChaincodeRuntime } from './chaincode.js';
+import type { ChaincodeHost } from './chaincode.js';
 import type { MspRegistry } from './msp.js';
 import { common, HeaderType, peer } from './protos.js';
 import { encodeTxReadWriteSet } from './rwset.js';
@@ -24,7 +24,7 @@ export interface ChannelContext {
     readonly channelId: string;
     readonly msps: MspRegistry;
     readonly store: LedgerStore;
-    readonly chaincodes: ReadonlyMap<string, ChaincodeRuntime>;
+    readonly chaincodes: ReadonlyMap<string, ChaincodeHost>;
 }
 
 export interface ProposalOutcome {

@@ -1,5 +1,11 @@
 /** The embedded ledger: Fabric's execute-order-validate pipeline in process. */
-export { EmbeddedLedger, DEFAULT_CHANNEL, DEFAULT_ENDORSEMENT_POLICY, type EmbeddedLedgerOptions } from './ledger.js';
+export {
+    EmbeddedLedger,
+    DEFAULT_CHANNEL,
+    DEFAULT_ENDORSEMENT_POLICY,
+    type ChaincodeExecution,
+    type EmbeddedLedgerOptions,
+} from './ledger.js';
 export type { ChaincodeDefinition } from './chaincode.js';
 export { Organisation, ATTRIBUTES_OID, type Enrolment, type EnrolOptions, type IdentityRole } from './msp.js';
 export { DEFAULT_BATCH_CONFIG, type BatchConfig } from './orderer.js';

@@ -36,7 +36,8 @@ import {
     type SubmittedTransaction,
     type TransactionOptions,
 } from '../types.js';
-import { ChaincodeRuntime, setShimLogLevel, type ChaincodeDefinition } from './chaincode.js';
+import { ChaincodeRuntime, setShimLogLevel, type ChaincodeDefinition, type ChaincodeHost } from './chaincode.js';
+import { ChaincodeWorker } from './chaincode-worker.js';
 import { Committer } from './committer.js';
 import { Endorser, ERROR_THRESHOLD, type ChannelContext, type ProposalOutcome } from './endorser.js';
 import { BlockEventStream } from './events.js';
@@ -71,7 +72,17 @@ export interface EmbeddedLedgerOptions {
     readonly sync?: boolean;
     /** fabric-shim log level (it logs each failed transaction); default `CRITICAL` (silent). */
     readonly shimLogLevel?: string;
+    /**
+     * Where each peer runs its chaincodes. `in-process` (default): in the ledger's thread, one
+     * runtime shared by the peers — quickest to open, what tests use. `worker-per-peer`: every peer
+     * gets its own thread per chaincode, as Fabric runs a chaincode container per peer, so a
+     * transaction's endorsements run side by side on the machine's cores and the ledger's thread
+     * stays free for gateways, ordering and commits. Needs each chaincode's `module`.
+     */
+    readonly chaincodeExecution?: ChaincodeExecution;
 }
+
+export type ChaincodeExecution = 'in-process' | 'worker-per-peer';
 
 interface ChannelConfig {
     channel: string;
@@ -118,6 +129,7 @@ export class EmbeddedLedger implements LedgerConnector {
     readonly #committer: Committer;
     readonly #orderer: BlockCutter;
     readonly #connections = new Set<EmbeddedConnection>();
+    readonly #chaincodeHosts: readonly ChaincodeHost[];
     #closed = false;
 
     private constructor(parts: {
@@ -129,6 +141,7 @@ export class EmbeddedLedger implements LedgerConnector {
         policies: Map<string, Policy>;
         committer: Committer;
         batch: BatchConfig;
+        chaincodeHosts: ChaincodeHost[];
     }) {
         this.channelName = parts.channelName;
         this.dataDir = parts.dataDir;
@@ -137,6 +150,7 @@ export class EmbeddedLedger implements LedgerConnector {
         this.#endorsers = parts.endorsers;
         this.#policies = parts.policies;
         this.#committer = parts.committer;
+        this.#chaincodeHosts = parts.chaincodeHosts;
         this.#orderer = new BlockCutter(parts.batch, (batch) => this.#committer.enqueue(batch));
     }
 
@@ -149,7 +163,16 @@ export class EmbeddedLedger implements LedgerConnector {
         if (new Set(options.organisations).size !== options.organisations.length)
             throw new RangeError('duplicate organisation');
         const batch: BatchConfig = { ...DEFAULT_BATCH_CONFIG, ...options.batch };
-        setShimLogLevel(options.shimLogLevel ?? 'CRITICAL');
+        const shimLogLevel = options.shimLogLevel ?? 'CRITICAL';
+        setShimLogLevel(shimLogLevel);
+        const execution = options.chaincodeExecution ?? 'in-process';
+        if (execution !== 'in-process' && execution !== 'worker-per-peer')
+            throw new RangeError(`chaincodeExecution is in-process or worker-per-peer, not ${String(execution)}`);
+        if (execution === 'worker-per-peer') {
+            const missing = options.chaincodes.find((d) => d.module === undefined);
+            if (missing !== undefined)
+                throw new RangeError(`chaincode ${missing.name} needs a module to run in its own thread`);
+        }
 
         await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
         const organisations: Organisation[] = [];
@@ -172,15 +195,40 @@ export class EmbeddedLedger implements LedgerConnector {
         }
 
         const store = await LedgerStore.open(join(options.dataDir, 'ledger'), { sync: options.sync ?? true });
+        const chaincodeHosts: ChaincodeHost[] = [];
         try {
             const channel: ChannelContext = { channelId: channelName, msps, store, chaincodes };
+            // worker-per-peer: every peer's chaincode threads, started side by side.
+            const peerChaincodes = await Promise.all(
+                organisations.map(async () => {
+                    if (execution !== 'worker-per-peer') return chaincodes;
+                    const own = new Map<string, ChaincodeHost>();
+                    await Promise.all(
+                        options.chaincodes.map(async (definition) => {
+                            const host = await ChaincodeWorker.start({
+                                name: definition.name,
+                                version: definition.version ?? '1.0',
+                                module: definition.module!,
+                                ...(definition.metadata === undefined ? {} : { metadata: definition.metadata }),
+                                shimLogLevel,
+                            });
+                            chaincodeHosts.push(host);
+                            own.set(definition.name, host);
+                        }),
+                    );
+                    return own;
+                }),
+            );
             const endorsers = new Map<string, Endorser>();
-            for (const organisation of organisations) {
+            for (const [index, organisation] of organisations.entries()) {
                 const peerEnrolment = await organisation.loadOrEnrol('peer0', { role: 'peer' });
                 const identity = serializeIdentity(organisation.mspId, peerEnrolment.certificatePem);
                 endorsers.set(
                     organisation.mspId,
-                    new Endorser(organisation.mspId, identity, peerEnrolment.signer, channel),
+                    new Endorser(organisation.mspId, identity, peerEnrolment.signer, {
+                        ...channel,
+                        chaincodes: peerChaincodes[index]!,
+                    }),
                 );
             }
             const committer = new Committer(store, new BlockValidator(channel, policies));
@@ -214,8 +262,10 @@ export class EmbeddedLedger implements LedgerConnector {
                 policies,
                 committer,
                 batch,
+                chaincodeHosts,
             });
         } catch (err) {
+            for (const host of chaincodeHosts) await host.close();
             await store.close();
             throw err;
         }
@@ -282,6 +332,7 @@ export class EmbeddedLedger implements LedgerConnector {
         await this.#committer.drain();
         this.#closed = true;
         this.#committer.close(new ConnectionError('ledger closed'));
+        for (const host of this.#chaincodeHosts) await host.close();
         await this.#store.close();
     }
 

@@ -101,6 +101,17 @@ export class SimulationHandler {
         txId: string,
         metadata?: Uint8Array,
     ): Promise<{ iterator: unknown }> {
+        const response = await this.openRangeQuery(collection, startKey, endKey, metadata);
+        return { iterator: new StateQueryIterator(this, channelId, txId, response) };
+    }
+
+    /** Starts a range query and returns its first batch (the shim wraps it in a StateQueryIterator). */
+    async openRangeQuery(
+        collection: string,
+        startKey: string,
+        endKey: string,
+        metadata?: Uint8Array,
+    ): Promise<InstanceType<typeof peer.QueryResponse>> {
         this.#publicOnly(collection);
         if (metadata !== undefined && metadata.length > 0) throw unsupported('pagination');
         const id = String(this.#nextQueryId++);
@@ -113,11 +124,15 @@ export class SimulationHandler {
             exhausted: false,
         };
         this.#open.set(id, query);
-        const response = await this.#nextRangeBatch(id, query);
-        return { iterator: new StateQueryIterator(this, channelId, txId, response) };
+        return this.#nextRangeBatch(id, query);
     }
 
     async handleGetHistoryForKey(key: string, channelId: string, txId: string): Promise<unknown> {
+        return new HistoryQueryIterator(this, channelId, txId, await this.openHistoryQuery(key));
+    }
+
+    /** Starts a history query and returns its first batch (the shim wraps it in a HistoryQueryIterator). */
+    async openHistoryQuery(key: string): Promise<InstanceType<typeof peer.QueryResponse>> {
         const id = String(this.#nextQueryId++);
         const query: OpenHistoryQuery = {
             kind: 'history',
@@ -125,7 +140,7 @@ export class SimulationHandler {
             position: 0,
         };
         this.#open.set(id, query);
-        return new HistoryQueryIterator(this, channelId, txId, this.#nextHistoryBatch(id, query));
+        return this.#nextHistoryBatch(id, query);
     }
 
     async handleQueryStateNext(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
