@@ -250,7 +250,12 @@ export class DeviceAgent {
             established: false,
             channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
         };
-        await this.persist();
+        // The session key goes to disk while M3 travels and the ledger commits (a BatchTimeout at
+        // least, so the write is long done); the Confirm is accepted only once it is on disk. A crash
+        // in between loses this one session — its counter stays spent, never reused — and the next
+        // session works; waiting for the write first would put an fsync on every session's path.
+        const sessionSaved = this.persist();
+        sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
         try {
             const done = await rpc.request(
@@ -258,6 +263,7 @@ export class DeviceAgent {
                 encodeTagged(handle, encodeM3(m3)),
                 this.options.sessionTimeoutMs ?? 30_000,
             );
+            await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
             if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
             await this.acceptConfirm(confirm);
