@@ -111,7 +111,7 @@ void describe('embedded ledger: chaincode in a thread per peer', () => {
             ]);
             const failures = results.filter((r) => r.status === 'rejected');
             // Either both committed in different blocks or one lost a conflict in the same block.
-            for (const f of failures) assert.ok((f).reason instanceof CommitError);
+            for (const f of failures) assert.ok(f.reason instanceof CommitError);
             assert.equal(utf8(await contract.evaluate('Get', { arguments: ['k'] })), String(2 - failures.length));
         });
     });
