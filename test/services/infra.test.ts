@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/gateway/config/config';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/gateway/util/secure-file';
 import { RateLimiter } from '@m2m-fabric/gateway/util/rate-limiter';
+import { FifoLimiter } from '@m2m-fabric/gateway/util/fifo-limiter';
 import { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
 import { startMetricsServer } from '@m2m-fabric/gateway/metrics/http';
 import { DurableMap } from '@m2m-fabric/gateway/util/durable-map';
@@ -87,6 +88,43 @@ void test('rate limiter: per-key burst, refill over time, global cap, bounded ke
     assert.equal(rl.allow('c'), true);
     assert.equal(rl.allow('d'), false, 'global bucket (5) exhausted although d is new');
     assert.ok(rl.trackedKeys <= 3);
+});
+
+void test('fifo limiter: at most N at once, the rest start in arrival order, a failed task frees its slot', async () => {
+    assert.throws(() => new FifoLimiter(0), RangeError);
+    const limiter = new FifoLimiter(2);
+    const started: number[] = [];
+    const gates: (() => void)[] = [];
+    const tasks = [0, 1, 2, 3, 4].map((i) =>
+        limiter.run(async () => {
+            started.push(i);
+            if (i === 1) throw new Error('task 1 fails');
+            await new Promise<void>((resolve) => gates.push(resolve));
+            return i;
+        }),
+    );
+    const failed = assert.rejects(tasks[1]!, /task 1 fails/);
+    await new Promise((r) => setImmediate(r));
+    // 0 runs; 1 ran and failed, handing its slot to 2; 3 and 4 wait.
+    assert.deepEqual(started, [0, 1, 2]);
+    assert.equal(limiter.running, 2);
+    assert.equal(limiter.waiting, 2);
+    await failed;
+    gates.shift()!(); // 0 finishes -> 3 starts
+    assert.equal(await tasks[0], 0);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(started, [0, 1, 2, 3]);
+    // A slot given back early (acquire/release) is given back once, however often release is called.
+    const release = await new FifoLimiter(1).acquire();
+    release();
+    release();
+    for (const open of gates.splice(0)) open();
+    await new Promise((r) => setImmediate(r));
+    for (const open of gates.splice(0)) open();
+    assert.deepEqual(await Promise.all([tasks[2], tasks[3], tasks[4]]), [2, 3, 4]);
+    assert.deepEqual(started, [0, 1, 2, 3, 4]);
+    assert.equal(limiter.running, 0);
+    assert.equal(limiter.waiting, 0);
 });
 
 void test('metrics: Prometheus text exposition with labels and histograms; HTTP /metrics and /healthz', async () => {

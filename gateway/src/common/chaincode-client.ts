@@ -4,6 +4,7 @@
  * in the transient map; results are canonical JSON. One place knows the transaction names.
  */
 import {
+    CommitError,
     submitWithRetry,
     type LedgerConnection,
     type LedgerContract,
@@ -198,11 +199,54 @@ export class ChaincodeClient {
     }
 
     // sessions (Alg. 2 / 3)
-    async activateSession(fogId: string, activation: Uint8Array): Promise<{ primaryHash: string; status: string }> {
-        return parse(await this.sessions.submit('activateSession', this.opts([fogId], { activation })));
+    /** `ordered` (optional) is called once the orderer accepted the transaction, before it commits. */
+    async activateSession(
+        fogId: string,
+        activation: Uint8Array,
+        ordered?: () => void,
+    ): Promise<{ primaryHash: string; status: string }> {
+        return parse(
+            await this.submitReporting(this.sessions, 'activateSession', this.opts([fogId], { activation }), ordered),
+        );
     }
-    async synchroniseSession(synchronisation: Uint8Array): Promise<unknown> {
-        return parse(await this.sessions.submit('synchroniseSession', this.opts([], { synchronisation })));
+    /** `ordered` (optional) is called once the orderer accepted the transaction, before it commits. */
+    async synchroniseSession(synchronisation: Uint8Array, ordered?: () => void): Promise<unknown> {
+        return parse(
+            await this.submitReporting(
+                this.sessions,
+                'synchroniseSession',
+                this.opts([], { synchronisation }),
+                ordered,
+            ),
+        );
+    }
+
+    /**
+     * `submit`, telling `ordered` when the orderer has accepted the transaction: a service that holds
+     * back other work while this one is endorsed can let it go while the transaction waits for its
+     * block (a BatchTimeout). Same errors as `submit`.
+     */
+    private async submitReporting(
+        contract: LedgerContract,
+        name: string,
+        options: TransactionOptions,
+        ordered: (() => void) | undefined,
+    ): Promise<Uint8Array> {
+        if (ordered === undefined) return contract.submit(name, options);
+        const started = Date.now();
+        const submitted = await contract.submitAsync(name, options);
+        ordered();
+        const left =
+            options.deadlineMs === undefined ? undefined : Math.max(1, options.deadlineMs - (Date.now() - started));
+        const status = await submitted.getStatus(left === undefined ? {} : { deadlineMs: left });
+        if (!status.successful) {
+            throw new CommitError({
+                transactionId: status.transactionId,
+                code: status.code,
+                blockNumber: status.blockNumber,
+            });
+        }
+        return submitted.getResult();
     }
     async getSession(primaryHashHex: string): Promise<SessionRecord> {
         return parse(await this.sessions.evaluate('getSession', this.opts([primaryHashHex])));

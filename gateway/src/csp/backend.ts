@@ -8,6 +8,7 @@
  * submitted; a restarted CSP finds it, checks the ledger and finishes it. Channel sequence numbers
  * are persisted before a frame is sent, so a restart never reuses a nonce.
  */
+import { FifoLimiter } from '../util/fifo-limiter.js';
 import {
     computeSecondaryHash,
     computeSymKey,
@@ -75,6 +76,8 @@ export interface CspBackendOptions {
      * `m2m csp instruct` is read this often (default 2000 ms).
      */
     instructionRetryMs?: number;
+    /** How many Alg. 3 runs go on at once until their synchronisation is ordered (default 4). */
+    maxConcurrentSessions?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
 }
@@ -120,6 +123,7 @@ export class CspBackend {
     private telemetry!: DurableMap<TelemetryRecord>;
     private readonly channels = new Map<string, { channel: SessionChannel; reservedSendSeq: bigint }>();
     private readonly inFlight = new Map<string, Promise<Uint8Array>>();
+    private readonly syncSlots: FifoLimiter;
     private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
     private outbox!: InstructionOutbox;
     /** Per route: the delivery running now, and whether another pass was asked for meanwhile. */
@@ -146,6 +150,7 @@ export class CspBackend {
         this.suite = options.key.suite;
         this.topics = options.topics ?? new TopicLayout();
         this.log = options.logger ?? silentLogger;
+        this.syncSlots = new FifoLimiter(options.maxConcurrentSessions ?? 4);
         this.metrics = options.metrics ?? new MetricsRegistry();
         const r = this.metrics;
         this.m = {
@@ -426,12 +431,31 @@ export class CspBackend {
         }
     }
 
-    /** Algorithm 3. Returns the Confirm frame under the new key. Idempotent per route. */
+    /**
+     * Algorithm 3. Returns the Confirm frame under the new key. Idempotent per route. At most
+     * `maxConcurrentSessions` run until their synchronisation is with the orderer; the rest wait in
+     * arrival order (util/fifo-limiter.ts), so a burst's first transaction starts its block early.
+     */
     private async algorithm3(
         fogId: string,
         m4Bytes: Uint8Array,
         devicePublicKey: Uint8Array,
         key: string,
+    ): Promise<Uint8Array> {
+        const release = await this.syncSlots.acquire();
+        try {
+            return await this.synchronise(fogId, m4Bytes, devicePublicKey, key, release);
+        } finally {
+            release();
+        }
+    }
+
+    private async synchronise(
+        fogId: string,
+        m4Bytes: Uint8Array,
+        devicePublicKey: Uint8Array,
+        key: string,
+        ordered: () => void,
     ): Promise<Uint8Array> {
         const existing = this.sessions.get(key);
         if (existing?.state === 'established') return this.seal(key, FrameType.Confirm, fromHex(key));
@@ -485,7 +509,7 @@ export class CspBackend {
         try {
             await Promise.all([
                 syncing,
-                this.ledgerCall(() => this.options.ledger.synchroniseSession(synchronisation)),
+                this.ledgerCall(() => this.options.ledger.synchroniseSession(synchronisation, ordered)),
             ]);
         } catch (err) {
             await syncing.catch(() => undefined);

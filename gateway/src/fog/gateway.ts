@@ -28,6 +28,7 @@ import {
     toBase64Url,
     toHex,
     type M1,
+    type M3,
     type M4,
     type PreparedActivation,
     type Point,
@@ -69,6 +70,7 @@ import { TopicLayout, type Principal } from '../mqtt/topics.js';
 import { MetricsRegistry, type Counter, type Histogram } from '../metrics/registry.js';
 import { DurableMap } from '../util/durable-map.js';
 import { RateLimiter, type RateLimit } from '../util/rate-limiter.js';
+import { FifoLimiter } from '../util/fifo-limiter.js';
 import { silentLogger, type Logger } from '../util/log.js';
 
 export interface FogGatewayOptions {
@@ -98,6 +100,11 @@ export interface FogGatewayOptions {
     outboxRetryMs?: number;
     /** How long the fog waits for the CSP's Alg. 3 result before answering the device `timeout`. */
     cspTimeoutMs?: number;
+    /**
+     * How many M1s, and separately how many activations (until the orderer has the transaction), the
+     * fog works on at once; the rest wait in arrival order (util/fifo-limiter.ts). Default 4.
+     */
+    maxConcurrentSteps?: number;
     /** Register Q_f on the ledger if not yet registered, then wait for the CSP's approval. */
     autoRegister?: boolean;
     logger?: Logger;
@@ -156,6 +163,8 @@ export class FogGateway {
     /** When each entry's M4 was last sent, to re-send only after a pause. */
     private readonly lastForward = new Map<string, number>();
     private readonly limiter: RateLimiter;
+    private readonly m1Slots: FifoLimiter;
+    private readonly activationSlots: FifoLimiter;
     private readonly log: Logger;
     private readonly maxRequestBytes: number;
     private retryTimer: NodeJS.Timeout | undefined;
@@ -181,6 +190,8 @@ export class FogGateway {
             options.perClientLimit ?? { ratePerSecond: 5, burst: 10 },
             options.globalLimit ?? { ratePerSecond: 500, burst: 1000 },
         );
+        this.m1Slots = new FifoLimiter(options.maxConcurrentSteps ?? 4);
+        this.activationSlots = new FifoLimiter(options.maxConcurrentSteps ?? 4);
         this.metrics = options.metrics ?? new MetricsRegistry();
         const r = this.metrics;
         this.m = {
@@ -377,6 +388,11 @@ export class FogGateway {
     private async onM1(clientId: string, env: Envelope): Promise<void> {
         if (!this.limiter.allow(clientId))
             throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests');
+        await this.m1Slots.run(() => this.answerM1(clientId, env));
+    }
+
+    /** Opens M1, checks the certificate on the ledger, fetches its object and replies M2. */
+    private async answerM1(clientId: string, env: Envelope): Promise<void> {
         const m1 = decodeM1(this.suite, env.body);
         const { idCert } = await openM1(this.suite, this.options.key.recipient, m1);
         const idCertHex = toHex(encodePoint(this.suite, idCert));
@@ -447,6 +463,23 @@ export class FogGateway {
         // Single use from here on: a replayed M3 finds no handle.
         this.handles.delete(key);
         const started = performance.now();
+        // Held until the orderer has the activation (or it failed), not while it waits for its block.
+        const release = await this.activationSlots.acquire();
+        try {
+            await this.finishActivation(clientId, env, pending, m3, started, release);
+        } finally {
+            release();
+        }
+    }
+
+    private async finishActivation(
+        clientId: string,
+        env: Envelope,
+        pending: PendingHandle,
+        m3: M3,
+        started: number,
+        ordered: () => void,
+    ): Promise<void> {
         const prepared = await (pending.prepared ?? this.prepare(pending));
         const activation = completeActivation(prepared.activation, pending.m1, m3);
         const { primaryHash, m4 } = prepared;
@@ -483,7 +516,7 @@ export class FogGateway {
             );
         }, this.options.cspTimeoutMs ?? 30_000);
         try {
-            await this.activate(entry);
+            await this.activate(entry, ordered);
             const confirm = await result;
             this.m.sessions.inc({ outcome: 'established', code: '' });
             this.m.latency.observe((performance.now() - started) / 1000);
@@ -518,11 +551,11 @@ export class FogGateway {
     }
 
     /** Submits the activation (state 'activating'), then forwards M4 (state 'forwarding'). */
-    private async activate(entry: OutboxEntry): Promise<void> {
+    private async activate(entry: OutboxEntry, ordered?: () => void): Promise<void> {
         this.inFlight.add(entry.primaryHash);
         try {
             await this.ledgerCall(() =>
-                this.options.ledger.activateSession(this.fogId, fromBase64Url(entry.activation)),
+                this.options.ledger.activateSession(this.fogId, fromBase64Url(entry.activation), ordered),
             );
         } catch (err) {
             this.inFlight.delete(entry.primaryHash);
