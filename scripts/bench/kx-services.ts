@@ -39,6 +39,8 @@ export interface ServicesOptions {
     batchTimeoutMs: number;
     fogs: number;
     ledger?: RemoteLedger;
+    /** Fog and CSP steps worked on at once (FogGateway maxConcurrentSteps, CspBackend maxConcurrentSessions). */
+    serviceConcurrency?: number;
 }
 
 /** The service identities an EmbeddedNetwork asks for: [mspId, name, m2m.role]. */
@@ -81,6 +83,12 @@ export class LocalServices implements Services {
             fogs: o.fogs,
             batchTimeoutMs: o.batchTimeoutMs,
             ...(o.ledger !== undefined ? { connect: remoteConnect(o.ledger) } : {}),
+            ...(o.serviceConcurrency !== undefined
+                ? {
+                      fogOptions: { maxConcurrentSteps: o.serviceConcurrency },
+                      cspOptions: { maxConcurrentSessions: o.serviceConcurrency },
+                  }
+                : {}),
         });
         await net.start();
         return new LocalServices(net, o.dataDir);

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
- *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--no-crypto] [--out DIR]`:
+ *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--service-concurrency N]
+ *  [--no-crypto] [--out DIR]`:
  * paper 004 Fig. 6 — end-to-end latency of
  * batches of concurrent key exchanges (M1 -> Confirm: Alg. 2 + Alg. 3, two ledger commits) on the
  * embedded network (ledger, IPFS store, brokers, CSP, 2 fogs), for each BatchTimeout; then the
@@ -46,6 +47,8 @@ interface KxOptions {
      */
     saturationDevices: number;
     layout: Layout;
+    /** --service-concurrency: the fogs' and the CSP's concurrent steps (default: theirs, 8). */
+    serviceConcurrency?: number;
     crypto: boolean;
     outDir: string;
 }
@@ -109,6 +112,10 @@ function parse(args: string[]): KxOptions {
             if (v !== 'single' && v !== 'devices' && v !== 'processes')
                 throw new Error('kx bench: --layout is single, devices or processes');
             o.layout = v;
+        } else if (a === '--service-concurrency') {
+            const n = Number(v);
+            if (!Number.isInteger(n) || n < 1) throw new Error('kx bench: --service-concurrency is a positive integer');
+            o.serviceConcurrency = n;
         } else if (a === '--out') o.outDir = v;
         else throw new Error(`kx bench: unknown argument ${JSON.stringify(a)}`);
     }
@@ -187,6 +194,7 @@ async function startLayout(
     dataDir: string,
     bt: number,
     need: number[],
+    serviceConcurrency: number | undefined,
 ): Promise<{
     fleet: Fleet;
     services: Services;
@@ -214,6 +222,7 @@ async function startLayout(
                 batchTimeoutMs: Math.round(bt * 1000),
                 fogs,
                 ledger: host.remote,
+                ...(serviceConcurrency === undefined ? {} : { serviceConcurrency }),
             } satisfies ServicesOptions);
             services = {
                 provision: (n) => child.request<DeviceSpec[]>('provision', { need: n }),
@@ -222,7 +231,12 @@ async function startLayout(
             };
             processes.services = () => child.request<number>('cpu');
         } else {
-            const local = await LocalServices.start({ dataDir, batchTimeoutMs: Math.round(bt * 1000), fogs });
+            const local = await LocalServices.start({
+                dataDir,
+                batchTimeoutMs: Math.round(bt * 1000),
+                fogs,
+                ...(serviceConcurrency === undefined ? {} : { serviceConcurrency }),
+            });
             closers.push(() => local.close());
             services = local;
         }
@@ -278,7 +292,7 @@ async function runForBatchTimeout(
     console.error(
         `BatchTimeout ${bt}s (layout ${o.layout}): buying ${need.reduce((a, b) => a + b, 0)} certificates for ${devices} devices`,
     );
-    const run = await startLayout(o.layout, dataDir, bt, need);
+    const run = await startLayout(o.layout, dataDir, bt, need, o.serviceConcurrency);
     try {
         // Untimed warm-up, as in bench -- crypto: the first sessions run cold code (JIT, the chaincode
         // threads' first transactions, TLS sessions, the fog's key tables).

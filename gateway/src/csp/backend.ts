@@ -76,7 +76,7 @@ export interface CspBackendOptions {
      * `m2m csp instruct` is read this often (default 2000 ms).
      */
     instructionRetryMs?: number;
-    /** How many Alg. 3 runs go on at once until their synchronisation is ordered (default 4). */
+    /** How many Alg. 3 runs go on at once until their synchronisation is ordered (default 8). */
     maxConcurrentSessions?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
@@ -150,7 +150,7 @@ export class CspBackend {
         this.suite = options.key.suite;
         this.topics = options.topics ?? new TopicLayout();
         this.log = options.logger ?? silentLogger;
-        this.syncSlots = new FifoLimiter(options.maxConcurrentSessions ?? 4);
+        this.syncSlots = new FifoLimiter(options.maxConcurrentSessions ?? 8);
         this.metrics = options.metrics ?? new MetricsRegistry();
         const r = this.metrics;
         this.m = {

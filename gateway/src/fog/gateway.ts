@@ -102,7 +102,7 @@ export interface FogGatewayOptions {
     cspTimeoutMs?: number;
     /**
      * How many M1s, and separately how many activations (until the orderer has the transaction), the
-     * fog works on at once; the rest wait in arrival order (util/fifo-limiter.ts). Default 4.
+     * fog works on at once; the rest wait in arrival order (util/fifo-limiter.ts). Default 8.
      */
     maxConcurrentSteps?: number;
     /** Register Q_f on the ledger if not yet registered, then wait for the CSP's approval. */
@@ -190,8 +190,8 @@ export class FogGateway {
             options.perClientLimit ?? { ratePerSecond: 5, burst: 10 },
             options.globalLimit ?? { ratePerSecond: 500, burst: 1000 },
         );
-        this.m1Slots = new FifoLimiter(options.maxConcurrentSteps ?? 4);
-        this.activationSlots = new FifoLimiter(options.maxConcurrentSteps ?? 4);
+        this.m1Slots = new FifoLimiter(options.maxConcurrentSteps ?? 8);
+        this.activationSlots = new FifoLimiter(options.maxConcurrentSteps ?? 8);
         this.metrics = options.metrics ?? new MetricsRegistry();
         const r = this.metrics;
         this.m = {
