@@ -4,7 +4,7 @@
  * in the transient map; results are canonical JSON. One place knows the transaction names.
  */
 import {
-    CommitError,
+    assertCommitted,
     submitWithRetry,
     type LedgerConnection,
     type LedgerContract,
@@ -239,13 +239,7 @@ export class ChaincodeClient {
         const left =
             options.deadlineMs === undefined ? undefined : Math.max(1, options.deadlineMs - (Date.now() - started));
         const status = await submitted.getStatus(left === undefined ? {} : { deadlineMs: left });
-        if (!status.successful) {
-            throw new CommitError({
-                transactionId: status.transactionId,
-                code: status.code,
-                blockNumber: status.blockNumber,
-            });
-        }
+        assertCommitted(status);
         return submitted.getResult();
     }
     async getSession(primaryHashHex: string): Promise<SessionRecord> {

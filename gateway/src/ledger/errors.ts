@@ -4,7 +4,7 @@
  */
 import { parseErrorCode, type ErrorCode } from '@m2m-fabric/chaincode/protocol';
 
-import type { ValidationCode } from './types.js';
+import type { CommitStatus, ValidationCode } from './types.js';
 
 /** Base class of every ledger client error. */
 export class LedgerError extends Error {
@@ -88,6 +88,16 @@ export class CommitError extends LedgerError {
         this.code = properties.code;
         this.blockNumber = properties.blockNumber;
     }
+}
+
+/** What `submit` does with a commit status: nothing if VALID, else throws its {@link CommitError}. */
+export function assertCommitted(status: CommitStatus): void {
+    if (status.successful) return;
+    throw new CommitError({
+        transactionId: status.transactionId,
+        code: status.code,
+        blockNumber: status.blockNumber,
+    });
 }
 
 /** The call's deadline passed. A transaction already sent for ordering may still commit. */

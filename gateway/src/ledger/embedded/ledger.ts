@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
-    CommitError,
+    assertCommitted,
     ConnectionError,
     DeadlineError,
     EndorseError,
@@ -625,13 +625,7 @@ class EmbeddedContract implements LedgerContract {
         const deadlineAt = checkDeadline(options.deadlineMs);
         const submitted = await this.#submitAsync(transactionName, options, deadlineAt);
         const status = await this.#waitForStatus(submitted.transactionId, deadlineAt, options.deadlineMs);
-        if (!status.successful) {
-            throw new CommitError({
-                transactionId: status.transactionId,
-                code: status.code,
-                blockNumber: status.blockNumber,
-            });
-        }
+        assertCommitted(status);
         return submitted.getResult();
     }
 

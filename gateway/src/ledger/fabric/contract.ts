@@ -10,7 +10,7 @@ import type {
     SubmittedTransaction as FabricSubmittedTransaction,
 } from '@hyperledger/fabric-gateway';
 
-import { CommitError } from '../errors.js';
+import { assertCommitted } from '../errors.js';
 import {
     validationCodeName,
     type CommitStatus,
@@ -92,13 +92,7 @@ export class FabricLedgerContract implements LedgerContract {
         const deadline = new CallDeadline(options.deadlineMs, this.#timeouts);
         const submitted = await this.#submitAsync(transactionName, options, deadline);
         const status = await submitted.waitForStatus(deadline);
-        if (!status.successful) {
-            throw new CommitError({
-                transactionId: status.transactionId,
-                code: status.code,
-                blockNumber: status.blockNumber,
-            });
-        }
+        assertCommitted(status);
         return submitted.getResult();
     }
 
