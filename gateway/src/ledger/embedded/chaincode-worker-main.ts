@@ -3,7 +3,6 @@
  * runs each proposal through the same {@link ChaincodeRuntime} (fabric-shim's ChaincodeFromContract
  * and ChaincodeStub) as in process, with a stub handler that forwards every shim call to the peer.
  */
-import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { ChaincodeRuntime, setShimLogLevel, type ShimHandler } from './chaincode.js';
@@ -18,16 +17,7 @@ import type {
     WorkerOptions,
 } from './chaincode-worker-protocol.js';
 import { peer } from './protos.js';
-
-const require = createRequire(import.meta.url);
-
-interface ShimIteratorClass {
-    new (handler: unknown, channelId: string, txId: string, response: InstanceType<typeof peer.QueryResponse>): unknown;
-}
-const { StateQueryIterator, HistoryQueryIterator } = require('fabric-shim/lib/iterators.js') as {
-    StateQueryIterator: ShimIteratorClass;
-    HistoryQueryIterator: ShimIteratorClass;
-};
+import { HistoryQueryIterator, StateQueryIterator } from './simulator.js';
 
 const port = parentPort;
 if (port === null) throw new Error('chaincode-worker-main runs as a worker thread');

@@ -103,9 +103,8 @@ export class ChaincodeWorker implements ChaincodeHost {
         try {
             worker = await this.#worker;
         } catch (err) {
-            // It could not be restarted; the next invocation tries again.
-            this.#worker = spawn(this.#options).then((w) => this.#adopt(w));
-            this.#worker.catch(() => undefined);
+            // It could not be (re)started; try again for the next invocation.
+            this.#respawn();
             return crashed(err as Error);
         }
         const inv = this.#nextInvocation++;
@@ -135,11 +134,8 @@ export class ChaincodeWorker implements ChaincodeHost {
         worker.on('message', (message: WorkerMessage) => this.#onMessage(worker, message));
         const died = (err: Error): void => {
             this.#failAll(worker, err);
-            // A peer relaunches a chaincode that died; so does the next invocation here.
-            if (!this.#closed) {
-                this.#worker = spawn(this.#options).then((w) => this.#adopt(w));
-                this.#worker.catch(() => undefined);
-            }
+            // A peer relaunches a chaincode that died; so is this one, for the next invocation.
+            if (!this.#closed) this.#respawn();
         };
         worker.on('error', (err) => died(new Error(`chaincode ${this.name} failed: ${err.message}`)));
         worker.on('exit', (code) => {
@@ -150,11 +146,17 @@ export class ChaincodeWorker implements ChaincodeHost {
         return worker;
     }
 
+    #respawn(): void {
+        this.#worker = spawn(this.#options).then((w) => this.#adopt(w));
+        this.#worker.catch(() => undefined); // seen by the next invocation
+    }
+
     #settle(inv: number): PendingInvocation | undefined {
         const pending = this.#pending.get(inv);
         if (pending === undefined) return undefined;
         this.#pending.delete(inv);
-        if (![...this.#pending.values()].some((p) => p.worker === pending.worker)) pending.worker.unref();
+        // Mirrors invoke's ref(): invocations of a dead thread are all settled before new ones start.
+        if (this.#pending.size === 0) pending.worker.unref();
         return pending;
     }
 

@@ -26,7 +26,8 @@ const require = createRequire(import.meta.url);
 interface ShimIteratorClass {
     new (handler: unknown, channelId: string, txId: string, response: InstanceType<typeof peer.QueryResponse>): unknown;
 }
-const { StateQueryIterator, HistoryQueryIterator } = require('fabric-shim/lib/iterators.js') as {
+/** fabric-shim's iterators over a QueryResponse batch (also built by the chaincode threads' proxy). */
+export const { StateQueryIterator, HistoryQueryIterator } = require('fabric-shim/lib/iterators.js') as {
     StateQueryIterator: ShimIteratorClass;
     HistoryQueryIterator: ShimIteratorClass;
 };
