@@ -4,6 +4,7 @@
  * with the handler's result or its error message. A child that exits fails every open request.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { startCpuProfile, stopCpuProfile } from './profiler.js';
 
 interface Request {
     id: number;
@@ -53,10 +54,16 @@ export class ChildProcessClient {
     }
 }
 
+/** What every child answers besides its own requests: CPU profiles of a phase (kx --profile). */
+const COMMON_HANDLERS: Record<string, (body: never) => Promise<unknown>> = {
+    'profile-start': () => startCpuProfile(),
+    'profile-stop': (body: { path: string }) => stopCpuProfile(body.path),
+};
+
 /** In a child: answers requests with `handlers[kind]`; 'close' runs `handlers.close` then exits. */
 export function serveParent(handlers: Record<string, (body: never) => Promise<unknown>>): void {
     process.on('message', (m: Request) => {
-        const handler = handlers[m.kind];
+        const handler = handlers[m.kind] ?? COMMON_HANDLERS[m.kind];
         const run =
             handler === undefined ? Promise.reject(new Error(`unknown request ${m.kind}`)) : handler(m.body as never);
         run.then(

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
  *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--service-concurrency N]
- *  [--no-crypto] [--out DIR]`:
+ *  [--no-crypto] [--profile DIR] [--out DIR]`:
  * paper 004 Fig. 6 — end-to-end latency of
  * batches of concurrent key exchanges (M1 -> Confirm: Alg. 2 + Alg. 3, two ledger commits) on the
  * embedded network (ledger, IPFS store, brokers, CSP, 2 fogs), for each BatchTimeout; then the
@@ -18,13 +18,14 @@
 import '@m2m-fabric/gateway/util/quiet-fabric';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/gateway/common/chaincode-client';
 import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/gateway/demo/network';
 import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/gateway/ledger/index';
 import { cryptoBench } from './crypto.js';
 import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type TrialResult } from './kx-devices.js';
 import { ChildProcessClient, cpuMs } from './kx-ipc.js';
+import { startCpuProfile, stopCpuProfile } from './profiler.js';
 import {
     LocalServices,
     TLS_HOST,
@@ -50,6 +51,8 @@ interface KxOptions {
     /** --service-concurrency: the fogs' and the CSP's concurrent steps (default: theirs, 8). */
     serviceConcurrency?: number;
     crypto: boolean;
+    /** --profile DIR: a CPU profile of each process's main thread during the saturation phase. */
+    profileDir?: string;
     outDir: string;
 }
 
@@ -116,7 +119,8 @@ function parse(args: string[]): KxOptions {
             const n = Number(v);
             if (!Number.isInteger(n) || n < 1) throw new Error('kx bench: --service-concurrency is a positive integer');
             o.serviceConcurrency = n;
-        } else if (a === '--out') o.outDir = v;
+        } else if (a === '--profile') o.profileDir = v;
+        else if (a === '--out') o.outDir = v;
         else throw new Error(`kx bench: unknown argument ${JSON.stringify(a)}`);
     }
     return o;
@@ -134,6 +138,11 @@ function stats(xs: number[]): Stats {
 }
 
 type Layout = 'single' | 'devices' | 'processes';
+
+interface Profiler {
+    start(): Promise<unknown>;
+    stop(path: string): Promise<unknown>;
+}
 
 /** Untimed trials at the widest concurrency before each BatchTimeout's cells. */
 const WARM_UP_TRIALS = 2;
@@ -199,6 +208,8 @@ async function startLayout(
     fleet: Fleet;
     services: Services;
     processes: Record<string, () => Promise<number>>;
+    /** Starts / stops (writing `<dir>/<process>.cpuprofile`) a CPU profile of each process. */
+    profilers: Record<string, Profiler>;
     close: () => Promise<void>;
 }> {
     const fogs = 2;
@@ -209,6 +220,11 @@ async function startLayout(
     try {
         let services: Services;
         const processes: Record<string, () => Promise<number>> = { bench: () => Promise.resolve(cpuMs()) };
+        const profilers: Record<string, Profiler> = { bench: { start: startCpuProfile, stop: stopCpuProfile } };
+        const childProfiler = (child: ChildProcessClient): Profiler => ({
+            start: () => child.request('profile-start'),
+            stop: (path) => child.request('profile-stop', { path }),
+        });
         if (layout === 'processes') {
             const host = await startLedgerHost(dataDir, bt, fogs);
             closers.push(async () => {
@@ -230,6 +246,7 @@ async function startLayout(
                 close: () => child.close(),
             };
             processes.services = () => child.request<number>('cpu');
+            profilers.services = childProfiler(child);
         } else {
             const local = await LocalServices.start({
                 dataDir,
@@ -257,8 +274,9 @@ async function startLayout(
                 close: () => child.close(),
             };
             processes.devices = () => child.request<number>('cpu');
+            profilers.devices = childProfiler(child);
         }
-        return { fleet, services, processes, close };
+        return { fleet, services, processes, profilers, close };
     } catch (err) {
         await close();
         throw err;
@@ -334,9 +352,17 @@ async function runForBatchTimeout(
         // Saturation: every device runs sessions back to back for saturationS seconds; CPU of every
         // process is read around it.
         const names = Object.keys(run.processes);
+        const profiled = o.profileDir === undefined ? [] : Object.entries(run.profilers);
+        await Promise.all(profiled.map(([, p]) => p.start()));
         const before = await Promise.all(names.map((n) => run.processes[n]!()));
         const r = await run.fleet.saturate(o.saturationS);
         const after = await Promise.all(names.map((n) => run.processes[n]!()));
+        if (o.profileDir !== undefined) {
+            mkdirSync(o.profileDir, { recursive: true });
+            const dir = o.profileDir;
+            await Promise.all(profiled.map(([n, p]) => p.stop(resolve(dir, `${n}.cpuprofile`))));
+            console.error(`  saturation CPU profiles (main threads) in ${dir}`);
+        }
         const perSession = (ms: number): number => Math.round((ms / Math.max(1, r.sessions)) * 10) / 10;
         const cpuMsPerSession: Record<string, number> = {};
         names.forEach((n, i) => (cpuMsPerSession[n] = perSession(after[i]! - before[i]!)));

@@ -5,13 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDeviceState } from '@m2m-fabric/gateway/device/state';
 import { runCli } from './helpers/process.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 interface Summary {
     established: number;
@@ -35,7 +35,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 void test('npm start (m2m demo): --json summary, a re-run on the same data directory continues, secrets 0600', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'm2m-demo-test-'));
+    const dir = await tempDir('m2m-demo-test-');
     const args = ['demo', '--devices', '2', '--sessions', '1', '--fogs', '2', '--batch-timeout', '0.05', '--json'];
     const first = await runCli([...args, '--data-dir', dir], 90_000);
     assert.equal(first.code, 0, first.out);
@@ -77,7 +77,7 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
 });
 
 void test('m2m storage: --help, and clear errors for a missing store, missing --out, unknown action', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'm2m-storage-cli-'));
+    const dir = await tempDir('m2m-storage-cli-');
     const help = await runCli(['storage', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.out, /m2m storage export --out FILE/);

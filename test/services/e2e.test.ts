@@ -92,7 +92,7 @@ void test('end to end on mosquitto (external broker, generated ACL)', { skip: mo
         ['fog-1'],
         Object.entries(passwords).map(([username, password]) => ({ username, password })),
     );
-    t.after(() => broker.stop());
+    t.after(() => broker.close());
     const bed = await startTestBed({ externalBroker: { url: broker.url, passwords } });
     t.after(() => bed.close());
     await fullRun(bed, 'mosq-0001');
@@ -108,7 +108,7 @@ void test(
             ['fog-1'],
             Object.entries(passwords).map(([username, password]) => ({ username, password })),
         );
-        t.after(() => broker.stop());
+        t.after(() => broker.close());
         const bed = await startTestBed({ externalBroker: { url: broker.url, passwords } });
         t.after(() => bed.close());
         await bed.provision('brk-0001', 3);

@@ -372,3 +372,40 @@ void test('the outbox drain never submits an activation twice: concurrent sessio
     assert.equal(after.transactions - before.transactions, 24, 'one activation and one synchronisation per session');
     assert.equal(after.validTransactions - before.validTransactions, 24, 'none invalidated');
 });
+
+void test('a pushed frame for a session that ends while the frame is opened is dropped, not applied to the next', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    await bed.provision('pushed-1', 3);
+    const agent = await bed.agent('pushed-1');
+    await agent.connect();
+    const first = await agent.establishSession();
+    // A duplicate Confirm the fog pushes (its outbox re-forwarded M4 and nobody waited for the answer).
+    const pushedConfirm = async (): Promise<{ kind: EnvelopeKind; correlationId: Uint8Array; body: Uint8Array }> => {
+        const csp = bed.net.csp as unknown as { seal(k: string, t: FrameType, p: Uint8Array): Promise<Uint8Array> };
+        const frame = await csp.seal(first.routeId, FrameType.Confirm, fromHex(first.routeId));
+        return {
+            kind: EnvelopeKind.Frame,
+            correlationId: newCorrelationId(),
+            body: encodeTagged(fromHex(first.routeId), frame),
+        };
+    };
+    const internals = agent as unknown as {
+        onPushed(env: unknown): Promise<void>;
+        state: { session?: { established: boolean; routeId: string } };
+    };
+    // An unconfirmed session with the same route (as after a restart), to stand in below.
+    const original = internals.state.session!;
+    const unconfirmed = { ...structuredClone(original), established: false };
+    // The session ends (a failed next attempt clears it) while the frame is being opened.
+    const ending = internals.onPushed(await pushedConfirm());
+    internals.state.session = undefined;
+    await ending; // was: TypeError reading `established` of undefined, an unhandled rejection
+    assert.equal(internals.state.session, undefined, 'the ended session is not brought back');
+    // Another session takes its place while the frame is being opened: the frame is not for it.
+    internals.state.session = original;
+    const replacing = internals.onPushed(await pushedConfirm());
+    internals.state.session = unconfirmed;
+    await replacing;
+    assert.equal(unconfirmed.established, false, "another session's Confirm does not establish it");
+});

@@ -6,19 +6,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
 import { readDeviceState } from '@m2m-fabric/gateway/device/state';
 import { deliverGrant, pendingGrantFiles } from '@m2m-fabric/gateway/device/inbox';
-import { lockPathFor } from '@m2m-fabric/gateway/device/state-lock';
+import { DeviceStateLock, lockPathFor } from '@m2m-fabric/gateway/device/state-lock';
 import { ServiceError } from '@m2m-fabric/gateway/mqtt/envelope';
 import { MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
 import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
 import { startTestBed } from './helpers/setup.js';
 import { WrappedStore } from './helpers/wrapped-store.js';
 import { CLI, waitFor } from './helpers/process.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 function codeOf(err: unknown): string {
     return err instanceof ServiceError ? err.code : `untyped:${String(err)}`;
@@ -175,4 +176,33 @@ void test('crash of a device process between reserving a counter and the reply, 
     assert.equal((await readDeviceState(path))!.nextCounter, '5');
     assert.equal(bed.net.csp.readTelemetry({ equipmentId: 'crash-0001' }).length, 3);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
+});
+
+void test('a holder whose lock was rewritten, replaced or released refuses to write (deviceBusy)', async () => {
+    const statePath = join(await tempDir('m2m-lock-'), 'device.json');
+    const lockPath = lockPathFor(statePath);
+    const busy = (e: unknown): boolean => codeOf(e) === 'deviceBusy';
+
+    const rewritten = await DeviceStateLock.acquire(statePath);
+    await rewritten.assertHeld();
+    await rewritten.assertHeld(); // checking does not change what it checks
+    // The same file, new content (as a tool that ignored the protocol would leave it; every taker
+    // that follows it links a new file). Later than the file system's timestamp granularity (a
+    // kernel tick) after the lock was taken, or the change time could not tell.
+    await new Promise((r) => setTimeout(r, 30));
+    await writeFile(lockPath, await readFile(lockPath));
+    await assert.rejects(rewritten.assertHeld(), busy);
+
+    await rm(lockPath);
+    const replaced = await DeviceStateLock.acquire(statePath);
+    await replaced.assertHeld();
+    // Removed by hand and taken by another agent: a new file under the same name.
+    await rm(lockPath);
+    const other = await DeviceStateLock.acquire(statePath);
+    await assert.rejects(replaced.assertHeld(), busy);
+    await other.assertHeld();
+
+    await other.release();
+    assert.equal(existsSync(lockPath), false);
+    await assert.rejects(other.assertHeld(), busy);
 });

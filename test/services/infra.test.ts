@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, stat, writeFile, readdir, appendFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile, readdir, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/gateway/config/config';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/gateway/util/secure-file';
@@ -11,9 +10,10 @@ import { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
 import { startMetricsServer } from '@m2m-fabric/gateway/metrics/http';
 import { DurableMap } from '@m2m-fabric/gateway/util/durable-map';
 import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
+import { tempDir as makeTempDir } from './helpers/temp-dir.js';
 
 async function tempDir(): Promise<string> {
-    return mkdtemp(join(tmpdir(), 'm2m-services-'));
+    return makeTempDir('m2m-services-');
 }
 
 const schema = {

@@ -154,6 +154,6 @@ void test('MQTT on the embedded broker: correlation, typed errors, ACL, auth', a
 
 void test('MQTT on mosquitto: same behaviour with the generated ACL file', { skip: mosquittoSkipReason }, async (t) => {
     const broker = await MosquittoBroker.start(layout, [FOG], [{ username: FOG, password: SERVICE_PASSWORD }]);
-    t.after(() => broker.stop());
+    t.after(() => broker.close());
     await exerciseBroker(t, { url: broker.url, close: () => broker.stop() });
 });

@@ -6,25 +6,24 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
 import { MosquittoBroker, freePort, mosquittoSkipReason } from './helpers/mosquitto.js';
 import { CliProcess, runCli } from './helpers/process.js';
+import { tempDir } from './helpers/temp-dir.js';
 
 void test(
     'separate processes: m2m peer (Fabric Gateway), mosquitto, m2m csp, m2m fog, manufacturer, m2m device',
     { skip: mosquittoSkipReason },
     async (t) => {
-        const dir = await mkdtemp(join(tmpdir(), 'm2m-processes-'));
+        const dir = await tempDir('m2m-processes-');
         const passwords = { 'fog-1': 'fog-1-pw', csp: 'csp-pw' };
         const broker = await MosquittoBroker.start(
             new TopicLayout(),
             ['fog-1'],
             Object.entries(passwords).map(([username, password]) => ({ username, password })),
         );
-        t.after(() => broker.stop());
+        t.after(() => broker.close());
         const procs: CliProcess[] = [];
         t.after(() => Promise.all(procs.map((p) => p.stop())));
         const start = (args: string[], env: NodeJS.ProcessEnv = {}): CliProcess => {

@@ -11,6 +11,7 @@
 import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.js';
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
 import { hashToScalar } from './hashing.js';
+import { normalized } from './affine.js';
 import { mulBase, mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
 
 /** Version byte of {@link encodeEcqvCertificate}'s format. */
@@ -101,7 +102,8 @@ export function ecqvGenerateCertificate(
 /** Q_U = e*P_U + Q_CA (public data only: variable-time multiplication allowed). */
 export function ecqvExtractPublicKey(suite: Suite, certU: Uint8Array, cert: Point, caPublicKey: Point): Point {
     const e = ecqvHn(suite, certU);
-    return mulPublic(suite, cert, e).add(caPublicKey);
+    // Normalised: Q_i is encoded (commitments, signed messages) and multiplied by its users.
+    return normalized(suite, mulPublic(suite, cert, e).add(caPublicKey));
 }
 
 /** eq. 12: d_U = e*k_U + r mod n; throws VerificationError(InvalidIssuance) unless d_U*G == Q_U. */

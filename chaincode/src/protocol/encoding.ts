@@ -4,6 +4,7 @@
  * content-addressed or sent. Decoders reject non-canonical input with a typed DecodeError.
  */
 import { DecodeError } from './errors.js';
+import { normalized } from './affine.js';
 import { opensslDecompress } from './openssl-ec.js';
 import type { Point, Suite } from './suite.js';
 
@@ -12,7 +13,7 @@ export function encodePoint(suite: Suite, p: Point): Uint8Array {
     if (p.is0()) {
         throw new RangeError('the identity point has no compressed encoding');
     }
-    const bytes = p.toBytes(true);
+    const bytes = normalized(suite, p).toBytes(true);
     if (bytes.length !== suite.pointBytes) {
         throw new RangeError(`point is not on the ${suite.id} curve`);
     }

@@ -9,6 +9,7 @@
 import { hash_to_field, type H2CHasher } from '@noble/curves/abstract/hash-to-curve.js';
 import type { WeierstrassPointCons } from '@noble/curves/abstract/weierstrass.js';
 import { p256_hasher, p384_hasher } from '@noble/curves/nist.js';
+import { normalized } from './affine.js';
 import { ByteWriter } from './encoding.js';
 import type { Point, Suite } from './suite.js';
 
@@ -116,7 +117,8 @@ export function hashToScalar(suite: Suite, dst: DstName, ...parts: Uint8Array[])
 
 /** RFC 9380 hash_to_curve, `_XMD:SHA-xxx_SSWU_RO_`, with the named DST. */
 export function hashToCurve(suite: Suite, dst: DstName, ...parts: Uint8Array[]): Point {
-    return rfc9380HashToCurve(suite, encodeHashInput(parts), dstFor(suite, dst));
+    // Normalised: the point is encoded into challenges and multiplied, each needing its affine form.
+    return normalized(suite, rfc9380HashToCurve(suite, encodeHashInput(parts), dstFor(suite, dst)));
 }
 
 const UTF8 = new TextEncoder();

@@ -24,6 +24,7 @@
  * secret multiplications (d_f*IDCert_i, DLEQ nonces); the sign selection depends only on the product.
  */
 import { createECDH, ECDH as NodeECDH, type ECDH } from 'node:crypto';
+import { normalized } from './affine.js';
 import type { Point, Suite, SuiteId } from './suite.js';
 
 const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };
@@ -46,10 +47,20 @@ function scalarBytes(suite: Suite, k: bigint): Buffer {
     return Buffer.from(k.toString(16).padStart(2 * suite.scalarBytes, '0'), 'hex');
 }
 
-/** An OpenSSL ECDH object holding k (in [1, n-1]); the caller zeroes nothing else. */
-export function opensslKey(suite: Suite, k: bigint): ECDH {
+/** One ECDH object per curve for public scalars (verifications): a new object costs ~12 us. */
+const publicScalarEcdh = new Map<SuiteId, ECDH>();
+
+/**
+ * An OpenSSL ECDH object holding k (in [1, n-1]); the caller zeroes nothing else. A secret k gets
+ * an object of its own (garbage once dropped); a public k (`shared`) the curve's reused object.
+ */
+export function opensslKey(suite: Suite, k: bigint, shared = false): ECDH {
     if (k <= 0n || k >= suite.n) throw new RangeError('scalar outside [1, n-1]');
-    const ecdh = createECDH(OPENSSL_CURVE[suite.id]);
+    let ecdh = shared ? publicScalarEcdh.get(suite.id) : undefined;
+    if (ecdh === undefined) {
+        ecdh = createECDH(OPENSSL_CURVE[suite.id]);
+        if (shared) publicScalarEcdh.set(suite.id, ecdh);
+    }
     const secret = scalarBytes(suite, k);
     ecdh.setPrivateKey(secret);
     secret.fill(0);
@@ -73,14 +84,29 @@ export function opensslMultiply(
     Q: Point,
     withPublicKey = true,
 ): { product: Point; publicKey: Point } {
-    const ecdh = opensslKey(suite, k);
+    return multiplyWith(opensslKey(suite, k), suite, k, Q, withPublicKey);
+}
+
+function multiplyWith(
+    ecdh: ECDH,
+    suite: Suite,
+    k: bigint,
+    Q: Point,
+    withPublicKey: boolean,
+): { product: Point; publicKey: Point } {
     // D = k*G as OpenSSL derived it with the key (uncompressed: noble checks the curve equation only).
-    const publicKey = (): Point => (withPublicKey ? suite.Point.fromBytes(ecdh.getPublicKey()) : suite.Point.ZERO);
-    if (k === suite.n - 1n) return { product: Q.negate(), publicKey: publicKey() };
+    const D = withPublicKey ? suite.Point.fromBytes(ecdh.getPublicKey()) : suite.Point.ZERO;
+    if (k === suite.n - 1n) return { product: Q.negate(), publicKey: D };
+    // Q's affine form is used three times below (its encoding, x2 and y2, R + Q): one inversion.
+    Q = normalized(suite, Q);
     const peer = Q.toBytes(false);
     const x = ecdh.computeSecret(peer);
+    // The same ECDH object for k + 1: setting a key is ~10 us, a new object ~12 us more.
+    const next = scalarBytes(suite, k + 1n);
+    ecdh.setPrivateKey(next);
+    next.fill(0);
     const x1 = bytesToField(x);
-    const x3 = bytesToField(opensslKey(suite, k + 1n).computeSecret(peer));
+    const x3 = bytesToField(ecdh.computeSecret(peer));
     const Fp = suite.Point.Fp;
     const { x: x2, y: y2 } = Q.toAffine();
     // x((k+1)*Q) = x(R + Q), compared without an inversion (x = X/Z).
@@ -95,18 +121,15 @@ export function opensslMultiply(
         const chord = Fp.mul(Fp.add(Fp.add(x3, x1), x2), Fp.sqr(dx));
         const Z = Fp.add(y2, y2);
         const R = new suite.Point(Fp.mul(x1, Z), Fp.sub(Fp.add(Fp.sqr(y2), y1Squared), chord), Z);
-        try {
-            R.assertValidity();
-        } catch {
-            throw new Error('OpenSSL ECDH results are inconsistent');
-        }
-        if (matches(R)) return { product: R, publicKey: publicKey() };
-        throw new Error('OpenSSL ECDH results are inconsistent');
+        // On the curve, checked projectively: most products are only added and compared, so the
+        // inversion noble's assertValidity would make (toAffine) is never needed.
+        if (!onCurveProjective(suite, R) || !matches(R)) throw new Error('OpenSSL ECDH results are inconsistent');
+        return { product: R, publicKey: D };
     }
     // R = +-Q: choose between the two points with x-coordinate x1.
     const candidate = suite.Point.fromBytes(Buffer.concat([Uint8Array.of(0x02), x]));
     for (const R of [candidate, candidate.negate()]) {
-        if (matches(R)) return { product: R, publicKey: publicKey() };
+        if (matches(R)) return { product: R, publicKey: D };
     }
     throw new Error('OpenSSL ECDH results are inconsistent');
 }
@@ -127,6 +150,18 @@ export function opensslDecompress(suite: Suite, compressed: Uint8Array): Point {
     return suite.Point.fromBytes(uncompressed);
 }
 
+/** Y^2*Z == X^3 + a*X*Z^2 + b*Z^3 for (X : Y : Z), Z != 0: the curve equation without an inversion. */
+function onCurveProjective(suite: Suite, P: Point): boolean {
+    const Fp = suite.Point.Fp;
+    const { a, b } = suite.Point.CURVE();
+    const { X, Y, Z } = P;
+    if (Fp.is0(Z)) return false;
+    const Z2 = Fp.sqr(Z);
+    const left = Fp.mul(Fp.sqr(Y), Z);
+    const right = Fp.add(Fp.mul(X, Fp.add(Fp.sqr(X), Fp.mul(a, Z2))), Fp.mul(b, Fp.mul(Z2, Z)));
+    return Fp.eql(left, right);
+}
+
 function bytesToField(bytes: Uint8Array): bigint {
     return BigInt(`0x${Buffer.from(bytes).toString('hex')}`);
 }
@@ -138,9 +173,9 @@ export function multiplyPoint(suite: Suite, k: bigint, Q: Point): Point {
     return opensslProduct(suite, r, Q);
 }
 
-/** k*Q alone (no k*G), k in [1, n-1]. */
+/** k*Q alone (no k*G) for a public k in [1, n-1] (the reused ECDH object holds it afterwards). */
 export function opensslProduct(suite: Suite, k: bigint, Q: Point): Point {
-    return opensslMultiply(suite, k, Q, false).product;
+    return multiplyWith(opensslKey(suite, k, true), suite, k, Q, false).product;
 }
 
 /**

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, describeSchema, type ConfigSchema } from '../config/config.js';
 import { DeviceAgent } from '../device/agent.js';
 import { TopicLayout } from '../mqtt/topics.js';
+import { createLogger } from '../util/log.js';
 
 function flags(
     argv: string[],
@@ -94,6 +95,7 @@ export async function runDevice(argv: string[]): Promise<void> {
         ...(c['mqtt.url'] !== undefined ? { brokerUrl: c['mqtt.url'] } : {}),
         topics: new TopicLayout(c['topics.prefix']),
         sessionTimeoutMs: c['session.timeout.ms'],
+        logger: createLogger('device', 'warn'),
     });
     agent.onInstruction((p) => console.log(`instruction: ${new TextDecoder().decode(p)}`));
     await agent.connect();

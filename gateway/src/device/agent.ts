@@ -40,6 +40,7 @@ import { routeIdFor } from '../common/route.js';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
 import { DeviceStateLock } from './state-lock.js';
 import { mergeInbox } from './inbox.js';
+import { silentLogger, type Logger } from '../util/log.js';
 
 export interface DeviceAgentOptions {
     statePath: string;
@@ -52,6 +53,8 @@ export interface DeviceAgentOptions {
     sessionTimeoutMs?: number;
     /** How long open() waits for the state file's lock (a manufacturer provisioning it). */
     lockWaitMs?: number;
+    /** Where a pushed frame that could not be handled (its state write failed) is reported. */
+    logger?: Logger;
 }
 
 export interface EstablishedSession {
@@ -163,7 +166,14 @@ export class DeviceAgent {
             this.topics.fogRequest(fogId, this.clientId),
             this.topics.fogReply(fogId, this.clientId),
         );
-        this.rpc.onUnsolicited((env) => void this.onPushed(env));
+        this.rpc.onUnsolicited((env) => {
+            this.onPushed(env).catch((err: unknown) =>
+                (this.options.logger ?? silentLogger).warn('pushed frame not handled', {
+                    code: errorCodeOf(err),
+                    error: err instanceof Error ? err.message : String(err),
+                }),
+            );
+        });
         const hello = await this.rpc.request(
             EnvelopeKind.Hello,
             new Uint8Array(),
@@ -387,21 +397,28 @@ export class DeviceAgent {
     }
 
     private async onPushed(env: Envelope): Promise<void> {
-        if (env.kind !== EnvelopeKind.Frame || this.channel === undefined || this.state.session === undefined) return;
+        // The session this frame is for, fixed before the first await: a session that fails, or a
+        // new one that starts, while the frame is being opened must not receive it.
+        const session = this.state.session;
+        const channel = this.channel;
+        if (env.kind !== EnvelopeKind.Frame || channel === undefined || session === undefined) return;
+        const stillCurrent = (): boolean => this.state.session === session && this.channel === channel;
         let opened;
         let routeId: Uint8Array;
         try {
             const { tag, payload } = decodeTagged(env.body);
-            if (toHex(tag) !== this.state.session.routeId) return;
+            if (toHex(tag) !== session.routeId) return;
             routeId = tag;
-            opened = await this.channel.open(payload);
+            opened = await channel.open(payload);
+            if (!stillCurrent()) return;
             await this.saveChannel(true);
         } catch {
             return; // a frame that does not open is dropped: the channel state is unchanged
         }
+        if (!stillCurrent()) return;
         if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
-        else if (opened.type === FrameType.Confirm && !this.state.session.established) {
-            this.state.session.established = true;
+        else if (opened.type === FrameType.Confirm && !session.established) {
+            session.established = true;
             await this.persist();
         }
     }

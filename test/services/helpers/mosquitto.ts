@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ export class MosquittoBroker {
         readonly url: string,
         readonly port: number,
         private readonly configPath: string,
+        private readonly dir: string,
     ) {}
 
     static async start(
@@ -78,7 +79,7 @@ export class MosquittoBroker {
                 '',
             ].join('\n'),
         );
-        const broker = new MosquittoBroker(`mqtt://127.0.0.1:${port}`, port, configPath);
+        const broker = new MosquittoBroker(`mqtt://127.0.0.1:${port}`, port, configPath, dir);
         await broker.launch();
         return broker;
     }
@@ -115,6 +116,12 @@ export class MosquittoBroker {
             child.once('exit', () => resolve());
             child.kill('SIGTERM');
         });
+    }
+
+    /** Stops the broker and removes its configuration, password and ACL files. */
+    async close(): Promise<void> {
+        await this.stop();
+        await rm(this.dir, { recursive: true, force: true });
     }
 
     /** Stops and starts the broker on the same port (all sessions and queues are lost). */

@@ -1,6 +1,5 @@
 /** An embedded network with provisioned devices for the services tests. */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tempDir } from './temp-dir.js';
 import { join } from 'node:path';
 import { EmbeddedNetwork, MANUFACTURER_MSP, type EmbeddedNetworkOptions } from '@m2m-fabric/gateway/demo/network';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
@@ -18,7 +17,7 @@ export interface TestBed {
 }
 
 export async function startTestBed(options: Partial<EmbeddedNetworkOptions> = {}): Promise<TestBed> {
-    const dataDir = await mkdtemp(join(tmpdir(), 'm2m-services-e2e-'));
+    const dataDir = await tempDir('m2m-services-e2e-');
     const net = new EmbeddedNetwork({ dataDir, fogs: 1, batchTimeoutMs: 50, ...options });
     await net.start();
     const agents: DeviceAgent[] = [];

@@ -16,6 +16,7 @@ import type {
     WorkerMessage,
     WorkerOptions,
 } from './chaincode-worker-protocol.js';
+import { ownBytes } from './chaincode-worker-protocol.js';
 import { peer } from './protos.js';
 import { HistoryQueryIterator, StateQueryIterator } from './simulator.js';
 
@@ -119,7 +120,7 @@ async function invoke(runtime: ChaincodeRuntime, message: InvokeMessage): Promis
         inv: message.inv,
         status: result.status,
         message: result.message,
-        payload: result.payload,
+        payload: ownBytes(result.payload),
         ...(result.event === undefined ? {} : { event: result.event.serializeBinary() }),
     };
     post(reply);

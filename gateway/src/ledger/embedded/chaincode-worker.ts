@@ -24,6 +24,7 @@ import {
     type ShimCall,
     type WorkerMessage,
     type WorkerOptions,
+    ownBytes,
 } from './chaincode-worker-protocol.js';
 import { peer } from './protos.js';
 import type { SimulationHandler } from './simulator.js';
@@ -183,7 +184,7 @@ export class ChaincodeWorker implements ChaincodeHost {
                     t: 'reply',
                     call: message.call,
                     ok: true,
-                    value: await answer(pending.handler, message.shim),
+                    value: ownBytes(await answer(pending.handler, message.shim)),
                 };
             } catch (err) {
                 reply = { t: 'reply', call: message.call, ok: false, message: (err as Error).message };
