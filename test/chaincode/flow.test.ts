@@ -67,6 +67,12 @@ async function runFlow(suite: Suite, devices: number, sessionsPerDevice: number)
             const session = await evaluate(parties.csp, 'sessions', 'getSession', { args: [primaryHash] });
             assert.equal(session.status, 'synchronised');
             assert.equal(session.fogId, fogId);
+            // B_i comes with the session (Algorithm 3's one read) and is the certificate's.
+            const certificate = await evaluate(parties.csp, 'certificates', 'getCertificate', {
+                args: [String(session.idCert)],
+            });
+            assert.match(String(session.counterCommitment), /^0[23]([0-9a-f]{64}|[0-9a-f]{96})$/);
+            assert.equal(session.counterCommitment, certificate.counterCommitment);
         }
         for (const { objects } of purchases) {
             for (const object of objects) {

@@ -162,7 +162,10 @@ export class SessionContract extends M2MContract {
         return canonicalJson({ primaryHash, fogId: session.fogId, status: SessionStatus.Synchronised });
     }
 
-    /** A session record: the CSP, or the organisation of the fog that activated it. */
+    /**
+     * A session record with its certificate's B_i (counterCommitment, which Algorithm 3 checks the
+     * counter against): the CSP, or the organisation of the fog that activated it.
+     */
     @Transaction(false)
     @Returns('string')
     async getSession(ctx: Context, primaryHash: string): Promise<string> {
@@ -177,11 +180,18 @@ export class SessionContract extends M2MContract {
         if (caller.role === Role.Fog && (await readFog(ctx, session.fogId)).mspId !== caller.mspId) {
             return reject(ErrorCode.UnauthorisedMsp, 'the session was activated by another organisation');
         }
+        // B_i of the session's certificate, which Algorithm 3 checks i against: with it here the
+        // CSP needs one ledger read per session, not two (the certificate record is public anyway).
+        const certificate = await readState(ctx, certificateKey(ctx, session.idCert));
+        if (certificate === undefined) {
+            return reject(ErrorCode.UnknownCertificate, "no Table II record for the session's IDCert_i");
+        }
         return canonicalJson({
             primaryHash: toHex(hash),
             status: session.status,
             fogId: session.fogId,
             idCert: toHex(session.idCert),
+            counterCommitment: toHex(decodeCertificateRecord(suite, certificate).counterCommitment),
             publicKeyCommitment: toHex(session.publicKeyCommitment),
             symKeyCommitment: toHex(session.symKeyCommitment),
         });

@@ -36,6 +36,8 @@ export interface SessionRecord {
     status: string;
     fogId: string;
     idCert: string;
+    /** B_i = i*G of the session's certificate (from its Table II record). */
+    counterCommitment: string;
     publicKeyCommitment: string;
     symKeyCommitment: string;
 }

@@ -465,11 +465,8 @@ export class CspBackend {
         const opened = await openM4(this.suite, this.options.key.recipient, fog.point, m4);
         const primaryHash = toHex(opened.primaryHash);
         const idCertHex = toHex(encodePoint(this.suite, opened.idCert));
-        // Both reads are independent: run them together (two evaluates on the ledger).
-        const [session, cert] = await Promise.all([
-            this.ledgerCall(() => this.options.ledger.getSession(primaryHash)),
-            this.ledgerCall(() => this.options.ledger.getCertificate(idCertHex)),
-        ]);
+        // One read: the session record comes with its certificate's B_i.
+        const session = await this.ledgerCall(() => this.options.ledger.getSession(primaryHash));
         if (session.idCert !== idCertHex || session.fogId !== fogId) {
             throw new ServiceError('invalidPrimaryHash', 'the session record names another certificate or fog');
         }
@@ -477,7 +474,11 @@ export class CspBackend {
         if (!equalBytes(publicKeyCommitment(this.suite, Qi), fromHex(session.publicKeyCommitment))) {
             throw new ServiceError('symmetricKeyInvalid', "Q_i does not match the ledger's H(Q_i)");
         }
-        verifyCounterCommitment(this.suite, opened.counter, decodePoint(this.suite, fromHex(cert.counterCommitment)));
+        verifyCounterCommitment(
+            this.suite,
+            opened.counter,
+            decodePoint(this.suite, fromHex(session.counterCommitment)),
+        );
         const secondaryHash = computeSecondaryHash(
             this.suite,
             this.options.key.privateKey,
