@@ -30,9 +30,17 @@ async function fsyncDir(dir: string): Promise<void> {
 /** Replaces `path` with `data` atomically and durably; the file is mode 0600. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
     const dir = dirname(path);
-    await ensureSecretDir(dir);
     const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-    const handle = await open(tmp, 'wx', SECRET_FILE_MODE);
+    let handle;
+    try {
+        handle = await open(tmp, 'wx', SECRET_FILE_MODE);
+    } catch (err) {
+        // The directory is created (0700) the first time only: a device writes its state file
+        // three times per session, and on a Raspberry Pi every syscall saved counts.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await ensureSecretDir(dir);
+        handle = await open(tmp, 'wx', SECRET_FILE_MODE);
+    }
     try {
         await handle.writeFile(data);
         await handle.sync();
