@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
@@ -182,15 +182,21 @@ void test('a holder whose lock was rewritten, replaced or released refuses to wr
     const statePath = join(await tempDir('m2m-lock-'), 'device.json');
     const lockPath = lockPathFor(statePath);
     const busy = (e: unknown): boolean => codeOf(e) === 'deviceBusy';
+    const withNonce = (text: string, nonce: string): string =>
+        JSON.stringify({ ...(JSON.parse(text) as Record<string, unknown>), nonce });
 
     const rewritten = await DeviceStateLock.acquire(statePath);
     await rewritten.assertHeld();
     await rewritten.assertHeld(); // checking does not change what it checks
-    // The same file, new content (as a tool that ignored the protocol would leave it; every taker
-    // that follows it links a new file). Later than the file system's timestamp granularity (a
-    // kernel tick) after the lock was taken, or the change time could not tell.
+    // Metadata changes (a touch, later than the file system's timestamp tick) are not a lost lock:
+    // the nonce inside still says whose it is.
     await new Promise((r) => setTimeout(r, 30));
-    await writeFile(lockPath, await readFile(lockPath));
+    const later = new Date(Date.now() + 60_000);
+    await utimes(lockPath, later, later);
+    await rewritten.assertHeld();
+    // The same file rewritten with another holder's nonce (a tool that ignored the protocol).
+    await new Promise((r) => setTimeout(r, 30));
+    await writeFile(lockPath, withNonce(await readFile(lockPath, 'utf8'), 'someone-else'));
     await assert.rejects(rewritten.assertHeld(), busy);
 
     await rm(lockPath);

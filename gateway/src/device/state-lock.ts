@@ -9,11 +9,11 @@
  * written to a temporary file that is then hard-linked to the lock name — link(2) fails if the name
  * exists, atomically. A lock left by a crashed process on this host (its pid is gone) is stale and
  * is broken: renamed aside, checked to be the same stale lock (nonce), then removed. The holder
- * re-checks its lock before every state write, so a holder whose lock was taken from it stops
- * writing instead of racing: one stat(2) of the lock name, compared with the identity (device, inode,
- * change time) the lock file had when it was taken. Every taker that follows this protocol links a
- * new file, so a taken lock always differs; a file rewritten in place differs once the kernel's
- * timestamp tick (a few ms) has passed since the lock was taken.
+ * re-checks its nonce before every state write, so a holder whose lock was taken from it stops
+ * writing instead of racing. The check is one stat(2) of the lock name while the file is unchanged
+ * since the nonce was last read (same device, inode and change time), else a read of the nonce:
+ * every taker that follows this protocol links a new file, and a rewrite in place changes the
+ * change time once the kernel's timestamp tick (a few ms) has passed.
  * (Reading the file back each time cost the agent ~1.3 ms of CPU per session: open, fstat, read,
  * close.)
  */
@@ -89,7 +89,7 @@ export class DeviceStateLock {
     private constructor(
         readonly path: string,
         private readonly nonce: string,
-        private readonly identity: LockIdentity,
+        private identity: LockIdentity,
     ) {}
 
     /**
@@ -175,20 +175,29 @@ export class DeviceStateLock {
         await unlink(aside).catch(() => undefined);
     }
 
-    /** Throws `deviceBusy` when the lock file is no longer the one this holder created. */
+    /** Throws `deviceBusy` when the lock file no longer carries this holder's nonce. */
     async assertHeld(): Promise<void> {
-        const now = this.released ? undefined : await identityOf(this.path);
-        const same =
-            now !== undefined &&
-            now.dev === this.identity.dev &&
-            now.ino === this.identity.ino &&
-            now.ctimeNs === this.identity.ctimeNs;
-        if (!same) {
-            throw new ServiceError(
-                ServiceErrorCode.DeviceBusy,
-                `lost the lock ${this.path}; refusing to write the device state`,
-            );
+        if (!this.released) {
+            const now = await identityOf(this.path);
+            if (
+                now !== undefined &&
+                now.dev === this.identity.dev &&
+                now.ino === this.identity.ino &&
+                now.ctimeNs === this.identity.ctimeNs
+            )
+                return;
+            // Another file, or this one with changed metadata (a touch, a backup tool's xattrs): the
+            // nonce inside decides, and a lock that is still ours is remembered as it is now.
+            const held = await readLock(this.path);
+            if (now !== undefined && held !== undefined && held !== 'unreadable' && held.nonce === this.nonce) {
+                this.identity = now;
+                return;
+            }
         }
+        throw new ServiceError(
+            ServiceErrorCode.DeviceBusy,
+            `lost the lock ${this.path}; refusing to write the device state`,
+        );
     }
 
     async release(): Promise<void> {
