@@ -14,8 +14,8 @@
  * since the nonce was last read (same device, inode and change time), else a read of the nonce:
  * every taker that follows this protocol links a new file, and a rewrite in place changes the
  * change time once the kernel's timestamp tick (a few ms) has passed.
- * (Reading the file back each time cost the agent ~1.3 ms of CPU per session: open, fstat, read,
- * close.)
+ * (Reading the file back before every write — open, fstat, read, close — was ~11 % of the device
+ * agents' CPU in a profile of `npm run bench -- kx`'s saturation phase.)
  */
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
