@@ -99,6 +99,7 @@ export class SessionContract extends M2MContract {
             caPublicKey,
             decodePoint(suite, fromHex(fog.publicKey)),
             id,
+            object,
         );
 
         const key = sessionKey(ctx, verified.primaryHash);

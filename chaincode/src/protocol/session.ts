@@ -432,6 +432,8 @@ export interface VerifiedActivation {
  * Q_i = e*Cert_i + Q_c (FailedSignatureVerification). Returns primaryHash = H(P) for the
  * caller's double-use check (failedDoubleSpendingCheck-1).
  * Deterministic and public-data only: every multiplication is variable-time.
+ * `decodedObject`: decodeCertificateObject(activation.certificateObject) when the caller already
+ * has it (the chaincode decodes it for its ledger checks), so its points are not decompressed twice.
  */
 export function verifyActivation(
     suite: Suite,
@@ -440,10 +442,11 @@ export function verifyActivation(
     caPublicKey: Point,
     fogPublicKey: Point,
     fogId: string,
+    decodedObject?: CertificateObject,
 ): VerifiedActivation {
     assertSuite(suite, activation.suite, 'activation');
     assertSuite(suite, activation.m3.suite, 'M3');
-    const obj = decodeCertificateObject(activation.certificateObject);
+    const obj = decodedObject ?? decodeCertificateObject(activation.certificateObject);
     assertSuite(suite, obj.suite, 'certificate object');
     const { idCert, cert, counterProof } = obj;
 
