@@ -10,11 +10,7 @@ import { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
 import { startMetricsServer } from '@m2m-fabric/gateway/metrics/http';
 import { DurableMap } from '@m2m-fabric/gateway/util/durable-map';
 import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
-import { tempDir as makeTempDir } from './helpers/temp-dir.js';
-
-async function tempDir(): Promise<string> {
-    return makeTempDir('m2m-services-');
-}
+import { tempDir } from './helpers/temp-dir.js';
 
 const schema = {
     'mqtt.url': { type: 'string', env: 'T_MQTT_URL', format: 'url', description: 'broker' },
@@ -25,7 +21,7 @@ const schema = {
 } as const satisfies ConfigSchema;
 
 void test('config: precedence override > env > file > default, nested file keys', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('m2m-services-');
     const file = join(dir, 'c.json');
     await writeFile(
         file,
@@ -40,7 +36,7 @@ void test('config: precedence override > env > file > default, nested file keys'
 });
 
 void test('config: every problem reported at once, secrets never echoed', async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('m2m-services-');
     const file = join(dir, 'c.json');
     await writeFile(file, JSON.stringify({ mqtt: { url: 'not a url' }, typo: 1 }));
     assert.throws(
@@ -65,7 +61,7 @@ void test('config: every problem reported at once, secrets never echoed', async 
 });
 
 void test('secure file: atomic JSON write creates 0600 files in a 0700 dir, leaves no temp files', async () => {
-    const dir = join(await tempDir(), 'state');
+    const dir = join(await tempDir('m2m-services-'), 'state');
     const path = join(dir, 'device.json');
     await writeJsonAtomic(path, { counter: 1 });
     await writeJsonAtomic(path, { counter: 2 });
@@ -169,7 +165,7 @@ void test('metrics: Prometheus text exposition with labels and histograms; HTTP 
 });
 
 void test('durable map: survives reopen, deletes, torn final line; file is 0600', async () => {
-    const path = join(await tempDir(), 'db', 'outbox.jsonl');
+    const path = join(await tempDir('m2m-services-'), 'db', 'outbox.jsonl');
     const m = await DurableMap.open<{ n: number }>(path);
     await Promise.all(Array.from({ length: 50 }, (_, i) => m.set(`k${i}`, { n: i })));
     await m.delete('k3');

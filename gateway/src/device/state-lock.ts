@@ -126,17 +126,11 @@ export class DeviceStateLock {
                 await unlink(tmp).catch(() => undefined);
             }
             if (linked) {
-                // After the temporary name is gone: unlinking it changes the file's ctime.
+                // Taken after the temporary name is gone (unlinking it changes the file's ctime). Were
+                // the file not ours by now, the first assertHeld would find that from its nonce.
                 const identity = await identityOf(path);
-                const held = await readLock(path);
-                if (
-                    identity !== undefined &&
-                    held !== undefined &&
-                    held !== 'unreadable' &&
-                    held.nonce === content.nonce
-                )
-                    return new DeviceStateLock(path, content.nonce, identity);
-                continue; // taken from us in between (cannot happen to a live holder, but never assume)
+                if (identity !== undefined) return new DeviceStateLock(path, content.nonce, identity);
+                continue; // removed by hand in between
             }
             const holder = await readLock(path);
             if (holder === undefined) continue; // released meanwhile

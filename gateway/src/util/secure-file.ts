@@ -6,7 +6,7 @@
  * target, then fsync the directory so the rename itself is durable.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, chmod } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, chmod, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -31,7 +31,7 @@ async function fsyncDir(dir: string): Promise<void> {
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
     const dir = dirname(path);
     const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
-    let handle;
+    let handle: FileHandle;
     try {
         handle = await open(tmp, 'wx', SECRET_FILE_MODE);
     } catch (err) {
