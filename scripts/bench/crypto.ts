@@ -73,6 +73,8 @@ import {
     type Suite,
 } from '@m2m-fabric/chaincode/protocol';
 
+import { UsageError } from './usage.js';
+
 // ---------------------------------------------------------------------------------------------
 // Options and result shapes
 
@@ -156,7 +158,7 @@ function parseArgs(args: string[]): BenchOptions {
         const arg = args[k];
         if (arg === '--quick') quick = true;
         else if (arg === '--out' && args[k + 1] !== undefined) outDir = args[++k]!;
-        else throw new Error(`crypto bench: unknown argument ${JSON.stringify(arg)} (use --quick, --out DIR)`);
+        else throw new UsageError(`crypto bench: unknown argument ${JSON.stringify(arg)}`);
     }
     const workers = Math.max(1, Math.min(availableParallelism(), 8));
     return quick

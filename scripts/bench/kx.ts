@@ -26,6 +26,7 @@ import { cryptoBench } from './crypto.js';
 import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type TrialResult } from './kx-devices.js';
 import { ChildProcessClient, cpuMs } from './kx-ipc.js';
 import { startCpuProfile, stopCpuProfile } from './profiler.js';
+import { UsageError } from './usage.js';
 import {
     LocalServices,
     TLS_HOST,
@@ -91,11 +92,16 @@ function parse(args: string[]): KxOptions {
         crypto: true,
         outDir: join('bench', 'results'),
     };
-    const list = (v: string | undefined): number[] =>
-        (v ?? '')
-            .split(',')
-            .map(Number)
-            .filter((x) => x > 0);
+    const number = (flag: string, v: string, integer: boolean): number => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+            throw new UsageError(
+                `kx bench: ${flag} takes a positive ${integer ? 'integer' : 'number'}, not ${JSON.stringify(v)}`,
+            );
+        return n;
+    };
+    const list = (flag: string, v: string, integer: boolean): number[] =>
+        v.split(',').map((x) => number(flag, x, integer));
     for (let k = 0; k < args.length; k++) {
         const a = args[k];
         const v = args[k + 1];
@@ -103,25 +109,28 @@ function parse(args: string[]): KxOptions {
             o.crypto = false;
             continue;
         }
-        if (v === undefined) throw new Error(`kx bench: ${String(a)} needs a value`);
+        if (v === undefined) throw new UsageError(`kx bench: ${String(a)} needs a value`);
         k++;
-        if (a === '--trials') o.trials = Number(v);
-        else if (a === '--budget-s') o.budgetS = Number(v);
-        else if (a === '--batch-timeouts') o.batchTimeouts = list(v);
-        else if (a === '--concurrency') o.concurrency = list(v);
-        else if (a === '--saturation-s') o.saturationS = Number(v);
-        else if (a === '--saturation-devices') o.saturationDevices = Number(v);
+        if (a === '--trials') o.trials = number(a, v, true);
+        else if (a === '--budget-s') o.budgetS = number(a, v, false);
+        else if (a === '--batch-timeouts') o.batchTimeouts = list(a, v, false);
+        else if (a === '--concurrency') o.concurrency = list(a, v, true);
+        else if (a === '--saturation-s') {
+            // 0 skips the saturation phase.
+            o.saturationS = v === '0' ? 0 : number(a, v, false);
+        } else if (a === '--saturation-devices') o.saturationDevices = number(a, v, true);
         else if (a === '--layout') {
             if (v !== 'single' && v !== 'devices' && v !== 'processes')
-                throw new Error('kx bench: --layout is single, devices or processes');
+                throw new UsageError('kx bench: --layout is single, devices or processes');
             o.layout = v;
         } else if (a === '--service-concurrency') {
             const n = Number(v);
-            if (!Number.isInteger(n) || n < 1) throw new Error('kx bench: --service-concurrency is a positive integer');
+            if (!Number.isInteger(n) || n < 1)
+                throw new UsageError('kx bench: --service-concurrency is a positive integer');
             o.serviceConcurrency = n;
         } else if (a === '--profile') o.profileDir = v;
         else if (a === '--out') o.outDir = v;
-        else throw new Error(`kx bench: unknown argument ${JSON.stringify(a)}`);
+        else throw new UsageError(`kx bench: unknown argument ${JSON.stringify(a)}`);
     }
     return o;
 }

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/index';
 
 import { BenchContract } from './ledger-contract.js';
+import { UsageError } from './usage.js';
 
 interface Row {
     batchTimeoutMs: number;
@@ -93,7 +94,7 @@ export async function runLedgerBench(args: string[]): Promise<void> {
     const parseList = (flag: string, value: string | undefined): number[] => {
         const list = (value ?? '').split(',').map(Number);
         if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n <= 0)) {
-            throw new Error(`ledger bench: ${flag} takes a comma-separated list of positive integers`);
+            throw new UsageError(`ledger bench: ${flag} takes a comma-separated list of positive integers`);
         }
         return list;
     };
@@ -103,10 +104,7 @@ export async function runLedgerBench(args: string[]): Promise<void> {
         else if (arg === '--out' && args[i + 1] !== undefined) outDir = args[++i] ?? outDir;
         else if (arg === '--batch-timeout') onlyTimeouts = parseList(arg, args[++i]);
         else if (arg === '--clients') onlyClients = parseList(arg, args[++i]);
-        else
-            throw new Error(
-                `ledger bench: unknown argument ${JSON.stringify(arg)} (use --quick, --out DIR, --batch-timeout MS[,MS], --clients N[,N])`,
-            );
+        else throw new UsageError(`ledger bench: unknown argument ${JSON.stringify(arg)}`);
     }
     const timeouts = onlyTimeouts ?? [500, 1000, 2000];
     const concurrency = onlyClients ?? (quick ? [1, 50, 500] : [1, 10, 100, 500]);

@@ -75,6 +75,7 @@ import {
     type Sample,
     type TailAttribution,
 } from './lookup-probes.js';
+import { UsageError } from './usage.js';
 
 const DEFAULT_SIZES = [1_000, 10_000, 100_000, 1_000_000];
 const RESULTS_JSON = 'bench/results/lookup.json';
@@ -110,13 +111,15 @@ function parseOptions(args: string[]): Options {
         const arg = args[i] as string;
         const value = (): string => {
             const v = args[++i];
-            if (v === undefined) throw new Error(`${arg} needs a value`);
+            if (v === undefined) throw new UsageError(`lookup bench: ${arg} needs a value`);
             return v;
         };
         const count = (v: string, allowZero = false): number => {
             const n = Number(v.replace(/_/g, ''));
             if (!Number.isSafeInteger(n) || n < (allowZero ? 0 : 1))
-                throw new Error(`${arg}: not a ${allowZero ? 'non-negative' : 'positive'} integer: ${v}`);
+                throw new UsageError(
+                    `lookup bench: ${arg}: not a ${allowZero ? 'non-negative' : 'positive'} integer: ${v}`,
+                );
             return n;
         };
         set.add(arg);
@@ -154,7 +157,7 @@ function parseOptions(args: string[]): Options {
                 quick = true;
                 break;
             default:
-                throw new Error(`unknown option ${arg}`);
+                throw new UsageError(`lookup bench: unknown option ${arg}`);
         }
     }
     if (quick) {

@@ -7,6 +7,7 @@ import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { runStorageBench } from './storage.js';
+import { BENCH_USAGE, UsageError } from './usage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
 export type BenchRunner = (args: string[]) => Promise<void>;
@@ -20,19 +21,35 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
 };
 
 function usage(): string {
-    const names = Object.keys(BENCHES).sort().join(', ');
-    return `usage: npm run bench -- <name> [options]\n  names: ${names}`;
+    const lines = Object.keys(BENCHES)
+        .sort()
+        .map((name) => `  ${BENCH_USAGE[name] ?? `npm run bench -- ${name}`}`);
+    return `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}`;
 }
 
 async function main(argv: string[]): Promise<number> {
     const [name, ...rest] = argv;
+    if (name === '--help' || name === '-h') {
+        console.log(usage());
+        return 0;
+    }
     const runner = name === undefined ? undefined : BENCHES[name];
     if (runner === undefined || !Object.hasOwn(BENCHES, name ?? '')) {
         if (name !== undefined) console.error(`unknown benchmark ${JSON.stringify(name)}`);
         console.error(usage());
         return 2;
     }
-    await runner(rest);
+    if (rest.includes('--help') || rest.includes('-h')) {
+        console.log(`usage: ${BENCH_USAGE[name!] ?? `npm run bench -- ${name!}`}`);
+        return 0;
+    }
+    try {
+        await runner(rest);
+    } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        console.error(`${err.message}\nusage: ${BENCH_USAGE[name!] ?? `npm run bench -- ${name!}`}`);
+        return 2;
+    }
     return 0;
 }
 

@@ -48,6 +48,8 @@ import type { LedgerContract } from '@m2m-fabric/gateway';
 import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
 import { LedgerStore } from '@m2m-fabric/gateway/ledger/embedded/store';
 
+import { UsageError } from './usage.js';
+
 const CHAINCODE = 'm2m';
 const CERTIFICATES = 16;
 const SESSIONS = 8;
@@ -239,7 +241,8 @@ async function measureRsaCertificate(): Promise<{ der: number; base58: number }>
     return { der: der.length, base58: base58btc.baseEncode(der).length };
 }
 
-export async function runStorageBench(_args: string[]): Promise<void> {
+export async function runStorageBench(args: string[]): Promise<void> {
+    if (args.length > 0) throw new UsageError(`storage bench: takes no arguments (got ${JSON.stringify(args[0])})`);
     const suites: SuiteFigures[] = [];
     for (const suite of [P256_SHA256, P384_SHA384]) {
         suites.push(await measureSuite(suite));

@@ -31,6 +31,30 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
         }
     });
 
+    void it("--help prints a bench's usage (exit 0); a bad argument names it, prints the usage and exits 2", () => {
+        const help = spawnSync(process.execPath, [MAIN, 'kx', '--help'], { encoding: 'utf8', timeout: 30_000 });
+        assert.equal(help.status, 0, help.stderr);
+        assert.match(help.stdout, /^usage: npm run bench -- kx .*--batch-timeouts/);
+        const bad: [string[], RegExp][] = [
+            [['kx', '--trials'], /kx bench: --trials needs a value/],
+            [['kx', '--trials', 'many'], /kx bench: --trials takes a positive integer, not "many"/],
+            [['kx', '--batch-timeouts', '0.5,x'], /kx bench: --batch-timeouts takes a positive number, not "x"/],
+            [['kx', '--layout', 'cloud'], /--layout is single, devices or processes/],
+            [['kx', '--frobnicate', '1'], /kx bench: unknown argument "--frobnicate"/],
+            [['crypto', '--fast'], /crypto bench: unknown argument "--fast"/],
+            [['ledger', '--clients', '0'], /ledger bench: --clients takes a comma-separated list/],
+            [['lookup', '--sizes', '10,x'], /lookup bench: --sizes: not a positive integer: x/],
+            [['storage', 'extra'], /storage bench: takes no arguments/],
+        ];
+        for (const [args, message] of bad) {
+            const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+            assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+            assert.match(run.stderr, message);
+            assert.match(run.stderr, new RegExp(`usage: npm run bench -- ${args[0]!}`));
+            assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace for a usage error');
+        }
+    });
+
     void it('`crypto --quick` writes well-formed JSON and Markdown', () => {
         const out = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
         try {

@@ -1,0 +1,26 @@
+/**
+ * Command-line usage of the benchmarks: a bad argument is the user's mistake, not a crash, so it
+ * ends with the bench's usage and exit code 2 instead of a stack trace (main.ts).
+ */
+
+/** A bad command line; the message names the argument and the bench's usage follows it. */
+export class UsageError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = 'UsageError';
+    }
+}
+
+/** How to run each bench (the first line of its doc comment, kept here so `--help` can print it). */
+export const BENCH_USAGE: Readonly<Record<string, string>> = {
+    crypto: 'npm run bench -- crypto [--quick] [--out DIR]',
+    kx:
+        'npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]\n' +
+        '    [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes]\n' +
+        '    [--service-concurrency N] [--no-crypto] [--profile DIR] [--out DIR]',
+    ledger: 'npm run bench -- ledger [--quick] [--out DIR] [--batch-timeout MS[,MS]] [--clients N[,N]]',
+    lookup:
+        'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
+        '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render]',
+    storage: 'npm run bench -- storage',
+};
