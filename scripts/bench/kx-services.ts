@@ -41,6 +41,8 @@ export interface ServicesOptions {
     ledger?: RemoteLedger;
     /** Fog and CSP steps worked on at once (FogGateway maxConcurrentSteps, CspBackend maxConcurrentSessions). */
     serviceConcurrency?: number;
+    /** Embedded ledger in this process (no `ledger`): a chaincode thread per peer instead of in process. */
+    chaincodeThreads?: boolean;
 }
 
 /** The service identities an EmbeddedNetwork asks for: [mspId, name, m2m.role]. */
@@ -82,6 +84,7 @@ export class LocalServices implements Services {
             dataDir: o.dataDir,
             fogs: o.fogs,
             batchTimeoutMs: o.batchTimeoutMs,
+            ...(o.chaincodeThreads === true ? { chaincodeExecution: 'worker-per-peer' as const } : {}),
             ...(o.ledger !== undefined ? { connect: remoteConnect(o.ledger) } : {}),
             ...(o.serviceConcurrency !== undefined
                 ? {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
  *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--service-concurrency N]
- *  [--no-crypto] [--profile DIR] [--out DIR]`:
+ *  [--chaincode-threads] [--no-crypto] [--profile DIR] [--out DIR]`:
  * paper 004 Fig. 6 — end-to-end latency of
  * batches of concurrent key exchanges (M1 -> Confirm: Alg. 2 + Alg. 3, two ledger commits) on the
  * embedded network (ledger, IPFS store, brokers, CSP, 2 fogs), for each BatchTimeout; then the
@@ -52,6 +52,11 @@ interface KxOptions {
     /** --service-concurrency: the fogs' and the CSP's concurrent steps (default: theirs, 8). */
     serviceConcurrency?: number;
     crypto: boolean;
+    /**
+     * --chaincode-threads: in the single and devices layouts, each peer runs the chaincode in a
+     * thread of its own, as the processes layout always does (default there: in the process).
+     */
+    chaincodeThreads: boolean;
     /** --profile DIR: a CPU profile of each process's main thread during the saturation phase. */
     profileDir?: string;
     outDir: string;
@@ -90,6 +95,7 @@ function parse(args: string[]): KxOptions {
         saturationDevices: 150,
         layout: 'processes',
         crypto: true,
+        chaincodeThreads: false,
         outDir: join('bench', 'results'),
     };
     const number = (flag: string, v: string, integer: boolean): number => {
@@ -107,6 +113,10 @@ function parse(args: string[]): KxOptions {
         const v = args[k + 1];
         if (a === '--no-crypto') {
             o.crypto = false;
+            continue;
+        }
+        if (a === '--chaincode-threads') {
+            o.chaincodeThreads = true;
             continue;
         }
         if (v === undefined) throw new UsageError(`kx bench: ${String(a)} needs a value`);
@@ -212,7 +222,7 @@ async function startLayout(
     dataDir: string,
     bt: number,
     need: number[],
-    serviceConcurrency: number | undefined,
+    o: Pick<KxOptions, 'serviceConcurrency' | 'chaincodeThreads'>,
 ): Promise<{
     fleet: Fleet;
     services: Services;
@@ -247,7 +257,7 @@ async function startLayout(
                 batchTimeoutMs: Math.round(bt * 1000),
                 fogs,
                 ledger: host.remote,
-                ...(serviceConcurrency === undefined ? {} : { serviceConcurrency }),
+                ...(o.serviceConcurrency === undefined ? {} : { serviceConcurrency: o.serviceConcurrency }),
             } satisfies ServicesOptions);
             services = {
                 provision: (n) => child.request<DeviceSpec[]>('provision', { need: n }),
@@ -261,7 +271,8 @@ async function startLayout(
                 dataDir,
                 batchTimeoutMs: Math.round(bt * 1000),
                 fogs,
-                ...(serviceConcurrency === undefined ? {} : { serviceConcurrency }),
+                ...(o.serviceConcurrency === undefined ? {} : { serviceConcurrency: o.serviceConcurrency }),
+                chaincodeThreads: o.chaincodeThreads,
             });
             closers.push(() => local.close());
             services = local;
@@ -319,7 +330,7 @@ async function runForBatchTimeout(
     console.error(
         `BatchTimeout ${bt}s (layout ${o.layout}): buying ${need.reduce((a, b) => a + b, 0)} certificates for ${devices} devices`,
     );
-    const run = await startLayout(o.layout, dataDir, bt, need, o.serviceConcurrency);
+    const run = await startLayout(o.layout, dataDir, bt, need, o);
     try {
         // Untimed warm-up, as in bench -- crypto: the first sessions run cold code (JIT, the chaincode
         // threads' first transactions, TLS sessions, the fog's key tables).
@@ -492,7 +503,7 @@ export async function runKxBench(args: string[]): Promise<void> {
                 `| ${c.batchTimeoutS} | ${c.concurrency} | ${c.trials} | ${c.failed} | ${c.batchLatencyMs.mean} | ${c.batchLatencyMs.std} | ${c.batchLatencyMs.p50} | ${c.batchLatencyMs.p95} | ${c.sessionLatencyMs.p50} | ${c.sessionsPerSec} | ${c.targetP50Ms} | ${c.meetsTarget ? 'yes' : 'no'} |`,
         ),
         '',
-        `Layout \`${o.layout}\`: ${LAYOUT_TEXT[o.layout]}`,
+        `Layout \`${o.layout}\`: ${LAYOUT_TEXT[o.layout]}${o.chaincodeThreads && o.layout !== 'processes' ? ' Chaincode: a thread per peer (`--chaincode-threads`).' : ''}`,
         '',
         saturation === undefined
             ? 'Saturation not measured.'

@@ -17,7 +17,7 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
     kx:
         'npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]\n' +
         '    [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes]\n' +
-        '    [--service-concurrency N] [--no-crypto] [--profile DIR] [--out DIR]',
+        '    [--service-concurrency N] [--chaincode-threads] [--no-crypto] [--profile DIR] [--out DIR]',
     ledger: 'npm run bench -- ledger [--quick] [--out DIR] [--batch-timeout MS[,MS]] [--clients N[,N]]',
     lookup:
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
