@@ -20,10 +20,12 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     storage: runStorageBench,
 };
 
+const usageOf = (name: string): string => BENCH_USAGE[name] ?? `npm run bench -- ${name}`;
+
 function usage(): string {
     const lines = Object.keys(BENCHES)
         .sort()
-        .map((name) => `  ${BENCH_USAGE[name] ?? `npm run bench -- ${name}`}`);
+        .map((name) => `  ${usageOf(name)}`);
     return `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}`;
 }
 
@@ -33,21 +35,21 @@ async function main(argv: string[]): Promise<number> {
         console.log(usage());
         return 0;
     }
-    const runner = name === undefined ? undefined : BENCHES[name];
-    if (runner === undefined || !Object.hasOwn(BENCHES, name ?? '')) {
+    if (name === undefined || !Object.hasOwn(BENCHES, name)) {
         if (name !== undefined) console.error(`unknown benchmark ${JSON.stringify(name)}`);
         console.error(usage());
         return 2;
     }
+    const runner = BENCHES[name]!;
     if (rest.includes('--help') || rest.includes('-h')) {
-        console.log(`usage: ${BENCH_USAGE[name!] ?? `npm run bench -- ${name!}`}`);
+        console.log(`usage: ${usageOf(name)}`);
         return 0;
     }
     try {
         await runner(rest);
     } catch (err) {
         if (!(err instanceof UsageError)) throw err;
-        console.error(`${err.message}\nusage: ${BENCH_USAGE[name!] ?? `npm run bench -- ${name!}`}`);
+        console.error(`${err.message}\nusage: ${usageOf(name)}`);
         return 2;
     }
     return 0;
