@@ -45,6 +45,9 @@ try {
         env: {
             ...process.env,
             FABRIC_CONNECTION: join(dataDir, 'connection'),
+            // The suite keeps its CSP key beside the network it registered it on: this peer's
+            // ledger is new on every run, so its state goes with the data directory.
+            M2M_FABRIC_TEST_STATE: join(dataDir, 'suite-state'),
             M2M_FABRIC_TEST_TARGET: 'fabric',
             M2M_FABRIC_RESTART_PEER_CMD: restart,
         },
