@@ -23,5 +23,8 @@ if (files.length === 0) {
     console.error(`no compiled test files match ${JSON.stringify(filters)} under build/test`);
     process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+// fabric-contract-api and fabric-shim log every decorator of every contract at INFO when they load
+// (hundreds of lines per run); WARNING keeps their warnings and errors. A caller's own level wins.
+const env = { ...process.env, CORE_CHAINCODE_LOGGING_LEVEL: process.env.CORE_CHAINCODE_LOGGING_LEVEL ?? 'WARNING' };
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit', env });
 process.exit(result.status ?? 1);
