@@ -34,7 +34,7 @@ function walk(dir, accept) {
 export function headingAnchors(markdown) {
     const anchors = new Set();
     const seen = new Map();
-    for (const line of stripCode(markdown).split('\n')) {
+    for (const line of stripCode(markdown, { keepInline: true }).split('\n')) {
         const match = /^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
         if (!match) continue;
         const text = match[1]
@@ -51,8 +51,8 @@ export function headingAnchors(markdown) {
     return anchors;
 }
 
-/** Blanks fenced code blocks and inline code spans, keeping line numbers. */
-function stripCode(markdown) {
+/** Blanks fenced code blocks and (unless keepInline) inline code spans, keeping line numbers. */
+function stripCode(markdown, { keepInline = false } = {}) {
     let inFence = false;
     return markdown
         .split('\n')
@@ -62,6 +62,7 @@ function stripCode(markdown) {
                 return '';
             }
             if (inFence) return '';
+            if (keepInline) return line;
             return line.replace(/(`+)[^`]*?\1/g, (span) => ' '.repeat(span.length));
         })
         .join('\n');

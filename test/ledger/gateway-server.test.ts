@@ -44,7 +44,10 @@ void describe('embedded Fabric Gateway endpoint', () => {
 
     before(async () => {
         net = await openTestNetwork({ organisations: ['Org1MSP', 'Org2MSP'], batch: { batchTimeoutMs: 50 } });
-        tls = await loadOrCreateTlsServer(join(net.dir, 'organisations', 'Org1MSP'), 'Org1MSP', ['127.0.0.1', 'localhost']);
+        tls = await loadOrCreateTlsServer(join(net.dir, 'organisations', 'Org1MSP'), 'Org1MSP', [
+            '127.0.0.1',
+            'localhost',
+        ]);
         server = await EmbeddedGatewayServer.start(net.ledger, { mspId: 'Org1MSP', tls });
         connection = await connectAs(net.ledger, 'Org1MSP', 'gw-user');
         contract = connection.getContract(CHAINCODE);

@@ -7,6 +7,7 @@
  */
 import '../util/quiet-fabric.js';
 
+import * as grpc from '@grpc/grpc-js';
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CHAINCODE_NAME } from '../common/chaincode-client.js';
 import { ConfigError } from '../config/config.js';
 import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from '../demo/network.js';
-import { EmbeddedLedger, serveEmbeddedPeers, type PeerClient } from '../ledger/embedded/index.js';
+import { EmbeddedLedger, EndpointInUseError, serveEmbeddedPeers, type PeerClient } from '../ledger/embedded/index.js';
 import { ensureSecretDir } from '../util/secure-file.js';
 
 const USAGE = `usage: m2m peer [--data-dir DIR] [--batch-timeout S] [--host H] [--base-port P] [--connection-dir DIR]
@@ -44,6 +45,21 @@ export const PEER_CLIENTS: readonly PeerClient[] = [
     },
 ];
 
+/**
+ * grpc-js's own logger (its default: console.error with a severity letter), minus the line it
+ * prints before rejecting a bind ("No address added out of total N resolved"): the rejection
+ * carries the same text and is reported below as a taken port, so the line only repeats it.
+ */
+function quietBindFailureLogger(): Partial<Console> {
+    const write =
+        (letter: string) =>
+        (message?: unknown, ...rest: unknown[]): void => {
+            if (letter === 'E' && String(message).startsWith('No address added out of total')) return;
+            console.error(`${letter} ${String(message)}`, ...rest);
+        };
+    return { error: write('E'), info: write('I'), debug: write('D') };
+}
+
 export async function runPeer(argv: string[]): Promise<void> {
     const { values } = parseArgs({
         args: argv,
@@ -70,6 +86,7 @@ export async function runPeer(argv: string[]): Promise<void> {
         problems.push(`--base-port must be a port number (or 0), got ${values['base-port']}`);
     if (problems.length > 0) throw new ConfigError(problems);
 
+    grpc.setLogger(quietBindFailureLogger());
     const dataDir = resolve(values['data-dir'] ?? '.data/peer');
     const connectionDir = resolve(values['connection-dir'] ?? join(dataDir, 'connection'));
     await ensureSecretDir(dataDir);
@@ -90,6 +107,15 @@ export async function runPeer(argv: string[]): Promise<void> {
             connectionDir,
             ...(values.host === undefined ? {} : { host: values.host }),
             basePort,
+        }).catch((err: unknown) => {
+            if (!(err instanceof EndpointInUseError)) throw err;
+            const port = err.address.slice(err.address.lastIndexOf(':') + 1);
+            throw new ConfigError([
+                `port ${port} is already in use (${err.address}, the Gateway endpoint of ${err.mspId}'s peer); ` +
+                    `m2m peer listens on --base-port ` +
+                    `${basePort}..${basePort + PEER_CLIENTS.length - 1}: stop the process holding it, ` +
+                    `choose another --base-port, or pass --base-port 0 for free ports`,
+            ]);
         });
         console.log(
             `embedded ledger ${join(dataDir, 'ledger')}: channel ${ledger.channelName}, height ${ledger.height}`,
