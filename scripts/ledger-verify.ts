@@ -5,7 +5,7 @@
  * verifies, 1 when it does not, 2 on a usage or I/O error (e.g. the ledger is open in another
  * process: stop the demo or peer first).
  */
-import { verifyLedger } from '@m2m-fabric/gateway/ledger/index';
+import { verifyLedger } from '@m2m-fabric/embedded-ledger';
 
 const dataDir = process.argv[2];
 if (dataDir === undefined || process.argv.length > 3) {
