@@ -1,6 +1,6 @@
 /**
  * Discrete-log equality proofs, RFC 9497 §2.2 (GenerateProof / VerifyProof), single-element form.
- * Used for primaryHash (DESIGN.md §1): the fog proves P = d_f*IDCert_i against its registered
+ * Used for primaryHash (docs/design.md#where-secrets-live): the fog proves P = d_f*IDCert_i against its registered
  * Q_f = d_f*G without revealing d_f, so chaincode can compute primaryHash = H(P) itself.
  *
  * The transcript, composite weights and challenge are RFC 9497's byte for byte; only the

@@ -1,5 +1,5 @@
 /**
- * ECQV implicit certificates, SEC 4 v1.0 (DESIGN.md §2). Paper 004's equations map as:
+ * ECQV implicit certificates, SEC 4 v1.0 (docs/design.md#cryptographic-suite). Paper 004's equations map as:
  *   IDCert_i = R_U = k_i*G            (eq. 2, k_i = H(ID_i, i*w))
  *   Cert_i   = P_U = R_U + r_c*G      (eq. 4)
  *   r_aux    = r  = e*r_c + d_c       (eq. 5, e = Hn(CertU))

@@ -1,6 +1,6 @@
 /**
  * HPKE (RFC 9180) base mode, single-shot: the standard form of the paper's ECIES for C1, C2 and C3
- * (DESIGN.md §2). DHKEM(P-256, HKDF-SHA256) / DHKEM(P-384, HKDF-SHA384), HKDF of the suite,
+ * (docs/design.md#cryptographic-suite). DHKEM(P-256, HKDF-SHA256) / DHKEM(P-384, HKDF-SHA384), HKDF of the suite,
  * AES-128-GCM / AES-256-GCM, written directly on node:crypto (OpenSSL ECDH, HKDF, AES-GCM): every
  * step is a synchronous OpenSSL call, ~10x cheaper than going through WebCrypto's async key objects
  * (docs/crypto.md). Pinned by the RFC 9180 A.3 known-answer vector and cross-checked against an

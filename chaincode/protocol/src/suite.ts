@@ -1,5 +1,5 @@
 /**
- * Cryptographic suites (docs/crypto.md). Every protocol function takes a Suite so a deployment can
+ * Cryptographic suites (docs/design.md#cryptographic-suite). Every protocol function takes a Suite so a deployment can
  * choose P-256/SHA-256 (default) or P-384/SHA-384 (paper 004's 384-bit case); the suite is
  * recorded on the ledger with Q_c. Everything that differs per curve is a field of the Suite
  * object here (hash, hash-to-curve, HPKE ids, OpenSSL curve name), so adding a curve is one
@@ -57,7 +57,7 @@ export interface Suite {
 }
 
 // Fixed-base multiplications (k*G in signing, key derivation, ECQV issuance) dominate the secret-key
-// work; a window-8 table roughly doubles their speed over noble's default window 6 (TOOLCHAIN.md).
+// work; a window-8 table roughly doubles their speed over noble's default window 6.
 // The table is built lazily on first use, so importing the module stays cheap.
 p256.Point.BASE.precompute(8);
 p384.Point.BASE.precompute(8);

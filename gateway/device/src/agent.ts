@@ -67,6 +67,13 @@ export interface EstablishedSession {
     resumed: boolean;
 }
 
+/**
+ * The device's side of a session, step by step (for progress output): M1 sent to the fog; M2 (the
+ * certificate object) received and verified, symKey_i derived; M3 sent, after which the fog
+ * activates the session (first commit), forwards M4 and the CSP synchronises it (second commit).
+ */
+export type SessionStep = 'M1' | 'M2' | 'M3';
+
 /** Sequence numbers reserved per state write (never reused after a crash). */
 const SEQ_RESERVATION = 16n;
 
@@ -230,8 +237,12 @@ export class DeviceAgent {
         return this.rpc;
     }
 
-    /** Runs one session with the next counter. The counter is spent even if the session fails. */
-    async establishSession(): Promise<EstablishedSession> {
+    /**
+     * Runs one session with the next counter. The counter is spent even if the session fails.
+     * `onStep` is told when M1 has gone, M2 has been verified and M3 has gone.
+     * @throws {@link ServiceError} `noSessionsLeft`, a fog/CSP/ledger error code, or `timeout`.
+     */
+    async establishSession(onStep?: (step: SessionStep, counter: bigint) => void): Promise<EstablishedSession> {
         const rpc = this.requireRpc();
         await this.reloadEntitlement();
         const counter = BigInt(this.state.nextCounter);
@@ -253,10 +264,13 @@ export class DeviceAgent {
             this.cspPublicKey,
         );
         await reserved;
-        const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        const m2Pending = rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        onStep?.('M1', counter);
+        const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
         const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
         this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
         this.reservedSendSeq = SEQ_RESERVATION;
@@ -275,11 +289,13 @@ export class DeviceAgent {
         sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
         try {
-            const done = await rpc.request(
+            const confirmPending = rpc.request(
                 EnvelopeKind.M3,
                 encodeTagged(handle, encodeM3(m3)),
                 this.options.sessionTimeoutMs ?? 30_000,
             );
+            onStep?.('M3', counter);
+            const done = await confirmPending;
             await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
             if (!equalBytes(tag, routeId))

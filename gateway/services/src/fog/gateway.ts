@@ -2,7 +2,7 @@
  * The fog gateway (Algorithm 2), run by a fog-node operator next to its peer. Devices talk to it
  * over MQTT; it decrypts C1, looks the certificate up on the ledger, returns M2 after that
  * read-only pre-check, and on M3 submits ONE activation transaction (two ledger commits per
- * session in all: docs/design.md). Then it forwards M4 to the CSP over the signed link and relays
+ * session in all: docs/design.md#two-commits-per-session). Then it forwards M4 to the CSP over the signed link and relays
  * session-channel frames it cannot read.
  *
  * This file starts and stops the gateway and dispatches each message to its handler:
