@@ -4,6 +4,7 @@
 #   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1]
 #   network.sh down   [--keep-crypto]
 #   network.sh deploy [--version V] [--sequence N] [--no-build]
+#   network.sh restart-peer <org>       # restart one peer (csp|foga|fogb|manufacturer), wait until it is back
 #   network.sh check  [--native]        # only report which prerequisites are missing
 #
 # `up` generates development crypto material (cryptogen), starts the orderers and peers (Docker
@@ -19,7 +20,7 @@ source "${SCRIPT_DIR}/lib.sh"
 STATE_FILE="${NETWORK_DIR}/.network-state"
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -128,6 +129,7 @@ cmd_up() {
     join_orderers
     wait_for_ordering
     join_peers
+    wait_for_discovery
     log "network is up. Next: npm run network:deploy"
     log "services connect with the files in ${NETWORK_DIR}/connection/ (FABRIC_CONNECTION=...; see README.md)"
 }
@@ -159,6 +161,22 @@ cmd_down() {
     log "network is down"
 }
 
+# Restarts one organisation's peer under live clients (the suite's M2M_FABRIC_RESTART_PEER_CMD) and
+# returns once the peer answers discovery again with the whole channel membership.
+cmd_restart_peer() {
+    local org="${1:-}"
+    [[ -n "${org}" && -n "${ORG_MSP[${org}]:-}" ]] || fail "restart-peer needs an organisation: ${PEER_ORGS[*]}"
+    load_state
+    [[ -f "${STATE_FILE}" ]] || fail "no network is up: run 'npm run network:up' first"
+    log "restarting $(peer_host "${org}") (${MODE})"
+    if [[ "${MODE}" == compose ]]; then
+        docker restart "$(peer_host "${org}")" >/dev/null
+    else
+        "${SCRIPT_DIR}/native.sh" restart-peer "${org}"
+    fi
+    wait_for_discovery
+}
+
 cmd_check() {
     local mode=compose
     [[ "${1:-}" == --native ]] && mode=native
@@ -179,9 +197,10 @@ main() {
             check_tools "${MODE}" || exit 1
             MODE="${MODE}" CONSENSUS="${CONSENSUS}" FABRIC_VERSION="${FABRIC_VERSION}" "${SCRIPT_DIR}/deploy-chaincode.sh" "$@"
             ;;
+        restart-peer) cmd_restart_peer "$@" ;;
         check) cmd_check "$@" ;;
         -h | --help | help) usage ;;
-        *) fail "unknown command ${command} (up, down, deploy, check)" ;;
+        *) fail "unknown command ${command} (up, down, deploy, restart-peer, check)" ;;
     esac
 }
 
