@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import { DEFAULT_SUITE, ErrorCode } from '@m2m-fabric/chaincode/protocol';
-import { EndorseError } from '@m2m-fabric/gateway/ledger/index';
+import { DEFAULT_SUITE, ErrorCode } from '@m2m-fabric/protocol';
+import { EndorseError } from '@m2m-fabric/sdk';
 
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
 
 import { buildRequest, newDevice } from '../chaincode/actors.js';
 import { json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';

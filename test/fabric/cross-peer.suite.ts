@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { DEFAULT_SUITE } from '@m2m-fabric/chaincode/protocol';
+import { DEFAULT_SUITE } from '@m2m-fabric/protocol';
 
 import { buildRequest, newDevice, type CspActor } from '../chaincode/actors.js';
 import { json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { EndorsementPolicyError } from '@m2m-fabric/gateway/ledger/index';
+import { EndorsementPolicyError } from '@m2m-fabric/sdk';
 
 import { openSuite, skip, type OpenSuite } from './suite-setup.js';
 import { ORGS } from './targets.js';

@@ -4,7 +4,7 @@
  * request. The manufacturer's submit returns once the manufacturer's peer has the block; the CSP's
  * peer may not have it yet, and its chaincode would then not know the request (`unknownRequest`).
  */
-import { waitForCommit } from '@m2m-fabric/gateway/ledger/index';
+import { waitForCommit } from '@m2m-fabric/sdk';
 
 import { issuanceTransient, issueObjects, type CspActor, type SessionRequest } from '../chaincode/actors.js';
 import type { OpenSuite } from './suite-setup.js';

@@ -10,17 +10,10 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import {
-    DEFAULT_SUITE,
-    decodePoint,
-    encodePoint,
-    fromHex,
-    hpkeRecipientFromScalar,
-    toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import { EndorseError, type LedgerConnection, type LedgerContract } from '@m2m-fabric/gateway/ledger/index';
+import { DEFAULT_SUITE, decodePoint, encodePoint, fromHex, hpkeRecipientFromScalar, toHex } from '@m2m-fabric/protocol';
+import { EndorseError, type LedgerConnection, type LedgerContract } from '@m2m-fabric/sdk';
 
-import { loadOrCreateServiceKey } from '@m2m-fabric/gateway/common/keys';
+import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 
 import type { CspActor } from '../chaincode/actors.js';
 import {
