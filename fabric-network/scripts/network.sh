@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, stops and deploys the m2m Fabric network. Entry point of `npm run network:up|down|deploy`.
 #
-#   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1]
+#   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1] [--batch-timeout 250ms]
 #   network.sh down   [--keep-crypto]
 #   network.sh deploy [--version V] [--sequence N] [--no-build]
 #   network.sh restart-peer <org>       # restart one peer (csp|foga|fogb|manufacturer), wait until it is back
@@ -52,11 +52,21 @@ generate_crypto() {
 }
 
 create_channel_block() {
-    local mode="$1" profile
+    local mode="$1" profile config
     profile="$(channel_profile "${mode}")"
+    config="$(configtx_dir)"
     mkdir -p "${ARTIFACTS}"
+    if [[ -n "${BATCH_TIMEOUT}" ]]; then
+        # A copy of config/ beside it (its MSPDir paths are relative) with the other BatchTimeout.
+        [[ "${BATCH_TIMEOUT}" =~ ^[0-9]+(ms|s)$ ]] || fail "--batch-timeout takes a duration such as 250ms or 2s"
+        rm -rf "${NETWORK_DIR}/.configtx"
+        cp -r "${NETWORK_DIR}/config" "${NETWORK_DIR}/.configtx"
+        sed -i "s/^\( *BatchTimeout:\).*/\1 ${BATCH_TIMEOUT}/" "${NETWORK_DIR}/.configtx/configtx.yaml" "${NETWORK_DIR}/.configtx/bft/configtx.yaml"
+        config="${NETWORK_DIR}/.configtx${config#"${NETWORK_DIR}/config"}"
+        log "BatchTimeout ${BATCH_TIMEOUT} (instead of configtx.yaml's)"
+    fi
     log "creating the first block of channel ${CHANNEL_NAME} (profile ${profile})"
-    configtxgen -configPath "$(configtx_dir)" -profile "${profile}" -channelID "${CHANNEL_NAME}" \
+    configtxgen -configPath "${config}" -profile "${profile}" -channelID "${CHANNEL_NAME}" \
         -outputBlock "${ARTIFACTS}/${CHANNEL_NAME}.block"
 }
 
@@ -96,12 +106,14 @@ compose_profiles() {
 
 cmd_up() {
     MODE=compose
+    BATCH_TIMEOUT=""
     FABRIC_VERSION="${FABRIC_VERSION:-2.5}"
     while (($# > 0)); do
         case "$1" in
             --native) MODE=native ;;
             --consensus) CONSENSUS="$2"; shift ;;
             --fabric-version) FABRIC_VERSION="$2"; shift ;;
+            --batch-timeout) BATCH_TIMEOUT="$2"; shift ;;
             -h | --help) usage ;;
             *) fail "unknown option $1" ;;
         esac
@@ -156,7 +168,7 @@ cmd_down() {
         "${SCRIPT_DIR}/native.sh" stop
         rm -rf "${NATIVE_DIR}"
     fi
-    rm -rf "${ARTIFACTS}" "${NETWORK_DIR}/build" "${STATE_FILE}"
+    rm -rf "${ARTIFACTS}" "${NETWORK_DIR}/build" "${NETWORK_DIR}/.configtx" "${STATE_FILE}"
     if [[ "${keep_crypto}" == false ]]; then rm -rf "${ORGANIZATIONS}"; fi
     log "network is down"
 }
