@@ -18,7 +18,7 @@
  * session. Writes bench/results/kx-fabric.{json,md} (with --smoke: a temporary directory).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -58,6 +58,22 @@ function fabricCpuMs(): number {
     return total;
 }
 
+/** Bytes on disk of the CSP peer's ledger stores (every peer holds the same ledger). */
+function ledgerBytes(): Record<string, number> {
+    const data = join(NETWORK, '.native', 'peer0.csp.m2m.example.com', 'data', 'ledgersData');
+    const size = (path: string): number => {
+        if (!existsSync(path)) return 0;
+        const st = statSync(path);
+        if (!st.isDirectory()) return st.size;
+        return readdirSync(path).reduce((sum, entry) => sum + size(join(path, entry)), 0);
+    };
+    return {
+        blocks: size(join(data, 'chains')),
+        state: size(join(data, 'stateLeveldb')),
+        history: size(join(data, 'historyLeveldb')),
+    };
+}
+
 interface Baseline {
     commitMs: Stats;
     commits: number;
@@ -66,6 +82,8 @@ interface Baseline {
     seconds: number;
     /** CPU ms of all Fabric nodes per committed trivial transaction, during the throughput phase. */
     fabricCpuMsPerTx: number;
+    /** Growth of one peer's ledger stores per trivial transaction, during the throughput phase. */
+    ledgerBytesPerTx: Record<string, number>;
 }
 
 async function connectCsp(): Promise<LedgerConnection> {
@@ -95,6 +113,7 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
         }
         let committed = 0;
         const cpuBefore = fabricCpuMs();
+        const bytesBefore = ledgerBytes();
         const t0 = performance.now();
         const end = t0 + seconds * 1000;
         await Promise.all(
@@ -107,6 +126,7 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
         );
         const elapsed = (performance.now() - t0) / 1000;
         const cpu = fabricCpuMs() - cpuBefore;
+        const bytesAfter = ledgerBytes();
         return {
             commitMs: stats(latencies),
             commits: sequential,
@@ -114,6 +134,12 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
             concurrentClients: clients,
             seconds: Math.round(elapsed * 10) / 10,
             fabricCpuMsPerTx: Math.round((cpu / Math.max(1, committed)) * 10) / 10,
+            ledgerBytesPerTx: Object.fromEntries(
+                Object.keys(bytesAfter).map((k) => [
+                    k,
+                    Math.round((bytesAfter[k]! - (bytesBefore[k] ?? 0)) / Math.max(1, committed)),
+                ]),
+            ),
         };
     } finally {
         connection.close();
@@ -166,7 +192,12 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
             );
             const r = await runForBatchTimeout(
                 bt,
-                { ...o, fabricConnectionDir: CONNECTION_DIR, fabricCpuMs: () => Promise.resolve(fabricCpuMs()) },
+                {
+                    ...o,
+                    fabricConnectionDir: CONNECTION_DIR,
+                    fabricCpuMs: () => Promise.resolve(fabricCpuMs()),
+                    ledgerBytes,
+                },
                 cellBudgetMs,
                 bt === minBt && o.saturationS > 0,
             );
@@ -222,11 +253,11 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
         '',
         '## Baseline (same network, same run)',
         '',
-        '| BatchTimeout s | trivial submit→commit p50 ms | p95 | tx/s (50 clients) | Fabric CPU ms/tx |',
-        '|---|---|---|---|---|',
+        '| BatchTimeout s | trivial submit→commit p50 ms | p95 | tx/s (50 clients) | Fabric CPU ms/tx | ledger bytes/tx (blocks, state, history) |',
+        '|---|---|---|---|---|---|',
         ...baselines.map(
             (b) =>
-                `| ${b.batchTimeoutS} | ${b.commitMs.p50} | ${b.commitMs.p95} | ${b.txPerSecond} | ${b.fabricCpuMsPerTx} |`,
+                `| ${b.batchTimeoutS} | ${b.commitMs.p50} | ${b.commitMs.p95} | ${b.txPerSecond} | ${b.fabricCpuMsPerTx} | ${Object.values(b.ledgerBytesPerTx).join(', ')} |`,
         ),
         '',
         "Trivial transaction: `grantCredit` of 1 credit by the CSP (one new key, endorsed by 3 of 4 organisations), awaited until committed on the CSP's peer.",
@@ -246,7 +277,12 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
                   saturation.cpuMsPerSession,
               )
                   .map(([k, v]) => `${k} ${v}`)
-                  .join(', ')} (\`fabric\` = orderer + 4 peers + 4 chaincode servers).`,
+                  .join(', ')} (\`fabric\` = orderer + 4 peers + 4 chaincode servers).` +
+              (saturation.ledgerBytesPerSession === undefined
+                  ? ''
+                  : ` Ledger growth per session on one peer (bytes): ${Object.entries(saturation.ledgerBytesPerSession)
+                        .map(([k, v]) => `${k} ${v}`)
+                        .join(', ')}.`),
         '',
         '## Targets',
         '',

@@ -185,6 +185,8 @@ export interface SaturationFigures {
     sessionsPerSec: number;
     /** CPU ms per established session, by process (ledger = the benchmark's own process). */
     cpuMsPerSession: Record<string, number>;
+    /** Growth of one peer's ledger per established session, by store (when the ledger can be measured). */
+    ledgerBytesPerSession?: Record<string, number>;
 }
 
 /** The ledger in this process with a Fabric Gateway endpoint per organisation (--layout processes). */
@@ -329,7 +331,12 @@ async function startLayout(
 
 export async function runForBatchTimeout(
     bt: number,
-    o: KxOptions & { fabricConnectionDir?: string; fabricCpuMs?: () => Promise<number> },
+    o: KxOptions & {
+        fabricConnectionDir?: string;
+        fabricCpuMs?: () => Promise<number>;
+        /** Bytes of one peer's ledger stores (block files, state, history), read around saturation. */
+        ledgerBytes?: () => Record<string, number>;
+    },
     cellBudgetMs: number,
     saturate: boolean,
 ): Promise<{ cells: Cell[]; saturation?: SaturationFigures }> {
@@ -399,8 +406,10 @@ export async function runForBatchTimeout(
         const profiled = o.profileDir === undefined ? [] : Object.entries(run.profilers);
         await Promise.all(profiled.map(([, p]) => p.start()));
         const before = await Promise.all(names.map((n) => run.processes[n]!()));
+        const bytesBefore = o.ledgerBytes?.();
         const r = await run.fleet.saturate(o.saturationS);
         const after = await Promise.all(names.map((n) => run.processes[n]!()));
+        const bytesAfter = o.ledgerBytes?.();
         if (o.profileDir !== undefined) {
             mkdirSync(o.profileDir, { recursive: true });
             const dir = o.profileDir;
@@ -419,6 +428,14 @@ export async function runForBatchTimeout(
             sessionsPerSec: Math.round((r.sessions / r.seconds) * 10) / 10,
             cpuMsPerSession,
         };
+        if (bytesBefore !== undefined && bytesAfter !== undefined) {
+            saturation.ledgerBytesPerSession = Object.fromEntries(
+                Object.keys(bytesAfter).map((k) => [
+                    k,
+                    Math.round((bytesAfter[k]! - (bytesBefore[k] ?? 0)) / Math.max(1, r.sessions)),
+                ]),
+            );
+        }
         console.error(
             `  saturation: ${saturation.sessionsPerSec} sessions/s with ${devices} devices, CPU ms/session ${JSON.stringify(cpuMsPerSession)}`,
         );
