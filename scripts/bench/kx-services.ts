@@ -128,10 +128,12 @@ export class LocalServices implements Services {
 
     async provision(need: number[]): Promise<DeviceSpec[]> {
         const net = this.net;
-        await net.csp.grantCredit(
+        const balance = await net.csp.grantCredit(
             MANUFACTURER_MSP,
             need.reduce((a, b) => a + b, 0),
         );
+        // The manufacturer buys on its own peer, which has the CSP's grant moments later.
+        await net.manufacturer.waitForCredit(balance);
         return Promise.all(
             need.map(async (n, j) => {
                 const id = `kx-${String(j + 1).padStart(3, '0')}`;

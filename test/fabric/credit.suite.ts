@@ -17,7 +17,7 @@ import { EndorseError } from '@m2m-fabric/sdk';
 import { ChaincodeClient } from '@m2m-fabric/sdk';
 
 import { buildRequest, newDevice } from '../chaincode/actors.js';
-import { json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
+import { grantCreditEverywhere, json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
 import { MSP } from './targets.js';
 
 void describe('manufacturer credit under concurrent purchases', () => {
@@ -32,9 +32,7 @@ void describe('manufacturer credit under concurrent purchases', () => {
             ).balance,
         );
     const grant = async (amount: number): Promise<void> => {
-        await suite
-            .contract('csp', 'registry')
-            .submit('grantCredit', { arguments: [MSP.manufacturer, String(amount)] });
+        await grantCreditEverywhere(suite, MSP.manufacturer, amount);
     };
     /** `count` purchases of one session each, all at once, of fresh devices. */
     const purchaseAll = async (count: number): Promise<PromiseSettledResult<unknown>[]> => {

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_SUITE } from '@m2m-fabric/protocol';
 
 import { buildRequest, newDevice, type CspActor } from '../chaincode/actors.js';
-import { json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
+import { grantCreditEverywhere, json, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
 import { MSP } from './targets.js';
 import { purchaseAndIssue } from './purchase.js';
 
@@ -35,7 +35,7 @@ void describe("acting on another organisation's commit", () => {
 
     void it("the CSP issues on its own peer straight after the manufacturer's request commits", { skip }, async () => {
         const count = 20;
-        await suite.contract('csp', 'registry').submit('grantCredit', { arguments: [MSP.manufacturer, String(count)] });
+        await grantCreditEverywhere(suite, MSP.manufacturer, count);
         const devices = Array.from({ length: count }, () =>
             newDevice(`cross-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE),
         );
@@ -66,7 +66,7 @@ void describe("acting on another organisation's commit", () => {
             t.skip('set M2M_FABRIC_RESTART_PEER_CMD to restart a peer');
             return;
         }
-        await suite.contract('csp', 'registry').submit('grantCredit', { arguments: [MSP.manufacturer, '1'] });
+        await grantCreditEverywhere(suite, MSP.manufacturer, 1);
         const request = buildRequest(
             DEFAULT_SUITE,
             newDevice(`lag-${randomBytes(4).toString('hex')}`, DEFAULT_SUITE),

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { DEFAULT_SUITE, decodePoint, encodePoint, fromHex, hpkeRecipientFromScalar, toHex } from '@m2m-fabric/protocol';
-import { EndorseError, type LedgerConnection, type LedgerContract } from '@m2m-fabric/sdk';
+import { EndorseError, waitForCommit, type LedgerConnection, type LedgerContract } from '@m2m-fabric/sdk';
 
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 
@@ -105,4 +105,22 @@ export async function registeredCsp(suite: OpenSuite): Promise<CspActor> {
         recipient: await hpkeRecipientFromScalar(DEFAULT_SUITE, key.privateKey),
         publicKeyHex: toHex(encodePoint(DEFAULT_SUITE, qc)),
     };
+}
+
+/**
+ * The CSP grants the manufacturer `amount` credits, and the call returns once every organisation's
+ * peer has committed the grant: the purchases that follow are endorsed by other peers than the
+ * CSP's, which must all see the new lots (a lagging endorser would return a different result).
+ */
+export async function grantCreditEverywhere(suite: OpenSuite, account: string, amount: number): Promise<void> {
+    const submitted = await suite
+        .contract('csp', 'registry')
+        .submitAsync('grantCredit', { arguments: [account, String(amount)] });
+    const status = await submitted.getStatus();
+    assert.equal(status.code, 'VALID', `grantCredit ${status.transactionId}`);
+    await Promise.all(
+        [...suite.connections.values()].map(
+            async (connection) => await waitForCommit(connection, suite.target.chaincodeName, status),
+        ),
+    );
 }

@@ -190,7 +190,11 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
             await registry('csp').submit('approveFog', { arguments: [fog.id, cspFogAddress(csp, fog)] });
             fogs.set(org, fog);
         }
-        await registry('csp').submit('grantCredit', { arguments: [MSP.manufacturer, '20'] });
+        // Every peer must have the grant before the manufacturer's purchases are endorsed.
+        const granted = await (
+            await registry('csp').submitAsync('grantCredit', { arguments: [MSP.manufacturer, '20'] })
+        ).getStatus();
+        for (const connection of connections.values()) await waitForCommit(connection, target.chaincodeName, granted);
     });
 
     after(async () => {
@@ -298,7 +302,9 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
                     id: `svc-${run}-${k}`,
                     gateway: gateways[k % 2] as FogGateway,
                 }));
-                await cspBackend.grantCredit(MSP.manufacturer, devices.length);
+                const credit = await cspBackend.grantCredit(MSP.manufacturer, devices.length);
+                // The manufacturer buys on its own peer: once that peer shows the grant.
+                await manufacturer.waitForCredit(credit);
                 for (const device of devices) {
                     await manufacturer.registerEquipment({
                         equipmentId: device.id,
@@ -430,9 +436,14 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
 
         // CSP: grants credit; reads any account.
         // A grant adds lots (one per credit for small grants); the balance is their sum.
-        const granted = json(await registry('csp').submit('grantCredit', { arguments: [account, '3'] }));
+        const submitted = await registry('csp').submitAsync('grantCredit', { arguments: [account, '3'] });
+        const granted = json(submitted.getResult());
         assert.equal(granted.amount, 3);
         assert.equal((granted.lots as unknown[]).length, 3);
+        // The manufacturer reads its own peer: once that peer has the grant.
+        const status = await submitted.getStatus();
+        assert.equal(status.code, 'VALID');
+        await waitForCommit(connections.get('manufacturer') as LedgerConnection, target.chaincodeName, status);
         assert.equal(json(await registry('csp').evaluate('getCredit', { arguments: [account] })).balance, start + 3);
         // Manufacturer: reads its own account, cannot grant itself credit.
         assert.equal(await balance(), start + 3);
