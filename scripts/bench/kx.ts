@@ -396,7 +396,7 @@ export async function runForBatchTimeout(
             };
             cells.push(cell);
             console.error(
-                `  BT ${bt}s c=${c}: ${trials} trials, batch p50 ${b.p50} ms p95 ${b.p95} ms, ${cell.sessionsPerSec} sessions/s, ${failed} failed`,
+                `  BT ${bt}s c=${c}: ${trials} trials, batch p50 ${b.p50} ms p95 ${b.p95} ms, ${cell.sessionsPerSec} sessions/s, ${failed} failed${failed > 0 ? ` ${JSON.stringify(failures)}` : ''}`,
             );
         }
         if (!saturate) return { cells };
