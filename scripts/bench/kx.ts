@@ -182,6 +182,8 @@ export interface SaturationFigures {
     seconds: number;
     sessions: number;
     failed: number;
+    /** Failed sessions by error code (absent in results written before it was recorded). */
+    failures?: Record<string, number>;
     sessionsPerSec: number;
     /** CPU ms per established session, by process (ledger = the benchmark's own process). */
     cpuMsPerSession: Record<string, number>;
@@ -425,6 +427,7 @@ export async function runForBatchTimeout(
             seconds: Math.round(r.seconds * 10) / 10,
             sessions: r.sessions,
             failed: r.failed,
+            failures: r.failures,
             sessionsPerSec: Math.round((r.sessions / r.seconds) * 10) / 10,
             cpuMsPerSession,
         };
