@@ -53,7 +53,8 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { randomScalar, withPrecomputedTable, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { withPrecomputedTable } from './multiply.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
