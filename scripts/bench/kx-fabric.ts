@@ -273,7 +273,7 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
         '',
         saturation === undefined
             ? 'Saturation not measured.'
-            : `Saturation (BatchTimeout ${saturation.batchTimeoutS} s, ${saturation.devices} devices back to back for ${saturation.seconds} s): **${saturation.sessionsPerSec} sessions/s**, ${saturation.failed} failed${saturation.failures !== undefined && saturation.failed > 0 ? ` (${JSON.stringify(saturation.failures)})` : ""}. CPU ms per established session by process: ${Object.entries(
+            : `Saturation (BatchTimeout ${saturation.batchTimeoutS} s, ${saturation.devices} devices back to back for ${saturation.seconds} s): **${saturation.sessionsPerSec} sessions/s**, ${saturation.failed} failed${saturation.failures !== undefined && saturation.failed > 0 ? ` (${JSON.stringify(saturation.failures)})` : ''}. CPU ms per established session by process: ${Object.entries(
                   saturation.cpuMsPerSession,
               )
                   .map(([k, v]) => `${k} ${v}`)
