@@ -7,6 +7,22 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/config.js';
 import { ServiceError } from '../mqtt/envelope.js';
 import { StorageError } from '../storage/errors.js';
+import type { DemoSummary } from '../demo/run.js';
+import type { EmbeddedNetwork } from '../demo/network.js';
+
+/**
+ * The console package (gateway/console) depends on this one, so it is loaded by name at run time
+ * rather than imported (a project reference back would be circular until the CLI has its own
+ * package).
+ */
+const CONSOLE_MODULE: string = '@m2m-fabric/console';
+interface ConsoleModule {
+    startEmbeddedConsole(
+        net: EmbeddedNetwork,
+        options: { port: number; host: string; actions: string[] },
+    ): Promise<{ url: string; logins: { mspId: string; role: string; url: string }[]; close(): Promise<void> }>;
+    runConsole(argv: string[]): Promise<void>;
+}
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -14,6 +30,10 @@ commands:
   demo           embedded ledger + IPFS + brokers, one CSP, F fogs, N devices x K sessions
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
+                 --console-port P (0: any free port) --console-host H (127.0.0.1) --no-console
+                 --console-enable register,decommission,grantCredit
+                 (with the console on, the demo keeps serving it after the sessions until Ctrl-C)
+  console        the operator console in the browser over FABRIC_CONNECTION (m2m peer or Fabric)
   serve          the embedded network kept running, with device state files for "m2m device"
   peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
@@ -41,6 +61,10 @@ async function demo(argv: string[]): Promise<void> {
             'batch-timeout': { type: 'string' },
             'data-dir': { type: 'string' },
             json: { type: 'boolean', default: false },
+            'console-port': { type: 'string' },
+            'console-host': { type: 'string' },
+            'console-enable': { type: 'string' },
+            'no-console': { type: 'boolean', default: false },
             help: { type: 'boolean', default: false },
         },
         strict: true,
@@ -62,10 +86,41 @@ async function demo(argv: string[]): Promise<void> {
         print: (line: string) => console.log(line),
     };
     const { formatSummary, runDemo } = await import('../demo/run.js');
-    const summary = await runDemo(options);
-    console.log('--- summary ---');
-    console.log(formatSummary(summary));
-    if (values.json) console.log(JSON.stringify(summary));
+    const printSummary = (summary: DemoSummary): void => {
+        console.log('--- summary ---');
+        console.log(formatSummary(summary));
+        if (values.json) console.log(JSON.stringify(summary));
+    };
+    const consolePort = values['console-port'] === undefined ? 0 : Number(values['console-port']);
+    if (!Number.isInteger(consolePort) || consolePort < 0 || consolePort > 65_535)
+        throw new ConfigError([`--console-port must be 0..65535, got ${values['console-port']}`]);
+    const attach = values['no-console']
+        ? undefined
+        : async (net: EmbeddedNetwork): Promise<{ hold(s: DemoSummary): Promise<void>; close(): Promise<void> }> => {
+              const consoleModule = (await import(CONSOLE_MODULE)) as ConsoleModule;
+              const served = await consoleModule.startEmbeddedConsole(net, {
+                  port: consolePort,
+                  host: values['console-host'] ?? '127.0.0.1',
+                  actions: (values['console-enable'] ?? '').split(',').filter((a) => a !== ''),
+              });
+              console.log(`console ${served.url} (--no-console to turn it off); log in as:`);
+              for (const l of served.logins) console.log(`  ${l.mspId} (${l.role}): ${l.url}`);
+              return {
+                  hold: async (summary) => {
+                      printSummary(summary);
+                      printed = true;
+                      console.log(`console still serving at ${served.url}; Ctrl-C to stop`);
+                      await new Promise<void>((resolve) => {
+                          process.once('SIGINT', () => resolve());
+                          process.once('SIGTERM', () => resolve());
+                      });
+                  },
+                  close: () => served.close(),
+              };
+          };
+    let printed = false;
+    const summary = await runDemo({ ...options, ...(attach !== undefined ? { attach } : {}) });
+    if (!printed) printSummary(summary);
     if (summary.failed > 0 && summary.established === 0) process.exitCode = 1;
 }
 
@@ -90,6 +145,8 @@ async function main(): Promise<void> {
             return (await import('./services.js')).runCsp(rest);
         case 'manufacturer':
             return (await import('./services.js')).runManufacturer(rest);
+        case 'console':
+            return ((await import(CONSOLE_MODULE)) as ConsoleModule).runConsole(rest);
         case 'storage':
             return (await import('./storage.js')).runStorage(rest);
         case undefined:

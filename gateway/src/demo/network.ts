@@ -58,6 +58,8 @@ export interface EmbeddedNetworkOptions {
      * opening an embedded ledger in this process. `role` is the identity's `m2m.role` attribute.
      */
     connect?: (mspId: string, name: string, role: string) => Promise<LedgerConnection>;
+    /** More organisations on the channel (e.g. a second manufacturer for the console's access tests). */
+    extraOrganisations?: readonly string[];
 }
 
 export interface LedgerTotals {
@@ -105,7 +107,7 @@ export class EmbeddedNetwork {
             const contracts = custom ?? (await import('@m2m-fabric/chaincode')).contracts;
             this.ledger = await EmbeddedLedger.open({
                 dataDir: join(dataDir, 'ledger'),
-                organisations: [...NETWORK_ORGANISATIONS],
+                organisations: [...NETWORK_ORGANISATIONS, ...(this.options.extraOrganisations ?? [])],
                 chaincodes: [
                     {
                         name: DEFAULT_CHAINCODE_NAME,

@@ -18,6 +18,12 @@ export interface DemoOptions {
     batchTimeoutMs: number;
     /** Progress output (one line per call). */
     print: (line: string) => void;
+    /**
+     * Something to run beside the demo's network (the operator console): started once the network
+     * is up; `hold` is awaited after the sessions (e.g. until Ctrl-C) and `close` before the
+     * network stops.
+     */
+    attach?: (net: EmbeddedNetwork) => Promise<{ hold(summary: DemoSummary): Promise<void>; close(): Promise<void> }>;
 }
 
 export interface DemoSummary {
@@ -60,7 +66,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         `starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`,
     );
     await net.start();
+    let attached: Awaited<ReturnType<NonNullable<DemoOptions['attach']>>> | undefined;
     try {
+        attached = await options.attach?.(net);
         say(
             `CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`,
         );
@@ -157,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         latencies.sort((a, b) => a - b);
         roundTrips.sort((a, b) => a - b);
         const totals = await net.ledgerTotals();
-        return {
+        const summary: DemoSummary = {
             devices: options.devices,
             fogs: options.fogs,
             sessionsPerDevice: options.sessions,
@@ -180,7 +188,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
             storedObjects: await net.storedObjects(),
             durationMs: Math.round(performance.now() - t0),
         };
+        await attached?.hold(summary);
+        return summary;
     } finally {
+        await attached?.close();
         await net.close();
     }
 }
