@@ -23,6 +23,8 @@ export interface DemoOptions {
      * is up; `hold` is awaited after the sessions (e.g. until Ctrl-C) and `close` before the
      * network stops.
      */
+    /** More organisations on the channel (EmbeddedNetworkOptions.extraOrganisations). */
+    extraOrganisations?: readonly string[];
     attach?: (net: EmbeddedNetwork) => Promise<{ hold(summary: DemoSummary): Promise<void>; close(): Promise<void> }>;
 }
 
@@ -61,6 +63,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         dataDir: options.dataDir,
         fogs: options.fogs,
         batchTimeoutMs: options.batchTimeoutMs,
+        ...(options.extraOrganisations !== undefined ? { extraOrganisations: options.extraOrganisations } : {}),
     });
     say(
         `starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`,
