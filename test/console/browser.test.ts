@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { encodePoint, getSuite, randomScalar, toHex } from '@m2m-fabric/chaincode/protocol';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startEmbeddedConsole, type EmbeddedConsole } from '@m2m-fabric/console';
 import { runDemo } from '@m2m-fabric/gateway/demo/run';
@@ -38,7 +39,7 @@ async function open(context: BrowserContext, console: EmbeddedConsole, mspId: st
     return page;
 }
 
-test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_000 }, async () => {
+void test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_000 }, async () => {
     const dataDir = await tempDir('m2m-console-');
     const userDataDir = await tempDir('m2m-chromium-');
     await runDemo({
@@ -55,8 +56,21 @@ test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_00
                 close: () => served.close(),
                 hold: async (summary) => {
                     assert.equal(summary.established, 6);
-                    // A decommissioning for the history view.
+                    // History: a decommissioning and a replacement; two more prepaid sessions for dev-0002.
                     await net.manufacturer.decommission('dev-0003');
+                    await net.csp.grantCredit(MANUFACTURER_MSP, 2);
+                    await net.manufacturer.buySessions('dev-0002', 2);
+                    const suite = getSuite('P256-SHA256');
+                    await net.manufacturer.replaceEquipment('dev-0002', {
+                        equipmentId: 'dev-0004',
+                        kind: 'sensor',
+                        model: 'rpi-5',
+                        fogGroup: 'fog-2',
+                        publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(randomScalar(suite)))),
+                        privilegeLevel: 1,
+                        serviceType: 'upload-download',
+                        accessTime: 'always',
+                    });
                     const context = await chromium.launchPersistentContext(userDataDir, {
                         executablePath: CHROMIUM,
                         headless: true,
@@ -74,8 +88,9 @@ test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_00
                     try {
                         // Equipment: the manufacturer's three machines.
                         let page = await open(context, served, MANUFACTURER_MSP, 'equipment');
-                        await page.waitForSelector('#equipment-table tbody tr[data-id="dev-0003"]');
-                        assert.equal(await page.locator('#equipment-table tbody tr').count(), 3);
+                        await page.waitForSelector('#equipment-table tbody tr[data-id="dev-0004"]');
+                        assert.equal(await page.locator('#equipment-table tbody tr').count(), 4);
+                        assert.match((await page.locator('tr[data-id="dev-0002"]').textContent()) ?? '', /replaced/);
                         assert.match(
                             (await page.locator('tr[data-id="dev-0003"]').textContent()) ?? '',
                             /decommissioned/,
@@ -83,12 +98,23 @@ test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_00
                         await shot(page, 'equipment');
 
                         // One machine: remaining prepaid sessions and its history.
-                        await page.goto(`${new URL(served.url).origin}/#/equipment/dev-0003`);
+                        await page.goto(`${new URL(served.url).origin}/#/equipment/dev-0002`);
                         await page.waitForSelector('#history-table tbody tr');
-                        assert.equal(await page.locator('#remaining').textContent(), '0');
+                        assert.equal(await page.locator('#remaining').textContent(), '2');
+                        assert.match(
+                            (await page.locator('#certificates').textContent()) ?? '',
+                            /bought 4:\s*unused 2,\s*used\s*2/,
+                        );
                         assert.equal(await page.locator('#history-table tbody tr').count(), 2);
-                        assert.match((await page.locator('#history-table').textContent()) ?? '', /decommissioned/);
+                        assert.match(
+                            (await page.locator('#history-table').textContent()) ?? '',
+                            /replaced by dev-0004/,
+                        );
                         await shot(page, 'equipment-detail');
+                        await page.goto(`${new URL(served.url).origin}/#/equipment/dev-0003`);
+                        await page.waitForSelector('[data-view="equipment"] #history-table');
+                        assert.equal(await page.locator('#remaining').textContent(), '0');
+                        assert.match((await page.locator('#history-table').textContent()) ?? '', /decommissioned/);
 
                         // Another manufacturer cannot open it: the chaincode's refusal shows in the page.
                         const other = await open(context, served, OTHER_MAKER, 'equipment/dev-0001');
@@ -109,7 +135,7 @@ test('console views in chromium after a demo run', { skip: SKIP, timeout: 180_00
                         assert.match(fogs, /fog-2/);
                         assert.match(
                             (await page.locator('#issued-table').textContent()) ?? '',
-                            /ManufacturerMSP\s*6\s*6\s*3/,
+                            /ManufacturerMSP\s*8\s*8\s*3/,
                         );
                         await page.waitForSelector('#outcomes-table tbody tr');
                         await page.waitForSelector('#activations-chart svg');
