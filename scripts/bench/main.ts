@@ -2,10 +2,13 @@
  * Benchmark dispatcher: `npm run bench -- <name> [options]`. Each area registers one runner here;
  * every runner prints a table and writes its results under bench/results/.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
+import { plotBench, runPlots } from './plots.js';
 import { runStorageBench } from './storage.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
@@ -17,6 +20,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     kx: runKxBench,
     ledger: runLedgerBench,
     lookup: runLookupBench,
+    plots: runPlots,
     storage: runStorageBench,
 };
 
@@ -27,6 +31,19 @@ function usage(): string {
         .sort()
         .map((name) => `  ${usageOf(name)}`);
     return `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}`;
+}
+
+/**
+ * Writes the bench's SVG figure beside the JSON it just wrote (bench/results, or its --out);
+ * a JSON file older than this run (a quick run that wrote elsewhere) is left alone.
+ */
+async function plotFresh(name: string, args: string[], started: number): Promise<void> {
+    const flag = args.indexOf('--out');
+    const dir = flag >= 0 && args[flag + 1] !== undefined ? args[flag + 1]! : join('bench', 'results');
+    const json = join(dir, `${name}.json`);
+    if (name === 'plots' || !existsSync(json) || statSync(json).mtimeMs < started) return;
+    const out = await plotBench(name, dir);
+    if (out !== undefined) console.log(`figure ${out}`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -45,8 +62,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(`usage: ${usageOf(name)}`);
         return 0;
     }
+    const started = Date.now();
     try {
         await runner(rest);
+        await plotFresh(name, rest, started);
     } catch (err) {
         if (!(err instanceof UsageError)) throw err;
         console.error(`${err.message}\nusage: ${usageOf(name)}`);
