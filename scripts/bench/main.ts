@@ -4,6 +4,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { runConsoleBench } from './console.js';
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
@@ -16,6 +17,7 @@ import { BENCH_USAGE, UsageError } from './usage.js';
 export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
+    console: runConsoleBench,
     crypto: runCryptoBench,
     kx: runKxBench,
     ledger: runLedgerBench,

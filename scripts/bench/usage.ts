@@ -13,6 +13,7 @@ export class UsageError extends Error {
 
 /** How to run each bench (the first line of its doc comment, kept here so `--help` can print it). */
 export const BENCH_USAGE: Readonly<Record<string, string>> = {
+    console: 'npm run bench -- console [--devices N (10000)] [--runs R (7)] [--out DIR]   (needs /usr/bin/chromium)',
     crypto: 'npm run bench -- crypto [--quick] [--out DIR]',
     kx:
         'npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]\n' +

@@ -21,9 +21,26 @@ const errorBox = (err) =>
         <strong>${err.status === 403 ? 'Not allowed' : 'Error'}</strong> (${err.code ?? 'error'}): ${err.message}
     </div>`;
 
+// The charting libraries (about 1 MB) load on the first chart, so tables render without them.
+let chartLibraries;
+function loadChartLibraries() {
+    const load = (src) =>
+        new Promise((resolve, reject) => {
+            const script = document.createElement('script');
+            script.src = src;
+            script.onload = resolve;
+            script.onerror = reject;
+            document.head.append(script);
+        });
+    chartLibraries ??= load('/vendor/vega.min.js')
+        .then(() => load('/vendor/vega-lite.min.js'))
+        .then(() => load('/vendor/vega-embed.min.js'));
+    return chartLibraries;
+}
+
 function chart(id, spec) {
     // vegaEmbed is the browser build's global (vega-embed.min.js).
-    requestAnimationFrame(() => {
+    loadChartLibraries().then(() => {
         const el = document.getElementById(id);
         if (el !== null) globalThis.vegaEmbed(el, spec, { actions: false, renderer: 'svg' }).catch(() => {});
     });
