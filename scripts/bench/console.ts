@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startEmbeddedConsole } from '@m2m-fabric/console';
-import { EmbeddedNetwork } from '@m2m-fabric/gateway/demo/network';
+import { EmbeddedNetwork, networkOrganisations } from '@m2m-fabric/cli';
 import { UsageError } from './usage.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -72,7 +72,7 @@ export async function runConsoleBench(args: string[]): Promise<void> {
         }
         const loadSeconds = round((performance.now() - t0) / 1000);
         console.log(`registered ${devices} machines in ${loadSeconds} s; ledger height ${net.ledger.height}`);
-        const served = await startEmbeddedConsole(net);
+        const served = await startEmbeddedConsole(net, { organisations: networkOrganisations(net) });
         const login = (msp: string): string => served.logins.find((l) => l.mspId === msp)!.url;
         const token = (msp: string): string => new URL(login(msp)).searchParams.get('token')!;
         const context = await chromium.launchPersistentContext(profile, {

@@ -9,11 +9,10 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { encodePoint, getSuite, randomScalar, toHex } from '@m2m-fabric/chaincode/protocol';
+import { encodePoint, getSuite, randomScalar, toHex } from '@m2m-fabric/protocol';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startEmbeddedConsole, type EmbeddedConsole } from '@m2m-fabric/console';
-import { runDemo } from '@m2m-fabric/gateway/demo/run';
-import { MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
+import { networkOrganisations, runDemo, MANUFACTURER_MSP } from '@m2m-fabric/cli';
 import { tempDir } from '../services/helpers/temp-dir.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -51,7 +50,10 @@ void test('console views in chromium after a demo run', { skip: SKIP, timeout: 1
         extraOrganisations: [OTHER_MAKER],
         print: () => undefined,
         attach: async (net) => {
-            const served = await startEmbeddedConsole(net, { manufacturers: [OTHER_MAKER] });
+            const served = await startEmbeddedConsole(net, {
+                manufacturers: [OTHER_MAKER],
+                organisations: networkOrganisations(net),
+            });
             return {
                 close: () => served.close(),
                 hold: async (summary) => {

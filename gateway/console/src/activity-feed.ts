@@ -6,12 +6,8 @@
  * The tallies and the stream position are saved together in one file, written atomically, so a
  * restarted console resumes after the last saved event without counting any event twice.
  */
-import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/gateway/util/secure-file';
-import {
-    inMemoryCheckpointer,
-    type ChaincodeEventStream,
-    type LedgerConnection,
-} from '@m2m-fabric/gateway/ledger/index';
+import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
+import { inMemoryCheckpointer, type ChaincodeEventStream, type LedgerConnection } from '@m2m-fabric/sdk';
 import type { BlockSource } from './block-source.js';
 import { decodeBlockView, type BlockView } from './blocks.js';
 

@@ -4,7 +4,8 @@
  * same Gateway connection the services use) on a real Fabric network.
  */
 import { common } from '@hyperledger/fabric-protos';
-import type { EmbeddedLedger, LedgerConnection } from '@m2m-fabric/gateway/ledger/index';
+import type { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
+import type { LedgerConnection } from '@m2m-fabric/sdk';
 
 export interface BlockSource {
     /** Number of blocks (the next block's number). */

@@ -4,7 +4,7 @@
  * `common.Block` bytes, so it reads blocks of the embedded ledger and of a real peer (qscc) alike.
  */
 import { common, msp, peer } from '@hyperledger/fabric-protos';
-import { validationCodeName, type ValidationCode } from '@m2m-fabric/gateway/ledger/index';
+import { validationCodeName, type ValidationCode } from '@m2m-fabric/sdk';
 
 /** Fabric's `common.HeaderType` values the console names. */
 const HEADER_TYPES: Readonly<Record<number, string>> = { 1: 'CONFIG', 3: 'ENDORSER_TRANSACTION' };

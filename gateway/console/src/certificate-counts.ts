@@ -14,10 +14,10 @@ import {
     fromHex,
     toHex,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
-import type { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { errorCodeOf } from '@m2m-fabric/gateway/mqtt/envelope';
-import { readJsonFile } from '@m2m-fabric/gateway/util/secure-file';
+} from '@m2m-fabric/protocol';
+import type { ChaincodeClient } from '@m2m-fabric/sdk';
+import { errorCodeOf } from '@m2m-fabric/common';
+import { readJsonFile } from '@m2m-fabric/common';
 
 export interface CertificateCounts {
     /** Counters bought so far (1 .. purchased). */

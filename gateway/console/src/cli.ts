@@ -5,12 +5,12 @@
  * serves the console over its embedded network instead (embedded.ts).
  */
 import { parseArgs } from 'node:util';
-import { getSuite } from '@m2m-fabric/chaincode/protocol';
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { ConfigError } from '@m2m-fabric/gateway/config/config';
-import { connectFabric, loadFabricConfig } from '@m2m-fabric/gateway/ledger/fabric/index';
-import { ManufacturerClient } from '@m2m-fabric/gateway/manufacturer/client';
-import { openObjectStore, storageConfigFromEnv } from '@m2m-fabric/gateway/storage/index';
+import { getSuite } from '@m2m-fabric/protocol';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { ConfigError } from '@m2m-fabric/common';
+import { connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
+import { ManufacturerClient } from '@m2m-fabric/services';
+import { openObjectStore, storageConfigFromEnv } from '@m2m-fabric/sdk';
 import { ActivityFeed } from './activity-feed.js';
 import { qsccBlockSource } from './block-source.js';
 import { CONSOLE_ACTIONS, type ConsoleAction, type ConsoleRole } from './identity.js';

@@ -5,10 +5,10 @@
  */
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/gateway/common/chaincode-client';
-import type { EmbeddedNetwork } from '@m2m-fabric/gateway/demo/network';
-import { CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
-import type { EmbeddedLedger, LedgerConnection } from '@m2m-fabric/gateway/ledger/index';
+import type { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
+import type { Suite } from '@m2m-fabric/protocol';
+import { ChaincodeClient, DEFAULT_CHAINCODE_NAME, type LedgerConnection } from '@m2m-fabric/sdk';
+import type { ManufacturerClient, MetricsRegistry } from '@m2m-fabric/services';
 import { ActivityFeed } from './activity-feed.js';
 import { embeddedBlockSource } from './block-source.js';
 import type { ConsoleAction, ConsoleIdentity, ConsoleRole } from './identity.js';
@@ -36,7 +36,36 @@ export function probeBroker(url: string, timeoutMs = 500): Promise<boolean> {
     });
 }
 
+/**
+ * What the console needs of an embedded deployment in this process (the CLI's EmbeddedNetwork has
+ * this shape): its ledger, services and the organisations its identities belong to. Services are
+ * read through these properties on each request, so a restarted fog or CSP is picked up.
+ */
+export interface EmbeddedDeployment {
+    readonly ledger: EmbeddedLedger;
+    readonly suite: Suite;
+    readonly csp: { readonly metrics: MetricsRegistry; readonly brokerUrl: string };
+    readonly fogs: readonly {
+        readonly fogId: string;
+        readonly metrics: MetricsRegistry;
+        readonly outboxDepth: number;
+        readonly deviceBrokerUrl: string;
+    }[];
+    readonly manufacturer: ManufacturerClient;
+    /** The data directory: the manufacturer's device records are under `<dataDir>/manufacturer`. */
+    readonly options: { readonly dataDir: string };
+}
+
+/** MSP IDs of the deployment's organisations. */
+export interface DeploymentOrganisations {
+    csp: string;
+    /** One per fog, in the order of `fogs` (several fogs may share an org). */
+    fogs: readonly string[];
+    manufacturer: string;
+}
+
 export interface EmbeddedConsoleOptions {
+    organisations: DeploymentOrganisations;
     port?: number;
     host?: string;
     /** Write actions to enable (per role: register/decommission for the manufacturer, grantCredit for the CSP). */
@@ -65,22 +94,28 @@ async function consoleClient(
 
 /** Serves the console over a started EmbeddedNetwork; `close()` stops it (not the network). */
 export async function startEmbeddedConsole(
-    net: EmbeddedNetwork,
-    options: EmbeddedConsoleOptions = {},
+    net: EmbeddedDeployment,
+    options: EmbeddedConsoleOptions,
 ): Promise<EmbeddedConsole> {
+    const orgs = options.organisations;
     const connections: LedgerConnection[] = [];
     const actions = options.actions ?? [];
     const dataDir = net.options.dataDir;
     const identities: ConsoleIdentity[] = [
-        { mspId: CSP_MSP, role: 'csp', client: await consoleClient(net.ledger, CSP_MSP, 'csp', connections), actions },
+        {
+            mspId: orgs.csp,
+            role: 'csp',
+            client: await consoleClient(net.ledger, orgs.csp, 'csp', connections),
+            actions,
+        },
     ];
-    const fogMsps = [...new Set(net.fogs.map((_, i) => FOG_MSPS[i % FOG_MSPS.length]!))];
+    const fogMsps = [...new Set(orgs.fogs)];
     for (const msp of fogMsps)
         identities.push({ mspId: msp, role: 'fog', client: await consoleClient(net.ledger, msp, 'fog', connections) });
     identities.push({
-        mspId: MANUFACTURER_MSP,
+        mspId: orgs.manufacturer,
         role: 'manufacturer',
-        client: await consoleClient(net.ledger, MANUFACTURER_MSP, 'manufacturer', connections),
+        client: await consoleClient(net.ledger, orgs.manufacturer, 'manufacturer', connections),
         manufacturer: { client: net.manufacturer, dataDir: join(dataDir, 'manufacturer') },
         actions,
     });

@@ -5,8 +5,8 @@
  * the chaincode's access checks decide what it sees.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import type { ManufacturerClient } from '@m2m-fabric/gateway/manufacturer/client';
+import type { ChaincodeClient } from '@m2m-fabric/sdk';
+import type { ManufacturerClient } from '@m2m-fabric/services';
 
 export type ConsoleRole = 'csp' | 'fog' | 'manufacturer';
 

@@ -29,5 +29,12 @@ export {
     type ServiceHealth,
     type MetricFamily,
 } from './metrics-source.js';
-export { startEmbeddedConsole, probeBroker, type EmbeddedConsole, type EmbeddedConsoleOptions } from './embedded.js';
+export {
+    startEmbeddedConsole,
+    probeBroker,
+    type EmbeddedConsole,
+    type EmbeddedConsoleOptions,
+    type EmbeddedDeployment,
+    type DeploymentOrganisations,
+} from './embedded.js';
 export { runConsole, CONSOLE_USAGE } from './cli.js';

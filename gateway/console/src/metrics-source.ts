@@ -4,7 +4,7 @@
  * (metrics/http.ts) when it runs elsewhere.
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import type { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
+import type { MetricsRegistry } from '@m2m-fabric/services';
 
 export interface ServiceHealth {
     status: 'ok' | 'degraded' | 'error' | 'unreachable';

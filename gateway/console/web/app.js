@@ -40,10 +40,13 @@ function loadChartLibraries() {
 
 function chart(id, spec) {
     // vegaEmbed is the browser build's global (vega-embed.min.js).
-    loadChartLibraries().then(() => {
-        const el = document.getElementById(id);
-        if (el !== null) globalThis.vegaEmbed(el, spec, { actions: false, renderer: 'svg' }).catch(() => {});
-    });
+    // After the view's template is rendered (the libraries may already be loaded).
+    loadChartLibraries().then(() =>
+        requestAnimationFrame(() => {
+            const el = document.getElementById(id);
+            if (el !== null) globalThis.vegaEmbed(el, spec, { actions: false, renderer: 'svg' }).catch(() => {});
+        }),
+    );
     return html`<div class="chart" id=${id}></div>`;
 }
 
