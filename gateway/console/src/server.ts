@@ -115,6 +115,11 @@ function statusOf(code: string): 400 | 403 | 404 | 409 | 500 | 503 {
     }
 }
 
+/** A block source that cannot be read (e.g. a Gateway endpoint without qscc): 503, with its reason. */
+function blocksUnavailable(c: Context, err: unknown): Response {
+    return c.json({ error: 'ledgerUnavailable', message: err instanceof Error ? err.message : String(err) }, 503);
+}
+
 function failure(c: Context, err: unknown): Response {
     const code = errorCodeOf(err);
     const message = err instanceof Error ? err.message : String(err);
@@ -349,7 +354,7 @@ export function createConsoleApp(options: ConsoleOptions, table: IdentityTable):
             }
             return c.json({ height, before, blocks, pageSize: BLOCK_PAGE, totals });
         } catch (err) {
-            return failure(c, err);
+            return blocksUnavailable(c, err);
         }
     });
 
@@ -363,7 +368,7 @@ export function createConsoleApp(options: ConsoleOptions, table: IdentityTable):
             if (bytes === undefined) return c.json({ error: 'unknownBlock', message: `no block ${n}` }, 404);
             return c.json(decodeBlockView(bytes));
         } catch (err) {
-            return failure(c, err);
+            return blocksUnavailable(c, err);
         }
     });
 
