@@ -49,6 +49,7 @@ export interface EmbeddedDeployment {
         readonly fogId: string;
         readonly metrics: MetricsRegistry;
         readonly outboxDepth: number;
+        readonly cspLinkConnected: boolean;
         readonly deviceBrokerUrl: string;
     }[];
     readonly manufacturer: ManufacturerClient;
@@ -144,7 +145,7 @@ export async function startEmbeddedConsole(
                 f.fogId,
                 'fog',
                 () => net.fogs[i]!.metrics,
-                () => ({ outbox: net.fogs[i]!.outboxDepth < 10_000 }),
+                () => ({ outbox: net.fogs[i]!.outboxDepth < 10_000, cspLink: net.fogs[i]!.cspLinkConnected }),
             ),
         ),
     ];
