@@ -1,8 +1,10 @@
 /**
  * Benchmark dispatcher: `npm run bench -- <name> [options]`. Each area registers one runner here;
- * every runner prints a table and writes its results under bench/results/.
+ * every runner prints a table and writes its results under bench/results/ (quick smoke runs under
+ * bench/results/quick/, which git ignores: results-dir.ts).
  */
 import { existsSync, statSync } from 'node:fs';
+import { resultsDir } from './results-dir.js';
 import { join } from 'node:path';
 import { runConsoleBench } from './console.js';
 import { runCryptoBench } from './crypto.js';
@@ -11,6 +13,7 @@ import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { plotBench, runPlots } from './plots.js';
 import { runStorageBench } from './storage.js';
+import { QUICK_RESULTS_DIR, RESULTS_DIR } from './results-dir.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
@@ -32,16 +35,20 @@ function usage(): string {
     const lines = Object.keys(BENCHES)
         .sort()
         .map((name) => `  ${usageOf(name)}`);
-    return `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}`;
+    return (
+        `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}\n` +
+        `Results go to ${RESULTS_DIR}/; --quick smoke runs to ${QUICK_RESULTS_DIR}/ (not tracked); --out DIR elsewhere.`
+    );
 }
 
 /**
- * Writes the bench's SVG figure beside the JSON it just wrote (bench/results, or its --out);
+ * Writes the bench's SVG figure beside the JSON it just wrote (results-dir.ts: bench/results,
+ * bench/results/quick for --quick, or its --out);
  * a JSON file older than this run (a quick run that wrote elsewhere) is left alone.
  */
 async function plotFresh(name: string, args: string[], started: number): Promise<void> {
     const flag = args.indexOf('--out');
-    const dir = flag >= 0 && args[flag + 1] !== undefined ? args[flag + 1]! : join('bench', 'results');
+    const dir = resultsDir(args.includes('--quick'), flag >= 0 ? args[flag + 1] : undefined);
     const json = join(dir, `${name}.json`);
     if (name === 'plots' || !existsSync(json) || statSync(json).mtimeMs < started) return;
     const out = await plotBench(name, dir);

@@ -1,6 +1,6 @@
 /**
  * Certificate contract: paper 004 Algorithm 1 (certificate generation) with the CA's private key
- * kept off the ledger (DESIGN.md §1, §4.3).
+ * kept off the ledger (docs/design.md#where-secrets-live, #algorithm-1-issuance).
  *
  *   1. requestSessions   (manufacturer) — the CertificateRequest object (I_alpha and the counter
  *      proofs, no equipment id) travels in the transient map; its CID is the request id. Chaincode

@@ -1,6 +1,6 @@
 /**
  * Registry contract: the CSP's public key and suite, fog registration and approval, and the
- * prepaid credit of manufacturer accounts (DESIGN.md §3-4.1).
+ * prepaid credit of manufacturer accounts (docs/design.md#setting-up-the-csp-fogs-equipment-and-credit).
  */
 import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';

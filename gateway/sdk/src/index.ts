@@ -15,3 +15,4 @@ export * from './ledger/index.js';
 export * from './ledger/fabric/index.js';
 export * from './chaincode-client.js';
 export * from './storage/index.js';
+export * from './settings.js';

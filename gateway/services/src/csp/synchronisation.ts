@@ -6,7 +6,16 @@
  * Crash safety: a session is written to the store as 'syncing' before the synchronisation is
  * submitted; a restarted CSP finds it, checks the ledger and finishes it (resume).
  */
-import { decodeM4, FrameType, fromHex, openM4, runAlgorithm3, symKeyCommitment, toHex } from '@m2m-fabric/protocol';
+import {
+    decodeM4,
+    FrameType,
+    fromHex,
+    openM4,
+    runAlgorithm3,
+    symKeyCommitment,
+    toHex,
+    ErrorCode,
+} from '@m2m-fabric/protocol';
 import { errorCodeOf, ServiceErrorCode } from '@m2m-fabric/common';
 import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
@@ -96,7 +105,7 @@ export class CspSynchroniser {
         } catch (err) {
             await syncing.catch(() => undefined);
             const code = errorCodeOf(err);
-            if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
+            if (code === ErrorCode.FailedDoubleSpendingCheck2 || code === ErrorCode.InvalidPrimaryHash) {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
                 const now = await ctx.ledger.getSession(primaryHash).catch(() => undefined);
                 if (
