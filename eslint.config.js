@@ -79,6 +79,31 @@ export default tseslint.config(
         rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message: `not a layer below ${dir}` }] }] },
     })),
     {
+        // The console's page script runs in the browser, as a plain ES module.
+        files: ['gateway/console/web/**/*.js'],
+        ...tseslint.configs.disableTypeChecked,
+        languageOptions: {
+            parserOptions: { projectService: false, project: null },
+            sourceType: 'module',
+            globals: {
+                window: 'readonly',
+                document: 'readonly',
+                location: 'readonly',
+                history: 'readonly',
+                fetch: 'readonly',
+                EventSource: 'readonly',
+                URLSearchParams: 'readonly',
+                FormData: 'readonly',
+                requestAnimationFrame: 'readonly',
+                globalThis: 'readonly',
+            },
+        },
+        rules: {
+            ...tseslint.configs.disableTypeChecked.rules,
+            '@typescript-eslint/explicit-function-return-type': 'off',
+        },
+    },
+    {
         // Plain JavaScript helpers are not part of a TypeScript project.
         files: ['**/*.mjs', '**/*.cjs'],
         ...tseslint.configs.disableTypeChecked,

@@ -3,10 +3,15 @@
  * every runner prints a table and writes its results under bench/results/ (quick smoke runs under
  * bench/results/quick/, which git ignores: results-dir.ts).
  */
+import { existsSync, statSync } from 'node:fs';
+import { resultsDir } from './results-dir.js';
+import { join } from 'node:path';
+import { runConsoleBench } from './console.js';
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
+import { plotBench, runPlots } from './plots.js';
 import { runStorageBench } from './storage.js';
 import { QUICK_RESULTS_DIR, RESULTS_DIR } from './results-dir.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
@@ -15,10 +20,12 @@ import { BENCH_USAGE, UsageError } from './usage.js';
 export type BenchRunner = (args: string[]) => Promise<void>;
 
 const BENCHES: Readonly<Record<string, BenchRunner>> = {
+    console: runConsoleBench,
     crypto: runCryptoBench,
     kx: runKxBench,
     ledger: runLedgerBench,
     lookup: runLookupBench,
+    plots: runPlots,
     storage: runStorageBench,
 };
 
@@ -32,6 +39,20 @@ function usage(): string {
         `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}\n` +
         `Results go to ${RESULTS_DIR}/; --quick smoke runs to ${QUICK_RESULTS_DIR}/ (not tracked); --out DIR elsewhere.`
     );
+}
+
+/**
+ * Writes the bench's SVG figure beside the JSON it just wrote (results-dir.ts: bench/results,
+ * bench/results/quick for --quick, or its --out);
+ * a JSON file older than this run (a quick run that wrote elsewhere) is left alone.
+ */
+async function plotFresh(name: string, args: string[], started: number): Promise<void> {
+    const flag = args.indexOf('--out');
+    const dir = resultsDir(args.includes('--quick'), flag >= 0 ? args[flag + 1] : undefined);
+    const json = join(dir, `${name}.json`);
+    if (name === 'plots' || !existsSync(json) || statSync(json).mtimeMs < started) return;
+    const out = await plotBench(name, dir);
+    if (out !== undefined) console.log(`figure ${out}`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -50,8 +71,10 @@ async function main(argv: string[]): Promise<number> {
         console.log(`usage: ${usageOf(name)}`);
         return 0;
     }
+    const started = Date.now();
     try {
         await runner(rest);
+        await plotFresh(name, rest, started);
     } catch (err) {
         if (!(err instanceof UsageError)) throw err;
         console.error(`${err.message}\nusage: ${usageOf(name)}`);

@@ -16,6 +16,7 @@ export class UsageError extends Error {
  * Full runs write bench/results/; `--quick` smoke runs write bench/results/quick/ (results-dir.ts).
  */
 export const BENCH_USAGE: Readonly<Record<string, string>> = {
+    console: 'npm run bench -- console [--devices N (10000)] [--runs R (7)] [--out DIR]   (needs /usr/bin/chromium)',
     crypto: 'npm run bench -- crypto [--quick] [--out DIR]',
     kx:
         'npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]\n' +
@@ -25,5 +26,6 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
     lookup:
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
         '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render] [--out DIR]',
+    plots: 'npm run bench -- plots [--dir DIR]   (re-renders the SVG figures from the JSON results)',
     storage: 'npm run bench -- storage',
 };

@@ -43,7 +43,19 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 void test('npm start (m2m demo): --json summary, a re-run on the same data directory continues, secrets 0600', async () => {
     const dir = await tempDir('m2m-demo-test-');
-    const args = ['demo', '--devices', '2', '--sessions', '1', '--fogs', '2', '--batch-timeout', '0.05', '--json'];
+    const args = [
+        'demo',
+        '--devices',
+        '2',
+        '--sessions',
+        '1',
+        '--fogs',
+        '2',
+        '--batch-timeout',
+        '0.05',
+        '--json',
+        '--no-console',
+    ];
     const first = await runCli([...args, '--data-dir', dir], 90_000);
     assert.equal(first.code, 0, first.out);
     assert.match(first.out, /dev-0001 session 1\/1 \(counter 1\) established/);

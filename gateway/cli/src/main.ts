@@ -7,6 +7,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '@m2m-fabric/common';
 import { ServiceError } from '@m2m-fabric/common';
 import { StorageError } from '@m2m-fabric/sdk';
+import type { ConsoleAction } from '@m2m-fabric/console';
+import type { DemoSummary } from './demo/run.js';
+import type { EmbeddedNetwork } from './demo/network.js';
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -14,6 +17,10 @@ commands:
   demo           embedded ledger + IPFS + brokers, one CSP, F fogs, N devices x K sessions
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
+                 --console-port P (0: any free port) --console-host H (127.0.0.1) --no-console
+                 --console-enable register,decommission,grantCredit
+                 (with the console on, the demo keeps serving it after the sessions until Ctrl-C)
+  console        the operator console in the browser over FABRIC_CONNECTION (m2m peer or Fabric)
   serve          the embedded network kept running, with device state files for "m2m device"
   peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
@@ -41,6 +48,10 @@ async function demo(argv: string[]): Promise<void> {
             'batch-timeout': { type: 'string' },
             'data-dir': { type: 'string' },
             json: { type: 'boolean', default: false },
+            'console-port': { type: 'string' },
+            'console-host': { type: 'string' },
+            'console-enable': { type: 'string' },
+            'no-console': { type: 'boolean', default: false },
             help: { type: 'boolean', default: false },
         },
         strict: true,
@@ -62,10 +73,53 @@ async function demo(argv: string[]): Promise<void> {
         print: (line: string) => console.log(line),
     };
     const { formatSummary, runDemo } = await import('./demo/run.js');
-    const summary = await runDemo(options);
-    console.log('--- summary ---');
-    console.log(formatSummary(summary));
-    if (values.json) console.log(JSON.stringify(summary));
+    const printSummary = (summary: DemoSummary): void => {
+        console.log('--- summary ---');
+        console.log(formatSummary(summary));
+        if (values.json) console.log(JSON.stringify(summary));
+    };
+    const consolePort = values['console-port'] === undefined ? 0 : Number(values['console-port']);
+    if (!Number.isInteger(consolePort) || consolePort < 0 || consolePort > 65_535)
+        throw new ConfigError([`--console-port must be 0..65535, got ${values['console-port']}`]);
+    // The console (and with it the ledger's native addon) loads only when it is on.
+    const consoleModule = values['no-console'] ? undefined : await import('@m2m-fabric/console');
+    const { CONSOLE_ACTIONS = [] } = consoleModule ?? {};
+    const actions: ConsoleAction[] = [];
+    for (const a of (values['console-enable'] ?? '').split(',').filter((x) => x !== '')) {
+        if (!(CONSOLE_ACTIONS as readonly string[]).includes(a))
+            throw new ConfigError([`--console-enable: unknown action ${a} (one of ${CONSOLE_ACTIONS.join(', ')})`]);
+        actions.push(a as ConsoleAction);
+    }
+    let printed = false;
+    const attach =
+        consoleModule === undefined
+            ? undefined
+            : async (
+                  net: EmbeddedNetwork,
+              ): Promise<{ hold(s: DemoSummary): Promise<void>; close(): Promise<void> }> => {
+                  const served = await consoleModule.startEmbeddedConsole(net, {
+                      port: consolePort,
+                      host: values['console-host'] ?? '127.0.0.1',
+                      actions,
+                      organisations: (await import('./demo/network.js')).networkOrganisations(net),
+                  });
+                  console.log(`console ${served.url} (--no-console to turn it off); log in as:`);
+                  for (const l of served.logins) console.log(`  ${l.mspId} (${l.role}): ${l.url}`);
+                  return {
+                      hold: async (summary) => {
+                          printSummary(summary);
+                          printed = true;
+                          console.log(`console still serving at ${served.url}; Ctrl-C to stop`);
+                          await new Promise<void>((resolve) => {
+                              process.once('SIGINT', () => resolve());
+                              process.once('SIGTERM', () => resolve());
+                          });
+                      },
+                      close: () => served.close(),
+                  };
+              };
+    const summary = await runDemo({ ...options, ...(attach !== undefined ? { attach } : {}) });
+    if (!printed) printSummary(summary);
     if (summary.failed > 0 && summary.established === 0) process.exitCode = 1;
 }
 
@@ -90,6 +144,8 @@ async function main(): Promise<void> {
             return (await import('./services.js')).runCsp(rest);
         case 'manufacturer':
             return (await import('./services.js')).runManufacturer(rest);
+        case 'console':
+            return (await import('@m2m-fabric/console')).runConsole(rest);
         case 'storage':
             return (await import('./storage.js')).runStorage(rest);
         case undefined:

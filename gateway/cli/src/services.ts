@@ -210,7 +210,11 @@ export async function runFog(argv: string[]): Promise<void> {
     await fog.start();
     const metrics =
         c['metrics.port'] > 0
-            ? await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), c['metrics.port'])
+            ? await startMetricsServer(
+                  fog.metrics,
+                  () => ({ outbox: fog.outboxDepth < 10_000, cspLink: fog.cspLinkConnected }),
+                  c['metrics.port'],
+              )
             : undefined;
     log.info('fog gateway running', { fogId: fog.fogId, devices: fog.deviceBrokerUrl, metrics: metrics?.url });
     await waitForSignal();
@@ -399,7 +403,7 @@ export async function runServe(argv: string[]): Promise<void> {
             servers.push(
                 await startMetricsServer(
                     fog.metrics,
-                    () => ({ outbox: fog.outboxDepth < 10_000 }),
+                    () => ({ outbox: fog.outboxDepth < 10_000, cspLink: fog.cspLinkConnected }),
                     metricsPort + 1 + i,
                 ),
             );

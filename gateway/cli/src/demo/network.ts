@@ -27,6 +27,15 @@ export const NETWORK_ORGANISATIONS = [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP] as
 /** The m2m chaincode package, as an embedded peer's chaincode thread imports it. */
 export const CHAINCODE_MODULE = '@m2m-fabric/chaincode';
 
+/** MSP IDs of a network's organisations: the CSP, each fog's (in fog order), the manufacturer. */
+export function networkOrganisations(net: EmbeddedNetwork): { csp: string; fogs: string[]; manufacturer: string } {
+    return {
+        csp: CSP_MSP,
+        fogs: net.fogs.map((_, i) => FOG_MSPS[i % FOG_MSPS.length]!),
+        manufacturer: MANUFACTURER_MSP,
+    };
+}
+
 export interface EmbeddedNetworkOptions {
     dataDir: string;
     fogs: number;
@@ -58,6 +67,8 @@ export interface EmbeddedNetworkOptions {
      * opening an embedded ledger in this process. `role` is the identity's `m2m.role` attribute.
      */
     connect?: (mspId: string, name: string, role: string) => Promise<LedgerConnection>;
+    /** More organisations on the channel (e.g. a second manufacturer for the console's access tests). */
+    extraOrganisations?: readonly string[];
 }
 
 export interface LedgerTotals {
@@ -110,7 +121,7 @@ export class EmbeddedNetwork {
             const contracts = custom ?? (await import('@m2m-fabric/chaincode')).contracts;
             this.ledger = await EmbeddedLedger.open({
                 dataDir: join(dataDir, 'ledger'),
-                organisations: [...NETWORK_ORGANISATIONS],
+                organisations: [...NETWORK_ORGANISATIONS, ...(this.options.extraOrganisations ?? [])],
                 chaincodes: [
                     {
                         name: DEFAULT_CHAINCODE_NAME,

@@ -23,6 +23,14 @@ export interface DemoOptions {
     batchTimeoutMs: number;
     /** Progress output (one line per call). */
     print: (line: string) => void;
+    /** More organisations on the channel (EmbeddedNetworkOptions.extraOrganisations). */
+    extraOrganisations?: readonly string[];
+    /**
+     * Something to run beside the demo's network (the operator console): started once the network
+     * is up; `hold` is awaited after the sessions (e.g. until Ctrl-C) and `close` before the
+     * network stops.
+     */
+    attach?: (net: EmbeddedNetwork) => Promise<{ hold(summary: DemoSummary): Promise<void>; close(): Promise<void> }>;
 }
 
 /** What one run added to the ledger and the object store. */
@@ -71,14 +79,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         dataDir: options.dataDir,
         fogs: options.fogs,
         batchTimeoutMs: options.batchTimeoutMs,
+        ...(options.extraOrganisations !== undefined ? { extraOrganisations: options.extraOrganisations } : {}),
     });
     say(
         `starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`,
     );
     await net.start();
+    let attached: Awaited<ReturnType<NonNullable<DemoOptions['attach']>>> | undefined;
     try {
         const before = net.atOpen ?? { ...(await net.ledgerTotals()), storedObjects: await net.storedObjects() };
         const startedAt = new Date().toISOString();
+        attached = await options.attach?.(net);
         say(
             `CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`,
         );
@@ -208,7 +219,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         roundTrips.sort((a, b) => a - b);
         const totals = await net.ledgerTotals();
         const storedObjects = await net.storedObjects();
-        return {
+        const summary: DemoSummary = {
             devices: options.devices,
             fogs: options.fogs,
             sessionsPerDevice: options.sessions,
@@ -238,7 +249,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                 storedObjects: storedObjects - before.storedObjects,
             },
         };
+        await attached?.hold(summary);
+        return summary;
     } finally {
+        await attached?.close();
         await net.close();
     }
 }

@@ -138,6 +138,11 @@ export class FogGateway {
         return this.outbox.size;
     }
 
+    /** Whether the link to the CSP's broker is connected now (false before `start`). */
+    get cspLinkConnected(): boolean {
+        return (this.ctx.cspConn as MqttConnection | undefined)?.connected ?? false;
+    }
+
     /**
      * Reads the CSP key from the ledger, registers (or checks) this fog, opens the outbox, connects
      * the device broker and the CSP link, and starts finishing outbox entries.
