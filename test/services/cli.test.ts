@@ -201,11 +201,12 @@ void test('--help of fog, csp and manufacturer lists every setting: the schema, 
     // Every variable the Fabric connection reader knows is in the listed settings.
     const listed = new Set(FABRIC_SETTINGS.map((s) => s.env));
     for (const env of Object.values(ENV_NAMES)) assert.ok(listed.has(env), `${env} missing from FABRIC_SETTINGS`);
-    for (const [command, schema] of [
+    const commands: [string, Record<string, { env: string }>][] = [
         ['fog', FOG_SCHEMA],
         ['csp', CSP_SCHEMA],
         ['manufacturer', {}],
-    ] as const) {
+    ];
+    for (const [command, schema] of commands) {
         const { code, out } = await runCli([command, '--help']);
         assert.equal(code, 0, out);
         for (const spec of Object.values<{ env: string }>(schema))

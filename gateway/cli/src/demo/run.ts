@@ -115,7 +115,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         );
         const total = needs.reduce((a, b) => a + b, 0);
         if (total > 0) {
-            await net.csp.grantCredit(MANUFACTURER_MSP, total);
+            const balance = await net.csp.grantCredit(MANUFACTURER_MSP, total);
+            // The manufacturer buys on its own peer, which has the CSP's grant moments later.
+            await net.manufacturer.waitForCredit(balance);
             await Promise.all(
                 ids.map((id, i) => (needs[i]! > 0 ? net.manufacturer.buySessions(id, needs[i]!) : Promise.resolve())),
             );

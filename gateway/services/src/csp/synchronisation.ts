@@ -22,6 +22,35 @@ import type { CspChannels } from './channels.js';
 import type { CspContext } from './context.js';
 import type { StoredSession } from './session-store.js';
 
+/**
+ * How long the CSP waits for its own peer to show a session the fog says it activated. The fog
+ * sends M4 once the activation committed on the fog's peer; Fabric guarantees nothing about the
+ * CSP's peer, which commits the same block moments later (longer after a restart or under load).
+ */
+const ACTIVATION_VISIBILITY_MS = 5_000;
+
+/**
+ * The session record of `primaryHash` from the CSP's own peer, read again while that peer does not
+ * know it yet (`invalidPrimaryHash`) for up to ACTIVATION_VISIBILITY_MS.
+ *
+ * @throws {ServiceError} invalidPrimaryHash when the session is still unknown after that;
+ *   other ledger errors at once.
+ */
+async function readActivatedSession(
+    ctx: CspContext,
+    primaryHash: string,
+): Promise<Awaited<ReturnType<CspContext['ledger']['getSession']>>> {
+    const deadline = Date.now() + ACTIVATION_VISIBILITY_MS;
+    for (;;) {
+        try {
+            return await ctx.ledgerCall(() => ctx.ledger.getSession(primaryHash));
+        } catch (err) {
+            if (errorCodeOf(err) !== 'invalidPrimaryHash' || Date.now() > deadline) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+    }
+}
+
 export class CspSynchroniser {
     /** One Algorithm 3 run per route at a time: a re-sent M4 joins the run in progress. */
     private readonly inFlight = new Map<string, Promise<Uint8Array>>();
@@ -75,7 +104,7 @@ export class CspSynchroniser {
         const opened = await openM4(ctx.suite, ctx.key.recipient, fog.point, m4);
         const primaryHash = toHex(opened.primaryHash);
         // One read: the session record comes with its certificate's B_i.
-        const record = await ctx.ledgerCall(() => ctx.ledger.getSession(primaryHash));
+        const record = await readActivatedSession(ctx, primaryHash);
         const result = runAlgorithm3(ctx.suite, ctx.key.privateKey, fogId, m4, opened, devicePublicKey, {
             idCert: fromHex(record.idCert),
             fogId: record.fogId,
