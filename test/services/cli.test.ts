@@ -221,7 +221,8 @@ void test('--help of fog, csp and manufacturer lists every setting: the schema, 
     for (const [command, schema] of commands) {
         const { code, out } = await runCli([command, '--help']);
         assert.equal(code, 0, out);
-        for (const spec of Object.values(schema)) assert.ok(out.includes(spec.env), `${command} --help: ${spec.env}`);
+        for (const spec of Object.values<{ env: string }>(schema))
+            assert.ok(out.includes(spec.env), `${command} --help: ${spec.env}`);
         for (const s of [...FABRIC_SETTINGS, ...STORAGE_SETTINGS])
             assert.ok(out.includes(s.env), `${command} --help: ${s.env}`);
         assert.match(out, /FABRIC_EVALUATE_TIMEOUT_MS\s+evaluate deadline, ms \(default 5000\)/);
