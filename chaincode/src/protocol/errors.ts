@@ -29,6 +29,14 @@ export const ErrorCode = {
     NotConfigured: 'notConfigured',
     DecryptionFailed: 'decryptionFailed',
     ReplayDetected: 'replayDetected',
+    // Communication records (issue 18).
+    RecordSignatureInvalid: 'recordSignatureInvalid',
+    RecordSenderMismatch: 'recordSenderMismatch',
+    MerkleProofInvalid: 'merkleProofInvalid',
+    BatchOutOfOrder: 'batchOutOfOrder',
+    DuplicateBatch: 'duplicateBatch',
+    ReceiptInvalid: 'receiptInvalid',
+    JournalCorrupt: 'journalCorrupt',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -16,3 +16,6 @@ export * from './hpke.js';
 export * from './session-channel.js';
 export * from './messages.js';
 export * from './session.js';
+export * from './merkle.js';
+export * from './record.js';
+export * from './envelope.js';
