@@ -36,6 +36,7 @@ export const ErrorCode = {
     BatchOutOfOrder: 'batchOutOfOrder',
     DuplicateBatch: 'duplicateBatch',
     ReceiptInvalid: 'receiptInvalid',
+    UnknownBatch: 'unknownBatch',
     JournalCorrupt: 'journalCorrupt',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

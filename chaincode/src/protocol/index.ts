@@ -19,3 +19,4 @@ export * from './session.js';
 export * from './merkle.js';
 export * from './record.js';
 export * from './envelope.js';
+export * from './anchor.js';
