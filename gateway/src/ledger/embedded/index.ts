@@ -3,6 +3,8 @@ export {
     EmbeddedLedger,
     DEFAULT_CHANNEL,
     DEFAULT_ENDORSEMENT_POLICY,
+    DEFAULT_ORDERER_MSP,
+    type ChannelTrust,
     type ChaincodeExecution,
     type EmbeddedLedgerOptions,
 } from './ledger.js';
@@ -10,6 +12,7 @@ export type { ChaincodeDefinition } from './chaincode.js';
 export { Organisation, ATTRIBUTES_OID, type Enrolment, type EnrolOptions, type IdentityRole } from './msp.js';
 export { DEFAULT_BATCH_CONFIG, type BatchConfig } from './orderer.js';
 export { parsePolicy, evaluatePolicy, PolicySyntaxError, type Policy } from './policy.js';
+export { QSCC } from './qscc.js';
 export { verifyLedger, type VerifyResult } from './verify.js';
 export { EmbeddedGatewayServer, type GatewayEndpointOptions } from './gateway-server.js';
 export { loadOrCreateTlsServer, type TlsServerMaterial } from './tls.js';
