@@ -2,3 +2,4 @@
 export * from './ledger/index.js';
 export * as fabric from './ledger/fabric/index.js';
 export * from './storage/index.js';
+export * as records from './records/index.js';

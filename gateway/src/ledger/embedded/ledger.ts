@@ -67,6 +67,8 @@ export const DEFAULT_ORDERER_MSP = 'OrdererMSP';
  */
 export interface ChannelTrust {
     readonly channel: string;
+    /** The chaincode whose transactions are verified (its namespace in the write set). */
+    readonly chaincode: string;
     readonly orderers: readonly { mspId: string; rootCertificates: string[] }[];
     readonly organisations: readonly { mspId: string; rootCertificates: string[] }[];
     /** The channel's endorsement policy for the chaincode, e.g. `MAJORITY Endorsement`. */
@@ -341,6 +343,7 @@ export class EmbeddedLedger implements LedgerConnector {
         if (endorsementPolicy === undefined) throw new ConnectionError(`no chaincode ${chaincodeName}`);
         return {
             channel: this.channelName,
+            chaincode: chaincodeName,
             orderers: [
                 {
                     mspId: this.#ordererOrganisation.mspId,
