@@ -5,7 +5,7 @@
  * a ReceiptError.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -210,7 +210,7 @@ void describe('receipts', () => {
             flipped[bytes.length - 40]! ^= 4;
             const bad = join(dir, 'bad.receipt');
             writeFileSync(bad, flipped);
-            const run = (file: string) =>
+            const run = (file: string): SpawnSyncReturns<string> =>
                 spawnSync(
                     process.execPath,
                     ['gateway/dist/cli/main.js', 'records', 'verify', file, '--trust', trustFile],
