@@ -20,7 +20,7 @@ import {
     merkleLeafHash,
     schnorrSign,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 
 import { startNetwork } from './network.js';
 import type { Party, TestNetwork } from './network.js';

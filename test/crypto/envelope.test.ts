@@ -10,7 +10,7 @@ import {
     openEnvelope,
     rewrapEnvelope,
     sealEnvelope,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { randomScalar, rejectsWithCode, SUITES } from './protocol-helpers.js';
 
 for (const suite of SUITES) {

@@ -10,7 +10,7 @@ import {
     merkleRoot,
     verifyConsistency,
     verifyInclusion,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { refMth, refPath, refProof } from './merkle-reference.js';
 import { hex, toHexString } from './protocol-helpers.js';
 import { CONSISTENCY_VECTORS, INCLUSION_VECTORS, LEAF_INPUTS, ROOT_HASHES } from './vectors/transparency-merkle.js';

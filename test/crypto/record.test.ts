@@ -27,7 +27,7 @@ import {
     type CommunicationRecord,
     type RecordBody,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { randomScalar, SUITES } from './protocol-helpers.js';
 
 function body(suite: Suite, sender: RecordSigner, receiverKeyId: Uint8Array, payload: Uint8Array): RecordBody {

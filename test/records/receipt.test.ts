@@ -22,8 +22,8 @@ import {
     RecordType,
     encodeRecord,
     payloadDigest,
-} from '@m2m-fabric/chaincode/protocol';
-import type { LedgerConnection } from '@m2m-fabric/gateway';
+} from '@m2m-fabric/protocol';
+import type { LedgerConnection } from '@m2m-fabric/sdk';
 import {
     ReceiptError,
     ReceiptVerifier,
@@ -36,7 +36,7 @@ import {
     verifyReceipt,
     type ChannelTrust,
     type Receipt,
-} from '@m2m-fabric/gateway/records/index';
+} from '@m2m-fabric/sdk';
 
 import { randomScalar } from '../crypto/helpers.js';
 import { CHAINCODE, startNetwork } from '../chaincode/network.js';
@@ -213,7 +213,7 @@ void describe('receipts', () => {
             const run = (file: string): SpawnSyncReturns<string> =>
                 spawnSync(
                     process.execPath,
-                    ['gateway/dist/cli/main.js', 'records', 'verify', file, '--trust', trustFile],
+                    ['gateway/cli/dist/main.js', 'records', 'verify', file, '--trust', trustFile],
                     {
                         encoding: 'utf8',
                     },

@@ -1,0 +1,15 @@
+/**
+ * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
+ * embedded ledger load the `contracts` export. The first contract is the default one.
+ */
+import {
+    AnchorContract,
+    CertificateContract,
+    EquipmentContract,
+    RegistryContract,
+    SessionContract,
+} from './contracts.js';
+
+export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract, AnchorContract];
+
+export * from './contracts.js';
