@@ -6,6 +6,7 @@ import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
+import { runRecordsBench } from './records.js';
 import { runStorageBench } from './storage.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
@@ -17,6 +18,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     kx: runKxBench,
     ledger: runLedgerBench,
     lookup: runLookupBench,
+    records: runRecordsBench,
     storage: runStorageBench,
 };
 

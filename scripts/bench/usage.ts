@@ -22,5 +22,6 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
     lookup:
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
         '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render]',
+    records: 'npm run bench -- records [--quick] [--out DIR]',
     storage: 'npm run bench -- storage',
 };

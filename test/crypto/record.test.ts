@@ -13,10 +13,10 @@ import {
     bigIntToBytes,
     bytesToBigInt,
     decodeRecord,
-    encodePoint,
     encodeRecord,
     openRecord,
     partyKeyId,
+    partyKeyIdOf,
     payloadDigest,
     publicKeyCommitment,
     recordBytes,
@@ -67,6 +67,7 @@ for (const suite of SUITES) {
         void it("names a device by H(Q_i), the session record's public-key commitment, never by a long-term id", () => {
             assert.deepEqual(record.sender.keyId, publicKeyCommitment(suite, device.publicKey));
             assert.deepEqual(partyKeyId(suite, device.publicKey), device.keyId);
+            assert.deepEqual(partyKeyIdOf(suite, record.signerKey), device.keyId);
         });
 
         void it('stores the payload under the CID that wraps its digest', () => {
@@ -76,7 +77,7 @@ for (const suite of SUITES) {
         void it('is a standard low-s ECDSA signature (checked with @noble/curves)', () => {
             const curve = suite.id === 'P256-SHA256' ? p256 : p384;
             assert.ok(
-                curve.verify(record.signature, recordSigningMessage(record), encodePoint(suite, record.signerKey), {
+                curve.verify(record.signature, recordSigningMessage(record), record.signerKey, {
                     lowS: true,
                 }),
             );

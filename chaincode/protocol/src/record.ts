@@ -20,13 +20,14 @@
  * verifications/s on one core, which receipts need), over "M2M-V1-RECORD" || every field before
  * the signature. Only low-s signatures are produced or accepted, so a record has one encoding.
  */
-import { createECDH, createHash, createPrivateKey, createPublicKey, createSign, createVerify } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, createSign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
 import { bytesToBigInt, bigIntToBytes, ByteReader, ByteWriter, encodePoint, equalBytes } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { contentAddress } from './cid.js';
 import { publicKeyCommitment } from './session.js';
+import { hashBytes } from './hashing.js';
 import { suiteFromTag } from './suite.js';
 import type { Point, Suite } from './suite.js';
 
@@ -82,7 +83,8 @@ export interface RecordBody {
 }
 
 export interface CommunicationRecord extends RecordBody {
-    signerKey: Point;
+    /** The signer's public key, SEC1 compressed (checked on the curve by OpenSSL when decoded). */
+    signerKey: Uint8Array;
     /** r || s, fixed width, low-s. */
     signature: Uint8Array;
 }
@@ -113,6 +115,11 @@ export function partyKeyId(suite: Suite, publicKey: Point): Uint8Array {
     return publicKeyCommitment(suite, publicKey);
 }
 
+/** partyKeyId of a SEC1-compressed key (the same hash: publicKeyCommitment hashes the compressed form). */
+export function partyKeyIdOf(suite: Suite, compressed: Uint8Array): Uint8Array {
+    return hashBytes(suite, 'PublicKeyCommitment', compressed);
+}
+
 function writeParty(w: ByteWriter, suite: Suite, party: Party): void {
     if (!ROLES.has(party.role)) throw new RangeError(`unknown party role ${party.role}`);
     if (party.keyId.length !== suite.hashBytes) throw new RangeError(`a keyId is ${suite.hashBytes} bytes`);
@@ -126,7 +133,7 @@ function readParty(r: ByteReader, suite: Suite): Party {
 }
 
 /** The signed bytes: every field before the signature (the signer key included). */
-function encodeSigned(body: RecordBody, signerKey: Point): Uint8Array {
+function encodeSigned(body: RecordBody, signerKey: Uint8Array): Uint8Array {
     const { suite } = body;
     if (!TYPES.has(body.type)) throw new RangeError(`unknown record type ${body.type}`);
     if (!ENCRYPTIONS.has(body.encryption)) throw new RangeError(`unknown encryption type ${body.encryption}`);
@@ -135,7 +142,8 @@ function encodeSigned(body: RecordBody, signerKey: Point): Uint8Array {
     const w = new ByteWriter().u8(RECORD_VERSION).u8(suite.tag).u8(body.type).u8(body.encryption);
     writeParty(w, suite, body.sender);
     writeParty(w, suite, body.receiver);
-    w.u64(body.sequence).u64(body.timestamp).u32(body.size).raw(body.digest).raw(encodePoint(suite, signerKey));
+    if (signerKey.length !== suite.pointBytes) throw new RangeError('the signer key is a compressed point');
+    w.u64(body.sequence).u64(body.timestamp).u32(body.size).raw(body.digest).raw(signerKey);
     return w.finish();
 }
 
@@ -166,9 +174,22 @@ export function decodeRecord(bytes: Uint8Array): CommunicationRecord {
     const timestamp = r.u64();
     const size = r.u32();
     const digest = r.raw(RECORD_DIGEST_BYTES);
-    const signerKey = r.point(suite);
+    const signerKey = r.raw(suite.pointBytes);
     const signature = r.raw(2 * suite.scalarBytes);
     r.end();
+    // Decompressing through noble costs ~0.5 ms; OpenSSL checks the point when it builds the
+    // verification key (cached per key), which is what verification uses anyway.
+    if (
+        (signerKey[0] !== 0x02 && signerKey[0] !== 0x03) ||
+        bytesToBigInt(signerKey.subarray(1)) >= suite.Point.Fp.ORDER
+    ) {
+        throw new DecodeError('nonCanonical', 'record signer key is not a compressed point');
+    }
+    try {
+        verificationKey(suite, signerKey);
+    } catch (cause) {
+        throw new DecodeError('offCurve', 'record signer key is not a curve point', { cause });
+    }
     const s = bytesToBigInt(signature.subarray(suite.scalarBytes));
     const rr = bytesToBigInt(signature.subarray(0, suite.scalarBytes));
     if (rr === 0n || rr >= suite.n || s === 0n || s > suite.n / 2n) {
@@ -226,6 +247,7 @@ export class RecordSigner {
     /** H(publicKey): the party keyId of this signer. */
     readonly keyId: Uint8Array;
     readonly #key: KeyObject;
+    readonly #compressed: Uint8Array;
 
     constructor(suite: Suite, secretKey: bigint) {
         if (secretKey <= 0n || secretKey >= suite.n) throw new RangeError('secret key outside [1, n-1]');
@@ -247,6 +269,7 @@ export class RecordSigner {
         d.fill(0);
         this.suite = suite;
         this.publicKey = suite.Point.fromBytes(uncompressed);
+        this.#compressed = encodePoint(suite, this.publicKey);
         this.keyId = partyKeyId(suite, this.publicKey);
     }
 
@@ -259,7 +282,7 @@ export class RecordSigner {
     sign(body: RecordBody): CommunicationRecord {
         if (body.suite.id !== this.suite.id) throw new RangeError('record suite differs from the signer suite');
         if (!equalBytes(body.sender.keyId, this.keyId)) throw new RangeError('the record names another sender');
-        const message = Buffer.concat([SIGNING_LABEL, encodeSigned(body, this.publicKey)]);
+        const message = Buffer.concat([SIGNING_LABEL, encodeSigned(body, this.#compressed)]);
         const signature = new Uint8Array(
             createSign(HASH_NAME[this.suite.id]!).update(message).sign({ key: this.#key, dsaEncoding: 'ieee-p1363' }),
         );
@@ -267,7 +290,7 @@ export class RecordSigner {
         const n = this.suite.n;
         const s = bytesToBigInt(signature.subarray(this.suite.scalarBytes));
         if (s > n / 2n) signature.set(bigIntToBytes(n - s, this.suite.scalarBytes), this.suite.scalarBytes);
-        return { ...body, signerKey: this.publicKey, signature };
+        return { ...body, signerKey: this.#compressed, signature };
     }
 }
 
@@ -280,17 +303,20 @@ export class RecordSigner {
  */
 export function verifyRecord(record: CommunicationRecord): void {
     const { suite } = record;
-    if (!equalBytes(partyKeyId(suite, record.signerKey), record.sender.keyId)) {
+    if (!equalBytes(partyKeyIdOf(suite, record.signerKey), record.sender.keyId)) {
         throw new VerificationError(
             ErrorCode.RecordSenderMismatch,
             'the record is signed by a key other than its sender',
         );
     }
-    const compressed = encodePoint(suite, record.signerKey);
+    const compressed = record.signerKey;
     const message = Buffer.concat([SIGNING_LABEL, encodeSigned(record, record.signerKey)]);
-    const ok = createVerify(HASH_NAME[suite.id]!)
-        .update(message)
-        .verify({ key: verificationKey(suite, compressed), dsaEncoding: 'ieee-p1363' }, record.signature);
+    const ok = verify(
+        HASH_NAME[suite.id]!,
+        message,
+        { key: verificationKey(suite, compressed), dsaEncoding: 'ieee-p1363' },
+        record.signature,
+    );
     if (!ok) throw new VerificationError(ErrorCode.RecordSignatureInvalid, 'the record signature does not verify');
 }
 
