@@ -312,7 +312,7 @@ export function verifyRecord(record: CommunicationRecord): void {
     const compressed = record.signerKey;
     const message = Buffer.concat([SIGNING_LABEL, encodeSigned(record, record.signerKey)]);
     const ok = verify(
-        HASH_NAME[suite.id]!,
+        HASH_NAME[suite.id],
         message,
         { key: verificationKey(suite, compressed), dsaEncoding: 'ieee-p1363' },
         record.signature,
