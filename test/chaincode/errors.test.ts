@@ -60,6 +60,7 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.RecordSenderMismatch,
     ErrorCode.ReceiptInvalid,
     ErrorCode.JournalCorrupt,
+    ErrorCode.PublicKeyMismatch, // Algorithm 3 at the CSP (runAlgorithm3)
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {

@@ -10,6 +10,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDeviceState } from '@m2m-fabric/device';
+import { ENV_NAMES, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
+import { CSP_SCHEMA, FOG_SCHEMA } from '@m2m-fabric/cli';
 import { runCli } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -139,4 +141,23 @@ void test('m2m device loads no native addon (runs on a Raspberry Pi with Node 20
     );
     // The check can fail: the embedded ledger does load LevelDB's addon.
     assert.ok(loaded('@m2m-fabric/embedded-ledger').some((s) => s.includes('classic-level')));
+});
+
+void test('--help of fog, csp and manufacturer lists every setting: the schema, FABRIC_* and the object store', async () => {
+    // Every variable the Fabric connection reader knows is in the listed settings.
+    const listed = new Set(FABRIC_SETTINGS.map((s) => s.env));
+    for (const env of Object.values(ENV_NAMES)) assert.ok(listed.has(env), `${env} missing from FABRIC_SETTINGS`);
+    for (const [command, schema] of [
+        ['fog', FOG_SCHEMA],
+        ['csp', CSP_SCHEMA],
+        ['manufacturer', {}],
+    ] as const) {
+        const { code, out } = await runCli([command, '--help']);
+        assert.equal(code, 0, out);
+        for (const spec of Object.values(schema as Record<string, { env: string }>))
+            assert.ok(out.includes(spec.env), `${command} --help: ${spec.env}`);
+        for (const s of [...FABRIC_SETTINGS, ...STORAGE_SETTINGS])
+            assert.ok(out.includes(s.env), `${command} --help: ${s.env}`);
+        assert.match(out, /FABRIC_EVALUATE_TIMEOUT_MS\s+evaluate deadline, ms \(default 5000\)/);
+    }
 });

@@ -38,6 +38,8 @@ export const ErrorCode = {
     ReceiptInvalid: 'receiptInvalid',
     UnknownBatch: 'unknownBatch',
     JournalCorrupt: 'journalCorrupt',
+    /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
+    PublicKeyMismatch: 'publicKeyMismatch',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

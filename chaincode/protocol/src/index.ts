@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './suite.js';
+export * from './multiply.js';
 export * from './openssl-ec.js';
 export * from './encoding.js';
 export * from './hashing.js';
@@ -20,3 +21,4 @@ export * from './merkle.js';
 export * from './record.js';
 export * from './envelope.js';
 export * from './anchor.js';
+export * from './algorithm3.js';

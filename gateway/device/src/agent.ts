@@ -23,6 +23,7 @@ import {
     toHex,
     type Point,
     type Suite,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
 import { RequestClient } from '@m2m-fabric/common';
@@ -101,12 +102,18 @@ export class DeviceAgent {
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
         // Checked before the lock, so a mistyped path creates nothing.
         if ((await readDeviceState(options.statePath)) === undefined)
-            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+            throw new ServiceError(
+                ErrorCode.NotConfigured,
+                `no device state at ${options.statePath} (provision it first)`,
+            );
         const lock = await DeviceStateLock.acquire(options.statePath, { waitMs: options.lockWaitMs ?? 5_000 });
         try {
             const state = await readDeviceState(options.statePath);
             if (state === undefined)
-                throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+                throw new ServiceError(
+                    ErrorCode.NotConfigured,
+                    `no device state at ${options.statePath} (provision it first)`,
+                );
             const agent = new DeviceAgent(options, state, lock);
             await agent.reloadEntitlement();
             if (state.session !== undefined) await agent.restoreChannel();
@@ -158,7 +165,7 @@ export class DeviceAgent {
     /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
     async connect(): Promise<void> {
         const url = this.options.brokerUrl ?? this.state.fog.brokerUrl;
-        if (url === undefined) throw new ServiceError('notConfigured', 'no fog broker URL');
+        if (url === undefined) throw new ServiceError(ErrorCode.NotConfigured, 'no fog broker URL');
         const fogId = this.state.fog.id;
         this.conn = await MqttConnection.connect(url, { clientId: this.clientId, reconnectPeriodMs: 300 });
         this.rpc = await RequestClient.create(
@@ -275,7 +282,8 @@ export class DeviceAgent {
             );
             await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
-            if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
+            if (!equalBytes(tag, routeId))
+                throw new ServiceError(ErrorCode.MalformedInput, 'confirmation for another session');
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);
@@ -296,7 +304,7 @@ export class DeviceAgent {
         if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
         const opened = await channel.open(frame);
         if (opened.type !== FrameType.Confirm)
-            throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
+            throw new ServiceError(ErrorCode.MalformedInput, `expected Confirm, got frame type ${opened.type}`);
         this.state.session!.established = true;
         await this.saveChannel(true);
     }
@@ -388,7 +396,7 @@ export class DeviceAgent {
         const opened = await this.channel!.open(decodeTagged(reply.body).payload);
         await this.saveChannel(true);
         if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
-            throw new ServiceError('malformedInput', 'expected an Ack frame');
+            throw new ServiceError(ErrorCode.MalformedInput, 'expected an Ack frame');
         return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
     }
 

@@ -16,3 +16,4 @@ export * from './ledger/fabric/index.js';
 export * from './chaincode-client.js';
 export * from './storage/index.js';
 export * from './records/index.js';
+export * from './settings.js';

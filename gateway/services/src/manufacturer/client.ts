@@ -17,6 +17,7 @@ import {
     randomScalar,
     toHex,
     type Suite,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
 import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
@@ -172,7 +173,7 @@ export class ManufacturerClient {
         const rec = await this.deviceRecord(equipmentId);
         const [csp, fogRecord] = await Promise.all([this.options.ledger.getCsp(), this.options.ledger.getFog(fog.id)]);
         if (fogRecord.status !== 'approved')
-            throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
+            throw new ServiceError(ErrorCode.FogNotApproved, `fog ${fog.id} is ${fogRecord.status}`);
         const endCounter = BigInt(rec.nextPurchase);
         const fogEntry = {
             id: fog.id,
@@ -182,7 +183,7 @@ export class ManufacturerClient {
         const checkSameDevice = (existing: DeviceStateFile): void => {
             if (existing.equipmentId !== equipmentId || existing.w !== rec.w)
                 throw new ServiceError(
-                    'malformedInput',
+                    ErrorCode.MalformedInput,
                     `${statePath} belongs to equipment ${existing.equipmentId} with other secrets; refusing to overwrite it`,
                 );
         };
