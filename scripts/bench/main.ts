@@ -12,6 +12,7 @@ import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { plotBench, runPlots } from './plots.js';
+import { runRecordsBench } from './records.js';
 import { runStorageBench } from './storage.js';
 import { QUICK_RESULTS_DIR, RESULTS_DIR } from './results-dir.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
@@ -26,6 +27,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     ledger: runLedgerBench,
     lookup: runLookupBench,
     plots: runPlots,
+    records: runRecordsBench,
     storage: runStorageBench,
 };
 

@@ -27,5 +27,6 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
         '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render] [--out DIR]',
     plots: 'npm run bench -- plots [--dir DIR]   (re-renders the SVG figures from the JSON results)',
+    records: 'npm run bench -- records [--quick] [--out DIR]',
     storage: 'npm run bench -- storage',
 };

@@ -20,6 +20,13 @@ import {
     encodePoint,
     encodeSynchronisation,
     fromHex,
+    CSP_WRITER,
+    MerkleTree,
+    SchnorrContext,
+    batchHeadMessage,
+    encodeSchnorrSignature,
+    merkleLeafHash,
+    schnorrSign,
     randomScalar,
     toHex,
 } from '@m2m-fabric/protocol';
@@ -48,6 +55,11 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.CertificateAlreadyUsed,
     ErrorCode.DecryptionFailed,
     ErrorCode.ReplayDetected,
+    // Communication records are verified by their readers (SDK), not by the chaincode.
+    ErrorCode.RecordSignatureInvalid,
+    ErrorCode.RecordSenderMismatch,
+    ErrorCode.ReceiptInvalid,
+    ErrorCode.JournalCorrupt,
     ErrorCode.PublicKeyMismatch, // Algorithm 3 at the CSP (runAlgorithm3)
 ]);
 
@@ -556,6 +568,39 @@ void describe('every chaincode rejection leaves the state unchanged', () => {
         await expectCode(ErrorCode.UnknownEquipment, () =>
             evaluate(net.parties.csp, 'equipment', 'getEquipment', { args: ['eq-404'] }),
         );
+    });
+
+    void it('anchors: duplicate, out-of-order and inconsistent batches, unknown batches', async () => {
+        const { parties } = net;
+        const tree = new MerkleTree(Array.from({ length: 9 }, (_, i) => merkleLeafHash(Uint8Array.of(i))));
+        const args = (sequence: number, size: number, proof: Uint8Array[]): string[] => {
+            const root = tree.root(size);
+            const signature = schnorrSign(
+                suite,
+                SchnorrContext.BatchHead,
+                net.csp.d,
+                batchHeadMessage(CSP_WRITER, sequence, size, root),
+            );
+            return [
+                CSP_WRITER,
+                String(sequence),
+                String(size),
+                toHex(root),
+                proof.map(toHex).join(''),
+                toHex(encodeSchnorrSignature(suite, signature)),
+            ];
+        };
+        await submit(parties.csp, 'anchors', 'anchorBatch', { args: args(1, 4, []) });
+        await expectCode(ErrorCode.DuplicateBatch, tx(parties.csp, 'anchors', 'anchorBatch', { args: args(1, 4, []) }));
+        await expectCode(
+            ErrorCode.BatchOutOfOrder,
+            tx(parties.csp, 'anchors', 'anchorBatch', { args: args(3, 9, tree.consistencyProof(4, 9)) }),
+        );
+        await expectCode(
+            ErrorCode.MerkleProofInvalid,
+            tx(parties.csp, 'anchors', 'anchorBatch', { args: args(2, 9, tree.consistencyProof(5, 9)) }),
+        );
+        await expectCode(ErrorCode.UnknownBatch, tx(parties.csp, 'anchors', 'getAnchor', { args: [CSP_WRITER, '7'] }));
     });
 
     void it('reached every code the chaincode raises', () => {

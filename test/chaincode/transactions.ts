@@ -67,4 +67,18 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
         synchroniseSession: { parameters: [], roles: ['csp'] },
         getSession: { parameters: ['primaryHash'], roles: ['csp', 'fog'], evaluate: true },
     },
+    anchors: {
+        anchorBatch: {
+            parameters: ['writer', 'sequence', 'treeSize', 'root', 'consistencyProof', 'signature'],
+            roles: ['csp', 'fog'],
+        },
+        getAnchor: { parameters: ['writer', 'sequence'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        getWriterHead: { parameters: ['writer'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        listAnchors: {
+            parameters: ['writer', 'from', 'to', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+        getCheckpoint: { parameters: [], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+    },
 };

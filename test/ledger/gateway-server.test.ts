@@ -20,7 +20,8 @@ import {
     loadOrCreateTlsServer,
     type TlsServerMaterial,
 } from '@m2m-fabric/embedded-ledger';
-import { FabricLedgerConnector } from '@m2m-fabric/sdk';
+import { FabricLedgerConnector, fetchBlockByTxId } from '@m2m-fabric/sdk';
+import { common } from '@hyperledger/fabric-protos';
 
 import { CHAINCODE, openTestNetwork, utf8, type TestNetwork } from './fixtures/network.js';
 
@@ -72,6 +73,16 @@ void describe('embedded Fabric Gateway endpoint', () => {
         );
         assert.match(digest, /^[0-9a-f]{64}$/);
         assert.equal(utf8(await contract.evaluate('Get', { arguments: ['gw-t'] })), digest);
+    });
+
+    void it('serves qscc GetBlockByTxID through fabric-gateway: the signed block the embedded ledger holds', async () => {
+        const submitted = await contract.submitAsync('Put', { arguments: ['gw-q', 'block'] });
+        const status = await submitted.getStatus();
+        const block = await fetchBlockByTxId(connection, submitted.transactionId);
+        assert.deepEqual(block, await net.ledger.getBlock(status.blockNumber));
+        const signatures = common.Block.deserializeBinary(block).getMetadata()!.getMetadataList_asU8()[0]!;
+        assert.equal(common.Metadata.deserializeBinary(signatures).getSignaturesList().length, 1);
+        await assert.rejects(fetchBlockByTxId(connection, 'f'.repeat(64)), EndorseError);
     });
 
     void it('reports a chaincode rejection as EndorseError with its protocol code, writing nothing', async () => {

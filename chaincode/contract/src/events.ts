@@ -22,6 +22,7 @@ export const EventName = {
     CertificatesIssued: 'CertificatesIssued',
     SessionActivated: 'SessionActivated',
     SessionSynchronised: 'SessionSynchronised',
+    BatchAnchored: 'BatchAnchored',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 

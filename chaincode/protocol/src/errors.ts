@@ -29,6 +29,15 @@ export const ErrorCode = {
     NotConfigured: 'notConfigured',
     DecryptionFailed: 'decryptionFailed',
     ReplayDetected: 'replayDetected',
+    // Communication records (issue 18).
+    RecordSignatureInvalid: 'recordSignatureInvalid',
+    RecordSenderMismatch: 'recordSenderMismatch',
+    MerkleProofInvalid: 'merkleProofInvalid',
+    BatchOutOfOrder: 'batchOutOfOrder',
+    DuplicateBatch: 'duplicateBatch',
+    ReceiptInvalid: 'receiptInvalid',
+    UnknownBatch: 'unknownBatch',
+    JournalCorrupt: 'journalCorrupt',
     /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
     PublicKeyMismatch: 'publicKeyMismatch',
 } as const;

@@ -19,6 +19,8 @@ export const HpkeInfo = {
     C2: 'M2M-V1-C2',
     /** C3 = Enc_{Q_c}(primaryHash_i): fog -> CSP. */
     C3: 'M2M-V1-C3',
+    /** A stored payload's data key wrapped for one reader (envelope encryption, envelope.ts). */
+    DataKey: 'M2M-V1-DATA-KEY',
 } as const;
 export type HpkeInfo = (typeof HpkeInfo)[keyof typeof HpkeInfo];
 

@@ -17,4 +17,8 @@ export * from './hpke.js';
 export * from './session-channel.js';
 export * from './messages.js';
 export * from './session.js';
+export * from './merkle.js';
+export * from './record.js';
+export * from './envelope.js';
+export * from './anchor.js';
 export * from './algorithm3.js';

@@ -22,6 +22,8 @@ export const SchnorrContext = {
     ProofOfPossession: 'proof-of-possession',
     M3: 'm3',
     CspConfirmation: 'csp-confirmation',
+    /** A writer's signed batch head (writer, sequence, tree size, root) anchored by anchors.ts. */
+    BatchHead: 'batch-head',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 

@@ -28,6 +28,7 @@ commands:
   csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
   manufacturer   register/replace/decommission equipment, buy sessions, list, history
   storage        export the embedded IPFS store to a CAR file (for ipfs dag import), or import one
+  records        verify a communication-record receipt offline; export a channel trust file
 Run "m2m <command> --help" for a command's options and environment variables.`;
 
 function positiveInt(name: string, raw: string | undefined, dflt: number, max: number): number {
@@ -148,6 +149,8 @@ async function main(): Promise<void> {
             return (await import('@m2m-fabric/console')).runConsole(rest);
         case 'storage':
             return (await import('./storage.js')).runStorage(rest);
+        case 'records':
+            return (await import('./records.js')).runRecords(rest);
         case undefined:
         case '--help':
         case 'help':

@@ -7,7 +7,7 @@
  *  - the validation code of each transaction in metadata slot TRANSACTIONS_FILTER (one byte per
  *    transaction), which is outside the hashed header exactly as in Fabric.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import { BlockMetadataIndex, common, HeaderType, peer } from './protos.js';
 
@@ -36,10 +36,64 @@ function derUnsignedInteger(value: number): Buffer {
     return derTlv(0x02, bytes);
 }
 
+/** protoutil.BlockHeaderBytes: the ASN.1 DER SEQUENCE the header hash and the orderer signature cover. */
+export function blockHeaderBytes(number: number, previousHash: Uint8Array, dataHash: Uint8Array): Uint8Array {
+    const body = Buffer.concat([derUnsignedInteger(number), derTlv(0x04, previousHash), derTlv(0x04, dataHash)]);
+    return derTlv(0x30, body);
+}
+
 /** Fabric's block header hash. */
 export function blockHeaderHash(number: number, previousHash: Uint8Array, dataHash: Uint8Array): Uint8Array {
-    const body = Buffer.concat([derUnsignedInteger(number), derTlv(0x04, previousHash), derTlv(0x04, dataHash)]);
-    return sha256(derTlv(0x30, body));
+    return sha256(blockHeaderBytes(number, previousHash, dataHash));
+}
+
+/**
+ * The ordering service's block signature (Fabric 2.x orderer/common/multichannel/blockwriter.go):
+ * metadata slot SIGNATURES holds `Metadata { value: OrdererBlockMetadata { last_config }, signatures:
+ * [MetadataSignature { signature_header: SignatureHeader { creator, nonce }, signature }] }`, the
+ * signature over value || signature_header || BlockHeaderBytes. Peers and offline verifiers check
+ * it against the orderer organisation's MSP.
+ */
+export interface BlockSigner {
+    /** The orderer's serialized identity (msp.SerializedIdentity). */
+    readonly identity: Uint8Array;
+    sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A protobuf length-delimited field (wire type 2). */
+function protoBytes(field: number, value: Uint8Array): Buffer {
+    const varint = (n: number): number[] => {
+        const out: number[] = [];
+        while (n >= 0x80) {
+            out.push((n & 0x7f) | 0x80);
+            n = Math.floor(n / 128);
+        }
+        out.push(n);
+        return out;
+    };
+    return Buffer.concat([Buffer.from([...varint((field << 3) | 2), ...varint(value.length)]), value]);
+}
+
+/**
+ * The SIGNATURES metadata, encoded by hand: the process may also load fabric-gateway's newer
+ * fabric-protos, whose classes replace these messages in google-protobuf's global namespace (its
+ * MetadataSignature has a field ours lacks), so serialising them through the classes breaks.
+ * Fields: Metadata { 1 value, 2 signatures }, MetadataSignature { 1 signature_header, 2 signature },
+ * SignatureHeader { 1 creator, 2 nonce }, OrdererBlockMetadata { 1 last_config = LastConfig { 1 index = 0 } }.
+ */
+async function ordererSignature(
+    signer: BlockSigner,
+    number: number,
+    previousHash: Uint8Array,
+    dataHash: Uint8Array,
+): Promise<Uint8Array> {
+    const value = protoBytes(1, new Uint8Array());
+    const headerBytes = Buffer.concat([protoBytes(1, signer.identity), protoBytes(2, randomBytes(24))]);
+    const signature = await signer.sign(
+        Buffer.concat([value, headerBytes, blockHeaderBytes(number, previousHash, dataHash)]),
+    );
+    const metadataSignature = Buffer.concat([protoBytes(1, headerBytes), protoBytes(2, signature)]);
+    return new Uint8Array(Buffer.concat([protoBytes(1, value), protoBytes(2, metadataSignature)]));
 }
 
 /** Fabric's block data hash. */
@@ -47,13 +101,17 @@ export function blockDataHash(data: readonly Uint8Array[]): Uint8Array {
     return sha256(...data);
 }
 
-/** Builds a block of envelopes with their validation codes; returns its bytes and header hash. */
-export function buildBlock(
+/**
+ * Builds a block of envelopes with their validation codes, signed by the orderer when `signer` is
+ * given; returns its bytes and header hash.
+ */
+export async function buildBlock(
     number: number,
     previousHash: Uint8Array,
     envelopes: readonly Uint8Array[],
     validationCodes: readonly number[],
-): { bytes: Uint8Array; headerHash: Uint8Array } {
+    signer?: BlockSigner,
+): Promise<{ bytes: Uint8Array; headerHash: Uint8Array }> {
     const dataHash = blockDataHash(envelopes);
     const header = new common.BlockHeader();
     header.setNumber(number);
@@ -69,6 +127,9 @@ export function buildBlock(
         new Uint8Array(),
         new Uint8Array(),
     ];
+    if (signer !== undefined) {
+        slots[BlockMetadataIndex.SIGNATURES] = await ordererSignature(signer, number, previousHash, dataHash);
+    }
     slots[BlockMetadataIndex.TRANSACTIONS_FILTER] = Uint8Array.from(validationCodes);
     metadata.setMetadataList(slots);
     const block = new common.Block();

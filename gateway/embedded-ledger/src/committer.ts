@@ -4,7 +4,7 @@
  * transaction index in one atomic batch. Only after that write returns are commit statuses
  * reported and event streams woken — so nothing is announced that a crash could take back.
  */
-import { buildBlock, decodeBlock, summariseBlock, type TransactionSummary } from './blocks.js';
+import { buildBlock, decodeBlock, summariseBlock, type BlockSigner, type TransactionSummary } from './blocks.js';
 import type { LedgerStore, TxLocation } from './store.js';
 import type { BlockValidator } from './validator.js';
 
@@ -16,15 +16,18 @@ type StatusWaiter = (location: TxLocation | Error) => void;
 export class Committer {
     readonly #store: LedgerStore;
     readonly #validator: BlockValidator;
+    readonly #signer: BlockSigner | undefined;
     #queue: Promise<void> = Promise.resolve();
     readonly #statusWaiters = new Map<string, Set<StatusWaiter>>();
     #commitWaiters: (() => void)[] = [];
     readonly #recent = new Map<number, TransactionSummary[]>();
     #failure: Error | undefined;
 
-    constructor(store: LedgerStore, validator: BlockValidator) {
+    /** `signer` is the ordering service's: every block it cuts carries its signature, as on Fabric. */
+    constructor(store: LedgerStore, validator: BlockValidator, signer?: BlockSigner) {
         this.#store = store;
         this.#validator = validator;
+        this.#signer = signer;
     }
 
     /** Set when a block could not be written; the ledger then refuses further work. */
@@ -46,7 +49,7 @@ export class Committer {
 
     /** Writes a block that needs no validation (the genesis block). */
     async commitGenesis(envelope: Uint8Array, config: string): Promise<void> {
-        const { bytes, headerHash } = buildBlock(0, new Uint8Array(), [envelope], [0]);
+        const { bytes, headerHash } = await buildBlock(0, new Uint8Array(), [envelope], [0], this.#signer);
         await this.#store.commitBlock(
             { blockNum: 0, blockBytes: bytes, headerHash, updates: [], history: [], transactions: [] },
             config,
@@ -115,7 +118,13 @@ export class Committer {
     async #commit(envelopes: Uint8Array[]): Promise<void> {
         const blockNum = this.#store.height;
         const validated = await this.#validator.validate(blockNum, envelopes);
-        const { bytes, headerHash } = buildBlock(blockNum, this.#store.tipHash, envelopes, validated.codes);
+        const { bytes, headerHash } = await buildBlock(
+            blockNum,
+            this.#store.tipHash,
+            envelopes,
+            validated.codes,
+            this.#signer,
+        );
         await this.#store.commitBlock({
             blockNum,
             blockBytes: bytes,

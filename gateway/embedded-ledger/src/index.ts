@@ -6,6 +6,8 @@ export {
     EmbeddedLedger,
     DEFAULT_CHANNEL,
     DEFAULT_ENDORSEMENT_POLICY,
+    DEFAULT_ORDERER_MSP,
+    type ChannelTrust,
     type ChaincodeExecution,
     type EmbeddedLedgerOptions,
 } from './ledger.js';
@@ -13,6 +15,7 @@ export type { ChaincodeDefinition } from './chaincode.js';
 export { Organisation, ATTRIBUTES_OID, type Enrolment, type EnrolOptions, type IdentityRole } from './msp.js';
 export { DEFAULT_BATCH_CONFIG, type BatchConfig } from './orderer.js';
 export { parsePolicy, evaluatePolicy, PolicySyntaxError, type Policy } from './policy.js';
+export { QSCC } from './qscc.js';
 export { verifyLedger, type VerifyResult } from './verify.js';
 export {
     EmbeddedGatewayServer,

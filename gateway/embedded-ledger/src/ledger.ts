@@ -54,9 +54,26 @@ import {
 } from './transaction.js';
 import { verifyLowS } from '@m2m-fabric/sdk';
 import { BlockValidator } from './validator.js';
+import { QSCC, QueryChaincode } from './qscc.js';
 
 export const DEFAULT_CHANNEL = 'm2m';
 export const DEFAULT_ENDORSEMENT_POLICY = 'MAJORITY Endorsement';
+/** The ordering service's organisation; it signs every block and endorses nothing. */
+export const DEFAULT_ORDERER_MSP = 'OrdererMSP';
+
+/**
+ * What an offline verifier trusts about a channel: its organisations' MSP root certificates (and
+ * which of them order blocks). Receipts are verified against this and nothing else.
+ */
+export interface ChannelTrust {
+    readonly channel: string;
+    /** The chaincode whose transactions are verified (its namespace in the write set). */
+    readonly chaincode: string;
+    readonly orderers: readonly { mspId: string; rootCertificates: string[] }[];
+    readonly organisations: readonly { mspId: string; rootCertificates: string[] }[];
+    /** The channel's endorsement policy for the chaincode, e.g. `MAJORITY Endorsement`. */
+    readonly endorsementPolicy: string;
+}
 
 export interface EmbeddedLedgerOptions {
     /** Directory for the ledger database and the organisations' crypto material. */
@@ -80,6 +97,8 @@ export interface EmbeddedLedgerOptions {
      * stays free for gateways, ordering and commits. Needs each chaincode's `module`.
      */
     readonly chaincodeExecution?: ChaincodeExecution;
+    /** MSP id of the ordering service's organisation; default `OrdererMSP`. */
+    readonly ordererMspId?: string;
 }
 
 export type ChaincodeExecution = 'in-process' | 'worker-per-peer';
@@ -87,6 +106,8 @@ export type ChaincodeExecution = 'in-process' | 'worker-per-peer';
 interface ChannelConfig {
     channel: string;
     organisations: { mspId: string; caCertificate: string }[];
+    /** Absent in ledgers created before blocks were signed. */
+    orderer?: { mspId: string; caCertificate: string };
 }
 
 /** A promise that rejects with a {@link DeadlineError} at `deadlineAt` (epoch ms). */
@@ -130,9 +151,13 @@ export class EmbeddedLedger implements LedgerConnector {
     readonly #orderer: BlockCutter;
     readonly #connections = new Set<EmbeddedConnection>();
     readonly #chaincodeHosts: readonly ChaincodeHost[];
+    readonly #ordererOrganisation: Organisation;
+    readonly #endorsementPolicies: ReadonlyMap<string, string>;
     #closed = false;
 
     private constructor(parts: {
+        ordererOrganisation: Organisation;
+        endorsementPolicies: Map<string, string>;
         channelName: string;
         dataDir: string;
         store: LedgerStore;
@@ -151,6 +176,8 @@ export class EmbeddedLedger implements LedgerConnector {
         this.#policies = parts.policies;
         this.#committer = parts.committer;
         this.#chaincodeHosts = parts.chaincodeHosts;
+        this.#ordererOrganisation = parts.ordererOrganisation;
+        this.#endorsementPolicies = parts.endorsementPolicies;
         this.#orderer = new BlockCutter(parts.batch, (batch) => this.#committer.enqueue(batch));
     }
 
@@ -180,6 +207,19 @@ export class EmbeddedLedger implements LedgerConnector {
             organisations.push(await Organisation.open(mspId, join(options.dataDir, 'organisations', mspId)));
         }
         const msps = new MspRegistry(organisations);
+        const ordererMspId = options.ordererMspId ?? DEFAULT_ORDERER_MSP;
+        if (options.organisations.includes(ordererMspId))
+            throw new RangeError(`${ordererMspId} is the ordering organisation, not an application one`);
+        const ordererOrganisation = await Organisation.open(
+            ordererMspId,
+            join(options.dataDir, 'organisations', ordererMspId),
+        );
+        const ordererEnrolment = await ordererOrganisation.loadOrEnrol('orderer0', { role: 'orderer' });
+        const blockSigner = {
+            identity: serializeIdentity(ordererMspId, ordererEnrolment.certificatePem),
+            sign: ordererEnrolment.signer,
+        };
+        const endorsementPolicies = new Map<string, string>();
 
         const chaincodes = new Map<string, ChaincodeRuntime>();
         const policies = new Map<string, Policy>();
@@ -187,11 +227,13 @@ export class EmbeddedLedger implements LedgerConnector {
             if (!/^[A-Za-z0-9_-]+$/.test(definition.name))
                 throw new RangeError(`invalid chaincode name ${JSON.stringify(definition.name)}`);
             if (chaincodes.has(definition.name)) throw new RangeError(`chaincode ${definition.name} defined twice`);
+            if (definition.name === QSCC) throw new RangeError(`${QSCC} is the query system chaincode`);
             chaincodes.set(definition.name, new ChaincodeRuntime(definition));
             policies.set(
                 definition.name,
                 parsePolicy(definition.endorsementPolicy ?? DEFAULT_ENDORSEMENT_POLICY, options.organisations),
             );
+            endorsementPolicies.set(definition.name, definition.endorsementPolicy ?? DEFAULT_ENDORSEMENT_POLICY);
         }
 
         const store = await LedgerStore.open(join(options.dataDir, 'ledger'), { sync: options.sync ?? true });
@@ -219,23 +261,28 @@ export class EmbeddedLedger implements LedgerConnector {
                     return own;
                 }),
             );
+            const qscc = new QueryChaincode(store);
             const endorsers = new Map<string, Endorser>();
             for (const [index, organisation] of organisations.entries()) {
                 const peerEnrolment = await organisation.loadOrEnrol('peer0', { role: 'peer' });
                 const identity = serializeIdentity(organisation.mspId, peerEnrolment.certificatePem);
+                // Every peer also runs the query system chaincode over the block store.
+                const peerMap = new Map<string, ChaincodeHost>(peerChaincodes[index]);
+                peerMap.set(QSCC, qscc);
                 endorsers.set(
                     organisation.mspId,
                     new Endorser(organisation.mspId, identity, peerEnrolment.signer, {
                         ...channel,
-                        chaincodes: peerChaincodes[index]!,
+                        chaincodes: peerMap,
                     }),
                 );
             }
-            const committer = new Committer(store, new BlockValidator(channel, policies));
+            const committer = new Committer(store, new BlockValidator(channel, policies), blockSigner);
 
             const config: ChannelConfig = {
                 channel: channelName,
                 organisations: organisations.map((org) => ({ mspId: org.mspId, caCertificate: org.caCertificatePem })),
+                orderer: { mspId: ordererMspId, caCertificate: ordererOrganisation.caCertificatePem },
             };
             const stored = await store.getConfig();
             if (store.height === 0) {
@@ -254,6 +301,8 @@ export class EmbeddedLedger implements LedgerConnector {
                     );
             }
             return new EmbeddedLedger({
+                ordererOrganisation,
+                endorsementPolicies,
                 channelName,
                 dataDir: options.dataDir,
                 store,
@@ -278,6 +327,35 @@ export class EmbeddedLedger implements LedgerConnector {
 
     get organisations(): string[] {
         return this.#msps.mspIds;
+    }
+
+    /** The ordering service's organisation (its CA certifies the identity that signs blocks). */
+    get ordererOrganisation(): Organisation {
+        return this.#ordererOrganisation;
+    }
+
+    /**
+     * The channel's MSP roots and endorsement policy for `chaincodeName`: everything an offline
+     * verifier of a receipt needs to trust (docs/records.md).
+     */
+    channelTrust(chaincodeName: string): ChannelTrust {
+        const endorsementPolicy = this.#endorsementPolicies.get(chaincodeName);
+        if (endorsementPolicy === undefined) throw new ConnectionError(`no chaincode ${chaincodeName}`);
+        return {
+            channel: this.channelName,
+            chaincode: chaincodeName,
+            orderers: [
+                {
+                    mspId: this.#ordererOrganisation.mspId,
+                    rootCertificates: [this.#ordererOrganisation.caCertificatePem],
+                },
+            ],
+            organisations: this.#msps.mspIds.map((mspId) => ({
+                mspId,
+                rootCertificates: [this.organisation(mspId).caCertificatePem],
+            })),
+            endorsementPolicy,
+        };
     }
 
     /** An organisation's CA, to enrol identities. */

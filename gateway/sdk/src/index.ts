@@ -16,4 +16,5 @@ export * from './ledger/fabric/index.js';
 export * from './chaincode-client.js';
 export * from './credit-lots.js';
 export * from './storage/index.js';
+export * from './records/index.js';
 export * from './settings.js';

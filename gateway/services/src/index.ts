@@ -18,3 +18,4 @@ export * from './broker.js';
 export * from './util/durable-map.js';
 export * from './util/fifo-limiter.js';
 export * from './util/rate-limiter.js';
+export * from './records/index.js';

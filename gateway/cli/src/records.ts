@@ -1,0 +1,118 @@
+/**
+ * `m2m records verify <receipt> --trust FILE`: verifies a receipt offline — no peer, no network —
+ * against a channel trust file (the MSP root certificates of the orderer and application
+ * organisations, the chaincode and its endorsement policy; docs/records.md). Prints the record
+ * as JSON and exits 0, or names the failed check and exits 1.
+ * `m2m records trust --data-dir DIR`: writes the trust file of an embedded ledger.
+ */
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { toHex } from '@m2m-fabric/protocol';
+
+import { ConfigError } from '@m2m-fabric/common';
+import { ReceiptError, parseChannelTrust, verifyReceipt, type ChannelTrust } from '@m2m-fabric/sdk';
+
+export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
+
+  m2m records verify RECEIPT --trust FILE
+      verifies a receipt file offline against the channel trust file; prints the record (JSON)
+      and exits 0, or prints "receiptInvalid: <check>: <detail>" and exits 1.
+  m2m records trust --data-dir DIR [--chaincode NAME] [--out FILE]
+      writes the trust file (orderer and organisation MSP roots, chaincode, endorsement policy)
+      of the embedded ledger in DIR/ledger (default chaincode m2m, output to stdout).`;
+
+export async function runRecords(argv: string[]): Promise<void> {
+    const [sub, ...rest] = argv;
+    if (sub === 'verify') return verify(rest);
+    if (sub === 'trust') return trust(rest);
+    if (sub === undefined || sub === '--help' || sub === 'help') {
+        console.log(RECORDS_USAGE);
+        return;
+    }
+    throw new ConfigError([`unknown records command ${sub}`, RECORDS_USAGE]);
+}
+
+async function verify(argv: string[]): Promise<void> {
+    const { values, positionals } = parseArgs({
+        args: argv,
+        options: { trust: { type: 'string' }, help: { type: 'boolean', default: false } },
+        allowPositionals: true,
+        strict: true,
+    });
+    if (values.help) {
+        console.log(RECORDS_USAGE);
+        return;
+    }
+    if (positionals.length !== 1 || values.trust === undefined) {
+        throw new ConfigError(['records verify needs one receipt file and --trust FILE', RECORDS_USAGE]);
+    }
+    const channelTrust = parseChannelTrust(await readFile(values.trust, 'utf8'));
+    const bytes = new Uint8Array(await readFile(positionals[0]!));
+    try {
+        const record = verifyReceipt(channelTrust, bytes);
+        console.log(
+            JSON.stringify({
+                valid: true,
+                suite: record.suite.id,
+                type: record.type,
+                encryption: record.encryption,
+                sender: { role: record.sender.role, keyId: toHex(record.sender.keyId) },
+                receiver: { role: record.receiver.role, keyId: toHex(record.receiver.keyId) },
+                sequence: record.sequence.toString(),
+                timestamp: new Date(Number(record.timestamp)).toISOString(),
+                size: record.size,
+                digest: toHex(record.digest),
+            }),
+        );
+    } catch (error) {
+        if (!(error instanceof ReceiptError)) throw error;
+        console.error(error.message.startsWith('receiptInvalid') ? error.message : `receiptInvalid: ${error.message}`);
+        process.exitCode = 1;
+    }
+}
+
+async function trust(argv: string[]): Promise<void> {
+    const { values } = parseArgs({
+        args: argv,
+        options: {
+            'data-dir': { type: 'string' },
+            chaincode: { type: 'string', default: 'm2m' },
+            out: { type: 'string' },
+            help: { type: 'boolean', default: false },
+        },
+        strict: true,
+    });
+    if (values.help) {
+        console.log(RECORDS_USAGE);
+        return;
+    }
+    if (values['data-dir'] === undefined) throw new ConfigError(['records trust needs --data-dir DIR']);
+    const text = `${JSON.stringify(await embeddedTrust(join(values['data-dir'], 'ledger'), values.chaincode), null, 2)}\n`;
+    if (values.out === undefined) process.stdout.write(text);
+    else await writeFile(values.out, text);
+}
+
+/**
+ * The trust file of an embedded ledger directory, read from its organisations' CA certificates
+ * (organisations/<MSP>/ca/ca-cert.pem) without opening the ledger, so it works while the ledger
+ * runs. The embedded ledger's policy is MAJORITY unless the chaincode was defined otherwise.
+ */
+async function embeddedTrust(ledgerDir: string, chaincode: string): Promise<ChannelTrust> {
+    const { DEFAULT_CHANNEL, DEFAULT_ENDORSEMENT_POLICY, DEFAULT_ORDERER_MSP } =
+        await import('@m2m-fabric/embedded-ledger');
+    const names = (await readdir(join(ledgerDir, 'organisations'))).sort();
+    const entry = async (mspId: string): Promise<{ mspId: string; rootCertificates: string[] }> => ({
+        mspId,
+        rootCertificates: [await readFile(join(ledgerDir, 'organisations', mspId, 'ca', 'ca-cert.pem'), 'utf8')],
+    });
+    if (!names.includes(DEFAULT_ORDERER_MSP)) throw new ConfigError([`no ${DEFAULT_ORDERER_MSP} under ${ledgerDir}`]);
+    return {
+        channel: DEFAULT_CHANNEL,
+        chaincode,
+        orderers: [await entry(DEFAULT_ORDERER_MSP)],
+        organisations: await Promise.all(names.filter((n) => n !== DEFAULT_ORDERER_MSP).map(entry)),
+        endorsementPolicy: DEFAULT_ENDORSEMENT_POLICY,
+    };
+}

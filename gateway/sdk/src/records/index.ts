@@ -1,0 +1,21 @@
+/**
+ * Communication records, SDK side: anchoring batches, fetching blocks, building and verifying
+ * receipts offline (docs/records.md). The record encoding, Merkle log and envelope encryption
+ * are in the protocol module (`@m2m-fabric/chaincode/protocol`).
+ */
+export { ANCHORS_CONTRACT, anchorBatch, fetchBlockByTxId, type AnchorWriter, type AnchoredBatch } from './anchoring.js';
+export {
+    RECEIPT_VERSION,
+    ReceiptError,
+    ReceiptVerifier,
+    blockHeaderBytes,
+    buildReceipt,
+    decodeReceipt,
+    encodeReceipt,
+    parseChannelTrust,
+    verifyReceipt,
+    type ChannelTrust,
+    type Receipt,
+    type ReceiptCheck,
+    type RecordPlacement,
+} from './receipt.js';

@@ -1,0 +1,340 @@
+/**
+ * The record batcher of a writer (the CSP, or a fog for the records it relays): records are
+ * verified, journaled on disk and acknowledged only once the journal is fsync'd (in groups, so
+ * one fsync covers every record that arrived meanwhile); stripped payloads go to the object store
+ * under their CID before the acknowledgement; batches are cut by size or by time and anchored one
+ * at a time through the anchors contract (docs/records.md).
+ *
+ * Crash safety: the journal is the writer's log, in order. After a restart (kill -9 anywhere) the
+ * batcher replays it, rebuilds the Merkle tree, asks the ledger for the writer's head and checks
+ * that the journal reproduces the anchored root (journalCorrupt otherwise: a reordered or
+ * rewritten journal is never anchored over); the records after the head are anchored next.
+ * Because the ledger's head is the truth and the contract refuses a repeated sequence, nothing is
+ * anchored twice. A torn entry at the journal's tail (a write the crash interrupted) was never
+ * acknowledged and is cut off; a bad entry followed by good ones is corruption and fails loudly.
+ *
+ *   journal entry: u32 length | first 4 bytes of SHA-256(record) | record
+ */
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import {
+    ErrorCode,
+    MerkleTree,
+    ProtocolError,
+    fromHex,
+    merkleLeafHash,
+    openRecord,
+    recordPayloadAddress,
+} from '@m2m-fabric/protocol';
+import type { CommunicationRecord } from '@m2m-fabric/protocol';
+import { anchorBatch, EndorseError } from '@m2m-fabric/sdk';
+import type { AnchorWriter, AnchoredBatch, LedgerContract, ObjectStore } from '@m2m-fabric/sdk';
+
+export interface BatcherOptions {
+    /** Directory of the journal (created if missing). */
+    readonly dir: string;
+    readonly writer: AnchorWriter;
+    /** The chaincode's anchors contract, as the writer's identity. */
+    readonly anchors: LedgerContract;
+    /** Where stripped payloads go; omit when payloads are stored elsewhere. */
+    readonly store?: ObjectStore;
+    /** Cut a batch at this many unanchored records; default 1000. */
+    readonly batchSize?: number;
+    /** Cut a batch this long after its first record; default 2000 ms (one default BatchTimeout). */
+    readonly maxDelayMs?: number;
+    /** Longest wait before a group fsync; default 2 ms. */
+    readonly syncDelayMs?: number;
+    /** Called after each anchored batch. */
+    readonly onAnchored?: (batch: AnchoredBatch) => void;
+}
+
+/** Where an acknowledged record sits in the writer's log. */
+export interface Ingested {
+    readonly leafIndex: number;
+    readonly record: CommunicationRecord;
+}
+
+const HEADER_BYTES = 8;
+const MAX_RECORD_BYTES = 4096;
+
+function checksum(bytes: Uint8Array): Buffer {
+    return createHash('sha256').update(bytes).digest().subarray(0, 4);
+}
+
+function journalCorrupt(message: string): ProtocolError {
+    return new ProtocolError(ErrorCode.JournalCorrupt, message);
+}
+
+interface Pending {
+    entry: Buffer;
+    resolve: () => void;
+    reject: (error: Error) => void;
+}
+
+export class RecordBatcher {
+    readonly #options: BatcherOptions;
+    readonly #batchSize: number;
+    readonly #maxDelayMs: number;
+    readonly #syncDelayMs: number;
+    readonly #tree = new MerkleTree();
+    #journal: FileHandle | undefined;
+    #journalBytes = 0;
+    #pending: Pending[] = [];
+    #syncTimer: NodeJS.Timeout | undefined;
+    #syncing: Promise<void> = Promise.resolve();
+    #durableSize = 0;
+    #anchoredSize = 0;
+    #sequence = 0;
+    #batchTimer: NodeJS.Timeout | undefined;
+    #anchoring: Promise<void> | undefined;
+    #failure: Error | undefined;
+    #closed = false;
+
+    private constructor(options: BatcherOptions) {
+        this.#options = options;
+        this.#batchSize = options.batchSize ?? 1000;
+        this.#maxDelayMs = options.maxDelayMs ?? 2000;
+        this.#syncDelayMs = options.syncDelayMs ?? 2;
+    }
+
+    /** Opens (or recovers) the journal and reconciles it with the ledger's head for the writer. @throws journalCorrupt */
+    static async open(options: BatcherOptions): Promise<RecordBatcher> {
+        const batcher = new RecordBatcher(options);
+        await batcher.#recover();
+        return batcher;
+    }
+
+    get writer(): string {
+        return this.#options.writer.writer;
+    }
+    /** Records durable in the journal (acknowledged). */
+    get durableSize(): number {
+        return this.#durableSize;
+    }
+    /** Records covered by the last anchored batch. */
+    get anchoredSize(): number {
+        return this.#anchoredSize;
+    }
+    get sequence(): number {
+        return this.#sequence;
+    }
+    /** The writer's log (for inclusion proofs and receipts). */
+    get tree(): MerkleTree {
+        return this.#tree;
+    }
+
+    async #recover(): Promise<void> {
+        const { mkdir } = await import('node:fs/promises');
+        await mkdir(this.#options.dir, { recursive: true, mode: 0o700 });
+        const path = join(this.#options.dir, 'journal.log');
+        this.#journal = await open(path, 'a+');
+        const { size } = await this.#journal.stat();
+        const bytes = Buffer.alloc(size);
+        if (size > 0) await this.#journal.read(bytes, 0, size, 0);
+        let offset = 0;
+        while (offset < size) {
+            const end = this.#readEntry(bytes, offset);
+            if (end === undefined) {
+                // A torn tail: cut it off if nothing valid follows, else the journal is corrupt.
+                if (this.#anyValidEntryAfter(bytes, offset + 1)) {
+                    throw journalCorrupt(`journal entry at byte ${offset} is damaged and later entries exist`);
+                }
+                await this.#journal.truncate(offset);
+                await this.#journal.sync();
+                break;
+            }
+            offset = end;
+        }
+        this.#journalBytes = offset;
+        this.#durableSize = this.#tree.size;
+        // The ledger's head is the truth about what is anchored.
+        try {
+            const head = await this.#options.anchors.evaluate('getWriterHead', { arguments: [this.writer] });
+            const json = JSON.parse(new TextDecoder().decode(head)) as {
+                sequence: number;
+                treeSize: number;
+                root: string;
+            };
+            if (json.treeSize > this.#tree.size) {
+                throw journalCorrupt(
+                    `the ledger anchors ${json.treeSize} records of ${this.writer}; the journal has ${this.#tree.size}`,
+                );
+            }
+            if (!Buffer.from(this.#tree.root(json.treeSize)).equals(fromHex(json.root))) {
+                throw journalCorrupt('the journal does not reproduce the anchored root (reordered or rewritten)');
+            }
+            this.#sequence = json.sequence;
+            this.#anchoredSize = json.treeSize;
+        } catch (error) {
+            if (!(error instanceof EndorseError && error.errorCode === ErrorCode.UnknownBatch)) throw error;
+        }
+        if (this.#tree.size > this.#anchoredSize) this.#scheduleBatch(true);
+    }
+
+    /** Parses one entry at `offset` into the tree; the end offset, or undefined when it is not a whole valid entry. */
+    #readEntry(bytes: Buffer, offset: number): number | undefined {
+        if (bytes.length - offset < HEADER_BYTES) return undefined;
+        const length = bytes.readUInt32BE(offset);
+        if (length === 0 || length > MAX_RECORD_BYTES || bytes.length - offset - HEADER_BYTES < length)
+            return undefined;
+        const record = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+        if (!checksum(record).equals(bytes.subarray(offset + 4, offset + 8))) return undefined;
+        try {
+            openRecord(record);
+        } catch {
+            return undefined;
+        }
+        this.#tree.appendLeafHash(merkleLeafHash(record));
+        return offset + HEADER_BYTES + length;
+    }
+
+    #anyValidEntryAfter(bytes: Buffer, from: number): boolean {
+        for (let offset = from; offset + HEADER_BYTES < bytes.length; offset++) {
+            const length = bytes.readUInt32BE(offset);
+            if (length === 0 || length > MAX_RECORD_BYTES || bytes.length - offset - HEADER_BYTES < length) continue;
+            const record = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+            if (checksum(record).equals(bytes.subarray(offset + 4, offset + 8))) return true;
+        }
+        return false;
+    }
+
+    /**
+     * Verifies a record (and its payload's CID, when given), stores the payload, journals the
+     * record and resolves once it is durable — the acknowledgement. Rejects with the record's
+     * DecodeError / VerificationError and journals nothing for a bad record.
+     */
+    async ingest(recordBytes: Uint8Array, payload?: Uint8Array): Promise<Ingested> {
+        if (this.#closed) throw new Error('the batcher is closed');
+        if (this.#failure !== undefined) throw this.#failure;
+        if (recordBytes.length > MAX_RECORD_BYTES) throw new RangeError('record too large');
+        const record = openRecord(recordBytes);
+        if (payload !== undefined) {
+            if (
+                payload.length !== record.size ||
+                !Buffer.from(createHash('sha256').update(payload).digest()).equals(record.digest)
+            ) {
+                throw new ProtocolError(
+                    ErrorCode.ContentAddressMismatch,
+                    'the payload is not the one the record names',
+                );
+            }
+            if (this.#options.store !== undefined) {
+                const cid = await this.#options.store.put(payload);
+                if (cid !== recordPayloadAddress(payload)) throw new Error(`the store returned ${cid}`);
+            }
+        }
+        const entry = Buffer.alloc(HEADER_BYTES + recordBytes.length);
+        entry.writeUInt32BE(recordBytes.length, 0);
+        checksum(recordBytes).copy(entry, 4);
+        entry.set(recordBytes, HEADER_BYTES);
+        // The leaf index is fixed by the order entries enter the journal buffer.
+        const leafIndex = this.#tree.appendLeafHash(merkleLeafHash(recordBytes));
+        await new Promise<void>((resolve, reject) => {
+            this.#pending.push({ entry, resolve, reject });
+            this.#syncTimer ??= setTimeout(() => {
+                this.#syncTimer = undefined;
+                this.#syncing = this.#syncing.then(() => this.#flush());
+            }, this.#syncDelayMs);
+        });
+        return { leafIndex, record };
+    }
+
+    /** Writes and fsyncs every pending entry at once, then acknowledges them. */
+    async #flush(): Promise<void> {
+        const group = this.#pending;
+        this.#pending = [];
+        if (group.length === 0) return;
+        try {
+            const data = Buffer.concat(group.map((p) => p.entry));
+            await this.#journal!.write(data, 0, data.length, this.#journalBytes);
+            await this.#journal!.datasync();
+            this.#journalBytes += data.length;
+            this.#durableSize += group.length;
+        } catch (error) {
+            this.#failure = error instanceof Error ? error : new Error(String(error));
+            for (const p of group) p.reject(this.#failure);
+            return;
+        }
+        for (const p of group) p.resolve();
+        this.#scheduleBatch(false);
+    }
+
+    #scheduleBatch(now: boolean): void {
+        const unanchored = this.#durableSize - this.#anchoredSize;
+        if (unanchored <= 0 || this.#closed) return;
+        if (now || unanchored >= this.#batchSize) {
+            clearTimeout(this.#batchTimer);
+            this.#batchTimer = undefined;
+            void this.#anchorNext();
+        } else {
+            this.#batchTimer ??= setTimeout(() => {
+                this.#batchTimer = undefined;
+                void this.#anchorNext();
+            }, this.#maxDelayMs);
+        }
+    }
+
+    async #anchorNext(): Promise<void> {
+        if (this.#anchoring !== undefined) return;
+        const size = Math.min(this.#durableSize, this.#anchoredSize + Math.max(this.#batchSize, 1));
+        if (size <= this.#anchoredSize) return;
+        this.#anchoring = (async () => {
+            try {
+                const batch = await anchorBatch(
+                    this.#options.anchors,
+                    this.#options.writer,
+                    this.#tree,
+                    this.#sequence + 1,
+                    this.#anchoredSize,
+                    size,
+                );
+                this.#sequence = batch.sequence;
+                this.#anchoredSize = batch.treeSize;
+                this.#options.onAnchored?.(batch);
+            } catch (error) {
+                if (error instanceof EndorseError && error.errorCode === ErrorCode.DuplicateBatch) {
+                    // Anchored by an earlier run whose answer was lost: adopt the ledger's head.
+                    const head = await this.#options.anchors.evaluate('getWriterHead', { arguments: [this.writer] });
+                    const value = JSON.parse(new TextDecoder().decode(head)) as { sequence: number; treeSize: number };
+                    this.#sequence = value.sequence;
+                    this.#anchoredSize = value.treeSize;
+                } else if (!this.#closed) {
+                    // Transient (MVCC, deadline, peer down): retry on the next cut.
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+            } finally {
+                this.#anchoring = undefined;
+            }
+            if (!this.#closed && this.#durableSize > this.#anchoredSize) {
+                this.#scheduleBatch(this.#durableSize - this.#anchoredSize >= this.#batchSize);
+            }
+        })();
+        return this.#anchoring;
+    }
+
+    /** Resolves when every acknowledged record is anchored. */
+    async drain(): Promise<void> {
+        for (;;) {
+            await this.#syncing;
+            if (this.#failure !== undefined) throw this.#failure;
+            if (this.#pending.length === 0 && this.#anchoredSize >= this.#durableSize && this.#anchoring === undefined)
+                return;
+            if (this.#anchoring === undefined && this.#durableSize > this.#anchoredSize) void this.#anchorNext();
+            await (this.#anchoring ?? new Promise((resolve) => setTimeout(resolve, 5)));
+        }
+    }
+
+    /** Stops cutting batches and closes the journal (acknowledged records stay journaled for the next open). */
+    async close(): Promise<void> {
+        this.#closed = true;
+        clearTimeout(this.#batchTimer);
+        clearTimeout(this.#syncTimer);
+        await this.#syncing;
+        await this.#flush();
+        await this.#anchoring;
+        await this.#journal?.close();
+        this.#journal = undefined;
+    }
+}

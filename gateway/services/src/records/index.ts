@@ -1,0 +1,2 @@
+/** Record batching for the CSP and the fogs (docs/records.md). */
+export { RecordBatcher, type BatcherOptions, type Ingested } from './batcher.js';
