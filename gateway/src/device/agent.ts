@@ -121,7 +121,8 @@ export class DeviceAgent {
         return this.state.equipmentId;
     }
     get remainingSessions(): bigint {
-        return BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+        const left = BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+        return left > 0n ? left : 0n;
     }
     get nextCounter(): bigint {
         return BigInt(this.state.nextCounter);
@@ -231,20 +232,17 @@ export class DeviceAgent {
         if (counter >= BigInt(this.state.endCounter)) {
             throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
         }
+        // Everything the session needs from the state is decoded first (and the file was validated at
+        // load): a bad state is refused before a counter is spent on it.
+        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
+        const fogKey = this.fogPublicKey;
+        const cspKey = this.cspPublicKey;
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
         this.state.nextCounter = (counter + 1n).toString();
         const reserved = this.persist();
         const started = performance.now();
-        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
         const fogId = this.state.fog.id;
-        const { m1, session } = await createM1(
-            this.suite,
-            secrets,
-            counter,
-            fogId,
-            this.fogPublicKey,
-            this.cspPublicKey,
-        );
+        const { m1, session } = await createM1(this.suite, secrets, counter, fogId, fogKey, cspKey);
         await reserved;
         const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         const { tag: handle, payload } = decodeTagged(m2Reply.body);

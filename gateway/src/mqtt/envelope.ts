@@ -68,17 +68,33 @@ export const ServiceErrorCode = {
     DeviceBusy: 'deviceBusy',
     FogKeyMismatch: 'fogKeyMismatch',
     NoSessionsLeft: 'noSessionsLeft',
+    /** A persisted file (device state, key, record) is unparsable or holds an invalid field. */
+    CorruptFile: 'corruptFile',
+    /** A file holding a secret is readable by other users. */
+    InsecureFile: 'insecureFile',
     Internal: 'internal',
 } as const;
 export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
 export type AnyErrorCode = ErrorCode | ServiceErrorCode;
 const SERVICE_CODES: ReadonlySet<string> = new Set(Object.values(ServiceErrorCode));
 
+/**
+ * `detail` without leading `<code>: ` prefixes. An error's message already starts with its code, and
+ * it crosses several hops (CSP -> link -> fog -> device), each of which would otherwise prepend the
+ * code once more (`malformedInput: malformedInput: ...`).
+ */
+export function errorDetail(code: string, detail: string): string {
+    const prefix = `${code}: `;
+    let d = detail;
+    while (d.startsWith(prefix)) d = d.slice(prefix.length);
+    return d;
+}
+
 /** A typed failure of the service layer; `code` is a protocol ErrorCode or a ServiceErrorCode. */
 export class ServiceError extends Error {
     readonly code: AnyErrorCode;
     constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
-        super(`${code}: ${message}`, options);
+        super(`${code}: ${errorDetail(code, message)}`, options);
         this.name = 'ServiceError';
         this.code = code;
     }
@@ -129,7 +145,7 @@ export function peekCorrelationId(bytes: Uint8Array): Uint8Array | undefined {
 }
 
 export function encodeErrorBody(code: AnyErrorCode, detail: string): Uint8Array {
-    return new ByteWriter().string(code).string(detail.slice(0, 512)).finish();
+    return new ByteWriter().string(code).string(errorDetail(code, detail).slice(0, 512)).finish();
 }
 
 export function decodeErrorBody(body: Uint8Array): ServiceError {
