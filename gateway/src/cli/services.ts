@@ -22,7 +22,8 @@ import { DurableMap } from '../util/durable-map.js';
 import { FogGateway } from '../fog/gateway.js';
 import { ManufacturerClient } from '../manufacturer/client.js';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from '../demo/network.js';
-import { startMetricsServer } from '../metrics/http.js';
+import { brokerHealthChecks, startMetricsServer } from '../metrics/http.js';
+import { setConnectionLogger } from '../mqtt/connection.js';
 import { TopicLayout } from '../mqtt/topics.js';
 import { createLogger, type LogLevel } from '../util/log.js';
 import { openObjectStore, storageConfigFromEnv, type StorageConfig } from '../storage/index.js';
@@ -212,6 +213,7 @@ export async function runFog(argv: string[]): Promise<void> {
     });
     const suite = getSuite(c.suite);
     const log = createLogger('fog', c['log.level'] as LogLevel);
+    setConnectionLogger(log.child('mqtt'));
     // The store first: a missing one stops the fog before it creates a key or contacts the ledger.
     const store = await openObjectStore(serviceStorageConfig(values, c['data.dir']));
     const fog = new FogGateway({
@@ -230,7 +232,11 @@ export async function runFog(argv: string[]): Promise<void> {
     await fog.start();
     const metrics =
         c['metrics.port'] > 0
-            ? await startMetricsServer(fog.metrics, () => ({ outbox: fog.outboxDepth < 10_000 }), c['metrics.port'])
+            ? await startMetricsServer(
+                  fog.metrics,
+                  () => ({ outbox: fog.outboxDepth < 10_000, ...brokerHealthChecks() }),
+                  c['metrics.port'],
+              )
             : undefined;
     log.info('fog gateway running', { fogId: fog.fogId, devices: fog.deviceBrokerUrl, metrics: metrics?.url });
     await waitForSignal();
@@ -358,6 +364,7 @@ export async function runCsp(argv: string[]): Promise<void> {
     if (action !== undefined) return cspAction(action, c['data.dir'], values);
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);
+    setConnectionLogger(log.child('mqtt'));
     const store = await openObjectStore(serviceStorageConfig(values, c['data.dir']));
     const csp = new CspBackend({
         key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', 'csp.json'), suite),
@@ -374,7 +381,7 @@ export async function runCsp(argv: string[]): Promise<void> {
         c['metrics.port'] > 0
             ? await startMetricsServer(
                   csp.metrics,
-                  async () => ({ store: (await store.health()).ok }),
+                  async () => ({ store: (await store.health()).ok, ...brokerHealthChecks() }),
                   c['metrics.port'],
               )
             : undefined;
@@ -425,7 +432,7 @@ export async function runServe(argv: string[]): Promise<void> {
             servers.push(
                 await startMetricsServer(
                     fog.metrics,
-                    () => ({ outbox: fog.outboxDepth < 10_000 }),
+                    () => ({ outbox: fog.outboxDepth < 10_000, ...brokerHealthChecks() }),
                     metricsPort + 1 + i,
                 ),
             );
