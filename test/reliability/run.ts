@@ -1,0 +1,59 @@
+/**
+ * The reliability suites as commands (issue 17):
+ *
+ *   npm run test:access            the access matrix (bench/results/access.json)
+ *   npm run test:fuzz [-- --quick] the fuzzer (bench/results/fuzz.json unless --quick)
+ *   npm run test:faults [-- --quick]  the kill-point matrix (bench/results/faults.json unless --quick)
+ *
+ * Each prints its table, writes its figures and exits non-zero when a promise is broken.
+ */
+import './quiet.js';
+import { parseArgs } from 'node:util';
+import { runAccessMatrix } from './access-matrix.js';
+import { writeResult } from './results.js';
+
+const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: false,
+});
+const suite = positionals[0];
+const quick = values.quick === true;
+
+async function access(): Promise<boolean> {
+    const r = await runAccessMatrix({ sample: quick ? 0.34 : 1 });
+    for (const f of r.failures)
+        console.log(
+            `FAIL ${f.contract}:${f.transaction} by ${f.caller}: expected ${f.expected}, got ${f.outcome} (${f.detail})`,
+        );
+    // One row per function, one column per identity: A allowed, . denied, ! not as expected.
+    const callers = [...new Set(r.cells.map((c) => c.caller))];
+    console.log(`${''.padEnd(40)} ${callers.map((_, i) => String(i + 1).padStart(2)).join('')}`);
+    const rows = new Map<string, string[]>();
+    for (const c of r.cells) {
+        const key = `${c.contract}:${c.transaction}`;
+        const row = rows.get(key) ?? callers.map(() => ' ');
+        row[callers.indexOf(c.caller)] = c.outcome !== c.expected ? '!' : c.outcome === 'allowed' ? 'A' : '.';
+        rows.set(key, row);
+    }
+    for (const [key, row] of rows) console.log(`${key.padEnd(40)} ${row.map((x) => x.padStart(2)).join('')}`);
+    console.log(callers.map((c, i) => `${i + 1}=${c}`).join('  '));
+    console.log(
+        `access matrix: ${r.functions} functions x ${r.identities} identities: ${r.denied} denied as expected, ` +
+            `${r.wronglyAllowed} wrongly allowed, ${r.allowed} allowed as expected, ${r.wronglyDenied} wrongly denied, ` +
+            `state ${r.stateChanged ? 'CHANGED' : 'unchanged'} (${r.durationMs} ms)`,
+    );
+    if (!quick) {
+        console.log(`wrote ${writeResult('access', 'npm run test:access', { ...r })}`);
+    }
+    return r.wronglyAllowed === 0 && r.wronglyDenied === 0 && !r.stateChanged;
+}
+
+const suites: Record<string, () => Promise<boolean>> = { access };
+if (values.help === true || suite === undefined || suites[suite] === undefined) {
+    console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
+    process.exit(suite === undefined || values.help === true ? 0 : 2);
+}
+const ok = await suites[suite]!();
+process.exit(ok ? 0 : 1);
