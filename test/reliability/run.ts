@@ -55,5 +55,5 @@ if (values.help === true || suite === undefined || suites[suite] === undefined) 
     console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
     process.exit(suite === undefined || values.help === true ? 0 : 2);
 }
-const ok = await suites[suite]!();
+const ok = await suites[suite]();
 process.exit(ok ? 0 : 1);
