@@ -10,6 +10,7 @@
 import './quiet.js';
 import { parseArgs } from 'node:util';
 import { runAccessMatrix } from './access-matrix.js';
+import { runFuzz } from './fuzz.js';
 import { writeResult } from './results.js';
 
 const { values, positionals } = parseArgs({
@@ -50,7 +51,26 @@ async function access(): Promise<boolean> {
     return r.wronglyAllowed === 0 && r.wronglyDenied === 0 && !r.stateChanged;
 }
 
-const suites: Record<string, () => Promise<boolean>> = { access };
+async function fuzz(): Promise<boolean> {
+    const r = await runFuzz(quick ? { perTarget: 300, invocations: 300 } : { perTarget: 10_000, invocations: 10_000 });
+    for (const [target, outcomes] of Object.entries(r.byTarget)) {
+        const total = Object.entries(outcomes)
+            .filter(([k]) => k !== 'acceptedSubmits')
+            .reduce((a, [, b]) => a + b, 0);
+        const parts = Object.entries(outcomes)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`);
+        console.log(`${target.padEnd(14)} ${String(total).padStart(6)}: ${parts.join(', ')}`);
+    }
+    console.log(
+        `fuzz: ${r.messages} messages, ${r.invocations} chaincode invocations, ${r.crashes} crashes, ` +
+            `${r.stateChanges} state changes, ${r.untypedReplies} untyped replies (${r.durationMs} ms, seed ${r.seed})`,
+    );
+    if (!quick) console.log(`wrote ${writeResult('fuzz', 'npm run test:fuzz', { ...r })}`);
+    return r.crashes === 0 && r.stateChanges === 0 && r.untypedReplies === 0;
+}
+
+const suites: Record<string, () => Promise<boolean>> = { access, fuzz };
 if (values.help === true || suite === undefined || suites[suite] === undefined) {
     console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
     process.exit(suite === undefined || values.help === true ? 0 : 2);
