@@ -8,9 +8,9 @@
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { ErrorCode, P256_SHA256 } from '@m2m-fabric/chaincode/protocol';
-import { EndorseError } from '@m2m-fabric/gateway';
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
+import { ErrorCode, P256_SHA256 } from '@m2m-fabric/protocol';
+import { EndorseError } from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 import { CHAINCODE, ORGANISATIONS, startNetwork, type Parties, type Party } from '../chaincode/network.js';
 import { bootstrap } from '../chaincode/scenario.js';
 import { TRANSACTIONS, type RoleName } from '../chaincode/transactions.js';

@@ -5,7 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedNetwork, MANUFACTURER_MSP, type EmbeddedNetworkOptions } from '@m2m-fabric/gateway/demo/network';
+import { EmbeddedNetwork, MANUFACTURER_MSP, type EmbeddedNetworkOptions } from '@m2m-fabric/cli';
 
 export interface Bed {
     net: EmbeddedNetwork;

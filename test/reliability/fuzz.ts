@@ -40,7 +40,7 @@ import {
     SessionChannel,
     P256_SHA256,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import {
     decodeTagged,
     encodeTagged,
@@ -49,13 +49,13 @@ import {
     isKnownErrorCode,
     newCorrelationId,
     ServiceError,
-} from '@m2m-fabric/gateway/mqtt/envelope';
-import { MqttConnection } from '@m2m-fabric/gateway/mqtt/connection';
-import { RequestClient } from '@m2m-fabric/gateway/mqtt/request-client';
-import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
-import { readDeviceState } from '@m2m-fabric/gateway/device/state';
-import { routeIdFor } from '@m2m-fabric/gateway/common/route';
-import { loadOrCreateServiceKey, loginToken } from '@m2m-fabric/gateway/common/keys';
+} from '@m2m-fabric/common';
+import { MqttConnection } from '@m2m-fabric/common';
+import { RequestClient } from '@m2m-fabric/common';
+import { TopicLayout } from '@m2m-fabric/common';
+import { readDeviceState } from '@m2m-fabric/device';
+import { routeIdFor } from '@m2m-fabric/common';
+import { loadOrCreateServiceKey, loginToken } from '@m2m-fabric/services';
 import {
     decodeDeviceBound,
     encodeForward,
@@ -63,11 +63,12 @@ import {
     encodeLinkMessage,
     LinkKind,
     parseLinkMessage,
-} from '@m2m-fabric/gateway/common/link';
-import { EndorseError, EmbeddedGatewayServer, loadOrCreateTlsServer } from '@m2m-fabric/gateway/ledger/index';
-import { FabricLedgerConnector } from '@m2m-fabric/gateway/ledger/fabric/index';
-import { decodeBlock, summariseBlock } from '@m2m-fabric/gateway/ledger/embedded/blocks';
-import type { LedgerContract } from '@m2m-fabric/gateway';
+} from '@m2m-fabric/services';
+import { EndorseError } from '@m2m-fabric/sdk';
+import { EmbeddedGatewayServer, loadOrCreateTlsServer } from '@m2m-fabric/embedded-ledger';
+import { FabricLedgerConnector } from '@m2m-fabric/sdk';
+import { decodeBlock, summariseBlock } from '@m2m-fabric/embedded-ledger';
+import type { LedgerContract } from '@m2m-fabric/sdk';
 import { startBed } from './bed.js';
 import { CHAINCODE, startNetwork } from '../chaincode/network.js';
 import { bootstrap, purchase } from '../chaincode/scenario.js';

@@ -5,11 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
-import { MqttConnection, setConnectionLogger } from '@m2m-fabric/gateway/mqtt/connection';
-import { brokerHealthChecks, startMetricsServer } from '@m2m-fabric/gateway/metrics/http';
-import { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
-import type { Logger } from '@m2m-fabric/gateway/util/log';
+import { TopicLayout } from '@m2m-fabric/common';
+import { MqttConnection, setConnectionLogger } from '@m2m-fabric/common';
+import { brokerHealthChecks, startMetricsServer } from '@m2m-fabric/services';
+import { MetricsRegistry } from '@m2m-fabric/services';
+import type { Logger } from '@m2m-fabric/common';
 import { MosquittoBroker, mosquittoSkipReason } from './helpers/mosquitto.js';
 import { waitFor } from './helpers/process.js';
 import { startTestBed } from './helpers/setup.js';

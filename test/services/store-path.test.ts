@@ -6,8 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { EmbeddedObjectStore, StoreNotInitialisedError, openObjectStore } from '@m2m-fabric/gateway/storage/index';
-import { serviceStorageConfig } from '@m2m-fabric/gateway/cli/services';
+import { EmbeddedObjectStore, StoreNotInitialisedError, openObjectStore } from '@m2m-fabric/sdk';
+import { serviceStorageConfig } from '@m2m-fabric/cli';
 import { runCli } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 
