@@ -36,7 +36,7 @@ import {
     type Envelope,
 } from '@m2m-fabric/common';
 import { TopicLayout } from '@m2m-fabric/common';
-import { routeIdFor } from '@m2m-fabric/common';
+import { faultPoint, routeIdFor } from '@m2m-fabric/common';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
 import { DeviceStateLock } from './state-lock.js';
 import { mergeInbox } from './inbox.js';
@@ -244,6 +244,7 @@ export class DeviceAgent {
         const fogId = this.state.fog.id;
         const { m1, session } = await createM1(this.suite, secrets, counter, fogId, fogKey, cspKey);
         await reserved;
+        faultPoint('M1');
         const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
@@ -266,6 +267,7 @@ export class DeviceAgent {
         sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
         try {
+            faultPoint('M3');
             const done = await rpc.request(
                 EnvelopeKind.M3,
                 encodeTagged(handle, encodeM3(m3)),
@@ -274,6 +276,7 @@ export class DeviceAgent {
             await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
             if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
+            faultPoint('Confirm');
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);
