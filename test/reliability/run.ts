@@ -11,6 +11,7 @@ import './quiet.js';
 import { parseArgs } from 'node:util';
 import { runAccessMatrix } from './access-matrix.js';
 import { runFuzz } from './fuzz.js';
+import { runFaultMatrix } from './faults.js';
 import { writeResult } from './results.js';
 
 const { values, positionals } = parseArgs({
@@ -70,7 +71,29 @@ async function fuzz(): Promise<boolean> {
     return r.crashes === 0 && r.stateChanges === 0 && r.untypedReplies === 0;
 }
 
-const suites: Record<string, () => Promise<boolean>> = { access, fuzz };
+async function faults(): Promise<boolean> {
+    const r = await runFaultMatrix({ sessions: quick ? 40 : 500, devices: quick ? 2 : 4 });
+    console.log(`${'victim'.padEnd(8)} ${'step'.padEnd(18)} killed first            retries recovered`);
+    for (const c of r.cells)
+        console.log(
+            `${c.victim.padEnd(8)} ${c.step.padEnd(18)} ${String(c.killed).padEnd(6)} ${c.first.padEnd(16)} ${String(c.retries).padStart(7)} ${c.recovered}`,
+        );
+    if (r.notArmed.length > 0) console.log(`not armed (no kill point in that process yet): ${r.notArmed.join(' ')}`);
+    console.log(
+        `faults: ${r.sessions} sessions, ${r.cells.length} cells, ${r.lostPaidCertificates} lost paid certificates, ` +
+            `${r.lostAcknowledged} lost acknowledged, ${r.unfinished} unfinished, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
+    );
+    if (!quick) console.log(`wrote ${writeResult('faults', 'npm run test:faults', { ...r })}`);
+    return (
+        r.lostPaidCertificates === 0 &&
+        r.lostAcknowledged === 0 &&
+        r.unfinished === 0 &&
+        r.ledgerVerified &&
+        r.cells.every((c) => c.recovered)
+    );
+}
+
+const suites: Record<string, () => Promise<boolean>> = { access, fuzz, faults };
 if (values.help === true || suite === undefined || suites[suite] === undefined) {
     console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
     process.exit(suite === undefined || values.help === true ? 0 : 2);
