@@ -29,6 +29,8 @@ export const ErrorCode = {
     NotConfigured: 'notConfigured',
     DecryptionFailed: 'decryptionFailed',
     ReplayDetected: 'replayDetected',
+    /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
+    PublicKeyMismatch: 'publicKeyMismatch',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

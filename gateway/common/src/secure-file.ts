@@ -9,7 +9,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, chmod, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ServiceError, ServiceErrorCode } from './envelope.js';
+import { ServiceError, ServiceErrorCode } from './errors.js';
 
 export const SECRET_FILE_MODE = 0o600;
 export const SECRET_DIR_MODE = 0o700;
