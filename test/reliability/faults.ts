@@ -261,6 +261,9 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
                     }
                 }
                 cells.push({ victim, step, killed, first, retries, recovered });
+                process.stderr.write(
+                    `[faults] ${victim}@${step}: killed ${killed}, first ${first}, retries ${retries}, recovered ${recovered} (${sessions} sessions so far)\n`,
+                );
             }
         }
         // Fill up to the target with sessions without faults.
