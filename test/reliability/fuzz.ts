@@ -188,6 +188,10 @@ async function fuzzServices(perTarget: number, rnd: Prng, result: FuzzResult): P
     const bed = await startBed({
         fogOptions: {
             perClientLimit: { ratePerSecond: 1e6, burst: 1e6 },
+            perCertificateLimit: { ratePerSecond: 1e6, burst: 1e6 },
+            ledgerReadLimit: { ratePerSecond: 1e6, burst: 1e6 },
+            perRouteFrameLimit: { ratePerSecond: 1e6, burst: 1e6 },
+            globalFrameLimit: { ratePerSecond: 1e6, burst: 1e6 },
             globalLimit: { ratePerSecond: 1e6, burst: 1e6 },
         },
     });

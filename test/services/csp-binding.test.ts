@@ -76,7 +76,15 @@ void test('a fog cannot re-file a session under a fresh route ID, nor get a Conf
     const fogKey = await loadOrCreateServiceKey(join(bed.dataDir, 'keys', 'fog-1.json'), suite);
     const activation = prepareActivation(suite, fogKey.privateKey, certificateObject);
     const m4 = encodeM4(
-        await createM4(suite, 'fog-1', fogKey.privateKey, m1, computePrimaryHash(suite, activation.P), Qc, session.idCert),
+        await createM4(
+            suite,
+            'fog-1',
+            fogKey.privateKey,
+            m1,
+            computePrimaryHash(suite, activation.P),
+            Qc,
+            session.idCert,
+        ),
     );
     const probe = await MqttConnection.connect(bed.net.csp.brokerUrl, {
         clientId: 'fog-1-probe',
@@ -100,7 +108,10 @@ void test('a fog cannot re-file a session under a fresh route ID, nor get a Conf
         });
         await probe.publish(layout.cspInbound('fog-1'), encodeLinkMessage(fogKey, LinkKind.Forward, 'fog-1', body));
         let r: DeviceBoundBody | undefined;
-        await waitFor(() => (r = results.find((x) => x.correlationId.every((b, i) => b === correlationId[i]))) !== undefined, 10_000);
+        await waitFor(
+            () => (r = results.find((x) => x.correlationId.every((b, i) => b === correlationId[i]))) !== undefined,
+            10_000,
+        );
         return r!;
     };
     const fresh = await forward(new Uint8Array(16).fill(7), m4);
