@@ -139,9 +139,9 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
             await startPeer();
             // The services reconnect to the peer on their own (same ports, same TLS material).
         }
-        if ((broker as unknown as { child?: { exitCode: number | null } }).child?.exitCode !== null) {
-            await broker.restart();
-        }
+        const child = (broker as unknown as { child?: { exitCode: number | null; signalCode: string | null } }).child;
+        // Killed by a signal from another process: exitCode stays null, signalCode is set.
+        if (child === undefined || child.exitCode !== null || child.signalCode !== null) await broker.restart();
         if (!alive('csp')) await startCsp();
         if (!alive('fog')) await startFog();
     };

@@ -306,9 +306,27 @@ async function fuzzServices(perTarget: number, rnd: Prng, result: FuzzResult): P
         const alive = async (after: string): Promise<void> => {
             try {
                 await rc.request(EnvelopeKind.Hello, new Uint8Array(), 10_000);
+                return;
+            } catch (err) {
+                console.error(`no Hello reply after ${after} on the fuzzing connection: ${(err as Error).message}`);
+            }
+            // A fresh client: is the fog down, or only this connection?
+            const fresh = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, {
+                clientId: 'dev-fuzz-probe',
+            });
+            try {
+                const frc = await RequestClient.create(
+                    fresh,
+                    layout.fogRequest('fog-1', 'dev-fuzz-probe'),
+                    layout.fogReply('fog-1', 'dev-fuzz-probe'),
+                );
+                await frc.request(EnvelopeKind.Hello, new Uint8Array(), 10_000);
+                console.error(`the fog answers a fresh client after ${after}`);
             } catch (err) {
                 result.crashes++;
                 console.error(`the fog stopped answering after ${after}: ${(err as Error).message}`);
+            } finally {
+                await fresh.close();
             }
         };
         progress('setup done');
