@@ -139,9 +139,12 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
             await startPeer();
             // The services reconnect to the peer on their own (same ports, same TLS material).
         }
-        const child = (broker as unknown as { child?: { exitCode: number | null; signalCode: string | null } }).child;
-        // Killed by a signal from another process: exitCode stays null, signalCode is set.
-        if (child === undefined || child.exitCode !== null || child.signalCode !== null) await broker.restart();
+        const handle = broker as unknown as { child?: { exitCode: number | null; signalCode: string | null } };
+        // Killed by a signal from another process: exitCode stays null and signalCode is set. The
+        // helper's stop() waits for an exit it already missed, so forget the dead child first.
+        if (handle.child !== undefined && (handle.child.exitCode !== null || handle.child.signalCode !== null))
+            handle.child = undefined;
+        if (handle.child === undefined) await broker.restart();
         if (!alive('csp')) await startCsp();
         if (!alive('fog')) await startFog();
     };
