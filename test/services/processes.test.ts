@@ -41,7 +41,9 @@ void test(
         const manEnv = { ...shared, FABRIC_CONNECTION: await connection('manufacturer') };
         const cspDir = join(dir, 'csp');
         const csp = start(
-            ['csp', '--data.dir', cspDir, '--mqtt.url', broker.url, '--mqtt.password', passwords.csp],
+            // The CSP starts first and creates the shared object store; the fog and the manufacturer
+            // open it (without --init-store they refuse a directory that holds no store).
+            ['csp', '--data.dir', cspDir, '--init-store', '--mqtt.url', broker.url, '--mqtt.password', passwords.csp],
             cspEnv,
         );
         await csp.waitFor(/CSP backend running/);

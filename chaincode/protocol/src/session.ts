@@ -335,6 +335,28 @@ export async function openM1(suite: Suite, fogRecipient: HpkeRecipient, m1: M1):
 }
 
 /**
+ * Fog, on M1, before any ledger or storage work: the proof of possession of k_i for the IDCert_i
+ * opened from C1, so an M1 whose signature is broken learns nothing about the certificate (not
+ * even whether it is used). The chaincode checks the same proof again at activation.
+ *
+ * @throws VerificationError `invalidProofOfPossession` when it does not verify.
+ */
+export function verifyM1ProofOfPossession(suite: Suite, m1: M1, idCert: Point, fogId: string): void {
+    assertSuite(suite, m1.suite, 'M1');
+    if (
+        !schnorrVerify(
+            suite,
+            SchnorrContext.ProofOfPossession,
+            idCert,
+            popMessage(suite, idCert, fogId),
+            m1.proofOfPossession,
+        )
+    ) {
+        throw new VerificationError(ErrorCode.InvalidProofOfPossession, 'proof of possession of k_i does not verify');
+    }
+}
+
+/**
  * Device: on M2 (the certificate object) derive d_i (eq. 12), check Q_i, symKey_i = H(d_i*Q_c)
  * (eq. 13) and answer M3 = <Q_i, H(symKey_i), Schnorr_d_i(IDCert_i || Q_i || H(symKey_i) || fogId)>.
  * Throws VerificationError when the object is not for this session or does not verify.

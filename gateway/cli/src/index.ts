@@ -4,4 +4,4 @@
  */
 export * from './demo/network.js';
 export * from './demo/run.js';
-export { FOG_SCHEMA, CSP_SCHEMA } from './services.js';
+export { FOG_SCHEMA, CSP_SCHEMA, serviceStorageConfig } from './services.js';

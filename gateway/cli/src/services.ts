@@ -22,10 +22,11 @@ import { DurableMap } from '@m2m-fabric/services';
 import { FogGateway } from '@m2m-fabric/services';
 import { ManufacturerClient } from '@m2m-fabric/services';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './demo/network.js';
-import { startMetricsServer } from '@m2m-fabric/services';
+import { brokerHealthChecks, startMetricsServer } from '@m2m-fabric/services';
+import { setConnectionLogger } from '@m2m-fabric/common';
 import { TopicLayout } from '@m2m-fabric/common';
 import { createLogger, type LogLevel } from '@m2m-fabric/common';
-import { openObjectStore, storageConfigFromEnv } from '@m2m-fabric/sdk';
+import { openObjectStore, storageConfigFromEnv, type StorageConfig } from '@m2m-fabric/sdk';
 import { connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { describeEnvSettings, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
 
@@ -77,6 +78,24 @@ function integerFlag(
     if (throwNow) throw new ConfigError([problem]);
     problems.push(problem);
     return dflt;
+}
+
+/** `--init-store` (or M2M_INIT_STORE=1): the only way a service creates a new embedded store. */
+const INIT_STORE_FLAG = { 'init-store': { type: 'boolean' } } as const;
+
+/**
+ * The object store a service opens: the configured one, created only when asked (`--init-store`);
+ * otherwise a missing embedded store is refused (StoreNotInitialisedError), so a mistyped
+ * M2M_STORE_DIR cannot silently start the service on an empty store.
+ */
+export function serviceStorageConfig(
+    values: Record<string, string | boolean | undefined>,
+    dataDir: string,
+    env: NodeJS.ProcessEnv = process.env,
+): StorageConfig {
+    const config = storageConfigFromEnv(env, dataDir);
+    const init = values['init-store'] === true || env.M2M_INIT_STORE === '1' || env.M2M_INIT_STORE === 'true';
+    return config.backend === 'embedded' ? { ...config, create: init } : config;
 }
 
 async function waitForSignal(): Promise<void> {
@@ -183,9 +202,13 @@ async function fabricClient(): Promise<ChaincodeClient> {
 }
 
 export async function runFog(argv: string[]): Promise<void> {
-    const { values } = flags(argv, schemaFlags(FOG_SCHEMA));
+    const { values } = flags(argv, { ...schemaFlags(FOG_SCHEMA), ...INIT_STORE_FLAG });
     if (values.help === true) {
-        console.log(`m2m fog [--config file] ...\n${describeSchema(FOG_SCHEMA)}\n${SDK_SETTINGS_HELP}`);
+        console.log(
+            `m2m fog [--config file] [--init-store] ...\n` +
+                `  --init-store  create the embedded object store if M2M_STORE_DIR (or <data.dir>/objects) holds none\n` +
+                `${describeSchema(FOG_SCHEMA)}\n${SDK_SETTINGS_HELP}`,
+        );
         return;
     }
     const c = loadConfig(FOG_SCHEMA, {
@@ -194,11 +217,14 @@ export async function runFog(argv: string[]): Promise<void> {
     });
     const suite = getSuite(c.suite);
     const log = createLogger('fog', c['log.level'] as LogLevel);
+    setConnectionLogger(log.child('mqtt'));
+    // The store first: a missing one stops the fog before it creates a key or contacts the ledger.
+    const store = await openObjectStore(serviceStorageConfig(values, c['data.dir']));
     const fog = new FogGateway({
         fogId: c['fog.id'],
         key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', `${c['fog.id']}.json`), suite),
         ledger: await fabricClient(),
-        store: await openObjectStore(storageConfigFromEnv(process.env, c['data.dir'])),
+        store,
         dataDir: c['data.dir'],
         ...(c['mqtt.url'] !== undefined ? { deviceBrokerUrl: c['mqtt.url'] } : { deviceBrokerPort: c['mqtt.port'] }),
         ...(c['mqtt.password'] !== undefined ? { brokerPassword: c['mqtt.password'] } : {}),
@@ -212,7 +238,7 @@ export async function runFog(argv: string[]): Promise<void> {
         c['metrics.port'] > 0
             ? await startMetricsServer(
                   fog.metrics,
-                  () => ({ outbox: fog.outboxDepth < 10_000, cspLink: fog.cspLinkConnected }),
+                  () => ({ outbox: fog.outboxDepth < 10_000, cspLink: fog.cspLinkConnected, ...brokerHealthChecks() }),
                   c['metrics.port'],
               )
             : undefined;
@@ -222,7 +248,9 @@ export async function runFog(argv: string[]): Promise<void> {
     await fog.close();
 }
 
-const CSP_USAGE = `m2m csp [--config file] ...             run the CSP backend (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)
+const CSP_USAGE = `m2m csp [--config file] [--init-store] ...
+                                         run the CSP backend (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL);
+                                         --init-store creates the embedded object store if there is none
 m2m csp instruct (--equipment ID | --route HEX) (--payload TEXT | --payload-file F) [--data.dir D]
                                          queue an instruction for a device: durable in D when the command
                                          returns; the CSP (running now or started later) delivers it in
@@ -305,7 +333,11 @@ async function cspAction(
 }
 
 export async function runCsp(argv: string[]): Promise<void> {
-    const { values, positionals } = flags(argv, { ...schemaFlags(CSP_SCHEMA), ...CSP_ACTION_FLAGS });
+    const { values, positionals } = flags(argv, {
+        ...schemaFlags(CSP_SCHEMA),
+        ...CSP_ACTION_FLAGS,
+        ...INIT_STORE_FLAG,
+    });
     if (values.help === true) {
         console.log(`${CSP_USAGE}\n${describeSchema(CSP_SCHEMA)}\n${SDK_SETTINGS_HELP}`);
         return;
@@ -336,7 +368,8 @@ export async function runCsp(argv: string[]): Promise<void> {
     if (action !== undefined) return cspAction(action, c['data.dir'], values);
     const suite = getSuite(c.suite);
     const log = createLogger('csp', c['log.level'] as LogLevel);
-    const store = await openObjectStore(storageConfigFromEnv(process.env, c['data.dir']));
+    setConnectionLogger(log.child('mqtt'));
+    const store = await openObjectStore(serviceStorageConfig(values, c['data.dir']));
     const csp = new CspBackend({
         key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', 'csp.json'), suite),
         ledger: await fabricClient(),
@@ -352,7 +385,7 @@ export async function runCsp(argv: string[]): Promise<void> {
         c['metrics.port'] > 0
             ? await startMetricsServer(
                   csp.metrics,
-                  async () => ({ store: (await store.health()).ok }),
+                  async () => ({ store: (await store.health()).ok, ...brokerHealthChecks() }),
                   c['metrics.port'],
               )
             : undefined;
@@ -403,7 +436,11 @@ export async function runServe(argv: string[]): Promise<void> {
             servers.push(
                 await startMetricsServer(
                     fog.metrics,
-                    () => ({ outbox: fog.outboxDepth < 10_000, cspLink: fog.cspLinkConnected }),
+                    () => ({
+                        outbox: fog.outboxDepth < 10_000,
+                        cspLink: fog.cspLinkConnected,
+                        ...brokerHealthChecks(),
+                    }),
                     metricsPort + 1 + i,
                 ),
             );
@@ -448,6 +485,7 @@ export async function runManufacturer(argv: string[]): Promise<void> {
         fog: { type: 'string' },
         state: { type: 'string' },
         'broker-url': { type: 'string' },
+        ...INIT_STORE_FLAG,
         kind: { type: 'string' },
         model: { type: 'string' },
         status: { type: 'string' },
@@ -456,7 +494,7 @@ export async function runManufacturer(argv: string[]): Promise<void> {
     if (values.help === true || action === undefined) {
         console.log(
             'm2m manufacturer register|replace <old>|decommission|status|buy|provision|list|history <equipmentId> [--n N] [--fog ID] [--state path]\n' +
-                `  --data-dir keeps each device w (0600)\n${SDK_SETTINGS_HELP}`,
+                `  --data-dir keeps each device w (0600); --init-store creates the embedded object store if there is none\n${SDK_SETTINGS_HELP}`,
         );
         return;
     }
@@ -466,7 +504,7 @@ export async function runManufacturer(argv: string[]): Promise<void> {
     const m = new ManufacturerClient({
         suite,
         ledger,
-        store: await openObjectStore(storageConfigFromEnv(process.env, dataDir)),
+        store: await openObjectStore(serviceStorageConfig(values, dataDir)),
         dataDir,
     });
     const need = (v: string | undefined, what: string): string => {

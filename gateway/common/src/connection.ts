@@ -6,6 +6,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Socket } from 'node:net';
 import { ServiceError, ServiceErrorCode } from './errors.js';
+import { silentLogger, type Logger } from './log.js';
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 
@@ -26,7 +27,29 @@ export interface ConnectionOptions {
      * background and subscribes on every connect. For links whose peer may be down at start-up.
      */
     lazy?: boolean;
+    /** Where disconnects and reconnects are logged (default: the one set by setConnectionLogger). */
+    logger?: Logger;
 }
+
+let defaultLogger: Logger = silentLogger;
+
+/** Sets the logger of connections opened without one (a service sets its own at start-up). */
+export function setConnectionLogger(logger: Logger): void {
+    defaultLogger = logger;
+}
+
+/** What /healthz reports about one broker connection. */
+export interface ConnectionStatus {
+    clientId: string;
+    url: string;
+    connected: boolean;
+    /** ISO time of the last connect or disconnect. */
+    since: string;
+    disconnects: number;
+}
+
+/** Every connection that is open (not closed) in this process, for health checks. */
+const openConnections = new Set<MqttConnection>();
 
 /** Matches an MQTT topic against a filter with + and # wildcards. */
 export function topicMatches(filter: string, topic: string): boolean {
@@ -43,15 +66,47 @@ export function topicMatches(filter: string, topic: string): boolean {
 export class MqttConnection {
     private readonly handlers = new Map<string, MessageHandler>();
     private readonly connectListeners: (() => void)[] = [];
+    /**
+     * Retained messages this client published, by topic: republished on every reconnect, since a
+     * broker restarted without persistence has forgotten them (the fog's info message).
+     */
+    private readonly retained = new Map<string, Uint8Array>();
     private closed = false;
     private lazy = false;
+    private everConnected = false;
+    private wasConnected = false;
+    private changedAt = Date.now();
+    private disconnects = 0;
 
     private constructor(
         private readonly client: MqttClient,
         readonly clientId: string,
+        readonly url: string,
+        private readonly log: Logger,
     ) {
+        openConnections.add(this);
+        client.on('close', () => {
+            if (!this.wasConnected || this.closed) return;
+            // Logged once per outage, not once per failed reconnect attempt.
+            this.wasConnected = false;
+            this.disconnects++;
+            this.changedAt = Date.now();
+            this.log.warn('broker connection lost; reconnecting', { clientId, url });
+        });
         client.on('connect', (connack) => {
             (client.stream as Socket | undefined)?.setNoDelay?.(true);
+            const reconnect = this.everConnected;
+            if (reconnect)
+                this.log.info('broker connection restored', {
+                    clientId,
+                    url,
+                    downMs: Date.now() - this.changedAt,
+                    sessionPresent: connack.sessionPresent === true,
+                });
+            this.everConnected = true;
+            this.wasConnected = true;
+            this.changedAt = Date.now();
+            if (reconnect) for (const [topic, payload] of this.retained) this.republish(topic, payload);
             // A broker that lost our session (restart without persistence) forgot the
             // subscriptions; mqtt.js only resubscribes clean sessions, so do it here for all.
             if (this.lazy || connack.sessionPresent !== true) {
@@ -87,7 +142,7 @@ export class MqttConnection {
                 client.options.password = password();
             });
         }
-        const conn = new MqttConnection(client, options.clientId);
+        const conn = new MqttConnection(client, options.clientId, url, options.logger ?? defaultLogger);
         if (options.lazy === true) {
             conn.lazy = true;
             client.on('error', () => undefined);
@@ -101,6 +156,7 @@ export class MqttConnection {
             const onError = (err: Error): void => {
                 cleanup();
                 client.end(true);
+                openConnections.delete(conn);
                 reject(new ServiceError(ServiceErrorCode.Unavailable, `MQTT connect to ${url}: ${err.message}`));
             };
             const timer = setTimeout(
@@ -123,6 +179,34 @@ export class MqttConnection {
 
     get connected(): boolean {
         return this.client.connected;
+    }
+
+    /** Connected or not, since when, and how many outages so far. */
+    get status(): ConnectionStatus {
+        return {
+            clientId: this.clientId,
+            url: this.url,
+            connected: this.client.connected,
+            since: new Date(this.changedAt).toISOString(),
+            disconnects: this.disconnects,
+        };
+    }
+
+    /** The status of every open connection of this process (a service's /healthz reports them). */
+    static statuses(): ConnectionStatus[] {
+        return [...openConnections].map((c) => c.status);
+    }
+
+    private republish(topic: string, payload: Uint8Array): void {
+        this.publish(topic, payload, true).then(
+            () => this.log.info('retained message republished', { clientId: this.clientId, topic }),
+            (err: unknown) =>
+                this.log.warn('retained message not republished', {
+                    clientId: this.clientId,
+                    topic,
+                    error: (err as Error).message,
+                }),
+        );
     }
 
     onConnect(fn: () => void): void {
@@ -156,6 +240,10 @@ export class MqttConnection {
      */
     async publish(topic: string, payload: Uint8Array, retain = false, timeoutMs = 10_000): Promise<void> {
         if (this.closed) throw new ServiceError(ServiceErrorCode.Unavailable, 'connection closed');
+        if (retain) {
+            if (payload.length === 0) this.retained.delete(topic);
+            else this.retained.set(topic, payload.slice());
+        }
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<never>((_, reject) => {
             timer = setTimeout(
@@ -198,6 +286,7 @@ export class MqttConnection {
     async close(): Promise<void> {
         if (this.closed) return;
         this.closed = true;
+        openConnections.delete(this);
         await this.client.endAsync(true);
     }
 }

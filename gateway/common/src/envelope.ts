@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ByteReader, ByteWriter, DecodeError } from '@m2m-fabric/protocol';
-import { isKnownErrorCode, ServiceError, type AnyErrorCode } from './errors.js';
+import { errorDetail, isKnownErrorCode, ServiceError, type AnyErrorCode } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
 export const CORRELATION_ID_BYTES = 16;
@@ -74,7 +74,7 @@ export function peekCorrelationId(bytes: Uint8Array): Uint8Array | undefined {
 }
 
 export function encodeErrorBody(code: AnyErrorCode, detail: string): Uint8Array {
-    return new ByteWriter().string(code).string(detail.slice(0, 512)).finish();
+    return new ByteWriter().string(code).string(errorDetail(code, detail).slice(0, 512)).finish();
 }
 
 export function decodeErrorBody(body: Uint8Array): ServiceError {

@@ -26,6 +26,12 @@ export const ServiceErrorCode = {
     /** The ledger holds another CSP key or suite than the CSP's key file. */
     CspKeyMismatch: 'cspKeyMismatch',
     NoSessionsLeft: 'noSessionsLeft',
+    /** A persisted file (device state, key, record) is unparsable or holds an invalid field. */
+    CorruptFile: 'corruptFile',
+    /** A file holding a secret is readable by other users. */
+    InsecureFile: 'insecureFile',
+    /** A forwarded M4's route ID is not the one derived from its IDCert_i. */
+    RouteMismatch: 'routeMismatch',
     Internal: 'internal',
 } as const;
 export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
@@ -33,10 +39,22 @@ export type AnyErrorCode = ErrorCode | ServiceErrorCode;
 const SERVICE_CODES: ReadonlySet<string> = new Set(Object.values(ServiceErrorCode));
 
 /** A typed failure of the service layer; `code` is a protocol ErrorCode or a ServiceErrorCode. */
+/**
+ * `detail` without leading `<code>: ` prefixes. An error's message already starts with its code, and
+ * it crosses several hops (CSP -> link -> fog -> device), each of which would otherwise prepend the
+ * code once more (`malformedInput: malformedInput: ...`).
+ */
+export function errorDetail(code: string, detail: string): string {
+    const prefix = `${code}: `;
+    let d = detail;
+    while (d.startsWith(prefix)) d = d.slice(prefix.length);
+    return d;
+}
+
 export class ServiceError extends Error {
     readonly code: AnyErrorCode;
     constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
-        super(`${code}: ${message}`, options);
+        super(`${code}: ${errorDetail(code, message)}`, options);
         this.name = 'ServiceError';
         this.code = code;
     }

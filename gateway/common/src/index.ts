@@ -16,3 +16,4 @@ export * from './route.js';
 export * from './config.js';
 export * from './secure-file.js';
 export * from './log.js';
+export * from './fault.js';

@@ -30,3 +30,37 @@ export function createLogger(component: string, level: LogLevel = 'info'): Logge
 }
 
 export const silentLogger: Logger = createLogger('silent', 'silent');
+
+/**
+ * A warning that floods would repeat (one per refused message): the first occurrence per `key` is
+ * logged, later ones within `intervalMs` are counted, and the next one logged after the interval
+ * carries `suppressed: <count>`. Bounded: at most `maxKeys` keys are tracked.
+ */
+export class ThrottledWarning {
+    private readonly last = new Map<string, { at: number; suppressed: number }>();
+    constructor(
+        private readonly logger: Logger,
+        private readonly intervalMs = 10_000,
+        private readonly maxKeys = 1_000,
+        private readonly clock: () => number = () => Date.now(),
+    ) {}
+
+    warn(key: string, msg: string, fields: Record<string, unknown> = {}): void {
+        const now = this.clock();
+        const seen = this.last.get(key);
+        if (seen !== undefined && now - seen.at < this.intervalMs) {
+            seen.suppressed++;
+            return;
+        }
+        if (seen === undefined && this.last.size >= this.maxKeys) {
+            const oldest = this.last.keys().next();
+            if (oldest.done !== true) this.last.delete(oldest.value);
+        }
+        this.last.delete(key);
+        this.last.set(key, { at: now, suppressed: 0 });
+        this.logger.warn(
+            msg,
+            seen !== undefined && seen.suppressed > 0 ? { ...fields, suppressed: seen.suppressed } : fields,
+        );
+    }
+}

@@ -6,9 +6,10 @@
  * target, then fsync the directory so the rename itself is durable.
  */
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, chmod, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, chmod, stat, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { ServiceError, ServiceErrorCode } from './errors.js';
 
 export const SECRET_FILE_MODE = 0o600;
 export const SECRET_DIR_MODE = 0o700;
@@ -61,8 +62,41 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
     await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Reads a JSON document; undefined when the file does not exist. */
-export async function readJsonFile(path: string): Promise<unknown> {
+/**
+ * A persisted file that cannot be used as it is: unparsable (empty, truncated, random bytes), a
+ * field missing or out of range (`corruptFile`), or readable by others (`insecureFile`). The
+ * message names the file, so an operator knows which one to restore or re-provision.
+ */
+export class PersistedFileError extends ServiceError {
+    constructor(
+        code: typeof ServiceErrorCode.CorruptFile | typeof ServiceErrorCode.InsecureFile,
+        readonly path: string,
+        detail: string,
+        options?: ErrorOptions,
+    ) {
+        super(code, `${path}: ${detail}`, options);
+        this.name = 'PersistedFileError';
+    }
+}
+
+export interface ReadSecretOptions {
+    /**
+     * What to do with a file that group or others may read or write: `'fix'` (default) makes it
+     * 0600 and reports it through `onWarning`; `'refuse'` throws `insecureFile`; `'ignore'` is for
+     * files that hold no secret.
+     */
+    insecureMode?: 'fix' | 'refuse' | 'ignore';
+    /** Receives the warning when an insecure mode was fixed (default: process.emitWarning). */
+    onWarning?: (message: string) => void;
+}
+
+/**
+ * Reads a JSON document; undefined when the file does not exist.
+ *
+ * @throws PersistedFileError `corruptFile` when the content is not JSON (empty, truncated, random
+ * bytes), `insecureFile` when the file is readable by others and `insecureMode` is `'refuse'`.
+ */
+export async function readJsonFile(path: string, options: ReadSecretOptions = {}): Promise<unknown> {
     let text: string;
     try {
         text = await readFile(path, 'utf8');
@@ -70,5 +104,42 @@ export async function readJsonFile(path: string): Promise<unknown> {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
     }
-    return JSON.parse(text) as unknown;
+    const policy = options.insecureMode ?? 'fix';
+    if (policy !== 'ignore') {
+        const mode = (await stat(path)).mode & 0o777;
+        if ((mode & 0o077) !== 0) {
+            const octal = mode.toString(8).padStart(4, '0');
+            if (policy === 'refuse')
+                throw new PersistedFileError(
+                    ServiceErrorCode.InsecureFile,
+                    path,
+                    `mode ${octal} lets other users read a secret; chmod 600 it (and consider the secret exposed)`,
+                );
+            await chmod(path, SECRET_FILE_MODE);
+            const warning = `${path} had mode ${octal}; changed to 0600 (another user may have read it)`;
+            if (options.onWarning !== undefined) options.onWarning(warning);
+            else process.emitWarning(warning, { code: 'M2M_INSECURE_FILE' });
+        }
+    }
+    if (text.trim() === '') throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, 'the file is empty');
+    try {
+        return JSON.parse(text) as unknown;
+    } catch (err) {
+        throw new PersistedFileError(
+            ServiceErrorCode.CorruptFile,
+            path,
+            `not valid JSON (truncated or overwritten?): ${(err as Error).message}`,
+            { cause: err },
+        );
+    }
+}
+
+/** Throws `corruptFile` naming `path` unless `cond` holds. */
+export function checkField(cond: boolean, path: string, what: string): asserts cond {
+    if (!cond) throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, what);
+}
+
+/** True when `value` is a plain JSON object (not null, not an array). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -37,7 +37,7 @@ import {
     type Envelope,
 } from '@m2m-fabric/common';
 import { TopicLayout } from '@m2m-fabric/common';
-import { routeIdFor } from '@m2m-fabric/common';
+import { faultPoint, routeIdFor } from '@m2m-fabric/common';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
 import { DeviceStateLock } from './state-lock.js';
 import { mergeInbox } from './inbox.js';
@@ -135,7 +135,8 @@ export class DeviceAgent {
         return this.state.equipmentId;
     }
     get remainingSessions(): bigint {
-        return BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+        const left = BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+        return left > 0n ? left : 0n;
     }
     get nextCounter(): bigint {
         return BigInt(this.state.nextCounter);
@@ -249,21 +250,19 @@ export class DeviceAgent {
         if (counter >= BigInt(this.state.endCounter)) {
             throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
         }
+        // Everything the session needs from the state is decoded first (and the file was validated at
+        // load): a bad state is refused before a counter is spent on it.
+        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
+        const fogKey = this.fogPublicKey;
+        const cspKey = this.cspPublicKey;
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
         this.state.nextCounter = (counter + 1n).toString();
         const reserved = this.persist();
         const started = performance.now();
-        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
         const fogId = this.state.fog.id;
-        const { m1, session } = await createM1(
-            this.suite,
-            secrets,
-            counter,
-            fogId,
-            this.fogPublicKey,
-            this.cspPublicKey,
-        );
+        const { m1, session } = await createM1(this.suite, secrets, counter, fogId, fogKey, cspKey);
         await reserved;
+        faultPoint('M1');
         const m2Pending = rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         onStep?.('M1', counter);
         const m2Reply = await m2Pending;
@@ -289,6 +288,7 @@ export class DeviceAgent {
         sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
         try {
+            faultPoint('M3');
             const confirmPending = rpc.request(
                 EnvelopeKind.M3,
                 encodeTagged(handle, encodeM3(m3)),
@@ -300,6 +300,7 @@ export class DeviceAgent {
             const { tag, payload: confirm } = decodeTagged(done.body);
             if (!equalBytes(tag, routeId))
                 throw new ServiceError(ErrorCode.MalformedInput, 'confirmation for another session');
+            faultPoint('Confirm');
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);

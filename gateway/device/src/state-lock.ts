@@ -18,7 +18,7 @@
  * agents' CPU in a profile of `npm run bench -- kx`'s saturation phase.)
  */
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
@@ -28,8 +28,17 @@ interface LockContent {
     pid: number;
     host: string;
     nonce: string;
-    since: string;
+    /** ISO time the lock was taken (absent in a lock written by hand or an older version). */
+    since?: string;
 }
+
+/**
+ * An unreadable lock file (empty, truncated, not ours) older than this is left over, not being
+ * written: the protocol only ever links a complete file under the lock name.
+ */
+const UNREADABLE_LOCK_GRACE_MS = 2_000;
+/** Leftover temporary and set-aside lock files (a crash between create and unlink) older than this are removed. */
+const LEFTOVER_MS = 60_000;
 
 export function lockPathFor(statePath: string): string {
     return `${statePath}.lock`;
@@ -56,14 +65,63 @@ async function readLock(path: string): Promise<LockContent | undefined | 'unread
     try {
         const c = JSON.parse(text) as LockContent;
         if (typeof c.pid !== 'number' || typeof c.host !== 'string' || typeof c.nonce !== 'string') return 'unreadable';
+        if (c.since !== undefined && typeof c.since !== 'string') return 'unreadable';
         return c;
     } catch {
         return 'unreadable';
     }
 }
 
-function isStale(c: LockContent): boolean {
-    return c.host === hostname() && !pidAlive(c.pid);
+/** Start time (ms since the epoch) of a process on this Linux host, or undefined when unknown. */
+async function processStartMs(pid: number): Promise<number | undefined> {
+    try {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+        // Field 22 (starttime, clock ticks since boot) follows the parenthesised command name.
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ticks = Number(fields[19]);
+        const btime = /^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'));
+        if (!Number.isFinite(ticks) || btime === null) return undefined;
+        // USER_HZ is 100 on every Linux ABI node runs on.
+        return Number(btime[1]) * 1000 + ticks * 10;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * A lock is stale when its process on this host is gone, or when its pid now belongs to a process
+ * started after the lock was taken (pid reuse after a crash and reboot).
+ */
+async function isStale(c: LockContent): Promise<boolean> {
+    if (c.host !== hostname()) return false;
+    if (!pidAlive(c.pid)) return true;
+    const since = c.since === undefined ? NaN : Date.parse(c.since);
+    if (!Number.isFinite(since)) return false;
+    const started = await processStartMs(c.pid);
+    // 1 s of slack: boot time and start ticks are coarse.
+    return started !== undefined && started > since + 1_000;
+}
+
+/** Removes temporary and set-aside lock files that a crashed taker left in `dir`. */
+async function removeLeftovers(dir: string, lockName: string): Promise<void> {
+    let names: string[];
+    try {
+        names = await readdir(dir);
+    } catch {
+        return;
+    }
+    const now = Date.now();
+    for (const name of names) {
+        const leftover =
+            (name.startsWith(`.${lockName}.`) && name.endsWith('.tmp')) || name.startsWith(`${lockName}.stale-`);
+        if (!leftover) continue;
+        const p = join(dir, name);
+        try {
+            if (now - (await stat(p)).mtimeMs > LEFTOVER_MS) await unlink(p);
+        } catch {
+            // gone meanwhile
+        }
+    }
 }
 
 /** What identifies one lock file: removing, replacing or rewriting it changes at least one. */
@@ -100,6 +158,7 @@ export class DeviceStateLock {
         const path = lockPathFor(statePath);
         const dir = dirname(path);
         await ensureSecretDir(dir);
+        await removeLeftovers(dir, basename(path));
         const deadline = Date.now() + (options.waitMs ?? 0);
         for (;;) {
             const content: LockContent = {
@@ -134,15 +193,16 @@ export class DeviceStateLock {
             }
             const holder = await readLock(path);
             if (holder === undefined) continue; // released meanwhile
-            if (holder !== 'unreadable' && isStale(holder)) {
+            if (holder !== 'unreadable' && (await isStale(holder))) {
                 await DeviceStateLock.breakStale(path, holder);
                 continue;
             }
+            if (holder === 'unreadable' && (await DeviceStateLock.breakUnreadable(path))) continue;
             if (Date.now() >= deadline) {
                 const who =
                     holder === 'unreadable'
                         ? 'an unreadable lock'
-                        : `process ${holder.pid} on ${holder.host} since ${holder.since}`;
+                        : `process ${holder.pid} on ${holder.host}${holder.since !== undefined ? ` since ${holder.since}` : ''}`;
                 throw new ServiceError(
                     ServiceErrorCode.DeviceBusy,
                     `${statePath} is in use by ${who} (a device agent runs on it); stop it first, or remove ${path} if that process is gone`,
@@ -167,6 +227,33 @@ export class DeviceStateLock {
             await link(aside, path).catch(() => undefined);
         }
         await unlink(aside).catch(() => undefined);
+    }
+
+    /**
+     * Removes an unreadable lock (empty or garbage: no taker following this protocol writes one)
+     * once it is older than a grace period, set aside first so a fresh lock linked meanwhile is kept.
+     */
+    private static async breakUnreadable(path: string): Promise<boolean> {
+        const before = await identityOf(path);
+        if (before === undefined) return true;
+        let mtimeMs: number;
+        try {
+            mtimeMs = (await stat(path)).mtimeMs;
+        } catch {
+            return true;
+        }
+        if (Date.now() - mtimeMs < UNREADABLE_LOCK_GRACE_MS) return false;
+        const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+        try {
+            await rename(path, aside);
+        } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+            throw err;
+        }
+        const moved = await readLock(aside);
+        if (moved !== undefined && moved !== 'unreadable') await link(aside, path).catch(() => undefined);
+        await unlink(aside).catch(() => undefined);
+        return true;
     }
 
     /** Throws `deviceBusy` when the lock file no longer carries this holder's nonce. */

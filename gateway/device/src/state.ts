@@ -4,8 +4,24 @@
  * session. A counter is reserved — written as used — BEFORE M1 leaves the device, so it is never
  * reused, even after a crash between send and reply.
  */
-import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
-import type { SessionChannelState } from '@m2m-fabric/protocol';
+import {
+    checkField,
+    isJsonObject,
+    PersistedFileError,
+    readJsonFile,
+    ROUTE_ID_BYTES,
+    ServiceErrorCode,
+    writeJsonAtomic,
+    type ReadSecretOptions,
+} from '@m2m-fabric/common';
+import {
+    decodePoint,
+    decodeScalar,
+    fromHex,
+    getSuite,
+    type SessionChannelState,
+    type Suite,
+} from '@m2m-fabric/protocol';
 
 export interface DeviceSessionState {
     counter: string;
@@ -35,20 +51,112 @@ export interface DeviceStateFile {
     session?: DeviceSessionState;
 }
 
-function check(cond: boolean, path: string, what: string): void {
-    if (!cond) throw new Error(`device state ${path}: ${what}`);
+const DECIMAL = /^(0|[1-9]\d*)$/;
+const HEX = /^(?:[0-9a-f]{2})+$/;
+const MAX_COUNTER = 2n ** 64n;
+
+function decimal(value: unknown, path: string, what: string): bigint {
+    checkField(typeof value === 'string' && DECIMAL.test(value), path, `${what} must be a decimal string`);
+    const n = BigInt(value);
+    checkField(n < MAX_COUNTER, path, `${what} is out of range`);
+    return n;
 }
 
-export async function readDeviceState(path: string): Promise<DeviceStateFile | undefined> {
-    const raw = (await readJsonFile(path)) as DeviceStateFile | undefined;
+function hexBytes(value: unknown, path: string, what: string, length?: number): Uint8Array {
+    checkField(typeof value === 'string' && HEX.test(value), path, `${what} must be lowercase hex`);
+    const bytes = fromHex(value);
+    checkField(length === undefined || bytes.length === length, path, `${what} must be ${length} bytes`);
+    return bytes;
+}
+
+/**
+ * Checks every field of a parsed state file, so a bad file is refused at load — before any counter
+ * is reserved — rather than after a session has been spent on it.
+ *
+ * @throws PersistedFileError `corruptFile` naming `path` and the first bad field.
+ */
+export function validateDeviceState(raw: unknown, path: string): DeviceStateFile {
+    checkField(isJsonObject(raw), path, 'not a JSON object');
+    checkField(raw.version === 1, path, `unknown version ${JSON.stringify(raw.version)}`);
+    checkField(typeof raw.suite === 'string', path, 'suite missing');
+    let suite: Suite;
+    try {
+        suite = getSuite(raw.suite);
+    } catch {
+        throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `unknown suite ${JSON.stringify(raw.suite)}`);
+    }
+    checkField(
+        typeof raw.equipmentId === 'string' && raw.equipmentId !== '' && raw.equipmentId.length <= 256,
+        path,
+        'equipmentId missing',
+    );
+    const w = hexBytes(raw.w, path, 'w', suite.scalarBytes);
+    try {
+        decodeScalar(suite, w);
+    } catch (err) {
+        throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `w: ${(err as Error).message}`);
+    }
+    const point = (value: unknown, what: string): void => {
+        const bytes = hexBytes(value, path, what, suite.pointBytes);
+        try {
+            decodePoint(suite, bytes);
+        } catch (err) {
+            throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `${what}: ${(err as Error).message}`);
+        }
+    };
+    const fog = raw.fog;
+    checkField(isJsonObject(fog), path, 'fog missing');
+    checkField(typeof fog.id === 'string' && fog.id !== '', path, 'fog.id missing');
+    point(fog.publicKey, 'fog.publicKey');
+    checkField(
+        fog.brokerUrl === undefined || typeof fog.brokerUrl === 'string',
+        path,
+        'fog.brokerUrl must be a string',
+    );
+    point(raw.cspPublicKey, 'cspPublicKey');
+    const next = decimal(raw.nextCounter, path, 'nextCounter');
+    const end = decimal(raw.endCounter, path, 'endCounter');
+    checkField(next >= 1n, path, 'nextCounter must be at least 1 (counters start at 1)');
+    checkField(next <= end, path, `nextCounter ${next} is past endCounter ${end}`);
+    if (raw.lastInstructionId !== undefined) decimal(raw.lastInstructionId, path, 'lastInstructionId');
+    if (raw.session !== undefined) {
+        const ses = raw.session;
+        checkField(isJsonObject(ses), path, 'session must be an object');
+        const counter = decimal(ses.counter, path, 'session.counter');
+        checkField(counter >= 1n && counter < next, path, 'session.counter must be a reserved counter');
+        hexBytes(ses.routeId, path, 'session.routeId', ROUTE_ID_BYTES);
+        hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
+        checkField(typeof ses.established === 'boolean', path, 'session.established must be true or false');
+        const ch = ses.channel;
+        checkField(isJsonObject(ch), path, 'session.channel missing');
+        decimal(ch.sendSeq, path, 'session.channel.sendSeq');
+        checkField(
+            typeof ch.recvHighest === 'string' && /^(-1|0|[1-9]\d*)$/.test(ch.recvHighest),
+            path,
+            'session.channel.recvHighest must be a decimal string or -1',
+        );
+        checkField(
+            typeof ch.recvWindow === 'string' && /^[0-9a-f]{16}$/.test(ch.recvWindow),
+            path,
+            'session.channel.recvWindow must be 16 hex digits',
+        );
+    }
+    return raw as unknown as DeviceStateFile;
+}
+
+/**
+ * Reads and fully validates the state file; undefined when it does not exist. A file other users
+ * can read is made 0600 with a warning (its w may have been read: re-provision if in doubt).
+ *
+ * @throws PersistedFileError `corruptFile` (unparsable or an invalid field), naming the file.
+ */
+export async function readDeviceState(
+    path: string,
+    options: ReadSecretOptions = {},
+): Promise<DeviceStateFile | undefined> {
+    const raw = await readJsonFile(path, options);
     if (raw === undefined) return undefined;
-    check(raw.version === 1, path, 'unknown version');
-    check(typeof raw.equipmentId === 'string' && raw.equipmentId !== '', path, 'equipmentId missing');
-    check(/^[0-9a-f]+$/.test(raw.w), path, 'w must be hex');
-    check(/^\d+$/.test(raw.nextCounter) && /^\d+$/.test(raw.endCounter), path, 'counters must be decimal');
-    check(typeof raw.fog?.id === 'string' && /^[0-9a-f]+$/.test(raw.fog.publicKey), path, 'fog id/key missing');
-    check(/^[0-9a-f]+$/.test(raw.cspPublicKey), path, 'cspPublicKey missing');
-    return raw;
+    return validateDeviceState(raw, path);
 }
 
 export async function writeDeviceState(path: string, state: DeviceStateFile): Promise<void> {

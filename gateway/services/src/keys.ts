@@ -22,7 +22,15 @@ import {
     type Point,
     type Suite,
 } from '@m2m-fabric/protocol';
-import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
+import {
+    checkField,
+    isJsonObject,
+    PersistedFileError,
+    readJsonFile,
+    ServiceErrorCode,
+    writeJsonAtomic,
+    type ReadSecretOptions,
+} from '@m2m-fabric/common';
 
 export interface ServiceKey {
     readonly suite: Suite;
@@ -77,14 +85,54 @@ export async function serviceKeyFromScalar(suite: Suite, privateKey: bigint): Pr
     };
 }
 
-/** Loads the key file, or creates it (0600) with a fresh key when it does not exist. */
-export async function loadOrCreateServiceKey(path: string, suite: Suite): Promise<ServiceKey> {
-    const stored = (await readJsonFile(path)) as KeyFile | undefined;
-    if (stored !== undefined) {
-        const fileSuite = getSuite(stored.suite);
-        if (fileSuite.id !== suite.id) throw new Error(`${path} holds a ${fileSuite.id} key, not ${suite.id}`);
-        return serviceKeyFromScalar(fileSuite, decodeScalar(fileSuite, fromHex(stored.privateKey)));
+/**
+ * Checks a parsed key file completely: the suite is the one configured and the scalar is a
+ * canonical, non-zero scalar of it.
+ *
+ * @throws PersistedFileError `corruptFile` naming `path`.
+ */
+function validateKeyFile(raw: unknown, path: string, suite: Suite): bigint {
+    checkField(isJsonObject(raw), path, 'not a JSON object');
+    const stored = raw as Partial<KeyFile>;
+    checkField(typeof stored.suite === 'string', path, 'suite missing');
+    let fileSuite: Suite;
+    try {
+        fileSuite = getSuite(stored.suite);
+    } catch {
+        throw new PersistedFileError(
+            ServiceErrorCode.CorruptFile,
+            path,
+            `unknown suite ${JSON.stringify(stored.suite)}`,
+        );
     }
+    checkField(fileSuite.id === suite.id, path, `holds a ${fileSuite.id} key, not ${suite.id}`);
+    checkField(
+        typeof stored.privateKey === 'string' &&
+            new RegExp(`^[0-9a-f]{${2 * suite.scalarBytes}}$`).test(stored.privateKey),
+        path,
+        `privateKey must be ${suite.scalarBytes} bytes of lowercase hex`,
+    );
+    try {
+        return decodeScalar(suite, fromHex(stored.privateKey));
+    } catch (err) {
+        throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `privateKey: ${(err as Error).message}`);
+    }
+}
+
+/**
+ * Loads the key file, or creates it (0600) with a fresh key when it does not exist. A key file
+ * other users can read is made 0600 with a warning.
+ *
+ * @throws PersistedFileError `corruptFile` when the file is unparsable, for another suite or holds
+ * an invalid scalar (a service never silently replaces its key).
+ */
+export async function loadOrCreateServiceKey(
+    path: string,
+    suite: Suite,
+    options: ReadSecretOptions = {},
+): Promise<ServiceKey> {
+    const stored = await readJsonFile(path, options);
+    if (stored !== undefined) return serviceKeyFromScalar(suite, validateKeyFile(stored, path, suite));
     const d = randomScalar(suite);
     await writeJsonAtomic(path, { suite: suite.id, privateKey: toHex(bigIntToBytes(d, suite.scalarBytes)) });
     return serviceKeyFromScalar(suite, d);

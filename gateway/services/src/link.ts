@@ -12,6 +12,7 @@ import { ByteReader, ByteWriter, DecodeError, type Suite } from '@m2m-fabric/pro
 import { signLabelled, verifyLabelled, type ServiceKey } from './keys.js';
 import {
     CORRELATION_ID_BYTES,
+    errorDetail,
     ROUTE_ID_BYTES,
     ServiceError,
     ServiceErrorCode,
@@ -135,7 +136,7 @@ export interface DeviceBoundBody {
 export function encodeDeviceBound(b: DeviceBoundBody): Uint8Array {
     const w = new ByteWriter().raw(b.correlationId).string(b.clientId).raw(b.routeId);
     if (b.outcome.ok) w.u8(0).bytes32(b.outcome.frame);
-    else w.u8(1).string(b.outcome.code).string(b.outcome.detail.slice(0, 512));
+    else w.u8(1).string(b.outcome.code).string(errorDetail(b.outcome.code, b.outcome.detail).slice(0, 512));
     return w.finish();
 }
 export function decodeDeviceBound(bytes: Uint8Array): DeviceBoundBody {

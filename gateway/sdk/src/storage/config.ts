@@ -15,7 +15,12 @@ import { StorageUnavailableError } from './errors.js';
 import { KuboObjectStore, type KuboStoreOptions } from './kubo-store.js';
 import type { ObjectStore } from './object-store.js';
 
-export type StorageConfig = { backend: 'embedded'; directory: string } | ({ backend: 'kubo' } & KuboStoreOptions);
+/**
+ * `create` (embedded only): make a new store when the directory holds none. The library default is
+ * true; the services pass false unless started with `--init-store`.
+ */
+export type StorageConfig =
+    { backend: 'embedded'; directory: string; create?: boolean } | ({ backend: 'kubo' } & KuboStoreOptions);
 
 function nonNegativeInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
     const raw = env[name];
@@ -46,9 +51,14 @@ export function storageConfigFromEnv(env: NodeJS.ProcessEnv, dataDirectory: stri
     };
 }
 
-/** Opens the configured store. Kubo is not contacted here; call health() to check the daemon. */
+/**
+ * Opens the configured store. Kubo is not contacted here; call health() to check the daemon.
+ *
+ * @throws StoreNotInitialisedError when an embedded store is missing and `create` is false.
+ */
 export async function openObjectStore(config: StorageConfig): Promise<ObjectStore> {
-    if (config.backend === 'embedded') return EmbeddedObjectStore.open(config.directory);
+    if (config.backend === 'embedded')
+        return EmbeddedObjectStore.open(config.directory, { create: config.create ?? true });
     const { backend: _backend, ...options } = config;
     return new KuboObjectStore(options);
 }

@@ -27,7 +27,7 @@ import {
     writeFileDurable,
     writeTempFileSynced,
 } from './durable-fs.js';
-import { NotFoundError, StorageError, StorageUnavailableError } from './errors.js';
+import { NotFoundError, StorageError, StorageUnavailableError, StoreNotInitialisedError } from './errors.js';
 import type { ObjectStore, PutOptions, StorageHealth, StoreOperationOptions } from './object-store.js';
 
 const FORMAT = 'm2m-fabric/embedded-object-store';
@@ -73,11 +73,16 @@ export class EmbeddedObjectStore implements ObjectStore {
         this.tmpDirectory = join(directory, 'tmp');
     }
 
-    /** Opens (creating if needed) the store in `directory`. */
-    static async open(directory: string): Promise<EmbeddedObjectStore> {
+    /**
+     * Opens the store in `directory`, creating it there when missing unless `create` is false.
+     *
+     * @throws StoreNotInitialisedError when `create` is false and `directory` holds no store (nothing
+     * is created then); StorageUnavailableError when the directory is unusable or not a store.
+     */
+    static async open(directory: string, options: { create?: boolean } = {}): Promise<EmbeddedObjectStore> {
         const store = new EmbeddedObjectStore(directory);
         try {
-            await store.initialise();
+            await store.initialise(options.create ?? true);
         } catch (err) {
             if (err instanceof StorageError) throw err;
             throw new StorageUnavailableError(`cannot open the embedded store in ${directory}: ${String(err)}`, {
@@ -87,8 +92,7 @@ export class EmbeddedObjectStore implements ObjectStore {
         return store;
     }
 
-    private async initialise(): Promise<void> {
-        await ensureDirectoryDurable(this.directory);
+    private async initialise(create: boolean): Promise<void> {
         const markerPath = join(this.directory, 'store.json');
         let marker: string | undefined;
         try {
@@ -96,6 +100,8 @@ export class EmbeddedObjectStore implements ObjectStore {
         } catch (err) {
             if (errnoCode(err) !== 'ENOENT') throw err;
         }
+        if (marker === undefined && !create) throw new StoreNotInitialisedError(this.directory);
+        await ensureDirectoryDurable(this.directory);
         if (marker === undefined) {
             const content = {
                 format: FORMAT,

@@ -3,7 +3,8 @@
  * operation with no ledger write, so each names one cause a caller can act on; callers switch on
  * `kind` (or `instanceof`), never on the message.
  */
-export type StorageErrorKind = 'unavailable' | 'timeout' | 'integrity' | 'tooLarge' | 'notFound' | 'invalidAddress';
+export type StorageErrorKind =
+    'unavailable' | 'timeout' | 'integrity' | 'tooLarge' | 'notFound' | 'invalidAddress' | 'notInitialised';
 
 /** Base class of every error the storage layer throws. */
 export class StorageError extends Error {
@@ -20,6 +21,22 @@ export class StorageUnavailableError extends StorageError {
     constructor(message: string, options?: ErrorOptions) {
         super('unavailable', message, options);
         this.name = 'StorageUnavailableError';
+    }
+}
+
+/**
+ * The directory holds no store and the caller did not ask to create one: a mistyped path must not
+ * silently become an empty store (every certificate lookup would then fail and burn a session).
+ */
+export class StoreNotInitialisedError extends StorageError {
+    readonly directory: string;
+    constructor(directory: string) {
+        super(
+            'notInitialised',
+            `no object store in ${directory} (a mistyped M2M_STORE_DIR?); start once with --init-store to create one there`,
+        );
+        this.name = 'StoreNotInitialisedError';
+        this.directory = directory;
     }
 }
 

@@ -19,6 +19,7 @@ import {
     MqttConnection,
     ServiceError,
     ServiceErrorCode,
+    ThrottledWarning,
     TopicLayout,
     type AnyErrorCode,
     type Logger,
@@ -84,6 +85,8 @@ export class CspBackend {
     readonly metrics: MetricsRegistry;
     brokerUrl = '';
     private readonly ctx: CspContext;
+    /** One line per fog and code per 10 s, however many refused link messages arrive. */
+    private readonly refusedWarning: ThrottledWarning;
     private readonly channels: CspChannels;
     private readonly synchroniser: CspSynchroniser;
     private delivery!: InstructionDelivery;
@@ -100,6 +103,7 @@ export class CspBackend {
         this.topics = options.topics ?? new TopicLayout();
         this.metrics = options.metrics ?? new MetricsRegistry();
         this.ctx = new CspContext({ ...options, topics: this.topics }, cspMetrics(this.metrics));
+        this.refusedWarning = new ThrottledWarning(this.ctx.log);
         this.channels = new CspChannels(this.ctx);
         this.synchroniser = new CspSynchroniser(this.ctx, this.channels, options.maxConcurrentSessions ?? 8);
         this.eventHandlers = chaincodeEventHandlers({ autoApproveFogs: options.autoApproveFogs !== false });
@@ -252,7 +256,10 @@ export class CspBackend {
             msg = verifyLinkMessage(this.suite, fog.verify, parsed);
         } catch (err) {
             ctx.m.linkRefused.inc({ code: errorCodeOf(err) });
-            ctx.log.warn('refused link message', { fogId: t.fogId, code: errorCodeOf(err) });
+            this.refusedWarning.warn(`${t.fogId}:${errorCodeOf(err)}`, 'refused link message', {
+                fogId: t.fogId,
+                code: errorCodeOf(err),
+            });
             return;
         }
         const handler = LINK_HANDLERS[msg.kind];
@@ -260,7 +267,10 @@ export class CspBackend {
         try {
             await handler(this.handlers, t.fogId, msg.body);
         } catch (err) {
-            ctx.log.warn('link message failed', { fogId: t.fogId, code: errorCodeOf(err) });
+            this.refusedWarning.warn(`${t.fogId}:failed:${errorCodeOf(err)}`, 'link message failed', {
+                fogId: t.fogId,
+                code: errorCodeOf(err),
+            });
         }
     }
 

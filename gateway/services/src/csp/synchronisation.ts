@@ -8,15 +8,15 @@
  */
 import {
     decodeM4,
+    ErrorCode,
     FrameType,
     fromHex,
     openM4,
     runAlgorithm3,
     symKeyCommitment,
     toHex,
-    ErrorCode,
 } from '@m2m-fabric/protocol';
-import { errorCodeOf, ServiceErrorCode } from '@m2m-fabric/common';
+import { errorCodeOf, routeIdFor, routeKey, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
 import type { CspContext } from './context.js';
@@ -98,11 +98,24 @@ export class CspSynchroniser {
     ): Promise<Uint8Array> {
         const { ctx } = this;
         const existing = ctx.sessions.get(key);
-        if (existing?.state === 'established') return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        // Every M4 is examined, even on a known route: a session is bound to its primaryHash and
+        // IDCert_i, and its route ID is the one derived from IDCert_i, so a fog can neither re-file a
+        // session under a fresh route ID (a second record for one key) nor get a Confirm for garbage.
         const fog = await ctx.fogKey(fogId);
         const m4 = decodeM4(ctx.suite, m4Bytes);
         const opened = await openM4(ctx.suite, ctx.key.recipient, fog.point, m4);
         const primaryHash = toHex(opened.primaryHash);
+        if (routeKey(routeIdFor(ctx.suite, opened.idCert)) !== key)
+            throw new ServiceError(
+                ServiceErrorCode.RouteMismatch,
+                "the route ID is not the one derived from the M4's IDCert_i",
+            );
+        if (existing?.state === 'established') {
+            if (existing.primaryHash !== primaryHash)
+                throw new ServiceError('invalidPrimaryHash', 'the route is bound to another session');
+            // A re-sent M4 of this very session (the fog did not see the Result): the same answer.
+            return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        }
         // One read: the session record comes with its certificate's B_i.
         const record = await readActivatedSession(ctx, primaryHash);
         const result = runAlgorithm3(ctx.suite, ctx.key.privateKey, fogId, m4, opened, devicePublicKey, {

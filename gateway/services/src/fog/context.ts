@@ -18,6 +18,7 @@ import {
     encodeErrorBody,
     EnvelopeKind,
     errorCodeOf,
+    isValidTopicLevel,
     ServiceError,
     ServiceErrorCode,
     silentLogger,
@@ -111,6 +112,14 @@ export class FogContext {
 
     /** Publishes a reply to one device's reply topic (a failed publish is counted, not thrown). */
     async reply(clientId: string, kind: Envelope['kind'], correlationId: Uint8Array, body: Uint8Array): Promise<void> {
+        // A client id from a link message (the CSP's answer) becomes a topic level: one the topic
+        // layout does not accept is dropped here. Publishing it would be refused by the broker's ACL,
+        // which closes this fog's device connection — and the persistent session re-sends the refused
+        // message on every reconnect, so the fog would stop serving every device.
+        if (!isValidTopicLevel(clientId)) {
+            this.m.dropped.inc({ reason: 'clientId' });
+            return;
+        }
         try {
             await this.deviceConn.publish(
                 this.topics.fogReply(this.fogId, clientId),

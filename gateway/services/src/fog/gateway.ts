@@ -19,6 +19,7 @@ import {
     peekCorrelationId,
     ServiceError,
     ServiceErrorCode,
+    ThrottledWarning,
     TopicLayout,
     type Envelope,
     type Logger,
@@ -63,6 +64,16 @@ export interface FogGatewayOptions {
     /** Anonymous M1 requests: per MQTT client and overall. */
     perClientLimit?: RateLimit;
     globalLimit?: RateLimit;
+    /**
+     * M1s per certificate (IDCert_i), checked after its proof of possession and before the ledger
+     * read: rotating MQTT client ids does not get around it. Default 1/s, burst 3.
+     */
+    perCertificateLimit?: RateLimit;
+    /** Ledger reads for M1 overall: what the fog sheds before any ledger work. Default 50/s, burst 100. */
+    ledgerReadLimit?: RateLimit;
+    /** Session-channel frames per route ID, and overall (each costs a link signature). */
+    perRouteFrameLimit?: RateLimit;
+    globalFrameLimit?: RateLimit;
     /** How long an M2 handle waits for its M3. */
     handleTtlMs?: number;
     /** How often the outbox is re-checked for activations to finish and M4s to re-send (default 2000 ms). */
@@ -104,6 +115,8 @@ export class FogGateway {
     readonly metrics: MetricsRegistry;
     deviceBrokerUrl = '';
     private readonly ctx: FogContext;
+    /** One line per code per 10 s, however many refused link messages arrive. */
+    private refusedWarning!: ThrottledWarning;
     private handlers!: FogHandlerContext;
     private readonly limiter: RateLimiter;
     private readonly maxRequestBytes: number;
@@ -130,6 +143,7 @@ export class FogGateway {
             },
             fogMetrics(this.metrics),
         );
+        this.refusedWarning = new ThrottledWarning(this.ctx.log);
         const depth = this.metrics.gauge('m2m_fog_outbox_depth', 'Activations not yet answered by the CSP');
         depth.onCollect(() => depth.set(this.outbox?.size ?? 0));
     }
@@ -163,6 +177,14 @@ export class FogGateway {
             ctx,
             outbox: this.outbox,
             limiter: this.limiter,
+            certificateLimiter: new RateLimiter(
+                options.perCertificateLimit ?? { ratePerSecond: 1, burst: 3 },
+                options.ledgerReadLimit ?? { ratePerSecond: 50, burst: 100 },
+            ),
+            frameLimiter: new RateLimiter(
+                options.perRouteFrameLimit ?? { ratePerSecond: 20, burst: 40 },
+                options.globalFrameLimit ?? { ratePerSecond: 500, burst: 1000 },
+            ),
             m1Slots: new FifoLimiter(steps),
             activationSlots: new FifoLimiter(steps),
         };
@@ -317,7 +339,10 @@ export class FogGateway {
             body = decodeDeviceBound(msg.body);
         } catch (err) {
             ctx.m.dropped.inc({ reason: 'link' });
-            ctx.log.warn('refused link message', { error: (err as Error).message });
+            this.refusedWarning.warn(errorCodeOf(err), 'refused link message', {
+                code: errorCodeOf(err),
+                error: (err as Error).message,
+            });
             return;
         }
         const handler = CSP_HANDLERS[msg.kind];

@@ -1,12 +1,30 @@
 /**
  * Health and metrics endpoint over node:http: `GET /metrics` (Prometheus text format) and
  * `GET /healthz` (JSON; 200 when every check passes, 503 otherwise). Binds to 127.0.0.1 by default.
+ * Services add {@link brokerHealthChecks}, so a broker outage shows as 503.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { MetricsRegistry } from './registry.js';
+import { MqttConnection } from '@m2m-fabric/common';
 
-export type HealthChecks = () => Promise<Record<string, boolean>> | Record<string, boolean>;
+/** One check: passed or not, optionally with details shown in the /healthz body. */
+export type HealthCheck = boolean | ({ ok: boolean } & Record<string, unknown>);
+export type HealthChecks = () => Promise<Record<string, HealthCheck>> | Record<string, HealthCheck>;
+
+const passed = (c: HealthCheck): boolean => (typeof c === 'boolean' ? c : c.ok);
+
+/**
+ * One check per open broker connection of this process (`broker:<client id>`): a service whose
+ * broker is down is not healthy, whatever else works.
+ */
+export function brokerHealthChecks(): Record<string, HealthCheck> {
+    const out: Record<string, HealthCheck> = {};
+    for (const s of MqttConnection.statuses()) {
+        out[`broker:${s.clientId}`] = { ok: s.connected, url: s.url, since: s.since, disconnects: s.disconnects };
+    }
+    return out;
+}
 
 export interface MetricsServer {
     readonly url: string;
@@ -34,7 +52,7 @@ export async function startMetricsServer(
             Promise.resolve()
                 .then(() => health())
                 .then((checks) => {
-                    const ok = Object.values(checks).every(Boolean);
+                    const ok = Object.values(checks).every(passed);
                     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
                     res.end(JSON.stringify({ status: ok ? 'ok' : 'degraded', checks }));
                 })

@@ -2,6 +2,7 @@
  * Device → fog session-channel frame: relayed unread to the CSP over the signed link (FrameUp).
  * The fog cannot open it (it has no symKey_i).
  */
+import { toHex } from '@m2m-fabric/protocol';
 import { decodeTagged, ServiceError, ServiceErrorCode, type Envelope } from '@m2m-fabric/common';
 import { encodeFrameUp, encodeLinkMessage, LinkKind } from '../../link.js';
 import type { FogHandlerContext } from './handler.js';
@@ -9,6 +10,9 @@ import type { FogHandlerContext } from './handler.js';
 export async function handleFrame(h: FogHandlerContext, clientId: string, env: Envelope): Promise<void> {
     const { ctx } = h;
     const { tag, payload } = decodeTagged(env.body);
+    // Shed before the link signature (and the CSP's check): per route, whatever the client id, and overall.
+    if (!h.frameLimiter.allow(toHex(tag)))
+        throw new ServiceError(ServiceErrorCode.RateLimited, 'too many frames for this session');
     if (!ctx.cspConn.connected) throw new ServiceError(ServiceErrorCode.Unavailable, 'the CSP link is down; retry');
     ctx.m.relayed.inc({ direction: 'up' });
     const body = encodeFrameUp({ correlationId: env.correlationId, clientId, routeId: tag, frame: payload });

@@ -9,6 +9,10 @@ export interface FogHandlerContext {
     outbox: ActivationOutbox;
     /** Anonymous M1s per MQTT client and overall. */
     limiter: RateLimiter;
+    /** M1s per IDCert_i (after the proof of possession) and ledger reads overall. */
+    certificateLimiter: RateLimiter;
+    /** Session-channel frames per route ID and overall, before the link signature. */
+    frameLimiter: RateLimiter;
     /** M1s worked on at once; the rest wait in arrival order. */
     m1Slots: FifoLimiter;
     /** Activations worked on at once until the orderer has them. */

@@ -16,21 +16,38 @@ import {
     prepareActivation,
     toHex,
     ErrorCode,
+    verifyM1ProofOfPossession,
 } from '@m2m-fabric/protocol';
-import { encodeTagged, EnvelopeKind, ServiceError, ServiceErrorCode, type Envelope } from '@m2m-fabric/common';
+import {
+    encodeTagged,
+    EnvelopeKind,
+    faultPoint,
+    ServiceError,
+    ServiceErrorCode,
+    type Envelope,
+} from '@m2m-fabric/common';
 import type { FogContext, PendingHandle, Prepared } from '../context.js';
 import type { FogHandlerContext } from './handler.js';
 
 export async function handleM1(h: FogHandlerContext, clientId: string, env: Envelope): Promise<void> {
     if (!h.limiter.allow(clientId)) throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests');
-    await h.m1Slots.run(() => answerM1(h.ctx, clientId, env));
+    await h.m1Slots.run(() => answerM1(h, clientId, env));
 }
 
-/** Opens M1, checks the certificate on the ledger, fetches its object and replies M2. */
-async function answerM1(ctx: FogContext, clientId: string, env: Envelope): Promise<void> {
+/**
+ * Opens M1, checks its proof of possession, checks the certificate on the ledger, fetches its
+ * object and replies M2. The proof comes first, so an M1 with a broken signature learns nothing
+ * about the certificate; the per-certificate and ledger-read limits come before the ledger read.
+ */
+async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): Promise<void> {
+    const { ctx } = h;
     const m1 = decodeM1(ctx.suite, env.body);
     const { idCert } = await openM1(ctx.suite, ctx.key.recipient, m1);
+    verifyM1ProofOfPossession(ctx.suite, m1, idCert, ctx.fogId);
+    faultPoint('M1');
     const idCertHex = toHex(encodePoint(ctx.suite, idCert));
+    if (!h.certificateLimiter.allow(idCertHex))
+        throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests for this certificate');
     const record = await ctx.ledgerCall(() => ctx.ledger.getCertificate(idCertHex));
     if (record.status === 'used')
         throw new ServiceError(ErrorCode.FailedDoubleSpendingCheck1, 'certificate already used');
@@ -48,6 +65,7 @@ async function answerM1(ctx: FogContext, clientId: string, env: Envelope): Promi
     sweepHandles(ctx);
     const pending: PendingHandle = { m1, idCert, certificateObject, expiresAt: Date.now() + ctx.handleTtlMs };
     ctx.handles.set(toHex(handle), pending);
+    faultPoint('M2');
     await ctx.reply(
         clientId,
         EnvelopeKind.M2,

@@ -1,0 +1,23 @@
+/** Writing a suite's figures to bench/results/<name>.json (full runs only; quick runs never overwrite). */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { arch, cpus, platform } from 'node:os';
+
+/** The repository root (this file is build/test/reliability/results.js). */
+export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
+
+export function writeResult(name: string, command: string, figures: Record<string, unknown>): string {
+    const dir = join(REPO_ROOT, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${name}.json`);
+    const doc = {
+        suite: name,
+        command,
+        date: new Date().toISOString(),
+        machine: { platform: platform(), arch: arch(), cpus: cpus().length, node: process.version },
+        ...figures,
+    };
+    writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);
+    return path;
+}

@@ -1,0 +1,102 @@
+/**
+ * The reliability suites as commands (issue 17):
+ *
+ *   npm run test:access            the access matrix (bench/results/access.json)
+ *   npm run test:fuzz [-- --quick] the fuzzer (bench/results/fuzz.json unless --quick)
+ *   npm run test:faults [-- --quick]  the kill-point matrix (bench/results/faults.json unless --quick)
+ *
+ * Each prints its table, writes its figures and exits non-zero when a promise is broken.
+ */
+import './quiet.js';
+import { parseArgs } from 'node:util';
+import { runAccessMatrix } from './access-matrix.js';
+import { runFuzz } from './fuzz.js';
+import { runFaultMatrix } from './faults.js';
+import { writeResult } from './results.js';
+
+const { values, positionals } = parseArgs({
+    args: process.argv.slice(2),
+    options: { quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: false,
+});
+const suite = positionals[0];
+const quick = values.quick === true;
+
+async function access(): Promise<boolean> {
+    const r = await runAccessMatrix({ sample: quick ? 0.34 : 1 });
+    for (const f of r.failures)
+        console.log(
+            `FAIL ${f.contract}:${f.transaction} by ${f.caller}: expected ${f.expected}, got ${f.outcome} (${f.detail})`,
+        );
+    // One row per function, one column per identity: A allowed, . denied, ! not as expected.
+    const callers = [...new Set(r.cells.map((c) => c.caller))];
+    console.log(`${''.padEnd(40)} ${callers.map((_, i) => String(i + 1).padStart(2)).join('')}`);
+    const rows = new Map<string, string[]>();
+    for (const c of r.cells) {
+        const key = `${c.contract}:${c.transaction}`;
+        const row = rows.get(key) ?? callers.map(() => ' ');
+        row[callers.indexOf(c.caller)] = c.outcome !== c.expected ? '!' : c.outcome === 'allowed' ? 'A' : '.';
+        rows.set(key, row);
+    }
+    for (const [key, row] of rows) console.log(`${key.padEnd(40)} ${row.map((x) => x.padStart(2)).join('')}`);
+    console.log(callers.map((c, i) => `${i + 1}=${c}`).join('  '));
+    console.log(
+        `access matrix: ${r.functions} functions x ${r.identities} identities: ${r.denied} denied as expected, ` +
+            `${r.wronglyAllowed} wrongly allowed, ${r.allowed} allowed as expected, ${r.wronglyDenied} wrongly denied, ` +
+            `state ${r.stateChanged ? 'CHANGED' : 'unchanged'} (${r.durationMs} ms)`,
+    );
+    if (!quick) {
+        console.log(`wrote ${writeResult('access', 'npm run test:access', { ...r })}`);
+    }
+    return r.wronglyAllowed === 0 && r.wronglyDenied === 0 && !r.stateChanged;
+}
+
+async function fuzz(): Promise<boolean> {
+    const r = await runFuzz(quick ? { perTarget: 300, invocations: 300 } : { perTarget: 10_000, invocations: 10_000 });
+    for (const [target, outcomes] of Object.entries(r.byTarget)) {
+        const total = Object.entries(outcomes)
+            .filter(([k]) => k !== 'acceptedSubmits')
+            .reduce((a, [, b]) => a + b, 0);
+        const parts = Object.entries(outcomes)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`);
+        console.log(`${target.padEnd(14)} ${String(total).padStart(6)}: ${parts.join(', ')}`);
+    }
+    console.log(
+        `fuzz: ${r.messages} messages, ${r.invocations} chaincode invocations, ${r.crashes} crashes, ` +
+            `${r.stateChanges} state changes, ${r.untypedReplies} untyped replies (${r.durationMs} ms, seed ${r.seed})`,
+    );
+    if (!quick) console.log(`wrote ${writeResult('fuzz', 'npm run test:fuzz', { ...r })}`);
+    return r.crashes === 0 && r.stateChanges === 0 && r.untypedReplies === 0;
+}
+
+async function faults(): Promise<boolean> {
+    const r = await runFaultMatrix({ sessions: quick ? 40 : 500, devices: quick ? 2 : 4 });
+    console.log(`${'victim'.padEnd(8)} ${'step'.padEnd(18)} killed first            retries recovered`);
+    for (const c of r.cells)
+        console.log(
+            `${c.victim.padEnd(8)} ${c.step.padEnd(18)} ${String(c.killed).padEnd(6)} ${c.first.padEnd(16)} ${String(c.retries).padStart(7)} ${c.recovered}`,
+        );
+    if (r.notArmed.length > 0) console.log(`not armed (no kill point in that process yet): ${r.notArmed.join(' ')}`);
+    console.log(
+        `faults: ${r.sessions} sessions, ${r.cells.length} cells, ${r.lostPaidCertificates} lost paid certificates, ` +
+            `${r.lostAcknowledged} lost acknowledged, ${r.unfinished} unfinished, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
+    );
+    if (!quick) console.log(`wrote ${writeResult('faults', 'npm run test:faults', { ...r })}`);
+    return (
+        r.lostPaidCertificates === 0 &&
+        r.lostAcknowledged === 0 &&
+        r.unfinished === 0 &&
+        r.ledgerVerified &&
+        r.cells.every((c) => c.recovered)
+    );
+}
+
+const suites: Record<string, () => Promise<boolean>> = { access, fuzz, faults };
+if (values.help === true || suite === undefined || suites[suite] === undefined) {
+    console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
+    process.exit(suite === undefined || values.help === true ? 0 : 2);
+}
+const ok = await suites[suite]();
+process.exit(ok ? 0 : 1);
