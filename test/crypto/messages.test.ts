@@ -209,7 +209,7 @@ for (const suite of SUITES) {
                 for (const t of [0, 0xff, ...Object.values(MessageType).filter((t) => t !== codec.type)]) {
                     throwsDecode(() => codec.decode(suite, withByte(bytes, 1, t)), 'unknownType', `type ${t}`);
                 }
-                for (const tag of [0, 3, 255])
+                for (const tag of [0, 5, 255])
                     throwsDecode(() => codec.decode(suite, withByte(bytes, 2, tag)), 'unknownSuite');
                 if (codec.suitePinned) {
                     // A well-formed message of the other suite is refused where this suite is in use.

@@ -59,11 +59,11 @@ export function encodeHashInput(parts: readonly Uint8Array[]): Uint8Array {
 type Hasher = H2CHasher<WeierstrassPointCons<bigint>>;
 
 function hasherFor(suite: Suite): Hasher {
-    // Keyed on the id, not the object, so an equal suite obtained any way maps to the same hasher.
-    switch (suite.id) {
-        case 'P256-SHA256':
+    // Keyed on the curve, not the object, so an equal suite obtained any way maps to the same hasher.
+    switch (suite.webCryptoCurve) {
+        case 'P-256':
             return p256_hasher;
-        case 'P384-SHA384':
+        case 'P-384':
             return p384_hasher;
     }
 }

@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, createECDH, createHmac, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, encodeScalar } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
-import type { Suite, SuiteId } from './suite.js';
+import type { CurveId, Suite } from './suite.js';
 
 export const HpkeInfo = {
     /** C1 = Enc_{Q_f}(IDCert_i): device -> fog. */
@@ -81,14 +81,14 @@ function params(
  * DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM (RFC 9180 A.3) or DHKEM(P-384, HKDF-SHA384),
  * HKDF-SHA384, AES-256-GCM.
  */
-const PARAMS: Record<SuiteId, HpkeParams> = {
-    'P256-SHA256': params('prime256v1', 0x0010, 0x0001, 0x0001, {
+const PARAMS: Record<CurveId, HpkeParams> = {
+    'P-256': params('prime256v1', 0x0010, 0x0001, 0x0001, {
         hash: 'sha256',
         hashBytes: 32,
         aead: 'aes-128-gcm',
         keyBytes: 16,
     }),
-    'P384-SHA384': params('secp384r1', 0x0011, 0x0002, 0x0002, {
+    'P-384': params('secp384r1', 0x0011, 0x0002, 0x0002, {
         hash: 'sha384',
         hashBytes: 48,
         aead: 'aes-256-gcm',
@@ -187,7 +187,7 @@ export async function hpkeRecipientFromScalar(suite: Suite, secret: bigint): Pro
     }
     const secretBytes = encodeScalar(suite, secret);
     // OpenSSL computes d*G (constant time) for the public half and keeps d for the DH of every open.
-    const ecdh = createECDH(PARAMS[suite.id].curve);
+    const ecdh = createECDH(PARAMS[suite.webCryptoCurve].curve);
     ecdh.setPrivateKey(secretBytes);
     secretBytes.fill(0);
     return Promise.resolve(new Recipient(suite, new Uint8Array(ecdh.getPublicKey()), ecdh));
@@ -208,7 +208,7 @@ export async function hpkeSeal(
     aad?: Uint8Array,
     testOnlyEphemeralIkm?: Uint8Array,
 ): Promise<HpkeCiphertext> {
-    const p = PARAMS[suite.id];
+    const p = PARAMS[suite.webCryptoCurve];
     const pkR = toUncompressed(suite, recipientPublicKey);
     // §4.1 Encap: a fresh ephemeral key pair (OpenSSL draws it), DH with pkR.
     let ephemeral: ECDH;
@@ -239,7 +239,7 @@ export async function hpkeOpen(
         throw new TypeError('hpkeOpen needs a recipient made by hpkeRecipientFromScalar');
     }
     const suite = recipient.suite;
-    const p = PARAMS[suite.id];
+    const p = PARAMS[suite.webCryptoCurve];
     if (ciphertext.enc.length !== hpkeEncBytes(suite)) {
         throw new ProtocolError(ErrorCode.DecryptionFailed, 'HPKE: encapsulated key has the wrong length');
     }

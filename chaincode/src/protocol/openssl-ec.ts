@@ -25,9 +25,9 @@
  */
 import { createECDH, ECDH as NodeECDH, type ECDH } from 'node:crypto';
 import { normalized } from './affine.js';
-import type { Point, Suite, SuiteId } from './suite.js';
+import type { CurveId, Point, Suite } from './suite.js';
 
-const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };
+const OPENSSL_CURVE: Record<CurveId, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1' };
 
 /**
  * Whether OpenSSL's k*Q (two ECDH, openssl-ec) beats noble's variable-time k*Q for the suite, as
@@ -35,12 +35,12 @@ const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P
  * assembly P-256); P-384 ~8 ms vs ~8 ms (no such code path), so P-384 stays with noble.
  */
 export function opensslMultipliesFaster(suite: Suite): boolean {
-    return suite.id === 'P256-SHA256';
+    return suite.webCryptoCurve === 'P-256';
 }
 
 /** The OpenSSL name of the suite's curve. */
 export function opensslCurve(suite: Suite): string {
-    return OPENSSL_CURVE[suite.id];
+    return OPENSSL_CURVE[suite.webCryptoCurve];
 }
 
 function scalarBytes(suite: Suite, k: bigint): Buffer {
@@ -48,7 +48,7 @@ function scalarBytes(suite: Suite, k: bigint): Buffer {
 }
 
 /** One ECDH object per curve for public scalars (verifications): a new object costs ~12 us. */
-const publicScalarEcdh = new Map<SuiteId, ECDH>();
+const publicScalarEcdh = new Map<CurveId, ECDH>();
 
 /**
  * An OpenSSL ECDH object holding k (in [1, n-1]); the caller zeroes nothing else. A secret k gets
@@ -56,10 +56,10 @@ const publicScalarEcdh = new Map<SuiteId, ECDH>();
  */
 export function opensslKey(suite: Suite, k: bigint, shared = false): ECDH {
     if (k <= 0n || k >= suite.n) throw new RangeError('scalar outside [1, n-1]');
-    let ecdh = shared ? publicScalarEcdh.get(suite.id) : undefined;
+    let ecdh = shared ? publicScalarEcdh.get(suite.webCryptoCurve) : undefined;
     if (ecdh === undefined) {
-        ecdh = createECDH(OPENSSL_CURVE[suite.id]);
-        if (shared) publicScalarEcdh.set(suite.id, ecdh);
+        ecdh = createECDH(OPENSSL_CURVE[suite.webCryptoCurve]);
+        if (shared) publicScalarEcdh.set(suite.webCryptoCurve, ecdh);
     }
     const secret = scalarBytes(suite, k);
     ecdh.setPrivateKey(secret);
@@ -142,7 +142,7 @@ function multiplyWith(
 export function opensslDecompress(suite: Suite, compressed: Uint8Array): Point {
     const uncompressed = NodeECDH.convertKey(
         compressed,
-        OPENSSL_CURVE[suite.id],
+        OPENSSL_CURVE[suite.webCryptoCurve],
         undefined,
         undefined,
         'uncompressed',

@@ -27,6 +27,7 @@ import {
     ecqvReconstructPrivateKey,
     ecqvRequestKey,
     ecqvVerifyIssuance,
+    ecqvCertU,
     encodeEcqvCertificate,
 } from './ecqv.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
@@ -53,7 +54,7 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { randomScalar, withPrecomputedTable, type Point, type Suite } from './suite.js';
+import { mulBase, randomScalar, withPrecomputedTable, type Point, type Suite } from './suite.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -246,13 +247,17 @@ export function issueCertificates(
     if (caPrivateKey <= 0n || caPrivateKey >= suite.n) {
         throw new RangeError('CA private key outside [1, n-1]');
     }
+    // The 1609.2 variant hashes the issuer record (Q_c) into e: computed once per batch.
+    const caPublicKey = suite.ecqv === 'ieee1609.2' ? mulBase(suite, caPrivateKey) : undefined;
     return request.entries.map(({ idCert, counterProof }) => {
         // P_U = O (r_c = -k_U) or r = 0 happen with probability ~1/n each: draw another r_c. The
         // attempts are bounded so a persistent error (a bad input) surfaces instead of looping.
         for (let attempt = 1; ; attempt++) {
             try {
                 const { cert, r } = ecqvGenerateCertificate(suite, idCert, caPrivateKey, randomScalar(suite), (P_U) =>
-                    encodeEcqvCertificate(suite, idCert, P_U),
+                    caPublicKey === undefined
+                        ? encodeEcqvCertificate(suite, idCert, P_U)
+                        : ecqvCertU(suite, idCert, P_U, caPublicKey),
                 );
                 if (r !== 0n) return { suite, idCert, cert, rAux: r, counterProof };
                 if (attempt >= 3) throw new RangeError('r = 0 repeatedly: the CA key or RNG is broken');
@@ -269,7 +274,7 @@ export function issueCertificates(
  */
 export function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void {
     assertSuite(suite, obj.suite, 'certificate object');
-    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    const certU = ecqvCertU(suite, obj.idCert, obj.cert, caPublicKey);
     if (!ecqvVerifyIssuance(suite, certU, obj.idCert, obj.cert, obj.rAux, caPublicKey)) {
         throw new VerificationError(ErrorCode.InvalidIssuance, 'r*G != e*(Cert_i - IDCert_i) + Q_c');
     }
@@ -350,7 +355,7 @@ export function processM2(
     if (!obj.idCert.equals(session.idCert)) {
         throw new VerificationError(ErrorCode.InvalidIssuance, 'the certificate object is for another IDCert_i');
     }
-    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    const certU = ecqvCertU(suite, obj.idCert, obj.cert, cspPublicKey);
     // Checks d_i*G == e*Cert_i + Q_c, so a wrong Cert_i, r_aux or Q_c fails here (InvalidIssuance).
     const privateKey = ecqvReconstructPrivateKey(suite, certU, obj.cert, obj.rAux, session.requestKey, cspPublicKey);
     const publicKey = ecqvExtractPublicKey(suite, certU, obj.cert, cspPublicKey);
@@ -476,7 +481,7 @@ export function verifyActivation(
         throw new VerificationError(ErrorCode.InvalidDleqProof, 'DLEQ proof for P = d_f*IDCert_i does not verify');
     }
     // 4. M3 is signed by d_i for Q_i = e*Cert_i + Q_c, the key the certificate implies.
-    const certU = encodeEcqvCertificate(suite, idCert, cert);
+    const certU = ecqvCertU(suite, idCert, cert, caPublicKey);
     const publicKey = ecqvExtractPublicKey(suite, certU, cert, caPublicKey);
     const m3 = activation.m3;
     if (!m3.publicKey.equals(publicKey)) {
