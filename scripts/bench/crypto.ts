@@ -40,6 +40,7 @@ import {
     encodeActivation,
     encodeCertificateObject,
     encodeCertificateRequest,
+    ecqvCertU,
     encodeEcqvCertificate,
     encodeM1,
     encodeM3,
@@ -313,7 +314,7 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     verifyCounterCommitment(suite, opened.counter, B);
     computeSecondaryHash(suite, p.dC, opened.dynamicId, opened.counter);
     const cert = decodeCertificateObject(objBytes);
-    const Qi = ecqvExtractPublicKey(suite, encodeEcqvCertificate(suite, cert.idCert, cert.cert), cert.cert, p.QC);
+    const Qi = ecqvExtractPublicKey(suite, ecqvCertU(suite, cert.idCert, cert.cert, p.QC), cert.cert, p.QC);
     const commitment = symKeyCommitment(suite, computeSymKey(suite, p.dC, Qi));
     lap('alg3: counter, secondaryHash, symKey');
     if (Buffer.compare(commitment, verified.symKeyCommitment) !== 0) {
