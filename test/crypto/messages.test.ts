@@ -102,7 +102,8 @@ const codecs: Codec[] = [
         name: 'C2Plaintext',
         type: MessageType.C2Plaintext,
         suitePinned: true,
-        sample: (s) => encodeC2Plaintext(s, { counter: 7n, dynamicId: hashValue(s) }),
+        sample: (s) =>
+            encodeC2Plaintext(s, { counter: 7n, dynamicId: hashValue(s), ephemeralShare: s.Point.BASE.multiply(5n) }),
         decode: (s, b) => ({ suite: s, value: decodeC2Plaintext(s, b) }),
         encode: (v) => {
             const { suite, value } = v as { suite: Suite; value: ReturnType<typeof decodeC2Plaintext> };

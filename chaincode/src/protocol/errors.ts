@@ -29,6 +29,14 @@ export const ErrorCode = {
     NotConfigured: 'notConfigured',
     DecryptionFailed: 'decryptionFailed',
     ReplayDetected: 'replayDetected',
+    /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
+    ForwardSecrecyRequired: 'forwardSecrecyRequired',
+    /** The certificate (or every unused certificate of its device) was revoked. */
+    CertificateRevoked: 'certificateRevoked',
+    /** The CSP key a certificate was issued under is past its end date. */
+    CaKeyExpired: 'caKeyExpired',
+    /** A CSP key not registered on the ledger. */
+    UnknownCaKey: 'unknownCaKey',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

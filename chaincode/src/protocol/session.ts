@@ -31,6 +31,7 @@ import {
     encodeEcqvCertificate,
 } from './ecqv.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
+import { EphemeralKey } from './forward-secrecy.js';
 import { opensslEcdhX, opensslMultiply } from './openssl-ec.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { hashBytes, hashToCurve } from './hashing.js';
@@ -293,11 +294,17 @@ export interface DeviceSession {
     dynamicId: Uint8Array;
     requestKey: bigint;
     idCert: Point;
+    /**
+     * x_D, E_D for the forward-secret traffic key (forward-secrecy.ts): E_D travels in C2; x_D
+     * lives only in memory until the Confirm's E_C arrives, then is erased.
+     */
+    ephemeral: EphemeralKey;
 }
 
 /**
- * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i)
- * with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId).
+ * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i,
+ * E_D) with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId). E_D = x_D*G is the
+ * device's ephemeral share for the forward-secret key (x_D stays in the returned session).
  */
 export async function createM1(
     suite: Suite,
@@ -310,20 +317,21 @@ export async function createM1(
     const dynamicId = dynamicIdentity(suite, secrets, counter);
     const { k, idCert } = ecqvRequestKey(suite, dynamicId, counter, secrets.w);
     const idCertBytes = encodePoint(suite, idCert);
+    const ephemeral = EphemeralKey.generate(suite);
     const [c1, c2] = await Promise.all([
         hpkeSeal(suite, fogPublicKey.toBytes(false), HpkeInfo.C1, idCertBytes),
         hpkeSeal(
             suite,
             cspPublicKey.toBytes(false),
             HpkeInfo.C2,
-            encodeC2Plaintext(suite, { counter, dynamicId }),
+            encodeC2Plaintext(suite, { counter, dynamicId, ephemeralShare: ephemeral.share }),
             idCertBytes,
         ),
     ]);
     const proofOfPossession = schnorrSign(suite, SchnorrContext.ProofOfPossession, k, popMessage(suite, idCert, fogId));
     return {
         m1: { suite, c1, c2, proofOfPossession },
-        session: { suite, counter, dynamicId, requestKey: k, idCert },
+        session: { suite, counter, dynamicId, requestKey: k, idCert, ephemeral },
     };
 }
 
@@ -544,7 +552,14 @@ export async function openM4(
     cspRecipient: HpkeRecipient,
     fogPublicKey: Point,
     m4: M4,
-): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array; idCert: Point }> {
+): Promise<{
+    primaryHash: Uint8Array;
+    counter: bigint;
+    dynamicId: Uint8Array;
+    idCert: Point;
+    /** E_D; undefined for a C2 without it, which cspTrafficKey refuses as a downgrade. */
+    ephemeralShare: Point | undefined;
+}> {
     assertSuite(suite, m4.suite, 'M4');
     assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
     const Qf = withPrecomputedTable(suite, fogPublicKey);
@@ -553,6 +568,6 @@ export async function openM4(
     }
     const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));
     const c2 = await hpkeOpen(cspRecipient, HpkeInfo.C2, m4.c2, encodePoint(suite, idCert));
-    const { counter, dynamicId } = decodeC2Plaintext(suite, c2);
-    return { primaryHash, counter, dynamicId, idCert };
+    const { counter, dynamicId, ephemeralShare } = decodeC2Plaintext(suite, c2);
+    return { primaryHash, counter, dynamicId, idCert, ephemeralShare };
 }
