@@ -13,8 +13,8 @@ import {
     decodeCertificateObject,
     encodePoint,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import type { Suite } from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
 
 import { issuanceTransient, newDevice } from './actors.js';
 import { startNetwork } from './network.js';

@@ -31,7 +31,7 @@ import {
     verifyIssuedCertificate,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { flipBit, hexToBigInt, randomScalar } from './helpers.js';
 import { KISA_P256_ECQV_FULL_HASH as KISA1, SCMS_P256_ECQV as SCMS } from './vectors/ecqv.js';
 import { GHS_1609_VECTORS, KISA_P256_VECTOR_2 as KISA2 } from './vectors/ieee1609.js';

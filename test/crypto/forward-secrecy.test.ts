@@ -45,7 +45,7 @@ import {
     verifyActivation,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, hex, randomScalar } from './protocol-helpers.js';
 
 const scalarBytes = (suite: Suite, k: bigint): Uint8Array => hex(k.toString(16).padStart(2 * suite.scalarBytes, '0'));

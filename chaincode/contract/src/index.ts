@@ -1,0 +1,9 @@
+/**
+ * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
+ * embedded ledger load the `contracts` export. The first contract is the default one.
+ */
+import { CertificateContract, EquipmentContract, RegistryContract, SessionContract } from './contracts.js';
+
+export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract];
+
+export * from './contracts.js';

@@ -1,9 +1,0 @@
-/**
- * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
- * embedded ledger load the `contracts` export. The first contract is the default one.
- */
-import { CertificateContract, EquipmentContract, RegistryContract, SessionContract } from './contracts/index.js';
-
-export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract];
-
-export * from './contracts/index.js';
