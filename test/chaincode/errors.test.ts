@@ -48,6 +48,11 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.CertificateAlreadyUsed,
     ErrorCode.DecryptionFailed,
     ErrorCode.ReplayDetected,
+    // Raised by the device and the CSP (forward-secrecy.ts), never by chaincode.
+    ErrorCode.ForwardSecrecyRequired,
+    // Raised by the revocation contract; test/chaincode/revocation.test.ts asserts each leaves the state unchanged.
+    ErrorCode.CertificateRevoked,
+    ErrorCode.AlreadyRevoked,
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {

@@ -4,6 +4,8 @@ export { EquipmentContract, EquipmentStatus, ServiceType } from './equipment.js'
 export type { EquipmentRecord } from './equipment.js';
 export { CertificateContract, CertificateTransientKey, MAX_SESSIONS_PER_REQUEST } from './certificates.js';
 export { SessionContract, SessionTransientKey } from './sessions.js';
+export { RevocationContract, RevocationTransientKey } from './revocation.js';
+export type { RevocationResult } from './revocation.js';
 export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';
 export type { AccessPolicy } from './access.js';
 export { EventName } from './events.js';

@@ -22,6 +22,10 @@ export const EventName = {
     CertificatesIssued: 'CertificatesIssued',
     SessionActivated: 'SessionActivated',
     SessionSynchronised: 'SessionSynchronised',
+    DeviceRevoked: 'DeviceRevoked',
+    SessionEnded: 'SessionEnded',
+    EquipmentDecommissioned: 'EquipmentDecommissioned',
+    CspKeyRotated: 'CspKeyRotated',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 

@@ -2,8 +2,20 @@
  * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
  * embedded ledger load the `contracts` export. The first contract is the default one.
  */
-import { CertificateContract, EquipmentContract, RegistryContract, SessionContract } from './contracts.js';
+import {
+    CertificateContract,
+    EquipmentContract,
+    RegistryContract,
+    RevocationContract,
+    SessionContract,
+} from './contracts.js';
 
-export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract];
+export const contracts = [
+    RegistryContract,
+    EquipmentContract,
+    CertificateContract,
+    SessionContract,
+    RevocationContract,
+];
 
 export * from './contracts.js';

@@ -33,10 +33,8 @@ export const ErrorCode = {
     ForwardSecrecyRequired: 'forwardSecrecyRequired',
     /** The certificate (or every unused certificate of its device) was revoked. */
     CertificateRevoked: 'certificateRevoked',
-    /** The CSP key a certificate was issued under is past its end date. */
-    CaKeyExpired: 'caKeyExpired',
-    /** A CSP key not registered on the ledger. */
-    UnknownCaKey: 'unknownCaKey',
+    /** This device (revocation seed) was already revoked: the earlier revocation stands, nothing changed. */
+    AlreadyRevoked: 'alreadyRevoked',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -17,3 +17,4 @@ export * from './session-channel.js';
 export * from './messages.js';
 export * from './session.js';
 export * from './forward-secrecy.js';
+export * from './revocation.js';
