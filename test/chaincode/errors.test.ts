@@ -53,6 +53,7 @@ const OFF_CHAIN_CODES = new Set<string>([
     // Raised by the revocation contract; test/chaincode/revocation.test.ts asserts each leaves the state unchanged.
     ErrorCode.CertificateRevoked,
     ErrorCode.AlreadyRevoked,
+    ErrorCode.PublicKeyMismatch, // Algorithm 3 at the CSP (runAlgorithm3)
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {

@@ -9,7 +9,8 @@
  */
 import { ByteReader, ByteWriter, encodePoint } from './encoding.js';
 import { hashToCurve, hashToScalar } from './hashing.js';
-import { mulAddPublic, mulBase, randomScalar, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase } from './multiply.js';
 
 export interface CounterProof {
     /** B_i = i*G (stored on the ledger in the Table II record). */

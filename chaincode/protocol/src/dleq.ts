@@ -12,7 +12,8 @@ import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { ByteReader, ByteWriter, concatBytes, encodePoint } from './encoding.js';
 import { dstFor, rfc9380HashToScalar } from './hashing.js';
 import { opensslMultiply } from './openssl-ec.js';
-import { mulAddPublic, mulBase, mulPublic, randomScalar, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase, mulPublic } from './multiply.js';
 
 export interface DleqProof {
     c: bigint;

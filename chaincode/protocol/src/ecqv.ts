@@ -17,7 +17,8 @@ import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
 import { hashToScalar } from './hashing.js';
 import { normalized } from './affine.js';
-import { mulBase, mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
+import { suiteFromTag, type Point, type Suite } from './suite.js';
+import { mulBase, mulPublic } from './multiply.js';
 
 /** Version byte of {@link encodeEcqvCertificate}'s format. */
 export const ECQV_CERTIFICATE_VERSION = 1;

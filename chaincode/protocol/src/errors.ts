@@ -35,6 +35,8 @@ export const ErrorCode = {
     CertificateRevoked: 'certificateRevoked',
     /** This device (revocation seed) was already revoked: the earlier revocation stands, nothing changed. */
     AlreadyRevoked: 'alreadyRevoked',
+    /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
+    PublicKeyMismatch: 'publicKeyMismatch',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -22,7 +22,6 @@
 import { createECDH, hkdfSync, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
-import { opensslCurve } from './openssl-ec.js';
 import type { Point, Suite } from './suite.js';
 
 const INFO_LABEL = new TextEncoder().encode('M2M-V1-FS-TRAFFIC-KEY');
@@ -86,7 +85,7 @@ export class EphemeralKey {
 
     /** A fresh key pair from OpenSSL's CSPRNG. */
     static generate(suite: Suite): EphemeralKey {
-        const ecdh = createECDH(opensslCurve(suite));
+        const ecdh = createECDH(suite.opensslCurve);
         ecdh.generateKeys();
         return new EphemeralKey(suite, ecdh);
     }
@@ -96,7 +95,7 @@ export class EphemeralKey {
      * The caller's buffer is zeroed.
      */
     static fromSecret(suite: Suite, secret: Uint8Array): EphemeralKey {
-        const ecdh = createECDH(opensslCurve(suite));
+        const ecdh = createECDH(suite.opensslCurve);
         ecdh.setPrivateKey(secret);
         secret.fill(0);
         return new EphemeralKey(suite, ecdh);

@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, createECDH, createHmac, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, encodeScalar } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
-import type { CurveId, Suite } from './suite.js';
+import { ALL_SUITES, type Suite, type SuiteId } from './suite.js';
 
 export const HpkeInfo = {
     /** C1 = Enc_{Q_f}(IDCert_i): device -> fog. */
@@ -77,24 +77,18 @@ function params(
     };
 }
 
-/**
- * DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM (RFC 9180 A.3) or DHKEM(P-384, HKDF-SHA384),
- * HKDF-SHA384, AES-256-GCM.
- */
-const PARAMS: Record<CurveId, HpkeParams> = {
-    'P-256': params('prime256v1', 0x0010, 0x0001, 0x0001, {
-        hash: 'sha256',
-        hashBytes: 32,
-        aead: 'aes-128-gcm',
-        keyBytes: 16,
-    }),
-    'P-384': params('secp384r1', 0x0011, 0x0002, 0x0002, {
-        hash: 'sha384',
-        hashBytes: 48,
-        aead: 'aes-256-gcm',
-        keyBytes: 32,
-    }),
-};
+/** HPKE parameters of each suite (from the Suite object, with the derived suite ids). */
+const PARAMS: Record<SuiteId, HpkeParams> = Object.fromEntries(
+    ALL_SUITES.map((s) => [
+        s.id,
+        params(s.opensslCurve, s.hpke.kemId, s.hpke.kdfId, s.hpke.aeadId, {
+            hash: s.hpke.hash,
+            hashBytes: s.hashBytes,
+            aead: s.hpke.aead,
+            keyBytes: s.hpke.keyBytes,
+        }),
+    ]),
+) as Record<SuiteId, HpkeParams>;
 
 const NONCE_BYTES = 12;
 const HPKE_V1 = Buffer.from('HPKE-v1');
@@ -187,7 +181,7 @@ export async function hpkeRecipientFromScalar(suite: Suite, secret: bigint): Pro
     }
     const secretBytes = encodeScalar(suite, secret);
     // OpenSSL computes d*G (constant time) for the public half and keeps d for the DH of every open.
-    const ecdh = createECDH(PARAMS[suite.webCryptoCurve].curve);
+    const ecdh = createECDH(PARAMS[suite.id].curve);
     ecdh.setPrivateKey(secretBytes);
     secretBytes.fill(0);
     return Promise.resolve(new Recipient(suite, new Uint8Array(ecdh.getPublicKey()), ecdh));
@@ -208,7 +202,7 @@ export async function hpkeSeal(
     aad?: Uint8Array,
     testOnlyEphemeralIkm?: Uint8Array,
 ): Promise<HpkeCiphertext> {
-    const p = PARAMS[suite.webCryptoCurve];
+    const p = PARAMS[suite.id];
     const pkR = toUncompressed(suite, recipientPublicKey);
     // §4.1 Encap: a fresh ephemeral key pair (OpenSSL draws it), DH with pkR.
     let ephemeral: ECDH;
@@ -239,7 +233,7 @@ export async function hpkeOpen(
         throw new TypeError('hpkeOpen needs a recipient made by hpkeRecipientFromScalar');
     }
     const suite = recipient.suite;
-    const p = PARAMS[suite.webCryptoCurve];
+    const p = PARAMS[suite.id];
     if (ciphertext.enc.length !== hpkeEncBytes(suite)) {
         throw new ProtocolError(ErrorCode.DecryptionFailed, 'HPKE: encapsulated key has the wrong length');
     }

@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './suite.js';
+export * from './multiply.js';
 export * from './openssl-ec.js';
 export * from './encoding.js';
 export * from './hashing.js';
@@ -18,3 +19,4 @@ export * from './messages.js';
 export * from './session.js';
 export * from './forward-secrecy.js';
 export * from './revocation.js';
+export * from './algorithm3.js';

@@ -25,30 +25,14 @@
  */
 import { createECDH, ECDH as NodeECDH, type ECDH } from 'node:crypto';
 import { normalized } from './affine.js';
-import type { CurveId, Point, Suite } from './suite.js';
-
-const OPENSSL_CURVE: Record<CurveId, string> = { 'P-256': 'prime256v1', 'P-384': 'secp384r1' };
-
-/**
- * Whether OpenSSL's k*Q (two ECDH, openssl-ec) beats noble's variable-time k*Q for the suite, as
- * measured with node 20's bundled OpenSSL on x86-64: P-256 ~0.5 ms vs ~1.7 ms (OpenSSL has an
- * assembly P-256); P-384 ~8 ms vs ~8 ms (no such code path), so P-384 stays with noble.
- */
-export function opensslMultipliesFaster(suite: Suite): boolean {
-    return suite.webCryptoCurve === 'P-256';
-}
-
-/** The OpenSSL name of the suite's curve. */
-export function opensslCurve(suite: Suite): string {
-    return OPENSSL_CURVE[suite.webCryptoCurve];
-}
+import type { Point, Suite, SuiteId } from './suite.js';
 
 function scalarBytes(suite: Suite, k: bigint): Buffer {
     return Buffer.from(k.toString(16).padStart(2 * suite.scalarBytes, '0'), 'hex');
 }
 
 /** One ECDH object per curve for public scalars (verifications): a new object costs ~12 us. */
-const publicScalarEcdh = new Map<CurveId, ECDH>();
+const publicScalarEcdh = new Map<SuiteId, ECDH>();
 
 /**
  * An OpenSSL ECDH object holding k (in [1, n-1]); the caller zeroes nothing else. A secret k gets
@@ -56,10 +40,10 @@ const publicScalarEcdh = new Map<CurveId, ECDH>();
  */
 export function opensslKey(suite: Suite, k: bigint, shared = false): ECDH {
     if (k <= 0n || k >= suite.n) throw new RangeError('scalar outside [1, n-1]');
-    let ecdh = shared ? publicScalarEcdh.get(suite.webCryptoCurve) : undefined;
+    let ecdh = shared ? publicScalarEcdh.get(suite.id) : undefined;
     if (ecdh === undefined) {
-        ecdh = createECDH(OPENSSL_CURVE[suite.webCryptoCurve]);
-        if (shared) publicScalarEcdh.set(suite.webCryptoCurve, ecdh);
+        ecdh = createECDH(suite.opensslCurve);
+        if (shared) publicScalarEcdh.set(suite.id, ecdh);
     }
     const secret = scalarBytes(suite, k);
     ecdh.setPrivateKey(secret);
@@ -142,7 +126,7 @@ function multiplyWith(
 export function opensslDecompress(suite: Suite, compressed: Uint8Array): Point {
     const uncompressed = NodeECDH.convertKey(
         compressed,
-        OPENSSL_CURVE[suite.webCryptoCurve],
+        suite.opensslCurve,
         undefined,
         undefined,
         'uncompressed',

@@ -55,7 +55,8 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { mulBase, randomScalar, withPrecomputedTable, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulBase, withPrecomputedTable } from './multiply.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -541,6 +542,16 @@ export async function createM4(
     return { suite, ...unsigned, signature };
 }
 
+/** M4 after {@link openM4}: s_f verified, C3 and C2 decrypted. */
+export interface OpenedM4 {
+    primaryHash: Uint8Array;
+    counter: bigint;
+    dynamicId: Uint8Array;
+    /** E_D; undefined for a C2 without it, which cspTrafficKey refuses as a downgrade. */
+    ephemeralShare: Point | undefined;
+    idCert: Point;
+}
+
 /**
  * CSP (Alg. 3): verify s_f against the fog's Q_f (FailedSignatureVerification), decrypt C3 to
  * (primaryHash, IDCert_i) and C2 under IDCert_i (DecryptionFailed if C2 belongs to another
@@ -552,14 +563,7 @@ export async function openM4(
     cspRecipient: HpkeRecipient,
     fogPublicKey: Point,
     m4: M4,
-): Promise<{
-    primaryHash: Uint8Array;
-    counter: bigint;
-    dynamicId: Uint8Array;
-    idCert: Point;
-    /** E_D; undefined for a C2 without it, which cspTrafficKey refuses as a downgrade. */
-    ephemeralShare: Point | undefined;
-}> {
+): Promise<OpenedM4> {
     assertSuite(suite, m4.suite, 'M4');
     assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
     const Qf = withPrecomputedTable(suite, fogPublicKey);
