@@ -177,13 +177,17 @@ export class ChaincodeClient {
     }
 
     // certificates (Alg. 1)
-    async requestSessions(n: number, requestCid: string, requestBytes: Uint8Array): Promise<unknown> {
+    /** `revocationTags`: the n tags t_i = H(rs_α, i) (protocol revocation.ts), so the batch can be revoked. */
+    async requestSessions(
+        n: number,
+        requestCid: string,
+        requestBytes: Uint8Array,
+        revocationTags?: Uint8Array,
+    ): Promise<unknown> {
+        const transient: Record<string, Uint8Array> = { request: requestBytes };
+        if (revocationTags !== undefined) transient.revocationTags = revocationTags;
         return parse(
-            await this.retrying(
-                this.certificates,
-                'requestSessions',
-                this.opts([String(n), requestCid], { request: requestBytes }),
-            ),
+            await this.retrying(this.certificates, 'requestSessions', this.opts([String(n), requestCid], transient)),
         );
     }
     async issueCertificates(requestId: string, requestBytes: Uint8Array, objects: Uint8Array[]): Promise<unknown> {
