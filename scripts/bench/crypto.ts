@@ -40,6 +40,7 @@ import {
     encodeActivation,
     encodeCertificateObject,
     encodeCertificateRequest,
+    ecqvCertU,
     encodeEcqvCertificate,
     encodeM1,
     encodeM3,
@@ -71,6 +72,9 @@ import {
     type HpkeRecipient,
     type Point,
     type Suite,
+    EphemeralKey,
+    cspTrafficKey,
+    deviceTrafficKey,
 } from '@m2m-fabric/protocol';
 
 import { resultsDir } from './results-dir.js';
@@ -150,6 +154,12 @@ export interface CryptoBenchResult {
     primitiveRoundMs: number;
     sessionRoundMs: number;
     suites: Record<string, { primitives: Record<string, OpStats>; session: SessionStats }>;
+    /**
+     * Extra CPU per session of the forward-secret key schedule, as a fraction of the session's CPU
+     * without it (default suite P256-SHA256): (FS schedule − one key pair, already in createM1,
+     * counted in full) / (session − device key pair).
+     */
+    forwardSecrecyOverhead: number;
 }
 
 function parseArgs(args: string[]): BenchOptions {
@@ -315,7 +325,7 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
     verifyCounterCommitment(suite, opened.counter, B);
     computeSecondaryHash(suite, p.dC, opened.dynamicId, opened.counter);
     const cert = decodeCertificateObject(objBytes);
-    const Qi = ecqvExtractPublicKey(suite, encodeEcqvCertificate(suite, cert.idCert, cert.cert), cert.cert, p.QC);
+    const Qi = ecqvExtractPublicKey(suite, ecqvCertU(suite, cert.idCert, cert.cert, p.QC), cert.cert, p.QC);
     const commitment = symKeyCommitment(suite, computeSymKey(suite, p.dC, Qi));
     lap('alg3: counter, secondaryHash, symKey');
     if (Buffer.compare(commitment, verified.symKeyCommitment) !== 0) {
@@ -326,7 +336,11 @@ async function runSession(p: Parties, counter: bigint, timings?: Map<string, num
 // ---------------------------------------------------------------------------------------------
 // Primitive benchmarks
 
+const FS_KEY_PAIR = 'FS: ephemeral key pair (node:crypto)';
+const FS_SCHEDULE = 'FS: key schedule, both ends (2 key pairs, 2 ECDH, 2 HKDF)';
+
 async function primitiveOps(suite: Suite): Promise<Record<string, Op>> {
+    const fsSymKey = new Uint8Array(suite.hashBytes).fill(7);
     const G = suite.Point.BASE;
     const k = randomScalar(suite);
     const Q = G.multiply(randomScalar(suite));
@@ -377,6 +391,14 @@ async function primitiveOps(suite: Suite): Promise<Record<string, Op>> {
             return ecdh.computeSecret(peer);
         },
         'symKey = H(ECDH) (node:crypto)': () => computeSymKey(suite, k, Q),
+        [FS_KEY_PAIR]: () => EphemeralKey.generate(suite).erase(),
+        // What forward secrecy adds to a session: the CSP's x_C, Z_e and K_i, the device's Z_e and K_i
+        // (the device's key pair is in createM1, so inside the session figure already).
+        [FS_SCHEDULE]: () => {
+            const device = EphemeralKey.generate(suite);
+            const csp = cspTrafficKey(suite, fsSymKey, RU, device.share);
+            deviceTrafficKey(suite, device, fsSymKey, RU, csp.cspShare);
+        },
     };
 }
 
@@ -570,6 +592,12 @@ function markdown(result: CryptoBenchResult): string {
             'machine the wall figures include waiting for a core, so the CPU figures are the cost of the code.',
     );
     lines.push('');
+    lines.push(
+        `Forward secrecy (P256-SHA256): the key schedule adds ${(100 * result.forwardSecrecyOverhead).toFixed(1)} % ` +
+            'CPU per session (`forwardSecrecyOverhead`; target ≤ 10 %): the "FS: key schedule" row against the session\'s ' +
+            'CPU ms without the device key pair.',
+    );
+    lines.push('');
     const heads = suiteIds.flatMap((s) => [`${s} CPU`, `${s} wall`]);
     lines.push(`| operation (ops/s) | ${heads.join(' | ')} |`);
     lines.push(`|---|${heads.map(() => '---:').join('|')}|`);
@@ -614,6 +642,7 @@ export async function cryptoBench(opts: BenchOptions): Promise<CryptoBenchResult
         primitiveRoundMs: opts.primitiveRoundMs,
         sessionRoundMs: opts.sessionRoundMs,
         suites: {},
+        forwardSecrecyOverhead: 0,
     };
     for (const suite of [P256_SHA256, P384_SHA384]) {
         const primitives: Record<string, OpStats> = {};
@@ -626,6 +655,16 @@ export async function cryptoBench(opts: BenchOptions): Promise<CryptoBenchResult
         const session = await measureSession(suite, opts);
         console.error(`  ${suite.id} session: ${fmt(session.cpuMsPerSession)} CPU ms`);
         result.suites[suite.id] = { primitives, session };
+    }
+    const p256 = result.suites[P256_SHA256.id];
+    if (p256 !== undefined) {
+        const msOf = (name: string): number => 1000 / (p256.primitives[name]?.opsPerCpuSec ?? Infinity);
+        const keyPairMs = msOf(FS_KEY_PAIR);
+        // The schedule figure holds both key pairs; the device's is also inside the session figure.
+        result.forwardSecrecyOverhead = msOf(FS_SCHEDULE) / (p256.session.cpuMsPerSession - keyPairMs);
+        console.error(
+            `  forward-secrecy overhead: ${(100 * result.forwardSecrecyOverhead).toFixed(1)} % CPU per session`,
+        );
     }
     result.loadAverage.after = loadavg()[0] ?? 0;
     return result;

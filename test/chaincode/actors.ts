@@ -16,7 +16,7 @@ import {
     encodeActivation,
     encodeCertificateObject,
     encodeCertificateRequest,
-    encodeEcqvCertificate,
+    ecqvCertU,
     encodePoint,
     encodeSynchronisation,
     fogAddress,
@@ -161,7 +161,7 @@ export async function prepareSynchronisation(
     const object = decodeCertificateObject(prepared.activation.certificateObject);
     const publicKey = ecqvExtractPublicKey(
         suite,
-        encodeEcqvCertificate(suite, object.idCert, object.cert),
+        ecqvCertU(suite, object.idCert, object.cert, csp.Q),
         object.cert,
         csp.Q,
     );

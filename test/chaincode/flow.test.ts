@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { P256_SHA256, P384_SHA384, decodeCertificateObject, encodePoint, toHex } from '@m2m-fabric/protocol';
+import {
+    P256_SHA256,
+    P256_SHA256_IEEE1609,
+    P384_SHA384,
+    decodeCertificateObject,
+    encodePoint,
+    toHex,
+} from '@m2m-fabric/protocol';
 import type { Suite } from '@m2m-fabric/protocol';
 
 import { issuanceTransient, newDevice } from './actors.js';
@@ -116,6 +123,10 @@ void describe('full protocol flow on the embedded ledger', () => {
 
     void it('P-384: one device, two sessions', async () => {
         await runFlow(P384_SHA384, 1, 2);
+    });
+
+    void it('P-256 with the IEEE 1609.2 ECQV hash: one device, two sessions', async () => {
+        await runFlow(P256_SHA256_IEEE1609, 1, 2);
     });
 });
 

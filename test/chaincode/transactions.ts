@@ -36,6 +36,7 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
     equipment: {
         registerEquipment: { parameters: EQUIPMENT_FIELDS, roles: ['manufacturer'] },
         updateEquipmentStatus: { parameters: ['equipmentId', 'status'], roles: ['manufacturer'] },
+        decommissionEquipment: { parameters: ['equipmentId', 'fromCounter', 'toCounter'], roles: ['manufacturer'] },
         replaceEquipment: { parameters: ['oldEquipmentId', ...EQUIPMENT_FIELDS], roles: ['manufacturer'] },
         getEquipment: { parameters: ['equipmentId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
         getEquipmentHistory: { parameters: ['equipmentId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
@@ -80,5 +81,10 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
             evaluate: true,
         },
         getCheckpoint: { parameters: [], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+    },
+    revocation: {
+        revokeDevice: { parameters: ['fromCounter', 'toCounter'], roles: ['csp', 'manufacturer'] },
+        getRevocation: { parameters: ['revocationIdHex'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        endSession: { parameters: ['primaryHash'], roles: ['csp'] },
     },
 };

@@ -71,7 +71,7 @@ for (const suite of SUITES) {
         });
 
         void it('matches the pinned regression vector', () => {
-            const v = REGRESSION[suite.id];
+            const v = REGRESSION[suite.id as keyof typeof REGRESSION];
             const id = G.multiply(hexToBigInt(v.secretKey));
             const proof = createCounterProof(suite, id, 7n, 12345n);
             assert.equal(toHex(encodeCounterProof(suite, proof)), v.counterProof);

@@ -102,7 +102,8 @@ const codecs: Codec[] = [
         name: 'C2Plaintext',
         type: MessageType.C2Plaintext,
         suitePinned: true,
-        sample: (s) => encodeC2Plaintext(s, { counter: 7n, dynamicId: hashValue(s) }),
+        sample: (s) =>
+            encodeC2Plaintext(s, { counter: 7n, dynamicId: hashValue(s), ephemeralShare: s.Point.BASE.multiply(5n) }),
         decode: (s, b) => ({ suite: s, value: decodeC2Plaintext(s, b) }),
         encode: (v) => {
             const { suite, value } = v as { suite: Suite; value: ReturnType<typeof decodeC2Plaintext> };
@@ -209,7 +210,7 @@ for (const suite of SUITES) {
                 for (const t of [0, 0xff, ...Object.values(MessageType).filter((t) => t !== codec.type)]) {
                     throwsDecode(() => codec.decode(suite, withByte(bytes, 1, t)), 'unknownType', `type ${t}`);
                 }
-                for (const tag of [0, 3, 255])
+                for (const tag of [0, 5, 255])
                     throwsDecode(() => codec.decode(suite, withByte(bytes, 2, tag)), 'unknownSuite');
                 if (codec.suitePinned) {
                     // A well-formed message of the other suite is refused where this suite is in use.

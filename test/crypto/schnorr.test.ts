@@ -97,7 +97,7 @@ for (const suite of SUITES) {
         });
 
         void it('matches the pinned regression vector', () => {
-            const v = REGRESSION[suite.id];
+            const v = REGRESSION[suite.id as keyof typeof REGRESSION];
             const sk = hexToBigInt(v.secretKey);
             assert.equal(sk, hashToScalar(suite, 'SchnorrNonce', utf8('regression key')));
             const sig = schnorrSign(suite, SchnorrContext.FogM4, sk, utf8('M4 payload'), new Uint8Array(32).fill(1));

@@ -70,6 +70,11 @@ export const CertificateTransientKey = {
     Request: 'request',
     /** Prefix of the k-th certificate object: 'certificate:0' ... 'certificate:<n-1>'. */
     CertificatePrefix: 'certificate:',
+    /**
+     * requestSessions, optional: the n revocation tags t_i (revocation.ts), concatenated in entry
+     * order. Without them the batch cannot be revoked by its device's seed.
+     */
+    RevocationTags: 'revocationTags',
 } as const;
 
 /** Most certificates one request may buy (bounds the verification work of one transaction). */
@@ -178,9 +183,18 @@ export class CertificateContract extends M2MContract {
         const lotIds = lots === undefined ? undefined : parseLotIds(lots);
         const count = requireInteger('n', n, 1, MAX_SESSIONS_PER_REQUEST);
         requireContentAddress('requestCid', requestCid);
-        requireOnlyTransientKeys(ctx, (key) => key === CertificateTransientKey.Request);
+        requireOnlyTransientKeys(
+            ctx,
+            (key) => key === CertificateTransientKey.Request || key === CertificateTransientKey.RevocationTags,
+        );
         const requestBytes = requireTransient(ctx, CertificateTransientKey.Request);
         const { suite } = await readCspConfig(ctx);
+        const tagBytes = ctx.stub.getTransient().has(CertificateTransientKey.RevocationTags)
+            ? requireTransient(ctx, CertificateTransientKey.RevocationTags)
+            : undefined;
+        if (tagBytes !== undefined && tagBytes.length !== count * suite.hashBytes) {
+            return reject(ErrorCode.MalformedInput, `revocationTags must be ${count} tags of ${suite.hashBytes} bytes`);
+        }
         if (contentAddress(requestBytes) !== requestCid) {
             return reject(ErrorCode.ContentAddressMismatch, 'the request bytes do not match requestCid');
         }
@@ -219,11 +233,32 @@ export class CertificateContract extends M2MContract {
                 },
             });
         }
+        const tags: { key: string; idCert: string }[] = [];
+        if (tagBytes !== undefined) {
+            const seen = new Set<string>();
+            for (let index = 0; index < count; index++) {
+                const tag = toHex(tagBytes.subarray(index * suite.hashBytes, (index + 1) * suite.hashBytes));
+                const key = stateKey(ctx, KeyType.RevocationTag, tag);
+                if (seen.has(tag) || (await readState(ctx, key)) !== undefined) {
+                    return reject(
+                        ErrorCode.AlreadyExists,
+                        `the revocation tag of entry ${index} is already registered`,
+                    );
+                }
+                seen.add(tag);
+                const entry = request.entries[index];
+                if (entry === undefined) return reject(ErrorCode.MalformedInput, 'entry missing');
+                tags.push({ key, idCert: toHex(encodePoint(suite, entry.idCert)) });
+            }
+        }
 
         // Payment (the paper's verifyAccountFromPaymentService): escrow n credits now.
         await escrowCredit(ctx, caller.mspId, count, lotIds);
         for (const { key, record } of reservations) {
             await ctx.stub.putState(key, encodeCertificateRecord(suite, record));
+        }
+        for (const { key, idCert } of tags) {
+            await writeJson(ctx, key, { idCert, owner: caller.mspId });
         }
         const record: RequestRecord = {
             requestId: requestCid,
@@ -316,6 +351,12 @@ export class CertificateContract extends M2MContract {
             return result;
         }
         for (const { key, record: issuedRecord, stored } of issued) {
+            if (stored.status === CertificateStatus.Revoked) {
+                return reject(
+                    ErrorCode.CertificateRevoked,
+                    'a certificate of this request was revoked before issuance',
+                );
+            }
             if (stored.status !== CertificateStatus.Requested) {
                 return reject(ErrorCode.AlreadyExists, 'a certificate of this request is already issued');
             }

@@ -5,6 +5,8 @@ export type { EquipmentRecord } from './equipment.js';
 export { CertificateContract, CertificateTransientKey, MAX_SESSIONS_PER_REQUEST } from './certificates.js';
 export { SessionContract, SessionTransientKey } from './sessions.js';
 export { AnchorContract, MAX_ANCHOR_PAGE } from './anchors.js';
+export { RevocationContract, RevocationTransientKey } from './revocation.js';
+export type { RevocationResult } from './revocation.js';
 export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';
 export type { AccessPolicy } from './access.js';
 export { EventName } from './events.js';

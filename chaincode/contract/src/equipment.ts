@@ -16,6 +16,7 @@ import { canonicalJson, fromJsonBytes } from './canonical-json.js';
 import type { JsonValue } from './canonical-json.js';
 import { ErrorCode, reject } from './errors.js';
 import { EventName, emitEvent } from './events.js';
+import { RevocationTransientKey, requireSeed, revokeBySeed } from './revocation.js';
 import { KeyType, readCspConfig, readJson, stateKey, txTime, writeJson } from './state.js';
 import {
     requireBookmark,
@@ -23,6 +24,7 @@ import {
     requireInteger,
     requireLabel,
     requireOneOf,
+    requireOnlyTransientKeys,
     requirePoint,
     requireString,
 } from './validate.js';
@@ -155,6 +157,46 @@ export class EquipmentContract extends M2MContract {
             status: next,
         });
         return canonicalJson(updated);
+    }
+
+    /**
+     * The owner decommissions equipment and, in the same transaction, revokes its remaining
+     * certificates: arguments the equipment id and the counter range of its purchased sessions;
+     * transient 'revocationSeed' = the device's rs_α (revocation.ts). Decommissioning names the
+     * equipment, so the certificates this revokes become linked to it on-chain (documented in
+     * docs/protocol.md). Throws like updateEquipmentStatus and revokeDevice; nothing changes on any
+     * rejection.
+     */
+    @Transaction()
+    @Returns('string')
+    async decommissionEquipment(
+        ctx: Context,
+        equipmentId: string,
+        fromCounter: string,
+        toCounter: string,
+    ): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Manufacturer);
+        const id = requireIdentifier('equipmentId', equipmentId);
+        const from = requireInteger('fromCounter', fromCounter, 1, Number.MAX_SAFE_INTEGER - 1);
+        const to = requireInteger('toCounter', toCounter, 2, Number.MAX_SAFE_INTEGER);
+        requireOnlyTransientKeys(ctx, (key) => key === RevocationTransientKey.Seed);
+        const current = await readOwnedEquipment(ctx, id, caller.mspId);
+        if (!STATUS_TRANSITIONS[current.status].includes(EquipmentStatus.Decommissioned)) {
+            return reject(
+                ErrorCode.InvalidStateTransition,
+                `equipment cannot go from ${current.status} to decommissioned`,
+            );
+        }
+        const { suite } = await readCspConfig(ctx);
+        const revocation = await revokeBySeed(ctx, caller, suite, requireSeed(ctx, suite), from, to);
+        const updated: EquipmentRecord = { ...current, status: EquipmentStatus.Decommissioned, updatedAt: txTime(ctx) };
+        await writeEquipment(ctx, updated, current);
+        emitEvent(ctx, EventName.EquipmentDecommissioned, {
+            owner: updated.owner,
+            fogGroup: updated.fogGroup,
+            revoked: revocation.revoked,
+        });
+        return canonicalJson({ equipment: updated as unknown as JsonValue, revocation });
     }
 
     /**

@@ -23,6 +23,10 @@ export const EventName = {
     SessionActivated: 'SessionActivated',
     SessionSynchronised: 'SessionSynchronised',
     BatchAnchored: 'BatchAnchored',
+    DeviceRevoked: 'DeviceRevoked',
+    SessionEnded: 'SessionEnded',
+    EquipmentDecommissioned: 'EquipmentDecommissioned',
+    CspKeyRotated: 'CspKeyRotated',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 

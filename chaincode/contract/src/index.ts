@@ -7,9 +7,17 @@ import {
     CertificateContract,
     EquipmentContract,
     RegistryContract,
+    RevocationContract,
     SessionContract,
 } from './contracts.js';
 
-export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract, AnchorContract];
+export const contracts = [
+    RegistryContract,
+    EquipmentContract,
+    CertificateContract,
+    SessionContract,
+    AnchorContract,
+    RevocationContract,
+];
 
 export * from './contracts.js';

@@ -14,15 +14,19 @@ import type { Suite } from '@m2m-fabric/protocol';
 
 const RECORD_VERSION = 1;
 
-/** Table II record status: requested by a manufacturer, issued (unused), or used by a session. */
+/**
+ * Table II record status: requested by a manufacturer, issued (unused), used by a session, or
+ * revoked before use (revocation.ts).
+ */
 export const CertificateStatus = {
     Requested: 'requested',
     Unused: 'unused',
     Used: 'used',
+    Revoked: 'revoked',
 } as const;
 export type CertificateStatus = (typeof CertificateStatus)[keyof typeof CertificateStatus];
 
-const CERTIFICATE_STATUS_CODES: readonly CertificateStatus[] = ['requested', 'unused', 'used'];
+const CERTIFICATE_STATUS_CODES: readonly CertificateStatus[] = ['requested', 'unused', 'used', 'revoked'];
 
 export interface CertificateRecord {
     status: CertificateStatus;
@@ -44,6 +48,10 @@ export function encodeCertificateRecord(suite: Suite, record: CertificateRecord)
         if (record.contentAddress !== undefined) {
             throw new TypeError('a requested certificate has no content address yet');
         }
+    } else if (record.status === CertificateStatus.Revoked) {
+        // Revoked before or after issuance: a presence byte, then the CID when it was issued.
+        if (record.contentAddress === undefined) writer.u8(0);
+        else writer.u8(1).raw(checkLength(record.contentAddress, BINARY_CID_BYTES, 'content address'));
     } else {
         if (record.contentAddress === undefined) {
             throw new TypeError('an issued certificate record needs its content address');
@@ -61,7 +69,14 @@ export function decodeCertificateRecord(suite: Suite, bytes: Uint8Array): Certif
         throw new TypeError('unknown certificate status in stored record');
     }
     const counterCommitment = reader.raw(suite.pointBytes);
-    const contentAddress = status === CertificateStatus.Requested ? undefined : reader.raw(BINARY_CID_BYTES);
+    let contentAddress: Uint8Array | undefined;
+    if (status === CertificateStatus.Revoked) {
+        const present = reader.u8();
+        if (present > 1) throw new TypeError('bad content-address flag in a revoked record');
+        contentAddress = present === 1 ? reader.raw(BINARY_CID_BYTES) : undefined;
+    } else if (status !== CertificateStatus.Requested) {
+        contentAddress = reader.raw(BINARY_CID_BYTES);
+    }
     reader.end();
     return contentAddress === undefined ? { status, counterCommitment } : { status, counterCommitment, contentAddress };
 }
@@ -71,10 +86,12 @@ export const SessionStatus = {
     Acknowledged: 'acknowledged',
     /** Confirmed by the CSP (Alg. 3). */
     Synchronised: 'synchronised',
+    /** Ended by the CSP (its device was revoked, or the CSP closed it). */
+    Ended: 'ended',
 } as const;
 export type SessionStatus = (typeof SessionStatus)[keyof typeof SessionStatus];
 
-const SESSION_STATUS_CODES: readonly SessionStatus[] = ['acknowledged', 'synchronised'];
+const SESSION_STATUS_CODES: readonly SessionStatus[] = ['acknowledged', 'synchronised', 'ended'];
 
 export interface SessionRecord {
     status: SessionStatus;

@@ -46,7 +46,7 @@ export class RegistryContract extends M2MContract {
     @Returns('string')
     async registerCsp(ctx: Context, suiteId: string, caPublicKey: string): Promise<string> {
         const caller = requireRole(ctx, this.policy, Role.Csp);
-        const suite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9-]{1,32}$/));
+        const suite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/));
         const key = requirePoint('caPublicKey', caPublicKey, suite);
         const stateKeyCsp = stateKey(ctx, KeyType.Csp);
         if ((await readJson(ctx, stateKeyCsp)) !== undefined) {

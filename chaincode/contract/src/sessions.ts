@@ -78,6 +78,9 @@ export class SessionContract extends M2MContract {
             return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');
         }
         const certificate = decodeCertificateRecord(suite, storedCert);
+        if (certificate.status === CertificateStatus.Revoked) {
+            return reject(ErrorCode.CertificateRevoked, 'this certificate was revoked');
+        }
         if (certificate.status === CertificateStatus.Requested || certificate.contentAddress === undefined) {
             return reject(ErrorCode.UnknownCertificate, 'this IDCert_i has not been issued yet');
         }

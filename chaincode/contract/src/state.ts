@@ -30,6 +30,10 @@ export const KeyType = {
     EquipmentByOwner: 'equipment~owner',
     EquipmentByFogGroup: 'equipment~fogGroup',
     EquipmentByStatus: 'equipment~status',
+    /** Revocation tag t_i -> the certificate it names and its owner (revocation.ts). */
+    RevocationTag: 'revtag',
+    /** H(rs_α) -> the revocation of one device. */
+    Revocation: 'revocation',
 } as const;
 
 export function stateKey(ctx: Context, type: (typeof KeyType)[keyof typeof KeyType], ...parts: string[]): string {

@@ -5,8 +5,13 @@
  *   r_aux    = r  = e*r_c + d_c       (eq. 5, e = Hn(CertU))
  *   d_i      = e*k_i + r              (eq. 12)
  *   Q_i      = e*P_U + Q_c            (public-key extraction)
- * Hn is SEC 4's: the leftmost floor(log2 n) bits of the suite hash of the encoded certificate.
- * The core functions work on encoded certificate bytes so SEC 4 / SCMS vectors test them unchanged.
+ * The hash e = Hn(CertU) follows the suite's ECQV variant (suite.ts, EcqvVariant):
+ * - `sec4`: SEC 4's Hn, the leftmost floor(log2 n) bits of the suite hash of CertU, the encoded
+ *   certificate;
+ * - `ieee1609.2`: IEEE 1609.2's e = Hash(CertU) mod n with CertU = Hash(ToBeSignedCertificate) ||
+ *   Hash(issuer certificate) ({@link ieee1609CertU}).
+ * The core functions work on CertU bytes so SEC 4 / SCMS / 1609.2 vectors test them unchanged;
+ * {@link ecqvCertU} builds the CertU of the project's own certificates for either variant.
  */
 import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.js';
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
@@ -22,9 +27,13 @@ function assertScalar(suite: Suite, s: bigint, what: string): void {
     if (s <= 0n || s >= suite.n) throw new RangeError(`${what} outside [1, n-1]`);
 }
 
-/** SEC 4 Hn: leftmost floor(log2 n) bits of hash(certU), as an integer (not reduced). */
+/**
+ * The ECQV hash e of CertU under the suite's variant: SEC 4's Hn (leftmost floor(log2 n) bits of
+ * hash(certU), < n without reduction) or IEEE 1609.2's hash(certU) mod n.
+ */
 export function ecqvHn(suite: Suite, certU: Uint8Array): bigint {
     const digest = bytesToBigInt(suite.hash(certU));
+    if (suite.ecqv === 'ieee1609.2') return digest % suite.n;
     // n is not a power of two, so floor(log2 n) = bitLength(n) - 1 (255 for P-256, 383 for P-384):
     // the digest loses its last bit and e < 2^floor(log2 n) < n.
     const keep = suite.n.toString(2).length - 1;
@@ -38,6 +47,44 @@ export function ecqvHn(suite: Suite, certU: Uint8Array): bigint {
  */
 export function encodeEcqvCertificate(suite: Suite, idCert: Point, cert: Point): Uint8Array {
     return new ByteWriter().u8(ECQV_CERTIFICATE_VERSION).u8(suite.tag).point(suite, idCert).point(suite, cert).finish();
+}
+
+/**
+ * IEEE 1609.2 §5.3.2's hash input for an implicit certificate: Hash(ToBeSignedCertificate) ||
+ * Hash(issuer certificate), each with the suite hash. `issuer` is the issuer certificate's bytes,
+ * or (`issuerIsDigest`) already its digest, as 1609.2 tools often carry it (HashedId8 is its tail).
+ */
+export function ieee1609CertU(
+    suite: Suite,
+    tbsCertificate: Uint8Array,
+    issuer: Uint8Array,
+    issuerIsDigest = false,
+): Uint8Array {
+    const issuerDigest = issuerIsDigest ? issuer : suite.hash(issuer);
+    if (issuerDigest.length !== suite.hashBytes) {
+        throw new RangeError(`issuer digest must be ${suite.hashBytes} bytes`);
+    }
+    const out = new Uint8Array(2 * suite.hashBytes);
+    out.set(suite.hash(tbsCertificate), 0);
+    out.set(issuerDigest, suite.hashBytes);
+    return out;
+}
+
+/**
+ * The issuer record a 1609.2-variant suite hashes in place of an issuer certificate: version,
+ * suite tag, Q_c (what the CSP registry records for the key).
+ */
+export function encodeEcqvIssuer(suite: Suite, caPublicKey: Point): Uint8Array {
+    return new ByteWriter().u8(ECQV_CERTIFICATE_VERSION).u8(suite.tag).point(suite, caPublicKey).finish();
+}
+
+/**
+ * CertU of one of the project's certificates, the bytes e is computed from: the encoded certificate
+ * (`sec4`), or Hash(encoded certificate) || Hash(issuer record for Q_c) (`ieee1609.2`).
+ */
+export function ecqvCertU(suite: Suite, idCert: Point, cert: Point, caPublicKey: Point): Uint8Array {
+    const encoded = encodeEcqvCertificate(suite, idCert, cert);
+    return suite.ecqv === 'ieee1609.2' ? ieee1609CertU(suite, encoded, encodeEcqvIssuer(suite, caPublicKey)) : encoded;
 }
 
 /** Inverse of {@link encodeEcqvCertificate}; rejects another version or suite and any malformed point. */

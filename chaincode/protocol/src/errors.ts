@@ -38,6 +38,12 @@ export const ErrorCode = {
     ReceiptInvalid: 'receiptInvalid',
     UnknownBatch: 'unknownBatch',
     JournalCorrupt: 'journalCorrupt',
+    /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
+    ForwardSecrecyRequired: 'forwardSecrecyRequired',
+    /** The certificate (or every unused certificate of its device) was revoked. */
+    CertificateRevoked: 'certificateRevoked',
+    /** This device (revocation seed) was already revoked: the earlier revocation stands, nothing changed. */
+    AlreadyRevoked: 'alreadyRevoked',
     /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
     PublicKeyMismatch: 'publicKeyMismatch',
 } as const;

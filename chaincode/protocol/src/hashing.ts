@@ -39,6 +39,10 @@ export const DST = {
     /** RFC 9497 contextString-style prefix for the primaryHash DLEQ proof. */
     Dleq: 'M2M-V1-DLEQ',
     SessionChannel: 'M2M-V1-SESSION-CHANNEL',
+    /** rs_α = H(equipmentId, w): a device's revocation seed (revocation.ts). */
+    RevocationSeed: 'M2M-V1-REVOCATION-SEED',
+    /** t_i = H(rs_α, i): a certificate's revocation tag. */
+    RevocationTag: 'M2M-V1-REVOCATION-TAG',
 } as const;
 export type DstName = keyof typeof DST;
 

@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, createECDH, createHmac, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, encodeScalar } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
-import { P256_SHA256, P384_SHA384, type Suite, type SuiteId } from './suite.js';
+import { ALL_SUITES, type Suite, type SuiteId } from './suite.js';
 
 export const HpkeInfo = {
     /** C1 = Enc_{Q_f}(IDCert_i): device -> fog. */
@@ -81,7 +81,7 @@ function params(
 
 /** HPKE parameters of each suite (from the Suite object, with the derived suite ids). */
 const PARAMS: Record<SuiteId, HpkeParams> = Object.fromEntries(
-    [P256_SHA256, P384_SHA384].map((s) => [
+    ALL_SUITES.map((s) => [
         s.id,
         params(s.opensslCurve, s.hpke.kemId, s.hpke.kdfId, s.hpke.aeadId, {
             hash: s.hpke.hash,

@@ -21,4 +21,6 @@ export * from './merkle.js';
 export * from './record.js';
 export * from './envelope.js';
 export * from './anchor.js';
+export * from './forward-secrecy.js';
+export * from './revocation.js';
 export * from './algorithm3.js';

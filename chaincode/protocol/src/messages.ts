@@ -207,6 +207,12 @@ export function decodeCertificateRequest(bytes: Uint8Array): CertificateRequest 
 export interface C2Plaintext {
     counter: bigint;
     dynamicId: Uint8Array;
+    /**
+     * E_D, the device's ephemeral share for the forward-secret key (forward-secrecy.ts). Optional in
+     * the encoding so a C2 without it decodes — and is then refused as a downgrade
+     * (forwardSecrecyRequired) by the CSP, not as malformed.
+     */
+    ephemeralShare?: Point;
 }
 
 const MAX_COUNTER = (1n << 64n) - 1n;
@@ -221,6 +227,9 @@ export function encodeC2Plaintext(suite: Suite, p: C2Plaintext): Uint8Array {
     checkCounter(p.counter);
     const w = header(MessageType.C2Plaintext, suite).u64(p.counter);
     writeHash(w, suite, p.dynamicId, 'ID_i');
+    // A presence byte keeps the encoding canonical (no prefix of one C2 is another valid C2).
+    if (p.ephemeralShare === undefined) w.u8(0);
+    else w.u8(1).point(suite, p.ephemeralShare);
     return w.finish();
 }
 
@@ -233,7 +242,11 @@ export function decodeC2Plaintext(suite: Suite, bytes: Uint8Array): C2Plaintext 
         throw new DecodeError('invalidValue', 'session counter 0');
     }
     const dynamicId = readHash(r, suite);
-    return finishDecode(r, { counter, dynamicId });
+    const present = r.u8();
+    if (present === 0) return finishDecode(r, { counter, dynamicId });
+    if (present !== 1) throw new DecodeError('invalidValue', `ephemeral-share flag ${present}`);
+    const ephemeralShare = r.point(suite);
+    return finishDecode(r, { counter, dynamicId, ephemeralShare });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ import {
     ecqvReconstructPrivateKey,
     ecqvRequestKey,
     ecqvVerifyIssuance,
+    ecqvCertU,
     encodeEcqvCertificate,
 } from './ecqv.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
+import { EphemeralKey } from './forward-secrecy.js';
 import { opensslEcdhX, opensslMultiply } from './openssl-ec.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { hashBytes, hashToCurve } from './hashing.js';
@@ -54,7 +56,7 @@ import {
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
 import { randomScalar, type Point, type Suite } from './suite.js';
-import { withPrecomputedTable } from './multiply.js';
+import { mulBase, withPrecomputedTable } from './multiply.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -247,13 +249,17 @@ export function issueCertificates(
     if (caPrivateKey <= 0n || caPrivateKey >= suite.n) {
         throw new RangeError('CA private key outside [1, n-1]');
     }
+    // The 1609.2 variant hashes the issuer record (Q_c) into e: computed once per batch.
+    const caPublicKey = suite.ecqv === 'ieee1609.2' ? mulBase(suite, caPrivateKey) : undefined;
     return request.entries.map(({ idCert, counterProof }) => {
         // P_U = O (r_c = -k_U) or r = 0 happen with probability ~1/n each: draw another r_c. The
         // attempts are bounded so a persistent error (a bad input) surfaces instead of looping.
         for (let attempt = 1; ; attempt++) {
             try {
                 const { cert, r } = ecqvGenerateCertificate(suite, idCert, caPrivateKey, randomScalar(suite), (P_U) =>
-                    encodeEcqvCertificate(suite, idCert, P_U),
+                    caPublicKey === undefined
+                        ? encodeEcqvCertificate(suite, idCert, P_U)
+                        : ecqvCertU(suite, idCert, P_U, caPublicKey),
                 );
                 if (r !== 0n) return { suite, idCert, cert, rAux: r, counterProof };
                 if (attempt >= 3) throw new RangeError('r = 0 repeatedly: the CA key or RNG is broken');
@@ -270,7 +276,7 @@ export function issueCertificates(
  */
 export function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void {
     assertSuite(suite, obj.suite, 'certificate object');
-    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    const certU = ecqvCertU(suite, obj.idCert, obj.cert, caPublicKey);
     if (!ecqvVerifyIssuance(suite, certU, obj.idCert, obj.cert, obj.rAux, caPublicKey)) {
         throw new VerificationError(ErrorCode.InvalidIssuance, 'r*G != e*(Cert_i - IDCert_i) + Q_c');
     }
@@ -289,11 +295,17 @@ export interface DeviceSession {
     dynamicId: Uint8Array;
     requestKey: bigint;
     idCert: Point;
+    /**
+     * x_D, E_D for the forward-secret traffic key (forward-secrecy.ts): E_D travels in C2; x_D
+     * lives only in memory until the Confirm's E_C arrives, then is erased.
+     */
+    ephemeral: EphemeralKey;
 }
 
 /**
- * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i)
- * with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId).
+ * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i,
+ * E_D) with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId). E_D = x_D*G is the
+ * device's ephemeral share for the forward-secret key (x_D stays in the returned session).
  */
 export async function createM1(
     suite: Suite,
@@ -306,20 +318,21 @@ export async function createM1(
     const dynamicId = dynamicIdentity(suite, secrets, counter);
     const { k, idCert } = ecqvRequestKey(suite, dynamicId, counter, secrets.w);
     const idCertBytes = encodePoint(suite, idCert);
+    const ephemeral = EphemeralKey.generate(suite);
     const [c1, c2] = await Promise.all([
         hpkeSeal(suite, fogPublicKey.toBytes(false), HpkeInfo.C1, idCertBytes),
         hpkeSeal(
             suite,
             cspPublicKey.toBytes(false),
             HpkeInfo.C2,
-            encodeC2Plaintext(suite, { counter, dynamicId }),
+            encodeC2Plaintext(suite, { counter, dynamicId, ephemeralShare: ephemeral.share }),
             idCertBytes,
         ),
     ]);
     const proofOfPossession = schnorrSign(suite, SchnorrContext.ProofOfPossession, k, popMessage(suite, idCert, fogId));
     return {
         m1: { suite, c1, c2, proofOfPossession },
-        session: { suite, counter, dynamicId, requestKey: k, idCert },
+        session: { suite, counter, dynamicId, requestKey: k, idCert, ephemeral },
     };
 }
 
@@ -373,7 +386,7 @@ export function processM2(
     if (!obj.idCert.equals(session.idCert)) {
         throw new VerificationError(ErrorCode.InvalidIssuance, 'the certificate object is for another IDCert_i');
     }
-    const certU = encodeEcqvCertificate(suite, obj.idCert, obj.cert);
+    const certU = ecqvCertU(suite, obj.idCert, obj.cert, cspPublicKey);
     // Checks d_i*G == e*Cert_i + Q_c, so a wrong Cert_i, r_aux or Q_c fails here (InvalidIssuance).
     const privateKey = ecqvReconstructPrivateKey(suite, certU, obj.cert, obj.rAux, session.requestKey, cspPublicKey);
     const publicKey = ecqvExtractPublicKey(suite, certU, obj.cert, cspPublicKey);
@@ -499,7 +512,7 @@ export function verifyActivation(
         throw new VerificationError(ErrorCode.InvalidDleqProof, 'DLEQ proof for P = d_f*IDCert_i does not verify');
     }
     // 4. M3 is signed by d_i for Q_i = e*Cert_i + Q_c, the key the certificate implies.
-    const certU = encodeEcqvCertificate(suite, idCert, cert);
+    const certU = ecqvCertU(suite, idCert, cert, caPublicKey);
     const publicKey = ecqvExtractPublicKey(suite, certU, cert, caPublicKey);
     const m3 = activation.m3;
     if (!m3.publicKey.equals(publicKey)) {
@@ -556,6 +569,8 @@ export interface OpenedM4 {
     primaryHash: Uint8Array;
     counter: bigint;
     dynamicId: Uint8Array;
+    /** E_D; undefined for a C2 without it, which cspTrafficKey refuses as a downgrade. */
+    ephemeralShare: Point | undefined;
     idCert: Point;
 }
 
@@ -579,6 +594,6 @@ export async function openM4(
     }
     const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));
     const c2 = await hpkeOpen(cspRecipient, HpkeInfo.C2, m4.c2, encodePoint(suite, idCert));
-    const { counter, dynamicId } = decodeC2Plaintext(suite, c2);
-    return { primaryHash, counter, dynamicId, idCert };
+    const { counter, dynamicId, ephemeralShare } = decodeC2Plaintext(suite, c2);
+    return { primaryHash, counter, dynamicId, idCert, ephemeralShare };
 }

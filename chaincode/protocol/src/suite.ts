@@ -12,8 +12,21 @@ import { sha256, sha384 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DecodeError } from './errors.js';
 
-export type SuiteId = 'P256-SHA256' | 'P384-SHA384';
+export type SuiteId = 'P256-SHA256' | 'P384-SHA384' | 'P256-SHA256-IEEE1609.2' | 'P384-SHA384-IEEE1609.2';
 export type Point = WeierstrassPoint<bigint>;
+/** The curve a suite works on; every curve-specific table (OpenSSL name, HPKE KEM, RFC 9380 hasher) is keyed by it. */
+export type CurveId = 'P-256' | 'P-384';
+
+/**
+ * How a suite's ECQV hash e is computed (ecqv.ts):
+ * - `sec4`: SEC 4 v1.0 Hn, the leftmost floor(log2 n) bits of Hash(CertU), CertU the encoded
+ *   certificate — the SCMS reference scripts' choice.
+ * - `ieee1609.2`: IEEE 1609.2 / SCMS production certificates and the KISA V2X profile,
+ *   e = Hash(CertU) mod n (the whole digest, reduced) with CertU = Hash(ToBeSignedCertificate) ||
+ *   Hash(issuer certificate); for the project's own certificates the "issuer certificate" is the
+ *   CSP key record (suite tag, Q_c), so e also binds the key that issued the certificate.
+ */
+export type EcqvVariant = 'sec4' | 'ieee1609.2';
 
 export interface Suite {
     readonly id: SuiteId;
@@ -31,7 +44,9 @@ export interface Suite {
     /** Suite hash (SHA-256 / SHA-384). */
     hash(msg: Uint8Array): Uint8Array;
     /** Name used by WebCrypto / node:crypto for the curve ('P-256' / 'P-384'). */
-    readonly webCryptoCurve: 'P-256' | 'P-384';
+    readonly webCryptoCurve: CurveId;
+    /** The ECQV hash variant (see {@link EcqvVariant}). */
+    readonly ecqv: EcqvVariant;
     /** OpenSSL's name of the curve (createECDH). */
     readonly opensslCurve: 'prime256v1' | 'secp384r1';
     /**
@@ -76,6 +91,7 @@ export const P256_SHA256: Suite = Object.freeze<Suite>({
     opensslMultipliesFaster: true,
     hashToCurve: p256_hasher,
     hpke: { kemId: 0x0010, kdfId: 0x0001, aeadId: 0x0001, hash: 'sha256', aead: 'aes-128-gcm', keyBytes: 16 },
+    ecqv: 'sec4',
 });
 
 export const P384_SHA384: Suite = Object.freeze<Suite>({
@@ -92,11 +108,34 @@ export const P384_SHA384: Suite = Object.freeze<Suite>({
     opensslMultipliesFaster: false,
     hashToCurve: p384_hasher,
     hpke: { kemId: 0x0011, kdfId: 0x0002, aeadId: 0x0002, hash: 'sha384', aead: 'aes-256-gcm', keyBytes: 32 },
+    ecqv: 'sec4',
+});
+
+/**
+ * P-256 / SHA-256 with the IEEE 1609.2 ECQV hash: accepts real 1609.2 / SCMS implicit certificates'
+ * reconstruction values (test/crypto/ecqv-1609.test.ts). Everything else is P256_SHA256's, but every
+ * domain-separation tag names this suite, so no value crosses between the two.
+ */
+export const P256_SHA256_IEEE1609: Suite = Object.freeze({
+    ...P256_SHA256,
+    id: 'P256-SHA256-IEEE1609.2',
+    tag: 3,
+    ecqv: 'ieee1609.2',
+});
+
+/** P-384 / SHA-384 with the IEEE 1609.2 ECQV hash (1609.2's NIST P-384 + SHA-384 profile). */
+export const P384_SHA384_IEEE1609: Suite = Object.freeze({
+    ...P384_SHA384,
+    id: 'P384-SHA384-IEEE1609.2',
+    tag: 4,
+    ecqv: 'ieee1609.2',
 });
 
 export const DEFAULT_SUITE: Suite = P256_SHA256;
 
-const SUITES: readonly Suite[] = [P256_SHA256, P384_SHA384];
+/** Every suite the protocol knows, by tag. */
+export const ALL_SUITES: readonly Suite[] = [P256_SHA256, P384_SHA384, P256_SHA256_IEEE1609, P384_SHA384_IEEE1609];
+const SUITES = ALL_SUITES;
 
 /** Throws DecodeError('unknownSuite') for anything else. */
 export function getSuite(id: string): Suite {

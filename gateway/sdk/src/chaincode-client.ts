@@ -206,14 +206,21 @@ export class ChaincodeClient {
      * @throws EndorseError `failedPayment` when the account cannot pay n credits; the last
      *   `CommitError`/`EndorsementMismatchError` when every attempt conflicted.
      */
-    async requestSessions(n: number, requestCid: string, requestBytes: Uint8Array): Promise<unknown> {
+    async requestSessions(
+        n: number,
+        requestCid: string,
+        requestBytes: Uint8Array,
+        revocationTags?: Uint8Array,
+    ): Promise<unknown> {
+        const transient: Record<string, Uint8Array> = { request: requestBytes };
+        if (revocationTags !== undefined) transient.revocationTags = revocationTags;
         let delay = 20;
         for (let attempt = 1; ; attempt++) {
             const reservation = await this.#credit.reserve(n);
             try {
                 const result = await this.certificates.submit(
                     'requestSessionsFromLots',
-                    this.opts([String(n), requestCid, JSON.stringify(reservation.lots)], { request: requestBytes }),
+                    this.opts([String(n), requestCid, JSON.stringify(reservation.lots)], transient),
                 );
                 reservation.release(true);
                 return parse(result);

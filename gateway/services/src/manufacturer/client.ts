@@ -18,6 +18,8 @@ import {
     toHex,
     type Suite,
     ErrorCode,
+    revocationSeed,
+    revocationTags,
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
 import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
@@ -156,7 +158,8 @@ export class ManufacturerClient {
             );
         }
         const submitted = this.purchases.then(async () => {
-            await this.options.ledger.requestSessions(n, requestId, request);
+            const tags = revocationTags(suite, revocationSeed(suite, secrets), firstCounter, n);
+            await this.options.ledger.requestSessions(n, requestId, request, tags);
             // The counters are committed to this request now; never buy them again.
             rec.nextPurchase = (firstCounter + BigInt(n)).toString();
             await writeJsonAtomic(this.recordPath(equipmentId), rec);
