@@ -2,8 +2,22 @@
  * Chaincode entry point: fabric-chaincode-node (start | server | metadata generate) and the
  * embedded ledger load the `contracts` export. The first contract is the default one.
  */
-import { CertificateContract, EquipmentContract, RegistryContract, SessionContract } from './contracts/index.js';
+import {
+    CertificateContract,
+    EquipmentContract,
+    MaterialsContract,
+    QueryAccessContract,
+    RegistryContract,
+    SessionContract,
+} from './contracts/index.js';
 
-export const contracts = [RegistryContract, EquipmentContract, CertificateContract, SessionContract];
+export const contracts = [
+    RegistryContract,
+    EquipmentContract,
+    CertificateContract,
+    SessionContract,
+    MaterialsContract,
+    QueryAccessContract,
+];
 
 export * from './contracts/index.js';

@@ -22,6 +22,10 @@ export const EventName = {
     CertificatesIssued: 'CertificatesIssued',
     SessionActivated: 'SessionActivated',
     SessionSynchronised: 'SessionSynchronised',
+    LotRegistered: 'LotRegistered',
+    TransformationRecorded: 'TransformationRecorded',
+    QueryAccessGranted: 'QueryAccessGranted',
+    QueryAccessRevoked: 'QueryAccessRevoked',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 
