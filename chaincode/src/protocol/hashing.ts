@@ -41,6 +41,10 @@ export const DST = {
     /** RFC 9497 contextString-style prefix for the primaryHash DLEQ proof. */
     Dleq: 'M2M-V1-DLEQ',
     SessionChannel: 'M2M-V1-SESSION-CHANNEL',
+    /** Paper 000 Figs. 6-7 "inspection information": the digest a packet carries of itself. */
+    PacketInspection: 'M2M-V1-PACKET-INSPECTION',
+    /** Identifies a query packet; an information packet names the query it answers by it. */
+    QueryDigest: 'M2M-V1-QUERY-DIGEST',
 } as const;
 export type DstName = keyof typeof DST;
 

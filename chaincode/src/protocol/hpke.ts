@@ -19,6 +19,8 @@ export const HpkeInfo = {
     C2: 'M2M-V1-C2',
     /** C3 = Enc_{Q_c}(primaryHash_i): fog -> CSP. */
     C3: 'M2M-V1-C3',
+    /** Paper 000 Fig. 7: the records of an information packet, target (or CSP) -> asker. */
+    QueryAnswer: 'M2M-V1-QUERY-ANSWER',
 } as const;
 export type HpkeInfo = (typeof HpkeInfo)[keyof typeof HpkeInfo];
 

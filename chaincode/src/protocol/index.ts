@@ -16,3 +16,4 @@ export * from './hpke.js';
 export * from './session-channel.js';
 export * from './messages.js';
 export * from './session.js';
+export * from './record-query.js';
