@@ -24,8 +24,11 @@ import {
     toHex,
     verifyRecordReceipt,
     type AnsweredRecord,
+    type FailurePacket,
     type Point,
+    type QueryPacket,
 } from '@m2m-fabric/chaincode/protocol';
+import type { LedgerConnection } from '@m2m-fabric/gateway';
 import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
 import { MaterialsClient } from '@m2m-fabric/gateway/common/materials-client';
 import { QueryAsker } from '@m2m-fabric/gateway/device/query-asker';
@@ -100,7 +103,7 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         });
         await submit(net.parties.manufacturer, 'queryAccess', 'grantQueryAccess', { args: [lap.id, card.id] });
 
-        const connect = async (mspId: string, label: string, role: string) => {
+        const connect = async (mspId: string, label: string, role: string): Promise<LedgerConnection> => {
             const e = await net.ledger.enrol(mspId, label, { attributes: { 'm2m.role': role } });
             return net.ledger.connect({ identity: e.identity, signer: e.signer });
         };
@@ -198,7 +201,7 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
     });
 
     void it('refuses unsigned, wrongly signed, tampered and replayed query packets at step 2', async () => {
-        const make = (secret: bigint) =>
+        const make = (secret: bigint): QueryPacket =>
             createQueryPacket(
                 suite,
                 {
@@ -213,7 +216,7 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
                 },
                 secret,
             );
-        const failure = async (bytes: Uint8Array) => decodeFailurePacket(await fog.handle(bytes));
+        const failure = async (bytes: Uint8Array): Promise<FailurePacket> => decodeFailurePacket(await fog.handle(bytes));
         // Signed by another machine's key.
         let f = await failure(make(stranger.secret).bytes);
         assert.deepEqual([f.code, f.step, f.retry], [ErrorCode.FailedSignatureVerification, 2, QueryRetry.ResendQuery]);
