@@ -7,6 +7,7 @@ import { runKxBench } from './kx.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { runStorageBench } from './storage.js';
+import { runTraceBench } from './trace.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
@@ -18,6 +19,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     ledger: runLedgerBench,
     lookup: runLookupBench,
     storage: runStorageBench,
+    trace: runTraceBench,
 };
 
 const usageOf = (name: string): string => BENCH_USAGE[name] ?? `npm run bench -- ${name}`;

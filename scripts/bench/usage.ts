@@ -23,4 +23,5 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
         '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render]',
     storage: 'npm run bench -- storage',
+    trace: 'npm run bench -- trace [--sizes 1000,10000,100000] [--samples N] [--queries N] [--concurrency 1,10,50] [--quick] [--out DIR]',
 };

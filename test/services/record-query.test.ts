@@ -216,7 +216,8 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
                 },
                 secret,
             );
-        const failure = async (bytes: Uint8Array): Promise<FailurePacket> => decodeFailurePacket(await fog.handle(bytes));
+        const failure = async (bytes: Uint8Array): Promise<FailurePacket> =>
+            decodeFailurePacket(await fog.handle(bytes));
         // Signed by another machine's key.
         let f = await failure(make(stranger.secret).bytes);
         assert.deepEqual([f.code, f.step, f.retry], [ErrorCode.FailedSignatureVerification, 2, QueryRetry.ResendQuery]);

@@ -281,36 +281,7 @@ export class MaterialsContract extends M2MContract {
             submitter: caller.mspId,
             recordedAt: now,
         };
-        await writeJson(ctx, transformationKey, record);
-        for (const [k, lot] of inputs.entries()) {
-            const drawn = spec.inputs[k]?.quantity ?? 0;
-            await writeJson(ctx, stateKey(ctx, KeyType.Lot, lot.lotId), {
-                ...lot,
-                consumed: lot.consumed + drawn,
-                consumers: lot.consumers + 1,
-            });
-            await ctx.stub.putState(stateKey(ctx, KeyType.LotConsumer, lot.lotId, spec.transformationId), INDEX_MARKER);
-        }
-        for (const output of spec.outputs) {
-            const lot: LotRecord = {
-                lotId: output.lotId,
-                kind: output.kind,
-                quantity: output.quantity,
-                unit: output.unit,
-                origin: `${spec.step}@${spec.equipmentId}`,
-                owner: equipment.owner,
-                generation,
-                consumed: 0,
-                consumers: 0,
-                producedBy: spec.transformationId,
-                createdAt: now,
-            };
-            await writeJson(ctx, stateKey(ctx, KeyType.Lot, output.lotId), lot);
-        }
-        await ctx.stub.putState(
-            stateKey(ctx, KeyType.MachineStep, spec.equipmentId, now.slice(0, 10), now, spec.transformationId),
-            INDEX_MARKER,
-        );
+        await writeTransformation(ctx, record, inputs, generation);
         emitEvent(ctx, EventName.TransformationRecorded, {
             transformationId: spec.transformationId,
             equipmentId: spec.equipmentId,
@@ -454,6 +425,50 @@ export class MaterialsContract extends M2MContract {
 
 /** Index entries hold no data (a single byte: Fabric treats an empty value as a delete). */
 const INDEX_MARKER = Uint8Array.of(0);
+
+/**
+ * The writes of one validated transformation: its record, the inputs' consumption and consumer
+ * index, the output lots and the machine's time index. Exported for the trace benchmark's bulk
+ * loader, so a loaded graph has exactly the layout recordTransformation writes.
+ */
+export async function writeTransformation(
+    ctx: Context,
+    record: TransformationRecord,
+    inputs: readonly LotRecord[],
+    generation: number,
+): Promise<void> {
+    const now = record.recordedAt;
+    await writeJson(ctx, stateKey(ctx, KeyType.Transformation, record.transformationId), record);
+    for (const [k, lot] of inputs.entries()) {
+        const drawn = record.inputs[k]?.quantity ?? 0;
+        await writeJson(ctx, stateKey(ctx, KeyType.Lot, lot.lotId), {
+            ...lot,
+            consumed: lot.consumed + drawn,
+            consumers: lot.consumers + 1,
+        });
+        await ctx.stub.putState(stateKey(ctx, KeyType.LotConsumer, lot.lotId, record.transformationId), INDEX_MARKER);
+    }
+    for (const output of record.outputs) {
+        const lot: LotRecord = {
+            lotId: output.lotId,
+            kind: output.kind,
+            quantity: output.quantity,
+            unit: output.unit,
+            origin: `${record.step}@${record.equipmentId}`,
+            owner: record.owner,
+            generation,
+            consumed: 0,
+            consumers: 0,
+            producedBy: record.transformationId,
+            createdAt: now,
+        };
+        await writeJson(ctx, stateKey(ctx, KeyType.Lot, output.lotId), lot);
+    }
+    await ctx.stub.putState(
+        stateKey(ctx, KeyType.MachineStep, record.equipmentId, now.slice(0, 10), now, record.transformationId),
+        INDEX_MARKER,
+    );
+}
 
 async function readLot(ctx: Context, id: string): Promise<LotRecord> {
     const stored = await readJson(ctx, stateKey(ctx, KeyType.Lot, id));
