@@ -3,7 +3,7 @@
  * `OK height <n>` or the first bad block. Exit status 0 when the chain verifies, 1 when it does
  * not, 2 on a usage or I/O error (e.g. the ledger is open in another process).
  */
-import { verifyLedger } from '@m2m-fabric/gateway/ledger/index';
+import { verifyLedger } from '@m2m-fabric/embedded-ledger';
 
 const dataDir = process.argv[2];
 if (dataDir === undefined || process.argv.length > 3) {

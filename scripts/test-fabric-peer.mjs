@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'm2m-peer-'));
-const cli = resolve('gateway/dist/cli/main.js');
+const cli = resolve('gateway/cli/dist/main.js');
 const basePort = Number(process.env.M2M_PEER_BASE_PORT ?? 17051);
 const peerArgs = [cli, 'peer', '--data-dir', dataDir, '--base-port', String(basePort), '--batch-timeout', '0.5'];
 const pidFile = join(dataDir, 'peer.pid');

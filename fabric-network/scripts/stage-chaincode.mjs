@@ -2,7 +2,9 @@
 // Makes a self-contained copy of the chaincode package, as Fabric needs it:
 //   <out>/package.json        the chaincode's manifest without workspace-only fields
 //   <out>/package-lock.json   a lock file of its own (the workspace has only the root one)
-//   <out>/dist/**.js          the compiled contracts and protocol module
+//   <out>/dist/**.js          the compiled contracts
+//   <out>/vendor/*.tgz        the protocol package (@m2m-fabric/protocol), packed, as a file:
+//                             dependency, so the directory needs nothing from this repository
 // The peer's Node builder runs `npm ci --omit=dev` then `npm start` in such a directory, and the
 // chaincode-as-a-service Dockerfile builds its image from it.
 //
@@ -19,7 +21,8 @@ const option = (name) => {
     return index === -1 ? undefined : args[index + 1];
 };
 const out = resolve(option('--out') ?? join(repo, 'fabric-network', 'build', 'chaincode'));
-const chaincodeDir = join(repo, 'chaincode');
+const chaincodeDir = join(repo, 'chaincode', 'contract');
+const protocolDir = join(repo, 'chaincode', 'protocol');
 
 function run(command, commandArgs, cwd) {
     const result = spawnSync(command, commandArgs, { cwd, stdio: 'inherit' });
@@ -48,7 +51,8 @@ const staged = {
         start: 'fabric-chaincode-node start',
         server: 'fabric-chaincode-node server',
     },
-    dependencies: manifest.dependencies,
+    // Workspace packages are not on the npm registry: the protocol travels packed in vendor/.
+    dependencies: { ...manifest.dependencies },
     // Without it npm resolves class-transformer 0.4.x and every transaction returning an object fails.
     overrides: manifest.overrides,
 };
@@ -59,6 +63,11 @@ cpSync(join(chaincodeDir, 'dist'), join(out, 'dist'), {
     recursive: true,
     filter: (source) => !source.endsWith('.tsbuildinfo') && !source.endsWith('.d.ts') && !source.endsWith('.d.ts.map'),
 });
+mkdirSync(join(out, 'vendor'));
+const protocol = JSON.parse(readFileSync(join(protocolDir, 'package.json'), 'utf8'));
+run('npm', ['pack', protocolDir, '--pack-destination', join(out, 'vendor'), '--ignore-scripts', '--silent'], repo);
+const tarball = `${protocol.name.replace('@', '').replace('/', '-')}-${protocol.version}.tgz`;
+staged.dependencies[protocol.name] = `file:vendor/${tarball}`;
 writeFileSync(join(out, 'package.json'), `${JSON.stringify(staged, null, 4)}\n`);
 
 if (!args.includes('--skip-lock')) {

@@ -71,7 +71,7 @@ import {
     type HpkeRecipient,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 
 import { UsageError } from './usage.js';
 

@@ -5,8 +5,8 @@
  * hardware (Raspberry Pis), reaching the fog only through its MQTT broker.
  */
 import { pathToFileURL } from 'node:url';
-import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
-import { errorCodeOf } from '@m2m-fabric/gateway/mqtt/envelope';
+import { DeviceAgent } from '@m2m-fabric/device';
+import { errorCodeOf } from '@m2m-fabric/common';
 import { cpuMs, serveParent } from './kx-ipc.js';
 
 export interface DeviceSpec {

@@ -7,9 +7,9 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EmbeddedNetwork, MANUFACTURER_MSP } from '@m2m-fabric/gateway/demo/network';
-import { newPrivateKeySigner, type LedgerConnection } from '@m2m-fabric/gateway/ledger/index';
-import { FabricLedgerConnector } from '@m2m-fabric/gateway/ledger/fabric/index';
+import { EmbeddedNetwork, MANUFACTURER_MSP } from '@m2m-fabric/cli';
+import { newPrivateKeySigner, type LedgerConnection } from '@m2m-fabric/sdk';
+import { FabricLedgerConnector } from '@m2m-fabric/sdk';
 import { cpuMs, serveParent } from './kx-ipc.js';
 import type { DeviceSpec } from './kx-devices.js';
 

@@ -15,13 +15,13 @@
  * services and devices in one, two or three processes (LAYOUT_TEXT below; kx-services.ts,
  * kx-devices.ts).
  */
-import '@m2m-fabric/gateway/util/quiet-fabric';
+import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's load-time logging
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/gateway/common/chaincode-client';
-import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/gateway/demo/network';
-import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/gateway/ledger/index';
+import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
+import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, NETWORK_ORGANISATIONS } from '@m2m-fabric/cli';
+import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/embedded-ledger';
 import { cryptoBench } from './crypto.js';
 import { DeviceFleet, type DeviceSpec, type Fleet, type SaturationResult, type TrialResult } from './kx-devices.js';
 import { ChildProcessClient, cpuMs } from './kx-ipc.js';

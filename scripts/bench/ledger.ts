@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/index';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { BenchContract } from './ledger-contract.js';
 import { UsageError } from './usage.js';

@@ -9,9 +9,10 @@
 import fca from 'fabric-contract-api';
 import { Context, Contract } from 'fabric-contract-api';
 
-import { BINARY_CID_BYTES, CertificateStatus, encodeCertificateRecord } from '@m2m-fabric/chaincode/contracts/records';
-import { certificateKey, readCspConfig } from '@m2m-fabric/chaincode/contracts/state';
-import { fromHex } from '@m2m-fabric/chaincode/protocol';
+import { BINARY_CID_BYTES, encodeCertificateRecord } from '@m2m-fabric/chaincode/internal';
+import { CertificateStatus } from '@m2m-fabric/chaincode';
+import { certificateKey, readCspConfig } from '@m2m-fabric/chaincode/internal';
+import { fromHex } from '@m2m-fabric/protocol';
 
 const { Returns, Transaction } = fca;
 

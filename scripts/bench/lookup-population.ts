@@ -37,11 +37,11 @@ import {
     P256_SHA256,
     randomScalar,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import type { CertificateObject, Point, Suite } from '@m2m-fabric/chaincode/protocol';
-import type { LedgerContract } from '@m2m-fabric/gateway';
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
-import { EmbeddedObjectStore } from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/protocol';
+import type { CertificateObject, Point, Suite } from '@m2m-fabric/protocol';
+import type { LedgerContract } from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
+import { EmbeddedObjectStore } from '@m2m-fabric/sdk';
 
 import { BULK_LOADER_MSP, BulkLoadContract } from './lookup-loader.js';
 

@@ -34,8 +34,8 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { decodeCertificateRecord } from '@m2m-fabric/chaincode/contracts/records';
-import { certificateKey } from '@m2m-fabric/chaincode/contracts/state';
+import { decodeCertificateRecord } from '@m2m-fabric/chaincode/internal';
+import { certificateKey } from '@m2m-fabric/chaincode/internal';
 import {
     decodeCertificateObject,
     encodePoint,
@@ -43,10 +43,10 @@ import {
     formatContentAddress,
     P256_SHA256,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { LedgerStore } from '@m2m-fabric/gateway/ledger/embedded/store';
-import { EmbeddedObjectStore } from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/protocol';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { LedgerStore } from '@m2m-fabric/embedded-ledger/internal';
+import { EmbeddedObjectStore } from '@m2m-fabric/sdk';
 
 import {
     CHAINCODE,

@@ -42,11 +42,11 @@ import {
     randomScalar,
     symKeyCommitment,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import type { Suite } from '@m2m-fabric/chaincode/protocol';
-import type { LedgerContract } from '@m2m-fabric/gateway';
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
-import { LedgerStore } from '@m2m-fabric/gateway/ledger/embedded/store';
+} from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
+import type { LedgerContract } from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
+import { LedgerStore } from '@m2m-fabric/embedded-ledger/internal';
 
 import { UsageError } from './usage.js';
 

@@ -13,9 +13,9 @@
 import fca from 'fabric-contract-api';
 import { Context, Contract } from 'fabric-contract-api';
 
-import { writeTransformation } from '@m2m-fabric/chaincode/contracts/materials';
-import type { LotRecord, TransformationRecord } from '@m2m-fabric/chaincode/contracts/materials';
-import { writeJson, stateKey, KeyType, txTime } from '@m2m-fabric/chaincode/contracts/state';
+import { writeTransformation } from '@m2m-fabric/chaincode/internal';
+import type { LotRecord, TransformationRecord } from '@m2m-fabric/chaincode/internal';
+import { writeJson, stateKey, KeyType, txTime } from '@m2m-fabric/chaincode/internal';
 
 const { Returns, Transaction } = fca;
 

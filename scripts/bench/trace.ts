@@ -29,16 +29,16 @@ import {
     toHex,
     verifyRecordReceipt,
     type AnsweredRecord,
-} from '@m2m-fabric/chaincode/protocol';
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { MaterialsClient } from '@m2m-fabric/gateway/common/materials-client';
-import { QueryAsker } from '@m2m-fabric/gateway/device/query-asker';
-import { QueryResponder } from '@m2m-fabric/gateway/device/query-responder';
-import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/gateway/device/record-history';
-import { FogQueryHandler } from '@m2m-fabric/gateway/fog/query-handler';
-import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/gateway/fog/query-ledger';
-import type { LedgerConnection } from '@m2m-fabric/gateway';
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
+} from '@m2m-fabric/protocol';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { MaterialsClient } from '@m2m-fabric/sdk';
+import { QueryAsker } from '@m2m-fabric/device';
+import { QueryResponder } from '@m2m-fabric/device';
+import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/device';
+import { FogQueryHandler } from '@m2m-fabric/services';
+import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/services';
+import type { LedgerConnection } from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { TraceLoadContract, TRACE_LOADER_MSP, baleId, familyShape, lotsOfFamily, yarnId } from './trace-loader.js';
 import { UsageError } from './usage.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { ErrorCode, P256_SHA256 } from '@m2m-fabric/chaincode/protocol';
+import { ErrorCode, P256_SHA256 } from '@m2m-fabric/protocol';
 
 import { newDevice } from './actors.js';
 import { startNetwork } from './network.js';

@@ -28,7 +28,7 @@ import {
     randomScalar,
     symKeyCommitment,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import type {
     Activation,
     CertificateRequest,
@@ -37,7 +37,7 @@ import type {
     M1,
     Point,
     Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 
 export interface CspActor {
     suite: Suite;

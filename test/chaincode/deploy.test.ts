@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { TRANSACTIONS } from './transactions.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const chaincodeDir = join(root, 'chaincode');
+const chaincodeDir = join(root, 'chaincode', 'contract');
 const cli = join(root, 'node_modules', '.bin', 'fabric-chaincode-node');
 
 /** Every transaction with its parameters; and those that only read (Fabric tags them EVALUATE). */

@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { ErrorCode, P256_SHA256, decodeCertificateObject, encodePoint, toHex } from '@m2m-fabric/chaincode/protocol';
-import { CommitError, EndorseError } from '@m2m-fabric/gateway';
+import { ErrorCode, P256_SHA256, decodeCertificateObject, encodePoint, toHex } from '@m2m-fabric/protocol';
+import { CommitError, EndorseError } from '@m2m-fabric/sdk';
 
 import { newDevice, prepareActivation } from './actors.js';
 import type { PreparedActivation } from './actors.js';

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { P256_SHA256, encodePoint, randomScalar, toHex } from '@m2m-fabric/chaincode/protocol';
-import { ErrorCode } from '@m2m-fabric/chaincode/protocol';
+import { P256_SHA256, encodePoint, randomScalar, toHex } from '@m2m-fabric/protocol';
+import { ErrorCode } from '@m2m-fabric/protocol';
 
 import { startNetwork } from './network.js';
 import type { Party, TestNetwork } from './network.js';

@@ -22,8 +22,8 @@ import {
     fromHex,
     randomScalar,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import type { DeviceSecrets } from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
+import type { DeviceSecrets } from '@m2m-fabric/protocol';
 
 import {
     buildRequest,

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { P256_SHA256, P384_SHA384, decodeCertificateObject, encodePoint, toHex } from '@m2m-fabric/chaincode/protocol';
-import type { Suite } from '@m2m-fabric/chaincode/protocol';
+import { P256_SHA256, P384_SHA384, decodeCertificateObject, encodePoint, toHex } from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
 
 import { issuanceTransient, newDevice } from './actors.js';
 import { startNetwork } from './network.js';

@@ -7,23 +7,13 @@ import { describe, it } from 'node:test';
 
 import type { Context } from 'fabric-contract-api';
 
-import {
-    DEFAULT_ACCESS_POLICY,
-    ROLE_ATTRIBUTE,
-    Role,
-    accessPolicyFromEnv,
-    requireOwnerOrRole,
-    requireRole,
-} from '@m2m-fabric/chaincode/contracts/access';
-import { canonicalJson } from '@m2m-fabric/chaincode/contracts/canonical-json';
-import { ContractError, toContractError } from '@m2m-fabric/chaincode/contracts/errors';
-import {
-    requireIdentifier,
-    requireInteger,
-    requireOneOf,
-    requireString,
-} from '@m2m-fabric/chaincode/contracts/validate';
-import { ErrorCode, ProtocolError, parseErrorCode } from '@m2m-fabric/chaincode/protocol';
+import { DEFAULT_ACCESS_POLICY, ROLE_ATTRIBUTE, Role, accessPolicyFromEnv } from '@m2m-fabric/chaincode';
+import { requireOwnerOrRole, requireRole } from '@m2m-fabric/chaincode/internal';
+import { canonicalJson } from '@m2m-fabric/chaincode/internal';
+import { ContractError } from '@m2m-fabric/chaincode';
+import { toContractError } from '@m2m-fabric/chaincode/internal';
+import { requireIdentifier, requireInteger, requireOneOf, requireString } from '@m2m-fabric/chaincode/internal';
+import { ErrorCode, ProtocolError, parseErrorCode } from '@m2m-fabric/protocol';
 
 function rejectsWith(code: ErrorCode, fn: () => unknown): void {
     assert.throws(fn, (error: unknown) => {

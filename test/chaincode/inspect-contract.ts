@@ -7,7 +7,7 @@
 import fca from 'fabric-contract-api';
 import { Context, Contract } from 'fabric-contract-api';
 
-import { KeyType } from '@m2m-fabric/chaincode/contracts/state';
+import { KeyType } from '@m2m-fabric/chaincode/internal';
 
 const { Returns, Transaction } = fca;
 

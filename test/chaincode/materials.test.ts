@@ -16,8 +16,8 @@ import {
     randomScalar,
     schnorrSign,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
-import { CommitError, EndorseError } from '@m2m-fabric/gateway';
+} from '@m2m-fabric/protocol';
+import { CommitError, EndorseError } from '@m2m-fabric/sdk';
 
 import { startNetwork } from './network.js';
 import type { Party, TestNetwork } from './network.js';

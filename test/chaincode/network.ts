@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { contracts } from '@m2m-fabric/chaincode';
-import type { Suite } from '@m2m-fabric/chaincode/protocol';
-import type { ChaincodeEvent, LedgerConnection, LedgerContract } from '@m2m-fabric/gateway';
-import { EmbeddedLedger } from '@m2m-fabric/gateway/ledger/embedded/index';
+import type { Suite } from '@m2m-fabric/protocol';
+import type { ChaincodeEvent, LedgerConnection, LedgerContract } from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { newCsp, newFog } from './actors.js';
 import type { CspActor, FogActor } from './actors.js';

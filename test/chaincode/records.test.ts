@@ -7,15 +7,14 @@ import { describe, it } from 'node:test';
 
 import {
     BINARY_CID_BYTES,
-    CertificateStatus,
-    SessionStatus,
     decodeCertificateRecord,
     decodeSessionRecord,
     encodeCertificateRecord,
     encodeSessionRecord,
-} from '@m2m-fabric/chaincode/contracts/records';
-import { P256_SHA256, P384_SHA384, contentAddressBytes, encodePoint } from '@m2m-fabric/chaincode/protocol';
-import type { Suite } from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/chaincode/internal';
+import { CertificateStatus, SessionStatus } from '@m2m-fabric/chaincode';
+import { P256_SHA256, P384_SHA384, contentAddressBytes, encodePoint } from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
 
 function pointBytes(suite: Suite, k: bigint): Uint8Array {
     return encodePoint(suite, suite.Point.BASE.multiply(k));

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 
-import { fromHex, toHex } from '@m2m-fabric/chaincode/protocol';
-import type { DeviceSecrets, ErrorCode } from '@m2m-fabric/chaincode/protocol';
-import { EndorseError } from '@m2m-fabric/gateway';
+import { fromHex, toHex } from '@m2m-fabric/protocol';
+import type { DeviceSecrets, ErrorCode } from '@m2m-fabric/protocol';
+import { EndorseError } from '@m2m-fabric/sdk';
 
 import {
     buildRequest,

@@ -19,7 +19,7 @@ import {
     prepareActivation,
     processM2,
     verifyActivation,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, randomScalar } from './helpers.js';
 
 for (const suite of SUITES) {

@@ -10,7 +10,7 @@ import {
     formatContentAddress,
     matchesContentAddress,
     parseContentAddress,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { assertDecodeError, flipBit, utf8 } from './helpers.js';
 
 void describe('content addresses (CIDv1 raw sha2-256)', () => {

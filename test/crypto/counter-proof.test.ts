@@ -15,7 +15,7 @@ import {
     toHex,
     verifyCounterProof,
     type CounterProof,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar } from './helpers.js';
 import { REGRESSION } from './vectors/regression.js';
 

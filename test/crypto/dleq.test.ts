@@ -18,7 +18,7 @@ import {
     rfc9497Context,
     toHex,
     withPrecomputedTable,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar } from './helpers.js';
 import { VOPRF_P256_SHA256, VOPRF_P384_SHA384 } from './vectors/rfc9497.js';
 

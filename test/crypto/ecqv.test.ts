@@ -21,7 +21,7 @@ import {
     toHex,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar, utf8 } from './helpers.js';
 import { KISA_P256_ECQV_FULL_HASH as KISA, SCMS_P256_ECQV as V } from './vectors/ecqv.js';
 

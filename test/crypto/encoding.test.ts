@@ -24,7 +24,7 @@ import {
     toBase64Url,
     toHex,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, assertDecodeError, randomScalar } from './helpers.js';
 
 const NODE_CURVE: Record<Suite['id'], string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };

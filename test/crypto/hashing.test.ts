@@ -15,7 +15,7 @@ import {
     rfc9380HashToField,
     rfc9380HashToScalar,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, expandMessageXmd, hexToBigInt, utf8 } from './helpers.js';
 import { P256_XMD_SHA256_SSWU_RO, P384_XMD_SHA384_SSWU_RO } from './vectors/rfc9380.js';
 

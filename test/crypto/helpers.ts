@@ -1,7 +1,7 @@
 /** Shared helpers for the crypto tests (not a test file itself). */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { DecodeError, P256_SHA256, P384_SHA384, type DecodeReason, type Suite } from '@m2m-fabric/chaincode/protocol';
+import { DecodeError, P256_SHA256, P384_SHA384, type DecodeReason, type Suite } from '@m2m-fabric/protocol';
 
 export const SUITES: readonly Suite[] = [P256_SHA256, P384_SHA384];
 

@@ -14,7 +14,7 @@ import {
     P384_SHA384,
     type HpkeCiphertext,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { REF_P256, REF_P384, referenceDecap, referenceOpen, type ReferenceSuite } from './hpke-reference.js';
 import {
     hex,

@@ -30,7 +30,7 @@ import {
     type HpkeCiphertext,
     type M3,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { randomPoint, randomScalar, SUITES, throwsDecode } from './protocol-helpers.js';
 
 const HEADER = 3;

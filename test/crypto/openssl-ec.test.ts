@@ -15,7 +15,7 @@ import {
     withPrecomputedTable,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, randomScalar } from './helpers.js';
 
 function edgePoints(suite: Suite): Point[] {

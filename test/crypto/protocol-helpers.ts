@@ -1,12 +1,6 @@
 /** Helpers for the protocol-level tests (hpke, session channel, messages, session); extends helpers.ts. */
 import assert from 'node:assert/strict';
-import {
-    DecodeError,
-    ProtocolError,
-    type DecodeReason,
-    type ErrorCode,
-    type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+import { DecodeError, ProtocolError, type DecodeReason, type ErrorCode, type Suite } from '@m2m-fabric/protocol';
 import { randomScalar } from './helpers.js';
 
 export { SUITES, randomScalar } from './helpers.js';

@@ -16,7 +16,7 @@ import {
     schnorrVerify,
     toHex,
     withPrecomputedTable,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { SUITES, assertDecodeError, flipBit, hexToBigInt, randomScalar, utf8 } from './helpers.js';
 import { REGRESSION } from './vectors/regression.js';
 

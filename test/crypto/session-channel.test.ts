@@ -1,14 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, webcrypto, hkdfSync } from 'node:crypto';
-import {
-    DecodeError,
-    ErrorCode,
-    FrameType,
-    SessionChannel,
-    REPLAY_WINDOW,
-    type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+import { DecodeError, ErrorCode, FrameType, SessionChannel, REPLAY_WINDOW, type Suite } from '@m2m-fabric/protocol';
 import { rejectsDecode, rejectsWithCode, SUITES } from './protocol-helpers.js';
 
 const HEADER = 10;

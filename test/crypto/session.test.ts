@@ -59,7 +59,7 @@ import {
     type M4,
     type Point,
     type Suite,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import { randomScalar, rejectsWithCode, SUITES } from './protocol-helpers.js';
 
 const FOG_ID = 'fog-north-01';

@@ -33,7 +33,7 @@ import {
     EndorsementPolicyError,
     SubmitError as LedgerSubmitError,
     type ChaincodeEvent,
-} from '@m2m-fabric/gateway/ledger/index';
+} from '@m2m-fabric/sdk';
 import {
     DEFAULT_TIMEOUTS,
     GrpcStatus,
@@ -41,9 +41,9 @@ import {
     mapGatewayError,
     openGrpcClientCount,
     ResumingEventStream,
-} from '@m2m-fabric/gateway/ledger/fabric/index';
-import { FabricLedgerContract } from '@m2m-fabric/gateway/ledger/fabric/contract';
-import { acquireGrpcClient } from '@m2m-fabric/gateway/ledger/fabric/grpc-pool';
+} from '@m2m-fabric/sdk';
+import { FabricLedgerContract } from '@m2m-fabric/sdk/internal';
+import { acquireGrpcClient } from '@m2m-fabric/sdk/internal';
 
 function serviceError(code: number, message: string): ServiceError {
     return Object.assign(new Error(message), { code, details: message, metadata: new Metadata() });

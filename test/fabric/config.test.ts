@@ -13,8 +13,8 @@ import {
     loadFabricConfig,
     parseEnvFile,
     resolveFabricConfig,
-} from '@m2m-fabric/gateway/ledger/fabric/index';
-import { publicKeyOf, verifyLowS } from '@m2m-fabric/gateway/ledger/index';
+} from '@m2m-fabric/sdk';
+import { publicKeyOf, verifyLowS } from '@m2m-fabric/sdk';
 
 import { makeTestPki, type TestPki } from './pki-fixtures.js';
 

@@ -16,7 +16,7 @@ import { gunzipSync } from 'node:zlib';
 
 import { parse } from 'yaml';
 
-import { ENV_NAMES, parseEnvFile, readConnectionFile } from '@m2m-fabric/gateway/ledger/fabric/index';
+import { ENV_NAMES, parseEnvFile, readConnectionFile } from '@m2m-fabric/sdk';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const NET = join(ROOT, 'fabric-network');
@@ -456,8 +456,16 @@ void describe('fabric-network files', () => {
             );
             assert.equal(result.status, 0, result.stderr);
             const staged = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Yaml;
-            const source = JSON.parse(await readFile(join(ROOT, 'chaincode', 'package.json'), 'utf8')) as Yaml;
-            assert.deepEqual(staged.dependencies, source.dependencies);
+            const source = JSON.parse(
+                await readFile(join(ROOT, 'chaincode', 'contract', 'package.json'), 'utf8'),
+            ) as Yaml;
+            // Every dependency as in the source, but the workspace's protocol package travels packed.
+            const protocolTarball = 'file:vendor/m2m-fabric-protocol-0.1.0.tgz';
+            assert.deepEqual(staged.dependencies, {
+                ...(source.dependencies as object),
+                '@m2m-fabric/protocol': protocolTarball,
+            });
+            assert.ok((await readdir(join(dir, 'vendor'))).includes('m2m-fabric-protocol-0.1.0.tgz'));
             assert.deepEqual(staged.overrides, { 'class-transformer': '0.5.1' });
             assert.equal(get(staged, 'scripts', 'start'), 'fabric-chaincode-node start');
             assert.equal(staged.type, 'module');
@@ -652,8 +660,8 @@ void describe('fabric-network files', () => {
         assert.match(chaincode.CHAINCODE_ID ?? '', /^m2m_[\w.+-]+:[0-9a-f]{64}$/);
         // The fog gateway's settings are valid for the CLI's own schema, and name this organisation's connection file.
         const fog = await envFile('fog.env');
-        const { FOG_SCHEMA } = await import('@m2m-fabric/gateway/cli/services');
-        const { loadConfig } = await import('@m2m-fabric/gateway/config/config');
+        const { FOG_SCHEMA } = await import('@m2m-fabric/cli');
+        const { loadConfig } = await import('@m2m-fabric/common');
         const loaded = loadConfig(FOG_SCHEMA, { env: fog });
         assert.equal(loaded['fog.id'], 'fog-a');
         assert.match(fog.FABRIC_CONNECTION ?? '', /\/foga\.env$/);

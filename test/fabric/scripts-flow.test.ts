@@ -108,8 +108,12 @@ function makeSandbox(): { dir: string; net: string; env: NodeJS.ProcessEnv } {
     for (const sub of ['scripts', 'config', 'chaincode', 'compose', 'connection']) {
         cpSync(join(ROOT, 'fabric-network', sub), join(net, sub), { recursive: true });
     }
-    cpSync(join(ROOT, 'chaincode', 'package.json'), join(dir, 'repo', 'chaincode', 'package.json'));
-    cpSync(join(ROOT, 'chaincode', 'dist'), join(dir, 'repo', 'chaincode', 'dist'), { recursive: true });
+    for (const pkg of ['contract', 'protocol']) {
+        const from = join(ROOT, 'chaincode', pkg);
+        const to = join(dir, 'repo', 'chaincode', pkg);
+        cpSync(join(from, 'package.json'), join(to, 'package.json'));
+        cpSync(join(from, 'dist'), join(to, 'dist'), { recursive: true });
+    }
     // A Fabric release layout: bin/, config/, builders/ccaas/bin/.
     const release = join(dir, 'fabric');
     const stubs = join(dir, 'stubs');

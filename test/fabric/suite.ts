@@ -25,7 +25,7 @@ import {
     hpkeRecipientFromScalar,
     randomScalar,
     toHex,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import {
     CommitError,
     EndorseError,
@@ -34,16 +34,16 @@ import {
     type ChaincodeEventStream,
     type LedgerConnection,
     type LedgerContract,
-} from '@m2m-fabric/gateway/ledger/index';
+} from '@m2m-fabric/sdk';
 
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { loadOrCreateServiceKey, type ServiceKey } from '@m2m-fabric/gateway/common/keys';
-import { CspBackend } from '@m2m-fabric/gateway/csp/backend';
-import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
-import { FogGateway } from '@m2m-fabric/gateway/fog/gateway';
-import { ManufacturerClient } from '@m2m-fabric/gateway/manufacturer/client';
-import { openObjectStore } from '@m2m-fabric/gateway/storage/index';
-import { silentLogger } from '@m2m-fabric/gateway/util/log';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { loadOrCreateServiceKey, type ServiceKey } from '@m2m-fabric/services';
+import { CspBackend } from '@m2m-fabric/services';
+import { DeviceAgent } from '@m2m-fabric/device';
+import { FogGateway } from '@m2m-fabric/services';
+import { ManufacturerClient } from '@m2m-fabric/services';
+import { openObjectStore } from '@m2m-fabric/sdk';
+import { silentLogger } from '@m2m-fabric/common';
 
 // The protocol's off-chain actors (CSP, fogs, devices) shared with the chaincode tests.
 import {

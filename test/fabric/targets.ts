@@ -16,16 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 
-import { FabricLedgerConnector, fabricIdentity, loadFabricConfig } from '@m2m-fabric/gateway/ledger/fabric/index';
-import {
-    EmbeddedGatewayServer,
-    EmbeddedLedger,
-    loadOrCreateTlsServer,
-    type LedgerConnection,
-    type LedgerConnector,
-    type LedgerIdentity,
-    type LedgerSigner,
-} from '@m2m-fabric/gateway/ledger/index';
+import { FabricLedgerConnector, fabricIdentity, loadFabricConfig } from '@m2m-fabric/sdk';
+import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/embedded-ledger';
+import { type LedgerConnection, type LedgerConnector, type LedgerIdentity, type LedgerSigner } from '@m2m-fabric/sdk';
 
 export type TargetName = 'fabric' | 'embedded' | 'in-process';
 const TARGETS: readonly TargetName[] = ['fabric', 'embedded', 'in-process'];

@@ -14,13 +14,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 
-import {
-    CommitError,
-    EmbeddedLedger,
-    EndorseError,
-    EndorsementPolicyError,
-    type ChaincodeExecution,
-} from '@m2m-fabric/gateway/ledger/index';
+import { CommitError, EndorseError, EndorsementPolicyError } from '@m2m-fabric/sdk';
+import { EmbeddedLedger, type ChaincodeExecution } from '@m2m-fabric/embedded-ledger';
 
 import { CHAINCODE, FIXTURE_MODULE, openTestNetwork, utf8, type TestNetwork } from './fixtures/network.js';
 import { contracts } from './fixtures/fixture-contract.js';

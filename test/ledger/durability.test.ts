@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { verifyLedger } from '@m2m-fabric/gateway/ledger/index';
+import { verifyLedger } from '@m2m-fabric/embedded-ledger';
 
 import { openTestNetwork, utf8 } from './fixtures/network.js';
 

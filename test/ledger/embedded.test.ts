@@ -11,7 +11,6 @@ import { describe, it } from 'node:test';
 import {
     CommitError,
     DeadlineError,
-    EmbeddedLedger,
     EndorseError,
     EndorsementPolicyError,
     fileCheckpointer,
@@ -22,7 +21,8 @@ import {
     type ChaincodeEvent,
     type ChaincodeEventStream,
     type CommitStatus,
-} from '@m2m-fabric/gateway/ledger/index';
+} from '@m2m-fabric/sdk';
+import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { envelopeSize, readBlock } from './fixtures/blocks.js';
 import { CHAINCODE, openTestNetwork, utf8, type TestNetwork } from './fixtures/network.js';

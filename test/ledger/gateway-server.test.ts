@@ -9,16 +9,18 @@ import { after, before, describe, it } from 'node:test';
 
 import {
     CommitError,
-    EmbeddedGatewayServer,
-    EmbeddedLedger,
     EndorseError,
-    loadOrCreateTlsServer,
     type ChaincodeEvent,
     type LedgerConnection,
     type LedgerContract,
+} from '@m2m-fabric/sdk';
+import {
+    EmbeddedGatewayServer,
+    EmbeddedLedger,
+    loadOrCreateTlsServer,
     type TlsServerMaterial,
-} from '@m2m-fabric/gateway/ledger/index';
-import { FabricLedgerConnector } from '@m2m-fabric/gateway/ledger/fabric/index';
+} from '@m2m-fabric/embedded-ledger';
+import { FabricLedgerConnector } from '@m2m-fabric/sdk';
 
 import { CHAINCODE, openTestNetwork, utf8, type TestNetwork } from './fixtures/network.js';
 

@@ -21,7 +21,7 @@ import {
     ValidationCodes,
     type LedgerContract,
     type SubmittedTransaction,
-} from '@m2m-fabric/gateway/ledger/index';
+} from '@m2m-fabric/sdk';
 
 void describe('ledger errors', () => {
     void it('EndorseError parses the protocol error code from the chaincode message', () => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { BlockCutter, DEFAULT_BATCH_CONFIG, MessageTooLargeError } from '@m2m-fabric/gateway/ledger/embedded/orderer';
+import { BlockCutter, MessageTooLargeError } from '@m2m-fabric/embedded-ledger/internal';
+import { DEFAULT_BATCH_CONFIG } from '@m2m-fabric/embedded-ledger';
 
 function envelope(id: number, size: number): { bytes: Uint8Array; size: number } {
     return { bytes: Uint8Array.from([id]), size };

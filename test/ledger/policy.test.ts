@@ -2,12 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import {
-    evaluatePolicy,
-    parsePolicy,
-    planEndorsers,
-    PolicySyntaxError,
-} from '@m2m-fabric/gateway/ledger/embedded/policy';
+import { evaluatePolicy, parsePolicy, PolicySyntaxError } from '@m2m-fabric/embedded-ledger';
+import { planEndorsers } from '@m2m-fabric/embedded-ledger/internal';
 
 const ORGS = ['Org1MSP', 'Org2MSP', 'Org3MSP'];
 const peer = (mspId: string, id = mspId): { mspId: string; role: 'peer'; id: string } => ({ mspId, role: 'peer', id });

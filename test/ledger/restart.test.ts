@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 import { ClassicLevel } from 'classic-level';
 
-import { common } from '@m2m-fabric/gateway/ledger/embedded/protos';
-import { verifyLedger } from '@m2m-fabric/gateway/ledger/index';
+import { common } from '@m2m-fabric/embedded-ledger/internal';
+import { verifyLedger } from '@m2m-fabric/embedded-ledger';
 
 import { openTestNetwork, utf8 } from './fixtures/network.js';
 
@@ -82,7 +82,7 @@ void describe('embedded ledger restart and verify', () => {
             const header = fixed.getHeader();
             assert.ok(header !== undefined);
             fixed.getData()?.setDataList([envelope, ...data.slice(1)]);
-            const { blockDataHash } = await import('@m2m-fabric/gateway/ledger/embedded/blocks');
+            const { blockDataHash } = await import('@m2m-fabric/embedded-ledger');
             header.setDataHash(blockDataHash([envelope, ...data.slice(1)]));
             await db2.put(blockKey(2), Buffer.from(fixed.serializeBinary()));
             await db2.close();

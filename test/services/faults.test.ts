@@ -14,7 +14,7 @@ import {
     randomScalar,
     SessionChannel,
     type M1,
-} from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/protocol';
 import {
     decodeTagged,
     encodeEnvelope,
@@ -22,19 +22,19 @@ import {
     EnvelopeKind,
     newCorrelationId,
     ServiceError,
-} from '@m2m-fabric/gateway/mqtt/envelope';
-import { MqttConnection } from '@m2m-fabric/gateway/mqtt/connection';
-import { RequestClient } from '@m2m-fabric/gateway/mqtt/request-client';
-import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
-import { readDeviceState } from '@m2m-fabric/gateway/device/state';
-import { routeIdFor } from '@m2m-fabric/gateway/common/route';
-import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
-import { StorageUnavailableError } from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/common';
+import { MqttConnection } from '@m2m-fabric/common';
+import { RequestClient } from '@m2m-fabric/common';
+import { TopicLayout } from '@m2m-fabric/common';
+import { readDeviceState } from '@m2m-fabric/device';
+import { routeIdFor } from '@m2m-fabric/common';
+import type { ObjectStore } from '@m2m-fabric/sdk';
+import { StorageUnavailableError } from '@m2m-fabric/sdk';
 import { startTestBed } from './helpers/setup.js';
 import { WrappedStore } from './helpers/wrapped-store.js';
 import { join } from 'node:path';
-import { loadOrCreateServiceKey, loginToken, serviceKeyFromScalar } from '@m2m-fabric/gateway/common/keys';
-import { encodeFrameUp, encodeLinkMessage, LinkKind } from '@m2m-fabric/gateway/common/link';
+import { loadOrCreateServiceKey, loginToken, serviceKeyFromScalar } from '@m2m-fabric/services';
+import { encodeFrameUp, encodeLinkMessage, LinkKind } from '@m2m-fabric/services';
 
 const layout = new TopicLayout();
 

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile, readdir, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/gateway/config/config';
-import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/gateway/util/secure-file';
-import { RateLimiter } from '@m2m-fabric/gateway/util/rate-limiter';
-import { FifoLimiter } from '@m2m-fabric/gateway/util/fifo-limiter';
-import { MetricsRegistry } from '@m2m-fabric/gateway/metrics/registry';
-import { startMetricsServer } from '@m2m-fabric/gateway/metrics/http';
-import { DurableMap } from '@m2m-fabric/gateway/util/durable-map';
-import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
+import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/common';
+import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
+import { RateLimiter } from '@m2m-fabric/services';
+import { FifoLimiter } from '@m2m-fabric/services';
+import { MetricsRegistry } from '@m2m-fabric/services';
+import { startMetricsServer } from '@m2m-fabric/services';
+import { DurableMap } from '@m2m-fabric/services';
+import { TopicLayout } from '@m2m-fabric/common';
 import { tempDir } from './helpers/temp-dir.js';
 
 const schema = {

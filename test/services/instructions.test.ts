@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { spoolInstruction } from '@m2m-fabric/gateway/csp/instruction-outbox';
-import { readDeviceState } from '@m2m-fabric/gateway/device/state';
+import { spoolInstruction } from '@m2m-fabric/services';
+import { readDeviceState } from '@m2m-fabric/device';
 import { startTestBed } from './helpers/setup.js';
 import { runCli, waitFor } from './helpers/process.js';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EmbeddedBroker } from '@m2m-fabric/gateway/mqtt/broker';
-import { MqttConnection } from '@m2m-fabric/gateway/mqtt/connection';
-import { TopicLayout, type Principal } from '@m2m-fabric/gateway/mqtt/topics';
-import { RequestClient } from '@m2m-fabric/gateway/mqtt/request-client';
+import { EmbeddedBroker } from '@m2m-fabric/services';
+import { MqttConnection } from '@m2m-fabric/common';
+import { TopicLayout, type Principal } from '@m2m-fabric/common';
+import { RequestClient } from '@m2m-fabric/common';
 import {
     decodeEnvelope,
     decodeErrorBody,
@@ -13,8 +13,8 @@ import {
     errorCodeOf,
     peekCorrelationId,
     ServiceError,
-} from '@m2m-fabric/gateway/mqtt/envelope';
-import { DecodeError, ProtocolError, ErrorCode, formatErrorMessage } from '@m2m-fabric/chaincode/protocol';
+} from '@m2m-fabric/common';
+import { DecodeError, ProtocolError, ErrorCode, formatErrorMessage } from '@m2m-fabric/protocol';
 import { MosquittoBroker, mosquittoSkipReason } from './helpers/mosquitto.js';
 
 const layout = new TopicLayout('m2m/v1');

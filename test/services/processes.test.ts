@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
+import { TopicLayout } from '@m2m-fabric/common';
 import { MosquittoBroker, freePort, mosquittoSkipReason } from './helpers/mosquitto.js';
 import { CliProcess, runCli } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';

@@ -27,15 +27,15 @@ import {
     type FailurePacket,
     type Point,
     type QueryPacket,
-} from '@m2m-fabric/chaincode/protocol';
-import type { LedgerConnection } from '@m2m-fabric/gateway';
-import { ChaincodeClient } from '@m2m-fabric/gateway/common/chaincode-client';
-import { MaterialsClient } from '@m2m-fabric/gateway/common/materials-client';
-import { QueryAsker } from '@m2m-fabric/gateway/device/query-asker';
-import { QueryResponder } from '@m2m-fabric/gateway/device/query-responder';
-import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/gateway/device/record-history';
-import { FogQueryHandler, type QueryEndpoint } from '@m2m-fabric/gateway/fog/query-handler';
-import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/gateway/fog/query-ledger';
+} from '@m2m-fabric/protocol';
+import type { LedgerConnection } from '@m2m-fabric/sdk';
+import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { MaterialsClient } from '@m2m-fabric/sdk';
+import { QueryAsker } from '@m2m-fabric/device';
+import { QueryResponder } from '@m2m-fabric/device';
+import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/device';
+import { FogQueryHandler, type QueryEndpoint } from '@m2m-fabric/services';
+import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/services';
 
 import { startNetwork, type TestNetwork } from '../chaincode/network.js';
 import { bootstrap, submit } from '../chaincode/scenario.js';

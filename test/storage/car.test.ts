@@ -9,7 +9,7 @@ import { CarReader } from '@ipld/car/reader';
 import { CarWriter } from '@ipld/car/writer';
 import * as dagCbor from '@ipld/dag-cbor';
 import { CID } from 'multiformats/cid';
-import { contentAddress } from '@m2m-fabric/chaincode/protocol';
+import { contentAddress } from '@m2m-fabric/protocol';
 import {
     EmbeddedObjectStore,
     exportCar,
@@ -17,7 +17,7 @@ import {
     importCar,
     importCarToStore,
     IntegrityError,
-} from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/sdk';
 import { randomObject, tempDir } from './helpers.js';
 
 /** The CID type @ipld/car was built against (the test project resolves another multiformats copy). */

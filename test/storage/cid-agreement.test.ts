@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { contentAddress, matchesContentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/chaincode/protocol';
-import { EmbeddedObjectStore, KuboObjectStore, ObjectTooLargeError } from '@m2m-fabric/gateway/storage/index';
+import { contentAddress, matchesContentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/protocol';
+import { EmbeddedObjectStore, KuboObjectStore, ObjectTooLargeError } from '@m2m-fabric/sdk';
 import { FakeIpfsDaemon } from './fake-ipfs-daemon.js';
 import { OBJECT_SIZES, randomObject, tempDir } from './helpers.js';
 

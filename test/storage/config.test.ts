@@ -7,7 +7,7 @@ import {
     openObjectStore,
     storageConfigFromEnv,
     StorageUnavailableError,
-} from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/sdk';
 import { tempDir } from './helpers.js';
 
 void describe('storage configuration', () => {

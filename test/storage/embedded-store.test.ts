@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { FsBlockstore } from 'blockstore-fs';
 import { base58btc } from 'multiformats/bases/base58';
 import { CID } from 'multiformats/cid';
-import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/chaincode/protocol';
+import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/protocol';
 import {
     EmbeddedObjectStore,
     IntegrityError,
@@ -16,7 +16,7 @@ import {
     NotFoundError,
     ObjectTooLargeError,
     StorageUnavailableError,
-} from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/sdk';
 import { randomObject, tempDir } from './helpers.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -229,12 +229,12 @@ void describe('embedded object store', () => {
         const fs = new FsBlockstore(join(dir, 'blocks'));
         await fs.open();
         const chunks: Uint8Array[] = [];
-        for await (const chunk of fs.get(CID.parse(cid) as never)) chunks.push(chunk);
+        for await (const chunk of fs.get(CID.parse(cid))) chunks.push(chunk);
         assert.deepEqual(new Uint8Array(Buffer.concat(chunks)), ours);
 
         const theirs = utf8('written by FsBlockstore');
         const theirCid = CID.parse(contentAddress(theirs));
-        await fs.put(theirCid as never, theirs);
+        await fs.put(theirCid, theirs);
         assert.deepEqual(await store.get(theirCid.toString()), theirs);
         await fs.close();
     });

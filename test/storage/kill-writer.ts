@@ -3,7 +3,7 @@
  * prints each CID once its put has resolved (= acknowledged), until the parent kills it.
  */
 import { randomBytes } from 'node:crypto';
-import { EmbeddedObjectStore } from '@m2m-fabric/gateway/storage/index';
+import { EmbeddedObjectStore } from '@m2m-fabric/sdk';
 
 const store = await EmbeddedObjectStore.open(process.argv[2] ?? '');
 // Bounded in case the parent is gone.

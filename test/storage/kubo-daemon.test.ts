@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { create } from 'kubo-rpc-client';
-import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/chaincode/protocol';
+import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/protocol';
 import {
     EmbeddedObjectStore,
     exportCar,
@@ -22,7 +22,7 @@ import {
     StorageTimeoutError,
     StorageUnavailableError,
     type KuboStoreOptions,
-} from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/sdk';
 import { OBJECT_SIZES, randomObject, tempDir } from './helpers.js';
 import { IpfsFaultProxy } from './ipfs-fault-proxy.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/chaincode/protocol';
+import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/protocol';
 import {
     IntegrityError,
     InvalidAddressError,
@@ -14,7 +14,7 @@ import {
     ObjectTooLargeError,
     StorageTimeoutError,
     StorageUnavailableError,
-} from '@m2m-fabric/gateway/storage/index';
+} from '@m2m-fabric/sdk';
 import { closedPortUrl, FakeIpfsDaemon } from './fake-ipfs-daemon.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);

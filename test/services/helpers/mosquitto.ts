@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TopicLayout } from '@m2m-fabric/gateway/mqtt/topics';
+import type { TopicLayout } from '@m2m-fabric/common';
 
 function findBinary(name: string): string | undefined {
     const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/local/sbin'];

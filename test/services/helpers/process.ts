@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /** gateway/dist/cli/main.js, resolved through the workspace package. */
-export const CLI = fileURLToPath(import.meta.resolve('@m2m-fabric/gateway/cli/main'));
+export const CLI = fileURLToPath(new URL('dist/main.js', import.meta.resolve('@m2m-fabric/cli/package.json')));
 
 /** Runs the CLI to completion (bounded); returns exit code and combined output. */
 export async function runCli(

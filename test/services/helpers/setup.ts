@@ -1,8 +1,8 @@
 /** An embedded network with provisioned devices for the services tests. */
 import { tempDir } from './temp-dir.js';
 import { join } from 'node:path';
-import { EmbeddedNetwork, MANUFACTURER_MSP, type EmbeddedNetworkOptions } from '@m2m-fabric/gateway/demo/network';
-import { DeviceAgent } from '@m2m-fabric/gateway/device/agent';
+import { EmbeddedNetwork, MANUFACTURER_MSP, type EmbeddedNetworkOptions } from '@m2m-fabric/cli';
+import { DeviceAgent } from '@m2m-fabric/device';
 
 process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
 

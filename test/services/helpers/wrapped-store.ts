@@ -2,7 +2,7 @@
  * An object store that passes every call to another one; tests override the calls they inject
  * faults into (a daemon that is down, bytes that change, a fetch held back).
  */
-import type { ObjectStore } from '@m2m-fabric/gateway/storage/index';
+import type { ObjectStore } from '@m2m-fabric/sdk';
 
 export class WrappedStore implements ObjectStore {
     constructor(protected readonly inner: ObjectStore) {}

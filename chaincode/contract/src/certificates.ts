@@ -1,0 +1,285 @@
+/**
+ * Certificate contract: paper 004 Algorithm 1 (certificate generation) with the CA's private key
+ * kept off the ledger (DESIGN.md §1, §4.3).
+ *
+ *   1. requestSessions   (manufacturer) — the CertificateRequest object (I_alpha and the counter
+ *      proofs, no equipment id) travels in the transient map; its CID is the request id. Chaincode
+ *      checks the counter proofs, reserves one Table II record per IDCert_i, and escrows n credits
+ *      (failedPayment when the balance is short).
+ *   2. issueCertificates (CSP) — the CSP-CA service answers the SessionsRequested event with the n
+ *      certificate objects (Table III) in the transient map. Chaincode matches them 1:1 with the
+ *      request entries, checks the ECQV issuance equation and the counter proof, recomputes each
+ *      object's content address and completes the Table II records. Resubmitting an issued batch
+ *      returns the same result and writes nothing.
+ *
+ * Payment is checked once, at request time, where the n credits are escrowed: the CSP-CA never
+ * works on a request that cannot be paid, and concurrent requests cannot spend the same credit
+ * (both read and write the balance key, so Fabric's MVCC check lets only one of them commit).
+ */
+import fca from 'fabric-contract-api';
+import { Context } from 'fabric-contract-api';
+
+import { contentAddress, contentAddressBytes, formatContentAddress } from '@m2m-fabric/protocol';
+import { verifyCounterProof } from '@m2m-fabric/protocol';
+import { encodePoint, equalBytes, toHex } from '@m2m-fabric/protocol';
+import { decodeCertificateObject, decodeCertificateRequest } from '@m2m-fabric/protocol';
+import type { CertificateRequest } from '@m2m-fabric/protocol';
+import { verifyIssuedCertificate } from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
+import { Role, requireOwnerOrRole, requireRole } from './access.js';
+import type { AccessPolicy } from './access.js';
+import { M2MContract } from './base.js';
+import { canonicalJson } from './canonical-json.js';
+import { ErrorCode, reject } from './errors.js';
+import { EventName, emitEvent } from './events.js';
+import { CertificateStatus, decodeCertificateRecord, encodeCertificateRecord } from './records.js';
+import type { CertificateRecord } from './records.js';
+import {
+    KeyType,
+    RequestStatus,
+    certificateKey,
+    readCredit,
+    readCspConfig,
+    readJson,
+    readRequest,
+    readState,
+    stateKey,
+    txTime,
+    writeCredit,
+    writeJson,
+} from './state.js';
+import type { RequestRecord } from './state.js';
+import {
+    requireContentAddress,
+    requireHexBytes,
+    requireInteger,
+    requireOnlyTransientKeys,
+    requireTransient,
+} from './validate.js';
+
+const { Info, Returns, Transaction } = fca;
+
+/** Transient-map keys of Algorithm 1. */
+export const CertificateTransientKey = {
+    /** The encoded CertificateRequest (both transactions). */
+    Request: 'request',
+    /** Prefix of the k-th certificate object: 'certificate:0' ... 'certificate:<n-1>'. */
+    CertificatePrefix: 'certificate:',
+} as const;
+
+/** Most certificates one request may buy (bounds the verification work of one transaction). */
+export const MAX_SESSIONS_PER_REQUEST = 256;
+
+const CERTIFICATE_KEY_PATTERN = /^certificate:(0|[1-9][0-9]{0,3})$/;
+
+@Info({ title: 'Certificates', description: 'Algorithm 1: session purchase and ECQV certificate issuance' })
+export class CertificateContract extends M2MContract {
+    constructor(policy?: AccessPolicy) {
+        super('certificates', policy);
+    }
+
+    /**
+     * Algorithm 1, manufacturer side: buys n sessions. Arguments: n and the request's CID;
+     * transient 'request' = the encoded CertificateRequest (I_alpha + counter proofs).
+     */
+    @Transaction()
+    @Returns('string')
+    async requestSessions(ctx: Context, n: string, requestCid: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Manufacturer);
+        const count = requireInteger('n', n, 1, MAX_SESSIONS_PER_REQUEST);
+        requireContentAddress('requestCid', requestCid);
+        requireOnlyTransientKeys(ctx, (key) => key === CertificateTransientKey.Request);
+        const requestBytes = requireTransient(ctx, CertificateTransientKey.Request);
+        const { suite } = await readCspConfig(ctx);
+        if (contentAddress(requestBytes) !== requestCid) {
+            return reject(ErrorCode.ContentAddressMismatch, 'the request bytes do not match requestCid');
+        }
+        const request = decodeRequestFor(suite, requestBytes);
+        if (request.entries.length !== count) {
+            return reject(
+                ErrorCode.MalformedInput,
+                `n is ${count} but the request has ${request.entries.length} entries`,
+            );
+        }
+        const requestKey = stateKey(ctx, KeyType.Request, requestCid);
+        if ((await readJson(ctx, requestKey)) !== undefined) {
+            return reject(ErrorCode.AlreadyExists, `request ${requestCid} was already submitted`);
+        }
+
+        const idCerts = new Set<string>();
+        const reservations: { key: string; record: CertificateRecord }[] = [];
+        for (const [index, entry] of request.entries.entries()) {
+            const idCert = toHex(encodePoint(suite, entry.idCert));
+            if (idCerts.has(idCert)) {
+                return reject(ErrorCode.MalformedInput, `entry ${index} repeats an IDCert_i`);
+            }
+            idCerts.add(idCert);
+            if (!verifyCounterProof(suite, entry.idCert, entry.counterProof)) {
+                return reject(ErrorCode.FailedChallenge, `the counter proof of entry ${index} does not verify`);
+            }
+            const key = certificateKey(ctx, encodePoint(suite, entry.idCert));
+            if ((await readState(ctx, key)) !== undefined) {
+                return reject(ErrorCode.AlreadyExists, `the IDCert_i of entry ${index} is already registered`);
+            }
+            reservations.push({
+                key,
+                record: {
+                    status: CertificateStatus.Requested,
+                    counterCommitment: encodePoint(suite, entry.counterProof.B),
+                },
+            });
+        }
+
+        // Payment (the paper's verifyAccountFromPaymentService): escrow n credits now.
+        const credit = await readCredit(ctx, caller.mspId);
+        if (credit.balance < count) {
+            return reject(ErrorCode.FailedPayment, `the account holds ${credit.balance} credits, ${count} needed`);
+        }
+        await writeCredit(ctx, { account: caller.mspId, balance: credit.balance - count });
+        for (const { key, record } of reservations) {
+            await ctx.stub.putState(key, encodeCertificateRecord(suite, record));
+        }
+        const record: RequestRecord = {
+            requestId: requestCid,
+            owner: caller.mspId,
+            n: count,
+            status: RequestStatus.Pending,
+            requestedAt: txTime(ctx),
+        };
+        await writeJson(ctx, requestKey, record);
+        emitEvent(ctx, EventName.SessionsRequested, { requestId: requestCid, owner: caller.mspId, n: count });
+        return canonicalJson(record);
+    }
+
+    /**
+     * Algorithm 1, CSP-CA side: records the issued certificates of a pending request. Argument: the
+     * request id; transient 'request' = the request bytes, 'certificate:<k>' = the object answering
+     * entry k. Idempotent: an issued request returns its result again without writing.
+     */
+    @Transaction()
+    @Returns('string')
+    async issueCertificates(ctx: Context, requestId: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        requireContentAddress('requestId', requestId);
+        const { suite, caPublicKey } = await readCspConfig(ctx);
+        const record = await readRequest(ctx, requestId);
+        requireOnlyTransientKeys(
+            ctx,
+            (key) => key === CertificateTransientKey.Request || CERTIFICATE_KEY_PATTERN.test(key),
+        );
+        const requestBytes = requireTransient(ctx, CertificateTransientKey.Request);
+        if (contentAddress(requestBytes) !== requestId) {
+            return reject(ErrorCode.ContentAddressMismatch, 'the request bytes do not match requestId');
+        }
+        const request = decodeRequestFor(suite, requestBytes);
+        if (ctx.stub.getTransient().size !== request.entries.length + 1) {
+            return reject(ErrorCode.MalformedInput, `expected exactly ${request.entries.length} certificate objects`);
+        }
+
+        const issued: { key: string; idCert: string; record: CertificateRecord; stored: CertificateRecord }[] = [];
+        for (const [index, entry] of request.entries.entries()) {
+            const objectBytes = requireTransient(ctx, `${CertificateTransientKey.CertificatePrefix}${index}`);
+            const object = decodeCertificateObject(objectBytes);
+            if (object.suite.id !== suite.id) {
+                return reject(ErrorCode.MalformedInput, `certificate ${index} uses suite ${object.suite.id}`);
+            }
+            const idCertBytes = encodePoint(suite, entry.idCert);
+            if (!equalBytes(encodePoint(suite, object.idCert), idCertBytes)) {
+                return reject(ErrorCode.MalformedInput, `certificate ${index} does not answer request entry ${index}`);
+            }
+            const key = certificateKey(ctx, idCertBytes);
+            const storedBytes = await readState(ctx, key);
+            if (storedBytes === undefined) {
+                return reject(ErrorCode.UnknownCertificate, `no Table II record for entry ${index}`);
+            }
+            const stored = decodeCertificateRecord(suite, storedBytes);
+            const cid = contentAddressBytes(objectBytes);
+            issued.push({
+                key,
+                idCert: toHex(idCertBytes),
+                record: {
+                    status: CertificateStatus.Unused,
+                    counterCommitment: stored.counterCommitment,
+                    contentAddress: cid,
+                },
+                stored,
+            });
+            if (record.status === RequestStatus.Issued) {
+                // Resubmission: the same objects must be the ones on the ledger; nothing is verified again.
+                if (stored.contentAddress === undefined || !equalBytes(stored.contentAddress, cid)) {
+                    return reject(ErrorCode.ContentAddressMismatch, `certificate ${index} differs from the issued one`);
+                }
+                continue;
+            }
+            if (!equalBytes(encodePoint(suite, object.counterProof.B), stored.counterCommitment)) {
+                return reject(ErrorCode.FailedChallenge, `certificate ${index} carries another counter commitment B_i`);
+            }
+            // ECQV issuance equation and counter proof (InvalidIssuance | FailedChallenge).
+            verifyIssuedCertificate(suite, object, caPublicKey);
+        }
+
+        const result = canonicalJson({
+            requestId,
+            status: RequestStatus.Issued,
+            certificates: issued.map(({ idCert, record: issuedRecord }) => ({
+                idCert,
+                contentAddress: formatContentAddress(issuedRecord.contentAddress ?? new Uint8Array()),
+            })),
+        });
+        if (record.status === RequestStatus.Issued) {
+            return result;
+        }
+        for (const { key, record: issuedRecord, stored } of issued) {
+            if (stored.status !== CertificateStatus.Requested) {
+                return reject(ErrorCode.AlreadyExists, 'a certificate of this request is already issued');
+            }
+            await ctx.stub.putState(key, encodeCertificateRecord(suite, issuedRecord));
+        }
+        await writeJson(ctx, stateKey(ctx, KeyType.Request, requestId), {
+            ...record,
+            status: RequestStatus.Issued,
+            issuedAt: txTime(ctx),
+        });
+        emitEvent(ctx, EventName.CertificatesIssued, { requestId, owner: record.owner, n: record.n });
+        return result;
+    }
+
+    /** A Table II record: status, B_i and the content address of the certificate object. */
+    @Transaction(false)
+    @Returns('string')
+    async getCertificate(ctx: Context, idCert: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp, Role.Fog, Role.Manufacturer);
+        const { suite } = await readCspConfig(ctx);
+        const idCertBytes = requireHexBytes('idCert', idCert, suite.pointBytes);
+        const stored = await readState(ctx, certificateKey(ctx, idCertBytes));
+        if (stored === undefined) {
+            return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');
+        }
+        const record = decodeCertificateRecord(suite, stored);
+        return canonicalJson({
+            idCert: toHex(idCertBytes),
+            status: record.status,
+            counterCommitment: toHex(record.counterCommitment),
+            contentAddress: record.contentAddress === undefined ? null : formatContentAddress(record.contentAddress),
+        });
+    }
+
+    /** A purchase record: its manufacturer or the CSP. */
+    @Transaction(false)
+    @Returns('string')
+    async getRequest(ctx: Context, requestId: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Csp, Role.Manufacturer);
+        requireContentAddress('requestId', requestId);
+        const record = await readRequest(ctx, requestId);
+        requireOwnerOrRole(caller, record.owner, 'this request');
+        return canonicalJson(record);
+    }
+}
+
+function decodeRequestFor(suite: Suite, bytes: Uint8Array): CertificateRequest {
+    const request = decodeCertificateRequest(bytes);
+    if (request.suite.id !== suite.id) {
+        return reject(ErrorCode.MalformedInput, `the request uses suite ${request.suite.id}, the ledger ${suite.id}`);
+    }
+    return request;
+}

@@ -1,0 +1,133 @@
+/**
+ * The compact binary world-state records of Algorithms 1-3 (DESIGN.md §3). They are the records a
+ * ledger holds per certificate and per session, so they are binary (paper 004 Fig. 4: the ledger
+ * stores a pointer, not the certificate) — roughly 71 value bytes per P-256 certificate.
+ *
+ *   Table II   IDCert_i -> version | status | B_i (SEC1) | CID of the certificate object (36 B)
+ *   session    primaryHash -> version | status | fog id | IDCert_i | H(Q_i) | H(symKey_i)
+ *   secondary  secondaryHash -> 0x01 (existence only)
+ *
+ * No record holds a certificate object, ciphertext, ID_i or i.
+ */
+import { ByteReader, ByteWriter } from '@m2m-fabric/protocol';
+import type { Suite } from '@m2m-fabric/protocol';
+
+const RECORD_VERSION = 1;
+
+/** Table II record status: requested by a manufacturer, issued (unused), or used by a session. */
+export const CertificateStatus = {
+    Requested: 'requested',
+    Unused: 'unused',
+    Used: 'used',
+} as const;
+export type CertificateStatus = (typeof CertificateStatus)[keyof typeof CertificateStatus];
+
+const CERTIFICATE_STATUS_CODES: readonly CertificateStatus[] = ['requested', 'unused', 'used'];
+
+export interface CertificateRecord {
+    status: CertificateStatus;
+    /** B_i = i*G, SEC1 compressed (from the request's counter proof). */
+    counterCommitment: Uint8Array;
+    /** Binary CIDv1 of the certificate object; absent while requested. */
+    contentAddress?: Uint8Array;
+}
+
+/** Binary CIDv1 raw sha2-256 length: version, codec, multihash code, digest length, 32-byte digest. */
+export const BINARY_CID_BYTES = 36;
+
+export function encodeCertificateRecord(suite: Suite, record: CertificateRecord): Uint8Array {
+    const writer = new ByteWriter()
+        .u8(RECORD_VERSION)
+        .u8(CERTIFICATE_STATUS_CODES.indexOf(record.status))
+        .raw(checkLength(record.counterCommitment, suite.pointBytes, 'B_i'));
+    if (record.status === CertificateStatus.Requested) {
+        if (record.contentAddress !== undefined) {
+            throw new TypeError('a requested certificate has no content address yet');
+        }
+    } else {
+        if (record.contentAddress === undefined) {
+            throw new TypeError('an issued certificate record needs its content address');
+        }
+        writer.raw(checkLength(record.contentAddress, BINARY_CID_BYTES, 'content address'));
+    }
+    return writer.finish();
+}
+
+export function decodeCertificateRecord(suite: Suite, bytes: Uint8Array): CertificateRecord {
+    const reader = new ByteReader(bytes);
+    checkVersion(reader.u8());
+    const status = CERTIFICATE_STATUS_CODES[reader.u8()];
+    if (status === undefined) {
+        throw new TypeError('unknown certificate status in stored record');
+    }
+    const counterCommitment = reader.raw(suite.pointBytes);
+    const contentAddress = status === CertificateStatus.Requested ? undefined : reader.raw(BINARY_CID_BYTES);
+    reader.end();
+    return contentAddress === undefined ? { status, counterCommitment } : { status, counterCommitment, contentAddress };
+}
+
+export const SessionStatus = {
+    /** Recorded by the activation (Alg. 2): the fog and the device agree, the CSP not yet. */
+    Acknowledged: 'acknowledged',
+    /** Confirmed by the CSP (Alg. 3). */
+    Synchronised: 'synchronised',
+} as const;
+export type SessionStatus = (typeof SessionStatus)[keyof typeof SessionStatus];
+
+const SESSION_STATUS_CODES: readonly SessionStatus[] = ['acknowledged', 'synchronised'];
+
+export interface SessionRecord {
+    status: SessionStatus;
+    fogId: string;
+    /** IDCert_i, SEC1 compressed. */
+    idCert: Uint8Array;
+    /** H(Q_i). */
+    publicKeyCommitment: Uint8Array;
+    /** H(symKey_i). */
+    symKeyCommitment: Uint8Array;
+}
+
+export function encodeSessionRecord(suite: Suite, record: SessionRecord): Uint8Array {
+    return new ByteWriter()
+        .u8(RECORD_VERSION)
+        .u8(SESSION_STATUS_CODES.indexOf(record.status))
+        .string(record.fogId)
+        .raw(checkLength(record.idCert, suite.pointBytes, 'IDCert_i'))
+        .raw(checkLength(record.publicKeyCommitment, suite.hashBytes, 'H(Q_i)'))
+        .raw(checkLength(record.symKeyCommitment, suite.hashBytes, 'H(symKey_i)'))
+        .finish();
+}
+
+export function decodeSessionRecord(suite: Suite, bytes: Uint8Array): SessionRecord {
+    const reader = new ByteReader(bytes);
+    checkVersion(reader.u8());
+    const status = SESSION_STATUS_CODES[reader.u8()];
+    if (status === undefined) {
+        throw new TypeError('unknown session status in stored record');
+    }
+    const record: SessionRecord = {
+        status,
+        fogId: reader.string(),
+        idCert: reader.raw(suite.pointBytes),
+        publicKeyCommitment: reader.raw(suite.hashBytes),
+        symKeyCommitment: reader.raw(suite.hashBytes),
+    };
+    reader.end();
+    return record;
+}
+
+/** The value of a secondaryHash record: it only has to exist (Fabric treats an empty value as a delete). */
+export const SECONDARY_HASH_MARKER = Uint8Array.of(1);
+
+function checkLength(bytes: Uint8Array, length: number, what: string): Uint8Array {
+    if (bytes.length !== length) {
+        throw new TypeError(`${what} must be ${length} bytes, got ${bytes.length}`);
+    }
+    return bytes;
+}
+
+function checkVersion(version: number): void {
+    if (version !== RECORD_VERSION) {
+        throw new TypeError(`unknown record version ${version}`);
+    }
+}

@@ -1,0 +1,178 @@
+/**
+ * Registry contract: the CSP's public key and suite, fog registration and approval, and the
+ * prepaid credit of manufacturer accounts (DESIGN.md §3-4.1).
+ */
+import fca from 'fabric-contract-api';
+import { Context } from 'fabric-contract-api';
+
+import { equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
+import { getSuite } from '@m2m-fabric/protocol';
+import { Role, requireOwnerOrRole, requireRole } from './access.js';
+import type { AccessPolicy } from './access.js';
+import { M2MContract } from './base.js';
+import { canonicalJson } from './canonical-json.js';
+import { ErrorCode, reject } from './errors.js';
+import { EventName, emitEvent } from './events.js';
+import {
+    FogStatus,
+    KeyType,
+    readCredit,
+    readCspConfig,
+    readFog,
+    readJson,
+    stateKey,
+    txTime,
+    writeCredit,
+    writeJson,
+} from './state.js';
+import type { CspRecord, FogRecord } from './state.js';
+import { requireHexBytes, requireIdentifier, requireInteger, requirePoint, requireString } from './validate.js';
+
+const { Info, Returns, Transaction } = fca;
+
+/** Largest single grant; keeps every balance far inside the safe-integer range. */
+export const MAX_CREDIT_GRANT = 1_000_000_000;
+
+@Info({ title: 'Registry', description: 'CSP key and suite, fog registration and approval, prepaid credit' })
+export class RegistryContract extends M2MContract {
+    constructor(policy?: AccessPolicy) {
+        super('registry', policy);
+    }
+
+    /** CSP only, once: records the suite and Q_c every other check verifies against. */
+    @Transaction()
+    @Returns('string')
+    async registerCsp(ctx: Context, suiteId: string, caPublicKey: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Csp);
+        const suite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9-]{1,32}$/));
+        const key = requirePoint('caPublicKey', caPublicKey, suite);
+        const stateKeyCsp = stateKey(ctx, KeyType.Csp);
+        if ((await readJson(ctx, stateKeyCsp)) !== undefined) {
+            return reject(ErrorCode.AlreadyExists, 'the CSP is already registered');
+        }
+        const record: CspRecord = {
+            suite: suite.id,
+            caPublicKey: toHex(key.bytes),
+            mspId: caller.mspId,
+            registeredAt: txTime(ctx),
+        };
+        await writeJson(ctx, stateKeyCsp, record);
+        emitEvent(ctx, EventName.CspRegistered, { suite: suite.id, caPublicKey: record.caPublicKey });
+        return canonicalJson(record);
+    }
+
+    @Transaction(false)
+    @Returns('string')
+    async getCsp(ctx: Context): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp, Role.Fog, Role.Manufacturer);
+        const config = await readCspConfig(ctx);
+        return canonicalJson(config.record);
+    }
+
+    /**
+     * A fog organisation registers one of its fogs: ID_f, Q_f and addr_f = H(ID_f, d_f*Q_c).
+     * The fog stays pending until the CSP has recomputed addr_f from d_c*Q_f.
+     */
+    @Transaction()
+    @Returns('string')
+    async registerFog(ctx: Context, fogId: string, publicKey: string, address: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Fog);
+        const id = requireIdentifier('fogId', fogId);
+        const { suite } = await readCspConfig(ctx);
+        const key = requirePoint('publicKey', publicKey, suite);
+        const addr = requireHexBytes('address', address, suite.hashBytes);
+        const fogKey = stateKey(ctx, KeyType.Fog, id);
+        if ((await readJson(ctx, fogKey)) !== undefined) {
+            return reject(ErrorCode.AlreadyExists, `fog ${id} is already registered`);
+        }
+        const record: FogRecord = {
+            fogId: id,
+            mspId: caller.mspId,
+            publicKey: toHex(key.bytes),
+            address: toHex(addr),
+            status: FogStatus.Pending,
+            registeredAt: txTime(ctx),
+        };
+        await writeJson(ctx, fogKey, record);
+        emitEvent(ctx, EventName.FogRegistered, { fogId: id, mspId: caller.mspId });
+        return canonicalJson(record);
+    }
+
+    /**
+     * CSP only: approves a pending fog. `address` is the CSP backend's own H(ID_f, d_c*Q_f); it must
+     * equal the registered addr_f, which proves the fog holds d_f (InvalidProofOfPossession).
+     */
+    @Transaction()
+    @Returns('string')
+    async approveFog(ctx: Context, fogId: string, address: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        const id = requireIdentifier('fogId', fogId);
+        const { suite } = await readCspConfig(ctx);
+        const recomputed = requireHexBytes('address', address, suite.hashBytes);
+        const record = await readFog(ctx, id);
+        if (record.status !== FogStatus.Pending) {
+            return reject(ErrorCode.InvalidStateTransition, `fog ${id} is ${record.status}, not pending`);
+        }
+        if (!equalBytes(recomputed, fromHex(record.address))) {
+            return reject(ErrorCode.InvalidProofOfPossession, `addr_f of fog ${id} does not match H(ID_f, d_c*Q_f)`);
+        }
+        const approved: FogRecord = { ...record, status: FogStatus.Approved, approvedAt: txTime(ctx) };
+        await writeJson(ctx, stateKey(ctx, KeyType.Fog, id), approved);
+        emitEvent(ctx, EventName.FogApproved, { fogId: id, mspId: record.mspId });
+        return canonicalJson(approved);
+    }
+
+    /** CSP only: a revoked fog can no longer activate sessions. */
+    @Transaction()
+    @Returns('string')
+    async revokeFog(ctx: Context, fogId: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        const id = requireIdentifier('fogId', fogId);
+        const record = await readFog(ctx, id);
+        if (record.status === FogStatus.Revoked) {
+            return reject(ErrorCode.InvalidStateTransition, `fog ${id} is already revoked`);
+        }
+        const revoked: FogRecord = { ...record, status: FogStatus.Revoked, revokedAt: txTime(ctx) };
+        await writeJson(ctx, stateKey(ctx, KeyType.Fog, id), revoked);
+        emitEvent(ctx, EventName.FogRevoked, { fogId: id, mspId: record.mspId });
+        return canonicalJson(revoked);
+    }
+
+    @Transaction(false)
+    @Returns('string')
+    async getFog(ctx: Context, fogId: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp, Role.Fog, Role.Manufacturer);
+        return canonicalJson(await readFog(ctx, requireIdentifier('fogId', fogId)));
+    }
+
+    /** CSP only: adds prepaid credit (one credit buys one session certificate) to a manufacturer account. */
+    @Transaction()
+    @Returns('string')
+    async grantCredit(ctx: Context, account: string, amount: string): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        const owner = requireIdentifier('account', account);
+        if (!this.policy.msps.manufacturer.includes(owner)) {
+            return reject(ErrorCode.MalformedInput, `account ${owner} is not a manufacturer organisation`);
+        }
+        const grant = requireInteger('amount', amount, 1, MAX_CREDIT_GRANT);
+        const credit = await readCredit(ctx, owner);
+        const balance = credit.balance + grant;
+        if (!Number.isSafeInteger(balance)) {
+            return reject(ErrorCode.MalformedInput, 'the balance would overflow');
+        }
+        const updated = { account: owner, balance };
+        await writeCredit(ctx, updated);
+        emitEvent(ctx, EventName.CreditGranted, { account: owner, amount: grant });
+        return canonicalJson(updated);
+    }
+
+    /** The balance of an account: its own manufacturer, or the CSP. */
+    @Transaction(false)
+    @Returns('string')
+    async getCredit(ctx: Context, account: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Csp, Role.Manufacturer);
+        const owner = requireIdentifier('account', account);
+        requireOwnerOrRole(caller, owner, `account ${owner}`);
+        return canonicalJson(await readCredit(ctx, owner));
+    }
+}

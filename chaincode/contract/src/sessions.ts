@@ -1,0 +1,200 @@
+/**
+ * Session contract: paper 004 Algorithm 2 (activation at the fog) and Algorithm 3 (synchronisation
+ * by the CSP), with every rule checked from public data (DESIGN.md §1, §4.4-4.7). A session costs
+ * two commits: activateSession, then synchroniseSession.
+ */
+import fca from 'fabric-contract-api';
+import { Context } from 'fabric-contract-api';
+
+import { contentAddressBytes } from '@m2m-fabric/protocol';
+import { decodePoint, encodePoint, equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
+import { decodeActivation, decodeCertificateObject, decodeSynchronisation } from '@m2m-fabric/protocol';
+import { verifyActivation } from '@m2m-fabric/protocol';
+import { Role, requireRole } from './access.js';
+import type { AccessPolicy } from './access.js';
+import { M2MContract } from './base.js';
+import { canonicalJson } from './canonical-json.js';
+import { ErrorCode, reject } from './errors.js';
+import { EventName, emitEvent } from './events.js';
+import {
+    CertificateStatus,
+    SECONDARY_HASH_MARKER,
+    SessionStatus,
+    decodeCertificateRecord,
+    decodeSessionRecord,
+    encodeCertificateRecord,
+    encodeSessionRecord,
+} from './records.js';
+import { FogStatus, certificateKey, readCspConfig, readFog, readState, secondaryKey, sessionKey } from './state.js';
+import { requireHexBytes, requireIdentifier, requireOnlyTransientKeys, requireTransient } from './validate.js';
+
+const { Info, Returns, Transaction } = fca;
+
+/** Transient-map keys of Algorithms 2 and 3. */
+export const SessionTransientKey = {
+    /** The encoded Activation: certificate object, P with its DLEQ proof, proof of possession, M3. */
+    Activation: 'activation',
+    /** The encoded Synchronisation: primaryHash, secondaryHash, H(symKey_i) computed by the CSP. */
+    Synchronisation: 'synchronisation',
+} as const;
+
+@Info({ title: 'Sessions', description: 'Algorithm 2 (session activation) and Algorithm 3 (CSP synchronisation)' })
+export class SessionContract extends M2MContract {
+    constructor(policy?: AccessPolicy) {
+        super('sessions', policy);
+    }
+
+    /**
+     * Algorithm 2: an approved fog activates a session as itself. Argument: its fog id; transient
+     * 'activation'. Checks, in DESIGN.md §4.4 order: the Table II record exists (unknownCertificate)
+     * and is unused (failedDoubleSpendingCheck-1); the object's content address
+     * (contentAddressMismatch); the fog is approved (fogNotApproved); then verifyActivation —
+     * counter ZKP (failedChallenge), proof of possession (invalidProofOfPossession), DLEQ against
+     * Q_f (invalidDleqProof), M3 signature against Q_i (failedSignatureVerification); finally
+     * primaryHash = H(P), computed here, is unused (failedDoubleSpendingCheck-1).
+     */
+    @Transaction()
+    @Returns('string')
+    async activateSession(ctx: Context, fogId: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Fog);
+        const id = requireIdentifier('fogId', fogId);
+        const fog = await readFog(ctx, id);
+        if (fog.mspId !== caller.mspId) {
+            return reject(ErrorCode.UnauthorisedMsp, `fog ${id} belongs to another organisation`);
+        }
+        requireOnlyTransientKeys(ctx, (key) => key === SessionTransientKey.Activation);
+        const { suite, caPublicKey } = await readCspConfig(ctx);
+        const activation = decodeActivation(suite, requireTransient(ctx, SessionTransientKey.Activation));
+        const object = decodeCertificateObject(activation.certificateObject);
+        if (object.suite.id !== suite.id) {
+            return reject(ErrorCode.MalformedInput, `the certificate object uses suite ${object.suite.id}`);
+        }
+
+        // Ledger checks: the certificate exists, is unused, and the object is the one it points to.
+        const idCert = encodePoint(suite, object.idCert);
+        const certKey = certificateKey(ctx, idCert);
+        const storedCert = await readState(ctx, certKey);
+        if (storedCert === undefined) {
+            return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');
+        }
+        const certificate = decodeCertificateRecord(suite, storedCert);
+        if (certificate.status === CertificateStatus.Requested || certificate.contentAddress === undefined) {
+            return reject(ErrorCode.UnknownCertificate, 'this IDCert_i has not been issued yet');
+        }
+        if (certificate.status === CertificateStatus.Used) {
+            return reject(ErrorCode.FailedDoubleSpendingCheck1, 'this certificate has already been used');
+        }
+        if (!equalBytes(contentAddressBytes(activation.certificateObject), certificate.contentAddress)) {
+            return reject(ErrorCode.ContentAddressMismatch, 'the certificate object is not the one on the ledger');
+        }
+        if (fog.status !== FogStatus.Approved) {
+            return reject(ErrorCode.FogNotApproved, `fog ${id} is ${fog.status}`);
+        }
+
+        // Cryptographic checks, all from public data (throws VerificationError with the paper's codes).
+        const verified = verifyActivation(
+            suite,
+            activation,
+            decodePoint(suite, certificate.counterCommitment),
+            caPublicKey,
+            decodePoint(suite, fromHex(fog.publicKey)),
+            id,
+            object,
+        );
+
+        const key = sessionKey(ctx, verified.primaryHash);
+        if ((await readState(ctx, key)) !== undefined) {
+            return reject(ErrorCode.FailedDoubleSpendingCheck1, 'primaryHash is already recorded');
+        }
+        await ctx.stub.putState(
+            key,
+            encodeSessionRecord(suite, {
+                status: SessionStatus.Acknowledged,
+                fogId: id,
+                idCert,
+                publicKeyCommitment: verified.publicKeyCommitment,
+                symKeyCommitment: verified.symKeyCommitment,
+            }),
+        );
+        await ctx.stub.putState(
+            certKey,
+            encodeCertificateRecord(suite, { ...certificate, status: CertificateStatus.Used }),
+        );
+        const primaryHash = toHex(verified.primaryHash);
+        emitEvent(ctx, EventName.SessionActivated, { fogId: id, primaryHash });
+        return canonicalJson({ primaryHash, fogId: id, status: SessionStatus.Acknowledged });
+    }
+
+    /**
+     * Algorithm 3: the CSP synchronises a session. Transient 'synchronisation'. primaryHash must
+     * name an acknowledged session (invalidPrimaryHash); secondaryHash must be unused
+     * (failedDoubleSpendingCheck-2); the CSP's H(symKey_i), from d_c*Q_i, must equal the device's
+     * (symmetricKeyInvalid). s_f and B_i == i*G are checked by the CSP before it submits (they need
+     * C2/C3 plaintexts that never reach the ledger).
+     */
+    @Transaction()
+    @Returns('string')
+    async synchroniseSession(ctx: Context): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        requireOnlyTransientKeys(ctx, (key) => key === SessionTransientKey.Synchronisation);
+        const { suite } = await readCspConfig(ctx);
+        const sync = decodeSynchronisation(suite, requireTransient(ctx, SessionTransientKey.Synchronisation));
+
+        const key = sessionKey(ctx, sync.primaryHash);
+        const stored = await readState(ctx, key);
+        if (stored === undefined) {
+            return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
+        }
+        const session = decodeSessionRecord(suite, stored);
+        if (session.status !== SessionStatus.Acknowledged) {
+            return reject(ErrorCode.InvalidPrimaryHash, `the session is already ${session.status}`);
+        }
+        const secondary = secondaryKey(ctx, sync.secondaryHash);
+        if ((await readState(ctx, secondary)) !== undefined) {
+            return reject(ErrorCode.FailedDoubleSpendingCheck2, 'secondaryHash is already recorded');
+        }
+        if (!equalBytes(sync.symKeyCommitment, session.symKeyCommitment)) {
+            return reject(ErrorCode.SymmetricKeyInvalid, "the CSP's H(symKey_i) differs from the device's");
+        }
+        await ctx.stub.putState(key, encodeSessionRecord(suite, { ...session, status: SessionStatus.Synchronised }));
+        await ctx.stub.putState(secondary, SECONDARY_HASH_MARKER);
+        const primaryHash = toHex(sync.primaryHash);
+        emitEvent(ctx, EventName.SessionSynchronised, { fogId: session.fogId, primaryHash });
+        return canonicalJson({ primaryHash, fogId: session.fogId, status: SessionStatus.Synchronised });
+    }
+
+    /**
+     * A session record with its certificate's B_i (counterCommitment, which Algorithm 3 checks the
+     * counter against): the CSP, or the organisation of the fog that activated it.
+     */
+    @Transaction(false)
+    @Returns('string')
+    async getSession(ctx: Context, primaryHash: string): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Csp, Role.Fog);
+        const { suite } = await readCspConfig(ctx);
+        const hash = requireHexBytes('primaryHash', primaryHash, suite.hashBytes);
+        const stored = await readState(ctx, sessionKey(ctx, hash));
+        if (stored === undefined) {
+            return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
+        }
+        const session = decodeSessionRecord(suite, stored);
+        if (caller.role === Role.Fog && (await readFog(ctx, session.fogId)).mspId !== caller.mspId) {
+            return reject(ErrorCode.UnauthorisedMsp, 'the session was activated by another organisation');
+        }
+        // B_i of the session's certificate, which Algorithm 3 checks i against: with it here the
+        // CSP needs one ledger read per session, not two (the certificate record is public anyway).
+        const certificate = await readState(ctx, certificateKey(ctx, session.idCert));
+        if (certificate === undefined) {
+            return reject(ErrorCode.UnknownCertificate, "no Table II record for the session's IDCert_i");
+        }
+        return canonicalJson({
+            primaryHash: toHex(hash),
+            status: session.status,
+            fogId: session.fogId,
+            idCert: toHex(session.idCert),
+            counterCommitment: toHex(decodeCertificateRecord(suite, certificate).counterCommitment),
+            publicKeyCommitment: toHex(session.publicKeyCommitment),
+            symKeyCommitment: toHex(session.symKeyCommitment),
+        });
+    }
+}

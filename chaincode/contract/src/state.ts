@@ -1,0 +1,179 @@
+/**
+ * World-state keys and the JSON records (configuration, fogs, credit, purchases, equipment).
+ * Every key is a Fabric composite key whose object type names what it holds, so a range query over
+ * one kind of record can never return another kind.
+ */
+import type { Context } from 'fabric-contract-api';
+
+import { decodePoint, fromHex, toHex } from '@m2m-fabric/protocol';
+import { getSuite } from '@m2m-fabric/protocol';
+import type { Point, Suite, SuiteId } from '@m2m-fabric/protocol';
+import { fromJsonBytes, toJsonBytes } from './canonical-json.js';
+import type { JsonValue } from './canonical-json.js';
+import { ErrorCode, reject } from './errors.js';
+
+export const KeyType = {
+    Csp: 'csp',
+    Fog: 'fog',
+    Credit: 'credit',
+    Request: 'request',
+    /** Table II: one record per certificate, keyed by IDCert_i. */
+    Certificate: 'cert',
+    /** Session records keyed by primaryHash. */
+    Session: 'session',
+    /** secondaryHash records (existence only). */
+    Secondary: 'secondary',
+    Equipment: 'equipment',
+    EquipmentByOwner: 'equipment~owner',
+    EquipmentByFogGroup: 'equipment~fogGroup',
+    EquipmentByStatus: 'equipment~status',
+    /** Material lots (paper 000 §5), keyed by lot id. */
+    Lot: 'lot',
+    /** Material transformations, keyed by transformation id. */
+    Transformation: 'transformation',
+    /** [lot, transformation]: the transformations that consumed a lot (forward trace). */
+    LotConsumer: 'lot~consumer',
+    /** [equipment, UTC day, recordedAt, transformation]: what a machine did, by time. */
+    MachineStep: 'machine~step',
+    /** [target, asker]: the target's owner lets the asker query the target (record queries, step 5). */
+    QueryGrant: 'query~grant',
+} as const;
+
+export function stateKey(ctx: Context, type: (typeof KeyType)[keyof typeof KeyType], ...parts: string[]): string {
+    return ctx.stub.createCompositeKey(type, parts);
+}
+
+export function certificateKey(ctx: Context, idCert: Uint8Array): string {
+    return stateKey(ctx, KeyType.Certificate, toHex(idCert));
+}
+
+export function sessionKey(ctx: Context, primaryHash: Uint8Array): string {
+    return stateKey(ctx, KeyType.Session, toHex(primaryHash));
+}
+
+export function secondaryKey(ctx: Context, secondaryHash: Uint8Array): string {
+    return stateKey(ctx, KeyType.Secondary, toHex(secondaryHash));
+}
+
+/** Reads a key; undefined when absent (Fabric returns an empty value). */
+export async function readState(ctx: Context, key: string): Promise<Uint8Array | undefined> {
+    const value = await ctx.stub.getState(key);
+    return value.length === 0 ? undefined : value;
+}
+
+export async function readJson(ctx: Context, key: string): Promise<Record<string, unknown> | undefined> {
+    const bytes = await readState(ctx, key);
+    if (bytes === undefined) {
+        return undefined;
+    }
+    const value = fromJsonBytes(bytes);
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        throw new TypeError(`state under ${JSON.stringify(key)} is not a JSON object`);
+    }
+    return value as Record<string, unknown>;
+}
+
+export async function writeJson(ctx: Context, key: string, value: JsonValue): Promise<void> {
+    await ctx.stub.putState(key, toJsonBytes(value));
+}
+
+/** The transaction's timestamp (the only clock chaincode may read), ISO 8601 UTC. */
+export function txTime(ctx: Context): string {
+    return ctx.stub.getDateTimestamp().toISOString();
+}
+
+// ---- CSP configuration ----------------------------------------------------------------------
+
+export interface CspConfig {
+    suite: Suite;
+    caPublicKey: Point;
+    record: CspRecord;
+}
+
+export interface CspRecord {
+    [key: string]: JsonValue;
+    suite: SuiteId;
+    caPublicKey: string;
+    mspId: string;
+    registeredAt: string;
+}
+
+/** The suite and Q_c; NotConfigured until the CSP has registered them. */
+export async function readCspConfig(ctx: Context): Promise<CspConfig> {
+    const stored = await readJson(ctx, stateKey(ctx, KeyType.Csp));
+    if (stored === undefined) {
+        return reject(ErrorCode.NotConfigured, 'the CSP has not registered Q_c and the suite yet');
+    }
+    const record = stored as unknown as CspRecord;
+    const suite = getSuite(record.suite);
+    return { suite, caPublicKey: decodePoint(suite, fromHex(record.caPublicKey)), record };
+}
+
+// ---- Fogs -----------------------------------------------------------------------------------
+
+export const FogStatus = { Pending: 'pending', Approved: 'approved', Revoked: 'revoked' } as const;
+export type FogStatus = (typeof FogStatus)[keyof typeof FogStatus];
+
+export interface FogRecord {
+    [key: string]: JsonValue | undefined;
+    fogId: string;
+    mspId: string;
+    /** Q_f, SEC1 compressed hex. */
+    publicKey: string;
+    /** addr_f = H(ID_f, d_f*Q_c), hex. */
+    address: string;
+    status: FogStatus;
+    registeredAt: string;
+    approvedAt?: string;
+    revokedAt?: string;
+}
+
+export async function readFog(ctx: Context, fogId: string): Promise<FogRecord> {
+    const stored = await readJson(ctx, stateKey(ctx, KeyType.Fog, fogId));
+    if (stored === undefined) {
+        return reject(ErrorCode.UnknownFog, `no fog registered as ${fogId}`);
+    }
+    return stored as unknown as FogRecord;
+}
+
+// ---- Credit ---------------------------------------------------------------------------------
+
+export interface CreditRecord {
+    [key: string]: JsonValue;
+    account: string;
+    balance: number;
+}
+
+export async function readCredit(ctx: Context, account: string): Promise<CreditRecord> {
+    const stored = await readJson(ctx, stateKey(ctx, KeyType.Credit, account));
+    return stored === undefined ? { account, balance: 0 } : (stored as unknown as CreditRecord);
+}
+
+export async function writeCredit(ctx: Context, record: CreditRecord): Promise<void> {
+    await writeJson(ctx, stateKey(ctx, KeyType.Credit, record.account), record);
+}
+
+// ---- Session purchases (Alg. 1 requests) ----------------------------------------------------
+
+export const RequestStatus = { Pending: 'pending', Issued: 'issued' } as const;
+export type RequestStatus = (typeof RequestStatus)[keyof typeof RequestStatus];
+
+export interface RequestRecord {
+    [key: string]: JsonValue | undefined;
+    /** The CID of the CertificateRequest object in IPFS; also the request's id. */
+    requestId: string;
+    /** The manufacturer account (MSP id) that paid. */
+    owner: string;
+    n: number;
+    status: RequestStatus;
+    requestedAt: string;
+    issuedAt?: string;
+}
+
+export async function readRequest(ctx: Context, requestId: string): Promise<RequestRecord> {
+    const stored = await readJson(ctx, stateKey(ctx, KeyType.Request, requestId));
+    if (stored === undefined) {
+        return reject(ErrorCode.UnknownRequest, `no session request ${requestId}`);
+    }
+    return stored as unknown as RequestRecord;
+}

@@ -1,0 +1,19 @@
+/**
+ * @m2m-fabric/protocol: the protocol and its cryptography, one copy shared by the chaincode, the
+ * services and the device agent. No Fabric dependency.
+ */
+export * from './errors.js';
+export * from './suite.js';
+export * from './openssl-ec.js';
+export * from './encoding.js';
+export * from './hashing.js';
+export * from './ecqv.js';
+export * from './schnorr.js';
+export * from './dleq.js';
+export * from './counter-proof.js';
+export * from './cid.js';
+export * from './hpke.js';
+export * from './session-channel.js';
+export * from './messages.js';
+export * from './session.js';
+export * from './record-query.js';

@@ -1,0 +1,231 @@
+/**
+ * Everything on embedded defaults in one process: the embedded ledger running the m2m chaincode,
+ * the embedded IPFS store, one CSP backend (with the link broker), F fog gateways (each with its
+ * own device broker). Used by `m2m demo` (npm start), the services tests and the kx benchmark.
+ * State lives under one data directory, so a second run continues from the first.
+ */
+import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's load-time logging
+import { join } from 'node:path';
+import { getSuite, type Suite } from '@m2m-fabric/protocol';
+import { EmbeddedLedger, type ChaincodeExecution } from '@m2m-fabric/embedded-ledger';
+import { decodeBlock, summariseBlock } from '@m2m-fabric/embedded-ledger';
+import type { LedgerConnection } from '@m2m-fabric/sdk';
+import { openObjectStore, type ObjectStore, EmbeddedObjectStore } from '@m2m-fabric/sdk';
+import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
+import { loadOrCreateServiceKey } from '@m2m-fabric/services';
+import { CspBackend } from '@m2m-fabric/services';
+import { FogGateway } from '@m2m-fabric/services';
+import { ManufacturerClient } from '@m2m-fabric/services';
+import { silentLogger, type Logger } from '@m2m-fabric/common';
+import { ensureSecretDir } from '@m2m-fabric/common';
+
+export const CSP_MSP = 'CSPMSP';
+export const FOG_MSPS = ['FogAMSP', 'FogBMSP'] as const;
+export const MANUFACTURER_MSP = 'ManufacturerMSP';
+/** Every organisation of the embedded network, in channel order. */
+export const NETWORK_ORGANISATIONS = [CSP_MSP, ...FOG_MSPS, MANUFACTURER_MSP] as const;
+/** The m2m chaincode package, as an embedded peer's chaincode thread imports it. */
+export const CHAINCODE_MODULE = '@m2m-fabric/chaincode';
+
+export interface EmbeddedNetworkOptions {
+    dataDir: string;
+    fogs: number;
+    batchTimeoutMs: number;
+    suiteId?: string;
+    logger?: Logger;
+    /** Chaincode contracts (default: the m2m chaincode package). */
+    contracts?: readonly unknown[];
+    /**
+     * Where the embedded peers run the chaincode (EmbeddedLedgerOptions.chaincodeExecution; default
+     * in process). `worker-per-peer` needs the default contracts (the package a thread can load).
+     * With everything in one process, as `npm start` runs, threads per peer measured no faster
+     * (10 devices, BatchTimeout 0.5 s: p50 1.31-1.32 s in process, 1.38-1.63 s threaded); they pay
+     * off when the ledger has a process of its own (`m2m peer`, `bench -- kx`).
+     */
+    chaincodeExecution?: ChaincodeExecution;
+    /**
+     * One external broker (e.g. mosquitto) for devices and the fog-CSP link instead of embedded
+     * ones; service accounts log in with these passwords (username = fog id, or `csp`).
+     */
+    externalBroker?: { url: string; passwords: Record<string, string> };
+    /** Wraps each service's object store (tests inject faults this way). */
+    wrapStore?: (store: ObjectStore, owner: string) => ObjectStore;
+    fogOptions?: Partial<ConstructorParameters<typeof FogGateway>[0]>;
+    cspOptions?: Partial<ConstructorParameters<typeof CspBackend>[0]>;
+    /**
+     * Connects each service to a ledger that runs elsewhere (e.g. the embedded ledger's Fabric Gateway
+     * endpoints in another process, as `npm run bench -- kx --layout processes` does) instead of
+     * opening an embedded ledger in this process. `role` is the identity's `m2m.role` attribute.
+     */
+    connect?: (mspId: string, name: string, role: string) => Promise<LedgerConnection>;
+}
+
+export interface LedgerTotals {
+    blocks: number;
+    transactions: number;
+    validTransactions: number;
+    onChainBytes: number;
+}
+
+export class EmbeddedNetwork {
+    readonly fogs: FogGateway[] = [];
+    csp!: CspBackend;
+    manufacturer!: ManufacturerClient;
+    store!: ObjectStore;
+    ledger!: EmbeddedLedger;
+    readonly suite: Suite;
+    private readonly connections: LedgerConnection[] = [];
+    private fogFactories: (() => Promise<FogGateway>)[] = [];
+    private cspFactory: (() => Promise<CspBackend>) | undefined;
+
+    constructor(readonly options: EmbeddedNetworkOptions) {
+        this.suite = getSuite(options.suiteId ?? 'P256-SHA256');
+    }
+
+    fogId(index: number): string {
+        return `fog-${index + 1}`;
+    }
+
+    private async client(mspId: string, name: string, role: string): Promise<ChaincodeClient> {
+        let connection: LedgerConnection;
+        if (this.options.connect !== undefined) connection = await this.options.connect(mspId, name, role);
+        else {
+            const enrolment = await this.ledger.loadOrEnrol(mspId, name, { attributes: { 'm2m.role': role } });
+            connection = await this.ledger.connect({ identity: enrolment.identity, signer: enrolment.signer });
+        }
+        this.connections.push(connection);
+        return new ChaincodeClient(connection, DEFAULT_CHAINCODE_NAME, 60_000);
+    }
+
+    async start(): Promise<void> {
+        const { dataDir } = this.options;
+        await ensureSecretDir(dataDir);
+        if (this.options.connect === undefined) {
+            const custom = this.options.contracts;
+            const contracts = custom ?? (await import('@m2m-fabric/chaincode')).contracts;
+            this.ledger = await EmbeddedLedger.open({
+                dataDir: join(dataDir, 'ledger'),
+                organisations: [...NETWORK_ORGANISATIONS],
+                chaincodes: [
+                    {
+                        name: DEFAULT_CHAINCODE_NAME,
+                        contracts,
+                        ...(custom === undefined ? { module: CHAINCODE_MODULE } : {}),
+                    },
+                ],
+                batch: { batchTimeoutMs: this.options.batchTimeoutMs },
+                ...(this.options.chaincodeExecution === undefined
+                    ? {}
+                    : { chaincodeExecution: this.options.chaincodeExecution }),
+            });
+        }
+        this.store = await openObjectStore({ backend: 'embedded', directory: join(dataDir, 'objects') });
+        const log = this.options.logger ?? silentLogger;
+        const ext = this.options.externalBroker;
+        const wrap = (owner: string): ObjectStore => this.options.wrapStore?.(this.store, owner) ?? this.store;
+        const cspKey = await loadOrCreateServiceKey(join(dataDir, 'keys', 'csp.json'), this.suite);
+        const cspLedger = await this.client(CSP_MSP, 'csp-backend', 'csp');
+        let cspPort = 0;
+        this.cspFactory = async () => {
+            const csp = new CspBackend({
+                brokerPort: cspPort,
+                key: cspKey,
+                ledger: cspLedger,
+                store: wrap('csp'),
+                dataDir: join(dataDir, 'csp'),
+                logger: log.child('csp'),
+                ...(ext !== undefined ? { brokerUrl: ext.url, brokerPassword: ext.passwords.csp } : {}),
+                ...this.options.cspOptions,
+            });
+            await csp.start();
+            if (ext === undefined) cspPort = Number(new URL(csp.brokerUrl).port);
+            return csp;
+        };
+        this.csp = await this.cspFactory();
+        const cspBrokerUrl = this.csp.brokerUrl;
+        this.fogFactories = await Promise.all(
+            Array.from({ length: this.options.fogs }, async (_, i) => {
+                const fogId = this.fogId(i);
+                const mspId = FOG_MSPS[i % FOG_MSPS.length]!;
+                const key = await loadOrCreateServiceKey(join(dataDir, 'keys', `${fogId}.json`), this.suite);
+                const ledger = await this.client(mspId, `${fogId}-svc`, 'fog');
+                let port = 0;
+                return async () => {
+                    const fog = new FogGateway({
+                        fogId,
+                        key,
+                        ledger,
+                        store: wrap(fogId),
+                        dataDir: join(dataDir, 'fogs'),
+                        cspBrokerUrl,
+                        deviceBrokerPort: port,
+                        logger: log.child(fogId),
+                        ...(ext !== undefined
+                            ? {
+                                  deviceBrokerUrl: ext.url,
+                                  brokerPassword: ext.passwords[fogId],
+                                  cspBrokerPassword: ext.passwords[fogId],
+                              }
+                            : {}),
+                        ...this.options.fogOptions,
+                    });
+                    await fog.start();
+                    // A restarted fog comes back on the same port, so devices reconnect to it.
+                    port = Number(new URL(fog.deviceBrokerUrl).port);
+                    return fog;
+                };
+            }),
+        );
+        for (let i = 0; i < this.fogFactories.length; i++) this.fogs[i] = await this.fogFactories[i]!();
+        this.manufacturer = new ManufacturerClient({
+            suite: this.suite,
+            ledger: await this.client(MANUFACTURER_MSP, 'manufacturer', 'manufacturer'),
+            store: this.store,
+            dataDir: join(dataDir, 'manufacturer'),
+        });
+    }
+
+    /** Stops fog i (as a crash would: no draining) and starts it again with the same key and data. */
+    async restartFog(i: number, pauseMs = 0): Promise<FogGateway> {
+        await this.fogs[i]!.close();
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        this.fogs[i] = await this.fogFactories[i]!();
+        return this.fogs[i];
+    }
+
+    /** Stops the CSP backend and starts it again (same key, store and data directory). */
+    async restartCsp(pauseMs = 0): Promise<CspBackend> {
+        await this.csp.close();
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        this.csp = await this.cspFactory!();
+        return this.csp;
+    }
+
+    /** Blocks, transactions and bytes on the ledger (read from the committed blocks). */
+    async ledgerTotals(): Promise<LedgerTotals> {
+        const height = Number(this.ledger.height);
+        const totals: LedgerTotals = { blocks: height, transactions: 0, validTransactions: 0, onChainBytes: 0 };
+        for (let n = 0; n < height; n++) {
+            const bytes = await this.ledger.getBlock(BigInt(n));
+            if (bytes === undefined) continue;
+            totals.onChainBytes += bytes.length;
+            for (const tx of summariseBlock(decodeBlock(bytes))) {
+                totals.transactions++;
+                if (tx.code === 0) totals.validTransactions++;
+            }
+        }
+        return totals;
+    }
+
+    async storedObjects(): Promise<number> {
+        return this.store instanceof EmbeddedObjectStore ? (await this.store.stats()).objects : -1;
+    }
+
+    async close(): Promise<void> {
+        await Promise.allSettled(this.fogs.map((f) => f.close()));
+        await this.csp?.close().catch(() => undefined);
+        for (const c of this.connections) c.close();
+        await this.store?.close();
+        await this.ledger?.close();
+    }
+}

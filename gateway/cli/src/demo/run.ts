@@ -1,0 +1,197 @@
+/**
+ * `m2m demo` — what `npm start` runs: the embedded network, N devices, K sessions each:
+ * registration -> purchase -> issuance -> sessions -> encrypted telemetry round trips, with
+ * progress lines and a summary. Re-running on the same data directory continues: equipment is
+ * already registered, devices keep their counters, and only missing sessions are bought.
+ */
+import { join } from 'node:path';
+import { DeviceAgent } from '@m2m-fabric/device';
+import { readDeviceState } from '@m2m-fabric/device';
+import { errorCodeOf } from '@m2m-fabric/common';
+import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
+
+export interface DemoOptions {
+    dataDir: string;
+    devices: number;
+    sessions: number;
+    fogs: number;
+    batchTimeoutMs: number;
+    /** Progress output (one line per call). */
+    print: (line: string) => void;
+}
+
+export interface DemoSummary {
+    devices: number;
+    fogs: number;
+    sessionsPerDevice: number;
+    batchTimeoutMs: number;
+    established: number;
+    failed: number;
+    failures: Record<string, number>;
+    latency_ms: { p50: number; p95: number; mean: number; max: number };
+    roundTrip_ms: { p50: number; p95: number };
+    telemetryRoundTrips: number;
+    transactions: number;
+    validTransactions: number;
+    blocks: number;
+    onChainBytes: number;
+    storedObjects: number;
+    durationMs: number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+    if (sorted.length === 0) return 0;
+    const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+    return sorted[idx]!;
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+
+export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
+    const t0 = performance.now();
+    const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
+    const say = (msg: string): void => options.print(`[${elapsed()}] ${msg}`);
+    const net = new EmbeddedNetwork({
+        dataDir: options.dataDir,
+        fogs: options.fogs,
+        batchTimeoutMs: options.batchTimeoutMs,
+    });
+    say(
+        `starting embedded ledger (BatchTimeout ${options.batchTimeoutMs} ms), IPFS store, CSP and ${options.fogs} fog gateway(s) in ${options.dataDir}`,
+    );
+    await net.start();
+    try {
+        say(
+            `CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`,
+        );
+        const ids = Array.from({ length: options.devices }, (_, i) => `dev-${String(i + 1).padStart(4, '0')}`);
+        const statePath = (id: string): string => join(options.dataDir, 'devices', `${id}.json`);
+
+        // Registration (M-EB).
+        await Promise.all(
+            ids.map((id, i) =>
+                net.manufacturer.registerEquipment({
+                    equipmentId: id,
+                    kind: 'sensor',
+                    model: 'rpi-4b',
+                    fogGroup: net.fogId(i % options.fogs),
+                    privilegeLevel: 1,
+                    serviceType: 'upload-download',
+                    accessTime: 'always',
+                }),
+            ),
+        );
+        say(`registered ${ids.length} equipment records`);
+
+        // Purchase + issuance (Alg. 1): top up each device to K remaining sessions.
+        const needs = await Promise.all(
+            ids.map(async (id) => {
+                // Read-only look at the state file (no agent runs yet; opening one would take its lock).
+                const state = await readDeviceState(statePath(id)).catch(() => undefined);
+                const remaining = state === undefined ? 0n : BigInt(state.endCounter) - BigInt(state.nextCounter);
+                return Math.max(0, options.sessions - Number(remaining));
+            }),
+        );
+        const total = needs.reduce((a, b) => a + b, 0);
+        if (total > 0) {
+            await net.csp.grantCredit(MANUFACTURER_MSP, total);
+            await Promise.all(
+                ids.map((id, i) => (needs[i]! > 0 ? net.manufacturer.buySessions(id, needs[i]!) : Promise.resolve())),
+            );
+        }
+        await Promise.all(
+            ids.map((id, i) =>
+                net.manufacturer.provisionDevice(id, statePath(id), { id: net.fogId(i % options.fogs) }),
+            ),
+        );
+        say(`bought and issued ${total} certificate(s); provisioned ${ids.length} device state files`);
+
+        // Sessions and telemetry round trips.
+        const latencies: number[] = [];
+        const roundTrips: number[] = [];
+        const failures: Record<string, number> = {};
+        let established = 0;
+        let failed = 0;
+        await Promise.all(
+            ids.map(async (id, i) => {
+                const fog = net.fogs[i % options.fogs]!;
+                const agent = await DeviceAgent.open({ statePath: statePath(id), brokerUrl: fog.deviceBrokerUrl });
+                const instructions: ((p: Uint8Array) => void)[] = [];
+                agent.onInstruction((p) => instructions.shift()?.(p));
+                try {
+                    await agent.connect();
+                    for (let s = 0; s < options.sessions; s++) {
+                        try {
+                            const session = await agent.establishSession();
+                            established++;
+                            latencies.push(session.latencyMs);
+                            const rt0 = performance.now();
+                            const got = new Promise<Uint8Array>((resolve) => instructions.push(resolve));
+                            await agent.upload({ temperature: 20 + Math.random() * 5, session: s });
+                            await net.csp.sendInstruction(
+                                { routeId: session.routeId },
+                                new TextEncoder().encode(JSON.stringify({ setpoint: 21 })),
+                            );
+                            await got;
+                            roundTrips.push(performance.now() - rt0);
+                            say(
+                                `${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId}; telemetry/instruction round trip ${(performance.now() - rt0).toFixed(1)} ms`,
+                            );
+                        } catch (err) {
+                            failed++;
+                            const code = errorCodeOf(err);
+                            failures[code] = (failures[code] ?? 0) + 1;
+                            say(`${id} session ${s + 1}/${options.sessions} failed: ${(err as Error).message}`);
+                        }
+                    }
+                } catch (err) {
+                    const code = errorCodeOf(err);
+                    failed += options.sessions;
+                    failures[code] = (failures[code] ?? 0) + options.sessions;
+                    say(`${id} could not connect: ${(err as Error).message}`);
+                } finally {
+                    await agent.close();
+                }
+            }),
+        );
+        latencies.sort((a, b) => a - b);
+        roundTrips.sort((a, b) => a - b);
+        const totals = await net.ledgerTotals();
+        return {
+            devices: options.devices,
+            fogs: options.fogs,
+            sessionsPerDevice: options.sessions,
+            batchTimeoutMs: options.batchTimeoutMs,
+            established,
+            failed,
+            failures,
+            latency_ms: {
+                p50: round(percentile(latencies, 50)),
+                p95: round(percentile(latencies, 95)),
+                mean: round(latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)),
+                max: round(latencies[latencies.length - 1] ?? 0),
+            },
+            roundTrip_ms: { p50: round(percentile(roundTrips, 50)), p95: round(percentile(roundTrips, 95)) },
+            telemetryRoundTrips: roundTrips.length,
+            transactions: totals.transactions,
+            validTransactions: totals.validTransactions,
+            blocks: totals.blocks,
+            onChainBytes: totals.onChainBytes,
+            storedObjects: await net.storedObjects(),
+            durationMs: Math.round(performance.now() - t0),
+        };
+    } finally {
+        await net.close();
+    }
+}
+
+export function formatSummary(s: DemoSummary): string {
+    const failures = Object.entries(s.failures)
+        .map(([c, n]) => `${c}×${n}`)
+        .join(', ');
+    return [
+        `sessions established ${s.established}, failed ${s.failed}${failures === '' ? '' : ` (${failures})`}`,
+        `session latency p50 ${s.latency_ms.p50} ms, p95 ${s.latency_ms.p95} ms (BatchTimeout ${s.batchTimeoutMs} ms); telemetry round trips ${s.telemetryRoundTrips}, p50 ${s.roundTrip_ms.p50} ms`,
+        `ledger: ${s.transactions} transactions (${s.validTransactions} valid) in ${s.blocks} blocks, ${s.onChainBytes} bytes on chain; ${s.storedObjects} objects in IPFS store; ${(s.durationMs / 1000).toFixed(1)} s`,
+    ].join('\n');
+}

@@ -1,0 +1,7 @@
+/**
+ * @m2m-fabric/cli: the `m2m` command (dist/main.js) and the all-in-one demo deployment it runs
+ * with `npm start`, exported for tests and benchmarks.
+ */
+export * from './demo/network.js';
+export * from './demo/run.js';
+export { FOG_SCHEMA, CSP_SCHEMA } from './services.js';

@@ -1,0 +1,149 @@
+/**
+ * The device <-> fog wire envelope carried in MQTT payloads. MQTT 3.1.1 has no response topic or
+ * correlation data (the embedded broker speaks only 3.1.1, DESIGN.md §4.8), so every payload
+ * carries its own correlation id; replies echo it. Layout (protocol module ByteWriter):
+ *
+ *   u8 version | u8 kind | raw(16) correlation id | bytes32 body
+ *
+ * Kinds with the high bit set are fog -> device replies. Bodies are the protocol module's canonical
+ * encodings (M1..M3, session-channel frames) plus small fixed fields defined here.
+ */
+import { randomBytes } from 'node:crypto';
+import { ByteReader, ByteWriter, DecodeError, ErrorCode, parseErrorCode, ProtocolError } from '@m2m-fabric/protocol';
+
+export const ENVELOPE_VERSION = 1;
+export const CORRELATION_ID_BYTES = 16;
+/** Session handles (M2 -> M3) and channel route ids are 16 random / hashed bytes. */
+export const HANDLE_BYTES = 16;
+export const ROUTE_ID_BYTES = 16;
+
+export const EnvelopeKind = {
+    /** device -> fog: ask for the fog's identity and key. */
+    Hello: 0x01,
+    /** device -> fog: M1. */
+    M1: 0x02,
+    /** device -> fog: handle + M3. */
+    M3: 0x03,
+    /** either way: route id + session-channel frame (opaque to the fog). */
+    Frame: 0x04,
+    /** fog -> device: fog id, suite tag, Q_f. */
+    HelloReply: 0x81,
+    /** fog -> device: handle + M2. */
+    M2: 0x82,
+    /** fog -> device: route id + the CSP's Confirm frame under the new key. */
+    Established: 0x83,
+    /** fog -> device: typed error. */
+    Error: 0xff,
+} as const;
+export type EnvelopeKind = (typeof EnvelopeKind)[keyof typeof EnvelopeKind];
+const KINDS: ReadonlySet<number> = new Set(Object.values(EnvelopeKind));
+
+export interface Envelope {
+    kind: EnvelopeKind;
+    correlationId: Uint8Array;
+    body: Uint8Array;
+}
+
+/**
+ * Error codes of the service layer that the protocol's ErrorCode does not cover (transport and
+ * availability). Wire form is the same `<code>: <detail>` as protocol errors.
+ */
+export const ServiceErrorCode = {
+    Timeout: 'timeout',
+    RateLimited: 'rateLimited',
+    Oversized: 'oversized',
+    Unavailable: 'unavailable',
+    LedgerUnavailable: 'ledgerUnavailable',
+    StorageUnavailable: 'storageUnavailable',
+    UnknownSession: 'unknownSession',
+    Busy: 'busy',
+    /** Another live process (a running device agent) owns the device state file. */
+    DeviceBusy: 'deviceBusy',
+    FogKeyMismatch: 'fogKeyMismatch',
+    NoSessionsLeft: 'noSessionsLeft',
+    Internal: 'internal',
+} as const;
+export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
+export type AnyErrorCode = ErrorCode | ServiceErrorCode;
+const SERVICE_CODES: ReadonlySet<string> = new Set(Object.values(ServiceErrorCode));
+
+/** A typed failure of the service layer; `code` is a protocol ErrorCode or a ServiceErrorCode. */
+export class ServiceError extends Error {
+    readonly code: AnyErrorCode;
+    constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
+        super(`${code}: ${message}`, options);
+        this.name = 'ServiceError';
+        this.code = code;
+    }
+}
+
+/** The code of any error: ProtocolError/ServiceError code, a code embedded in a ledger message, or internal. */
+export function errorCodeOf(err: unknown): AnyErrorCode {
+    if (err instanceof ServiceError || err instanceof ProtocolError) return err.code;
+    const message = err instanceof Error ? err.message : String(err);
+    const code = parseErrorCode(message);
+    if (code !== undefined) return code;
+    for (const m of message.matchAll(/([A-Za-z][A-Za-z0-9-]*):/g)) {
+        if (m[1] !== undefined && SERVICE_CODES.has(m[1])) return m[1] as ServiceErrorCode;
+    }
+    return ServiceErrorCode.Internal;
+}
+
+export function isKnownErrorCode(code: string): code is AnyErrorCode {
+    return SERVICE_CODES.has(code) || (Object.values(ErrorCode) as string[]).includes(code);
+}
+
+export function newCorrelationId(): Uint8Array {
+    return new Uint8Array(randomBytes(CORRELATION_ID_BYTES));
+}
+
+export function encodeEnvelope(env: Envelope): Uint8Array {
+    if (env.correlationId.length !== CORRELATION_ID_BYTES) throw new RangeError('correlation id must be 16 bytes');
+    return new ByteWriter().u8(ENVELOPE_VERSION).u8(env.kind).raw(env.correlationId).bytes32(env.body).finish();
+}
+
+/** Strict decode: unknown version/kind, truncation and trailing bytes are DecodeErrors. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+    const r = new ByteReader(bytes);
+    const version = r.u8();
+    if (version !== ENVELOPE_VERSION) throw new DecodeError('unknownVersion', `envelope version ${version}`);
+    const kind = r.u8();
+    if (!KINDS.has(kind)) throw new DecodeError('unknownType', `envelope kind ${kind}`);
+    const correlationId = r.raw(CORRELATION_ID_BYTES);
+    const body = r.bytes32();
+    r.end();
+    return { kind: kind as EnvelopeKind, correlationId, body };
+}
+
+/** Best effort: the correlation id of a payload that failed to decode, so the error can be matched. */
+export function peekCorrelationId(bytes: Uint8Array): Uint8Array | undefined {
+    if (bytes.length < 2 + CORRELATION_ID_BYTES || bytes[0] !== ENVELOPE_VERSION) return undefined;
+    return bytes.slice(2, 2 + CORRELATION_ID_BYTES);
+}
+
+export function encodeErrorBody(code: AnyErrorCode, detail: string): Uint8Array {
+    return new ByteWriter().string(code).string(detail.slice(0, 512)).finish();
+}
+
+export function decodeErrorBody(body: Uint8Array): ServiceError {
+    const r = new ByteReader(body);
+    const code = r.string();
+    const detail = r.string();
+    r.end();
+    if (!isKnownErrorCode(code)) throw new DecodeError('invalidValue', `unknown error code ${code}`);
+    return new ServiceError(code, detail);
+}
+
+/** `raw(16) | bytes32 payload`: handle + M2/M3, route id + frame. */
+export function encodeTagged(tag: Uint8Array, payload: Uint8Array): Uint8Array {
+    if (tag.length !== HANDLE_BYTES) throw new RangeError('tag must be 16 bytes');
+    return new ByteWriter().raw(tag).bytes32(payload).finish();
+}
+
+export function decodeTagged(body: Uint8Array): { tag: Uint8Array; payload: Uint8Array } {
+    const r = new ByteReader(body);
+    const tag = r.raw(HANDLE_BYTES);
+    const payload = r.bytes32();
+    r.end();
+    return { tag, payload };
+}

@@ -1,0 +1,473 @@
+/**
+ * The device agent (runs on a Raspberry Pi: pure JavaScript, no native addon). It holds w, its
+ * equipment id and the next counter in its state file; runs a session M1 -> M2 -> M3 -> the CSP's
+ * Confirm under the new key; then uploads telemetry and receives instructions over the session
+ * channel. It refuses a fog whose key is not the one it was provisioned with, reconnects on its
+ * own (mqtt.js), and resumes a session whose confirmation it missed by polling the channel.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+    createM1,
+    decodeM2,
+    decodePoint,
+    decodeScalar,
+    encodeM1,
+    encodeM3,
+    equalBytes,
+    fromHex,
+    FrameType,
+    getSuite,
+    processM2,
+    SessionChannel,
+    ByteReader,
+    toHex,
+    type Point,
+    type Suite,
+} from '@m2m-fabric/protocol';
+import { MqttConnection } from '@m2m-fabric/common';
+import { RequestClient } from '@m2m-fabric/common';
+import {
+    decodeTagged,
+    encodeTagged,
+    EnvelopeKind,
+    errorCodeOf,
+    ServiceError,
+    ServiceErrorCode,
+    type Envelope,
+} from '@m2m-fabric/common';
+import { TopicLayout } from '@m2m-fabric/common';
+import { routeIdFor } from '@m2m-fabric/common';
+import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
+import { DeviceStateLock } from './state-lock.js';
+import { mergeInbox } from './inbox.js';
+import { silentLogger, type Logger } from '@m2m-fabric/common';
+
+export interface DeviceAgentOptions {
+    statePath: string;
+    /** Overrides the fog broker URL in the state file. */
+    brokerUrl?: string;
+    topics?: TopicLayout;
+    /** Per-request timeout (M1 -> M2). */
+    requestTimeoutMs?: number;
+    /** M3 -> Established: two ledger commits plus the CSP. */
+    sessionTimeoutMs?: number;
+    /** How long open() waits for the state file's lock (a manufacturer provisioning it). */
+    lockWaitMs?: number;
+    /** Where a pushed frame that could not be handled (its state write failed) is reported. */
+    logger?: Logger;
+}
+
+export interface EstablishedSession {
+    counter: bigint;
+    routeId: string;
+    /** M1 sent to Confirm opened, milliseconds. */
+    latencyMs: number;
+    /** True when the Confirm came through polling after a lost reply. */
+    resumed: boolean;
+}
+
+/** Sequence numbers reserved per state write (never reused after a crash). */
+const SEQ_RESERVATION = 16n;
+
+export class DeviceAgent {
+    readonly suite: Suite;
+    private state: DeviceStateFile;
+    private readonly topics: TopicLayout;
+    private conn: MqttConnection | undefined;
+    private rpc: RequestClient | undefined;
+    private readonly clientId = `dev-${randomBytes(8).toString('hex')}`;
+    private channel: SessionChannel | undefined;
+    private reservedSendSeq = 0n;
+    private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
+    private writes: Promise<void> = Promise.resolve();
+    /** Instruction acknowledgements on their way; close() lets them finish (briefly). */
+    private readonly acks = new Set<Promise<unknown>>();
+
+    private constructor(
+        private readonly options: DeviceAgentOptions,
+        state: DeviceStateFile,
+        private readonly lock: DeviceStateLock,
+    ) {
+        this.state = state;
+        this.suite = getSuite(state.suite);
+        this.topics = options.topics ?? new TopicLayout();
+    }
+
+    /**
+     * Opens the state file and takes its lock for as long as the agent is open: the agent is then
+     * the file's only writer (purchases arrive through the provisioning inbox, merged here and
+     * before every session). A second agent on the same file gets `deviceBusy`.
+     */
+    static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
+        // Checked before the lock, so a mistyped path creates nothing.
+        if ((await readDeviceState(options.statePath)) === undefined)
+            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+        const lock = await DeviceStateLock.acquire(options.statePath, { waitMs: options.lockWaitMs ?? 5_000 });
+        try {
+            const state = await readDeviceState(options.statePath);
+            if (state === undefined)
+                throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+            const agent = new DeviceAgent(options, state, lock);
+            await agent.reloadEntitlement();
+            if (state.session !== undefined) await agent.restoreChannel();
+            return agent;
+        } catch (err) {
+            await lock.release();
+            throw err;
+        }
+    }
+
+    get equipmentId(): string {
+        return this.state.equipmentId;
+    }
+    get remainingSessions(): bigint {
+        return BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
+    }
+    get nextCounter(): bigint {
+        return BigInt(this.state.nextCounter);
+    }
+    get session(): DeviceStateFile['session'] {
+        return this.state.session;
+    }
+
+    private get fogPublicKey(): Point {
+        return decodePoint(this.suite, fromHex(this.state.fog.publicKey));
+    }
+    private get cspPublicKey(): Point {
+        return decodePoint(this.suite, fromHex(this.state.cspPublicKey));
+    }
+
+    /** Serialised atomic writes of the state file, each only while this agent still holds the lock. */
+    private persist(): Promise<void> {
+        const snapshot = structuredClone(this.state);
+        const write = this.writes
+            .catch(() => undefined)
+            .then(async () => {
+                await this.lock.assertHeld();
+                await writeDeviceState(this.options.statePath, snapshot);
+            });
+        this.writes = write;
+        return write;
+    }
+
+    /** Merges purchases waiting in the provisioning inbox (the manufacturer bought more sessions). */
+    async reloadEntitlement(): Promise<void> {
+        await mergeInbox(this.options.statePath, this.state, () => this.persist());
+    }
+
+    /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
+    async connect(): Promise<void> {
+        const url = this.options.brokerUrl ?? this.state.fog.brokerUrl;
+        if (url === undefined) throw new ServiceError('notConfigured', 'no fog broker URL');
+        const fogId = this.state.fog.id;
+        this.conn = await MqttConnection.connect(url, { clientId: this.clientId, reconnectPeriodMs: 300 });
+        this.rpc = await RequestClient.create(
+            this.conn,
+            this.topics.fogRequest(fogId, this.clientId),
+            this.topics.fogReply(fogId, this.clientId),
+        );
+        this.rpc.onUnsolicited((env) => {
+            this.onPushed(env).catch((err: unknown) =>
+                (this.options.logger ?? silentLogger).warn('pushed frame not handled', {
+                    code: errorCodeOf(err),
+                    error: err instanceof Error ? err.message : String(err),
+                }),
+            );
+        });
+        const hello = await this.rpc.request(
+            EnvelopeKind.Hello,
+            new Uint8Array(),
+            this.options.requestTimeoutMs ?? 10_000,
+        );
+        const r = new ByteReader(hello.body);
+        const announcedId = r.string();
+        r.u8();
+        const announcedKey = r.bytes16();
+        r.end();
+        if (announcedId !== fogId || !equalBytes(announcedKey, fromHex(this.state.fog.publicKey))) {
+            await this.disconnect();
+            throw new ServiceError(
+                ServiceErrorCode.FogKeyMismatch,
+                `fog ${announcedId} does not hold the registered key of ${fogId}`,
+            );
+        }
+        if (this.state.session?.established === true) await this.announce();
+    }
+
+    /**
+     * Tells the CSP where this established session is reachable now (a restarted device has a new
+     * MQTT client id): one poll frame, answered with a Confirm; the CSP then delivers instructions
+     * queued while the device was away. Best effort: a failure only delays that delivery until the
+     * next upload.
+     */
+    async announce(): Promise<boolean> {
+        const s = this.state.session;
+        if (s?.established !== true || this.rpc === undefined) return false;
+        try {
+            const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
+            const reply = await this.rpc.request(
+                EnvelopeKind.Frame,
+                encodeTagged(fromHex(s.routeId), poll),
+                this.options.requestTimeoutMs ?? 10_000,
+            );
+            await this.channel?.open(decodeTagged(reply.body).payload);
+            await this.saveChannel(true);
+            return true;
+        } catch {
+            return false;
+        }
+    }
+
+    private requireRpc(): RequestClient {
+        if (this.rpc === undefined) throw new ServiceError(ServiceErrorCode.Unavailable, 'not connected');
+        return this.rpc;
+    }
+
+    /** Runs one session with the next counter. The counter is spent even if the session fails. */
+    async establishSession(): Promise<EstablishedSession> {
+        const rpc = this.requireRpc();
+        await this.reloadEntitlement();
+        const counter = BigInt(this.state.nextCounter);
+        if (counter >= BigInt(this.state.endCounter)) {
+            throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
+        }
+        // Reserve before anything leaves the device; M1 is computed while the state file is written.
+        this.state.nextCounter = (counter + 1n).toString();
+        const reserved = this.persist();
+        const started = performance.now();
+        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
+        const fogId = this.state.fog.id;
+        const { m1, session } = await createM1(
+            this.suite,
+            secrets,
+            counter,
+            fogId,
+            this.fogPublicKey,
+            this.cspPublicKey,
+        );
+        await reserved;
+        const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        const { tag: handle, payload } = decodeTagged(m2Reply.body);
+        const m2 = decodeM2(this.suite, payload);
+        const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        const routeId = routeIdFor(this.suite, session.idCert);
+        this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
+        this.reservedSendSeq = SEQ_RESERVATION;
+        this.state.session = {
+            counter: counter.toString(),
+            routeId: toHex(routeId),
+            symKey: toHex(symKey),
+            established: false,
+            channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
+        };
+        // The session key goes to disk while M3 travels and the ledger commits (a BatchTimeout at
+        // least, so the write is long done); the Confirm is accepted only once it is on disk. A crash
+        // in between loses this one session — its counter stays spent, never reused — and the next
+        // session works; waiting for the write first would put an fsync on every session's path.
+        const sessionSaved = this.persist();
+        sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
+        let resumed = false;
+        try {
+            const done = await rpc.request(
+                EnvelopeKind.M3,
+                encodeTagged(handle, encodeM3(m3)),
+                this.options.sessionTimeoutMs ?? 30_000,
+            );
+            await sessionSaved;
+            const { tag, payload: confirm } = decodeTagged(done.body);
+            if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
+            await this.acceptConfirm(confirm);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) {
+                this.state.session = undefined;
+                this.channel = undefined;
+                await this.persist();
+                throw err;
+            }
+            await this.resume();
+            resumed = true;
+        }
+        return { counter, routeId: toHex(routeId), latencyMs: performance.now() - started, resumed };
+    }
+
+    private async acceptConfirm(frame: Uint8Array): Promise<void> {
+        const channel = this.channel;
+        if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
+        const opened = await channel.open(frame);
+        if (opened.type !== FrameType.Confirm)
+            throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
+        this.state.session!.established = true;
+        await this.saveChannel(true);
+    }
+
+    /** Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or restart). */
+    async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
+        const rpc = this.requireRpc();
+        if (this.state.session === undefined || this.channel === undefined)
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
+        const routeId = fromHex(this.state.session.routeId);
+        const deadline = Date.now() + deadlineMs;
+        let lastErr: unknown;
+        while (Date.now() < deadline) {
+            try {
+                await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
+                const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
+                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, poll), 5_000);
+                const { payload } = decodeTagged(reply.body);
+                await this.acceptConfirm(payload);
+                return;
+            } catch (err) {
+                lastErr = err;
+                const code = errorCodeOf(err);
+                // Only "not yet" answers are worth another poll.
+                if (
+                    ![ServiceErrorCode.Timeout, ServiceErrorCode.Unavailable, ServiceErrorCode.UnknownSession].includes(
+                        code as never,
+                    )
+                )
+                    break;
+                await new Promise((r) => setTimeout(r, 300));
+            }
+        }
+        this.state.session = undefined;
+        this.channel = undefined;
+        await this.persist();
+        throw lastErr instanceof Error ? lastErr : new ServiceError(ServiceErrorCode.Timeout, 'session not confirmed');
+    }
+
+    private async restoreChannel(): Promise<void> {
+        const s = this.state.session!;
+        this.channel = await SessionChannel.restore(
+            this.suite,
+            fromHex(s.symKey),
+            'device',
+            fromHex(s.routeId),
+            s.channel,
+        );
+        this.reservedSendSeq = BigInt(s.channel.sendSeq);
+    }
+
+    private async saveChannel(force = false): Promise<void> {
+        const s = this.state.session;
+        if (s === undefined || this.channel === undefined) return;
+        const st = this.channel.exportState();
+        if (BigInt(st.sendSeq) >= this.reservedSendSeq) this.reservedSendSeq = BigInt(st.sendSeq) + SEQ_RESERVATION;
+        else if (!force) return;
+        s.channel = { ...st, sendSeq: this.reservedSendSeq.toString() };
+        await this.persist();
+    }
+
+    private async sealFrame(type: FrameType, payload: Uint8Array): Promise<Uint8Array> {
+        if (this.channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
+        if (BigInt(this.channel.exportState().sendSeq) >= this.reservedSendSeq) await this.saveChannel(true);
+        return this.channel.seal(type, payload);
+    }
+
+    /** Uploads telemetry (JSON, with the equipment id, readable only by the CSP); resolves on the CSP's Ack. */
+    async upload(telemetry: Record<string, unknown>): Promise<bigint> {
+        const rpc = this.requireRpc();
+        const s = this.state.session;
+        if (s?.established !== true) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session');
+        const payload = new TextEncoder().encode(JSON.stringify({ equipmentId: this.state.equipmentId, ...telemetry }));
+        const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
+        const deadline = Date.now() + timeoutMs;
+        let reply: Envelope;
+        for (;;) {
+            // A fresh frame (new sequence number) per attempt: the fog refused the last one unread.
+            const frame = await this.sealFrame(FrameType.Upload, payload);
+            try {
+                reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(fromHex(s.routeId), frame), timeoutMs);
+                break;
+            } catch (err) {
+                // `unavailable`: the fog's link to the CSP is down (a restart); it comes back.
+                if (errorCodeOf(err) !== ServiceErrorCode.Unavailable || Date.now() > deadline) throw err;
+                await new Promise((r) => setTimeout(r, 200));
+            }
+        }
+        const opened = await this.channel!.open(decodeTagged(reply.body).payload);
+        await this.saveChannel(true);
+        if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
+            throw new ServiceError('malformedInput', 'expected an Ack frame');
+        return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
+    }
+
+    onInstruction(handler: (payload: Uint8Array) => void): void {
+        this.instructionHandlers.push(handler);
+    }
+
+    private async onPushed(env: Envelope): Promise<void> {
+        // The session this frame is for, fixed before the first await: a session that fails, or a
+        // new one that starts, while the frame is being opened must not receive it.
+        const session = this.state.session;
+        const channel = this.channel;
+        if (env.kind !== EnvelopeKind.Frame || channel === undefined || session === undefined) return;
+        const stillCurrent = (): boolean => this.state.session === session && this.channel === channel;
+        let opened;
+        let routeId: Uint8Array;
+        try {
+            const { tag, payload } = decodeTagged(env.body);
+            if (toHex(tag) !== session.routeId) return;
+            routeId = tag;
+            opened = await channel.open(payload);
+            if (!stillCurrent()) return;
+            await this.saveChannel(true);
+        } catch {
+            return; // a frame that does not open is dropped: the channel state is unchanged
+        }
+        if (!stillCurrent()) return;
+        if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
+        else if (opened.type === FrameType.Confirm && !session.established) {
+            session.established = true;
+            await this.persist();
+        }
+    }
+
+    /**
+     * An instruction: u64 instruction id || body. New ids go to the handlers; the id is recorded
+     * and the frame acknowledged (Ack frame carrying the Download's sequence number), after which
+     * the CSP removes it from its outbox. A re-delivered id is acknowledged again, not handled.
+     */
+    private async onDownload(routeId: Uint8Array, seq: bigint, payload: Uint8Array): Promise<void> {
+        if (payload.length < 8) return;
+        const id = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0);
+        if (id > BigInt(this.state.lastInstructionId ?? '0')) {
+            const body = payload.slice(8);
+            for (const h of this.instructionHandlers) h(body);
+            this.state.lastInstructionId = id.toString();
+            await this.persist().catch(() => undefined);
+        }
+        const ackPayload = new Uint8Array(8);
+        new DataView(ackPayload.buffer).setBigUint64(0, seq);
+        const sending = (async () => {
+            const ack = await this.sealFrame(FrameType.Ack, ackPayload);
+            await this.requireRpc().request(
+                EnvelopeKind.Frame,
+                encodeTagged(routeId, ack),
+                this.options.requestTimeoutMs ?? 10_000,
+            );
+        })().catch(() => {
+            /* the CSP re-sends an unacknowledged instruction; it is acknowledged then */
+        });
+        this.acks.add(sending);
+        await sending;
+        this.acks.delete(sending);
+    }
+
+    /** Drops the broker connection; the agent keeps its state file (connect() again to resume). */
+    async disconnect(): Promise<void> {
+        this.rpc?.cancelAll('device agent disconnecting');
+        await this.conn?.close();
+        this.conn = undefined;
+        this.rpc = undefined;
+    }
+
+    /** Disconnects, finishes pending state writes and releases the state file's lock. */
+    async close(): Promise<void> {
+        if (this.acks.size > 0)
+            await Promise.race([Promise.all(this.acks), new Promise((r) => setTimeout(r, 2_000).unref())]);
+        await this.disconnect();
+        await this.writes.catch(() => undefined);
+        await this.lock.release();
+    }
+}

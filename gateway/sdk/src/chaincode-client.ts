@@ -1,0 +1,250 @@
+/**
+ * Typed calls to the m2m chaincode (docs/chaincode.md) over any LedgerConnection — the embedded
+ * ledger or a real Fabric network. Arguments are strings (hex, decimal, CIDs); sensitive inputs go
+ * in the transient map; results are canonical JSON. One place knows the transaction names.
+ */
+import {
+    assertCommitted,
+    submitWithRetry,
+    type LedgerConnection,
+    type LedgerContract,
+    type TransactionOptions,
+} from './ledger/index.js';
+
+export const DEFAULT_CHAINCODE_NAME = 'm2m';
+
+export interface CspRecord {
+    suite: string;
+    caPublicKey: string;
+    mspId: string;
+}
+export interface FogRecord {
+    fogId: string;
+    mspId: string;
+    publicKey: string;
+    address: string;
+    status: 'pending' | 'approved' | 'revoked';
+}
+export interface CertificateRecord {
+    idCert: string;
+    status: string;
+    counterCommitment: string;
+    contentAddress?: string;
+}
+export interface SessionRecord {
+    primaryHash: string;
+    status: string;
+    fogId: string;
+    idCert: string;
+    /** B_i = i*G of the session's certificate (from its Table II record). */
+    counterCommitment: string;
+    publicKeyCommitment: string;
+    symKeyCommitment: string;
+}
+export interface RequestRecord {
+    requestId: string;
+    owner: string;
+    n: number;
+    status: string;
+}
+export interface EquipmentSpec {
+    equipmentId: string;
+    kind: string;
+    model: string;
+    fogGroup: string;
+    /** Static public key, SEC1 compressed hex. */
+    publicKey: string;
+    privilegeLevel: number;
+    serviceType: 'upload' | 'download' | 'upload-download';
+    accessTime: string;
+}
+export type EquipmentRecord = EquipmentSpec & { owner: string; status: string } & Record<string, unknown>;
+
+const decoder = new TextDecoder();
+
+function parse<T>(bytes: Uint8Array): T {
+    return JSON.parse(decoder.decode(bytes)) as T;
+}
+
+export class ChaincodeClient {
+    readonly registry: LedgerContract;
+    readonly equipment: LedgerContract;
+    readonly certificates: LedgerContract;
+    readonly sessions: LedgerContract;
+    /** Ledger call deadline; a Fabric commit takes up to BatchTimeout plus validation. */
+    deadlineMs: number;
+
+    constructor(
+        readonly connection: LedgerConnection,
+        chaincodeName = DEFAULT_CHAINCODE_NAME,
+        deadlineMs = 30_000,
+    ) {
+        this.registry = connection.getContract(chaincodeName, 'registry');
+        this.equipment = connection.getContract(chaincodeName, 'equipment');
+        this.certificates = connection.getContract(chaincodeName, 'certificates');
+        this.sessions = connection.getContract(chaincodeName, 'sessions');
+        this.deadlineMs = deadlineMs;
+    }
+
+    /**
+     * Submits, re-endorsing after an MVCC conflict: registrations, purchases and issuance touch
+     * shared keys (the credit balance) and are safe to run again. Activation and synchronisation
+     * are never retried: there a lost race IS the double-use verdict.
+     */
+    private retrying(contract: LedgerContract, name: string, options: TransactionOptions): Promise<Uint8Array> {
+        return submitWithRetry(contract, name, options, { attempts: 8, backoffMs: 20 });
+    }
+
+    private opts(args: string[], transientData?: Record<string, Uint8Array>): TransactionOptions {
+        const o: TransactionOptions = { arguments: args, deadlineMs: this.deadlineMs };
+        if (transientData !== undefined) o.transientData = transientData;
+        return o;
+    }
+
+    // registry
+    async registerCsp(suiteId: string, caPublicKeyHex: string): Promise<void> {
+        await this.retrying(this.registry, 'registerCsp', this.opts([suiteId, caPublicKeyHex]));
+    }
+    async getCsp(): Promise<CspRecord> {
+        return parse(await this.registry.evaluate('getCsp', this.opts([])));
+    }
+    async registerFog(fogId: string, publicKeyHex: string, addressHex: string): Promise<void> {
+        await this.retrying(this.registry, 'registerFog', this.opts([fogId, publicKeyHex, addressHex]));
+    }
+    async approveFog(fogId: string, addressHex: string): Promise<void> {
+        await this.retrying(this.registry, 'approveFog', this.opts([fogId, addressHex]));
+    }
+    /** CSP only: the fog can no longer activate sessions. */
+    async revokeFog(fogId: string): Promise<FogRecord> {
+        return parse(await this.retrying(this.registry, 'revokeFog', this.opts([fogId])));
+    }
+    async getFog(fogId: string): Promise<FogRecord> {
+        return parse(await this.registry.evaluate('getFog', this.opts([fogId])));
+    }
+    async grantCredit(account: string, amount: number): Promise<{ account: string; balance: number }> {
+        return parse(await this.retrying(this.registry, 'grantCredit', this.opts([account, String(amount)])));
+    }
+    async getCredit(account: string): Promise<{ account: string; balance: number }> {
+        return parse(await this.registry.evaluate('getCredit', this.opts([account])));
+    }
+
+    // equipment
+    private equipmentArgs(e: EquipmentSpec): string[] {
+        return [
+            e.equipmentId,
+            e.kind,
+            e.model,
+            e.fogGroup,
+            e.publicKey,
+            String(e.privilegeLevel),
+            e.serviceType,
+            e.accessTime,
+        ];
+    }
+    async registerEquipment(e: EquipmentSpec): Promise<EquipmentRecord> {
+        return parse(await this.retrying(this.equipment, 'registerEquipment', this.opts(this.equipmentArgs(e))));
+    }
+    async updateEquipmentStatus(equipmentId: string, status: string): Promise<EquipmentRecord> {
+        return parse(await this.retrying(this.equipment, 'updateEquipmentStatus', this.opts([equipmentId, status])));
+    }
+    async replaceEquipment(oldEquipmentId: string, e: EquipmentSpec): Promise<unknown> {
+        return parse(
+            await this.retrying(
+                this.equipment,
+                'replaceEquipment',
+                this.opts([oldEquipmentId, ...this.equipmentArgs(e)]),
+            ),
+        );
+    }
+    async getEquipment(equipmentId: string): Promise<EquipmentRecord> {
+        return parse(await this.equipment.evaluate('getEquipment', this.opts([equipmentId])));
+    }
+    async getEquipmentHistory(equipmentId: string): Promise<unknown> {
+        return parse(await this.equipment.evaluate('getEquipmentHistory', this.opts([equipmentId])));
+    }
+    /** Every page of queryEquipmentByOwner. */
+    async listEquipmentByOwner(owner: string): Promise<EquipmentRecord[]> {
+        const out: EquipmentRecord[] = [];
+        let bookmark = '';
+        for (;;) {
+            const page = parse<{ records: EquipmentRecord[]; bookmark: string }>(
+                await this.equipment.evaluate('queryEquipmentByOwner', this.opts([owner, '100', bookmark])),
+            );
+            out.push(...page.records);
+            if (page.bookmark === '' || page.records.length === 0) return out;
+            bookmark = page.bookmark;
+        }
+    }
+
+    // certificates (Alg. 1)
+    async requestSessions(n: number, requestCid: string, requestBytes: Uint8Array): Promise<unknown> {
+        return parse(
+            await this.retrying(
+                this.certificates,
+                'requestSessions',
+                this.opts([String(n), requestCid], { request: requestBytes }),
+            ),
+        );
+    }
+    async issueCertificates(requestId: string, requestBytes: Uint8Array, objects: Uint8Array[]): Promise<unknown> {
+        const transient: Record<string, Uint8Array> = { request: requestBytes };
+        objects.forEach((o, k) => {
+            transient[`certificate:${k}`] = o;
+        });
+        return parse(await this.retrying(this.certificates, 'issueCertificates', this.opts([requestId], transient)));
+    }
+    async getCertificate(idCertHex: string): Promise<CertificateRecord> {
+        return parse(await this.certificates.evaluate('getCertificate', this.opts([idCertHex])));
+    }
+    async getRequest(requestId: string): Promise<RequestRecord> {
+        return parse(await this.certificates.evaluate('getRequest', this.opts([requestId])));
+    }
+
+    // sessions (Alg. 2 / 3)
+    /** `ordered` (optional) is called once the orderer accepted the transaction, before it commits. */
+    async activateSession(
+        fogId: string,
+        activation: Uint8Array,
+        ordered?: () => void,
+    ): Promise<{ primaryHash: string; status: string }> {
+        return parse(
+            await this.submitReporting(this.sessions, 'activateSession', this.opts([fogId], { activation }), ordered),
+        );
+    }
+    /** `ordered` (optional) is called once the orderer accepted the transaction, before it commits. */
+    async synchroniseSession(synchronisation: Uint8Array, ordered?: () => void): Promise<unknown> {
+        return parse(
+            await this.submitReporting(
+                this.sessions,
+                'synchroniseSession',
+                this.opts([], { synchronisation }),
+                ordered,
+            ),
+        );
+    }
+
+    /**
+     * `submit`, telling `ordered` when the orderer has accepted the transaction: a service that holds
+     * back other work while this one is endorsed can let it go while the transaction waits for its
+     * block (a BatchTimeout). Same errors as `submit`.
+     */
+    private async submitReporting(
+        contract: LedgerContract,
+        name: string,
+        options: TransactionOptions,
+        ordered: (() => void) | undefined,
+    ): Promise<Uint8Array> {
+        if (ordered === undefined) return contract.submit(name, options);
+        const started = Date.now();
+        const submitted = await contract.submitAsync(name, options);
+        ordered();
+        const left =
+            options.deadlineMs === undefined ? undefined : Math.max(1, options.deadlineMs - (Date.now() - started));
+        const status = await submitted.getStatus(left === undefined ? {} : { deadlineMs: left });
+        assertCommitted(status);
+        return submitted.getResult();
+    }
+    async getSession(primaryHashHex: string): Promise<SessionRecord> {
+        return parse(await this.sessions.evaluate('getSession', this.opts([primaryHashHex])));
+    }
+}

@@ -1,0 +1,241 @@
+/**
+ * The manufacturer client: registers, replaces and decommissions equipment on the M-EB, buys n
+ * sessions for a device (Alg. 1: generates I_alpha and the counter proofs from the device's w,
+ * stores the request in IPFS, calls requestSessions, waits for the CSP-CA's issuance) and
+ * provisions the device's state file. The manufacturer keeps its own 0600 record of each device's
+ * w and the next counter to buy, so purchases continue where the last one ended.
+ */
+import { join } from 'node:path';
+import {
+    bigIntToBytes,
+    contentAddress,
+    createCertificateRequest,
+    decodeScalar,
+    encodeCertificateRequest,
+    encodePoint,
+    fromHex,
+    randomScalar,
+    toHex,
+    type Suite,
+} from '@m2m-fabric/protocol';
+import type { ObjectStore } from '@m2m-fabric/sdk';
+import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
+import { errorCodeOf, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
+import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
+import { readDeviceState, writeDeviceState, type DeviceStateFile } from '@m2m-fabric/device';
+import { DeviceStateLock } from '@m2m-fabric/device';
+import { deliverGrant, mergeInbox } from '@m2m-fabric/device';
+
+export interface ManufacturerClientOptions {
+    suite: Suite;
+    ledger: ChaincodeClient;
+    store: ObjectStore;
+    /** Where the manufacturer keeps each device's w (0600 files). */
+    dataDir: string;
+    /** How long to wait for the CSP-CA to issue a purchase. */
+    issuanceTimeoutMs?: number;
+}
+
+interface DeviceRecord {
+    equipmentId: string;
+    w: string;
+    /** First counter not yet bought. */
+    nextPurchase: string;
+}
+
+export interface ProvisionResult {
+    statePath: string;
+    /** One past the last purchased counter, as delivered. */
+    endCounter: bigint;
+    /**
+     * `state`: no agent was running, the state file was written (under its lock);
+     * `inbox`: an agent runs on the file, the purchase was left in its provisioning inbox and the
+     * agent merges it before its next session.
+     */
+    delivery: 'state' | 'inbox';
+}
+
+export interface PurchaseResult {
+    requestId: string;
+    firstCounter: bigint;
+    n: number;
+}
+
+export class ManufacturerClient {
+    /**
+     * Purchases of one account all write its credit balance, so concurrent ones would mostly lose
+     * MVCC races; they are submitted one at a time (each still waits for issuance in parallel).
+     */
+    private purchases: Promise<unknown> = Promise.resolve();
+
+    constructor(private readonly options: ManufacturerClientOptions) {}
+
+    private recordPath(equipmentId: string): string {
+        return join(this.options.dataDir, 'devices', `${equipmentId}.json`);
+    }
+
+    private async deviceRecord(equipmentId: string): Promise<DeviceRecord> {
+        const existing = (await readJsonFile(this.recordPath(equipmentId))) as DeviceRecord | undefined;
+        if (existing !== undefined) return existing;
+        const suite = this.options.suite;
+        const rec = { equipmentId, w: toHex(bigIntToBytes(randomScalar(suite), suite.scalarBytes)), nextPurchase: '1' };
+        await writeJsonAtomic(this.recordPath(equipmentId), rec);
+        return rec;
+    }
+
+    /** Registers equipment; an id that already exists is returned as it is (idempotent re-runs). */
+    async registerEquipment(spec: Omit<EquipmentSpec, 'publicKey'> & { publicKey?: string }): Promise<EquipmentRecord> {
+        const suite = this.options.suite;
+        const publicKey = spec.publicKey ?? toHex(encodePoint(suite, suite.Point.BASE.multiply(randomScalar(suite))));
+        try {
+            return await this.options.ledger.registerEquipment({ ...spec, publicKey });
+        } catch (err) {
+            if (errorCodeOf(err) === 'alreadyExists') return this.options.ledger.getEquipment(spec.equipmentId);
+            throw err;
+        }
+    }
+
+    async replaceEquipment(oldEquipmentId: string, spec: EquipmentSpec): Promise<unknown> {
+        return this.options.ledger.replaceEquipment(oldEquipmentId, spec);
+    }
+
+    async decommission(equipmentId: string): Promise<EquipmentRecord> {
+        return this.options.ledger.updateEquipmentStatus(equipmentId, 'decommissioned');
+    }
+
+    async setStatus(equipmentId: string, status: string): Promise<EquipmentRecord> {
+        return this.options.ledger.updateEquipmentStatus(equipmentId, status);
+    }
+
+    async listEquipment(): Promise<EquipmentRecord[]> {
+        return this.options.ledger.listEquipmentByOwner(this.options.ledger.connection.identity.mspId);
+    }
+
+    async history(equipmentId: string): Promise<unknown> {
+        return this.options.ledger.getEquipmentHistory(equipmentId);
+    }
+
+    /** Buys n sessions for a device: Alg. 1 request, then waits until the CSP-CA issued them. */
+    async buySessions(equipmentId: string, n: number): Promise<PurchaseResult> {
+        const suite = this.options.suite;
+        const rec = await this.deviceRecord(equipmentId);
+        const firstCounter = BigInt(rec.nextPurchase);
+        const secrets = { w: decodeScalar(suite, fromHex(rec.w)), equipmentId };
+        const request = encodeCertificateRequest(createCertificateRequest(suite, secrets, firstCounter, n));
+        const requestId = contentAddress(request);
+        try {
+            await this.options.store.put(request);
+        } catch (err) {
+            throw new ServiceError(
+                ServiceErrorCode.StorageUnavailable,
+                `storing the request: ${(err as Error).message}`,
+            );
+        }
+        const submitted = this.purchases.then(async () => {
+            await this.options.ledger.requestSessions(n, requestId, request);
+            // The counters are committed to this request now; never buy them again.
+            rec.nextPurchase = (firstCounter + BigInt(n)).toString();
+            await writeJsonAtomic(this.recordPath(equipmentId), rec);
+        });
+        this.purchases = submitted.catch(() => undefined);
+        await submitted;
+        await this.waitIssued(requestId);
+        return { requestId, firstCounter, n };
+    }
+
+    private async waitIssued(requestId: string): Promise<void> {
+        const deadline = Date.now() + (this.options.issuanceTimeoutMs ?? 60_000);
+        for (;;) {
+            const req = await this.options.ledger.getRequest(requestId);
+            if (req.status === 'issued') return;
+            if (Date.now() > deadline)
+                throw new ServiceError(ServiceErrorCode.Timeout, `request ${requestId} not issued yet`);
+            await new Promise((r) => setTimeout(r, 100));
+        }
+    }
+
+    /**
+     * Writes (or extends) the device's state file: secrets, the fog it uses and its key from the
+     * ledger, Q_c, and the purchased counter range. The device's own next counter is kept.
+     *
+     * The state file has one writer at a time (its lock, device/state-lock.ts). When no agent runs
+     * the lock is taken for the write; when an agent runs on the file, the purchase goes to the
+     * file's provisioning inbox and the agent merges it (device/inbox.ts) — the manufacturer never
+     * writes `nextCounter` under a running agent, so no counter is reused or lost. Moving a device
+     * to another fog needs its agent stopped (`deviceBusy` otherwise).
+     */
+    async provisionDevice(
+        equipmentId: string,
+        statePath: string,
+        fog: { id: string; brokerUrl?: string },
+    ): Promise<ProvisionResult> {
+        const rec = await this.deviceRecord(equipmentId);
+        const [csp, fogRecord] = await Promise.all([this.options.ledger.getCsp(), this.options.ledger.getFog(fog.id)]);
+        if (fogRecord.status !== 'approved')
+            throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
+        const endCounter = BigInt(rec.nextPurchase);
+        const fogEntry = {
+            id: fog.id,
+            publicKey: fogRecord.publicKey,
+            ...(fog.brokerUrl !== undefined ? { brokerUrl: fog.brokerUrl } : {}),
+        };
+        const checkSameDevice = (existing: DeviceStateFile): void => {
+            if (existing.equipmentId !== equipmentId || existing.w !== rec.w)
+                throw new ServiceError(
+                    'malformedInput',
+                    `${statePath} belongs to equipment ${existing.equipmentId} with other secrets; refusing to overwrite it`,
+                );
+        };
+        let lock: DeviceStateLock;
+        try {
+            lock = await DeviceStateLock.acquire(statePath, { waitMs: 0 });
+        } catch (err) {
+            if (errorCodeOf(err) !== ServiceErrorCode.DeviceBusy) throw err;
+            // An agent runs on the file: deliver through its inbox, change nothing else.
+            const existing = await readDeviceState(statePath);
+            if (existing === undefined) throw err;
+            checkSameDevice(existing);
+            const sameFog =
+                existing.fog.id === fogEntry.id &&
+                existing.fog.publicKey === fogEntry.publicKey &&
+                existing.fog.brokerUrl === fogEntry.brokerUrl &&
+                existing.cspPublicKey === csp.caPublicKey;
+            if (!sameFog)
+                throw new ServiceError(
+                    ServiceErrorCode.DeviceBusy,
+                    `a device agent runs on ${statePath}; stop it before moving the device to fog ${fog.id} or new keys`,
+                );
+            if (endCounter > BigInt(existing.endCounter)) await deliverGrant(statePath, equipmentId, endCounter);
+            return { statePath, endCounter, delivery: 'inbox' };
+        }
+        try {
+            const existing = await readDeviceState(statePath);
+            if (existing !== undefined) checkSameDevice(existing);
+            const state: DeviceStateFile = {
+                version: 1,
+                suite: this.options.suite.id,
+                equipmentId,
+                w: rec.w,
+                fog: fogEntry,
+                cspPublicKey: csp.caPublicKey,
+                nextCounter: existing?.nextCounter ?? '1',
+                endCounter: (existing !== undefined && BigInt(existing.endCounter) > endCounter
+                    ? BigInt(existing.endCounter)
+                    : endCounter
+                ).toString(),
+                ...(existing?.lastInstructionId !== undefined ? { lastInstructionId: existing.lastInstructionId } : {}),
+                ...(existing?.session !== undefined ? { session: existing.session } : {}),
+            };
+            await lock.assertHeld();
+            await writeDeviceState(statePath, state);
+            // Grants an agent left unmerged (it crashed, or ran while we bought) are folded in too.
+            const merged = await mergeInbox(statePath, state, async () => {
+                await lock.assertHeld();
+                await writeDeviceState(statePath, state);
+            });
+            return { statePath, endCounter: merged.endCounter, delivery: 'state' };
+        } finally {
+            await lock.release();
+        }
+    }
+}

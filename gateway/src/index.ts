@@ -1,4 +1,0 @@
-/** @m2m-fabric/gateway: SDK and services. */
-export * from './ledger/index.js';
-export * as fabric from './ledger/fabric/index.js';
-export * from './storage/index.js';
