@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
+import { p256 } from '@noble/curves/nist.js';
+
 import {
     ErrorCode,
     P256_SHA256,
@@ -20,6 +22,7 @@ import {
     encodePoint,
     fromHex,
     randomScalar,
+    recordReceiptMessage,
     signRecordReceipt,
     toHex,
     verifyRecordReceipt,
@@ -41,6 +44,7 @@ import { startNetwork, type TestNetwork } from '../chaincode/network.js';
 import { bootstrap, submit } from '../chaincode/scenario.js';
 
 const suite = P256_SHA256;
+const encodeScalarHex = (k: bigint): Uint8Array => fromHex(k.toString(16).padStart(64, '0'));
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 interface Machine {
@@ -374,6 +378,22 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
                 throw new Error(`${name}: ${String(e)}`);
             });
         }
+    });
+
+    void it('record receipts are P-256 ECDSA that an independent implementation (noble) agrees with', () => {
+        const secret = randomScalar(suite);
+        const key = suite.Point.BASE.multiply(secret);
+        const id = new Uint8Array(32).fill(9);
+        const message = recordReceiptMessage(id, lap.id);
+        const receipt = signRecordReceipt(suite, secret, id, lap.id);
+        assert.ok(p256.verify(receipt, message, encodePoint(suite, key), { lowS: false }));
+        const byNoble = p256.sign(message, encodeScalarHex(secret));
+        assert.ok(verifyRecordReceipt(suite, key, id, lap.id, byNoble));
+        assert.ok(!verifyRecordReceipt(suite, key, id, card.id, receipt), 'bound to the machine');
+        assert.ok(!verifyRecordReceipt(suite, net.csp.Q, id, lap.id, receipt), 'bound to the key');
+        const flipped = new Uint8Array(receipt);
+        flipped[5] = (flipped[5] ?? 0) ^ 1;
+        assert.ok(!verifyRecordReceipt(suite, key, id, lap.id, flipped));
     });
 
     void it('refuses late answers and answers replayed into another query (step 9)', async () => {

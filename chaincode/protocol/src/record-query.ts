@@ -15,7 +15,9 @@
  * Every failure carries the step of Fig. 8 it belongs to and the paper's retry: resend the query
  * (back to step 1), have the target resend its answer (back to step 6), try later, or give up.
  */
-import { ByteReader, ByteWriter, equalBytes } from './encoding.js';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+
+import { ByteReader, ByteWriter, bigIntToBytes, equalBytes, toBase64Url } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
 import { hashBytes } from './hashing.js';
 import { HpkeInfo, hpkeEncBytes, hpkeOpen, hpkeSeal, type HpkeRecipient } from './hpke.js';
@@ -438,9 +440,12 @@ export function errorOfFailure(f: FailurePacket): QueryError {
 }
 
 /**
- * A receipt for a record: the CSP's signature (context RecordReceipt) over the record's id and the
- * machine that uploaded it, given when the record reached the CSP. The asker checks it against Q_c,
- * so a target cannot present a record the CSP never received.
+ * A receipt for a record: the CSP's ECDSA signature (OpenSSL, IEEE P1363 r || s) over a label, the
+ * record's id and the machine that uploaded it, given when the record reached the CSP. The asker
+ * checks it against Q_c, so a target cannot present a record the CSP never received. ECDSA through
+ * OpenSSL verifies in ~0.1 ms against ~4 ms for a noble Schnorr verification, and an answer carries
+ * one receipt per record. (The records module's Merkle receipts plug in through the asker's
+ * ReceiptVerifier in the same place.)
  */
 export function signRecordReceipt(
     suite: Suite,
@@ -448,11 +453,22 @@ export function signRecordReceipt(
     recordId: Uint8Array,
     machineId: string,
 ): Uint8Array {
-    return encodeSchnorrSignature(
-        suite,
-        schnorrSign(suite, SchnorrContext.RecordReceipt, cspSecret, receiptMessage(recordId, machineId)),
+    const publicKey = suite.Point.BASE.multiply(cspSecret);
+    const key = createPrivateKey({
+        key: {
+            kty: 'EC',
+            crv: suite.webCryptoCurve,
+            ...jwkCoordinates(suite, publicKey),
+            d: toBase64Url(bigIntToBytes(cspSecret, suite.scalarBytes)),
+        },
+        format: 'jwk',
+    });
+    return new Uint8Array(
+        sign(digestName(suite), recordReceiptMessage(recordId, machineId), { key, dsaEncoding: 'ieee-p1363' }),
     );
 }
+
+const receiptKeys = new WeakMap<Point, KeyObject>();
 
 export function verifyRecordReceipt(
     suite: Suite,
@@ -461,19 +477,39 @@ export function verifyRecordReceipt(
     machineId: string,
     receipt: Uint8Array,
 ): boolean {
+    if (receipt.length !== 2 * suite.scalarBytes) return false;
+    let key = receiptKeys.get(cspKey);
+    if (key === undefined) {
+        key = createPublicKey({
+            key: { kty: 'EC', crv: suite.webCryptoCurve, ...jwkCoordinates(suite, cspKey) },
+            format: 'jwk',
+        });
+        receiptKeys.set(cspKey, key);
+    }
     try {
-        return schnorrVerify(
-            suite,
-            SchnorrContext.RecordReceipt,
-            cspKey,
-            receiptMessage(recordId, machineId),
-            decodeSchnorrSignature(suite, receipt),
+        return verify(
+            digestName(suite),
+            recordReceiptMessage(recordId, machineId),
+            { key, dsaEncoding: 'ieee-p1363' },
+            receipt,
         );
     } catch {
         return false;
     }
 }
 
-function receiptMessage(recordId: Uint8Array, machineId: string): Uint8Array {
-    return new ByteWriter().bytes16(recordId).string(machineId).finish();
+function digestName(suite: Suite): string {
+    return suite.hashBytes === 32 ? 'sha256' : 'sha384';
+}
+
+function jwkCoordinates(suite: Suite, p: Point): { x: string; y: string } {
+    const affine = p.toAffine();
+    return {
+        x: toBase64Url(bigIntToBytes(affine.x, suite.scalarBytes)),
+        y: toBase64Url(bigIntToBytes(affine.y, suite.scalarBytes)),
+    };
+}
+
+export function recordReceiptMessage(recordId: Uint8Array, machineId: string): Uint8Array {
+    return new ByteWriter().string('M2M-V1-RECORD-RECEIPT').bytes16(recordId).string(machineId).finish();
 }

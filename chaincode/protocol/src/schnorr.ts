@@ -27,8 +27,6 @@ export const SchnorrContext = {
     QueryPacket: 'query-packet',
     /** Paper 000 Fig. 7: the target's signature over an information packet. */
     InformationPacket: 'information-packet',
-    /** The CSP's receipt for a communication record it received. */
-    RecordReceipt: 'record-receipt',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 
