@@ -14,6 +14,8 @@ commands:
   demo           embedded ledger + IPFS + brokers, one CSP, F fogs, N devices x K sessions
                  --devices N (10) --sessions K (3) --fogs F (2) --batch-timeout S (0.5)
                  --data-dir DIR (.data/demo) --json
+                 --scenario spinning: paper 000's cotton-spinning line (machines as device agents,
+                 9-step record queries, material transformations, trace and recall; .data/spinning)
   serve          the embedded network kept running, with device state files for "m2m device"
   peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
@@ -41,6 +43,7 @@ async function demo(argv: string[]): Promise<void> {
             'batch-timeout': { type: 'string' },
             'data-dir': { type: 'string' },
             json: { type: 'boolean', default: false },
+            scenario: { type: 'string' },
             help: { type: 'boolean', default: false },
         },
         strict: true,
@@ -48,6 +51,9 @@ async function demo(argv: string[]): Promise<void> {
     if (values.help) {
         console.log(USAGE);
         return;
+    }
+    if (values.scenario !== undefined && values.scenario !== 'spinning') {
+        throw new ConfigError([`--scenario must be spinning, got ${values.scenario}`]);
     }
     const batchSeconds = values['batch-timeout'] === undefined ? 0.5 : Number(values['batch-timeout']);
     if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60) {
@@ -61,6 +67,19 @@ async function demo(argv: string[]): Promise<void> {
         batchTimeoutMs: Math.round(batchSeconds * 1000),
         print: (line: string) => console.log(line),
     };
+    if (values.scenario === 'spinning') {
+        const { formatSpinningSummary, runSpinning } = await import('./demo/spinning.js');
+        const summary = await runSpinning({
+            dataDir: values['data-dir'] ?? process.env.M2M_DATA_DIR ?? '.data/spinning',
+            batchTimeoutMs: options.batchTimeoutMs,
+            print: options.print,
+        });
+        console.log('--- summary ---');
+        console.log(formatSpinningSummary(summary));
+        if (values.json) console.log(JSON.stringify(summary));
+        if (summary.traced === 0 || summary.queries === 0) process.exitCode = 1;
+        return;
+    }
     const { formatSummary, runDemo } = await import('./demo/run.js');
     const summary = await runDemo(options);
     console.log('--- summary ---');
