@@ -22,6 +22,62 @@ export default tseslint.config(
             'no-console': 'off',
         },
     },
+    // Layers import one way (protocol <- chaincode, common, sdk <- embedded-ledger, device <- services
+    // <- cli): each package may import only the packages below it. Also keeps the device agent free
+    // of Fabric, LevelDB and gRPC (it runs on the equipment itself).
+    ...Object.entries({
+        'chaincode/protocol': [
+            '@m2m-fabric/*',
+            'fabric-shim',
+            'fabric-contract-api',
+            '@hyperledger/*',
+            '@grpc/*',
+            'mqtt',
+        ],
+        'chaincode/contract': ['@m2m-fabric/*', '!@m2m-fabric/protocol', '@hyperledger/*', '@grpc/*', 'mqtt'],
+        'gateway/common': [
+            '@m2m-fabric/*',
+            '!@m2m-fabric/protocol',
+            'fabric-shim',
+            'fabric-contract-api',
+            '@hyperledger/*',
+            '@grpc/*',
+            'classic-level',
+        ],
+        'gateway/sdk': [
+            '@m2m-fabric/*',
+            '!@m2m-fabric/protocol',
+            'fabric-shim',
+            'fabric-contract-api',
+            'mqtt',
+            'aedes',
+            'classic-level',
+        ],
+        'gateway/embedded-ledger': ['@m2m-fabric/*', '!@m2m-fabric/sdk', '!@m2m-fabric/protocol', 'mqtt', 'aedes'],
+        'gateway/device': [
+            '@m2m-fabric/*',
+            '!@m2m-fabric/protocol',
+            '!@m2m-fabric/common',
+            'fabric-shim',
+            'fabric-contract-api',
+            '@hyperledger/*',
+            '@grpc/*',
+            'classic-level',
+            'aedes',
+            'kubo-rpc-client',
+            'blockstore-fs',
+        ],
+        'gateway/services': [
+            '@m2m-fabric/embedded-ledger',
+            '@m2m-fabric/cli',
+            '@m2m-fabric/chaincode',
+            'fabric-shim',
+            'fabric-contract-api',
+        ],
+    }).map(([dir, group]) => ({
+        files: [`${dir}/src/**/*.ts`],
+        rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message: `not a layer below ${dir}` }] }] },
+    })),
     {
         // Plain JavaScript helpers are not part of a TypeScript project.
         files: ['**/*.mjs', '**/*.cjs'],

@@ -48,6 +48,7 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.CertificateAlreadyUsed,
     ErrorCode.DecryptionFailed,
     ErrorCode.ReplayDetected,
+    ErrorCode.PublicKeyMismatch, // Algorithm 3 at the CSP (runAlgorithm3)
     // The record-query protocol's fog, target and asker (test/services/record-query.test.ts).
     ErrorCode.IncompletePacket,
     ErrorCode.UnknownTarget,

@@ -39,8 +39,10 @@ import {
     matchesContentAddress,
     multiplySecret,
     openM1,
+    encodePoint,
     openM4,
     processM2,
+    runAlgorithm3,
     ProtocolError,
     publicKeyCommitment,
     schnorrSign,
@@ -183,6 +185,64 @@ for (const suite of SUITES) {
             assert.equal(confirm.type, FrameType.Confirm);
             const up = await csp.open(await dev.seal(FrameType.Upload, new TextEncoder().encode('temp=21.5')));
             assert.equal(new TextDecoder().decode(up.payload), 'temp=21.5');
+        });
+
+        void it('runAlgorithm3: the CSP derives the device key; each check fails with its own code', async () => {
+            const opened = await openM4(suite, keys.csp, keys.QF, run.m4);
+            const Qi = encodePoint(suite, run.device.publicKey);
+            const record = {
+                idCert: encodePoint(suite, run.obj.idCert),
+                fogId: FOG_ID,
+                publicKeyCommitment: publicKeyCommitment(suite, run.device.publicKey),
+                counterCommitment: encodePoint(suite, run.obj.counterProof.B),
+            };
+            const result = runAlgorithm3(suite, keys.dC, FOG_ID, run.m4, opened, Qi, record);
+            assert.deepEqual(result.symKey, run.device.symKey);
+            assert.equal(result.counter, 1n);
+            assert.deepEqual(result.primaryHash, run.verified.primaryHash);
+            // 1. M4 forwarded by another fog than the one it names.
+            throwsCode(
+                () => runAlgorithm3(suite, keys.dC, 'fog-other', run.m4, opened, Qi, record),
+                ErrorCode.FailedSignatureVerification,
+                'M4 names another fog',
+            );
+            // 2. The ledger's record is another certificate's, or another fog's.
+            const otherIdCert = encodePoint(suite, other.obj.idCert);
+            throwsCode(
+                () => runAlgorithm3(suite, keys.dC, FOG_ID, run.m4, opened, Qi, { ...record, idCert: otherIdCert }),
+                ErrorCode.InvalidPrimaryHash,
+                'record of another certificate',
+            );
+            throwsCode(
+                () => runAlgorithm3(suite, keys.dC, FOG_ID, run.m4, opened, Qi, { ...record, fogId: 'fog-b' }),
+                ErrorCode.InvalidPrimaryHash,
+                'record of another fog',
+            );
+            // 3. A Q_i that is not the one the activation committed to (its own code, not symmetricKeyInvalid).
+            throwsCode(
+                () =>
+                    runAlgorithm3(
+                        suite,
+                        keys.dC,
+                        FOG_ID,
+                        run.m4,
+                        opened,
+                        encodePoint(suite, other.device.publicKey),
+                        record,
+                    ),
+                ErrorCode.PublicKeyMismatch,
+                'another Q_i',
+            );
+            // 4. B_i of another counter.
+            throwsCode(
+                () =>
+                    runAlgorithm3(suite, keys.dC, FOG_ID, run.m4, opened, Qi, {
+                        ...record,
+                        counterCommitment: encodePoint(suite, other.obj.counterProof.B),
+                    }),
+                ErrorCode.FailedChallenge,
+                'B_i of another counter',
+            );
         });
 
         void it('OpenSSL ECDH in computeSymKey equals the noble computation, from both sides', () => {

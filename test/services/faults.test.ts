@@ -382,8 +382,10 @@ void test('a pushed frame for a session that ends while the frame is opened is d
     const first = await agent.establishSession();
     // A duplicate Confirm the fog pushes (its outbox re-forwarded M4 and nobody waited for the answer).
     const pushedConfirm = async (): Promise<{ kind: EnvelopeKind; correlationId: Uint8Array; body: Uint8Array }> => {
-        const csp = bed.net.csp as unknown as { seal(k: string, t: FrameType, p: Uint8Array): Promise<Uint8Array> };
-        const frame = await csp.seal(first.routeId, FrameType.Confirm, fromHex(first.routeId));
+        const csp = bed.net.csp as unknown as {
+            channels: { seal(k: string, t: FrameType, p: Uint8Array): Promise<Uint8Array> };
+        };
+        const frame = await csp.channels.seal(first.routeId, FrameType.Confirm, fromHex(first.routeId));
         return {
             kind: EnvelopeKind.Frame,
             correlationId: newCorrelationId(),

@@ -29,6 +29,8 @@ export const ErrorCode = {
     NotConfigured: 'notConfigured',
     DecryptionFailed: 'decryptionFailed',
     ReplayDetected: 'replayDetected',
+    /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
+    PublicKeyMismatch: 'publicKeyMismatch',
     // Material traceability (paper 000 §5).
     UnknownLot: 'unknownLot',
     UnknownTransformation: 'unknownTransformation',

@@ -16,4 +16,5 @@ export * from './hpke.js';
 export * from './session-channel.js';
 export * from './messages.js';
 export * from './session.js';
+export * from './algorithm3.js';
 export * from './record-query.js';

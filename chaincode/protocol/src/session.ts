@@ -528,6 +528,14 @@ export async function createM4(
     return { suite, ...unsigned, signature };
 }
 
+/** M4 after {@link openM4}: s_f verified, C3 and C2 decrypted. */
+export interface OpenedM4 {
+    primaryHash: Uint8Array;
+    counter: bigint;
+    dynamicId: Uint8Array;
+    idCert: Point;
+}
+
 /**
  * CSP (Alg. 3): verify s_f against the fog's Q_f (FailedSignatureVerification), decrypt C3 to
  * (primaryHash, IDCert_i) and C2 under IDCert_i (DecryptionFailed if C2 belongs to another
@@ -539,7 +547,7 @@ export async function openM4(
     cspRecipient: HpkeRecipient,
     fogPublicKey: Point,
     m4: M4,
-): Promise<{ primaryHash: Uint8Array; counter: bigint; dynamicId: Uint8Array; idCert: Point }> {
+): Promise<OpenedM4> {
     assertSuite(suite, m4.suite, 'M4');
     assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
     const Qf = withPrecomputedTable(suite, fogPublicKey);

@@ -5,7 +5,7 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Socket } from 'node:net';
-import { ServiceError, ServiceErrorCode } from './envelope.js';
+import { ServiceError, ServiceErrorCode } from './errors.js';
 
 export type MessageHandler = (topic: string, payload: Buffer) => void;
 

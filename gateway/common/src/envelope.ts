@@ -1,6 +1,6 @@
 /**
  * The device <-> fog wire envelope carried in MQTT payloads. MQTT 3.1.1 has no response topic or
- * correlation data (the embedded broker speaks only 3.1.1, DESIGN.md §4.8), so every payload
+ * correlation data (the embedded broker speaks only 3.1.1, docs/design.md, transport), so every payload
  * carries its own correlation id; replies echo it. Layout (protocol module ByteWriter):
  *
  *   u8 version | u8 kind | raw(16) correlation id | bytes32 body
@@ -9,7 +9,8 @@
  * encodings (M1..M3, session-channel frames) plus small fixed fields defined here.
  */
 import { randomBytes } from 'node:crypto';
-import { ByteReader, ByteWriter, DecodeError, ErrorCode, parseErrorCode, ProtocolError } from '@m2m-fabric/protocol';
+import { ByteReader, ByteWriter, DecodeError } from '@m2m-fabric/protocol';
+import { isKnownErrorCode, ServiceError, type AnyErrorCode } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
 export const CORRELATION_ID_BYTES = 16;
@@ -42,55 +43,6 @@ export interface Envelope {
     kind: EnvelopeKind;
     correlationId: Uint8Array;
     body: Uint8Array;
-}
-
-/**
- * Error codes of the service layer that the protocol's ErrorCode does not cover (transport and
- * availability). Wire form is the same `<code>: <detail>` as protocol errors.
- */
-export const ServiceErrorCode = {
-    Timeout: 'timeout',
-    RateLimited: 'rateLimited',
-    Oversized: 'oversized',
-    Unavailable: 'unavailable',
-    LedgerUnavailable: 'ledgerUnavailable',
-    StorageUnavailable: 'storageUnavailable',
-    UnknownSession: 'unknownSession',
-    Busy: 'busy',
-    /** Another live process (a running device agent) owns the device state file. */
-    DeviceBusy: 'deviceBusy',
-    FogKeyMismatch: 'fogKeyMismatch',
-    NoSessionsLeft: 'noSessionsLeft',
-    Internal: 'internal',
-} as const;
-export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
-export type AnyErrorCode = ErrorCode | ServiceErrorCode;
-const SERVICE_CODES: ReadonlySet<string> = new Set(Object.values(ServiceErrorCode));
-
-/** A typed failure of the service layer; `code` is a protocol ErrorCode or a ServiceErrorCode. */
-export class ServiceError extends Error {
-    readonly code: AnyErrorCode;
-    constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
-        super(`${code}: ${message}`, options);
-        this.name = 'ServiceError';
-        this.code = code;
-    }
-}
-
-/** The code of any error: ProtocolError/ServiceError code, a code embedded in a ledger message, or internal. */
-export function errorCodeOf(err: unknown): AnyErrorCode {
-    if (err instanceof ServiceError || err instanceof ProtocolError) return err.code;
-    const message = err instanceof Error ? err.message : String(err);
-    const code = parseErrorCode(message);
-    if (code !== undefined) return code;
-    for (const m of message.matchAll(/([A-Za-z][A-Za-z0-9-]*):/g)) {
-        if (m[1] !== undefined && SERVICE_CODES.has(m[1])) return m[1] as ServiceErrorCode;
-    }
-    return ServiceErrorCode.Internal;
-}
-
-export function isKnownErrorCode(code: string): code is AnyErrorCode {
-    return SERVICE_CODES.has(code) || (Object.values(ErrorCode) as string[]).includes(code);
 }
 
 export function newCorrelationId(): Uint8Array {

@@ -8,6 +8,7 @@
  * - owner-only (0600) atomic JSON files and the logger.
  */
 export * from './connection.js';
+export * from './errors.js';
 export * from './envelope.js';
 export * from './topics.js';
 export * from './request-client.js';

@@ -11,10 +11,9 @@ import {
     encodeEnvelope,
     EnvelopeKind,
     newCorrelationId,
-    ServiceError,
-    ServiceErrorCode,
     type Envelope,
 } from './envelope.js';
+import { ServiceError, ServiceErrorCode } from './errors.js';
 
 interface Pending {
     resolve: (env: Envelope) => void;

@@ -1,0 +1,59 @@
+/**
+ * Typed errors of the service layer (device agent, fog, CSP, manufacturer). A reply carries an
+ * error as `<code>: <detail>`; a client switches on `code`, never on the message. Codes are the
+ * protocol's {@link ErrorCode} (the paper's rejection names and the chaincode's) plus the
+ * transport and availability codes below.
+ */
+import { ErrorCode, parseErrorCode, ProtocolError } from '@m2m-fabric/protocol';
+
+/**
+ * Error codes of the service layer that the protocol's ErrorCode does not cover (transport and
+ * availability). Wire form is the same `<code>: <detail>` as protocol errors.
+ */
+export const ServiceErrorCode = {
+    Timeout: 'timeout',
+    RateLimited: 'rateLimited',
+    Oversized: 'oversized',
+    Unavailable: 'unavailable',
+    LedgerUnavailable: 'ledgerUnavailable',
+    StorageUnavailable: 'storageUnavailable',
+    UnknownSession: 'unknownSession',
+    Busy: 'busy',
+    /** Another live process (a running device agent) owns the device state file. */
+    DeviceBusy: 'deviceBusy',
+    /** The ledger holds another key for this fog than its key file. */
+    FogKeyMismatch: 'fogKeyMismatch',
+    /** The ledger holds another CSP key or suite than the CSP's key file. */
+    CspKeyMismatch: 'cspKeyMismatch',
+    NoSessionsLeft: 'noSessionsLeft',
+    Internal: 'internal',
+} as const;
+export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];
+export type AnyErrorCode = ErrorCode | ServiceErrorCode;
+const SERVICE_CODES: ReadonlySet<string> = new Set(Object.values(ServiceErrorCode));
+
+/** A typed failure of the service layer; `code` is a protocol ErrorCode or a ServiceErrorCode. */
+export class ServiceError extends Error {
+    readonly code: AnyErrorCode;
+    constructor(code: AnyErrorCode, message: string, options?: ErrorOptions) {
+        super(`${code}: ${message}`, options);
+        this.name = 'ServiceError';
+        this.code = code;
+    }
+}
+
+/** The code of any error: ProtocolError/ServiceError code, a code embedded in a ledger message, or internal. */
+export function errorCodeOf(err: unknown): AnyErrorCode {
+    if (err instanceof ServiceError || err instanceof ProtocolError) return err.code;
+    const message = err instanceof Error ? err.message : String(err);
+    const code = parseErrorCode(message);
+    if (code !== undefined) return code;
+    for (const m of message.matchAll(/([A-Za-z][A-Za-z0-9-]*):/g)) {
+        if (m[1] !== undefined && SERVICE_CODES.has(m[1])) return m[1] as ServiceErrorCode;
+    }
+    return ServiceErrorCode.Internal;
+}
+
+export function isKnownErrorCode(code: string): code is AnyErrorCode {
+    return SERVICE_CODES.has(code) || (Object.values(ErrorCode) as string[]).includes(code);
+}

@@ -1,0 +1,101 @@
+/**
+ * The state and helpers the CSP's handlers share: configuration, the durable session and telemetry
+ * stores, the link connection, approved fog keys, metrics and the ledger-call error mapping. The
+ * backend (backend.ts) creates it; each handler (handlers/) and each part of the backend
+ * (issuance.ts, synchronisation.ts, channels.ts, instruction-delivery.ts) receives it.
+ */
+import type { KeyObject } from 'node:crypto';
+import { decodePoint, fromHex, type Point, type Suite } from '@m2m-fabric/protocol';
+import {
+    MqttConnection,
+    ServiceError,
+    errorCodeOf,
+    silentLogger,
+    type Logger,
+    type TopicLayout,
+} from '@m2m-fabric/common';
+import { EndorseError, type ChaincodeClient, type ObjectStore } from '@m2m-fabric/sdk';
+import { ecdsaPublicKey, type ServiceKey } from '../keys.js';
+import { encodeDeviceBound, encodeLinkMessage, type DeviceBoundBody, type LinkKind } from '../link.js';
+import type { DurableMap } from '../util/durable-map.js';
+import type { CspMetrics } from './metrics.js';
+import type { StoredSession, TelemetryRecord } from './session-store.js';
+
+export interface CspContextOptions {
+    key: ServiceKey;
+    ledger: ChaincodeClient;
+    store: ObjectStore;
+    dataDir: string;
+    topics: TopicLayout;
+    logger?: Logger;
+}
+
+export class CspContext {
+    readonly suite: Suite;
+    readonly key: ServiceKey;
+    readonly ledger: ChaincodeClient;
+    readonly store: ObjectStore;
+    readonly dataDir: string;
+    readonly topics: TopicLayout;
+    readonly log: Logger;
+    readonly m: CspMetrics;
+    /** Set by start(). */
+    conn!: MqttConnection;
+    sessions!: DurableMap<StoredSession>;
+    telemetry!: DurableMap<TelemetryRecord>;
+    closed = false;
+    private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
+
+    constructor(options: CspContextOptions, metrics: CspMetrics) {
+        this.suite = options.key.suite;
+        this.key = options.key;
+        this.ledger = options.ledger;
+        this.store = options.store;
+        this.dataDir = options.dataDir;
+        this.topics = options.topics;
+        this.log = options.logger ?? silentLogger;
+        this.m = metrics;
+    }
+
+    /** Sends a signed link message to a fog. */
+    async send(fogId: string, kind: LinkKind, body: DeviceBoundBody): Promise<void> {
+        await this.conn.publish(
+            this.topics.cspOutbound(fogId),
+            encodeLinkMessage(this.key, kind, 'csp', encodeDeviceBound(body)),
+        );
+    }
+
+    /**
+     * An approved fog's registered key from the ledger (cached until the fog is revoked).
+     *
+     * @throws {ServiceError} fogNotApproved when the fog is pending or revoked; the ledger's error
+     *   (unknownFog) when it is not registered.
+     */
+    async fogKey(fogId: string): Promise<{ point: Point; verify: KeyObject }> {
+        const cached = this.fogKeys.get(fogId);
+        if (cached !== undefined) return cached;
+        const fog = await this.ledger.getFog(fogId);
+        if (fog.status !== 'approved') throw new ServiceError('fogNotApproved', `fog ${fogId} is ${fog.status}`);
+        const point = decodePoint(this.suite, fromHex(fog.publicKey));
+        const entry = { point, verify: ecdsaPublicKey(this.suite, point) };
+        this.fogKeys.set(fogId, entry);
+        return entry;
+    }
+
+    /** Forgets a fog's cached key: its next login or link message re-reads the ledger. */
+    forgetFog(fogId: string): void {
+        this.fogKeys.delete(fogId);
+    }
+
+    /** Runs a ledger call, counting failures and turning a chaincode rejection into its error code. */
+    async ledgerCall<T>(fn: () => Promise<T>): Promise<T> {
+        try {
+            return await fn();
+        } catch (err) {
+            this.m.ledgerErrors.inc({ code: errorCodeOf(err) });
+            if (err instanceof EndorseError && err.errorCode !== undefined)
+                throw new ServiceError(err.errorCode, err.chaincodeMessage);
+            throw err;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/** What a CSP link-message or chaincode-event handler works with. */
+import type { CspChannels } from '../channels.js';
+import type { CspContext } from '../context.js';
+import type { InstructionDelivery } from '../instruction-delivery.js';
+import type { CspSynchroniser } from '../synchronisation.js';
+import type { TelemetryRecord } from '../session-store.js';
+
+export interface CspHandlerContext {
+    ctx: CspContext;
+    channels: CspChannels;
+    synchroniser: CspSynchroniser;
+    delivery: InstructionDelivery;
+    /** Called with every telemetry record stored. */
+    onTelemetry(record: TelemetryRecord): void;
+}

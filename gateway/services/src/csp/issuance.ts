@@ -1,0 +1,53 @@
+/**
+ * Algorithm 1 at the CSP-CA (paper 004): answers a manufacturer's purchase (SessionsRequested
+ * event) by building the n certificate objects with d_c, storing them in the object store and
+ * submitting them; the chaincode verifies every ECQV equation, content address and counter proof.
+ * Also fog approval: addr_f = H(ID_f, d_c*Q_f) recomputed from the registered Q_f.
+ */
+import {
+    decodeCertificateRequest,
+    decodePoint,
+    encodeCertificateObject,
+    fogAddress,
+    fromHex,
+    issueCertificates,
+    toHex,
+} from '@m2m-fabric/protocol';
+import type { CspContext } from './context.js';
+
+/**
+ * Algorithm 1 for one purchase: fetch the request, issue, store the objects, submit.
+ *
+ * @throws the object store's error (StorageError) or the ledger's (EndorseError, CommitError).
+ */
+export async function issueRequest(ctx: CspContext, requestId: string): Promise<void> {
+    const req = await ctx.ledger.getRequest(requestId);
+    if (req.status !== 'pending') return;
+    let requestBytes: Uint8Array;
+    try {
+        requestBytes = await ctx.store.get(requestId);
+    } catch (err) {
+        ctx.m.storeErrors.inc();
+        throw err;
+    }
+    const request = decodeCertificateRequest(requestBytes);
+    const objects = issueCertificates(ctx.suite, ctx.key.privateKey, request).map(encodeCertificateObject);
+    try {
+        await ctx.store.putMany(objects);
+    } catch (err) {
+        ctx.m.storeErrors.inc();
+        throw err;
+    }
+    await ctx.ledger.issueCertificates(requestId, requestBytes, objects);
+    ctx.m.issued.inc({}, objects.length);
+}
+
+/** Approves a pending fog when H(ID_f, d_c*Q_f) equals the registered addr_f. */
+export async function approveFog(ctx: CspContext, fogId: string): Promise<void> {
+    const fog = await ctx.ledger.getFog(fogId);
+    if (fog.status !== 'pending') return;
+    const Qf = decodePoint(ctx.suite, fromHex(fog.publicKey));
+    const address = toHex(fogAddress(ctx.suite, fogId, Qf.multiply(ctx.key.privateKey)));
+    await ctx.ledger.approveFog(fogId, address);
+    ctx.log.info('fog approved', { fogId });
+}

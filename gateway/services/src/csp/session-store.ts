@@ -1,0 +1,30 @@
+/** What the CSP keeps per session and per telemetry frame (durable maps, 0600 files). */
+import type { SessionChannelState } from '@m2m-fabric/protocol';
+
+/** A session in the store. symKey is secret: the store file is 0600 and never logged. */
+export interface StoredSession {
+    state: 'syncing' | 'established';
+    routeId: string;
+    primaryHash: string;
+    idCert: string;
+    fogId: string;
+    counter: string;
+    dynamicId: string;
+    symKey: string;
+    synchronisation: string;
+    channel?: SessionChannelState;
+    /** Revealed by the device inside the channel (never on the ledger). */
+    equipmentId?: string;
+    /** Where the device was last seen, for pushing instructions. */
+    lastClientId?: string;
+    establishedAt?: number;
+}
+
+/** One Upload frame's payload as the CSP received it. */
+export interface TelemetryRecord {
+    routeId: string;
+    equipmentId?: string;
+    seq: string;
+    receivedAt: number;
+    payload: string;
+}

@@ -1,0 +1,138 @@
+/**
+ * Algorithm 3 at the CSP, around the pure checks of the protocol module ({@link runAlgorithm3}):
+ * opening M4, the one ledger read, the durable 'syncing' record, the synchronisation transaction,
+ * and finishing or dropping a session whose outcome a crash left unknown.
+ *
+ * Crash safety: a session is written to the store as 'syncing' before the synchronisation is
+ * submitted; a restarted CSP finds it, checks the ledger and finishes it (resume).
+ */
+import { decodeM4, FrameType, fromHex, openM4, runAlgorithm3, symKeyCommitment, toHex } from '@m2m-fabric/protocol';
+import { errorCodeOf, ServiceErrorCode } from '@m2m-fabric/common';
+import { FifoLimiter } from '../util/fifo-limiter.js';
+import type { CspChannels } from './channels.js';
+import type { CspContext } from './context.js';
+import type { StoredSession } from './session-store.js';
+
+export class CspSynchroniser {
+    /** One Algorithm 3 run per route at a time: a re-sent M4 joins the run in progress. */
+    private readonly inFlight = new Map<string, Promise<Uint8Array>>();
+    private readonly slots: FifoLimiter;
+
+    constructor(
+        private readonly ctx: CspContext,
+        private readonly channels: CspChannels,
+        maxConcurrent: number,
+    ) {
+        this.slots = new FifoLimiter(maxConcurrent);
+    }
+
+    /**
+     * Algorithm 3 for the M4 a fog forwarded on route `key`. Returns the Confirm frame under the new
+     * session key. Idempotent per route. At most `maxConcurrent` runs go on until their
+     * synchronisation is with the orderer; the rest wait in arrival order (util/fifo-limiter.ts),
+     * so a burst's first transaction starts its block early.
+     *
+     * @throws {ServiceError | VerificationError} with the paper's code of the check that failed.
+     */
+    run(fogId: string, m4Bytes: Uint8Array, devicePublicKey: Uint8Array, key: string): Promise<Uint8Array> {
+        let p = this.inFlight.get(key);
+        if (p === undefined) {
+            p = (async () => {
+                const release = await this.slots.acquire();
+                try {
+                    return await this.synchronise(fogId, m4Bytes, devicePublicKey, key, release);
+                } finally {
+                    release();
+                }
+            })();
+            this.inFlight.set(key, p);
+            p.finally(() => this.inFlight.delete(key)).catch(() => undefined);
+        }
+        return p;
+    }
+
+    private async synchronise(
+        fogId: string,
+        m4Bytes: Uint8Array,
+        devicePublicKey: Uint8Array,
+        key: string,
+        ordered: () => void,
+    ): Promise<Uint8Array> {
+        const { ctx } = this;
+        const existing = ctx.sessions.get(key);
+        if (existing?.state === 'established') return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        const fog = await ctx.fogKey(fogId);
+        const m4 = decodeM4(ctx.suite, m4Bytes);
+        const opened = await openM4(ctx.suite, ctx.key.recipient, fog.point, m4);
+        const primaryHash = toHex(opened.primaryHash);
+        // One read: the session record comes with its certificate's B_i.
+        const record = await ctx.ledgerCall(() => ctx.ledger.getSession(primaryHash));
+        const result = runAlgorithm3(ctx.suite, ctx.key.privateKey, fogId, m4, opened, devicePublicKey, {
+            idCert: fromHex(record.idCert),
+            fogId: record.fogId,
+            publicKeyCommitment: fromHex(record.publicKeyCommitment),
+            counterCommitment: fromHex(record.counterCommitment),
+        });
+        const stored: StoredSession = {
+            state: 'syncing',
+            routeId: key,
+            primaryHash,
+            idCert: toHex(result.idCert),
+            fogId,
+            counter: result.counter.toString(),
+            dynamicId: toHex(result.dynamicId),
+            symKey: toHex(result.symKey),
+            synchronisation: toHex(result.synchronisation),
+        };
+        // The 'syncing' record and the submission overlap (the record is durable long before the commit,
+        // which waits for a BatchTimeout). Should the CSP stop before the record is on disk, the fog
+        // re-sends M4 and this function finds the ledger already synchronised (below).
+        const syncing = ctx.sessions.set(key, stored);
+        try {
+            await Promise.all([
+                syncing,
+                ctx.ledgerCall(() => ctx.ledger.synchroniseSession(result.synchronisation, ordered)),
+            ]);
+        } catch (err) {
+            await syncing.catch(() => undefined);
+            const code = errorCodeOf(err);
+            if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
+                // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
+                const now = await ctx.ledger.getSession(primaryHash).catch(() => undefined);
+                if (
+                    now?.status !== 'synchronised' ||
+                    now.symKeyCommitment !== toHex(symKeyCommitment(ctx.suite, result.symKey))
+                ) {
+                    await ctx.sessions.delete(key);
+                    throw err;
+                }
+            } else if (code !== ServiceErrorCode.Internal && code !== ServiceErrorCode.LedgerUnavailable) {
+                await ctx.sessions.delete(key);
+                throw err;
+            } else throw err; // outcome unknown: keep 'syncing' for resume
+        }
+        stored.state = 'established';
+        stored.establishedAt = Date.now();
+        // Open the channel and reserve its first send sequence numbers in the same durable write.
+        await this.channels.create(key, result.symKey, stored);
+        await ctx.sessions.set(key, stored);
+        return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+    }
+
+    /** After a restart: a 'syncing' session is finished if the ledger shows it synchronised, else dropped. */
+    async resume(s: StoredSession): Promise<void> {
+        const { ctx } = this;
+        try {
+            await ctx.ledgerCall(() => ctx.ledger.synchroniseSession(fromHex(s.synchronisation)));
+        } catch {
+            const now = await ctx.ledger.getSession(s.primaryHash).catch(() => undefined);
+            if (now?.status !== 'synchronised') {
+                await ctx.sessions.delete(s.routeId);
+                return;
+            }
+        }
+        s.state = 'established';
+        s.establishedAt = Date.now();
+        await ctx.sessions.set(s.routeId, s);
+    }
+}

@@ -1,0 +1,79 @@
+/**
+ * Device → fog M1 = ⟨C1, C2, proof of possession⟩ (Algorithm 2, first half). The fog opens C1 to
+ * IDCert_i, checks the certificate's Table II record on the ledger (a read-only pre-check), fetches
+ * its object from the object store and answers M2 = the certificate object, with a one-time handle
+ * for M3. While the device works on M3 the fog prepares P = d_f*IDCert_i, its DLEQ proof,
+ * primaryHash and M4.
+ */
+import { randomBytes } from 'node:crypto';
+import {
+    computePrimaryHash,
+    createM4,
+    decodeM1,
+    encodeM2,
+    encodePoint,
+    openM1,
+    prepareActivation,
+    toHex,
+} from '@m2m-fabric/protocol';
+import { encodeTagged, EnvelopeKind, ServiceError, ServiceErrorCode, type Envelope } from '@m2m-fabric/common';
+import type { FogContext, PendingHandle, Prepared } from '../context.js';
+import type { FogHandlerContext } from './handler.js';
+
+export async function handleM1(h: FogHandlerContext, clientId: string, env: Envelope): Promise<void> {
+    if (!h.limiter.allow(clientId)) throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests');
+    await h.m1Slots.run(() => answerM1(h.ctx, clientId, env));
+}
+
+/** Opens M1, checks the certificate on the ledger, fetches its object and replies M2. */
+async function answerM1(ctx: FogContext, clientId: string, env: Envelope): Promise<void> {
+    const m1 = decodeM1(ctx.suite, env.body);
+    const { idCert } = await openM1(ctx.suite, ctx.key.recipient, m1);
+    const idCertHex = toHex(encodePoint(ctx.suite, idCert));
+    const record = await ctx.ledgerCall(() => ctx.ledger.getCertificate(idCertHex));
+    if (record.status === 'used') throw new ServiceError('failedDoubleSpendingCheck-1', 'certificate already used');
+    if (record.contentAddress === undefined || record.status !== 'unused') {
+        throw new ServiceError('unknownCertificate', `certificate is ${record.status}`);
+    }
+    let certificateObject: Uint8Array;
+    try {
+        certificateObject = await ctx.store.get(record.contentAddress);
+    } catch (err) {
+        ctx.m.storeErrors.inc();
+        throw new ServiceError(ServiceErrorCode.StorageUnavailable, `certificate object: ${(err as Error).message}`);
+    }
+    const handle = new Uint8Array(randomBytes(16));
+    sweepHandles(ctx);
+    const pending: PendingHandle = { m1, idCert, certificateObject, expiresAt: Date.now() + ctx.handleTtlMs };
+    ctx.handles.set(toHex(handle), pending);
+    await ctx.reply(
+        clientId,
+        EnvelopeKind.M2,
+        env.correlationId,
+        encodeTagged(handle, encodeM2({ suite: ctx.suite, certificateObject })),
+    );
+    // Off the critical path: nothing here depends on M3 (the M3 handler awaits it, or computes it if missing).
+    pending.prepared = prepareForM3(ctx, pending);
+    pending.prepared.catch(() => undefined);
+}
+
+/** P = d_f*IDCert_i with its DLEQ proof, primaryHash and M4: everything of Alg. 2 but M3's part. */
+export async function prepareForM3(ctx: FogContext, pending: PendingHandle): Promise<Prepared> {
+    const activation = prepareActivation(ctx.suite, ctx.key.privateKey, pending.certificateObject);
+    const primaryHash = computePrimaryHash(ctx.suite, activation.P);
+    const m4 = await createM4(
+        ctx.suite,
+        ctx.fogId,
+        ctx.key.privateKey,
+        pending.m1,
+        primaryHash,
+        ctx.cspPublicKey,
+        pending.idCert,
+    );
+    return { activation, primaryHash, m4 };
+}
+
+function sweepHandles(ctx: FogContext): void {
+    const now = Date.now();
+    for (const [k, p] of ctx.handles) if (p.expiresAt < now) ctx.handles.delete(k);
+}
