@@ -22,6 +22,7 @@ commands:
   fog            run a fog gateway service
   csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
   manufacturer   register/replace/decommission equipment, buy sessions, list, history
+  material       material lots, transformations, backward/forward traces, machine windows, query grants
   storage        export the embedded IPFS store to a CAR file (for ipfs dag import), or import one
 Run "m2m <command> --help" for a command's options and environment variables.`;
 
@@ -111,6 +112,8 @@ async function main(): Promise<void> {
             return (await import('./services.js')).runManufacturer(rest);
         case 'storage':
             return (await import('./storage.js')).runStorage(rest);
+        case 'material':
+            return (await import('./material.js')).runMaterial(rest);
         case undefined:
         case '--help':
         case 'help':
