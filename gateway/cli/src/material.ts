@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 
 import { decodeScalar, fromHex, getSuite } from '@m2m-fabric/protocol';
-import { MaterialsClient, type TransformationSpec } from '@m2m-fabric/sdk';
+import { EndorseError, MaterialsClient, type TransformationSpec } from '@m2m-fabric/sdk';
 
 import { fabricClient, flags } from './services.js';
 
@@ -102,6 +102,14 @@ export async function runMaterial(argv: string[]): Promise<void> {
             default:
                 throw new Error(`unknown action ${action}\n${USAGE}`);
         }
+    } catch (error) {
+        // A chaincode rejection is the user's answer (unknownLot, lotOverConsumed, ...), not a crash.
+        if (error instanceof EndorseError) {
+            console.error(`error ${error.errorCode ?? 'rejected'}: ${error.chaincodeMessage}`);
+            process.exitCode = 1;
+            return;
+        }
+        throw error;
     } finally {
         client.connection.close();
     }
