@@ -93,8 +93,11 @@ export class FogQueryHandler {
         try {
             const query = decodeQueryPacket(this.suite, packetBytes, 2);
             digest = query.digest;
+            // Step 3's M-EB read runs beside step 2's (the asker's key): one ledger round trip, not two.
+            const targetLookup = this.options.directory.lookup(query.receiverId);
+            targetLookup.catch(() => undefined);
             await this.checkQuery(query);
-            const target = await this.options.directory.lookup(query.receiverId);
+            const target = await targetLookup;
             // Step 3: the paper's null answer for a machine the M-EB does not know.
             if (target === undefined) {
                 throw new QueryError(
