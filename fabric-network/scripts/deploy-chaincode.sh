@@ -149,12 +149,21 @@ fi
 for org in "${PEER_ORGS[@]}"; do
     (
         use_org_admin "${org}"
-        retry 30 2 peer chaincode query -C "${CHANNEL_NAME}" -n "${CHAINCODE_NAME}" \
-            -c '{"Args":["org.hyperledger.fabric:GetMetadata"]}' >/dev/null ||
+        # The first probes race the servers' start and are refused: keep their output for the failure only.
+        errors="$(mktemp)"
+        if ! retry 30 2 peer chaincode query -C "${CHANNEL_NAME}" -n "${CHAINCODE_NAME}" \
+            -c '{"Args":["org.hyperledger.fabric:GetMetadata"]}' >/dev/null 2>"${errors}"; then
+            cat "${errors}" >&2
+            rm -f "${errors}"
             fail "$(peer_host "${org}") cannot reach its chaincode server cc.${org}.${DOMAIN}; see its log"
+        fi
+        rm -f "${errors}"
         log "  $(peer_host "${org}"): chaincode answers"
     )
 done
+# Every peer must also know every other organisation's peers as endorsers of the new definition
+# (gossiped state info) before a client's first MAJORITY endorsement can be planned.
+wait_for_discovery "${CHAINCODE_NAME}"
 
 mkdir -p "${ARTIFACTS}"
 printf 'CHAINCODE_ID=%s\nCHAINCODE_VERSION=%s\nCHAINCODE_SEQUENCE=%s\n' "${PACKAGE_ID}" "${VERSION}" "${SEQUENCE}" >"${ARTIFACTS}/chaincode.env"

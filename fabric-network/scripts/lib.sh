@@ -52,6 +52,7 @@ orderer_dir() { echo "${ORGANIZATIONS}/ordererOrganizations/${DOMAIN}/orderers/$
 orderer_tls_ca() { echo "${ORGANIZATIONS}/ordererOrganizations/${DOMAIN}/tlsca/tlsca.${DOMAIN}-cert.pem"; }
 peer_tls_ca() { echo "${ORGANIZATIONS}/peerOrganizations/$(org_domain "$1")/tlsca/tlsca.$(org_domain "$1")-cert.pem"; }
 admin_msp() { echo "${ORGANIZATIONS}/peerOrganizations/$(org_domain "$1")/users/Admin@$(org_domain "$1")/msp"; }
+admin_tls() { echo "${ORGANIZATIONS}/peerOrganizations/$(org_domain "$1")/users/Admin@$(org_domain "$1")/tls"; }
 
 # Orderer indexes that run for the chosen consensus.
 active_orderers() {
@@ -211,4 +212,22 @@ wait_for_ordering() {
         sleep 1
     done
     fail "the ordering service elected no leader for ${CHANNEL_NAME} within ${ORDERING_WAIT_SECONDS:-60}s; check the orderer logs"
+}
+
+# Waits until service discovery has converged on every peer (scripts/discovery.mjs): without an
+# argument, until each peer's channel membership lists a peer of every organisation; with a
+# chaincode name, until each peer computes an endorsement layout for it with endorsers of every
+# organisation. Before that a peer's Gateway fails with "no combination of peers can be derived
+# which satisfy the endorsement policy". M2M_DISCOVERY_PROBE replaces the probe command (tests).
+wait_for_discovery() {
+    local chaincode="${1:-}" args=()
+    for org in "${PEER_ORGS[@]}"; do
+        args+=(--peer "${org},${ORG_MSP[${org}]},localhost:${PEER_PORT[${org}]},$(peer_tls_ca "${org}"),$(admin_msp "${org}"),$(admin_tls "${org}")")
+    done
+    [[ -n "${chaincode}" ]] && args+=(--chaincode "${chaincode}")
+    log "waiting for service discovery to converge on every peer${chaincode:+ (endorsers of ${chaincode})}"
+    local probe
+    read -r -a probe <<<"${M2M_DISCOVERY_PROBE:-node ${NETWORK_DIR}/scripts/discovery.mjs}"
+    "${probe[@]}" --channel "${CHANNEL_NAME}" --timeout "${DISCOVERY_WAIT_SECONDS:-120}" "${args[@]}" ||
+        fail "service discovery did not converge; see the peers' logs in ${NATIVE_DIR} (native) or docker logs"
 }

@@ -7,6 +7,7 @@
 #   node.log  its output, and node.pid while it runs
 #
 #   native.sh start | stop | status
+#   native.sh restart-peer <org>            # stop and start one peer (same settings, log appended)
 #   native.sh chaincode-start <package-id> | chaincode-stop
 #
 # Normally called by network.sh (npm run network:up -- --native) and deploy-chaincode.sh.
@@ -111,7 +112,9 @@ start_process() {
         [[ -z "${line}" || "${line}" == \#* ]] && continue
         vars+=("${line}")
     done <"${dir}/node.env"
-    env "${vars[@]}" nohup "$@" >"${dir}/node.log" 2>&1 &
+    # Appended, so a restarted node keeps the log of its earlier life.
+    printf '=== %s started %s ===\n' "${name}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"${dir}/node.log"
+    env "${vars[@]}" nohup "$@" >>"${dir}/node.log" 2>&1 &
     echo $! >"${dir}/node.pid"
     log "${name} started (pid $!, log ${dir}/node.log)"
 }
@@ -145,6 +148,17 @@ cmd_stop() {
     cmd_chaincode_stop
     for org in "${PEER_ORGS[@]}"; do stop_process "$(peer_host "${org}")" "$(node_dir "$(peer_host "${org}")")"; done
     for i in "${ORDERERS[@]}"; do stop_process "$(orderer_host "$i")" "$(node_dir "$(orderer_host "$i")")"; done
+}
+
+# Stops one organisation's peer and starts it again with the same node.env (the event-resume test's
+# "peer restart"); its ledger and log are kept.
+cmd_restart_peer() {
+    local org="$1" host
+    [[ -n "${ORG_MSP[${org}]:-}" ]] || fail "unknown organisation '${org}' (${PEER_ORGS[*]})"
+    host="$(peer_host "${org}")"
+    [[ -f "$(node_dir "${host}")/node.env" ]] || fail "${host} was never started here (no $(node_dir "${host}")/node.env)"
+    stop_process "${host}" "$(node_dir "${host}")"
+    start_process "${host}" "$(node_dir "${host}")" peer node start
 }
 
 cmd_status() {
@@ -190,7 +204,8 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    restart-peer) cmd_restart_peer "${2:?organisation}" ;;
     chaincode-start) cmd_chaincode_start "${2:?package id}" ;;
     chaincode-stop) cmd_chaincode_stop ;;
-    *) fail "usage: native.sh start|stop|status|chaincode-start <package-id>|chaincode-stop" ;;
+    *) fail "usage: native.sh start|stop|status|restart-peer <org>|chaincode-start <package-id>|chaincode-stop" ;;
 esac

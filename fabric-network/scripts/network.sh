@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Starts, stops and deploys the m2m Fabric network. Entry point of `npm run network:up|down|deploy`.
 #
-#   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1]
+#   network.sh up     [--native] [--consensus raft1|raft3|bft] [--fabric-version 2.5|3.1] [--batch-timeout 250ms]
 #   network.sh down   [--keep-crypto]
 #   network.sh deploy [--version V] [--sequence N] [--no-build]
+#   network.sh restart-peer <org>       # restart one peer (csp|foga|fogb|manufacturer), wait until it is back
 #   network.sh check  [--native]        # only report which prerequisites are missing
 #
 # `up` generates development crypto material (cryptogen), starts the orderers and peers (Docker
@@ -19,7 +20,7 @@ source "${SCRIPT_DIR}/lib.sh"
 STATE_FILE="${NETWORK_DIR}/.network-state"
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -51,11 +52,21 @@ generate_crypto() {
 }
 
 create_channel_block() {
-    local mode="$1" profile
+    local mode="$1" profile config
     profile="$(channel_profile "${mode}")"
+    config="$(configtx_dir)"
     mkdir -p "${ARTIFACTS}"
+    if [[ -n "${BATCH_TIMEOUT}" ]]; then
+        # A copy of config/ beside it (its MSPDir paths are relative) with the other BatchTimeout.
+        [[ "${BATCH_TIMEOUT}" =~ ^[0-9]+(ms|s)$ ]] || fail "--batch-timeout takes a duration such as 250ms or 2s"
+        rm -rf "${NETWORK_DIR}/.configtx"
+        cp -r "${NETWORK_DIR}/config" "${NETWORK_DIR}/.configtx"
+        sed -i "s/^\( *BatchTimeout:\).*/\1 ${BATCH_TIMEOUT}/" "${NETWORK_DIR}/.configtx/configtx.yaml" "${NETWORK_DIR}/.configtx/bft/configtx.yaml"
+        config="${NETWORK_DIR}/.configtx${config#"${NETWORK_DIR}/config"}"
+        log "BatchTimeout ${BATCH_TIMEOUT} (instead of configtx.yaml's)"
+    fi
     log "creating the first block of channel ${CHANNEL_NAME} (profile ${profile})"
-    configtxgen -configPath "$(configtx_dir)" -profile "${profile}" -channelID "${CHANNEL_NAME}" \
+    configtxgen -configPath "${config}" -profile "${profile}" -channelID "${CHANNEL_NAME}" \
         -outputBlock "${ARTIFACTS}/${CHANNEL_NAME}.block"
 }
 
@@ -95,12 +106,14 @@ compose_profiles() {
 
 cmd_up() {
     MODE=compose
+    BATCH_TIMEOUT=""
     FABRIC_VERSION="${FABRIC_VERSION:-2.5}"
     while (($# > 0)); do
         case "$1" in
             --native) MODE=native ;;
             --consensus) CONSENSUS="$2"; shift ;;
             --fabric-version) FABRIC_VERSION="$2"; shift ;;
+            --batch-timeout) BATCH_TIMEOUT="$2"; shift ;;
             -h | --help) usage ;;
             *) fail "unknown option $1" ;;
         esac
@@ -128,6 +141,7 @@ cmd_up() {
     join_orderers
     wait_for_ordering
     join_peers
+    wait_for_discovery
     log "network is up. Next: npm run network:deploy"
     log "services connect with the files in ${NETWORK_DIR}/connection/ (FABRIC_CONNECTION=...; see README.md)"
 }
@@ -154,9 +168,25 @@ cmd_down() {
         "${SCRIPT_DIR}/native.sh" stop
         rm -rf "${NATIVE_DIR}"
     fi
-    rm -rf "${ARTIFACTS}" "${NETWORK_DIR}/build" "${STATE_FILE}"
+    rm -rf "${ARTIFACTS}" "${NETWORK_DIR}/build" "${NETWORK_DIR}/.configtx" "${STATE_FILE}"
     if [[ "${keep_crypto}" == false ]]; then rm -rf "${ORGANIZATIONS}"; fi
     log "network is down"
+}
+
+# Restarts one organisation's peer under live clients (the suite's M2M_FABRIC_RESTART_PEER_CMD) and
+# returns once the peer answers discovery again with the whole channel membership.
+cmd_restart_peer() {
+    local org="${1:-}"
+    [[ -n "${org}" && -n "${ORG_MSP[${org}]:-}" ]] || fail "restart-peer needs an organisation: ${PEER_ORGS[*]}"
+    load_state
+    [[ -f "${STATE_FILE}" ]] || fail "no network is up: run 'npm run network:up' first"
+    log "restarting $(peer_host "${org}") (${MODE})"
+    if [[ "${MODE}" == compose ]]; then
+        docker restart "$(peer_host "${org}")" >/dev/null
+    else
+        "${SCRIPT_DIR}/native.sh" restart-peer "${org}"
+    fi
+    wait_for_discovery
 }
 
 cmd_check() {
@@ -179,9 +209,10 @@ main() {
             check_tools "${MODE}" || exit 1
             MODE="${MODE}" CONSENSUS="${CONSENSUS}" FABRIC_VERSION="${FABRIC_VERSION}" "${SCRIPT_DIR}/deploy-chaincode.sh" "$@"
             ;;
+        restart-peer) cmd_restart_peer "$@" ;;
         check) cmd_check "$@" ;;
         -h | --help | help) usage ;;
-        *) fail "unknown command ${command} (up, down, deploy, check)" ;;
+        *) fail "unknown command ${command} (up, down, deploy, restart-peer, check)" ;;
     esac
 }
 

@@ -73,6 +73,7 @@ import {
     type Suite,
 } from '@m2m-fabric/protocol';
 
+import { resultsDir } from './results-dir.js';
 import { UsageError } from './usage.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -153,14 +154,15 @@ export interface CryptoBenchResult {
 
 function parseArgs(args: string[]): BenchOptions {
     let quick = false;
-    let outDir = join('bench', 'results');
+    let out: string | undefined;
     for (let k = 0; k < args.length; k++) {
         const arg = args[k];
         if (arg === '--quick') quick = true;
-        else if (arg === '--out' && args[k + 1] !== undefined) outDir = args[++k]!;
+        else if (arg === '--out' && args[k + 1] !== undefined) out = args[++k]!;
         else throw new UsageError(`crypto bench: unknown argument ${JSON.stringify(arg)}`);
     }
     const workers = Math.max(1, Math.min(availableParallelism(), 8));
+    const outDir = resultsDir(quick, out);
     return quick
         ? { quick, outDir, rounds: 1, primitiveRoundMs: 5, sessionRoundMs: 1, workers }
         : { quick, outDir, rounds: 5, primitiveRoundMs: 100, sessionRoundMs: 1000, workers };

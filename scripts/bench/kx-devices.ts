@@ -26,6 +26,8 @@ export interface TrialResult {
 export interface SaturationResult {
     sessions: number;
     failed: number;
+    /** Failed sessions by error code. */
+    failures: Record<string, number>;
     seconds: number;
     /** CPU the device process used meanwhile (meaningful when the fleet has its own process). */
     cpuMs: number;
@@ -76,6 +78,7 @@ export class DeviceFleet implements Fleet {
     async saturate(seconds: number): Promise<SaturationResult> {
         let sessions = 0;
         let failed = 0;
+        const failures: Record<string, number> = {};
         const cpu0 = cpuMs();
         const t0 = performance.now();
         const until = t0 + seconds * 1000;
@@ -84,12 +87,16 @@ export class DeviceFleet implements Fleet {
                 while (performance.now() < until && a.remainingSessions > 0n) {
                     await a.establishSession().then(
                         () => sessions++,
-                        () => failed++,
+                        (err: unknown) => {
+                            failed++;
+                            const code = errorCodeOf(err);
+                            failures[code] = (failures[code] ?? 0) + 1;
+                        },
                     );
                 }
             }),
         );
-        return { sessions, failed, seconds: (performance.now() - t0) / 1000, cpuMs: cpuMs() - cpu0 };
+        return { sessions, failed, failures, seconds: (performance.now() - t0) / 1000, cpuMs: cpuMs() - cpu0 };
     }
 
     cpuMs(): Promise<number> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from '@m2m-fabric/cli';
 import { newPrivateKeySigner, type LedgerConnection } from '@m2m-fabric/sdk';
-import { FabricLedgerConnector } from '@m2m-fabric/sdk';
+import { FabricLedgerConnector, fabricIdentity, loadFabricConfig } from '@m2m-fabric/sdk';
 import { cpuMs, serveParent } from './kx-ipc.js';
 import type { DeviceSpec } from './kx-devices.js';
 
@@ -39,6 +39,12 @@ export interface ServicesOptions {
     batchTimeoutMs: number;
     fogs: number;
     ledger?: RemoteLedger;
+    /**
+     * A real Fabric network instead: a directory of connection files named after the organisations
+     * (csp, foga, fogb, manufacturer .env/.json, as fabric-network/connection/); each service uses its
+     * organisation's identity and peer.
+     */
+    fabricConnectionDir?: string;
     /** Fog and CSP steps worked on at once (FogGateway maxConcurrentSteps, CspBackend maxConcurrentSessions). */
     serviceConcurrency?: number;
     /** Embedded ledger in this process (no `ledger`): a chaincode thread per peer instead of in process. */
@@ -73,6 +79,28 @@ function remoteConnect(ledger: RemoteLedger): (mspId: string, name: string) => P
     };
 }
 
+/** The connection file of each MSP in a fabric-network/connection/ directory. */
+const FABRIC_ORG_FILES: Record<string, string> = {
+    CSPMSP: 'csp.env',
+    FogAMSP: 'foga.env',
+    FogBMSP: 'fogb.env',
+    ManufacturerMSP: 'manufacturer.env',
+};
+
+function fabricConnect(dir: string): (mspId: string) => Promise<LedgerConnection> {
+    return async (mspId) => {
+        const file = FABRIC_ORG_FILES[mspId];
+        if (file === undefined) throw new Error(`kx services: no Fabric organisation for ${mspId}`);
+        const config = loadFabricConfig({ file: join(dir, file), env: {} });
+        const { identity, signer } = fabricIdentity(config);
+        return await FabricLedgerConnector.fromConfig(config).connect({
+            identity,
+            signer,
+            channelName: config.channelName,
+        });
+    };
+}
+
 export class LocalServices implements Services {
     private constructor(
         readonly net: EmbeddedNetwork,
@@ -86,6 +114,7 @@ export class LocalServices implements Services {
             batchTimeoutMs: o.batchTimeoutMs,
             ...(o.chaincodeThreads === true ? { chaincodeExecution: 'worker-per-peer' as const } : {}),
             ...(o.ledger !== undefined ? { connect: remoteConnect(o.ledger) } : {}),
+            ...(o.fabricConnectionDir !== undefined ? { connect: fabricConnect(o.fabricConnectionDir) } : {}),
             ...(o.serviceConcurrency !== undefined
                 ? {
                       fogOptions: { maxConcurrentSteps: o.serviceConcurrency },
@@ -99,10 +128,12 @@ export class LocalServices implements Services {
 
     async provision(need: number[]): Promise<DeviceSpec[]> {
         const net = this.net;
-        await net.csp.grantCredit(
+        const balance = await net.csp.grantCredit(
             MANUFACTURER_MSP,
             need.reduce((a, b) => a + b, 0),
         );
+        // The manufacturer buys on its own peer, which has the CSP's grant moments later.
+        await net.manufacturer.waitForCredit(balance);
         return Promise.all(
             need.map(async (n, j) => {
                 const id = `kx-${String(j + 1).padStart(3, '0')}`;

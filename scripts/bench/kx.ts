@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
+ * `npm run bench -- kx [--target embedded|fabric] [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]
  *  [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes] [--service-concurrency N]
- *  [--chaincode-threads] [--no-crypto] [--profile DIR] [--out DIR]`:
+ *  [--chaincode-threads] [--no-crypto] [--profile DIR] [--out DIR]`
+ * (`--target fabric`: the same sweep on a real Fabric network the benchmark brings up, kx-fabric.ts):
  * paper 004 Fig. 6 — end-to-end latency of
  * batches of concurrent key exchanges (M1 -> Confirm: Alg. 2 + Alg. 3, two ledger commits) on the
  * embedded network (ledger, IPFS store, brokers, CSP, 2 fogs), for each BatchTimeout; then the
@@ -36,7 +37,7 @@ import {
     type ServicesOptions,
 } from './kx-services.js';
 
-interface KxOptions {
+export interface KxOptions {
     trials: number;
     budgetS: number;
     batchTimeouts: number[];
@@ -62,7 +63,7 @@ interface KxOptions {
     outDir: string;
 }
 
-interface Stats {
+export interface Stats {
     mean: number;
     std: number;
     p50: number;
@@ -71,7 +72,7 @@ interface Stats {
     max: number;
 }
 
-interface Cell {
+export interface Cell {
     batchTimeoutS: number;
     concurrency: number;
     trials: number;
@@ -85,7 +86,7 @@ interface Cell {
     meetsTarget: boolean;
 }
 
-function parse(args: string[]): KxOptions {
+export function parse(args: string[]): KxOptions {
     const o: KxOptions = {
         trials: 100,
         budgetS: 300,
@@ -145,7 +146,7 @@ function parse(args: string[]): KxOptions {
     return o;
 }
 
-function stats(xs: number[]): Stats {
+export function stats(xs: number[]): Stats {
     const s = [...xs].sort((a, b) => a - b);
     const n = s.length;
     if (n === 0) return { mean: 0, std: 0, p50: 0, p95: 0, min: 0, max: 0 };
@@ -156,7 +157,8 @@ function stats(xs: number[]): Stats {
     return { mean: r(mean), std: r(std), p50: r(pct(50)), p95: r(pct(95)), min: r(s[0]!), max: r(s[n - 1]!) };
 }
 
-type Layout = 'single' | 'devices' | 'processes';
+/** `fabric`: `--target fabric`, the services and devices processes of `processes` on a real network. */
+export type Layout = 'single' | 'devices' | 'processes' | 'fabric';
 
 interface Profiler {
     start(): Promise<unknown>;
@@ -166,7 +168,8 @@ interface Profiler {
 /** Untimed trials at the widest concurrency before each BatchTimeout's cells. */
 const WARM_UP_TRIALS = 2;
 
-const LAYOUT_TEXT: Record<Layout, string> = {
+export const LAYOUT_TEXT: Record<Layout, string> = {
+    fabric: "a real Fabric network brought up by the benchmark (native processes on this machine: orderer, one peer per organisation, one chaincode-as-a-service server per organisation); the services — CSP backend, two fog gateways with their MQTT brokers, the object store, the manufacturer client — in one process, each reaching its own organisation's peer through @hyperledger/fabric-gateway; the device agents in a third process, reaching only the fogs' brokers over TCP.",
     single: 'everything in the benchmark process (ledger, CSP, fogs, brokers, devices): one core does all the work.',
     devices:
         'the device agents in a second process (as on their Raspberry Pis), talking MQTT over TCP to the fogs; ledger and services in the benchmark process.',
@@ -174,14 +177,18 @@ const LAYOUT_TEXT: Record<Layout, string> = {
         "three processes, as a deployment separates them: (1) the ledger — the embedded Fabric network (one peer per organisation, orderer, the m2m chaincode) — in the benchmark process, serving a Fabric Gateway gRPC endpoint (TLS) per organisation; (2) the services — CSP backend, two fog gateways with their MQTT brokers, the object store, the manufacturer client — in a second process, each service reaching its own organisation's peer through the Fabric adapter (@hyperledger/fabric-gateway), as against real Fabric; (3) the device agents in a third process (their Raspberry Pis), reaching only the fogs' brokers over TCP. The OS spreads the three over both cores; the crypto-only bound runs one worker thread per core.",
 };
 
-interface SaturationFigures {
+export interface SaturationFigures {
     devices: number;
     seconds: number;
     sessions: number;
     failed: number;
+    /** Failed sessions by error code (absent in results written before it was recorded). */
+    failures?: Record<string, number>;
     sessionsPerSec: number;
     /** CPU ms per established session, by process (ledger = the benchmark's own process). */
     cpuMsPerSession: Record<string, number>;
+    /** Growth of one peer's ledger per established session, by store (when the ledger can be measured). */
+    ledgerBytesPerSession?: Record<string, number>;
 }
 
 /** The ledger in this process with a Fabric Gateway endpoint per organisation (--layout processes). */
@@ -222,7 +229,10 @@ async function startLayout(
     dataDir: string,
     bt: number,
     need: number[],
-    o: Pick<KxOptions, 'serviceConcurrency' | 'chaincodeThreads'>,
+    o: Pick<KxOptions, 'serviceConcurrency' | 'chaincodeThreads'> & {
+        fabricConnectionDir?: string;
+        fabricCpuMs?: () => Promise<number>;
+    },
 ): Promise<{
     fleet: Fleet;
     services: Services;
@@ -244,7 +254,25 @@ async function startLayout(
             start: () => child.request('profile-start'),
             stop: (path) => child.request('profile-stop', { path }),
         });
-        if (layout === 'processes') {
+        if (layout === 'fabric') {
+            const child = ChildProcessClient.fork(new URL('./kx-services.js', import.meta.url));
+            closers.push(() => child.close());
+            await child.request('start', {
+                dataDir,
+                batchTimeoutMs: Math.round(bt * 1000),
+                fogs,
+                fabricConnectionDir: o.fabricConnectionDir ?? '',
+                ...(o.serviceConcurrency === undefined ? {} : { serviceConcurrency: o.serviceConcurrency }),
+            } satisfies ServicesOptions);
+            services = {
+                provision: (n) => child.request<DeviceSpec[]>('provision', { need: n }),
+                cpuMs: () => child.request<number>('cpu'),
+                close: () => child.close(),
+            };
+            processes.services = () => child.request<number>('cpu');
+            profilers.services = childProfiler(child);
+            if (o.fabricCpuMs !== undefined) processes.fabric = o.fabricCpuMs;
+        } else if (layout === 'processes') {
             const host = await startLedgerHost(dataDir, bt, fogs);
             closers.push(async () => {
                 for (const s of host.servers) await s.close();
@@ -303,9 +331,14 @@ async function startLayout(
     }
 }
 
-async function runForBatchTimeout(
+export async function runForBatchTimeout(
     bt: number,
-    o: KxOptions,
+    o: KxOptions & {
+        fabricConnectionDir?: string;
+        fabricCpuMs?: () => Promise<number>;
+        /** Bytes of one peer's ledger stores (block files, state, history), read around saturation. */
+        ledgerBytes?: () => Record<string, number>;
+    },
     cellBudgetMs: number,
     saturate: boolean,
 ): Promise<{ cells: Cell[]; saturation?: SaturationFigures }> {
@@ -365,7 +398,7 @@ async function runForBatchTimeout(
             };
             cells.push(cell);
             console.error(
-                `  BT ${bt}s c=${c}: ${trials} trials, batch p50 ${b.p50} ms p95 ${b.p95} ms, ${cell.sessionsPerSec} sessions/s, ${failed} failed`,
+                `  BT ${bt}s c=${c}: ${trials} trials, batch p50 ${b.p50} ms p95 ${b.p95} ms, ${cell.sessionsPerSec} sessions/s, ${failed} failed${failed > 0 ? ` ${JSON.stringify(failures)}` : ''}`,
             );
         }
         if (!saturate) return { cells };
@@ -375,8 +408,10 @@ async function runForBatchTimeout(
         const profiled = o.profileDir === undefined ? [] : Object.entries(run.profilers);
         await Promise.all(profiled.map(([, p]) => p.start()));
         const before = await Promise.all(names.map((n) => run.processes[n]!()));
+        const bytesBefore = o.ledgerBytes?.();
         const r = await run.fleet.saturate(o.saturationS);
         const after = await Promise.all(names.map((n) => run.processes[n]!()));
+        const bytesAfter = o.ledgerBytes?.();
         if (o.profileDir !== undefined) {
             mkdirSync(o.profileDir, { recursive: true });
             const dir = o.profileDir;
@@ -392,9 +427,18 @@ async function runForBatchTimeout(
             seconds: Math.round(r.seconds * 10) / 10,
             sessions: r.sessions,
             failed: r.failed,
+            failures: r.failures,
             sessionsPerSec: Math.round((r.sessions / r.seconds) * 10) / 10,
             cpuMsPerSession,
         };
+        if (bytesBefore !== undefined && bytesAfter !== undefined) {
+            saturation.ledgerBytesPerSession = Object.fromEntries(
+                Object.keys(bytesAfter).map((k) => [
+                    k,
+                    Math.round((bytesAfter[k]! - (bytesBefore[k] ?? 0)) / Math.max(1, r.sessions)),
+                ]),
+            );
+        }
         console.error(
             `  saturation: ${saturation.sessionsPerSec} sessions/s with ${devices} devices, CPU ms/session ${JSON.stringify(cpuMsPerSession)}`,
         );
@@ -406,6 +450,17 @@ async function runForBatchTimeout(
 }
 
 export async function runKxBench(args: string[]): Promise<void> {
+    const t = args.indexOf('--target');
+    if (t >= 0) {
+        const target = args[t + 1];
+        const rest = [...args.slice(0, t), ...args.slice(t + 2)];
+        if (target === 'fabric') {
+            const { runKxFabricBench } = await import('./kx-fabric.js');
+            return await runKxFabricBench(rest);
+        }
+        if (target !== 'embedded') throw new UsageError('kx bench: --target is embedded (default) or fabric');
+        args = rest;
+    }
     const o = parse(args);
     process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
     const started = performance.now();

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { BenchContract } from './ledger-contract.js';
+import { resultsDir } from './results-dir.js';
 import { UsageError } from './usage.js';
 
 interface Row {
@@ -88,7 +89,7 @@ async function runConfiguration(
 
 export async function runLedgerBench(args: string[]): Promise<void> {
     let quick = false;
-    let outDir = join('bench', 'results');
+    let out: string | undefined;
     let onlyTimeouts: number[] | undefined;
     let onlyClients: number[] | undefined;
     const parseList = (flag: string, value: string | undefined): number[] => {
@@ -101,11 +102,12 @@ export async function runLedgerBench(args: string[]): Promise<void> {
     for (let i = 0; i < args.length; i++) {
         const arg = args[i];
         if (arg === '--quick') quick = true;
-        else if (arg === '--out' && args[i + 1] !== undefined) outDir = args[++i] ?? outDir;
+        else if (arg === '--out' && args[i + 1] !== undefined) out = args[++i];
         else if (arg === '--batch-timeout') onlyTimeouts = parseList(arg, args[++i]);
         else if (arg === '--clients') onlyClients = parseList(arg, args[++i]);
         else throw new UsageError(`ledger bench: unknown argument ${JSON.stringify(arg)}`);
     }
+    const outDir = resultsDir(quick, out);
     const timeouts = onlyTimeouts ?? [500, 1000, 2000];
     const concurrency = onlyClients ?? (quick ? [1, 50, 500] : [1, 10, 100, 500]);
     const windowMs = quick ? 2500 : 6000;

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]
  *                          [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick]
- *                          [--render]`
+ *                          [--render] [--out DIR]`
  *
  * Certificate lookup latency on the embedded ledger and the embedded object store (paper 004,
  * Fig. 5). With N certificates registered, a fog looks one up by IDCert_i exactly as the fog gateway
@@ -22,8 +22,9 @@
  *      run-queue wait of the main thread (lookup-probes.ts), to attribute the tail;
  *   5. the same with a direct world-state read (LedgerStore.getState + the chaincode's record
  *      decoder) in place of evaluate: how much of the ledger step is transaction machinery.
- * Results merge into bench/results/lookup.json / lookup.md by size: a run replaces the rows of the
- * sizes it measured and keeps the others, each row with its own date and load average.
+ * Results merge into bench/results/lookup.json / lookup.md by size (--quick: bench/results/quick/;
+ * --out DIR: DIR): a run replaces the rows of the sizes it measured and keeps the others, each row
+ * with its own date and load average.
  */
 import './lookup-quiet-logs.js';
 
@@ -75,11 +76,12 @@ import {
     type Sample,
     type TailAttribution,
 } from './lookup-probes.js';
+import { RESULTS_DIR, resultsDir } from './results-dir.js';
 import { UsageError } from './usage.js';
 
 const DEFAULT_SIZES = [1_000, 10_000, 100_000, 1_000_000];
-const RESULTS_JSON = 'bench/results/lookup.json';
-const RESULTS_MD = 'bench/results/lookup.md';
+const resultsJson = (options: Options): string => join(options.outDir, 'lookup.json');
+const resultsMd = (options: Options): string => join(options.outDir, 'lookup.md');
 
 interface Options {
     sizes: number[];
@@ -91,6 +93,8 @@ interface Options {
     reuse: string | undefined;
     compact: boolean;
     renderOnly: boolean;
+    /** Where lookup.json / lookup.md are merged and written (results-dir.ts). */
+    outDir: string;
 }
 
 function parseOptions(args: string[]): Options {
@@ -104,8 +108,10 @@ function parseOptions(args: string[]): Options {
         reuse: undefined,
         compact: true,
         renderOnly: false,
+        outDir: RESULTS_DIR,
     };
     let quick = false;
+    let out: string | undefined;
     const set = new Set<string>();
     for (let i = 0; i < args.length; i++) {
         const arg = args[i] as string;
@@ -156,10 +162,14 @@ function parseOptions(args: string[]): Options {
             case '--quick':
                 quick = true;
                 break;
+            case '--out':
+                out = value();
+                break;
             default:
                 throw new UsageError(`lookup bench: unknown option ${arg}`);
         }
     }
+    options.outDir = resultsDir(quick, out);
     if (quick) {
         if (!set.has('--sizes')) options.sizes = [1_000, 10_000];
         if (!set.has('--samples')) options.samples = 1000;
@@ -463,10 +473,10 @@ interface ResultsFile {
 }
 
 /** Previous rows of sizes this run did not measure are kept (only rows in the current format). */
-async function mergeResults(fresh: SizeResult[]): Promise<SizeResult[]> {
+async function mergeResults(options: Options, fresh: SizeResult[]): Promise<SizeResult[]> {
     let previous: SizeResult[] = [];
     try {
-        const file = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as Partial<ResultsFile>;
+        const file = JSON.parse(await readFile(resultsJson(options), 'utf8')) as Partial<ResultsFile>;
         previous = (file.results ?? []).filter((r) => r.tail !== undefined && r.loadAverageBefore !== undefined);
     } catch {
         previous = [];
@@ -479,9 +489,9 @@ async function mergeResults(fresh: SizeResult[]): Promise<SizeResult[]> {
 export async function runLookupBench(args: string[]): Promise<void> {
     const options = parseOptions(args);
     if (options.renderOnly) {
-        const results = await mergeResults([]);
-        await writeFile(RESULTS_MD, markdown(results));
-        console.log(`written: ${RESULTS_MD} from ${RESULTS_JSON} (${results.length} sizes)`);
+        const results = await mergeResults(options, []);
+        await writeFile(resultsMd(options), markdown(results));
+        console.log(`written: ${resultsMd(options)} from ${resultsJson(options)} (${results.length} sizes)`);
         return;
     }
     const fresh: SizeResult[] = [];
@@ -511,10 +521,10 @@ export async function runLookupBench(args: string[]): Promise<void> {
         }
     }
     console.log(`\n${latencyTable(fresh)}\n\n${tailTable(fresh)}\n\n${populationTable(fresh)}`);
-    const results = await mergeResults(fresh);
-    await mkdir('bench/results', { recursive: true });
+    const results = await mergeResults(options, fresh);
+    await mkdir(options.outDir, { recursive: true });
     const file: ResultsFile = { benchmark: 'lookup', node: process.version, cores: cpus().length, results };
-    await writeFile(RESULTS_JSON, JSON.stringify(file, null, 4) + '\n');
-    await writeFile(RESULTS_MD, markdown(results));
-    console.log(`written: ${RESULTS_JSON}, ${RESULTS_MD}`);
+    await writeFile(resultsJson(options), JSON.stringify(file, null, 4) + '\n');
+    await writeFile(resultsMd(options), markdown(results));
+    console.log(`written: ${resultsJson(options)}, ${resultsMd(options)}`);
 }

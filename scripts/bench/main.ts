@@ -1,6 +1,7 @@
 /**
  * Benchmark dispatcher: `npm run bench -- <name> [options]`. Each area registers one runner here;
- * every runner prints a table and writes its results under bench/results/.
+ * every runner prints a table and writes its results under bench/results/ (quick smoke runs under
+ * bench/results/quick/, which git ignores: results-dir.ts).
  */
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
@@ -8,6 +9,7 @@ import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { runStorageBench } from './storage.js';
 import { runTraceBench } from './trace.js';
+import { QUICK_RESULTS_DIR, RESULTS_DIR } from './results-dir.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
 /** A benchmark entry point: receives the arguments after its name, resolves when done. */
@@ -28,7 +30,10 @@ function usage(): string {
     const lines = Object.keys(BENCHES)
         .sort()
         .map((name) => `  ${usageOf(name)}`);
-    return `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}`;
+    return (
+        `usage: npm run bench -- <name> [options]; one of:\n${lines.join('\n')}\n` +
+        `Results go to ${RESULTS_DIR}/; --quick smoke runs to ${QUICK_RESULTS_DIR}/ (not tracked); --out DIR elsewhere.`
+    );
 }
 
 async function main(argv: string[]): Promise<number> {

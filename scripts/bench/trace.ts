@@ -41,10 +41,10 @@ import type { LedgerConnection } from '@m2m-fabric/sdk';
 import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
 
 import { TraceLoadContract, TRACE_LOADER_MSP, baleId, familyShape, lotsOfFamily, yarnId } from './trace-loader.js';
+import { resultsDir } from './results-dir.js';
 import { UsageError } from './usage.js';
 
 const CHAINCODE = 'm2m';
-const RESULTS_DIR = 'bench/results';
 const FAMILIES_PER_TX = 40;
 
 interface Options {
@@ -52,7 +52,7 @@ interface Options {
     samples: number;
     queries: number;
     concurrency: number[];
-    out: string;
+    out: string | undefined;
     quick: boolean;
 }
 
@@ -62,7 +62,7 @@ function parseOptions(args: string[]): Options {
         samples: 400,
         queries: 200,
         concurrency: [1, 10, 50],
-        out: RESULTS_DIR,
+        out: undefined,
         quick: false,
     };
     const list = (v: string | undefined, name: string): number[] => {
@@ -108,7 +108,6 @@ function parseOptions(args: string[]): Options {
         o.samples = 50;
         o.queries = 30;
         o.concurrency = [1, 10];
-        if (o.out === RESULTS_DIR) o.out = join(tmpdir(), 'm2m-bench-trace-quick');
     }
     return o;
 }
@@ -153,6 +152,7 @@ interface QueryRow {
 
 export async function runTraceBench(args: string[]): Promise<void> {
     const options = parseOptions(args);
+    const outDir = resultsDir(options.quick, options.out);
     const dataDir = await mkdtemp(join(tmpdir(), 'm2m-bench-trace-'));
     const ledger = await EmbeddedLedger.open({
         dataDir,
@@ -356,10 +356,10 @@ export async function runTraceBench(args: string[]): Promise<void> {
             queries: queryRows,
             targets: { traceP99MsAt1e5: 50, queryP50Ms: 100 },
         };
-        await mkdir(options.out, { recursive: true });
-        await writeFile(join(options.out, 'trace.json'), JSON.stringify(result, null, 4) + '\n');
-        await writeFile(join(options.out, 'trace.md'), markdown(result, rows, queryRows));
-        console.log(`written: ${join(options.out, 'trace.json')}, trace.md`);
+        await mkdir(outDir, { recursive: true });
+        await writeFile(join(outDir, 'trace.json'), JSON.stringify(result, null, 4) + '\n');
+        await writeFile(join(outDir, 'trace.md'), markdown(result, rows, queryRows));
+        console.log(`written: ${join(outDir, 'trace.json')}, trace.md`);
     } finally {
         await ledger.close();
         await rm(dataDir, { recursive: true, force: true });

@@ -11,7 +11,10 @@ export class UsageError extends Error {
     }
 }
 
-/** How to run each bench (the first line of its doc comment, kept here so `--help` can print it). */
+/**
+ * How to run each bench (the first line of its doc comment, kept here so `--help` can print it).
+ * Full runs write bench/results/; `--quick` smoke runs write bench/results/quick/ (results-dir.ts).
+ */
 export const BENCH_USAGE: Readonly<Record<string, string>> = {
     crypto: 'npm run bench -- crypto [--quick] [--out DIR]',
     kx:
@@ -21,7 +24,7 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
     ledger: 'npm run bench -- ledger [--quick] [--out DIR] [--batch-timeout MS[,MS]] [--clients N[,N]]',
     lookup:
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +
-        '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render]',
+        '    [--issue-limit N] [--dir DIR] [--keep] [--reuse DIR] [--no-compact] [--quick] [--render] [--out DIR]',
     storage: 'npm run bench -- storage',
     trace: 'npm run bench -- trace [--sizes 1000,10000,100000] [--samples N] [--queries N] [--concurrency 1,10,50] [--quick] [--out DIR]',
 };

@@ -234,6 +234,44 @@ void describe('every chaincode rejection leaves the state unchanged', () => {
         );
     });
 
+    void it('Algorithm 1: payment from named credit lots', async () => {
+        const m = net.parties.manufacturer;
+        type Credit = { balance: number; lots: { lotId: string; remaining: number }[] };
+        const credit = async (): Promise<Credit> =>
+            (await evaluate(m, 'registry', 'getCredit', { args: [m.mspId] })) as unknown as Credit;
+        const start = await credit();
+        const [lot, other] = start.lots;
+        assert.ok(lot !== undefined && other !== undefined, 'the grant made several lots');
+        const request = buildRequest(suite, newDevice('lathe-1', suite), 1n, 1);
+        const fromLots = (lots: unknown, r: SessionRequest = request, n = 1): (() => Promise<unknown>) =>
+            tx(m, 'certificates', 'requestSessionsFromLots', {
+                args: [String(n), r.cid, typeof lots === 'string' ? lots : JSON.stringify(lots)],
+                transient: { request: r.bytes },
+            });
+        await expectCode(ErrorCode.MalformedInput, fromLots('not json'));
+        await expectCode(ErrorCode.MalformedInput, fromLots({ lot: lot.lotId }));
+        await expectCode(ErrorCode.MalformedInput, fromLots([lot.lotId, lot.lotId]));
+        await expectCode(ErrorCode.MalformedInput, fromLots(['../credit']));
+        await expectCode(ErrorCode.FailedPayment, fromLots([]));
+        // A lot that does not exist (spent, or never granted) pays nothing.
+        await expectCode(ErrorCode.FailedPayment, fromLots([`${'ab'.repeat(32)}.000`]));
+        // One lot cannot pay more than it holds, even when the account could.
+        const big = buildRequest(suite, newDevice('lathe-2', suite), 1n, lot.remaining + 1);
+        await expectCode(ErrorCode.FailedPayment, fromLots([lot.lotId], big, lot.remaining + 1));
+        // Paid from the named lot only; every other lot is untouched.
+        await submit(m, 'certificates', 'requestSessionsFromLots', {
+            args: ['1', request.cid, JSON.stringify([lot.lotId])],
+            transient: { request: request.bytes },
+        });
+        const after = await credit();
+        assert.equal(after.balance, start.balance - 1);
+        assert.equal(after.lots.find((l) => l.lotId === lot.lotId)?.remaining ?? 0, lot.remaining - 1);
+        assert.deepEqual(
+            after.lots.filter((l) => l.lotId !== lot.lotId),
+            start.lots.filter((l) => l.lotId !== lot.lotId),
+        );
+    });
+
     void it('Algorithm 1: certificate issuance', async () => {
         const { parties, csp } = net;
         const request = buildRequest(suite, newDevice('saw-3', suite), 1n, 2);

@@ -57,6 +57,7 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
     },
     certificates: {
         requestSessions: { parameters: ['n', 'requestCid'], roles: ['manufacturer'] },
+        requestSessionsFromLots: { parameters: ['n', 'requestCid', 'lots'], roles: ['manufacturer'] },
         issueCertificates: { parameters: ['requestId'], roles: ['csp'] },
         getCertificate: { parameters: ['idCert'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
         getRequest: { parameters: ['requestId'], roles: ['csp', 'manufacturer'], evaluate: true },

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,14 +55,19 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
         }
     });
 
-    void it('`crypto --quick` writes well-formed JSON and Markdown', () => {
-        const out = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
+    void it('`crypto --quick` writes well-formed JSON and Markdown under bench/results/quick/, not over the tracked results', () => {
+        // Run from an empty directory, so "bench/results" there stands for the tracked results.
+        const cwd = mkdtempSync(join(tmpdir(), 'm2m-bench-'));
+        const out = join(cwd, 'bench', 'results', 'quick');
         try {
-            const run = spawnSync(process.execPath, [MAIN, 'crypto', '--quick', '--out', out], {
+            const run = spawnSync(process.execPath, [MAIN, 'crypto', '--quick'], {
+                cwd,
                 encoding: 'utf8',
                 timeout: 120_000,
             });
             assert.equal(run.status, 0, run.stderr);
+            assert.deepEqual(readdirSync(join(cwd, 'bench', 'results')), ['quick'], 'nothing beside quick/');
+            assert.match(run.stdout, /wrote bench\/results\/quick\/crypto\.json/);
             const result = JSON.parse(readFileSync(join(out, 'crypto.json'), 'utf8')) as {
                 bench: string;
                 quick: boolean;
@@ -107,7 +112,7 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
             assert.match(md, /\| CPU ms \/ session \(1 thread\) \|/);
             assert.match(run.stdout, /sessions\/s/);
         } finally {
-            rmSync(out, { recursive: true, force: true });
+            rmSync(cwd, { recursive: true, force: true });
         }
     });
 });

@@ -494,7 +494,7 @@ for (const suite of SUITES) {
             );
         });
 
-        void it('checks run in DESIGN.md §4.4 order: the first failing check names the error', () => {
+        void it('checks run in the order of docs/design.md: the first failing check names the error', () => {
             const badCounter = encodeCertificateObject({ ...run.obj, counterProof: other.obj.counterProof });
             const badPop = other.activation.proofOfPossession;
             const badP = other.activation.P;

@@ -30,7 +30,9 @@ import {
     ConnectionError,
     DeadlineError,
     EndorseError,
+    EndorsementMismatchError,
     EndorsementPolicyError,
+    isTransientSubmitError,
     SubmitError as LedgerSubmitError,
     type ChaincodeEvent,
 } from '@m2m-fabric/sdk';
@@ -127,6 +129,41 @@ void describe('Fabric error mapping', () => {
         assert.ok(mapped instanceof EndorsementPolicyError);
         assert.equal(mapped.policy, 'MAJORITY Endorsement');
         assert.equal(mapped.transactionId, 'txP');
+    });
+
+    void it('maps endorsers that disagree (ProposalResponsePayloads do not match) to the transient EndorsementMismatchError', () => {
+        // As Fabric 2.5.12 reported it for concurrent purchases writing one credit key.
+        const error = new FabricEndorseError({
+            code: GrpcStatus.ABORTED,
+            message:
+                '10 ABORTED: failed to collect enough transaction endorsements, see attached details for more info',
+            details: [
+                { ...detail('ProposalResponsePayloads do not match'), mspId: 'FogAMSP', address: '127.0.0.1:8051' },
+                { ...detail('ProposalResponsePayloads do not match'), mspId: 'FogBMSP', address: '127.0.0.1:9051' },
+            ],
+            cause: serviceError(GrpcStatus.ABORTED, 'x'),
+            transactionId: 'txM',
+        });
+        const mapped = mapGatewayError(error, context);
+        assert.ok(mapped instanceof EndorsementMismatchError);
+        assert.ok(mapped instanceof EndorsementPolicyError, 'still an endorsement policy failure for old callers');
+        assert.equal(mapped.transactionId, 'txM');
+        assert.match(mapped.message, /FogBMSP@127\.0\.0\.1:9051: ProposalResponsePayloads do not match/);
+        assert.ok(isTransientSubmitError(mapped));
+        // A policy that no peers can meet is not transient.
+        const unsatisfiable = mapGatewayError(
+            new FabricEndorseError({
+                code: GrpcStatus.FAILED_PRECONDITION,
+                message:
+                    '9 FAILED_PRECONDITION: no combination of peers can be derived which satisfy the endorsement policy',
+                details: [],
+                cause: serviceError(9, 'x'),
+                transactionId: 'txP',
+            }),
+            context,
+        );
+        assert.ok(!(unsatisfiable instanceof EndorsementMismatchError));
+        assert.ok(!isTransientSubmitError(unsatisfiable));
     });
 
     void it('maps a peer refusal without a chaincode response to EndorseError', () => {

@@ -60,6 +60,8 @@ esac`,
     docker: `
 echo "docker-env FABRIC_VERSION=\${FABRIC_VERSION:-} CHAINCODE_ID=\${CHAINCODE_ID:-}" >> "$CALLS"
 exit 0`,
+    // Stands in for scripts/discovery.mjs (M2M_DISCOVERY_PROBE): converged at once.
+    discovery: `exit 0`,
     'fabric-chaincode-node': `
 echo "fabric-chaincode-node $* | CHAINCODE_ID=$CHAINCODE_ID" >> "$CALLS"
 exec sleep 120`,
@@ -139,6 +141,7 @@ function makeSandbox(): { dir: string; net: string; env: NodeJS.ProcessEnv } {
         STUBS: stubs,
         FABRIC_CFG_PATH: '',
         ORDERING_WAIT_SECONDS: '10',
+        M2M_DISCOVERY_PROBE: join(release, 'bin', 'discovery'),
     };
     delete env.CORE_PEER_LOCALMSPID;
     writeFileSync(env.CALLS as string, '');
@@ -195,6 +198,25 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
         assert.deepEqual(
             joins.map((l) => l.slice(l.indexOf('MSP=') + 4)),
             Object.values(ORGS),
+        );
+        // Then it waits for service discovery: every peer asked, as its organisation's admin.
+        const discovery = log.findIndex((l) => l.startsWith('discovery '));
+        assert.ok(discovery > log.lastIndexOf(joins.at(-1) ?? ''), 'discovery is awaited after the last join');
+        const probe = log[discovery] ?? '';
+        assert.match(probe, /--channel m2m --timeout \d+ /);
+        assert.doesNotMatch(probe, /--chaincode/);
+        assert.deepEqual(
+            [...probe.matchAll(/--peer (\w+),(\w+),localhost:(\d+),/g)].map((m) => m.slice(1)),
+            [
+                ['csp', 'CSPMSP', '7051'],
+                ['foga', 'FogAMSP', '8051'],
+                ['fogb', 'FogBMSP', '9051'],
+                ['manufacturer', 'ManufacturerMSP', '10051'],
+            ],
+        );
+        assert.match(
+            probe,
+            /,\S+\/users\/Admin@csp\.m2m\.example\.com\/msp,\S+\/users\/Admin@csp\.m2m\.example\.com\/tls /,
         );
         // Private keys made owner-only.
         const key = join(
@@ -255,6 +277,9 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
             ['9901', '9902', '9903', '9904'].map((port) => [`127.0.0.1:${port}`, packageId]),
         );
         assert.equal(msps('peer chaincode query').length, 4, 'every peer is asked whether its chaincode answers');
+        // Deploy reports success only once every peer's discovery lists endorsers of the chaincode.
+        const discovery = log.findIndex((l) => l.startsWith('discovery ') && l.includes('--chaincode m2m'));
+        assert.ok(discovery > log.findLastIndex((l) => l.startsWith('peer chaincode query')), log.join('\n'));
         assert.match(readFileSync(join(net, 'channel-artifacts', 'chaincode.env'), 'utf8'), /^CHAINCODE_SEQUENCE=1$/m);
         assert.equal(pids().filter(alive).length, 9);
     });
@@ -293,6 +318,33 @@ void describe('network.sh up --native, deploy, upgrade and down (Fabric binaries
             /only 2 of 4 organisations approved sequence 3 \(3 needed\); missing: FogBMSP ManufacturerMSP/,
         );
         assert.ok(!calls().some((l) => l.startsWith('peer lifecycle chaincode commit')));
+    });
+
+    void it('restart-peer: the one peer restarted with the same settings, its log appended, discovery awaited', () => {
+        writeFileSync(env.CALLS as string, '');
+        const peerDir = join(net, '.native', `peer0.manufacturer.${DOMAIN}`);
+        const before = readFileSync(join(peerDir, 'node.pid'), 'utf8');
+        const result = bash(join(net, 'scripts', 'network.sh'), ['restart-peer', 'manufacturer'], env);
+        assert.equal(result.status, 0, result.stderr);
+        const after = readFileSync(join(peerDir, 'node.pid'), 'utf8');
+        assert.notEqual(after, before);
+        assert.ok(alive(Number(after)));
+        assert.ok(!alive(Number(before)));
+        const log = calls();
+        assert.deepEqual(
+            log.filter((l) => l.startsWith('peer node start')).map((l) => l.slice(l.indexOf('MSP=') + 4)),
+            ['ManufacturerMSP'],
+            'only the manufacturer peer started again, with its own node.env',
+        );
+        assert.ok(log.at(-1)?.startsWith('discovery '), 'returns once discovery converged again');
+        // Appended: both lives of the peer are in its log.
+        assert.equal(
+            readFileSync(join(peerDir, 'node.log'), 'utf8').match(/=== peer0\.manufacturer\S* started /g)?.length,
+            2,
+        );
+        const unknown = bash(join(net, 'scripts', 'network.sh'), ['restart-peer', 'nobody'], env);
+        assert.notEqual(unknown.status, 0);
+        assert.match(unknown.stderr, /restart-peer needs an organisation: csp foga fogb manufacturer/);
     });
 
     void it('down stops every process it started and removes the generated files', () => {

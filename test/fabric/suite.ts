@@ -30,6 +30,7 @@ import {
     CommitError,
     EndorseError,
     fileCheckpointer,
+    waitForCommit,
     type ChaincodeEvent,
     type ChaincodeEventStream,
     type LedgerConnection,
@@ -119,10 +120,14 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
     /** Alg. 1: the manufacturer requests n sessions of a device, the CSP-CA issues them. */
     const purchase = async (device: ReturnType<typeof newDevice>, n: number): Promise<Uint8Array[]> => {
         const request = buildRequest(DEFAULT_SUITE, device, 1n, n);
-        await contract('manufacturer', 'certificates').submit(
+        const submitted = await contract('manufacturer', 'certificates').submitAsync(
             'requestSessions',
             call([String(n), request.cid], { request: request.bytes }),
         );
+        const status = await submitted.getStatus();
+        assert.equal(status.code, 'VALID');
+        // The CSP acts on the manufacturer's commit on its own peer: only once that peer has it.
+        await waitForCommit(connections.get('csp') as LedgerConnection, target.chaincodeName, status);
         const objects = issueObjects(csp, request);
         await contract('csp', 'certificates').submit(
             'issueCertificates',
@@ -185,7 +190,11 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
             await registry('csp').submit('approveFog', { arguments: [fog.id, cspFogAddress(csp, fog)] });
             fogs.set(org, fog);
         }
-        await registry('csp').submit('grantCredit', { arguments: [MSP.manufacturer, '20'] });
+        // Every peer must have the grant before the manufacturer's purchases are endorsed.
+        const granted = await (
+            await registry('csp').submitAsync('grantCredit', { arguments: [MSP.manufacturer, '20'] })
+        ).getStatus();
+        for (const connection of connections.values()) await waitForCommit(connection, target.chaincodeName, granted);
     });
 
     after(async () => {
@@ -293,7 +302,9 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
                     id: `svc-${run}-${k}`,
                     gateway: gateways[k % 2] as FogGateway,
                 }));
-                await cspBackend.grantCredit(MSP.manufacturer, devices.length);
+                const credit = await cspBackend.grantCredit(MSP.manufacturer, devices.length);
+                // The manufacturer buys on its own peer: once that peer shows the grant.
+                await manufacturer.waitForCredit(credit);
                 for (const device of devices) {
                     await manufacturer.registerEquipment({
                         equipmentId: device.id,
@@ -424,8 +435,15 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         const start = await balance();
 
         // CSP: grants credit; reads any account.
-        const granted = json(await registry('csp').submit('grantCredit', { arguments: [account, '3'] }));
-        assert.equal(granted.balance, start + 3);
+        // A grant adds lots (one per credit for small grants); the balance is their sum.
+        const submitted = await registry('csp').submitAsync('grantCredit', { arguments: [account, '3'] });
+        const granted = json(submitted.getResult());
+        assert.equal(granted.amount, 3);
+        assert.equal((granted.lots as unknown[]).length, 3);
+        // The manufacturer reads its own peer: once that peer has the grant.
+        const status = await submitted.getStatus();
+        assert.equal(status.code, 'VALID');
+        await waitForCommit(connections.get('manufacturer') as LedgerConnection, target.chaincodeName, status);
         assert.equal(json(await registry('csp').evaluate('getCredit', { arguments: [account] })).balance, start + 3);
         // Manufacturer: reads its own account, cannot grant itself credit.
         assert.equal(await balance(), start + 3);

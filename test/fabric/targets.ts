@@ -175,6 +175,8 @@ export async function openEmbeddedGatewayTarget(): Promise<SuiteTarget> {
             await writeFile(join(connectionDir, org, 'key.pem'), user.privateKeyPem, { mode: 0o600 });
             const settings = {
                 FABRIC_PEER_ENDPOINT: servers.get(org)?.endpoint ?? '',
+                // TLS names a server, not an IP address (RFC 6066; Node warns DEP0123 otherwise).
+                FABRIC_PEER_HOST_ALIAS: 'localhost',
                 FABRIC_TLS_CA_CERT: `${org}/tls-ca.pem`,
                 FABRIC_MSP_ID: MSP[org],
                 FABRIC_CERT: `${org}/cert.pem`,

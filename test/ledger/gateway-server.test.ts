@@ -35,7 +35,8 @@ void describe('embedded Fabric Gateway endpoint', () => {
         const user = await ledger.loadOrEnrol(mspId, name, { attributes: { role: 'tester' } });
         const connector = new FabricLedgerConnector({
             peerEndpoint: server.endpoint,
-            hostAlias: undefined,
+            // A TLS server name, not the IP address (RFC 6066; an IP would make Node warn DEP0123).
+            hostAlias: 'localhost',
             tlsCaCert: Buffer.from(tls.caCertificatePem),
             channelName: ledger.channelName,
             eventReconnect: { initialDelayMs: 50, maxDelayMs: 200 },
@@ -45,7 +46,10 @@ void describe('embedded Fabric Gateway endpoint', () => {
 
     before(async () => {
         net = await openTestNetwork({ organisations: ['Org1MSP', 'Org2MSP'], batch: { batchTimeoutMs: 50 } });
-        tls = await loadOrCreateTlsServer(join(net.dir, 'organisations', 'Org1MSP'), 'Org1MSP', ['127.0.0.1']);
+        tls = await loadOrCreateTlsServer(join(net.dir, 'organisations', 'Org1MSP'), 'Org1MSP', [
+            '127.0.0.1',
+            'localhost',
+        ]);
         server = await EmbeddedGatewayServer.start(net.ledger, { mspId: 'Org1MSP', tls });
         connection = await connectAs(net.ledger, 'Org1MSP', 'gw-user');
         contract = connection.getContract(CHAINCODE);

@@ -13,6 +13,8 @@ import { describe, it } from 'node:test';
 import {
     CommitError,
     EndorseError,
+    EndorsementMismatchError,
+    EndorsementPolicyError,
     fileCheckpointer,
     newPrivateKeySigner,
     verifyLowS,
@@ -114,6 +116,41 @@ void describe('submitWithRetry', () => {
             return err instanceof CommitError && err.transactionId === 'b';
         });
         assert.equal(contract.calls, 2);
+    });
+
+    void it('re-submits after an endorsement mismatch, and gives up with EndorsementMismatchError', async () => {
+        const mismatch = (id: string): EndorsementMismatchError =>
+            new EndorsementMismatchError({
+                transactionId: id,
+                policy: 'MAJORITY Endorsement',
+                endorsers: [],
+                reason: 'FogAMSP@127.0.0.1:8051: ProposalResponsePayloads do not match',
+            });
+        const recovers = scriptedContract([mismatch('a'), conflict('b')]);
+        const retried: string[] = [];
+        await submitWithRetry(
+            recovers,
+            'Put',
+            {},
+            { attempts: 3, backoffMs: 1, onRetry: (e) => retried.push(e.transactionId) },
+        );
+        assert.deepEqual(retried, ['a', 'b']);
+        const persistent = scriptedContract([mismatch('c'), mismatch('d'), mismatch('e')]);
+        await assert.rejects(submitWithRetry(persistent, 'Put', {}, { attempts: 2, backoffMs: 1 }), (err: unknown) => {
+            return err instanceof EndorsementMismatchError && err.transactionId === 'd';
+        });
+        assert.equal(persistent.calls, 2);
+        // A policy no peers can meet is not retried.
+        const policy = scriptedContract([
+            new EndorsementPolicyError({
+                transactionId: 'p',
+                policy: 'MAJORITY',
+                endorsers: [],
+                reason: 'no combination',
+            }),
+        ]);
+        await assert.rejects(submitWithRetry(policy, 'Put', {}, { attempts: 5, backoffMs: 1 }), EndorsementPolicyError);
+        assert.equal(policy.calls, 1);
     });
 
     void it('does not retry other failures', async () => {

@@ -7,9 +7,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDeviceState } from '@m2m-fabric/device';
+import { ENV_NAMES, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
+import { CSP_SCHEMA, FOG_SCHEMA } from '@m2m-fabric/cli';
 import { runCli } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -22,7 +25,11 @@ interface Summary {
     blocks: number;
     onChainBytes: number;
     storedObjects: number;
+    thisRun: { transactions: number; blocks: number; onChainBytes: number; storedObjects: number };
 }
+
+/** build/test/services/ -> build/scripts/ledger-verify.js (`npm run ledger:verify`). */
+const LEDGER_VERIFY = fileURLToPath(new URL('../../scripts/ledger-verify.js', import.meta.url));
 
 function lastJsonLine(out: string): Summary {
     const lines = out.trimEnd().split('\n');
@@ -45,6 +52,26 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
     assert.equal(s1.failed, 0);
     assert.ok(s1.latency_ms.p50 > 0 && s1.latency_ms.p95 >= s1.latency_ms.p50);
     assert.ok(s1.transactions > 0 && s1.blocks > 0 && s1.onChainBytes > 0 && s1.storedObjects > 0);
+    // The progress lines name the protocol steps and where each kind of data went.
+    assert.match(first.out, /M-EB: 2 equipment record\(s\) on the ledger \(2 registered now, 0 already there\)/);
+    assert.match(
+        first.out,
+        /Algorithm 1 \(issuance\): bought and issued 2 certificate\(s\): .*-> IPFS object store; .*-> ledger; 2 device state file\(s\)/,
+    );
+    assert.match(first.out, /\(counter 1\) Algorithm 2 at fog-\d: M1 sent/);
+    assert.match(first.out, /\(counter 1\) M2 received/);
+    assert.match(first.out, /\(counter 1\) M3 sent .*activation -> ledger .*M4 -> CSP: Algorithm 3/);
+    assert.equal((first.out.match(/M1 sent/g) ?? []).length, 1, 'one session shown message by message');
+    assert.deepEqual(s1.thisRun.transactions, s1.transactions, 'the first run made every transaction');
+    assert.deepEqual(s1.thisRun.storedObjects, s1.storedObjects);
+
+    // npm run ledger:verify takes the demo's data directory.
+    const verified = spawnSync(process.execPath, [LEDGER_VERIFY, dir], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.equal(verified.stdout, `OK height ${s1.blocks}\n`);
+    const nowhere = spawnSync(process.execPath, [LEDGER_VERIFY, join(dir, 'devices')], { encoding: 'utf8' });
+    assert.equal(nowhere.status, 2);
+    assert.match(nowhere.stderr, /no ledger database in .*devices, .*devices\/ledger, .*devices\/ledger\/ledger/);
 
     const second = await runCli([...args, '--data-dir', dir], 90_000);
     assert.equal(second.code, 0, second.out);
@@ -53,6 +80,13 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
     assert.equal(s2.established, 2);
     assert.ok(s2.transactions > s1.transactions, 'the same ledger, grown');
     assert.ok(s2.storedObjects > s1.storedObjects);
+    // This run's figures apart from the totals since the first run.
+    assert.match(second.out, /\(0 registered now, 2 already there\)/);
+    assert.equal(s2.thisRun.transactions, s2.transactions - s1.transactions);
+    assert.equal(s2.thisRun.blocks, s2.blocks - s1.blocks);
+    assert.equal(s2.thisRun.storedObjects, s2.storedObjects - s1.storedObjects);
+    assert.match(second.out, new RegExp(`this run: ledger \\+${s2.thisRun.transactions} transactions`));
+    assert.match(second.out, new RegExp(`since the first run: ledger ${s2.transactions} transactions`));
     assert.equal((await readDeviceState(join(dir, 'devices', 'dev-0002.json')))!.nextCounter, '3');
 
     // Every file holding a secret is 0600: service keys, identities' keys, device state and the
@@ -120,6 +154,28 @@ void test('service commands: bad flags and missing Fabric settings are clear err
     assert.doesNotMatch(unknown.out, /\n\s+at /, 'no stack trace');
 });
 
+void test('m2m peer on a taken port names the port and suggests --base-port 0 (no gRPC stack trace)', async () => {
+    const dir = await tempDir('m2m-peer-port-');
+    const holder = createServer();
+    await new Promise<void>((done) => holder.listen(0, '127.0.0.1', done));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+        const peer = await runCli(['peer', '--data-dir', dir, '--base-port', String(port)], 60_000);
+        assert.equal(peer.code, 1, peer.out);
+        assert.match(
+            peer.out,
+            new RegExp(
+                `port ${port} is already in use \\(127\\.0\\.0\\.1:${port}, the Gateway endpoint of CSPMSP's peer\\)`,
+            ),
+        );
+        assert.match(peer.out, /--base-port 0 for free ports/);
+        assert.doesNotMatch(peer.out, /\n\s+at /, 'no stack trace');
+        assert.doesNotMatch(peer.out, /No address added/, 'no raw gRPC message');
+    } finally {
+        await new Promise((done) => holder.close(done));
+    }
+});
+
 void test('m2m device loads no native addon (runs on a Raspberry Pi with Node 20 alone)', () => {
     // The process report lists every shared object loaded; a native addon is a `.node` file.
     const script = `await import(process.argv[1]);
@@ -139,4 +195,23 @@ void test('m2m device loads no native addon (runs on a Raspberry Pi with Node 20
     );
     // The check can fail: the embedded ledger does load LevelDB's addon.
     assert.ok(loaded('@m2m-fabric/embedded-ledger').some((s) => s.includes('classic-level')));
+});
+
+void test('--help of fog, csp and manufacturer lists every setting: the schema, FABRIC_* and the object store', async () => {
+    // Every variable the Fabric connection reader knows is in the listed settings.
+    const listed = new Set(FABRIC_SETTINGS.map((s) => s.env));
+    for (const env of Object.values(ENV_NAMES)) assert.ok(listed.has(env), `${env} missing from FABRIC_SETTINGS`);
+    const commands: [string, Record<string, { env: string }>][] = [
+        ['fog', FOG_SCHEMA],
+        ['csp', CSP_SCHEMA],
+        ['manufacturer', {}],
+    ];
+    for (const [command, schema] of commands) {
+        const { code, out } = await runCli([command, '--help']);
+        assert.equal(code, 0, out);
+        for (const spec of Object.values(schema)) assert.ok(out.includes(spec.env), `${command} --help: ${spec.env}`);
+        for (const s of [...FABRIC_SETTINGS, ...STORAGE_SETTINGS])
+            assert.ok(out.includes(s.env), `${command} --help: ${s.env}`);
+        assert.match(out, /FABRIC_EVALUATE_TIMEOUT_MS\s+evaluate deadline, ms \(default 5000\)/);
+    }
 });

@@ -1,6 +1,6 @@
 /**
  * Certificate contract: paper 004 Algorithm 1 (certificate generation) with the CA's private key
- * kept off the ledger (DESIGN.md §1, §4.3).
+ * kept off the ledger (docs/design.md#where-secrets-live, #algorithm-1-issuance).
  *
  *   1. requestSessions   (manufacturer) — the CertificateRequest object (I_alpha and the counter
  *      proofs, no equipment id) travels in the transient map; its CID is the request id. Chaincode
@@ -13,8 +13,12 @@
  *      returns the same result and writes nothing.
  *
  * Payment is checked once, at request time, where the n credits are escrowed: the CSP-CA never
- * works on a request that cannot be paid, and concurrent requests cannot spend the same credit
- * (both read and write the balance key, so Fabric's MVCC check lets only one of them commit).
+ * works on a request that cannot be paid. The credit is held in lots, each under its own key
+ * (state.ts): a purchase consumes only lots it reads and writes itself, so two purchases can spend
+ * the same credit only by consuming the same lot, and then Fabric's MVCC check lets one commit.
+ * `requestSessionsFromLots` names the lots to consume — a client running purchases side by side
+ * gives each its own lots, and they do not conflict at all; `requestSessions` takes the account's
+ * first lots in key order (a range read, so concurrent ones conflict and are retried).
  */
 import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
@@ -38,17 +42,18 @@ import {
     KeyType,
     RequestStatus,
     certificateKey,
-    readCredit,
+    listCreditLots,
+    readCreditLot,
     readCspConfig,
     readJson,
     readRequest,
     readState,
     stateKey,
     txTime,
-    writeCredit,
+    writeCreditLot,
     writeJson,
 } from './state.js';
-import type { RequestRecord } from './state.js';
+import type { CreditLot, RequestRecord } from './state.js';
 import {
     requireContentAddress,
     requireHexBytes,
@@ -70,6 +75,72 @@ export const CertificateTransientKey = {
 /** Most certificates one request may buy (bounds the verification work of one transaction). */
 export const MAX_SESSIONS_PER_REQUEST = 256;
 
+/** Most lots one purchase may name. */
+export const MAX_LOTS_PER_PURCHASE = 100;
+const LOT_ID_PATTERN = /^[0-9a-f]{1,128}\.[0-9]{3}$/;
+
+/** The `lots` argument: a JSON array of distinct lot IDs. */
+function parseLotIds(lots: string): string[] {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(lots);
+    } catch {
+        return reject(ErrorCode.MalformedInput, 'lots must be a JSON array of lot IDs');
+    }
+    if (!Array.isArray(parsed) || parsed.length > MAX_LOTS_PER_PURCHASE) {
+        return reject(
+            ErrorCode.MalformedInput,
+            `lots must be a JSON array of at most ${MAX_LOTS_PER_PURCHASE} lot IDs`,
+        );
+    }
+    const ids = new Set<string>();
+    for (const id of parsed) {
+        if (typeof id !== 'string' || !LOT_ID_PATTERN.test(id)) {
+            return reject(ErrorCode.MalformedInput, `${JSON.stringify(id)} is not a lot ID`);
+        }
+        if (ids.has(id)) return reject(ErrorCode.MalformedInput, `lot ${id} is named twice`);
+        ids.add(id);
+    }
+    return [...ids];
+}
+
+/**
+ * Takes `count` credits of `account`: from the named lots in the order given, or (no names) from
+ * the account's lots in key order; each lot used is decremented, or deleted when emptied.
+ * Rejects with failedPayment, writing nothing, when they hold fewer than `count`.
+ */
+async function escrowCredit(
+    ctx: Context,
+    account: string,
+    count: number,
+    lotIds: readonly string[] | undefined,
+): Promise<void> {
+    const taken: CreditLot[] = [];
+    let needed = count;
+    if (lotIds === undefined) {
+        for (const lot of await listCreditLots(ctx, account)) {
+            if (needed === 0) break;
+            const take = Math.min(lot.remaining, needed);
+            taken.push({ ...lot, remaining: lot.remaining - take });
+            needed -= take;
+        }
+    } else {
+        for (const lotId of lotIds) {
+            if (needed === 0) break;
+            const lot = await readCreditLot(ctx, account, lotId);
+            if (lot === undefined) continue; // spent (or never this account's): holds nothing
+            const take = Math.min(lot.remaining, needed);
+            taken.push({ ...lot, remaining: lot.remaining - take });
+            needed -= take;
+        }
+    }
+    if (needed > 0) {
+        const where = lotIds === undefined ? 'the account holds' : 'the named lots hold';
+        return reject(ErrorCode.FailedPayment, `${where} ${count - needed} credits, ${count} needed`);
+    }
+    for (const lot of taken) await writeCreditLot(ctx, lot);
+}
+
 const CERTIFICATE_KEY_PATTERN = /^certificate:(0|[1-9][0-9]{0,3})$/;
 
 @Info({ title: 'Certificates', description: 'Algorithm 1: session purchase and ECQV certificate issuance' })
@@ -79,13 +150,32 @@ export class CertificateContract extends M2MContract {
     }
 
     /**
-     * Algorithm 1, manufacturer side: buys n sessions. Arguments: n and the request's CID;
-     * transient 'request' = the encoded CertificateRequest (I_alpha + counter proofs).
+     * Algorithm 1, manufacturer side: buys n sessions, paid from the account's first credit lots in
+     * key order. Arguments: n and the request's CID; transient 'request' = the encoded
+     * CertificateRequest (I_alpha + counter proofs). Concurrent calls read the same lots and so
+     * conflict (PHANTOM_READ_CONFLICT / MVCC); use `requestSessionsFromLots` for parallel purchases.
      */
     @Transaction()
     @Returns('string')
     async requestSessions(ctx: Context, n: string, requestCid: string): Promise<string> {
+        return await this.#requestSessions(ctx, n, requestCid, undefined);
+    }
+
+    /**
+     * As `requestSessions`, paid from the named lots only (a JSON array of lot IDs of the caller's
+     * account, consumed in the order given, as many as needed): purchases naming different lots
+     * touch no common key. failedPayment when the named lots hold fewer than n credits (a lot that
+     * is gone was spent).
+     */
+    @Transaction()
+    @Returns('string')
+    async requestSessionsFromLots(ctx: Context, n: string, requestCid: string, lots: string): Promise<string> {
+        return await this.#requestSessions(ctx, n, requestCid, lots);
+    }
+
+    async #requestSessions(ctx: Context, n: string, requestCid: string, lots: string | undefined): Promise<string> {
         const caller = requireRole(ctx, this.policy, Role.Manufacturer);
+        const lotIds = lots === undefined ? undefined : parseLotIds(lots);
         const count = requireInteger('n', n, 1, MAX_SESSIONS_PER_REQUEST);
         requireContentAddress('requestCid', requestCid);
         requireOnlyTransientKeys(ctx, (key) => key === CertificateTransientKey.Request);
@@ -131,11 +221,7 @@ export class CertificateContract extends M2MContract {
         }
 
         // Payment (the paper's verifyAccountFromPaymentService): escrow n credits now.
-        const credit = await readCredit(ctx, caller.mspId);
-        if (credit.balance < count) {
-            return reject(ErrorCode.FailedPayment, `the account holds ${credit.balance} credits, ${count} needed`);
-        }
-        await writeCredit(ctx, { account: caller.mspId, balance: credit.balance - count });
+        await escrowCredit(ctx, caller.mspId, count, lotIds);
         for (const { key, record } of reservations) {
             await ctx.stub.putState(key, encodeCertificateRecord(suite, record));
         }

@@ -1,5 +1,5 @@
 /**
- * The compact binary world-state records of Algorithms 1-3 (DESIGN.md §3). They are the records a
+ * The compact binary world-state records of Algorithms 1-3 (docs/design.md#ledger-records). They are the records a
  * ledger holds per certificate and per session, so they are binary (paper 004 Fig. 4: the ledger
  * stores a pointer, not the certificate) — roughly 71 value bytes per P-256 certificate.
  *

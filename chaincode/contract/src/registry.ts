@@ -1,6 +1,6 @@
 /**
  * Registry contract: the CSP's public key and suite, fog registration and approval, and the
- * prepaid credit of manufacturer accounts (DESIGN.md §3-4.1).
+ * prepaid credit of manufacturer accounts (docs/design.md#setting-up-the-csp-fogs-equipment-and-credit).
  */
 import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
@@ -22,7 +22,7 @@ import {
     readJson,
     stateKey,
     txTime,
-    writeCredit,
+    writeCreditLot,
     writeJson,
 } from './state.js';
 import type { CspRecord, FogRecord } from './state.js';
@@ -32,6 +32,8 @@ const { Info, Returns, Transaction } = fca;
 
 /** Largest single grant; keeps every balance far inside the safe-integer range. */
 export const MAX_CREDIT_GRANT = 1_000_000_000;
+/** Most lots one grant creates: the number of purchases that can consume credit of it at once. */
+export const CREDIT_LOTS_PER_GRANT = 100;
 
 @Info({ title: 'Registry', description: 'CSP key and suite, fog registration and approval, prepaid credit' })
 export class RegistryContract extends M2MContract {
@@ -145,7 +147,12 @@ export class RegistryContract extends M2MContract {
         return canonicalJson(await readFog(ctx, requireIdentifier('fogId', fogId)));
     }
 
-    /** CSP only: adds prepaid credit (one credit buys one session certificate) to a manufacturer account. */
+    /**
+     * CSP only: adds prepaid credit (one credit buys one session certificate) to a manufacturer
+     * account, as `min(amount, CREDIT_LOTS_PER_GRANT)` new lots of (nearly) equal size — so that up
+     * to that many purchases can each consume a lot of their own at the same time (state.ts, credit
+     * lots). Writes no balance record: the balance is aggregated from the lots on read.
+     */
     @Transaction()
     @Returns('string')
     async grantCredit(ctx: Context, account: string, amount: string): Promise<string> {
@@ -155,18 +162,21 @@ export class RegistryContract extends M2MContract {
             return reject(ErrorCode.MalformedInput, `account ${owner} is not a manufacturer organisation`);
         }
         const grant = requireInteger('amount', amount, 1, MAX_CREDIT_GRANT);
-        const credit = await readCredit(ctx, owner);
-        const balance = credit.balance + grant;
-        if (!Number.isSafeInteger(balance)) {
-            return reject(ErrorCode.MalformedInput, 'the balance would overflow');
+        const count = Math.min(grant, CREDIT_LOTS_PER_GRANT);
+        const base = Math.floor(grant / count);
+        const lots: string[] = [];
+        for (let k = 0; k < count; k++) {
+            // The transaction ID makes the lot IDs unique; the index keeps one grant's lots in order.
+            const lotId = `${ctx.stub.getTxID()}.${String(k).padStart(3, '0')}`;
+            const remaining = base + (k < grant % count ? 1 : 0);
+            await writeCreditLot(ctx, { account: owner, lotId, remaining, grantedAt: txTime(ctx) });
+            lots.push(lotId);
         }
-        const updated = { account: owner, balance };
-        await writeCredit(ctx, updated);
         emitEvent(ctx, EventName.CreditGranted, { account: owner, amount: grant });
-        return canonicalJson(updated);
+        return canonicalJson({ account: owner, amount: grant, lots });
     }
 
-    /** The balance of an account: its own manufacturer, or the CSP. */
+    /** The balance of an account and its lots (state.ts, credit lots): its own manufacturer, or the CSP. */
     @Transaction(false)
     @Returns('string')
     async getCredit(ctx: Context, account: string): Promise<string> {

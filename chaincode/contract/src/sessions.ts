@@ -1,6 +1,6 @@
 /**
  * Session contract: paper 004 Algorithm 2 (activation at the fog) and Algorithm 3 (synchronisation
- * by the CSP), with every rule checked from public data (DESIGN.md §1, §4.4-4.7). A session costs
+ * by the CSP), with every rule checked from public data (docs/design.md#where-secrets-live, #algorithm-2-activation-at-the-fog). A session costs
  * two commits: activateSession, then synchroniseSession.
  */
 import fca from 'fabric-contract-api';
@@ -46,7 +46,7 @@ export class SessionContract extends M2MContract {
 
     /**
      * Algorithm 2: an approved fog activates a session as itself. Argument: its fog id; transient
-     * 'activation'. Checks, in DESIGN.md §4.4 order: the Table II record exists (unknownCertificate)
+     * 'activation'. Checks, in the order of docs/design.md#algorithm-2-activation-at-the-fog: the Table II record exists (unknownCertificate)
      * and is unused (failedDoubleSpendingCheck-1); the object's content address
      * (contentAddressMismatch); the fog is approved (fogNotApproved); then verifyActivation —
      * counter ZKP (failedChallenge), proof of possession (invalidProofOfPossession), DLEQ against

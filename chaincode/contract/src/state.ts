@@ -15,7 +15,10 @@ import { ErrorCode, reject } from './errors.js';
 export const KeyType = {
     Csp: 'csp',
     Fog: 'fog',
+    /** Unused since credit lots (no record is written under it any more). */
     Credit: 'credit',
+    /** One credit lot of a manufacturer account: (account, lotId). */
+    CreditLot: 'credit~lot',
     Request: 'request',
     /** Table II: one record per certificate, keyed by IDCert_i. */
     Certificate: 'cert',
@@ -137,20 +140,77 @@ export async function readFog(ctx: Context, fogId: string): Promise<FogRecord> {
 }
 
 // ---- Credit ---------------------------------------------------------------------------------
+//
+// A manufacturer's prepaid credit is held in lots, each under its own key (account, lotId), never
+// in one balance record: a single balance key would be written by every purchase of the account,
+// so concurrent purchases would lose MVCC races and, with peers at different heights, fail at
+// endorsement with mismatched results (the hot-key anti-pattern of fabric-samples'
+// high-throughput example). A grant writes new lots; a purchase consumes (decrements or deletes)
+// only the lots it names, so purchases that name different lots never touch the same key and
+// commit side by side. The balance is the sum of the account's lots, aggregated on read.
+//
+// Why lots and not "deltas aggregated on read" (the fabric-samples pattern as it is): with deltas,
+// the insufficient-credit check would have to read the aggregate, i.e. a range over every delta
+// of the account, inside the purchase; Fabric records that range and invalidates the purchase
+// (PHANTOM_READ_CONFLICT) whenever a concurrent one adds a delta to it — the hot key again, as a
+// hot range. A lot is read and written only by the purchase that consumes it, so a credit can be
+// spent only once (two purchases consuming one lot: Fabric's MVCC check lets one commit), the
+// balance can never go negative, and the check needs no aggregate at all.
+
+export interface CreditLot {
+    [key: string]: JsonValue;
+    account: string;
+    lotId: string;
+    /** Credits left in the lot (> 0; a lot that reaches 0 is deleted). */
+    remaining: number;
+    grantedAt: string;
+}
 
 export interface CreditRecord {
     [key: string]: JsonValue;
     account: string;
     balance: number;
+    /** The account's lots in key order, as a purchase may name them. */
+    lots: { lotId: string; remaining: number }[];
 }
 
+export function creditLotKey(ctx: Context, account: string, lotId: string): string {
+    return stateKey(ctx, KeyType.CreditLot, account, lotId);
+}
+
+export async function readCreditLot(ctx: Context, account: string, lotId: string): Promise<CreditLot | undefined> {
+    return (await readJson(ctx, creditLotKey(ctx, account, lotId))) as CreditLot | undefined;
+}
+
+/** Writes a lot, or deletes it when nothing remains in it. */
+export async function writeCreditLot(ctx: Context, lot: CreditLot): Promise<void> {
+    if (lot.remaining > 0) await writeJson(ctx, creditLotKey(ctx, lot.account, lot.lotId), lot);
+    else await ctx.stub.deleteState(creditLotKey(ctx, lot.account, lot.lotId));
+}
+
+/** Every lot of an account, in key order (a range read: in a submit it conflicts with any change to them). */
+export async function listCreditLots(ctx: Context, account: string): Promise<CreditLot[]> {
+    const lots: CreditLot[] = [];
+    const iterator = await ctx.stub.getStateByPartialCompositeKey(KeyType.CreditLot, [account]);
+    try {
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+            const value = fromJsonBytes(next.value.value);
+            lots.push(value as CreditLot);
+        }
+    } finally {
+        await iterator.close();
+    }
+    return lots;
+}
+
+/** The balance of an account: the sum of its lots. */
 export async function readCredit(ctx: Context, account: string): Promise<CreditRecord> {
-    const stored = await readJson(ctx, stateKey(ctx, KeyType.Credit, account));
-    return stored === undefined ? { account, balance: 0 } : (stored as unknown as CreditRecord);
-}
-
-export async function writeCredit(ctx: Context, record: CreditRecord): Promise<void> {
-    await writeJson(ctx, stateKey(ctx, KeyType.Credit, record.account), record);
+    const lots = await listCreditLots(ctx, account);
+    return {
+        account,
+        balance: lots.reduce((sum, lot) => sum + lot.remaining, 0),
+        lots: lots.map((lot) => ({ lotId: lot.lotId, remaining: lot.remaining })),
+    };
 }
 
 // ---- Session purchases (Alg. 1 requests) ----------------------------------------------------

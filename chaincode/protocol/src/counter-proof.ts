@@ -1,6 +1,6 @@
 /**
  * The paper's counter ZKP (Alg. 2 steps 6-8): a Chaum-Pedersen proof {s_i, x_i*P_i, r_i*P_i, A_i}
- * that the same x_i = i is the discrete log of B_i = i*G and of X_i = i*P_i. DESIGN.md §2 binds it
+ * that the same x_i = i is the discrete log of B_i = i*G and of X_i = i*P_i. docs/design.md#cryptographic-suite binds it
  * to its certificate: P_i = HashToCurve(IDCert_i) and the Fiat-Shamir challenge hashes B_i, P_i
  * and IDCert_i as well, so a proof cannot be moved to another certificate.
  *
@@ -9,7 +9,8 @@
  */
 import { ByteReader, ByteWriter, encodePoint } from './encoding.js';
 import { hashToCurve, hashToScalar } from './hashing.js';
-import { mulAddPublic, mulBase, randomScalar, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase } from './multiply.js';
 
 export interface CounterProof {
     /** B_i = i*G (stored on the ledger in the Table II record). */
@@ -31,7 +32,7 @@ function assertScalar(suite: Suite, s: bigint, what: string): void {
 /** B_i = i*G. */
 export function counterCommitment(suite: Suite, counter: bigint): Point {
     assertScalar(suite, counter, 'counter');
-    // i is what the proof hides from chaincode (modulo small-value guessing, DESIGN.md §2): constant-time.
+    // i is what the proof hides from chaincode (modulo small-value guessing, docs/design.md#threat-model): constant-time.
     return mulBase(suite, counter);
 }
 

@@ -1,6 +1,6 @@
 /**
  * Discrete-log equality proofs, RFC 9497 §2.2 (GenerateProof / VerifyProof), single-element form.
- * Used for primaryHash (DESIGN.md §1): the fog proves P = d_f*IDCert_i against its registered
+ * Used for primaryHash (docs/design.md#where-secrets-live): the fog proves P = d_f*IDCert_i against its registered
  * Q_f = d_f*G without revealing d_f, so chaincode can compute primaryHash = H(P) itself.
  *
  * The transcript, composite weights and challenge are RFC 9497's byte for byte; only the
@@ -12,7 +12,8 @@ import { normalizeZ } from '@noble/curves/abstract/curve.js';
 import { ByteReader, ByteWriter, concatBytes, encodePoint } from './encoding.js';
 import { dstFor, rfc9380HashToScalar } from './hashing.js';
 import { opensslMultiply } from './openssl-ec.js';
-import { mulAddPublic, mulBase, mulPublic, randomScalar, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase, mulPublic } from './multiply.js';
 
 export interface DleqProof {
     c: bigint;

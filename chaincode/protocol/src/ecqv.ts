@@ -1,5 +1,5 @@
 /**
- * ECQV implicit certificates, SEC 4 v1.0 (DESIGN.md §2). Paper 004's equations map as:
+ * ECQV implicit certificates, SEC 4 v1.0 (docs/design.md#cryptographic-suite). Paper 004's equations map as:
  *   IDCert_i = R_U = k_i*G            (eq. 2, k_i = H(ID_i, i*w))
  *   Cert_i   = P_U = R_U + r_c*G      (eq. 4)
  *   r_aux    = r  = e*r_c + d_c       (eq. 5, e = Hn(CertU))
@@ -12,7 +12,8 @@ import { ByteReader, ByteWriter, bytesToBigInt, encodeScalar } from './encoding.
 import { ErrorCode, VerificationError, DecodeError } from './errors.js';
 import { hashToScalar } from './hashing.js';
 import { normalized } from './affine.js';
-import { mulBase, mulPublic, suiteFromTag, type Point, type Suite } from './suite.js';
+import { suiteFromTag, type Point, type Suite } from './suite.js';
+import { mulBase, mulPublic } from './multiply.js';
 
 /** Version byte of {@link encodeEcqvCertificate}'s format. */
 export const ECQV_CERTIFICATE_VERSION = 1;

@@ -1,5 +1,5 @@
 /**
- * Canonical encodings (DESIGN.md §2): SEC1 compressed points, fixed-width big-endian scalars, and a
+ * Canonical encodings (docs/design.md#cryptographic-suite): SEC1 compressed points, fixed-width big-endian scalars, and a
  * strict byte reader/writer used by every structured object that is hashed, signed,
  * content-addressed or sent. Decoders reject non-canonical input with a typed DecodeError.
  */

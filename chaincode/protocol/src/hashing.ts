@@ -6,9 +6,7 @@
  * value computed under one suite is never valid under the other. Multi-part inputs are encoded as
  * u32-length-prefixed parts, so ('ab', 'c') and ('a', 'bc') hash differently.
  */
-import { hash_to_field, type H2CHasher } from '@noble/curves/abstract/hash-to-curve.js';
-import type { WeierstrassPointCons } from '@noble/curves/abstract/weierstrass.js';
-import { p256_hasher, p384_hasher } from '@noble/curves/nist.js';
+import { hash_to_field } from '@noble/curves/abstract/hash-to-curve.js';
 import { normalized } from './affine.js';
 import { ByteWriter } from './encoding.js';
 import type { Point, Suite } from './suite.js';
@@ -60,25 +58,13 @@ export function encodeHashInput(parts: readonly Uint8Array[]): Uint8Array {
     return w.finish();
 }
 
-type Hasher = H2CHasher<WeierstrassPointCons<bigint>>;
-
-function hasherFor(suite: Suite): Hasher {
-    // Keyed on the id, not the object, so an equal suite obtained any way maps to the same hasher.
-    switch (suite.id) {
-        case 'P256-SHA256':
-            return p256_hasher;
-        case 'P384-SHA384':
-            return p384_hasher;
-    }
-}
-
 /**
  * RFC 9380 §3 hash_to_curve with the suite's `P256_XMD:SHA-256_SSWU_RO_` /
  * `P384_XMD:SHA-384_SSWU_RO_` parameters, on a raw message and raw DST. The protocol calls
  * {@link hashToCurve}; this is exported so the RFC 9380 vectors can pin it.
  */
 export function rfc9380HashToCurve(suite: Suite, msg: Uint8Array, dst: string | Uint8Array): Point {
-    return hasherFor(suite).hashToCurve(msg, { DST: dst });
+    return suite.hashToCurve.hashToCurve(msg, { DST: dst });
 }
 
 /**
@@ -92,7 +78,7 @@ export function rfc9380HashToField(
     count: number,
     field: 'p' | 'n',
 ): bigint[] {
-    const defaults = hasherFor(suite).defaults;
+    const defaults = suite.hashToCurve.defaults;
     const modulus = field === 'p' ? suite.Point.Fp.ORDER : suite.n;
     const u = hash_to_field(msg, count, {
         DST: dst,
@@ -111,7 +97,7 @@ export function rfc9380HashToField(
 
 /** RFC 9380 hash_to_field(msg, 1) over GF(n) with a raw DST: RFC 9497's HashToScalar. */
 export function rfc9380HashToScalar(suite: Suite, msg: Uint8Array, dst: string | Uint8Array): bigint {
-    return hasherFor(suite).hashToScalar(msg, { DST: dst });
+    return suite.hashToCurve.hashToScalar(msg, { DST: dst });
 }
 
 /** RFC 9380 hash_to_field(msg, 1) reduced mod n, with the named DST. Result in [0, n-1]. */

@@ -1,6 +1,6 @@
 /**
  * HPKE (RFC 9180) base mode, single-shot: the standard form of the paper's ECIES for C1, C2 and C3
- * (DESIGN.md §2). DHKEM(P-256, HKDF-SHA256) / DHKEM(P-384, HKDF-SHA384), HKDF of the suite,
+ * (docs/design.md#cryptographic-suite). DHKEM(P-256, HKDF-SHA256) / DHKEM(P-384, HKDF-SHA384), HKDF of the suite,
  * AES-128-GCM / AES-256-GCM, written directly on node:crypto (OpenSSL ECDH, HKDF, AES-GCM): every
  * step is a synchronous OpenSSL call, ~10x cheaper than going through WebCrypto's async key objects
  * (docs/crypto.md). Pinned by the RFC 9180 A.3 known-answer vector and cross-checked against an
@@ -10,7 +10,7 @@
 import { createCipheriv, createDecipheriv, createECDH, createHmac, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, encodeScalar } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError } from './errors.js';
-import type { Suite, SuiteId } from './suite.js';
+import { P256_SHA256, P384_SHA384, type Suite, type SuiteId } from './suite.js';
 
 export const HpkeInfo = {
     /** C1 = Enc_{Q_f}(IDCert_i): device -> fog. */
@@ -79,24 +79,18 @@ function params(
     };
 }
 
-/**
- * DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM (RFC 9180 A.3) or DHKEM(P-384, HKDF-SHA384),
- * HKDF-SHA384, AES-256-GCM.
- */
-const PARAMS: Record<SuiteId, HpkeParams> = {
-    'P256-SHA256': params('prime256v1', 0x0010, 0x0001, 0x0001, {
-        hash: 'sha256',
-        hashBytes: 32,
-        aead: 'aes-128-gcm',
-        keyBytes: 16,
-    }),
-    'P384-SHA384': params('secp384r1', 0x0011, 0x0002, 0x0002, {
-        hash: 'sha384',
-        hashBytes: 48,
-        aead: 'aes-256-gcm',
-        keyBytes: 32,
-    }),
-};
+/** HPKE parameters of each suite (from the Suite object, with the derived suite ids). */
+const PARAMS: Record<SuiteId, HpkeParams> = Object.fromEntries(
+    [P256_SHA256, P384_SHA384].map((s) => [
+        s.id,
+        params(s.opensslCurve, s.hpke.kemId, s.hpke.kdfId, s.hpke.aeadId, {
+            hash: s.hpke.hash,
+            hashBytes: s.hashBytes,
+            aead: s.hpke.aead,
+            keyBytes: s.hpke.keyBytes,
+        }),
+    ]),
+) as Record<SuiteId, HpkeParams>;
 
 const NONCE_BYTES = 12;
 const HPKE_V1 = Buffer.from('HPKE-v1');

@@ -4,6 +4,7 @@
  */
 export * from './errors.js';
 export * from './suite.js';
+export * from './multiply.js';
 export * from './openssl-ec.js';
 export * from './encoding.js';
 export * from './hashing.js';

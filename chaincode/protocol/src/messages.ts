@@ -1,7 +1,7 @@
 /**
  * Canonical binary encodings of every structured protocol object. Each begins with a version byte,
  * a type byte and the suite tag; decoders reject unknown versions/types, trailing bytes, and
- * anything non-canonical (DecodeError). What each object carries follows paper 004 and DESIGN.md.
+ * anything non-canonical (DecodeError). What each object carries follows paper 004 and docs/design.md.
  *
  * Field forms: points are SEC1 compressed (suite.pointBytes), scalars fixed-width big-endian,
  * hashes fixed at suite.hashBytes, HPKE ciphertexts `enc (uncompressed) || u16 len || ct`, and the
@@ -358,7 +358,7 @@ export function decodeM4(suite: Suite, bytes: Uint8Array): M4 {
 // Transactions
 
 /**
- * The single activation transaction of Alg. 2 (DESIGN.md §4.7), sent in the transient map:
+ * The single activation transaction of Alg. 2 (docs/design.md#two-commits-per-session), sent in the transient map:
  * certificate object, P = d_f*IDCert_i with its DLEQ proof, the proof of possession and M3.
  */
 export interface Activation {

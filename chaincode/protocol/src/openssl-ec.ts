@@ -27,22 +27,6 @@ import { createECDH, ECDH as NodeECDH, type ECDH } from 'node:crypto';
 import { normalized } from './affine.js';
 import type { Point, Suite, SuiteId } from './suite.js';
 
-const OPENSSL_CURVE: Record<SuiteId, string> = { 'P256-SHA256': 'prime256v1', 'P384-SHA384': 'secp384r1' };
-
-/**
- * Whether OpenSSL's k*Q (two ECDH, openssl-ec) beats noble's variable-time k*Q for the suite, as
- * measured with node 20's bundled OpenSSL on x86-64: P-256 ~0.5 ms vs ~1.7 ms (OpenSSL has an
- * assembly P-256); P-384 ~8 ms vs ~8 ms (no such code path), so P-384 stays with noble.
- */
-export function opensslMultipliesFaster(suite: Suite): boolean {
-    return suite.id === 'P256-SHA256';
-}
-
-/** The OpenSSL name of the suite's curve. */
-export function opensslCurve(suite: Suite): string {
-    return OPENSSL_CURVE[suite.id];
-}
-
 function scalarBytes(suite: Suite, k: bigint): Buffer {
     return Buffer.from(k.toString(16).padStart(2 * suite.scalarBytes, '0'), 'hex');
 }
@@ -58,7 +42,7 @@ export function opensslKey(suite: Suite, k: bigint, shared = false): ECDH {
     if (k <= 0n || k >= suite.n) throw new RangeError('scalar outside [1, n-1]');
     let ecdh = shared ? publicScalarEcdh.get(suite.id) : undefined;
     if (ecdh === undefined) {
-        ecdh = createECDH(OPENSSL_CURVE[suite.id]);
+        ecdh = createECDH(suite.opensslCurve);
         if (shared) publicScalarEcdh.set(suite.id, ecdh);
     }
     const secret = scalarBytes(suite, k);
@@ -142,7 +126,7 @@ function multiplyWith(
 export function opensslDecompress(suite: Suite, compressed: Uint8Array): Point {
     const uncompressed = NodeECDH.convertKey(
         compressed,
-        OPENSSL_CURVE[suite.id],
+        suite.opensslCurve,
         undefined,
         undefined,
         'uncompressed',

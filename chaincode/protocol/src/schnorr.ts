@@ -13,7 +13,8 @@ import { randomBytes } from '@noble/hashes/utils.js';
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
 import { hashToScalar } from './hashing.js';
 import { normalizeZ } from '@noble/curves/abstract/curve.js';
-import { mulAddPublic, mulBase, type Point, type Suite } from './suite.js';
+import { type Point, type Suite } from './suite.js';
+import { mulAddPublic, mulBase } from './multiply.js';
 
 /** Distinct label per use, hashed into the challenge. */
 export const SchnorrContext = {

@@ -53,7 +53,8 @@ import {
     type M4,
 } from './messages.js';
 import { schnorrSign, schnorrVerify, SchnorrContext } from './schnorr.js';
-import { randomScalar, withPrecomputedTable, type Point, type Suite } from './suite.js';
+import { randomScalar, type Point, type Suite } from './suite.js';
+import { withPrecomputedTable } from './multiply.js';
 
 /** Device secrets provisioned by the manufacturer (w and the equipment id never leave it). */
 export interface DeviceSecrets {
@@ -148,7 +149,7 @@ export function computeSymKey(suite: Suite, privateKey: bigint, peerPublicKey: P
     return hashBytes(suite, 'SymmetricKey', ecdhX(suite, privateKey, peerPublicKey));
 }
 
-/** secondaryHash = H(x(d_c * HashToCurve(ID_i || i))) (DESIGN.md §1; paper eq. 19). */
+/** secondaryHash = H(x(d_c * HashToCurve(ID_i || i))) (docs/design.md#where-secrets-live; paper eq. 19). */
 export function computeSecondaryHash(
     suite: Suite,
     caPrivateKey: bigint,
@@ -426,7 +427,7 @@ export interface VerifiedActivation {
 }
 
 /**
- * Chaincode (Alg. 2), in DESIGN.md §4.4 order after the ledger checks (record exists and unused,
+ * Chaincode (Alg. 2), in the order of docs/design.md#algorithm-2-activation-at-the-fog after the ledger checks (record exists and unused,
  * content address) that the caller does: counter ZKP (FailedChallenge); proof of possession
  * (InvalidProofOfPossession); DLEQ against Q_f (InvalidDleqProof); M3 signature against
  * Q_i = e*Cert_i + Q_c (FailedSignatureVerification). Returns primaryHash = H(P) for the

@@ -14,7 +14,13 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
 import { ConfigError } from '@m2m-fabric/common';
 import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from './demo/network.js';
-import { EmbeddedLedger, serveEmbeddedPeers, type PeerClient } from '@m2m-fabric/embedded-ledger';
+import {
+    EmbeddedLedger,
+    EndpointInUseError,
+    quietBindFailureLog,
+    serveEmbeddedPeers,
+    type PeerClient,
+} from '@m2m-fabric/embedded-ledger';
 import { ensureSecretDir } from '@m2m-fabric/common';
 
 const USAGE = `usage: m2m peer [--data-dir DIR] [--batch-timeout S] [--host H] [--base-port P] [--connection-dir DIR]
@@ -70,6 +76,7 @@ export async function runPeer(argv: string[]): Promise<void> {
         problems.push(`--base-port must be a port number (or 0), got ${values['base-port']}`);
     if (problems.length > 0) throw new ConfigError(problems);
 
+    quietBindFailureLog();
     const dataDir = resolve(values['data-dir'] ?? '.data/peer');
     const connectionDir = resolve(values['connection-dir'] ?? join(dataDir, 'connection'));
     await ensureSecretDir(dataDir);
@@ -90,6 +97,15 @@ export async function runPeer(argv: string[]): Promise<void> {
             connectionDir,
             ...(values.host === undefined ? {} : { host: values.host }),
             basePort,
+        }).catch((err: unknown) => {
+            if (!(err instanceof EndpointInUseError)) throw err;
+            const port = err.address.slice(err.address.lastIndexOf(':') + 1);
+            throw new ConfigError([
+                `port ${port} is already in use (${err.address}, the Gateway endpoint of ${err.mspId}'s peer); ` +
+                    `m2m peer listens on --base-port ` +
+                    `${basePort}..${basePort + PEER_CLIENTS.length - 1}: stop the process holding it, ` +
+                    `choose another --base-port, or pass --base-port 0 for free ports`,
+            ]);
         });
         console.log(
             `embedded ledger ${join(dataDir, 'ledger')}: channel ${ledger.channelName}, height ${ledger.height}`,

@@ -27,6 +27,10 @@ import { TopicLayout } from '@m2m-fabric/common';
 import { createLogger, type LogLevel } from '@m2m-fabric/common';
 import { openObjectStore, storageConfigFromEnv } from '@m2m-fabric/sdk';
 import { connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
+import { describeEnvSettings, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
+
+/** The SDK's own settings, listed after each command's schema in --help. */
+const SDK_SETTINGS_HELP = `${describeEnvSettings('ledger connection (unset: the embedded ledger where the command offers one):', FABRIC_SETTINGS)}\n${describeEnvSettings('object store:', STORAGE_SETTINGS)}`;
 
 export function flags(
     argv: string[],
@@ -181,9 +185,7 @@ export async function fabricClient(): Promise<ChaincodeClient> {
 export async function runFog(argv: string[]): Promise<void> {
     const { values } = flags(argv, schemaFlags(FOG_SCHEMA));
     if (values.help === true) {
-        console.log(
-            `m2m fog [--config file] ...  (ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL)\n${describeSchema(FOG_SCHEMA)}`,
-        );
+        console.log(`m2m fog [--config file] ...\n${describeSchema(FOG_SCHEMA)}\n${SDK_SETTINGS_HELP}`);
         return;
     }
     const c = loadConfig(FOG_SCHEMA, {
@@ -301,7 +303,7 @@ async function cspAction(
 export async function runCsp(argv: string[]): Promise<void> {
     const { values, positionals } = flags(argv, { ...schemaFlags(CSP_SCHEMA), ...CSP_ACTION_FLAGS });
     if (values.help === true) {
-        console.log(`${CSP_USAGE}\n${describeSchema(CSP_SCHEMA)}`);
+        console.log(`${CSP_USAGE}\n${describeSchema(CSP_SCHEMA)}\n${SDK_SETTINGS_HELP}`);
         return;
     }
     const c = loadConfig(CSP_SCHEMA, {
@@ -450,7 +452,7 @@ export async function runManufacturer(argv: string[]): Promise<void> {
     if (values.help === true || action === undefined) {
         console.log(
             'm2m manufacturer register|replace <old>|decommission|status|buy|provision|list|history <equipmentId> [--n N] [--fog ID] [--state path]\n' +
-                '  ledger: FABRIC_* / FABRIC_CONNECTION; IPFS: IPFS_API_URL; --data-dir keeps each device w (0600)',
+                `  --data-dir keeps each device w (0600)\n${SDK_SETTINGS_HELP}`,
         );
         return;
     }

@@ -1,6 +1,6 @@
 /**
  * A thin layer over mqtt.js: MQTT 3.1.1, QoS 1, TCP no-delay on every (re)connect (mqtt.js never
- * sets it: TOOLCHAIN.md), handlers per topic filter, resubscription on reconnect, and credentials
+ * sets it), handlers per topic filter, resubscription on reconnect, and credentials
  * recomputed on each reconnect (service accounts log in with a fresh signed token).
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';

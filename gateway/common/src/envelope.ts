@@ -1,6 +1,6 @@
 /**
  * The device <-> fog wire envelope carried in MQTT payloads. MQTT 3.1.1 has no response topic or
- * correlation data (the embedded broker speaks only 3.1.1, docs/design.md, transport), so every payload
+ * correlation data (the embedded broker speaks only 3.1.1, docs/design.md#transport), so every payload
  * carries its own correlation id; replies echo it. Layout (protocol module ByteWriter):
  *
  *   u8 version | u8 kind | raw(16) correlation id | bytes32 body

@@ -1,7 +1,7 @@
 /**
  * MQTT topic layout and the access rules the brokers enforce (aedes hooks for the embedded broker,
  * an ACL file for mosquitto). Devices are anonymous: before a session exists they carry no stable
- * identifier (DESIGN.md §4.8), so a device's only handle is its per-connection MQTT client id; it
+ * identifier (docs/design.md#transport), so a device's only handle is its per-connection MQTT client id; it
  * may publish only to its own request topic and read only its own reply topic and the fog's
  * announcement. Everything else belongs to authenticated service accounts.
  *

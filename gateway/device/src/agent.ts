@@ -23,6 +23,7 @@ import {
     toHex,
     type Point,
     type Suite,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
 import { RequestClient } from '@m2m-fabric/common';
@@ -66,6 +67,13 @@ export interface EstablishedSession {
     resumed: boolean;
 }
 
+/**
+ * The device's side of a session, step by step (for progress output): M1 sent to the fog; M2 (the
+ * certificate object) received and verified, symKey_i derived; M3 sent, after which the fog
+ * activates the session (first commit), forwards M4 and the CSP synchronises it (second commit).
+ */
+export type SessionStep = 'M1' | 'M2' | 'M3';
+
 /** Sequence numbers reserved per state write (never reused after a crash). */
 const SEQ_RESERVATION = 16n;
 
@@ -101,12 +109,18 @@ export class DeviceAgent {
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
         // Checked before the lock, so a mistyped path creates nothing.
         if ((await readDeviceState(options.statePath)) === undefined)
-            throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+            throw new ServiceError(
+                ErrorCode.NotConfigured,
+                `no device state at ${options.statePath} (provision it first)`,
+            );
         const lock = await DeviceStateLock.acquire(options.statePath, { waitMs: options.lockWaitMs ?? 5_000 });
         try {
             const state = await readDeviceState(options.statePath);
             if (state === undefined)
-                throw new ServiceError('notConfigured', `no device state at ${options.statePath} (provision it first)`);
+                throw new ServiceError(
+                    ErrorCode.NotConfigured,
+                    `no device state at ${options.statePath} (provision it first)`,
+                );
             const agent = new DeviceAgent(options, state, lock);
             await agent.reloadEntitlement();
             if (state.session !== undefined) await agent.restoreChannel();
@@ -158,7 +172,7 @@ export class DeviceAgent {
     /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
     async connect(): Promise<void> {
         const url = this.options.brokerUrl ?? this.state.fog.brokerUrl;
-        if (url === undefined) throw new ServiceError('notConfigured', 'no fog broker URL');
+        if (url === undefined) throw new ServiceError(ErrorCode.NotConfigured, 'no fog broker URL');
         const fogId = this.state.fog.id;
         this.conn = await MqttConnection.connect(url, { clientId: this.clientId, reconnectPeriodMs: 300 });
         this.rpc = await RequestClient.create(
@@ -223,8 +237,12 @@ export class DeviceAgent {
         return this.rpc;
     }
 
-    /** Runs one session with the next counter. The counter is spent even if the session fails. */
-    async establishSession(): Promise<EstablishedSession> {
+    /**
+     * Runs one session with the next counter. The counter is spent even if the session fails.
+     * `onStep` is told when M1 has gone, M2 has been verified and M3 has gone.
+     * @throws {@link ServiceError} `noSessionsLeft`, a fog/CSP/ledger error code, or `timeout`.
+     */
+    async establishSession(onStep?: (step: SessionStep, counter: bigint) => void): Promise<EstablishedSession> {
         const rpc = this.requireRpc();
         await this.reloadEntitlement();
         const counter = BigInt(this.state.nextCounter);
@@ -246,10 +264,13 @@ export class DeviceAgent {
             this.cspPublicKey,
         );
         await reserved;
-        const m2Reply = await rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        const m2Pending = rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
+        onStep?.('M1', counter);
+        const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
         const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
         this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
         this.reservedSendSeq = SEQ_RESERVATION;
@@ -268,14 +289,17 @@ export class DeviceAgent {
         sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
         try {
-            const done = await rpc.request(
+            const confirmPending = rpc.request(
                 EnvelopeKind.M3,
                 encodeTagged(handle, encodeM3(m3)),
                 this.options.sessionTimeoutMs ?? 30_000,
             );
+            onStep?.('M3', counter);
+            const done = await confirmPending;
             await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
-            if (!equalBytes(tag, routeId)) throw new ServiceError('malformedInput', 'confirmation for another session');
+            if (!equalBytes(tag, routeId))
+                throw new ServiceError(ErrorCode.MalformedInput, 'confirmation for another session');
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);
@@ -296,7 +320,7 @@ export class DeviceAgent {
         if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
         const opened = await channel.open(frame);
         if (opened.type !== FrameType.Confirm)
-            throw new ServiceError('malformedInput', `expected Confirm, got frame type ${opened.type}`);
+            throw new ServiceError(ErrorCode.MalformedInput, `expected Confirm, got frame type ${opened.type}`);
         this.state.session!.established = true;
         await this.saveChannel(true);
     }
@@ -388,7 +412,7 @@ export class DeviceAgent {
         const opened = await this.channel!.open(decodeTagged(reply.body).payload);
         await this.saveChannel(true);
         if (opened.type !== FrameType.Ack || opened.payload.length !== 8)
-            throw new ServiceError('malformedInput', 'expected an Ack frame');
+            throw new ServiceError(ErrorCode.MalformedInput, 'expected an Ack frame');
         return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
     }
 

@@ -40,6 +40,37 @@ export interface GatewayEndpointOptions {
 
 type StatusError = Partial<grpc.StatusObject> & { code: grpc.status; details: string };
 
+/** The address of a Gateway endpoint is taken by another process (EADDRINUSE). */
+export class EndpointInUseError extends Error {
+    /** `host:port` that could not be bound. */
+    readonly address: string;
+    /** The organisation whose peer the endpoint was for. */
+    readonly mspId: string;
+    constructor(address: string, mspId: string, cause: Error) {
+        super(`${address} (the Gateway endpoint of ${mspId}'s peer) is already in use`, { cause });
+        this.name = 'EndpointInUseError';
+        this.address = address;
+        this.mspId = mspId;
+    }
+}
+
+/**
+ * Replaces grpc-js's logger with its default (console.error with a severity letter) minus the line
+ * it prints before rejecting a bind ("No address added out of total N resolved"): the rejection
+ * carries the same text, and {@link EmbeddedGatewayServer.start} reports a taken port as
+ * {@link EndpointInUseError}, so the line only repeats it. For processes that report that error
+ * themselves (`m2m peer`); it changes grpc-js's logger for the whole process.
+ */
+export function quietBindFailureLog(): void {
+    const write =
+        (letter: string) =>
+        (message?: unknown, ...rest: unknown[]): void => {
+            if (letter === 'E' && String(message).startsWith('No address added out of total')) return;
+            console.error(`${letter} ${String(message)}`, ...rest);
+        };
+    grpc.setLogger({ error: write('E'), info: write('I'), debug: write('D') });
+}
+
 /** A gRPC error carrying Fabric gateway error details, as the Gateway service builds them. */
 function rpcError(code: grpc.status, message: string, details: gateway.ErrorDetail[] = []): StatusError {
     const metadata = new grpc.Metadata();
@@ -78,7 +109,10 @@ export class EmbeddedGatewayServer {
         } satisfies gateway.IGatewayServer);
     }
 
-    /** Starts an endpoint for `options.mspId`'s peer; resolves once it listens. */
+    /**
+     * Starts an endpoint for `options.mspId`'s peer; resolves once it listens.
+     * @throws {@link EndpointInUseError} when another process holds `host:port`.
+     */
     static async start(ledger: EmbeddedLedger, options: GatewayEndpointOptions): Promise<EmbeddedGatewayServer> {
         if (!ledger.organisations.includes(options.mspId)) {
             throw new RangeError(`organisation ${options.mspId} is not on channel ${ledger.channelName}`);
@@ -95,10 +129,14 @@ export class EmbeddedGatewayServer {
             ],
             false,
         );
+        const address = `${host}:${options.port ?? 0}`;
         const port = await new Promise<number>((resolve, reject) =>
-            server.#server.bindAsync(`${host}:${options.port ?? 0}`, credentials, (err, bound) =>
-                err === null ? resolve(bound) : reject(err),
-            ),
+            server.#server.bindAsync(address, credentials, (err, bound) => {
+                if (err === null) return resolve(bound);
+                server.#server.forceShutdown();
+                // grpc-js reports a taken port only inside its message ("... EADDRINUSE ...").
+                reject(/EADDRINUSE/.test(err.message) ? new EndpointInUseError(address, options.mspId, err) : err);
+            }),
         );
         server.#endpoint = `${host}:${port}`;
         return server;

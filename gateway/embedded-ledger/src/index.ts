@@ -14,7 +14,12 @@ export { Organisation, ATTRIBUTES_OID, type Enrolment, type EnrolOptions, type I
 export { DEFAULT_BATCH_CONFIG, type BatchConfig } from './orderer.js';
 export { parsePolicy, evaluatePolicy, PolicySyntaxError, type Policy } from './policy.js';
 export { verifyLedger, type VerifyResult } from './verify.js';
-export { EmbeddedGatewayServer, type GatewayEndpointOptions } from './gateway-server.js';
+export {
+    EmbeddedGatewayServer,
+    EndpointInUseError,
+    quietBindFailureLog,
+    type GatewayEndpointOptions,
+} from './gateway-server.js';
 export { loadOrCreateTlsServer, type TlsServerMaterial } from './tls.js';
 export { serveEmbeddedPeers, type PeerClient, type ServePeersOptions, type ServedPeers } from './peers.js';
 export {

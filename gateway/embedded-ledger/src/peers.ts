@@ -6,11 +6,15 @@
  * the real-Fabric code path (fabric-gateway over gRPC) against the embedded ledger.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 
 import { EmbeddedGatewayServer } from './gateway-server.js';
 import type { EmbeddedLedger } from './ledger.js';
 import { loadOrCreateTlsServer } from './tls.js';
+
+/** The DNS name every endpoint's TLS certificate carries besides its listening host. */
+const TLS_LOCAL_NAME = 'localhost';
 
 /** One service identity to enrol and describe in a connection file. */
 export interface PeerClient {
@@ -51,7 +55,7 @@ export async function serveEmbeddedPeers(options: ServePeersOptions): Promise<Se
     try {
         for (const [index, mspId] of options.ledger.organisations.entries()) {
             const orgDir = options.ledger.organisation(mspId).dir;
-            const tls = await loadOrCreateTlsServer(orgDir, mspId, [host, 'localhost']);
+            const tls = await loadOrCreateTlsServer(orgDir, mspId, [host, TLS_LOCAL_NAME]);
             const port = options.basePort === undefined || options.basePort === 0 ? 0 : options.basePort + index;
             const server = await EmbeddedGatewayServer.start(options.ledger, { mspId, host, port, tls });
             servers.push(server);
@@ -72,6 +76,9 @@ export async function serveEmbeddedPeers(options: ServePeersOptions): Promise<Se
             const lines = [
                 `# Embedded peer of ${client.mspId} (m2m peer); identity ${client.identity}.`,
                 `FABRIC_PEER_ENDPOINT=${endpoint}`,
+                // TLS may not name a server by IP address (RFC 6066; Node warns DEP0123 when gRPC
+                // does), so clients of an IP endpoint ask for 'localhost', which the certificate covers.
+                ...(isIP(host) === 0 ? [] : [`FABRIC_PEER_HOST_ALIAS=${TLS_LOCAL_NAME}`]),
                 `FABRIC_TLS_CA_CERT=${rel(tlsCaPaths.get(client.mspId) ?? '')}`,
                 `FABRIC_MSP_ID=${client.mspId}`,
                 `FABRIC_CERT=${rel(join(identityDir, 'cert.pem'))}`,

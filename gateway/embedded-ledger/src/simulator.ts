@@ -44,6 +44,8 @@ interface OpenRangeQuery {
     readonly results: AsyncGenerator<StateKV>;
     readonly reads: KVRead[];
     exhausted: boolean;
+    /** The result read ahead of the last full batch (the peer's one-result look-ahead). */
+    ahead?: StateKV;
 }
 
 interface OpenHistoryQuery {
@@ -197,14 +199,8 @@ export class SimulationHandler {
 
     async #nextRangeBatch(id: string, query: OpenRangeQuery): Promise<InstanceType<typeof peer.QueryResponse>> {
         const results: InstanceType<typeof peer.QueryResultBytes>[] = [];
-        while (!query.exhausted && results.length < QUERY_BATCH_SIZE) {
-            const next = await query.results.next();
-            if (next.done === true) {
-                query.exhausted = true;
-                break;
-            }
-            const kv = next.value;
-            query.reads.push({ key: kv.key, version: kv.version });
+        const add = (kv: StateKV, recorded = false): void => {
+            if (!recorded) query.reads.push({ key: kv.key, version: kv.version });
             const message = new queryresult.KV();
             message.setNamespace(this.#namespace);
             message.setKey(kv.key);
@@ -212,12 +208,34 @@ export class SimulationHandler {
             const bytes = new peer.QueryResultBytes();
             bytes.setResultbytes(message.serializeBinary());
             results.push(bytes);
+        };
+        if (query.ahead !== undefined) {
+            add(query.ahead, true);
+            query.ahead = undefined;
+        }
+        let more = false;
+        while (!query.exhausted) {
+            const next = await query.results.next();
+            if (next.done === true) {
+                query.exhausted = true;
+                break;
+            }
+            if (results.length === QUERY_BATCH_SIZE) {
+                // Like the peer (core/chaincode QueryResponseGenerator): a full batch reports more only
+                // when one more result exists, which it has read (and recorded) already and sends
+                // first in the next batch. So a next batch is never empty — fabric-shim's iterator
+                // fails on an empty one.
+                query.ahead = next.value;
+                query.reads.push({ key: next.value.key, version: next.value.version });
+                more = true;
+                break;
+            }
+            add(next.value);
         }
         const response = new peer.QueryResponse();
         response.setId(id);
         response.setResultsList(results);
-        // Like the peer: after a full batch it reports more without looking ahead.
-        response.setHasMore(!query.exhausted);
+        response.setHasMore(more);
         return response;
     }
 

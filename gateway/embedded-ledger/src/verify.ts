@@ -17,10 +17,25 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
     return Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 }
 
-/** Verifies the ledger under `dataDir` (the directory given to `EmbeddedLedger.open`, or its `ledger/` subdirectory). */
+/**
+ * Where the ledger database is, given any of: its own directory, the directory given to
+ * `EmbeddedLedger.open` (database in `ledger/`), or a data directory of `m2m demo` / `npm start` or
+ * `m2m peer`, which open the ledger in `ledger/` (database in `ledger/ledger/`).
+ * @throws Error naming every place looked at when none holds a ledger database.
+ */
+export function findLedgerDatabase(dataDir: string): string {
+    const candidates = [dataDir, join(dataDir, 'ledger'), join(dataDir, 'ledger', 'ledger')];
+    const found = candidates.find((dir) => existsSync(join(dir, 'CURRENT')));
+    if (found === undefined) throw new Error(`no ledger database in ${candidates.join(', ')}`);
+    return found;
+}
+
+/**
+ * Verifies the ledger under `dataDir` (see {@link findLedgerDatabase} for the directories accepted).
+ * @throws Error when there is no ledger database there, or it is open in another process.
+ */
 export async function verifyLedger(dataDir: string): Promise<VerifyResult> {
-    const dir = existsSync(join(dataDir, 'ledger')) ? join(dataDir, 'ledger') : dataDir;
-    if (!existsSync(join(dir, 'CURRENT'))) throw new Error(`no ledger database in ${dataDir}`);
+    const dir = findLedgerDatabase(dataDir);
     const store = await LedgerStore.open(dir, { sync: false });
     try {
         return await verifyStore(store);

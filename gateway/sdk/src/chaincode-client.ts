@@ -5,13 +5,26 @@
  */
 import {
     assertCommitted,
+    EndorseError,
+    isTransientSubmitError,
     submitWithRetry,
     type LedgerConnection,
     type LedgerContract,
     type TransactionOptions,
 } from './ledger/index.js';
+import { CreditLotAllocator, type CreditLotBalance } from './credit-lots.js';
 
 export const DEFAULT_CHAINCODE_NAME = 'm2m';
+
+/** Attempts of one purchase against conflicts with other clients. */
+const PURCHASE_ATTEMPTS = 8;
+
+/** An account's balance and its credit lots (the chaincode's `getCredit`). */
+export interface CreditRecord {
+    account: string;
+    balance: number;
+    lots: CreditLotBalance[];
+}
 
 export interface CspRecord {
     suite: string;
@@ -73,6 +86,10 @@ export class ChaincodeClient {
     readonly sessions: LedgerContract;
     /** Ledger call deadline; a Fabric commit takes up to BatchTimeout plus validation. */
     deadlineMs: number;
+    /** The credit lots of this client's own account, for its purchases. */
+    readonly #credit = new CreditLotAllocator(
+        async (): Promise<readonly CreditLotBalance[]> => (await this.getCredit(this.connection.identity.mspId)).lots,
+    );
 
     constructor(
         readonly connection: LedgerConnection,
@@ -87,8 +104,8 @@ export class ChaincodeClient {
     }
 
     /**
-     * Submits, re-endorsing after an MVCC conflict: registrations, purchases and issuance touch
-     * shared keys (the credit balance) and are safe to run again. Activation and synchronisation
+     * Submits, re-endorsing after an MVCC conflict or an endorsement mismatch: registrations and
+     * issuance are safe to run again. Activation and synchronisation
      * are never retried: there a lost race IS the double-use verdict.
      */
     private retrying(contract: LedgerContract, name: string, options: TransactionOptions): Promise<Uint8Array> {
@@ -121,10 +138,13 @@ export class ChaincodeClient {
     async getFog(fogId: string): Promise<FogRecord> {
         return parse(await this.registry.evaluate('getFog', this.opts([fogId])));
     }
+    /** Grants credit (as new lots) and returns the account's balance on this client's peer after the commit. */
     async grantCredit(account: string, amount: number): Promise<{ account: string; balance: number }> {
-        return parse(await this.retrying(this.registry, 'grantCredit', this.opts([account, String(amount)])));
+        await this.retrying(this.registry, 'grantCredit', this.opts([account, String(amount)]));
+        const { balance } = await this.getCredit(account);
+        return { account, balance };
     }
-    async getCredit(account: string): Promise<{ account: string; balance: number }> {
+    async getCredit(account: string): Promise<CreditRecord> {
         return parse(await this.registry.evaluate('getCredit', this.opts([account])));
     }
 
@@ -177,14 +197,35 @@ export class ChaincodeClient {
     }
 
     // certificates (Alg. 1)
+    /**
+     * Alg. 1 purchase, paid from credit lots of this client's account that no other purchase of this
+     * client is using (credit-lots.ts), so concurrent purchases do not conflict. A conflict with
+     * another client (MVCC, an endorsement mismatch, or a lot spent meanwhile: failedPayment although
+     * the lots covered n when read) is retried with the lots read again.
+     *
+     * @throws EndorseError `failedPayment` when the account cannot pay n credits; the last
+     *   `CommitError`/`EndorsementMismatchError` when every attempt conflicted.
+     */
     async requestSessions(n: number, requestCid: string, requestBytes: Uint8Array): Promise<unknown> {
-        return parse(
-            await this.retrying(
-                this.certificates,
-                'requestSessions',
-                this.opts([String(n), requestCid], { request: requestBytes }),
-            ),
-        );
+        let delay = 20;
+        for (let attempt = 1; ; attempt++) {
+            const reservation = await this.#credit.reserve(n);
+            try {
+                const result = await this.certificates.submit(
+                    'requestSessionsFromLots',
+                    this.opts([String(n), requestCid, JSON.stringify(reservation.lots)], { request: requestBytes }),
+                );
+                reservation.release(true);
+                return parse(result);
+            } catch (err) {
+                reservation.release(false);
+                const spentMeanwhile =
+                    reservation.covered && err instanceof EndorseError && err.errorCode === 'failedPayment';
+                if (attempt >= PURCHASE_ATTEMPTS || !(isTransientSubmitError(err) || spentMeanwhile)) throw err;
+                await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
+                delay *= 2;
+            }
+        }
     }
     async issueCertificates(requestId: string, requestBytes: Uint8Array, objects: Uint8Array[]): Promise<unknown> {
         const transient: Record<string, Uint8Array> = { request: requestBytes };

@@ -14,5 +14,7 @@
 export * from './ledger/index.js';
 export * from './ledger/fabric/index.js';
 export * from './chaincode-client.js';
+export * from './credit-lots.js';
 export * from './storage/index.js';
 export * from './materials-client.js';
+export * from './settings.js';

@@ -2,8 +2,8 @@
  * The embedded MQTT broker (aedes, MQTT 3.1.1) with the project's access rules: anonymous clients
  * are devices and get only their own request/reply topics; service accounts (fog gateways, the
  * CSP) log in with a username and a password the owner of the broker verifies. TCP no-delay is
- * set on every accepted socket: without it a request/response round trip costs 44-88 ms
- * (TOOLCHAIN.md).
+ * set on every accepted socket: without it a request/response round trip costs 44-88 ms instead of
+ * 0.3 ms (Nagle's algorithm meets delayed acknowledgements).
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';

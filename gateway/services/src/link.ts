@@ -1,5 +1,5 @@
 /**
- * The fog <-> CSP link (DESIGN.md §4.8: authenticated both ways). Every link message is signed by
+ * The fog <-> CSP link (docs/design.md#transport: authenticated both ways). Every link message is signed by
  * its sender's service key (fog: d_f, CSP: d_c) with ECDSA under a link label, and names the
  * sender; the receiver checks the signature against the key the ledger holds for that sender
  * (an approved fog's Q_f, the registered Q_c) and that the sender matches the topic. M4 inside a

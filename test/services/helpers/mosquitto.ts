@@ -1,7 +1,7 @@
 /**
  * Runs Debian's mosquitto for end-to-end tests on a random 127.0.0.1 port with a generated config:
  * anonymous devices, password accounts for the services, the project's ACL, TCP no-delay and a
- * raised queue limit (the default 1000 silently drops QoS 1 bursts: TOOLCHAIN.md).
+ * raised queue limit (mosquitto's default max_queued_messages 1000 silently drops QoS 1 bursts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -73,6 +73,11 @@ export class EmbeddedNetwork {
     manufacturer!: ManufacturerClient;
     store!: ObjectStore;
     ledger!: EmbeddedLedger;
+    /**
+     * The embedded ledger's and store's figures when start() opened them, before this run's own
+     * set-up transactions: what a run added is the difference (undefined with `connect`).
+     */
+    atOpen: (LedgerTotals & { storedObjects: number }) | undefined;
     readonly suite: Suite;
     private readonly connections: LedgerConnection[] = [];
     private fogFactories: (() => Promise<FogGateway>)[] = [];
@@ -120,6 +125,9 @@ export class EmbeddedNetwork {
             });
         }
         this.store = await openObjectStore({ backend: 'embedded', directory: join(dataDir, 'objects') });
+        if (this.options.connect === undefined) {
+            this.atOpen = { ...(await this.ledgerTotals()), storedObjects: await this.storedObjects() };
+        }
         const log = this.options.logger ?? silentLogger;
         const ext = this.options.externalBroker;
         const wrap = (owner: string): ObjectStore => this.options.wrapStore?.(this.store, owner) ?? this.store;

@@ -3,9 +3,14 @@
  * registration -> purchase -> issuance -> sessions -> encrypted telemetry round trips, with
  * progress lines and a summary. Re-running on the same data directory continues: equipment is
  * already registered, devices keep their counters, and only missing sessions are bought.
+ *
+ * The progress lines name the paper's steps (Algorithm 1 issuance, Algorithm 2 activation with
+ * M1-M3, Algorithm 3 synchronisation with M4) and say where each kind of data went: the ledger,
+ * the IPFS object store, or the device's state file. The first session of a run is shown message
+ * by message. The summary gives this run's figures apart from the totals since the first run.
  */
 import { join } from 'node:path';
-import { DeviceAgent } from '@m2m-fabric/device';
+import { DeviceAgent, type SessionStep } from '@m2m-fabric/device';
 import { readDeviceState } from '@m2m-fabric/device';
 import { errorCodeOf } from '@m2m-fabric/common';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
@@ -18,6 +23,15 @@ export interface DemoOptions {
     batchTimeoutMs: number;
     /** Progress output (one line per call). */
     print: (line: string) => void;
+}
+
+/** What one run added to the ledger and the object store. */
+export interface RunFigures {
+    transactions: number;
+    validTransactions: number;
+    blocks: number;
+    onChainBytes: number;
+    storedObjects: number;
 }
 
 export interface DemoSummary {
@@ -37,6 +51,8 @@ export interface DemoSummary {
     onChainBytes: number;
     storedObjects: number;
     durationMs: number;
+    /** This run's share of the totals above (which count since the first run on the data directory). */
+    thisRun: RunFigures;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -61,6 +77,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     );
     await net.start();
     try {
+        const before = net.atOpen ?? { ...(await net.ledgerTotals()), storedObjects: await net.storedObjects() };
+        const startedAt = new Date().toISOString();
         say(
             `CSP ${net.csp.publicKeyHex.slice(0, 16)}… link broker ${net.csp.brokerUrl}; fogs ${net.fogs.map((f) => `${f.fogId}@${f.deviceBrokerUrl}`).join(', ')}`,
         );
@@ -68,7 +86,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         const statePath = (id: string): string => join(options.dataDir, 'devices', `${id}.json`);
 
         // Registration (M-EB).
-        await Promise.all(
+        const records = await Promise.all(
             ids.map((id, i) =>
                 net.manufacturer.registerEquipment({
                     equipmentId: id,
@@ -81,7 +99,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                 }),
             ),
         );
-        say(`registered ${ids.length} equipment records`);
+        const added = records.filter((r) => String(r.registeredAt) >= startedAt).length;
+        say(
+            `M-EB: ${ids.length} equipment record(s) on the ledger (${added} registered now, ${ids.length - added} already there)`,
+        );
 
         // Purchase + issuance (Alg. 1): top up each device to K remaining sessions.
         const needs = await Promise.all(
@@ -94,7 +115,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         );
         const total = needs.reduce((a, b) => a + b, 0);
         if (total > 0) {
-            await net.csp.grantCredit(MANUFACTURER_MSP, total);
+            const balance = await net.csp.grantCredit(MANUFACTURER_MSP, total);
+            // The manufacturer buys on its own peer, which has the CSP's grant moments later.
+            await net.manufacturer.waitForCredit(balance);
             await Promise.all(
                 ids.map((id, i) => (needs[i]! > 0 ? net.manufacturer.buySessions(id, needs[i]!) : Promise.resolve())),
             );
@@ -104,7 +127,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                 net.manufacturer.provisionDevice(id, statePath(id), { id: net.fogId(i % options.fogs) }),
             ),
         );
-        say(`bought and issued ${total} certificate(s); provisioned ${ids.length} device state files`);
+        say(
+            `Algorithm 1 (issuance): bought and issued ${total} certificate(s): request and certificate objects -> IPFS ` +
+                `object store; their content addresses and Table II records (IDCert_i, B_i) -> ledger; ` +
+                `${ids.length} device state file(s) (w, counter range) -> ${join(options.dataDir, 'devices')}`,
+        );
 
         // Sessions and telemetry round trips.
         const latencies: number[] = [];
@@ -112,6 +139,27 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         const failures: Record<string, number> = {};
         let established = 0;
         let failed = 0;
+        // The first session of the run is shown message by message; the others in one line each.
+        let detailed = false;
+        const steps = (id: string, fogId: string): ((step: SessionStep, counter: bigint) => void) | undefined => {
+            if (detailed) return undefined;
+            detailed = true;
+            return (step, counter) => {
+                const at = `${id} (counter ${counter})`;
+                if (step === 'M1') {
+                    say(`${at} Algorithm 2 at ${fogId}: M1 sent (C1 for the fog, C2 for the CSP, proof of possession)`);
+                } else if (step === 'M2') {
+                    say(
+                        `${at} M2 received: its certificate object from the IPFS store, checked; d_i and symKey_i derived`,
+                    );
+                } else {
+                    say(
+                        `${at} M3 sent (Q_i, H(symKey_i), signature); ${fogId} submits the activation -> ledger ` +
+                            `(session record), then M4 -> CSP: Algorithm 3, synchronisation -> ledger (secondaryHash)`,
+                    );
+                }
+            };
+        };
         await Promise.all(
             ids.map(async (id, i) => {
                 const fog = net.fogs[i % options.fogs]!;
@@ -122,7 +170,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                     await agent.connect();
                     for (let s = 0; s < options.sessions; s++) {
                         try {
-                            const session = await agent.establishSession();
+                            const session = await agent.establishSession(steps(id, fog.fogId));
                             established++;
                             latencies.push(session.latencyMs);
                             const rt0 = performance.now();
@@ -135,7 +183,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                             await got;
                             roundTrips.push(performance.now() - rt0);
                             say(
-                                `${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId}; telemetry/instruction round trip ${(performance.now() - rt0).toFixed(1)} ms`,
+                                `${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId} ` +
+                                    `(Algorithms 2-3, M1-M4; symKey_i -> device state file and CSP session store); ` +
+                                    `telemetry/instruction round trip over the session channel ${(performance.now() - rt0).toFixed(1)} ms`,
                             );
                         } catch (err) {
                             failed++;
@@ -157,6 +207,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         latencies.sort((a, b) => a - b);
         roundTrips.sort((a, b) => a - b);
         const totals = await net.ledgerTotals();
+        const storedObjects = await net.storedObjects();
         return {
             devices: options.devices,
             fogs: options.fogs,
@@ -177,8 +228,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
             validTransactions: totals.validTransactions,
             blocks: totals.blocks,
             onChainBytes: totals.onChainBytes,
-            storedObjects: await net.storedObjects(),
+            storedObjects,
             durationMs: Math.round(performance.now() - t0),
+            thisRun: {
+                transactions: totals.transactions - before.transactions,
+                validTransactions: totals.validTransactions - before.validTransactions,
+                blocks: totals.blocks - before.blocks,
+                onChainBytes: totals.onChainBytes - before.onChainBytes,
+                storedObjects: storedObjects - before.storedObjects,
+            },
         };
     } finally {
         await net.close();
@@ -189,9 +247,11 @@ export function formatSummary(s: DemoSummary): string {
     const failures = Object.entries(s.failures)
         .map(([c, n]) => `${c}×${n}`)
         .join(', ');
+    const r = s.thisRun;
     return [
-        `sessions established ${s.established}, failed ${s.failed}${failures === '' ? '' : ` (${failures})`}`,
-        `session latency p50 ${s.latency_ms.p50} ms, p95 ${s.latency_ms.p95} ms (BatchTimeout ${s.batchTimeoutMs} ms); telemetry round trips ${s.telemetryRoundTrips}, p50 ${s.roundTrip_ms.p50} ms`,
-        `ledger: ${s.transactions} transactions (${s.validTransactions} valid) in ${s.blocks} blocks, ${s.onChainBytes} bytes on chain; ${s.storedObjects} objects in IPFS store; ${(s.durationMs / 1000).toFixed(1)} s`,
+        `this run: sessions established ${s.established}, failed ${s.failed}${failures === '' ? '' : ` (${failures})`}`,
+        `this run: session latency p50 ${s.latency_ms.p50} ms, p95 ${s.latency_ms.p95} ms (BatchTimeout ${s.batchTimeoutMs} ms); telemetry round trips ${s.telemetryRoundTrips}, p50 ${s.roundTrip_ms.p50} ms`,
+        `this run: ledger +${r.transactions} transactions (${r.validTransactions} valid) in +${r.blocks} blocks, +${r.onChainBytes} bytes on chain; +${r.storedObjects} objects in the IPFS store; ${(s.durationMs / 1000).toFixed(1)} s`,
+        `since the first run: ledger ${s.transactions} transactions (${s.validTransactions} valid) in ${s.blocks} blocks, ${s.onChainBytes} bytes on chain; ${s.storedObjects} objects in the IPFS store`,
     ].join('\n');
 }

@@ -68,6 +68,25 @@ export class EndorsementPolicyError extends LedgerError {
     }
 }
 
+/**
+ * The endorsing peers returned different results for the same proposal (Fabric's Gateway:
+ * "ProposalResponsePayloads do not match"). Peers at different ledger heights simulated it against
+ * different versions of a key it reads, typically one another transaction had just changed.
+ * Transient: the same call endorsed again (a new proposal) normally succeeds once the peers have
+ * caught up, and `submitWithRetry` does that; thrown to the caller only when its attempts ran out.
+ */
+export class EndorsementMismatchError extends EndorsementPolicyError {
+    override readonly transactionId: string;
+    constructor(
+        properties: { transactionId: string; policy: string; endorsers: readonly string[]; reason: string },
+        options?: ErrorOptions,
+    ) {
+        super(properties, options);
+        this.name = 'EndorsementMismatchError';
+        this.transactionId = properties.transactionId;
+    }
+}
+
 /** The transaction reached a block but was invalidated there; it changed no state. */
 export class CommitError extends LedgerError {
     override readonly transactionId: string;

@@ -1,10 +1,17 @@
 /**
- * Retrying a submit that lost an MVCC race. Fabric's answer to MVCC_READ_CONFLICT is to run the
+ * Retrying a submit that lost a race. Fabric's answer to MVCC_READ_CONFLICT is to run the
  * transaction again against the newer state: a new proposal, so a new transaction ID, endorsed
  * afresh. Every `submit` call creates a new transaction ID, so calling it again is exactly that.
- * Only MVCC_READ_CONFLICT and PHANTOM_READ_CONFLICT are retried: any other failure would repeat.
+ *
+ * Retried, because running the same call again can succeed:
+ *   - MVCC_READ_CONFLICT and PHANTOM_READ_CONFLICT at commit (a key or range read changed);
+ *   - `EndorsementMismatchError` at endorsement ("ProposalResponsePayloads do not match"): the
+ *     endorsers were at different heights while a key the call reads was changing; once they have
+ *     caught up they agree again.
+ * Any other failure would repeat, and is rethrown at once. When the attempts run out the last error
+ * is rethrown — for a mismatch an `EndorsementMismatchError`, never a bare policy failure.
  */
-import { CommitError } from './errors.js';
+import { CommitError, EndorsementMismatchError } from './errors.js';
 import type { LedgerContract, TransactionOptions } from './types.js';
 
 export interface RetryOptions {
@@ -12,20 +19,28 @@ export interface RetryOptions {
     attempts?: number;
     /** Delay before the second attempt in ms, doubled each time with ±50 % jitter; default 10. */
     backoffMs?: number;
-    /** Called before each retry with the conflict that caused it. */
-    onRetry?: (error: CommitError, attempt: number) => void;
+    /** Called before each retry with the error that caused it. */
+    onRetry?: (error: CommitError | EndorsementMismatchError, attempt: number) => void;
 }
 
 const RETRYABLE = new Set(['MVCC_READ_CONFLICT', 'PHANTOM_READ_CONFLICT']);
 
-/** True if re-endorsing the same call may succeed. */
+/** True if re-endorsing the same call may succeed: a read conflict at commit. */
 export function isRetryableConflict(error: unknown): error is CommitError {
     return error instanceof CommitError && RETRYABLE.has(error.code);
 }
 
+/** True if submitting the same call again may succeed: a read conflict or an endorsement mismatch. */
+export function isTransientSubmitError(error: unknown): error is CommitError | EndorsementMismatchError {
+    return isRetryableConflict(error) || error instanceof EndorsementMismatchError;
+}
+
 /**
- * `contract.submit(name, options)`, re-endorsed with a new transaction ID after a read conflict,
- * up to `attempts` times. Rethrows the last conflict, or the first non-conflict error at once.
+ * `contract.submit(name, options)`, submitted again with a new transaction ID after a read conflict
+ * or an endorsement mismatch, up to `attempts` times.
+ *
+ * @throws the last `CommitError` (MVCC/phantom) or `EndorsementMismatchError` when the attempts ran
+ *   out; any other error of `submit` at once.
  */
 export async function submitWithRetry(
     contract: LedgerContract,
@@ -40,7 +55,7 @@ export async function submitWithRetry(
         try {
             return await contract.submit(transactionName, options);
         } catch (err) {
-            if (!isRetryableConflict(err) || attempt >= attempts) throw err;
+            if (!isTransientSubmitError(err) || attempt >= attempts) throw err;
             retry.onRetry?.(err, attempt);
             await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
             delay *= 2;

@@ -13,6 +13,7 @@
  * submitted; a restarted CSP finds it, checks the ledger and finishes it. Channel sequence numbers
  * are persisted before a frame is sent, so a restart never reuses a nonce.
  */
+import { ErrorCode } from '@m2m-fabric/protocol';
 import {
     errorCodeOf,
     MqttConnection,
@@ -171,7 +172,7 @@ export class CspBackend {
     private async ensureRegistered(): Promise<void> {
         const ledger = this.options.ledger;
         const csp = await ledger.getCsp().catch((err: unknown) => {
-            if (errorCodeOf(err) === 'notConfigured') return undefined;
+            if (errorCodeOf(err) === ErrorCode.NotConfigured) return undefined;
             throw err;
         });
         if (csp === undefined) {
@@ -246,7 +247,7 @@ export class CspBackend {
         try {
             const parsed = parseLinkMessage(payload);
             if (parsed.message.sender !== t.fogId)
-                throw new ServiceError('unauthorisedMsp', 'sender is not the topic owner');
+                throw new ServiceError(ErrorCode.UnauthorisedMsp, 'sender is not the topic owner');
             const fog = await ctx.fogKey(t.fogId);
             msg = verifyLinkMessage(this.suite, fog.verify, parsed);
         } catch (err) {

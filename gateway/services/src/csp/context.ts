@@ -5,7 +5,7 @@
  * (issuance.ts, synchronisation.ts, channels.ts, instruction-delivery.ts) receives it.
  */
 import type { KeyObject } from 'node:crypto';
-import { decodePoint, fromHex, type Point, type Suite } from '@m2m-fabric/protocol';
+import { decodePoint, fromHex, type Point, type Suite, ErrorCode } from '@m2m-fabric/protocol';
 import {
     MqttConnection,
     ServiceError,
@@ -75,7 +75,8 @@ export class CspContext {
         const cached = this.fogKeys.get(fogId);
         if (cached !== undefined) return cached;
         const fog = await this.ledger.getFog(fogId);
-        if (fog.status !== 'approved') throw new ServiceError('fogNotApproved', `fog ${fogId} is ${fog.status}`);
+        if (fog.status !== 'approved')
+            throw new ServiceError(ErrorCode.FogNotApproved, `fog ${fogId} is ${fog.status}`);
         const point = decodePoint(this.suite, fromHex(fog.publicKey));
         const entry = { point, verify: ecdsaPublicKey(this.suite, point) };
         this.fogKeys.set(fogId, entry);

@@ -6,12 +6,50 @@
  * Crash safety: a session is written to the store as 'syncing' before the synchronisation is
  * submitted; a restarted CSP finds it, checks the ledger and finishes it (resume).
  */
-import { decodeM4, FrameType, fromHex, openM4, runAlgorithm3, symKeyCommitment, toHex } from '@m2m-fabric/protocol';
+import {
+    decodeM4,
+    FrameType,
+    fromHex,
+    openM4,
+    runAlgorithm3,
+    symKeyCommitment,
+    toHex,
+    ErrorCode,
+} from '@m2m-fabric/protocol';
 import { errorCodeOf, ServiceErrorCode } from '@m2m-fabric/common';
 import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
 import type { CspContext } from './context.js';
 import type { StoredSession } from './session-store.js';
+
+/**
+ * How long the CSP waits for its own peer to show a session the fog says it activated. The fog
+ * sends M4 once the activation committed on the fog's peer; Fabric guarantees nothing about the
+ * CSP's peer, which commits the same block moments later (longer after a restart or under load).
+ */
+const ACTIVATION_VISIBILITY_MS = 5_000;
+
+/**
+ * The session record of `primaryHash` from the CSP's own peer, read again while that peer does not
+ * know it yet (`invalidPrimaryHash`) for up to ACTIVATION_VISIBILITY_MS.
+ *
+ * @throws {ServiceError} invalidPrimaryHash when the session is still unknown after that;
+ *   other ledger errors at once.
+ */
+async function readActivatedSession(
+    ctx: CspContext,
+    primaryHash: string,
+): Promise<Awaited<ReturnType<CspContext['ledger']['getSession']>>> {
+    const deadline = Date.now() + ACTIVATION_VISIBILITY_MS;
+    for (;;) {
+        try {
+            return await ctx.ledgerCall(() => ctx.ledger.getSession(primaryHash));
+        } catch (err) {
+            if (errorCodeOf(err) !== 'invalidPrimaryHash' || Date.now() > deadline) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+    }
+}
 
 export class CspSynchroniser {
     /** One Algorithm 3 run per route at a time: a re-sent M4 joins the run in progress. */
@@ -66,7 +104,7 @@ export class CspSynchroniser {
         const opened = await openM4(ctx.suite, ctx.key.recipient, fog.point, m4);
         const primaryHash = toHex(opened.primaryHash);
         // One read: the session record comes with its certificate's B_i.
-        const record = await ctx.ledgerCall(() => ctx.ledger.getSession(primaryHash));
+        const record = await readActivatedSession(ctx, primaryHash);
         const result = runAlgorithm3(ctx.suite, ctx.key.privateKey, fogId, m4, opened, devicePublicKey, {
             idCert: fromHex(record.idCert),
             fogId: record.fogId,
@@ -96,7 +134,7 @@ export class CspSynchroniser {
         } catch (err) {
             await syncing.catch(() => undefined);
             const code = errorCodeOf(err);
-            if (code === 'failedDoubleSpendingCheck-2' || code === 'invalidPrimaryHash') {
+            if (code === ErrorCode.FailedDoubleSpendingCheck2 || code === ErrorCode.InvalidPrimaryHash) {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
                 const now = await ctx.ledger.getSession(primaryHash).catch(() => undefined);
                 if (

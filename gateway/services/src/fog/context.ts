@@ -11,6 +11,7 @@ import {
     type Point,
     type PreparedActivation,
     type Suite,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import {
     encodeEnvelope,
@@ -141,7 +142,10 @@ export class FogContext {
             if (err instanceof CommitError) {
                 // Two activations of one certificate raced; Fabric's MVCC check invalidated this one.
                 if (err.code === 'MVCC_READ_CONFLICT' || err.code === 'PHANTOM_READ_CONFLICT') {
-                    throw new ServiceError('failedDoubleSpendingCheck-1', `activation lost a race (${err.code})`);
+                    throw new ServiceError(
+                        ErrorCode.FailedDoubleSpendingCheck1,
+                        `activation lost a race (${err.code})`,
+                    );
                 }
                 throw new ServiceError(ServiceErrorCode.LedgerUnavailable, err.message);
             }

@@ -2,7 +2,7 @@
  * The fog gateway (Algorithm 2), run by a fog-node operator next to its peer. Devices talk to it
  * over MQTT; it decrypts C1, looks the certificate up on the ledger, returns M2 after that
  * read-only pre-check, and on M3 submits ONE activation transaction (two ledger commits per
- * session in all: docs/design.md). Then it forwards M4 to the CSP over the signed link and relays
+ * session in all: docs/design.md#two-commits-per-session). Then it forwards M4 to the CSP over the signed link and relays
  * session-channel frames it cannot read.
  *
  * This file starts and stops the gateway and dispatches each message to its handler:
@@ -10,7 +10,7 @@
  *   CSP → fog      Result handlers/csp-result.ts · FrameDown handlers/csp-frame-down.ts
  * Crash safety lives in activation-outbox.ts.
  */
-import { decodePoint, fogAddress, fromHex, toHex, type Suite } from '@m2m-fabric/protocol';
+import { decodePoint, fogAddress, fromHex, toHex, type Suite, ErrorCode } from '@m2m-fabric/protocol';
 import {
     decodeEnvelope,
     EnvelopeKind,
@@ -221,11 +221,11 @@ export class FogGateway {
     private async ensureRegistered(autoRegister: boolean): Promise<void> {
         const { ledger, key } = this.options;
         let fog = await ledger.getFog(this.fogId).catch((err: unknown) => {
-            if (errorCodeOf(err) === 'unknownFog') return undefined;
+            if (errorCodeOf(err) === ErrorCode.UnknownFog) return undefined;
             throw err;
         });
         if (fog === undefined) {
-            if (!autoRegister) throw new ServiceError('unknownFog', `fog ${this.fogId} is not registered`);
+            if (!autoRegister) throw new ServiceError(ErrorCode.UnknownFog, `fog ${this.fogId} is not registered`);
             const address = fogAddress(this.suite, this.fogId, this.ctx.cspPublicKey.multiply(key.privateKey));
             await ledger.registerFog(this.fogId, key.publicKeyHex, toHex(address));
             fog = await ledger.getFog(this.fogId);
@@ -238,8 +238,10 @@ export class FogGateway {
         }
         const deadline = Date.now() + 60_000;
         while (fog.status !== 'approved') {
-            if (fog.status === 'revoked') throw new ServiceError('fogNotApproved', `fog ${this.fogId} was revoked`);
-            if (Date.now() > deadline) throw new ServiceError('fogNotApproved', `fog ${this.fogId} not approved yet`);
+            if (fog.status === 'revoked')
+                throw new ServiceError(ErrorCode.FogNotApproved, `fog ${this.fogId} was revoked`);
+            if (Date.now() > deadline)
+                throw new ServiceError(ErrorCode.FogNotApproved, `fog ${this.fogId} not approved yet`);
             await new Promise((r) => setTimeout(r, 200));
             fog = await ledger.getFog(this.fogId);
         }
@@ -278,9 +280,10 @@ export class FogGateway {
             env = decodeEnvelope(payload);
         } catch (err) {
             const corr = peekCorrelationId(payload);
-            ctx.m.requests.inc({ kind: 'unknown', outcome: 'malformedInput' });
+            ctx.m.requests.inc({ kind: 'unknown', outcome: ErrorCode.MalformedInput });
             // Without a correlation id no reply can be matched: drop.
-            if (corr !== undefined) await ctx.replyError(clientId, corr, 'malformedInput', (err as Error).message);
+            if (corr !== undefined)
+                await ctx.replyError(clientId, corr, ErrorCode.MalformedInput, (err as Error).message);
             else ctx.m.dropped.inc({ reason: 'malformed' });
             return;
         }
@@ -288,7 +291,7 @@ export class FogGateway {
         try {
             const handler = DEVICE_HANDLERS[env.kind];
             if (handler === undefined)
-                throw new ServiceError('malformedInput', `a device does not send envelope kind ${env.kind}`);
+                throw new ServiceError(ErrorCode.MalformedInput, `a device does not send envelope kind ${env.kind}`);
             await handler(this.handlers, clientId, env);
             ctx.m.requests.inc({ kind: kindName, outcome: 'ok' });
         } catch (err) {

@@ -17,6 +17,7 @@ import {
     randomScalar,
     toHex,
     type Suite,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
 import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
@@ -63,8 +64,9 @@ export interface PurchaseResult {
 
 export class ManufacturerClient {
     /**
-     * Purchases of one account all write its credit balance, so concurrent ones would mostly lose
-     * MVCC races; they are submitted one at a time (each still waits for issuance in parallel).
+     * Purchases are submitted one at a time (each still waits for issuance in parallel), so that a
+     * device's counters are handed out in order. (Credit is no reason any more: purchases consume
+     * credit lots of their own, chaincode state.ts.)
      */
     private purchases: Promise<unknown> = Promise.resolve();
 
@@ -113,6 +115,28 @@ export class ManufacturerClient {
 
     async history(equipmentId: string): Promise<unknown> {
         return this.options.ledger.getEquipmentHistory(equipmentId);
+    }
+
+    /**
+     * Resolves once this client's own peer shows a balance of at least `credits`: a grant the CSP
+     * committed on its peer reaches the manufacturer's peer moments later, and a purchase endorsed
+     * before then would find no credit.
+     *
+     * @throws ServiceError `timeout` when the balance is still short after `timeoutMs` (default 60 s).
+     */
+    async waitForCredit(credits: number, timeoutMs = 60_000): Promise<number> {
+        const deadline = Date.now() + timeoutMs;
+        const account = this.options.ledger.connection.identity.mspId;
+        for (;;) {
+            const { balance } = await this.options.ledger.getCredit(account);
+            if (balance >= credits) return balance;
+            if (Date.now() > deadline)
+                throw new ServiceError(
+                    ServiceErrorCode.Timeout,
+                    `the account holds ${balance} credits on this peer, ${credits} expected`,
+                );
+            await new Promise((r) => setTimeout(r, 100));
+        }
     }
 
     /** Buys n sessions for a device: Alg. 1 request, then waits until the CSP-CA issued them. */
@@ -172,7 +196,7 @@ export class ManufacturerClient {
         const rec = await this.deviceRecord(equipmentId);
         const [csp, fogRecord] = await Promise.all([this.options.ledger.getCsp(), this.options.ledger.getFog(fog.id)]);
         if (fogRecord.status !== 'approved')
-            throw new ServiceError('fogNotApproved', `fog ${fog.id} is ${fogRecord.status}`);
+            throw new ServiceError(ErrorCode.FogNotApproved, `fog ${fog.id} is ${fogRecord.status}`);
         const endCounter = BigInt(rec.nextPurchase);
         const fogEntry = {
             id: fog.id,
@@ -182,7 +206,7 @@ export class ManufacturerClient {
         const checkSameDevice = (existing: DeviceStateFile): void => {
             if (existing.equipmentId !== equipmentId || existing.w !== rec.w)
                 throw new ServiceError(
-                    'malformedInput',
+                    ErrorCode.MalformedInput,
                     `${statePath} belongs to equipment ${existing.equipmentId} with other secrets; refusing to overwrite it`,
                 );
         };

@@ -1,6 +1,6 @@
 /**
  * Token buckets for anonymous requests. Devices carry no stable identifier before a session
- * exists (DESIGN.md §4.8), so the fog limits per MQTT connection (client id) and, because a
+ * exists (docs/design.md#transport), so the fog limits per MQTT connection (client id) and, because a
  * client can reconnect under a new id, also globally. The per-key map is bounded: the least
  * recently used buckets are evicted (an evicted key starts full again, which only ever errs on
  * the side of the global limit).

@@ -13,6 +13,7 @@ import {
     ConnectionError,
     DeadlineError,
     EndorseError,
+    EndorsementMismatchError,
     EndorsementPolicyError,
     LedgerError,
     SubmitError,
@@ -63,6 +64,9 @@ const POLICY_FAILURES = [
     /ProposalResponsePayloads do not match/i,
     /cannot satisfy the endorsement/i,
 ];
+
+// The Gateway's report (in the per-peer details) that endorsers simulated at different heights.
+const PAYLOAD_MISMATCH = /ProposalResponsePayloads do not match/i;
 
 /** gRPC codes with which the Gateway relays a peer's refusal of a proposal. */
 const PEER_REFUSALS: ReadonlySet<number> = new Set([
@@ -119,15 +123,16 @@ export function mapGatewayError(error: unknown, context: MappingContext): unknow
     const texts = [error.message, ...error.details.map((detail) => detail.message)];
     const endorsing = context.stage === 'endorse' || context.stage === 'evaluate';
     if (endorsing && texts.some((text) => POLICY_FAILURES.some((pattern) => pattern.test(text)))) {
-        return new EndorsementPolicyError(
-            {
-                transactionId: transactionId ?? '',
-                policy: context.endorsementPolicy,
-                endorsers: [],
-                reason: describe(error),
-            },
-            { cause: error },
-        );
+        const properties = {
+            transactionId: transactionId ?? '',
+            policy: context.endorsementPolicy,
+            endorsers: [],
+            reason: describe(error),
+        };
+        // Different results from different peers: transient, unlike a policy no peers can satisfy.
+        return texts.some((text) => PAYLOAD_MISMATCH.test(text))
+            ? new EndorsementMismatchError(properties, { cause: error })
+            : new EndorsementPolicyError(properties, { cause: error });
     }
     if (endorsing && PEER_REFUSALS.has(error.code)) {
         // The peer refused the proposal itself (unknown chaincode, creator or signature not

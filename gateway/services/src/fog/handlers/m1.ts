@@ -15,6 +15,7 @@ import {
     openM1,
     prepareActivation,
     toHex,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import { encodeTagged, EnvelopeKind, ServiceError, ServiceErrorCode, type Envelope } from '@m2m-fabric/common';
 import type { FogContext, PendingHandle, Prepared } from '../context.js';
@@ -31,9 +32,10 @@ async function answerM1(ctx: FogContext, clientId: string, env: Envelope): Promi
     const { idCert } = await openM1(ctx.suite, ctx.key.recipient, m1);
     const idCertHex = toHex(encodePoint(ctx.suite, idCert));
     const record = await ctx.ledgerCall(() => ctx.ledger.getCertificate(idCertHex));
-    if (record.status === 'used') throw new ServiceError('failedDoubleSpendingCheck-1', 'certificate already used');
+    if (record.status === 'used')
+        throw new ServiceError(ErrorCode.FailedDoubleSpendingCheck1, 'certificate already used');
     if (record.contentAddress === undefined || record.status !== 'unused') {
-        throw new ServiceError('unknownCertificate', `certificate is ${record.status}`);
+        throw new ServiceError(ErrorCode.UnknownCertificate, `certificate is ${record.status}`);
     }
     let certificateObject: Uint8Array;
     try {

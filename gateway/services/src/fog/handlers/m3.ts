@@ -13,6 +13,7 @@ import {
     toBase64Url,
     toHex,
     type M3,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
 import {
     decodeTagged,
@@ -37,7 +38,7 @@ export async function handleM3(h: FogHandlerContext, clientId: string, env: Enve
     const key = toHex(tag);
     const pending = ctx.handles.get(key);
     if (pending === undefined || pending.expiresAt < Date.now()) {
-        throw new ServiceError('unknownRequest', 'no M2 outstanding for this handle (expired or already used)');
+        throw new ServiceError(ErrorCode.UnknownRequest, 'no M2 outstanding for this handle (expired or already used)');
     }
     const m3 = decodeM3(ctx.suite, payload);
     // Single use from here on: a replayed M3 finds no handle.
