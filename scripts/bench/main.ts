@@ -14,6 +14,7 @@ import { runLookupBench } from './lookup.js';
 import { plotBench, runPlots } from './plots.js';
 import { runRecordsBench } from './records.js';
 import { runStorageBench } from './storage.js';
+import { runTraceBench } from './trace.js';
 import { QUICK_RESULTS_DIR, RESULTS_DIR } from './results-dir.js';
 import { BENCH_USAGE, UsageError } from './usage.js';
 
@@ -29,6 +30,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     plots: runPlots,
     records: runRecordsBench,
     storage: runStorageBench,
+    trace: runTraceBench,
 };
 
 const usageOf = (name: string): string => BENCH_USAGE[name] ?? `npm run bench -- ${name}`;

@@ -29,4 +29,5 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
     plots: 'npm run bench -- plots [--dir DIR]   (re-renders the SVG figures from the JSON results)',
     records: 'npm run bench -- records [--quick] [--out DIR]',
     storage: 'npm run bench -- storage',
+    trace: 'npm run bench -- trace [--sizes 1000,10000,100000] [--samples N] [--queries N] [--concurrency 1,10,50] [--quick] [--out DIR]',
 };

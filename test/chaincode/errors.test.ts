@@ -66,6 +66,12 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.CertificateRevoked,
     ErrorCode.AlreadyRevoked,
     ErrorCode.PublicKeyMismatch, // Algorithm 3 at the CSP (runAlgorithm3)
+    // The record-query protocol's fog, target and asker (test/services/record-query.test.ts).
+    ErrorCode.IncompletePacket,
+    ErrorCode.UnknownTarget,
+    ErrorCode.TargetUnreachable,
+    ErrorCode.AnswerIncomplete,
+    ErrorCode.QueryExpired,
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {
@@ -606,6 +612,67 @@ void describe('every chaincode rejection leaves the state unchanged', () => {
             tx(parties.csp, 'anchors', 'anchorBatch', { args: args(2, 9, tree.consistencyProof(5, 9)) }),
         );
         await expectCode(ErrorCode.UnknownBatch, tx(parties.csp, 'anchors', 'getAnchor', { args: [CSP_WRITER, '7'] }));
+    });
+
+    void it('material traceability and query access', async () => {
+        const owner = net.parties.manufacturer;
+        const key = (): string => toHex(encodePoint(suite, suite.Point.BASE.multiply(randomScalar(suite))));
+        for (const id of ['mat-carder', 'mat-old']) {
+            await submit(owner, 'equipment', 'registerEquipment', {
+                args: [id, 'carding machine', 'C-70', 'line-a', key(), '2', 'upload-download', 'always'],
+            });
+        }
+        await submit(owner, 'equipment', 'updateEquipmentStatus', { args: ['mat-old', 'decommissioned'] });
+        await submit(owner, 'materials', 'registerLot', { args: ['mat-bale', 'cotton bale', '10', 'g', 'farm'] });
+        const step = (id: string, equipmentId: string, input: string, quantity: number, output: string): string =>
+            JSON.stringify({
+                transformationId: id,
+                kind: 'process',
+                equipmentId,
+                step: 'carding',
+                inputs: [{ lotId: input, quantity }],
+                outputs: [{ lotId: output, kind: 'sliver', quantity: 1, unit: 'g' }],
+                parameters: {},
+                qualityRefs: [],
+            });
+        await submit(owner, 'materials', 'recordTransformation', {
+            args: [step('mat-t1', 'mat-carder', 'mat-bale', 5, 'mat-sliver')],
+        });
+        await submit(owner, 'materials', 'recordTransformation', {
+            args: [step('mat-t5', 'mat-carder', 'mat-sliver', 1, 'mat-yarn')],
+        });
+        await expectCode(ErrorCode.UnknownLot, () => evaluate(owner, 'materials', 'getLot', { args: ['mat-404'] }));
+        await expectCode(ErrorCode.UnknownTransformation, () =>
+            evaluate(owner, 'materials', 'getTransformation', { args: ['mat-t404'] }),
+        );
+        await expectCode(
+            ErrorCode.LotOverConsumed,
+            tx(owner, 'materials', 'recordTransformation', {
+                args: [step('mat-t2', 'mat-carder', 'mat-bale', 6, 'mat-x')],
+            }),
+        );
+        await expectCode(
+            ErrorCode.LotCycle,
+            tx(owner, 'materials', 'recordTransformation', {
+                args: [step('mat-t3', 'mat-carder', 'mat-yarn', 1, 'mat-bale')],
+            }),
+        );
+        await expectCode(
+            ErrorCode.EquipmentRetired,
+            tx(owner, 'materials', 'recordTransformation', {
+                args: [step('mat-t4', 'mat-old', 'mat-bale', 1, 'mat-y')],
+            }),
+        );
+        await expectCode(ErrorCode.TraceDepthExceeded, () =>
+            evaluate(owner, 'materials', 'traceForward', { args: ['mat-bale', '1', '10', ''] }),
+        );
+        await expectCode(ErrorCode.TraceTooLarge, () =>
+            evaluate(owner, 'materials', 'traceForward', { args: ['mat-bale', '5', '10', '5000'] }),
+        );
+        await expectCode(
+            ErrorCode.QueryDenied,
+            tx(owner, 'queryAccess', 'revokeQueryAccess', { args: ['mat-carder', 'mat-old'] }),
+        );
     });
 
     void it('reached every code the chaincode raises', () => {

@@ -87,4 +87,34 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
         getRevocation: { parameters: ['revocationIdHex'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
         endSession: { parameters: ['primaryHash'], roles: ['csp'] },
     },
+    materials: {
+        registerLot: { parameters: ['lotId', 'kind', 'quantity', 'unit', 'origin'], roles: ['manufacturer'] },
+        recordTransformation: { parameters: ['transformation'], roles: ['csp', 'fog', 'manufacturer'] },
+        getLot: { parameters: ['lotId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        getTransformation: { parameters: ['transformationId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+        traceBackward: {
+            parameters: ['lotId', 'maxDepth', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+        traceForward: {
+            parameters: ['lotId', 'maxDepth', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+        queryMachineSteps: {
+            parameters: ['equipmentId', 'from', 'until', 'pageSize', 'bookmark'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+    },
+    queryAccess: {
+        grantQueryAccess: { parameters: ['targetId', 'askerId'], roles: ['manufacturer'] },
+        revokeQueryAccess: { parameters: ['targetId', 'askerId'], roles: ['manufacturer'] },
+        checkQueryAccess: {
+            parameters: ['targetId', 'askerId'],
+            roles: ['csp', 'fog', 'manufacturer'],
+            evaluate: true,
+        },
+    },
 };

@@ -9,6 +9,26 @@ export { RevocationContract, RevocationTransientKey } from './revocation.js';
 export type { RevocationResult } from './revocation.js';
 export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';
 export type { AccessPolicy } from './access.js';
+export {
+    MaterialsContract,
+    MaterialsTransientKey,
+    TransformationKind,
+    MAX_CONSUMERS,
+    MAX_TRACE_DEPTH,
+    MAX_TRACE_PAGE,
+    MAX_TRACE_TRANSFORMATIONS,
+    MAX_TRANSFORMATION_INPUTS,
+    MAX_TRANSFORMATION_OUTPUTS,
+} from './materials.js';
+export type {
+    LotRecord,
+    TransformationRecord,
+    TransformationSpec,
+    TransformationInput,
+    TransformationOutput,
+} from './materials.js';
+export { QueryAccessContract } from './query-access.js';
+export type { QueryGrantRecord } from './query-access.js';
 export { EventName } from './events.js';
 export { ContractError } from './errors.js';
 export { CertificateStatus, SessionStatus } from './records.js';

@@ -348,7 +348,7 @@ export class EquipmentContract extends M2MContract {
     }
 }
 
-async function readEquipment(ctx: Context, id: string): Promise<EquipmentRecord> {
+export async function readEquipment(ctx: Context, id: string): Promise<EquipmentRecord> {
     const stored = await readJson(ctx, stateKey(ctx, KeyType.Equipment, id));
     if (stored === undefined) {
         return reject(ErrorCode.UnknownEquipment, `no equipment ${id}`);

@@ -27,6 +27,10 @@ export const EventName = {
     SessionEnded: 'SessionEnded',
     EquipmentDecommissioned: 'EquipmentDecommissioned',
     CspKeyRotated: 'CspKeyRotated',
+    LotRegistered: 'LotRegistered',
+    TransformationRecorded: 'TransformationRecorded',
+    QueryAccessGranted: 'QueryAccessGranted',
+    QueryAccessRevoked: 'QueryAccessRevoked',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 

@@ -6,6 +6,8 @@ import {
     AnchorContract,
     CertificateContract,
     EquipmentContract,
+    MaterialsContract,
+    QueryAccessContract,
     RegistryContract,
     RevocationContract,
     SessionContract,
@@ -18,6 +20,8 @@ export const contracts = [
     SessionContract,
     AnchorContract,
     RevocationContract,
+    MaterialsContract,
+    QueryAccessContract,
 ];
 
 export * from './contracts.js';

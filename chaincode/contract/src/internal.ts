@@ -9,3 +9,5 @@ export * from './canonical-json.js';
 export * from './validate.js';
 export * from './access.js';
 export * from './errors.js';
+export { writeTransformation } from './materials.js';
+export type { LotRecord, TransformationRecord } from './materials.js';

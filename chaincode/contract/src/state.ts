@@ -34,6 +34,16 @@ export const KeyType = {
     RevocationTag: 'revtag',
     /** H(rs_α) -> the revocation of one device. */
     Revocation: 'revocation',
+    /** Material lots (paper 000 §5), keyed by lot id. */
+    Lot: 'lot',
+    /** Material transformations, keyed by transformation id. */
+    Transformation: 'transformation',
+    /** [lot, transformation]: the transformations that consumed a lot (forward trace). */
+    LotConsumer: 'lot~consumer',
+    /** [equipment, UTC day, recordedAt, transformation]: what a machine did, by time. */
+    MachineStep: 'machine~step',
+    /** [target, asker]: the target's owner lets the asker query the target (record queries, step 5). */
+    QueryGrant: 'query~grant',
 } as const;
 
 export function stateKey(ctx: Context, type: (typeof KeyType)[keyof typeof KeyType], ...parts: string[]): string {

@@ -46,6 +46,27 @@ export const ErrorCode = {
     AlreadyRevoked: 'alreadyRevoked',
     /** Q_i sent with M4 does not hash to the H(Q_i) the activation recorded. */
     PublicKeyMismatch: 'publicKeyMismatch',
+    // Material traceability (paper 000 §5).
+    UnknownLot: 'unknownLot',
+    UnknownTransformation: 'unknownTransformation',
+    LotOverConsumed: 'lotOverConsumed',
+    LotCycle: 'lotCycle',
+    EquipmentRetired: 'equipmentRetired',
+    TraceDepthExceeded: 'traceDepthExceeded',
+    TraceTooLarge: 'traceTooLarge',
+    // Record queries (paper 000 Fig. 8); raised off-chain by the fog, the target and the asker.
+    /** Step 2 / step 7: the packet does not parse or its inspection information does not match. */
+    IncompletePacket: 'incompletePacket',
+    /** Step 3: the target is not in the M-EB (the paper's null answer). */
+    UnknownTarget: 'unknownTarget',
+    /** Step 4: neither the target nor anyone acting for it can be reached. */
+    TargetUnreachable: 'targetUnreachable',
+    /** Step 5: the asker has no right (ledger access rule) to query the target. */
+    QueryDenied: 'queryDenied',
+    /** Step 9: the answer omits a record the asker holds a receipt for, or a record's receipt is invalid. */
+    AnswerIncomplete: 'answerIncomplete',
+    /** A query or answer arrived after its deadline. */
+    QueryExpired: 'queryExpired',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

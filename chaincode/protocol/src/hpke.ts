@@ -21,6 +21,8 @@ export const HpkeInfo = {
     C3: 'M2M-V1-C3',
     /** A stored payload's data key wrapped for one reader (envelope encryption, envelope.ts). */
     DataKey: 'M2M-V1-DATA-KEY',
+    /** Paper 000 Fig. 7: the records of an information packet, target (or CSP) -> asker. */
+    QueryAnswer: 'M2M-V1-QUERY-ANSWER',
 } as const;
 export type HpkeInfo = (typeof HpkeInfo)[keyof typeof HpkeInfo];
 

@@ -24,3 +24,4 @@ export * from './anchor.js';
 export * from './forward-secrecy.js';
 export * from './revocation.js';
 export * from './algorithm3.js';
+export * from './record-query.js';

@@ -24,6 +24,12 @@ export const SchnorrContext = {
     CspConfirmation: 'csp-confirmation',
     /** A writer's signed batch head (writer, sequence, tree size, root) anchored by anchors.ts. */
     BatchHead: 'batch-head',
+    /** A machine's static key (M-EB) over a material transformation it performed. */
+    MaterialTransformation: 'material-transformation',
+    /** Paper 000 Fig. 6: the asker's signature over a query packet. */
+    QueryPacket: 'query-packet',
+    /** Paper 000 Fig. 7: the target's signature over an information packet. */
+    InformationPacket: 'information-packet',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 

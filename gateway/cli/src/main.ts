@@ -21,12 +21,15 @@ commands:
                  --console-enable register,decommission,grantCredit
                  (with the console on, the demo keeps serving it after the sessions until Ctrl-C)
   console        the operator console in the browser over FABRIC_CONNECTION (m2m peer or Fabric)
+                 --scenario spinning: paper 000's cotton-spinning line (machines as device agents,
+                 9-step record queries, material transformations, trace and recall; .data/spinning)
   serve          the embedded network kept running, with device state files for "m2m device"
   peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
   fog            run a fog gateway service
   csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
   manufacturer   register/replace/decommission equipment, buy sessions, list, history
+  material       material lots, transformations, backward/forward traces, machine windows, query grants
   storage        export the embedded IPFS store to a CAR file (for ipfs dag import), or import one
   records        verify a communication-record receipt offline; export a channel trust file
 Run "m2m <command> --help" for a command's options and environment variables.`;
@@ -53,6 +56,7 @@ async function demo(argv: string[]): Promise<void> {
             'console-host': { type: 'string' },
             'console-enable': { type: 'string' },
             'no-console': { type: 'boolean', default: false },
+            scenario: { type: 'string' },
             help: { type: 'boolean', default: false },
         },
         strict: true,
@@ -60,6 +64,9 @@ async function demo(argv: string[]): Promise<void> {
     if (values.help) {
         console.log(USAGE);
         return;
+    }
+    if (values.scenario !== undefined && values.scenario !== 'spinning') {
+        throw new ConfigError([`--scenario must be spinning, got ${values.scenario}`]);
     }
     const batchSeconds = values['batch-timeout'] === undefined ? 0.5 : Number(values['batch-timeout']);
     if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60) {
@@ -73,6 +80,19 @@ async function demo(argv: string[]): Promise<void> {
         batchTimeoutMs: Math.round(batchSeconds * 1000),
         print: (line: string) => console.log(line),
     };
+    if (values.scenario === 'spinning') {
+        const { formatSpinningSummary, runSpinning } = await import('./demo/spinning.js');
+        const summary = await runSpinning({
+            dataDir: values['data-dir'] ?? process.env.M2M_DATA_DIR ?? '.data/spinning',
+            batchTimeoutMs: options.batchTimeoutMs,
+            print: options.print,
+        });
+        console.log('--- summary ---');
+        console.log(formatSpinningSummary(summary));
+        if (values.json) console.log(JSON.stringify(summary));
+        if (summary.traced === 0 || summary.queries === 0) process.exitCode = 1;
+        return;
+    }
     const { formatSummary, runDemo } = await import('./demo/run.js');
     const printSummary = (summary: DemoSummary): void => {
         console.log('--- summary ---');
@@ -151,6 +171,8 @@ async function main(): Promise<void> {
             return (await import('./storage.js')).runStorage(rest);
         case 'records':
             return (await import('./records.js')).runRecords(rest);
+        case 'material':
+            return (await import('./material.js')).runMaterial(rest);
         case undefined:
         case '--help':
         case 'help':

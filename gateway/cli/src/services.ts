@@ -195,7 +195,7 @@ export const CSP_SCHEMA = {
     },
 } as const satisfies ConfigSchema;
 
-async function fabricClient(): Promise<ChaincodeClient> {
+export async function fabricClient(): Promise<ChaincodeClient> {
     const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION || undefined });
     const connection = await connectFabric(config);
     return new ChaincodeClient(connection, config.chaincodeName);

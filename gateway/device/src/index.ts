@@ -11,3 +11,6 @@ export * from './state.js';
 export * from './state-lock.js';
 export * from './inbox.js';
 export { runDevice, DEVICE_SCHEMA } from './cli.js';
+export * from './query-asker.js';
+export * from './query-responder.js';
+export * from './record-history.js';

@@ -17,4 +17,5 @@ export * from './chaincode-client.js';
 export * from './credit-lots.js';
 export * from './storage/index.js';
 export * from './records/index.js';
+export * from './materials-client.js';
 export * from './settings.js';

@@ -19,3 +19,5 @@ export * from './util/durable-map.js';
 export * from './util/fifo-limiter.js';
 export * from './util/rate-limiter.js';
 export * from './records/index.js';
+export * from './fog/query-handler.js';
+export * from './fog/query-ledger.js';

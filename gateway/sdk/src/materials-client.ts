@@ -1,0 +1,238 @@
+/**
+ * Typed calls to the chaincode's `materials` and `queryAccess` contracts (docs/traceability.md)
+ * over any LedgerConnection — the embedded ledger or a real Fabric network. A transformation is
+ * recorded either by the equipment's owner organisation, or with the machine's own signature: the
+ * caller passes the equipment's static secret and the exact JSON argument is signed with it.
+ */
+import { SchnorrContext, encodeSchnorrSignature, schnorrSign, type Suite } from '@m2m-fabric/protocol';
+
+import {
+    submitWithRetry,
+    type LedgerConnection,
+    type LedgerContract,
+    type TransactionOptions,
+} from './ledger/index.js';
+import { DEFAULT_CHAINCODE_NAME } from './chaincode-client.js';
+
+export type TransformationKind = 'split' | 'merge' | 'process';
+
+export interface LotRecord {
+    lotId: string;
+    kind: string;
+    quantity: number;
+    unit: string;
+    origin: string;
+    owner: string;
+    generation: number;
+    consumed: number;
+    consumers: number;
+    producedBy?: string;
+    createdAt: string;
+}
+
+export interface TransformationSpec {
+    transformationId: string;
+    kind: TransformationKind;
+    equipmentId: string;
+    step: string;
+    inputs: { lotId: string; quantity: number }[];
+    outputs: { lotId: string; kind: string; quantity: number; unit: string }[];
+    parameters: Record<string, string>;
+    /** CIDv1 strings of communication records, or 64-hex Merkle batch roots. */
+    qualityRefs: string[];
+}
+
+export interface TransformationRecord extends TransformationSpec {
+    owner: string;
+    recordedBy: 'equipment' | 'owner';
+    submitter: string;
+    recordedAt: string;
+}
+
+export interface TraceStep extends TransformationRecord {
+    /** Steps between the traced lot and this transformation (1 = made it / consumed it). */
+    distance: number;
+}
+
+export interface TracePage {
+    lotId: string;
+    direction: 'backward' | 'forward';
+    lot: LotRecord;
+    steps: TraceStep[];
+    count: number;
+    bookmark: string;
+}
+
+export interface Trace {
+    lot: LotRecord;
+    steps: TraceStep[];
+}
+
+export interface QueryAccessVerdict {
+    targetId: string;
+    askerId: string;
+    allowed: boolean;
+    targetStatus: string;
+    askerStatus: string;
+    askerPublicKey: string;
+    targetPublicKey: string;
+}
+
+/** The machine's own authority: its M-EB static key (whose public half is registered). */
+export interface EquipmentSigner {
+    suite: Suite;
+    secretKey: bigint;
+}
+
+export const DEFAULT_TRACE_DEPTH = 32;
+const PAGE = 100;
+
+const decoder = new TextDecoder();
+function parse<T>(bytes: Uint8Array): T {
+    return JSON.parse(decoder.decode(bytes)) as T;
+}
+
+export class MaterialsClient {
+    readonly materials: LedgerContract;
+    readonly queryAccess: LedgerContract;
+
+    constructor(
+        readonly connection: LedgerConnection,
+        chaincodeName = DEFAULT_CHAINCODE_NAME,
+        readonly deadlineMs = 30_000,
+    ) {
+        this.materials = connection.getContract(chaincodeName, 'materials');
+        this.queryAccess = connection.getContract(chaincodeName, 'queryAccess');
+    }
+
+    private opts(args: string[], transientData?: Record<string, Uint8Array>): TransactionOptions {
+        const o: TransactionOptions = { arguments: args, deadlineMs: this.deadlineMs };
+        if (transientData !== undefined) o.transientData = transientData;
+        return o;
+    }
+
+    /** A manufacturer registers a raw lot (a bale). Safe to retry after MVCC: a repeat is alreadyExists. */
+    async registerLot(lot: {
+        lotId: string;
+        kind: string;
+        quantity: number;
+        unit: string;
+        origin: string;
+    }): Promise<LotRecord> {
+        return parse(
+            await submitWithRetry(
+                this.materials,
+                'registerLot',
+                this.opts([lot.lotId, lot.kind, String(lot.quantity), lot.unit, lot.origin]),
+                { attempts: 4, backoffMs: 20 },
+            ),
+        );
+    }
+
+    /**
+     * Records a transformation. Never retried on MVCC: a lost race over an input lot is the
+     * "consumed at most once" verdict, and the caller decides whether to try again with what is left.
+     * @throws EndorseError (lotOverConsumed, lotCycle, equipmentRetired, unauthorisedMsp, ...) or
+     *   CommitError (MVCC_READ_CONFLICT) when a concurrent transformation drew from the same lot.
+     */
+    async recordTransformation(spec: TransformationSpec, signer?: EquipmentSigner): Promise<TransformationRecord> {
+        const argument = JSON.stringify(spec);
+        const transient =
+            signer === undefined
+                ? undefined
+                : {
+                      equipmentSignature: encodeSchnorrSignature(
+                          signer.suite,
+                          schnorrSign(
+                              signer.suite,
+                              SchnorrContext.MaterialTransformation,
+                              signer.secretKey,
+                              new TextEncoder().encode(argument),
+                          ),
+                      ),
+                  };
+        return parse(await this.materials.submit('recordTransformation', this.opts([argument], transient)));
+    }
+
+    async getLot(lotId: string): Promise<LotRecord> {
+        return parse(await this.materials.evaluate('getLot', this.opts([lotId])));
+    }
+
+    async getTransformation(transformationId: string): Promise<TransformationRecord> {
+        return parse(await this.materials.evaluate('getTransformation', this.opts([transformationId])));
+    }
+
+    /** One page of a trace; `bookmark` '' for the first. */
+    async tracePage(
+        direction: 'backward' | 'forward',
+        lotId: string,
+        options: { maxDepth?: number; pageSize?: number; bookmark?: string } = {},
+    ): Promise<TracePage> {
+        const name = direction === 'backward' ? 'traceBackward' : 'traceForward';
+        return parse(
+            await this.materials.evaluate(
+                name,
+                this.opts([
+                    lotId,
+                    String(options.maxDepth ?? DEFAULT_TRACE_DEPTH),
+                    String(options.pageSize ?? PAGE),
+                    options.bookmark ?? '',
+                ]),
+            ),
+        );
+    }
+
+    /** Every ancestor of a lot (all pages). @throws EndorseError traceDepthExceeded / traceTooLarge / unknownLot. */
+    traceBackward(lotId: string, maxDepth = DEFAULT_TRACE_DEPTH): Promise<Trace> {
+        return this.allPages('backward', lotId, maxDepth);
+    }
+
+    /** Every descendant of a lot (the recall question), all pages. */
+    traceForward(lotId: string, maxDepth = DEFAULT_TRACE_DEPTH): Promise<Trace> {
+        return this.allPages('forward', lotId, maxDepth);
+    }
+
+    private async allPages(direction: 'backward' | 'forward', lotId: string, maxDepth: number): Promise<Trace> {
+        const steps: TraceStep[] = [];
+        let bookmark = '';
+        for (;;) {
+            const page = await this.tracePage(direction, lotId, { maxDepth, bookmark });
+            steps.push(...page.steps);
+            if (page.bookmark === '') return { lot: page.lot, steps };
+            bookmark = page.bookmark;
+        }
+    }
+
+    /** Every transformation a machine recorded in [from, until] (all pages), oldest first. */
+    async machineSteps(equipmentId: string, from: Date, until: Date): Promise<TransformationRecord[]> {
+        const out: TransformationRecord[] = [];
+        let bookmark = '';
+        for (;;) {
+            const page = parse<{ records: TransformationRecord[]; bookmark: string }>(
+                await this.materials.evaluate(
+                    'queryMachineSteps',
+                    this.opts([equipmentId, from.toISOString(), until.toISOString(), String(PAGE), bookmark]),
+                ),
+            );
+            out.push(...page.records);
+            if (page.bookmark === '') return out;
+            bookmark = page.bookmark;
+        }
+    }
+
+    // query access (paper 000 Fig. 8 step 5)
+    async grantQueryAccess(targetId: string, askerId: string): Promise<unknown> {
+        return parse(
+            await submitWithRetry(this.queryAccess, 'grantQueryAccess', this.opts([targetId, askerId]), {
+                attempts: 4,
+                backoffMs: 20,
+            }),
+        );
+    }
+    async revokeQueryAccess(targetId: string, askerId: string): Promise<unknown> {
+        return parse(await this.queryAccess.submit('revokeQueryAccess', this.opts([targetId, askerId])));
+    }
+    async checkQueryAccess(targetId: string, askerId: string): Promise<QueryAccessVerdict> {
+        return parse(await this.queryAccess.evaluate('checkQueryAccess', this.opts([targetId, askerId])));
+    }
+}
