@@ -24,6 +24,10 @@ const SLOW = {
     'services/handover.test.js': 'devices moving between fogs',
     'services/instructions.test.js': 'durable instruction delivery across restarts',
     'services/processes.test.js': 'every service as its own process behind m2m peer',
+    'services/broker-outage.test.js': 'stops and restarts a mosquitto broker',
+    'records/batcher.test.js': 'kills batcher child processes at every step',
+    'reliability/fuzz.test.js': 'a fuzz slice through running services and the Gateway endpoint',
+    'console/browser.test.js': 'drives Debian chromium over a demo deployment',
 };
 
 function findTests(dir) {
