@@ -91,17 +91,8 @@ export interface ChannelTrust {
     readonly endorsementPolicy: string;
 }
 
-export interface Receipt {
-    /** The encoded communication record. */
-    record: Uint8Array;
-    writer: string;
-    /** The batch (anchor) sequence. */
-    sequence: number;
-    leafIndex: number;
-    treeSize: number;
-    inclusionProof: Uint8Array[];
-    root: Uint8Array;
-    transactionId: string;
+/** A self-contained receipt: the record's placement in its batch plus the anchoring block. */
+export interface Receipt extends RecordPlacement {
     block: {
         number: number;
         previousHash: Uint8Array;
@@ -186,8 +177,10 @@ export function decodeReceipt(bytes: Uint8Array): Receipt {
 
 /** What the writer knows of a record's place in its log and batch. */
 export interface RecordPlacement {
+    /** The encoded communication record. */
     record: Uint8Array;
     writer: string;
+    /** The batch (anchor) sequence. */
     sequence: number;
     leafIndex: number;
     treeSize: number;
