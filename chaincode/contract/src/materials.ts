@@ -21,6 +21,14 @@
  *   machine~step [equipment, day, time, t] -> what a machine did, bucketed by UTC day
  * Traces walk breadth first and stop with traceDepthExceeded / traceTooLarge past their bounds.
  */
+import {
+    TransformationKind,
+    type LotRecord,
+    type TransformationInput,
+    type TransformationOutput,
+    type TransformationRecord,
+    type TransformationSpec,
+} from '@m2m-fabric/protocol';
 import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
 
@@ -69,16 +77,11 @@ export const MAX_QUANTITY = 1_000_000_000_000_000;
 /** Largest transformation argument (JSON), bytes. */
 export const MAX_TRANSFORMATION_BYTES = 32 * 1024;
 
-export const TransformationKind = {
-    /** One input lot into several output lots. */
-    Split: 'split',
-    /** Several input lots into one output lot. */
-    Merge: 'merge',
-    /** A process step (carding, drawing, combing ...): any number in, any number out. */
-    Process: 'process',
-} as const;
-export type TransformationKind = (typeof TransformationKind)[keyof typeof TransformationKind];
 const TRANSFORMATION_KINDS = Object.values(TransformationKind);
+
+// The records' shapes live in the protocol module, shared with the SDK.
+export { TransformationKind };
+export type { LotRecord, TransformationInput, TransformationOutput, TransformationRecord, TransformationSpec };
 
 /** Transient entry carrying the equipment's signature (hex of the Schnorr signature). */
 export const MaterialsTransientKey = { EquipmentSignature: 'equipmentSignature' } as const;
@@ -87,60 +90,6 @@ export const MaterialsTransientKey = { EquipmentSignature: 'equipmentSignature' 
 const BATCH_ROOT_PATTERN = /^[0-9a-f]{64}$/;
 const ISO_TIME_PATTERN = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;
 const DAY_MS = 86_400_000;
-
-export interface LotRecord {
-    [key: string]: JsonValue | undefined;
-    lotId: string;
-    kind: string;
-    quantity: number;
-    unit: string;
-    origin: string;
-    owner: string;
-    /** Longest chain of transformations from a raw lot (0 for a registered raw lot). */
-    generation: number;
-    /** Quantity consumed by transformations so far (never above quantity). */
-    consumed: number;
-    /** Transformations that consumed part of this lot. */
-    consumers: number;
-    /** The transformation that created this lot; absent for a registered raw lot. */
-    producedBy?: string;
-    createdAt: string;
-}
-
-export interface TransformationInput {
-    [key: string]: JsonValue;
-    lotId: string;
-    quantity: number;
-}
-
-export interface TransformationOutput {
-    [key: string]: JsonValue;
-    lotId: string;
-    kind: string;
-    quantity: number;
-    unit: string;
-}
-
-/** What the recorder submits (the JSON argument of recordTransformation). */
-export interface TransformationSpec {
-    [key: string]: JsonValue | undefined;
-    transformationId: string;
-    kind: TransformationKind;
-    equipmentId: string;
-    step: string;
-    inputs: TransformationInput[];
-    outputs: TransformationOutput[];
-    parameters: { [name: string]: string };
-    qualityRefs: string[];
-}
-
-export interface TransformationRecord extends TransformationSpec {
-    owner: string;
-    /** 'equipment' when the machine's own signature authorised it, 'owner' when its owner organisation did. */
-    recordedBy: 'equipment' | 'owner';
-    submitter: string;
-    recordedAt: string;
-}
 
 @Info({ title: 'Materials', description: 'Material lots, transformations by M-EB equipment, traces' })
 export class MaterialsContract extends M2MContract {

@@ -25,3 +25,4 @@ export * from './forward-secrecy.js';
 export * from './revocation.js';
 export * from './algorithm3.js';
 export * from './record-query.js';
+export * from './materials.js';

@@ -4,7 +4,15 @@
  * recorded either by the equipment's owner organisation, or with the machine's own signature: the
  * caller passes the equipment's static secret and the exact JSON argument is signed with it.
  */
-import { SchnorrContext, encodeSchnorrSignature, schnorrSign, type Suite } from '@m2m-fabric/protocol';
+import {
+    SchnorrContext,
+    encodeSchnorrSignature,
+    schnorrSign,
+    type LotRecord,
+    type Suite,
+    type TransformationRecord,
+    type TransformationSpec,
+} from '@m2m-fabric/protocol';
 
 import {
     submitWithRetry,
@@ -14,40 +22,7 @@ import {
 } from './ledger/index.js';
 import { DEFAULT_CHAINCODE_NAME } from './chaincode-client.js';
 
-export type TransformationKind = 'split' | 'merge' | 'process';
-
-export interface LotRecord {
-    lotId: string;
-    kind: string;
-    quantity: number;
-    unit: string;
-    origin: string;
-    owner: string;
-    generation: number;
-    consumed: number;
-    consumers: number;
-    producedBy?: string;
-    createdAt: string;
-}
-
-export interface TransformationSpec {
-    transformationId: string;
-    kind: TransformationKind;
-    equipmentId: string;
-    step: string;
-    inputs: { lotId: string; quantity: number }[];
-    outputs: { lotId: string; kind: string; quantity: number; unit: string }[];
-    parameters: Record<string, string>;
-    /** CIDv1 strings of communication records, or 64-hex Merkle batch roots. */
-    qualityRefs: string[];
-}
-
-export interface TransformationRecord extends TransformationSpec {
-    owner: string;
-    recordedBy: 'equipment' | 'owner';
-    submitter: string;
-    recordedAt: string;
-}
+export type { LotRecord, TransformationKind, TransformationRecord, TransformationSpec } from '@m2m-fabric/protocol';
 
 export interface TraceStep extends TransformationRecord {
     /** Steps between the traced lot and this transformation (1 = made it / consumed it). */
