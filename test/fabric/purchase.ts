@@ -11,18 +11,21 @@ import type { OpenSuite } from './suite-setup.js';
 
 /**
  * Requests and issues `request`; returns the request id. `beforeIssue` runs between the two (a
- * test's hook, e.g. waiting for a restarting peer).
+ * test's hook, e.g. waiting for a restarting peer); `endorsingOrganizations` (MSP ids) names the
+ * request's endorsers instead of letting the manufacturer's Gateway choose them (e.g. to leave out
+ * a paused peer).
  */
 export async function purchaseAndIssue(
     suite: OpenSuite,
     csp: CspActor,
     request: SessionRequest,
-    hooks: { beforeIssue?: () => Promise<void> } = {},
+    hooks: { beforeIssue?: () => Promise<void> | void; endorsingOrganizations?: string[] } = {},
 ): Promise<string> {
     const n = request.request.entries.length;
     const submitted = await suite.contract('manufacturer', 'certificates').submitAsync('requestSessions', {
         arguments: [String(n), request.cid],
         transientData: { request: request.bytes },
+        ...(hooks.endorsingOrganizations === undefined ? {} : { endorsingOrganizations: hooks.endorsingOrganizations }),
     });
     const status = await submitted.getStatus();
     if (!status.successful) throw new Error(`requestSessions ${status.transactionId} invalidated: ${status.code}`);

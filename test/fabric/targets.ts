@@ -11,7 +11,7 @@
  *               chaincode, not of the Fabric client path.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -55,7 +55,24 @@ export interface SuiteTarget {
     readonly restartPeer: ((org: Org) => Promise<void>) | undefined;
     /** Whether clients survive `restartPeer` (a gRPC client reconnects; an in-process one cannot). */
     readonly clientsSurviveRestart: boolean;
+    /**
+     * Freezes the process of `org`'s peer (SIGSTOP) until the returned peer is resumed (SIGCONT):
+     * the peer neither endorses nor commits meanwhile, and its connections stay open. Fabric: the
+     * process whose pid is in M2M_FABRIC_PEER_PID_FILE with {org} replaced (run-suite.sh points it
+     * at the native network's node.pid files); undefined when that is not set (a Docker network,
+     * the embedded targets), with the reason in `pausePeerUnavailable`.
+     */
+    readonly pausePeer: ((org: Org) => Promise<PausedPeer>) | undefined;
+    /** Why `pausePeer` is undefined. */
+    readonly pausePeerUnavailable?: string;
     close(): Promise<void>;
+}
+
+/** A peer frozen by `SuiteTarget.pausePeer`. */
+export interface PausedPeer {
+    readonly pid: number;
+    /** Lets the peer run again (SIGCONT); calling it again does nothing. */
+    resume(): void;
 }
 
 /** How the suite was asked to run, or why it is skipped. */
@@ -105,10 +122,19 @@ export async function openFabricTarget(
     if (chaincodeNames.size !== 1)
         throw new Error(`the connection files name different chaincodes: ${[...chaincodeNames].join(', ')}`);
     const restartCommand = env.M2M_FABRIC_RESTART_PEER_CMD;
+    const pidFile = env.M2M_FABRIC_PEER_PID_FILE;
     return {
         name: options.name ?? 'fabric',
         chaincodeName: configs.csp.chaincodeName,
         clientsSurviveRestart: true,
+        pausePeer: pidFile === undefined || pidFile === '' ? undefined : async (org) => await pausePeer(pidFile, org),
+        pausePeerUnavailable:
+            pidFile === undefined || pidFile === ''
+                ? options.name === 'embedded'
+                    ? "the embedded target's peers are Gateway endpoints in this process: no peer process to pause"
+                    : 'no peer process to pause: set M2M_FABRIC_PEER_PID_FILE (e.g. ' +
+                      'fabric-network/.native/peer0.{org}.m2m.example.com/node.pid of a native network)'
+                : undefined,
         async connect(org) {
             const config = configs[org];
             const { identity, signer } = fabricIdentity(config);
@@ -125,6 +151,23 @@ export async function openFabricTarget(
                   }),
         close: options.close ?? (async () => {}),
     };
+}
+
+async function pausePeer(pidFileTemplate: string, org: Org): Promise<PausedPeer> {
+    const file = pidFileTemplate.replaceAll('{org}', org);
+    const pid = Number((await readFile(file, 'utf8')).trim());
+    if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`${file} holds no process id`);
+    let stopped = true;
+    const resume = (): void => {
+        if (!stopped) return;
+        stopped = false;
+        process.off('exit', resume);
+        process.kill(pid, 'SIGCONT');
+    };
+    // A test that dies between the two signals must not leave the network with a frozen peer.
+    process.once('exit', resume);
+    process.kill(pid, 'SIGSTOP');
+    return { pid, resume };
 }
 
 async function runShell(command: string): Promise<void> {
@@ -242,6 +285,8 @@ export async function openInProcessTarget(): Promise<SuiteTarget> {
         name: 'in-process',
         chaincodeName: 'm2m',
         clientsSurviveRestart: false,
+        pausePeer: undefined,
+        pausePeerUnavailable: 'the in-process target has no peer process to pause',
         async connect(org) {
             const { identity, signer } = await identityOf(org);
             return await connector().connect({ identity, signer });
