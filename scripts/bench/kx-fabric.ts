@@ -37,25 +37,39 @@ function network(args: string[]): void {
     if (r.status !== 0) throw new Error(`network.sh ${args.join(' ')} exited with ${r.status}`);
 }
 
-/** CPU ms (user + system) used so far by every running native Fabric node (orderer, peers, chaincode). */
-function fabricCpuMs(): number {
+/**
+ * CPU ms (user + system) used so far by each running native Fabric node, by its directory under
+ * fabric-network/.native/ (orderer0.…, peer0.<org>.…, cc.<org>.… for the chaincode servers).
+ */
+function fabricNodeCpuMs(): Record<string, number> {
     const native = join(NETWORK, '.native');
-    if (!existsSync(native)) return 0;
+    const nodes: Record<string, number> = {};
+    if (!existsSync(native)) return nodes;
     const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    let total = 0;
-    for (const node of readdirSync(native)) {
+    for (const node of readdirSync(native).sort()) {
         const pidFile = join(native, node, 'node.pid');
         if (!existsSync(pidFile)) continue;
         try {
             const stat = readFileSync(`/proc/${readFileSync(pidFile, 'utf8').trim()}/stat`, 'utf8');
             // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
             const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-            total += ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks;
+            nodes[node.replace(/\.m2m\.example\.com$/, '')] =
+                ((Number(fields[11]) + Number(fields[12])) * 1000) / ticks;
         } catch {
             // the node exited: its CPU is no longer counted
         }
     }
-    return total;
+    return nodes;
+}
+
+/** Per-node CPU ms between two readings of {@link fabricNodeCpuMs}, divided by `count`. */
+function perNode(before: Record<string, number>, after: Record<string, number>, count: number): Record<string, number> {
+    return Object.fromEntries(
+        Object.keys(after).map((node) => [
+            node,
+            Math.round((((after[node] ?? 0) - (before[node] ?? 0)) / Math.max(1, count)) * 10) / 10,
+        ]),
+    );
 }
 
 /** Bytes on disk of the CSP peer's ledger stores (every peer holds the same ledger). */
@@ -82,6 +96,8 @@ interface Baseline {
     seconds: number;
     /** CPU ms of all Fabric nodes per committed trivial transaction, during the throughput phase. */
     fabricCpuMsPerTx: number;
+    /** The same by node (orderer0, peer0.<org>, cc.<org>). */
+    fabricCpuMsPerTxByNode: Record<string, number>;
     /** Growth of one peer's ledger stores per trivial transaction, during the throughput phase. */
     ledgerBytesPerTx: Record<string, number>;
 }
@@ -112,7 +128,8 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
             latencies.push(performance.now() - t0);
         }
         let committed = 0;
-        const cpuBefore = fabricCpuMs();
+        const nodesBefore = fabricNodeCpuMs();
+        const cpuBefore = Object.values(nodesBefore).reduce((a, b) => a + b, 0);
         const bytesBefore = ledgerBytes();
         const t0 = performance.now();
         const end = t0 + seconds * 1000;
@@ -125,7 +142,8 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
             }),
         );
         const elapsed = (performance.now() - t0) / 1000;
-        const cpu = fabricCpuMs() - cpuBefore;
+        const nodesAfter = fabricNodeCpuMs();
+        const cpu = Object.values(nodesAfter).reduce((a, b) => a + b, 0) - cpuBefore;
         const bytesAfter = ledgerBytes();
         return {
             commitMs: stats(latencies),
@@ -134,6 +152,7 @@ async function measureBaseline(sequential: number, seconds: number, clients: num
             concurrentClients: clients,
             seconds: Math.round(elapsed * 10) / 10,
             fabricCpuMsPerTx: Math.round((cpu / Math.max(1, committed)) * 10) / 10,
+            fabricCpuMsPerTxByNode: perNode(nodesBefore, nodesAfter, committed),
             ledgerBytesPerTx: Object.fromEntries(
                 Object.keys(bytesAfter).map((k) => [
                     k,
@@ -178,7 +197,10 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
     const cellBudgetMs = (o.budgetS * 1000) / (o.batchTimeouts.length * o.concurrency.length);
     const cells: Cell[] = [];
     const baselines: (Baseline & { batchTimeoutS: number })[] = [];
-    let saturation: (SaturationFigures & { batchTimeoutS: number }) | undefined;
+    let saturation:
+        | (SaturationFigures & { batchTimeoutS: number; fabricCpuMsPerSessionByNode?: Record<string, number> })
+        | undefined;
+    const nodeReadings: Record<string, number>[] = [];
     const minBt = Math.min(...o.batchTimeouts);
     for (const bt of o.batchTimeouts) {
         console.error(`Fabric ${fabricVersion}, BatchTimeout ${bt}s: network up and deploy…`);
@@ -195,14 +217,28 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
                 {
                     ...o,
                     fabricConnectionDir: CONNECTION_DIR,
-                    fabricCpuMs: () => Promise.resolve(fabricCpuMs()),
+                    // Read exactly twice, around the saturation phase: the per-node readings too.
+                    fabricCpuMs: () => {
+                        const nodes = fabricNodeCpuMs();
+                        nodeReadings.push(nodes);
+                        return Promise.resolve(Object.values(nodes).reduce((a, b) => a + b, 0));
+                    },
                     ledgerBytes,
                 },
                 cellBudgetMs,
                 bt === minBt && o.saturationS > 0,
             );
             cells.push(...r.cells);
-            if (r.saturation !== undefined) saturation = { batchTimeoutS: bt, ...r.saturation };
+            if (r.saturation !== undefined) {
+                const [before, after] = nodeReadings.slice(-2);
+                saturation = {
+                    batchTimeoutS: bt,
+                    ...r.saturation,
+                    ...(before !== undefined && after !== undefined
+                        ? { fabricCpuMsPerSessionByNode: perNode(before, after, r.saturation.sessions) }
+                        : {}),
+                };
+            }
         } finally {
             network(['down']);
         }
@@ -284,6 +320,7 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
                         .map(([k, v]) => `${k} ${v}`)
                         .join(', ')}.`),
         '',
+        ...cpuByNodeTable(base?.fabricCpuMsPerTxByNode, saturation?.fabricCpuMsPerSessionByNode),
         '## Targets',
         '',
         `- one device p50 ${oneDeviceP50Ms} ms ≤ 2 × trivial commit + 50 ms = ${oneDeviceLimitMs} ms: ${yes(result.targets.oneDevice.met)}`,
@@ -298,4 +335,32 @@ export async function runKxFabricBench(args: string[]): Promise<void> {
     writeFileSync(join(o.outDir, 'kx-fabric.md'), md);
     console.log(md);
     console.log(`wrote ${join(o.outDir, 'kx-fabric.json')} and kx-fabric.md in ${result.durationS} s`);
+}
+
+/**
+ * CPU ms of each Fabric node per trivial transaction and per established session, and the session's
+ * cost in trivial transactions (a session is two transactions, so 2.0 would mean "as cheap").
+ */
+function cpuByNodeTable(
+    perTx: Record<string, number> | undefined,
+    perSession: Record<string, number> | undefined,
+): string[] {
+    if (perTx === undefined && perSession === undefined) return [];
+    const nodes = [...new Set([...Object.keys(perTx ?? {}), ...Object.keys(perSession ?? {})])].sort();
+    const sum = (r: Record<string, number> | undefined): number =>
+        Math.round(Object.values(r ?? {}).reduce((a, b) => a + b, 0) * 10) / 10;
+    const cell = (v: number | undefined): string => (v === undefined ? '–' : String(v));
+    const ratio = (tx: number | undefined, session: number | undefined): string =>
+        tx === undefined || session === undefined || tx === 0 ? '–' : String(Math.round((session / tx) * 10) / 10);
+    return [
+        '## CPU by Fabric node',
+        '',
+        '| node | CPU ms per trivial tx | CPU ms per session | session / trivial tx |',
+        '|---|---|---|---|',
+        ...nodes.map(
+            (n) => `| ${n} | ${cell(perTx?.[n])} | ${cell(perSession?.[n])} | ${ratio(perTx?.[n], perSession?.[n])} |`,
+        ),
+        `| all | ${sum(perTx)} | ${sum(perSession)} | ${ratio(sum(perTx), sum(perSession))} |`,
+        '',
+    ];
 }
