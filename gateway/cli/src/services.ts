@@ -162,6 +162,12 @@ export const FOG_SCHEMA = {
         secret: true,
         description: "the fog's password on an external broker",
     },
+    'limits.ledgerReadsPerSecond': {
+        type: 'integer',
+        env: 'M2M_FOG_LEDGER_READS_PER_S',
+        min: 1,
+        description: 'M1 ledger reads per second overall, burst twice that (unset: 25 per CPU core)',
+    },
     'csp.url': { type: 'string', env: 'M2M_CSP_URL', required: true, format: 'url', description: "the CSP's broker" },
     'csp.password': {
         type: 'string',
@@ -232,6 +238,14 @@ export async function runFog(argv: string[]): Promise<void> {
         ...(c['csp.password'] !== undefined ? { cspBrokerPassword: c['csp.password'] } : {}),
         topics: new TopicLayout(c['topics.prefix']),
         logger: log,
+        ...(c['limits.ledgerReadsPerSecond'] === undefined
+            ? {}
+            : {
+                  ledgerReadLimit: {
+                      ratePerSecond: c['limits.ledgerReadsPerSecond'],
+                      burst: 2 * c['limits.ledgerReadsPerSecond'],
+                  },
+              }),
     });
     await fog.start();
     const metrics =

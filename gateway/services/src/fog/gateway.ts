@@ -26,6 +26,7 @@ import {
     type Principal,
 } from '@m2m-fabric/common';
 import type { ChaincodeClient, ObjectStore } from '@m2m-fabric/sdk';
+import { availableParallelism } from 'node:os';
 import { EmbeddedBroker } from '../broker.js';
 import { ecdsaPublicKey, loginToken, verifyLoginToken, type ServiceKey } from '../keys.js';
 import { decodeDeviceBound, LinkKind, parseLinkMessage, verifyLinkMessage, type DeviceBoundBody } from '../link.js';
@@ -69,7 +70,10 @@ export interface FogGatewayOptions {
      * read: rotating MQTT client ids does not get around it. Default 1/s, burst 3.
      */
     perCertificateLimit?: RateLimit;
-    /** Ledger reads for M1 overall: what the fog sheds before any ledger work. Default 50/s, burst 100. */
+    /**
+     * Ledger reads for M1 overall: what the fog sheds before any ledger work. Default
+     * {@link defaultLedgerReadLimit} (50/s, burst 100 on 2 cores).
+     */
     ledgerReadLimit?: RateLimit;
     /** Session-channel frames per route ID, and overall (each costs a link signature). */
     perRouteFrameLimit?: RateLimit;
@@ -179,7 +183,7 @@ export class FogGateway {
             limiter: this.limiter,
             certificateLimiter: new RateLimiter(
                 options.perCertificateLimit ?? { ratePerSecond: 1, burst: 3 },
-                options.ledgerReadLimit ?? { ratePerSecond: 50, burst: 100 },
+                options.ledgerReadLimit ?? defaultLedgerReadLimit(),
             ),
             frameLimiter: new RateLimiter(
                 options.perRouteFrameLimit ?? { ratePerSecond: 20, burst: 40 },
@@ -360,4 +364,15 @@ export class FogGateway {
         await this.broker?.close();
         await this.outbox?.close();
     }
+}
+
+/**
+ * The fog's default overall limit on M1 ledger reads: 25/s per core of this machine, burst twice
+ * that. Each session costs one such read at one fog; on 2 cores a whole session (Fabric, services,
+ * devices) costs ~80 CPU ms, so the machine runs out of CPU at ~25 sessions/s for all fogs
+ * together, well below the 50/s this allows one fog (bench/results/kx-fabric.md).
+ */
+export function defaultLedgerReadLimit(): RateLimit {
+    const ratePerSecond = 25 * availableParallelism();
+    return { ratePerSecond, burst: 2 * ratePerSecond };
 }
