@@ -59,6 +59,8 @@ export interface EmbeddedNetworkOptions {
     externalBroker?: { url: string; passwords: Record<string, string> };
     /** Wraps each service's object store (tests inject faults this way). */
     wrapStore?: (store: ObjectStore, owner: string) => ObjectStore;
+    /** Wraps the CSP's chaincode client (tests stand in for a lagging endorser this way). */
+    wrapCspLedger?: (ledger: ChaincodeClient) => ChaincodeClient;
     fogOptions?: Partial<ConstructorParameters<typeof FogGateway>[0]>;
     cspOptions?: Partial<ConstructorParameters<typeof CspBackend>[0]>;
     /**
@@ -143,7 +145,8 @@ export class EmbeddedNetwork {
         const ext = this.options.externalBroker;
         const wrap = (owner: string): ObjectStore => this.options.wrapStore?.(this.store, owner) ?? this.store;
         const cspKey = await loadOrCreateServiceKey(join(dataDir, 'keys', 'csp.json'), this.suite);
-        const cspLedger = await this.client(CSP_MSP, 'csp-backend', 'csp');
+        const ownLedger = await this.client(CSP_MSP, 'csp-backend', 'csp');
+        const cspLedger = this.options.wrapCspLedger?.(ownLedger) ?? ownLedger;
         let cspPort = 0;
         this.cspFactory = async () => {
             const csp = new CspBackend({

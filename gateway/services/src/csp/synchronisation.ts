@@ -51,6 +51,30 @@ async function readActivatedSession(
     }
 }
 
+/**
+ * The synchronisation transaction, submitted again while an endorsing peer of another org refuses
+ * it with `invalidPrimaryHash`, for up to ACTIVATION_VISIBILITY_MS. By then this CSP's own peer has
+ * shown the activated session (readActivatedSession), so that refusal can only come from an
+ * endorser that has not committed the activation's block yet: on real Fabric every org's peer
+ * commits the same block at its own moment. A refused endorsement submits nothing, so submitting
+ * again cannot synchronise twice.
+ *
+ * @throws {ServiceError} invalidPrimaryHash when endorsers still refuse after that; other ledger
+ *   errors at once.
+ */
+async function submitSynchronisation(ctx: CspContext, synchronisation: Uint8Array, ordered: () => void): Promise<void> {
+    const deadline = Date.now() + ACTIVATION_VISIBILITY_MS;
+    for (;;) {
+        try {
+            await ctx.ledgerCall(() => ctx.ledger.synchroniseSession(synchronisation, ordered));
+            return;
+        } catch (err) {
+            if (errorCodeOf(err) !== ErrorCode.InvalidPrimaryHash || Date.now() > deadline) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+    }
+}
+
 export class CspSynchroniser {
     /** One Algorithm 3 run per route at a time: a re-sent M4 joins the run in progress. */
     private readonly inFlight = new Map<string, Promise<Uint8Array>>();
@@ -140,10 +164,7 @@ export class CspSynchroniser {
         // re-sends M4 and this function finds the ledger already synchronised (below).
         const syncing = ctx.sessions.set(key, stored);
         try {
-            await Promise.all([
-                syncing,
-                ctx.ledgerCall(() => ctx.ledger.synchroniseSession(result.synchronisation, ordered)),
-            ]);
+            await Promise.all([syncing, submitSynchronisation(ctx, result.synchronisation, ordered)]);
         } catch (err) {
             await syncing.catch(() => undefined);
             const code = errorCodeOf(err);
