@@ -164,7 +164,12 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
     }
     const range = { since: new Date(T0), until: new Date(T0 + 3_600_000) };
 
-    async function assertQueryError(call: Promise<unknown>, code: ErrorCode, step: number, retry?: QueryRetry) {
+    async function assertQueryError(
+        call: Promise<unknown>,
+        code: ErrorCode,
+        step: number,
+        retry?: QueryRetry,
+    ): Promise<void> {
         await assert.rejects(call, (error: unknown) => {
             assert.ok(error instanceof QueryError, String(error));
             assert.equal(error.code, code, error.message);
