@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -33,6 +34,7 @@ import {
     MemoryRecordHistory,
     QueryAsker,
     QueryResponder,
+    runDevice,
     type DeviceAgent,
     type QueryPrivateArea,
 } from '@m2m-fabric/device';
@@ -58,6 +60,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
     let cspSecret: bigint;
     let cspKey: Point;
     let fogLedger: ChaincodeClient;
+    let owner: MaterialsClient;
     const history = new MemoryRecordHistory();
     const book = new MemoryReceiptBook();
     /** Every reply the target's private area handed the fog. */
@@ -111,7 +114,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
                 60_000,
             );
         };
-        const owner = new MaterialsClient((await enrol(MANUFACTURER_MSP, 'mill', 'manufacturer')).connection);
+        owner = new MaterialsClient((await enrol(MANUFACTURER_MSP, 'mill', 'manufacturer')).connection);
         fogLedger = await enrol('FogAMSP', 'fog-query-test', 'fog');
         await owner.grantQueryAccess(lap.id, card.id);
         for (let k = 0; k < 3; k++) history.add(lap.id, record(k));
@@ -270,6 +273,74 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
             ErrorCode.FailedSignatureVerification,
             9,
             QueryRetry.ResendAnswer,
+        );
+    });
+
+    void it('`m2m device query` runs the same path from the command line', async () => {
+        const suite = bed.net.suite;
+        const secret = randomScalar(suite);
+        const id = 'ring-mqtt';
+        await bed.net.manufacturer.registerEquipment({
+            equipmentId: id,
+            kind: 'ring frame',
+            model: 'S-1',
+            fogGroup: bed.net.fogId(0),
+            privilegeLevel: 2,
+            serviceType: 'upload-download',
+            accessTime: 'always',
+            publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(secret))),
+        });
+        await bed.provision(id, 1);
+        await owner.grantQueryAccess(lap.id, id);
+        const keyFile = join(bed.dataDir, 'ring-static.key');
+        await writeFile(keyFile, secret.toString(16), { mode: 0o600 });
+        const lines: string[] = [];
+        const log = console.log;
+        console.log = (line: string) => lines.push(line);
+        try {
+            await runDevice([
+                'query',
+                lap.id,
+                '--device.state',
+                bed.statePath(id),
+                '--mqtt.url',
+                bed.net.fogs[0]!.deviceBrokerUrl,
+                '--static-key',
+                keyFile,
+                '--target-key',
+                (await fogLedger.getEquipment(lap.id)).publicKey,
+                '--since',
+                new Date(T0).toISOString(),
+                '--until',
+                new Date(T0 + 4 * 60_000).toISOString(),
+                '--json',
+            ]);
+        } finally {
+            console.log = log;
+        }
+        const out = JSON.parse(lines.at(-1)!) as { responder: string; records: { body: string }[] };
+        assert.equal(out.responder, 'target');
+        assert.equal(out.records.length, 3);
+        assert.match(out.records[0]!.body, /SECRET-BODY-0/);
+        // A key that is not the target's: the answer's signature fails at step 9.
+        await assert.rejects(
+            runDevice([
+                'query',
+                lap.id,
+                '--device.state',
+                bed.statePath(id),
+                '--mqtt.url',
+                bed.net.fogs[0]!.deviceBrokerUrl,
+                '--static-key',
+                keyFile,
+                '--target-key',
+                toHex(encodePoint(suite, cspKey)),
+                '--since',
+                new Date(T0).toISOString(),
+                '--until',
+                new Date(T0 + 4 * 60_000).toISOString(),
+            ]),
+            (e: unknown) => e instanceof ServiceError && e.code === ErrorCode.FailedSignatureVerification,
         );
     });
 
