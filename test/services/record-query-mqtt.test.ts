@@ -14,7 +14,6 @@ import { after, before, describe, it } from 'node:test';
 
 import {
     ErrorCode,
-    QueryError,
     QueryRetry,
     Responder,
     decodeFailurePacket,
@@ -42,6 +41,7 @@ import { ChaincodeClient, DEFAULT_CHAINCODE_NAME, MaterialsClient } from '@m2m-f
 import { ledgerQueryAccess, loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { MANUFACTURER_MSP } from '@m2m-fabric/cli';
 
+import { assertQueryError } from './helpers/query.js';
 import { startTestBed, type TestBed } from './helpers/setup.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
@@ -167,21 +167,6 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
     }
     const range = { since: new Date(T0), until: new Date(T0 + 3_600_000) };
 
-    async function assertQueryError(
-        call: Promise<unknown>,
-        code: ErrorCode,
-        step: number,
-        retry?: QueryRetry,
-    ): Promise<void> {
-        await assert.rejects(call, (error: unknown) => {
-            assert.ok(error instanceof QueryError, String(error));
-            assert.equal(error.code, code, error.message);
-            assert.equal(error.step, step, error.message);
-            if (retry !== undefined) assert.equal(error.retry, retry);
-            return true;
-        });
-    }
-
     void it('the target agent answers through the fog; the fog relays only sealed bytes', async () => {
         const before = seenByFog.length;
         const result = await asker(card).query(lap.id, range);
@@ -294,27 +279,27 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         await owner.grantQueryAccess(lap.id, id);
         const keyFile = join(bed.dataDir, 'ring-static.key');
         await writeFile(keyFile, secret.toString(16), { mode: 0o600 });
+        const queryArgs = async (targetKey: string): Promise<string[]> => [
+            'query',
+            lap.id,
+            '--device.state',
+            bed.statePath(id),
+            '--mqtt.url',
+            bed.net.fogs[0]!.deviceBrokerUrl,
+            '--static-key',
+            keyFile,
+            '--target-key',
+            targetKey,
+            '--since',
+            new Date(T0).toISOString(),
+            '--until',
+            new Date(T0 + 4 * 60_000).toISOString(),
+        ];
         const lines: string[] = [];
         const log = console.log;
         console.log = (line: string) => lines.push(line);
         try {
-            await runDevice([
-                'query',
-                lap.id,
-                '--device.state',
-                bed.statePath(id),
-                '--mqtt.url',
-                bed.net.fogs[0]!.deviceBrokerUrl,
-                '--static-key',
-                keyFile,
-                '--target-key',
-                (await fogLedger.getEquipment(lap.id)).publicKey,
-                '--since',
-                new Date(T0).toISOString(),
-                '--until',
-                new Date(T0 + 4 * 60_000).toISOString(),
-                '--json',
-            ]);
+            await runDevice([...(await queryArgs((await fogLedger.getEquipment(lap.id)).publicKey)), '--json']);
         } finally {
             console.log = log;
         }
@@ -324,22 +309,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         assert.match(out.records[0]!.body, /SECRET-BODY-0/);
         // A key that is not the target's: the answer's signature fails at step 9.
         await assert.rejects(
-            runDevice([
-                'query',
-                lap.id,
-                '--device.state',
-                bed.statePath(id),
-                '--mqtt.url',
-                bed.net.fogs[0]!.deviceBrokerUrl,
-                '--static-key',
-                keyFile,
-                '--target-key',
-                toHex(encodePoint(suite, cspKey)),
-                '--since',
-                new Date(T0).toISOString(),
-                '--until',
-                new Date(T0 + 4 * 60_000).toISOString(),
-            ]),
+            runDevice(await queryArgs(toHex(encodePoint(suite, cspKey)))),
             (e: unknown) => e instanceof ServiceError && e.code === ErrorCode.FailedSignatureVerification,
         );
     });
