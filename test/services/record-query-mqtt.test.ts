@@ -18,6 +18,7 @@ import {
     Responder,
     decodeFailurePacket,
     decodePoint,
+    encodeListenNotice,
     encodePoint,
     fromHex,
     randomScalar,
@@ -25,9 +26,10 @@ import {
     toHex,
     verifyRecordReceipt,
     type AnsweredRecord,
+    type ListenNotice,
     type Point,
 } from '@m2m-fabric/protocol';
-import { ServiceError } from '@m2m-fabric/common';
+import { EnvelopeKind, MqttConnection, RequestClient, ServiceError } from '@m2m-fabric/common';
 import {
     MemoryReceiptBook,
     MemoryRecordHistory,
@@ -200,6 +202,42 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         const again = decodeFailurePacket(await card.agent.sendQuery(packet.bytes));
         assert.equal(again.code, ErrorCode.ReplayDetected);
         assert.equal(again.step, 2);
+    });
+
+    void it('refuses a listen notice for another connection or fog, a stale one, an older one, a malformed one', async () => {
+        const suite = bed.net.suite;
+        const fog = bed.net.fogs[0]!;
+        const clientId = 'probe-listen';
+        const conn = await MqttConnection.connect(fog.deviceBrokerUrl, { clientId });
+        try {
+            const rpc = await RequestClient.create(
+                conn,
+                fog.topics.fogRequest(fog.fogId, clientId),
+                fog.topics.fogReply(fog.fogId, clientId),
+            );
+            const notice = (over: Partial<ListenNotice>): Uint8Array =>
+                encodeListenNotice(
+                    suite,
+                    { equipmentId: lap.id, fogId: fog.fogId, clientId, issuedAt: Date.now(), listening: true, ...over },
+                    lap.secret,
+                );
+            const refused = async (body: Uint8Array, code: string): Promise<void> => {
+                await assert.rejects(
+                    rpc.request(EnvelopeKind.QueryListen, body, 10_000),
+                    (e: unknown) => e instanceof ServiceError && e.code === code,
+                );
+            };
+            await refused(notice({ clientId: 'someone-else' }), ErrorCode.ReplayDetected);
+            await refused(notice({ fogId: 'fog-9' }), ErrorCode.ReplayDetected);
+            await refused(notice({ issuedAt: Date.now() - 10 * 60_000 }), ErrorCode.ReplayDetected);
+            // Signed by the machine and fresh, but older than the notice its agent sent: a replay.
+            await refused(notice({ issuedAt: Date.now() - 100_000 }), ErrorCode.ReplayDetected);
+            await refused(new Uint8Array([1, 2, 3]), ErrorCode.MalformedInput);
+        } finally {
+            await conn.close();
+        }
+        // The machine's own connection still answers its queries.
+        assert.equal((await asker(card).query(lap.id, range)).responder, 'target');
     });
 
     void it('step 3: an unregistered target, a decommissioned one', async () => {
