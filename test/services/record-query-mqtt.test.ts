@@ -69,6 +69,21 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
     const seenByFog: Uint8Array[] = [];
     let lapArea: QueryPrivateArea;
 
+    /** Registers a machine in the M-EB with the static key of `secret`. */
+    const register = async (id: string, kind: string, secret: bigint): Promise<void> => {
+        const suite = bed.net.suite;
+        await bed.net.manufacturer.registerEquipment({
+            equipmentId: id,
+            kind,
+            model: 'S-1',
+            fogGroup: bed.net.fogId(0),
+            privilegeLevel: 2,
+            serviceType: 'upload-download',
+            accessTime: 'always',
+            publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(secret))),
+        });
+    };
+
     const record = (k: number): AnsweredRecord => {
         const body = new TextEncoder().encode(`lap quality ${k}: CV ${2 + k / 10}% SECRET-BODY-${k}`);
         const recordId = new Uint8Array(createHash('sha256').update(body).digest());
@@ -90,16 +105,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         cspKey = key.publicKey;
         const machine = async (id: string): Promise<Machine> => {
             const secret = randomScalar(suite);
-            await bed.net.manufacturer.registerEquipment({
-                equipmentId: id,
-                kind: 'spinning machine',
-                model: 'S-1',
-                fogGroup: bed.net.fogId(0),
-                privilegeLevel: 2,
-                serviceType: 'upload-download',
-                accessTime: 'always',
-                publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(secret))),
-            });
+            await register(id, 'spinning machine', secret);
             await bed.provision(id, 1);
             const agent = await bed.agent(id);
             await agent.connect();
@@ -250,16 +256,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         const other = await (async () => {
             const suite = bed.net.suite;
             const secret = randomScalar(suite);
-            await bed.net.manufacturer.registerEquipment({
-                equipmentId: 'draw-mqtt',
-                kind: 'drawing frame',
-                model: 'S-1',
-                fogGroup: bed.net.fogId(0),
-                privilegeLevel: 2,
-                serviceType: 'upload-download',
-                accessTime: 'always',
-                publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(secret))),
-            });
+            await register('draw-mqtt', 'drawing frame', secret);
             return { id: 'draw-mqtt', secret, agent: card.agent };
         })();
         await assertQueryError(asker(other).query(lap.id, range), ErrorCode.QueryDenied, 5, QueryRetry.None);
@@ -303,16 +300,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         const suite = bed.net.suite;
         const secret = randomScalar(suite);
         const id = 'ring-mqtt';
-        await bed.net.manufacturer.registerEquipment({
-            equipmentId: id,
-            kind: 'ring frame',
-            model: 'S-1',
-            fogGroup: bed.net.fogId(0),
-            privilegeLevel: 2,
-            serviceType: 'upload-download',
-            accessTime: 'always',
-            publicKey: toHex(encodePoint(suite, suite.Point.BASE.multiply(secret))),
-        });
+        await register(id, 'ring frame', secret);
         await bed.provision(id, 1);
         await owner.grantQueryAccess(lap.id, id);
         const keyFile = join(bed.dataDir, 'ring-static.key');
