@@ -13,7 +13,6 @@ import { p256 } from '@noble/curves/nist.js';
 import {
     ErrorCode,
     P256_SHA256,
-    QueryError,
     QueryRetry,
     Responder,
     createQueryPacket,
@@ -40,6 +39,7 @@ import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/device';
 import { FogQueryHandler, type QueryEndpoint } from '@m2m-fabric/services';
 import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/services';
 
+import { assertQueryError } from './helpers/query.js';
 import { startNetwork, type TestNetwork } from '../chaincode/network.js';
 import { bootstrap, submit } from '../chaincode/scenario.js';
 
@@ -176,21 +176,6 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         });
     }
     const range = { since: new Date(T0), until: new Date(T0 + 3_600_000) };
-
-    async function assertQueryError(
-        call: Promise<unknown>,
-        code: ErrorCode,
-        step: number,
-        retry?: QueryRetry,
-    ): Promise<void> {
-        await assert.rejects(call, (error: unknown) => {
-            assert.ok(error instanceof QueryError, String(error));
-            assert.equal(error.code, code, error.message);
-            assert.equal(error.step, step, error.message);
-            if (retry !== undefined) assert.equal(error.retry, retry);
-            return true;
-        });
-    }
 
     void it('answers through the fog with every record, signed by the target, opaque to the fog', async () => {
         const result = await asker(card).query(lap.id, range);

@@ -25,4 +25,5 @@ export * from './forward-secrecy.js';
 export * from './revocation.js';
 export * from './algorithm3.js';
 export * from './record-query.js';
+export * from './query-listen.js';
 export * from './materials.js';

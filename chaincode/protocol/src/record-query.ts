@@ -172,11 +172,20 @@ function checkId(id: string): void {
 export function createQueryPacket(suite: Suite, request: QueryRequest, askerSecret: bigint): QueryPacket {
     const w = new ByteWriter();
     writeQueryBody(w, request);
-    const body = w.finish();
-    const signature = encodeSchnorrSignature(suite, schnorrSign(suite, SchnorrContext.QueryPacket, askerSecret, body));
-    const signed = new ByteWriter().raw(body).raw(signature).finish();
-    const bytes = new ByteWriter().raw(signed).raw(inspection(suite, signed)).finish();
+    const { signature, bytes } = signPacket(suite, SchnorrContext.QueryPacket, askerSecret, w.finish());
     return { ...request, kinds: [...request.kinds], signature, bytes, digest: queryDigest(suite, bytes) };
+}
+
+/** Both packets' tail: body || Schnorr signature over the body || inspection information. */
+function signPacket(
+    suite: Suite,
+    context: SchnorrContext,
+    secret: bigint,
+    body: Uint8Array,
+): { signature: Uint8Array; bytes: Uint8Array } {
+    const signature = encodeSchnorrSignature(suite, schnorrSign(suite, context, secret, body));
+    const signed = new ByteWriter().raw(body).raw(signature).finish();
+    return { signature, bytes: new ByteWriter().raw(signed).raw(inspection(suite, signed)).finish() };
 }
 
 export function queryDigest(suite: Suite, packetBytes: Uint8Array): Uint8Array {
@@ -238,14 +247,21 @@ export function decodeQueryPacket(suite: Suite, bytes: Uint8Array, step = 2): Qu
 
 /** True iff the packet is signed by `askerKey` (the asker's registered M-EB key). */
 export function verifyQuerySignature(suite: Suite, packet: QueryPacket, askerKey: Point): boolean {
+    return verifyPacketSignature(suite, SchnorrContext.QueryPacket, packet, askerKey);
+}
+
+/**
+ * The signature check of both packets: `bytes` is body || signature || inspection, the signature
+ * covers the body under the packet's context.
+ */
+function verifyPacketSignature(
+    suite: Suite,
+    context: SchnorrContext,
+    packet: { bytes: Uint8Array; signature: Uint8Array },
+    key: Point,
+): boolean {
     const body = packet.bytes.subarray(0, packet.bytes.length - suite.hashBytes - packet.signature.length);
-    return schnorrVerify(
-        suite,
-        SchnorrContext.QueryPacket,
-        askerKey,
-        body,
-        decodeSchnorrSignature(suite, packet.signature),
-    );
+    return schnorrVerify(suite, context, key, body, decodeSchnorrSignature(suite, packet.signature));
 }
 
 function safeNumber(v: bigint): number {
@@ -306,13 +322,7 @@ export async function createInformationPacket(
         .raw(query.digest)
         .raw(sealed.enc)
         .bytes32(sealed.ct);
-    const body = w.finish();
-    const signature = encodeSchnorrSignature(
-        suite,
-        schnorrSign(suite, SchnorrContext.InformationPacket, responderSecret, body),
-    );
-    const signed = new ByteWriter().raw(body).raw(signature).finish();
-    const bytes = new ByteWriter().raw(signed).raw(inspection(suite, signed)).finish();
+    const { signature, bytes } = signPacket(suite, SchnorrContext.InformationPacket, responderSecret, w.finish());
     return {
         receiverId: query.senderId,
         senderId: query.receiverId,
@@ -362,14 +372,7 @@ export function decodeInformationPacket(suite: Suite, bytes: Uint8Array, step = 
 
 /** True iff the information packet is signed by `responderKey`. */
 export function verifyInformationSignature(suite: Suite, packet: InformationPacket, responderKey: Point): boolean {
-    const body = packet.bytes.subarray(0, packet.bytes.length - suite.hashBytes - packet.signature.length);
-    return schnorrVerify(
-        suite,
-        SchnorrContext.InformationPacket,
-        responderKey,
-        body,
-        decodeSchnorrSignature(suite, packet.signature),
-    );
+    return verifyPacketSignature(suite, SchnorrContext.InformationPacket, packet, responderKey);
 }
 
 /** Step 9: the asker opens the records with its static key (bound to its own query's digest). */

@@ -30,6 +30,8 @@ export const SchnorrContext = {
     QueryPacket: 'query-packet',
     /** Paper 000 Fig. 7: the target's signature over an information packet. */
     InformationPacket: 'information-packet',
+    /** Paper 000 step 4: a machine tells its fog which connection is its private area. */
+    QueryListen: 'query-listen',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 

@@ -26,6 +26,7 @@ commands:
   serve          the embedded network kept running, with device state files for "m2m device"
   peer           the embedded ledger as Fabric peers (Gateway endpoints + FABRIC_CONNECTION files)
   device         run a device agent against its fog's broker (as on a Raspberry Pi)
+                 device query <target> --since ISO --until ISO: paper 000's 9-step record query
   fog            run a fog gateway service
   csp            run the CSP backend service; csp instruct|instructions|telemetry talk to its data
   manufacturer   register/replace/decommission equipment, buy sessions, list, history

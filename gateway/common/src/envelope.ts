@@ -27,6 +27,20 @@ export const EnvelopeKind = {
     M3: 0x03,
     /** either way: route id + session-channel frame (opaque to the fog). */
     Frame: 0x04,
+    /** device -> fog: paper 000 step 1, a query packet (Fig. 6) for the public network area. */
+    Query: 0x05,
+    /** device -> fog: a signed listen notice: this connection is the machine's private area (step 4). */
+    QueryListen: 0x06,
+    /** device -> fog: the target's reply to a QueryDeliver (step 6: information or failure packet). */
+    QueryAnswer: 0x07,
+    /** fog -> device: step 8, the information packet (Fig. 7) answering a Query. */
+    QueryInformation: 0x84,
+    /** fog -> device: a query failure packet (Fig. 8: the step, the code and the paper's retry). */
+    QueryFailure: 0x85,
+    /** fog -> device: step 4, a query packet for the machine's private area; answered by QueryAnswer. */
+    QueryDeliver: 0x86,
+    /** fog -> device: the listen notice is accepted. */
+    QueryListening: 0x87,
     /** fog -> device: fog id, suite tag, Q_f. */
     HelloReply: 0x81,
     /** fog -> device: handle + M2. */

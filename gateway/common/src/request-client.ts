@@ -118,6 +118,11 @@ export class RequestClient {
         await this.conn.publish(this.requestTopic, encodeEnvelope({ kind, correlationId: newCorrelationId(), body }));
     }
 
+    /** Answers a message the fog pushed (a query delivered to this device) under its correlation id. */
+    async reply(kind: EnvelopeKind, correlationId: Uint8Array, body: Uint8Array): Promise<void> {
+        await this.conn.publish(this.requestTopic, encodeEnvelope({ kind, correlationId, body }));
+    }
+
     /** Rejects every pending request (used on shutdown). */
     cancelAll(reason: string): void {
         for (const [key, p] of this.pending) {

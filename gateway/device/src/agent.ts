@@ -24,6 +24,7 @@ import {
     type Point,
     type Suite,
     ErrorCode,
+    encodeListenNotice,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
 import { RequestClient } from '@m2m-fabric/common';
@@ -74,6 +75,11 @@ export interface EstablishedSession {
  */
 export type SessionStep = 'M1' | 'M2' | 'M3';
 
+/** A machine's private area for paper 000's record query (query-responder.ts's QueryResponder). */
+export interface QueryPrivateArea {
+    respond(packet: Uint8Array): Promise<Uint8Array>;
+}
+
 /** Sequence numbers reserved per state write (never reused after a crash). */
 const SEQ_RESERVATION = 16n;
 
@@ -90,6 +96,8 @@ export class DeviceAgent {
     private writes: Promise<void> = Promise.resolve();
     /** Instruction acknowledgements on their way; close() lets them finish (briefly). */
     private readonly acks = new Set<Promise<unknown>>();
+    /** Set by serveQueries: who answers the queries the fog delivers, and the static key that says so. */
+    private queryArea: { area: QueryPrivateArea; secretKey: bigint } | undefined;
 
     private constructor(
         private readonly options: DeviceAgentOptions,
@@ -207,6 +215,73 @@ export class DeviceAgent {
             );
         }
         if (this.state.session?.established === true) await this.announce();
+        // A new connection is a new private area to the fog: say so again.
+        if (this.queryArea !== undefined) await this.sendListenNotice(true);
+    }
+
+    /**
+     * Paper 000 steps 1 and 8 over this agent's fog: sends a query packet (Fig. 6) as a Query
+     * envelope and resolves with the fog's reply, an information packet (Fig. 7) or a failure packet
+     * — the bytes a QueryAsker checks at step 9.
+     * @throws ServiceError timeout / unavailable (transport), malformedInput for a reply of another kind.
+     */
+    async sendQuery(packet: Uint8Array, timeoutMs = 30_000): Promise<Uint8Array> {
+        const reply = await this.requireRpc().request(EnvelopeKind.Query, packet, timeoutMs);
+        if (reply.kind !== EnvelopeKind.QueryInformation && reply.kind !== EnvelopeKind.QueryFailure)
+            throw new ServiceError(
+                ErrorCode.MalformedInput,
+                `the fog answered a query with envelope kind ${reply.kind}`,
+            );
+        return reply.body;
+    }
+
+    /**
+     * Makes this connection the machine's private area (step 4): a listen notice signed with the
+     * machine's static M-EB secret, after which the fog delivers queries for this machine here and
+     * `area` answers them (steps 5-6). Connect first.
+     * @throws ServiceError failedSignatureVerification when the key is not the machine's in the M-EB,
+     *   equipmentRetired / unknownEquipment, timeout.
+     */
+    async serveQueries(area: QueryPrivateArea, staticSecret: bigint): Promise<void> {
+        this.queryArea = { area, secretKey: staticSecret };
+        try {
+            await this.sendListenNotice(true);
+        } catch (err) {
+            this.queryArea = undefined;
+            throw err;
+        }
+    }
+
+    /** Stops answering: the fog then routes this machine's queries to the CSP. */
+    async stopServingQueries(): Promise<void> {
+        if (this.queryArea === undefined) return;
+        try {
+            await this.sendListenNotice(false);
+        } finally {
+            this.queryArea = undefined;
+        }
+    }
+
+    private async sendListenNotice(listening: boolean): Promise<void> {
+        const notice = encodeListenNotice(
+            this.suite,
+            {
+                equipmentId: this.state.equipmentId,
+                fogId: this.state.fog.id,
+                clientId: this.clientId,
+                issuedAt: Date.now(),
+                listening,
+            },
+            this.queryArea!.secretKey,
+        );
+        await this.requireRpc().request(EnvelopeKind.QueryListen, notice, this.options.requestTimeoutMs ?? 10_000);
+    }
+
+    private async answerQuery(env: Envelope): Promise<void> {
+        const serving = this.queryArea;
+        if (serving === undefined) return; // the fog will fall back to the CSP on its timeout
+        const reply = await serving.area.respond(env.body);
+        await this.requireRpc().reply(EnvelopeKind.QueryAnswer, env.correlationId, reply);
     }
 
     /**
@@ -422,6 +497,7 @@ export class DeviceAgent {
     }
 
     private async onPushed(env: Envelope): Promise<void> {
+        if (env.kind === EnvelopeKind.QueryDeliver) return this.answerQuery(env);
         // The session this frame is for, fixed before the first await: a session that fails, or a
         // new one that starts, while the frame is being opened must not receive it.
         const session = this.state.session;
@@ -489,6 +565,8 @@ export class DeviceAgent {
 
     /** Disconnects, finishes pending state writes and releases the state file's lock. */
     async close(): Promise<void> {
+        // Best effort: a device that goes away without saying so is found out by the fog's timeout.
+        if (this.rpc !== undefined) await this.stopServingQueries().catch(() => undefined);
         if (this.acks.size > 0)
             await Promise.race([Promise.all(this.acks), new Promise((r) => setTimeout(r, 2_000).unref())]);
         await this.disconnect();

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, describeSchema, type ConfigSchema } from '@m2m-fabric/common';
 import { DeviceAgent } from './agent.js';
+import { runDeviceQuery } from './query-cli.js';
 import { TopicLayout } from '@m2m-fabric/common';
 import { createLogger } from '@m2m-fabric/common';
 
@@ -78,11 +79,13 @@ export const DEVICE_SCHEMA = {
 } as const satisfies ConfigSchema;
 
 export async function runDevice(argv: string[]): Promise<void> {
+    if (argv[0] === 'query') return runDeviceQuery(argv.slice(1));
     const keys = Object.keys(DEVICE_SCHEMA) as (keyof typeof DEVICE_SCHEMA)[];
     const values = flags(argv, Object.fromEntries(keys.map((k) => [k, { type: 'string' as const }])));
     if (values.help === true) {
         console.log(
-            `m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}`,
+            `m2m device [--config file] [--device.state path] [--mqtt.url url] ...\n${describeSchema(DEVICE_SCHEMA)}\n` +
+                'm2m device query <target> --since ISO --until ISO ... (paper 000 record query; --help for more)',
         );
         return;
     }

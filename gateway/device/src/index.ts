@@ -11,6 +11,7 @@ export * from './state.js';
 export * from './state-lock.js';
 export * from './inbox.js';
 export { runDevice, DEVICE_SCHEMA } from './cli.js';
+export { runDeviceQuery } from './query-cli.js';
 export * from './query-asker.js';
 export * from './query-responder.js';
 export * from './record-history.js';

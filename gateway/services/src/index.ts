@@ -21,3 +21,4 @@ export * from './util/rate-limiter.js';
 export * from './records/index.js';
 export * from './fog/query-handler.js';
 export * from './fog/query-ledger.js';
+export * from './fog/query-routes.js';

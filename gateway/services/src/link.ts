@@ -33,6 +33,10 @@ export const LinkKind = {
     FrameUp: 3,
     /** CSP -> fog: a frame for a device, or a typed error for one it sent. */
     FrameDown: 4,
+    /** fog -> CSP: a query packet for an offline machine the CSP answers for (paper 000 step 4). */
+    Query: 5,
+    /** CSP -> fog: the CSP's reply to a Query (information or failure packet). */
+    QueryAnswer: 6,
 } as const;
 export type LinkKind = (typeof LinkKind)[keyof typeof LinkKind];
 
@@ -65,7 +69,8 @@ export function parseLinkMessage(bytes: Uint8Array): {
     const version = r.u8();
     if (version !== LINK_VERSION) throw new DecodeError('unknownVersion', `link version ${version}`);
     const kind = r.u8();
-    if (kind < 1 || kind > 4) throw new DecodeError('unknownType', `link kind ${kind}`);
+    if (kind < LinkKind.Forward || kind > LinkKind.QueryAnswer)
+        throw new DecodeError('unknownType', `link kind ${kind}`);
     const sender = r.string();
     const timestampMs = Number(r.u64());
     const body = r.bytes32();
@@ -170,6 +175,21 @@ export function decodeFrameUp(bytes: Uint8Array): FrameUpBody {
         routeId: r.raw(ROUTE_ID_BYTES),
         frame: r.bytes32(),
     };
+    r.end();
+    return b;
+}
+
+/** Query and QueryAnswer: the packet (opaque to the link) under the fog's correlation id. */
+export interface QueryLinkBody {
+    correlationId: Uint8Array;
+    packet: Uint8Array;
+}
+export function encodeQueryLink(b: QueryLinkBody): Uint8Array {
+    return new ByteWriter().raw(b.correlationId).bytes32(b.packet).finish();
+}
+export function decodeQueryLink(bytes: Uint8Array): QueryLinkBody {
+    const r = new ByteReader(bytes);
+    const b = { correlationId: r.raw(CORRELATION_ID_BYTES), packet: r.bytes32() };
     r.end();
     return b;
 }

@@ -3,8 +3,9 @@
  * case on the embedded network. A line of registered machines (blow room, carding, drawing, lap
  * forming, combing, ring spinning) run as device agents: each establishes a session (Algorithms
  * 1-3), uploads its quality data (the CSP receipts every record), asks the machine before it for
- * its quality records with the 9-step record query (the fog checks and routes; the previous
- * machine — or the CSP when that machine is offline — answers, sealed to the asker), and records
+ * its quality records with the 9-step record query over MQTT (the asker's agent sends a Query
+ * envelope to fog-1, which checks and routes it to the previous machine's agent — or over the
+ * signed link to the CSP when that machine is offline — and relays the sealed answer), and records
  * its transformation of the material on the ledger, signed with its own M-EB key. At the end: a
  * backward trace of one combed-yarn lot to its bales and a forward recall from one bale.
  */
@@ -40,13 +41,7 @@ import {
     type Trace,
     type TransformationSpec,
 } from '@m2m-fabric/sdk';
-import {
-    FogQueryHandler,
-    ledgerEquipmentDirectory,
-    ledgerQueryAccess,
-    loadOrCreateServiceKey,
-    type QueryEndpoint,
-} from '@m2m-fabric/services';
+import { ledgerQueryAccess, loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { errorCodeOf } from '@m2m-fabric/common';
 
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
@@ -158,7 +153,6 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
                 book: new MemoryReceiptBook(),
             };
         });
-        const byId = new Map(machines.map((m) => [m.id, m]));
         for (const m of machines) {
             await net.manufacturer.registerEquipment({
                 equipmentId: m.id,
@@ -250,27 +244,11 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
                 }),
             ]),
         );
-        const fog = new FogQueryHandler({
-            suite,
-            directory: ledgerEquipmentDirectory(fogClient),
-            routes: {
-                endpointsFor: (id: string): QueryEndpoint[] => {
-                    const m = byId.get(id);
-                    const csp = cspResponders.get(id);
-                    if (m === undefined || csp === undefined) return [];
-                    return [
-                        {
-                            kind: 'target',
-                            deliver: async (packet) => {
-                                if (!m.online) throw new Error(`${id} is offline`);
-                                return m.responder!.respond(packet);
-                            },
-                        },
-                        { kind: 'csp', deliver: (packet) => csp.respond(packet) },
-                    ];
-                },
-            },
-        });
+        // Over MQTT: each agent's connection is its machine's private area (a signed listen notice to
+        // fog-1); fog-1's public network area routes queries there, or over the link to the CSP
+        // while a machine is offline.
+        for (const m of machines) await m.agent!.serveQueries(m.responder!, m.secret);
+        net.csp.serveQueries((id) => cspResponders.get(id));
         const ask = async (asker: Machine, target: Machine, since: number): Promise<QueryResult | undefined> => {
             const client = new QueryAsker({
                 suite,
@@ -280,7 +258,7 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
                 cspKey: cspPublic,
                 receipts: { verify: (t, r) => verifyRecordReceipt(suite, cspPublic, r.recordId, t, r.receipt) },
                 book: asker.book,
-                send: (packet) => fog.handle(packet),
+                send: (packet) => asker.agent!.sendQuery(packet),
             });
             const started = performance.now();
             try {

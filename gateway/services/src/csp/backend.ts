@@ -37,6 +37,8 @@ import { CspContext } from './context.js';
 import { chaincodeEventHandlers, type ChaincodeEventHandler } from './handlers/chaincode-events.js';
 import { handleForward } from './handlers/forward.js';
 import { handleFrameUp } from './handlers/frame-up.js';
+import { handleQuery } from './handlers/query.js';
+import type { QueryPrivateArea } from '@m2m-fabric/device';
 import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
@@ -77,6 +79,7 @@ const LINK_HANDLERS: Partial<
 > = {
     [LinkKind.Forward]: handleForward,
     [LinkKind.FrameUp]: handleFrameUp,
+    [LinkKind.Query]: handleQuery,
 };
 
 export class CspBackend {
@@ -95,6 +98,7 @@ export class CspBackend {
     private broker: EmbeddedBroker | undefined;
     private instructionTimer: NodeJS.Timeout | undefined;
     private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
+    private queryAreas: ((equipmentId: string) => QueryPrivateArea | undefined) | undefined;
     private events: ChaincodeEventStream | undefined;
     private eventLoop: Promise<void> | undefined;
 
@@ -144,6 +148,7 @@ export class CspBackend {
             onTelemetry: (record) => {
                 for (const l of this.telemetryListeners) l(record);
             },
+            queryArea: (equipmentId) => this.queryAreas?.(equipmentId),
         };
         for (const s of ctx.sessions.values()) if (s.state === 'syncing') void this.synchroniser.resume(s);
 
@@ -313,6 +318,15 @@ export class CspBackend {
                 (filter.routeId === undefined || r.routeId === filter.routeId),
         );
         return filter.limit === undefined ? all : all.slice(-filter.limit);
+    }
+
+    /**
+     * Paper 000 step 4: the CSP answers record queries for machines that are offline, with the
+     * private area `areaFor` gives (a QueryResponder signing with the CSP's key over the records
+     * the CSP received from the machine); undefined = the CSP does not answer for that machine.
+     */
+    serveQueries(areaFor: (equipmentId: string) => QueryPrivateArea | undefined): void {
+        this.queryAreas = areaFor;
     }
 
     onTelemetry(listener: (r: TelemetryRecord) => void): void {

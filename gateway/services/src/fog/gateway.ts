@@ -7,10 +7,11 @@
  *
  * This file starts and stops the gateway and dispatches each message to its handler:
  *   device → fog   Hello handlers/hello.ts · M1 handlers/m1.ts · M3 handlers/m3.ts · Frame handlers/frame.ts
- *   CSP → fog      Result handlers/csp-result.ts · FrameDown handlers/csp-frame-down.ts
+ *                  Query, QueryListen, QueryAnswer handlers/query.ts (paper 000's record query)
+ *   CSP → fog      Result handlers/csp-result.ts · FrameDown handlers/csp-frame-down.ts · QueryAnswer handlers/query.ts
  * Crash safety lives in activation-outbox.ts.
  */
-import { decodePoint, fogAddress, fromHex, toHex, type Suite, ErrorCode } from '@m2m-fabric/protocol';
+import { decodePoint, fogAddress, fromHex, toHex, type Suite, ErrorCode, MAX_ANSWER_BYTES } from '@m2m-fabric/protocol';
 import {
     decodeEnvelope,
     EnvelopeKind,
@@ -42,6 +43,10 @@ import type { FogHandlerContext } from './handlers/handler.js';
 import { handleHello } from './handlers/hello.js';
 import { handleM1 } from './handlers/m1.js';
 import { handleM3 } from './handlers/m3.js';
+import { handleCspQueryAnswer, handleQuery, handleQueryAnswer, handleQueryListen } from './handlers/query.js';
+import { FogQueryHandler } from './query-handler.js';
+import { ledgerEquipmentDirectory } from './query-ledger.js';
+import { FogQueryRoutes } from './query-routes.js';
 import { fogMetrics } from './metrics.js';
 
 export interface FogGatewayOptions {
@@ -91,6 +96,8 @@ export interface FogGatewayOptions {
     maxConcurrentSteps?: number;
     /** Register Q_f on the ledger if not yet registered, then wait for the CSP's approval. */
     autoRegister?: boolean;
+    /** Record query (paper 000 step 4): how long one delivery to a private area may take (default 5000 ms). */
+    queryDeliveryTimeoutMs?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
 }
@@ -104,6 +111,9 @@ const DEVICE_HANDLERS: Partial<Record<number, DeviceHandler>> = {
     [EnvelopeKind.M1]: handleM1,
     [EnvelopeKind.M3]: handleM3,
     [EnvelopeKind.Frame]: handleFrame,
+    [EnvelopeKind.Query]: handleQuery,
+    [EnvelopeKind.QueryListen]: handleQueryListen,
+    [EnvelopeKind.QueryAnswer]: handleQueryAnswer,
 };
 
 /** Link message kinds the CSP sends a fog, and their handlers. */
@@ -191,6 +201,16 @@ export class FogGateway {
             ),
             m1Slots: new FifoLimiter(steps),
             activationSlots: new FifoLimiter(steps),
+            queries: ((directory, routes) => ({
+                directory,
+                routes,
+                handler: new FogQueryHandler({
+                    suite: this.suite,
+                    directory,
+                    routes,
+                    deliveryTimeoutMs: options.queryDeliveryTimeoutMs ?? 5_000,
+                }),
+            }))(ledgerEquipmentDirectory(options.ledger), new FogQueryRoutes(ctx)),
         };
 
         if (options.deviceBrokerUrl === undefined) {
@@ -293,7 +313,9 @@ export class FogGateway {
             return;
         }
         const clientId = parsed.clientId;
-        if (payload.length > this.maxRequestBytes) {
+        // A target's answer (an information packet) may carry up to MAX_ANSWER_BYTES of sealed records.
+        const limit = payload[1] === EnvelopeKind.QueryAnswer ? MAX_ANSWER_BYTES + 4096 : this.maxRequestBytes;
+        if (payload.length > limit) {
             const corr = peekCorrelationId(payload);
             ctx.m.requests.inc({ kind: 'unknown', outcome: 'oversized' });
             if (corr !== undefined) {
@@ -340,7 +362,8 @@ export class FogGateway {
         let body;
         try {
             msg = verifyLinkMessage(this.suite, ctx.cspVerifyKey, parseLinkMessage(payload));
-            body = decodeDeviceBound(msg.body);
+            // A query answer's body is the CSP's packet under the fog's correlation id (link.ts).
+            body = msg.kind === LinkKind.QueryAnswer ? undefined : decodeDeviceBound(msg.body);
         } catch (err) {
             ctx.m.dropped.inc({ reason: 'link' });
             this.refusedWarning.warn(errorCodeOf(err), 'refused link message', {
@@ -349,8 +372,12 @@ export class FogGateway {
             });
             return;
         }
+        if (msg.kind === LinkKind.QueryAnswer) {
+            void handleCspQueryAnswer(this.handlers, msg.body).catch(() => ctx.m.dropped.inc({ reason: 'link' }));
+            return;
+        }
         const handler = CSP_HANDLERS[msg.kind];
-        if (handler !== undefined) void handler(this.handlers, body);
+        if (handler !== undefined && body !== undefined) void handler(this.handlers, body);
     }
 
     async close(): Promise<void> {
@@ -360,6 +387,7 @@ export class FogGateway {
         for (const w of ctx.waiters.values())
             w.reject(new ServiceError(ServiceErrorCode.Unavailable, 'fog shutting down'));
         ctx.waiters.clear();
+        this.handlers?.queries.routes.cancelAll();
         await Promise.allSettled([ctx.deviceConn?.close(), ctx.cspConn?.close()]);
         await this.broker?.close();
         await this.outbox?.close();

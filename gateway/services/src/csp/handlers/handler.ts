@@ -4,6 +4,7 @@ import type { CspContext } from '../context.js';
 import type { InstructionDelivery } from '../instruction-delivery.js';
 import type { CspSynchroniser } from '../synchronisation.js';
 import type { TelemetryRecord } from '../session-store.js';
+import type { QueryPrivateArea } from '@m2m-fabric/device';
 
 export interface CspHandlerContext {
     ctx: CspContext;
@@ -12,4 +13,6 @@ export interface CspHandlerContext {
     delivery: InstructionDelivery;
     /** Called with every telemetry record stored. */
     onTelemetry(record: TelemetryRecord): void;
+    /** Paper 000 step 4: the CSP's private area for an offline machine, if it answers for it. */
+    queryArea(equipmentId: string): QueryPrivateArea | undefined;
 }

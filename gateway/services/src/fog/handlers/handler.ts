@@ -3,6 +3,8 @@ import type { ActivationOutbox } from '../activation-outbox.js';
 import type { FogContext } from '../context.js';
 import type { RateLimiter } from '../../util/rate-limiter.js';
 import type { FifoLimiter } from '../../util/fifo-limiter.js';
+import type { EquipmentDirectory, FogQueryHandler } from '../query-handler.js';
+import type { FogQueryRoutes } from '../query-routes.js';
 
 export interface FogHandlerContext {
     ctx: FogContext;
@@ -17,4 +19,6 @@ export interface FogHandlerContext {
     m1Slots: FifoLimiter;
     /** Activations worked on at once until the orderer has them. */
     activationSlots: FifoLimiter;
+    /** Paper 000's record query: steps 2-4 and 7-8, the M-EB reads, the private areas (handlers/query.ts). */
+    queries: { handler: FogQueryHandler; directory: EquipmentDirectory; routes: FogQueryRoutes };
 }

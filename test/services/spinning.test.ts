@@ -1,0 +1,24 @@
+/**
+ * `npm start -- --scenario spinning` end to end (paper 000's cotton-spinning line): every 9-step
+ * query goes over MQTT and is answered — five by the target machine's agent, one by the CSP while the
+ * blow room is offline — and the trace and recall reach the lots the scenario made.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { runSpinning } from '@m2m-fabric/cli';
+
+import { tempDir } from './helpers/temp-dir.js';
+
+void test('the spinning scenario runs its queries over MQTT and traces combed yarn to its bales', async () => {
+    const dir = await tempDir('m2m-spinning-');
+    const summary = await runSpinning({ dataDir: join(dir, 'spinning'), batchTimeoutMs: 100, print: () => undefined });
+    assert.deepEqual(summary.queryFailures, {});
+    assert.equal(summary.queries, 6);
+    assert.equal(summary.queriesByTarget, 5);
+    assert.equal(summary.queriesByCsp, 1);
+    assert.equal(summary.traced, 20);
+    assert.equal(summary.tracedBales.length, 8);
+    assert.deepEqual(summary.recalled, ['combed-yarn-1', 'combed-yarn-2', 'combed-yarn-3', 'combed-yarn-4']);
+});
