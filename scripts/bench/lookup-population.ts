@@ -327,7 +327,7 @@ export async function settleLedger(dir: string, compact: boolean): Promise<Level
 }
 
 export interface DiskUsage {
-    /** Object files, total bytes of content and bytes allocated on disk (st_blocks). */
+    /** Segment files of the object store, their bytes and bytes allocated on disk (st_blocks). */
     objectFiles: number;
     objectBytes: number;
     objectAllocatedBytes: number;
@@ -354,19 +354,16 @@ export function diskUsage(dir: string): DiskUsage {
         maxFilesPerShard: 0,
         ledgerBytes: 0,
     };
-    const blocks = join(storeDirectory(dir), 'blocks');
-    for (const shard of readdirSync(blocks, { withFileTypes: true })) {
-        if (!shard.isDirectory()) continue;
-        usage.shardDirectories++;
-        const names = readdirSync(join(blocks, shard.name));
-        usage.maxFilesPerShard = Math.max(usage.maxFilesPerShard, names.length);
-        for (const name of names) {
-            const st = statSync(join(blocks, shard.name, name));
-            usage.objectFiles++;
-            usage.objectBytes += st.size;
-            usage.objectAllocatedBytes += st.blocks * 512;
-        }
+    // The packed store (format 2): segment files in one directory.
+    const segments = join(storeDirectory(dir), 'segments');
+    usage.shardDirectories = 1;
+    for (const name of readdirSync(segments)) {
+        const st = statSync(join(segments, name));
+        usage.objectFiles++;
+        usage.objectBytes += st.size;
+        usage.objectAllocatedBytes += st.blocks * 512;
     }
+    usage.maxFilesPerShard = usage.objectFiles;
     walk(ledgerDirectory(dir), (path, isDir) => {
         if (!isDir) usage.ledgerBytes += statSync(path).size;
     });

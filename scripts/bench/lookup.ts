@@ -328,8 +328,8 @@ async function runSize(population: Population, options: Options): Promise<SizeRe
     // After the measurement: walking 10⁶ files would warm the file-system metadata for it.
     const disk = diskUsage(dir);
     console.log(
-        `  disk: ${disk.objectFiles.toLocaleString('en-US')} object files in ${disk.shardDirectories} shard directories ` +
-            `(≤ ${disk.maxFilesPerShard} each), ${(disk.objectBytes / 2 ** 20).toFixed(1)} MiB of objects on ` +
+        `  disk: ${disk.objectFiles.toLocaleString('en-US')} segment files, ` +
+            `${(disk.objectBytes / 2 ** 20).toFixed(1)} MiB of segments on ` +
             `${(disk.objectAllocatedBytes / 2 ** 20).toFixed(1)} MiB allocated; ledger ${(disk.ledgerBytes / 2 ** 20).toFixed(1)} MiB`,
     );
     const pick = (m: Measured, f: (s: Sample) => number): Distribution => distribution(m.samples.map(f));

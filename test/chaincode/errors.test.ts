@@ -60,6 +60,12 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.RecordSenderMismatch,
     ErrorCode.ReceiptInvalid,
     ErrorCode.JournalCorrupt,
+    // Raised by the checkpoints contract; test/records/checkpoint.test.ts asserts each on two ledgers
+    // and that the target's state is unchanged.
+    ErrorCode.CheckpointInvalid,
+    ErrorCode.CheckpointNotNewer,
+    ErrorCode.UnknownCheckpointSource,
+    ErrorCode.DuplicateCheckpointSource,
     // Raised by the device and the CSP (forward-secrecy.ts), never by chaincode.
     ErrorCode.ForwardSecrecyRequired,
     // Raised by the revocation contract; test/chaincode/revocation.test.ts asserts each leaves the state unchanged.

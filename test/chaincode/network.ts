@@ -62,7 +62,10 @@ export interface TestNetwork {
     close(): Promise<void>;
 }
 
-export async function startNetwork(suite: Suite, options: { batchTimeoutMs?: number } = {}): Promise<TestNetwork> {
+export async function startNetwork(
+    suite: Suite,
+    options: { batchTimeoutMs?: number; channelName?: string } = {},
+): Promise<TestNetwork> {
     const dataDir = mkdtempSync(join(tmpdir(), 'm2m-chaincode-'));
     const ledger = await EmbeddedLedger.open({
         dataDir,
@@ -70,6 +73,7 @@ export async function startNetwork(suite: Suite, options: { batchTimeoutMs?: num
         chaincodes: [{ name: CHAINCODE, contracts: [...contracts, InspectContract] }],
         batch: { batchTimeoutMs: options.batchTimeoutMs ?? 5 },
         sync: false,
+        ...(options.channelName === undefined ? {} : { channelName: options.channelName }),
     });
     const connections: LedgerConnection[] = [];
     const party = async (label: string, mspId: string, role: string | undefined): Promise<Party> => {

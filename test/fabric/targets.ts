@@ -10,7 +10,7 @@
  *   in-process  the embedded ledger's own in-process connections (no gRPC): the quickest check of the
  *               chaincode, not of the Fabric client path.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,11 @@ export interface SuiteTarget {
     readonly pausePeer: ((org: Org) => Promise<PausedPeer>) | undefined;
     /** Why `pausePeer` is undefined. */
     readonly pausePeerUnavailable?: string;
+    /**
+     * The channel's orderer MSP roots, for offline checks (checkpoint import). Embedded: the ledger's;
+     * Fabric: the `orderers` of the channel trust file M2M_CHANNEL_TRUST (undefined when not set).
+     */
+    readonly ordererRoots?: readonly { mspId: string; rootCertificates: readonly string[] }[] | undefined;
     close(): Promise<void>;
 }
 
@@ -111,7 +116,12 @@ function connectionFile(dir: string, org: Org): string {
  */
 export async function openFabricTarget(
     env: NodeJS.ProcessEnv,
-    options: { name?: TargetName; restartPeer?: (org: Org) => Promise<void>; close?: () => Promise<void> } = {},
+    options: {
+        name?: TargetName;
+        restartPeer?: (org: Org) => Promise<void>;
+        close?: () => Promise<void>;
+        ordererRoots?: SuiteTarget['ordererRoots'];
+    } = {},
 ): Promise<SuiteTarget> {
     const dir = env.FABRIC_CONNECTION ?? '';
     const configs = Object.fromEntries(
@@ -149,6 +159,15 @@ export async function openFabricTarget(
                 : async (org) => {
                       await runShell(restartCommand.replaceAll('{org}', org));
                   }),
+        ordererRoots:
+            options.ordererRoots ??
+            (env.M2M_CHANNEL_TRUST === undefined || env.M2M_CHANNEL_TRUST === ''
+                ? undefined
+                : (
+                      JSON.parse(readFileSync(env.M2M_CHANNEL_TRUST, 'utf8')) as {
+                          orderers: { mspId: string; rootCertificates: string[] }[];
+                      }
+                  ).orderers),
         close: options.close ?? (async () => {}),
     };
 }
@@ -244,6 +263,7 @@ export async function openEmbeddedGatewayTarget(): Promise<SuiteTarget> {
         { FABRIC_CONNECTION: connectionDir },
         {
             name: 'embedded',
+            ordererRoots: ledger.channelTrust('m2m').orderers,
             // The peer goes away and comes back on the same address, as `docker restart` does.
             restartPeer: async (org) => {
                 const server = servers.get(org);

@@ -112,10 +112,13 @@ void describe('CAR export and import', () => {
     void it('fails the export of a damaged store and leaves no partial CAR', async (t) => {
         const dir = await tempDir(t);
         const store = await EmbeddedObjectStore.open(join(dir, 'store'));
-        await store.putMany(Array.from({ length: 5 }, () => randomObject(64)));
-        const shard = (await readdir(join(dir, 'store', 'blocks')))[0] as string;
-        const file = (await readdir(join(dir, 'store', 'blocks', shard)))[0] as string;
-        await writeFile(join(dir, 'store', 'blocks', shard, file), 'tampered');
+        const objects = Array.from({ length: 5 }, () => randomObject(64));
+        await store.putMany(objects);
+        // Flip one bit of the third object's bytes in its segment file.
+        const segment = join(dir, 'store', 'segments', (await readdir(join(dir, 'store', 'segments')))[0] as string);
+        const content = await readFile(segment);
+        content[content.indexOf(Buffer.from(objects[2] as Uint8Array)) + 10]! ^= 1;
+        await writeFile(segment, content);
         await assert.rejects(exportCar(store, join(dir, 'bad.car')), IntegrityError);
         assert.deepEqual(
             (await readdir(dir)).filter((n) => n.includes('car')),

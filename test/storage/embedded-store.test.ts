@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { open, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import fs, { readlinkSync } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { FsBlockstore } from 'blockstore-fs';
+import { base32upper } from 'multiformats/bases/base32';
 import { base58btc } from 'multiformats/bases/base58';
 import { CID } from 'multiformats/cid';
 import { contentAddress, MAX_OBJECT_BYTES } from '@m2m-fabric/protocol';
@@ -17,16 +19,22 @@ import {
     ObjectTooLargeError,
     StorageUnavailableError,
 } from '@m2m-fabric/sdk';
+import { encodeEntry, EntryType } from '@m2m-fabric/sdk/internal';
 import { randomObject, tempDir } from './helpers.js';
 
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
-async function blockFiles(dir: string): Promise<string[]> {
-    const files: string[] = [];
-    for (const shard of await readdir(join(dir, 'blocks'))) {
-        for (const name of await readdir(join(dir, 'blocks', shard))) files.push(join(dir, 'blocks', shard, name));
-    }
-    return files;
+async function segmentFiles(dir: string): Promise<string[]> {
+    return (await readdir(join(dir, 'segments'))).sort().map((name) => join(dir, 'segments', name));
+}
+
+/** Offset of `bytes` (an object's content) in the store's only segment file. */
+async function offsetIn(dir: string, bytes: Uint8Array): Promise<{ file: string; offset: number }> {
+    const [file] = await segmentFiles(dir);
+    assert.ok(file !== undefined);
+    const offset = (await readFile(file)).indexOf(Buffer.from(bytes));
+    assert.ok(offset > 0);
+    return { file, offset };
 }
 
 void describe('embedded object store', () => {
@@ -39,8 +47,10 @@ void describe('embedded object store', () => {
         assert.equal(await store.has(cid), true);
         assert.equal(await store.isPinned(cid), true);
         // Idempotent: a second put of the same bytes changes nothing.
+        const size = (await stat((await segmentFiles(store.directory))[0]!)).size;
         assert.equal(await store.put(bytes), cid);
-        assert.equal((await blockFiles(store.directory)).length, 1);
+        assert.equal((await stat((await segmentFiles(store.directory))[0]!)).size, size);
+        assert.equal((await store.stats()).objects, 1);
     });
 
     void it('putMany returns addresses in input order and stores duplicates once', async (t) => {
@@ -51,7 +61,6 @@ void describe('embedded object store', () => {
             cids,
             objects.map((o) => contentAddress(o)),
         );
-        assert.equal((await blockFiles(store.directory)).length, 30);
         for (const [i, cid] of cids.entries()) assert.deepEqual(await store.get(cid), objects[i]);
         assert.deepEqual(await store.stats(), {
             objects: 30,
@@ -70,7 +79,7 @@ void describe('embedded object store', () => {
         // One oversized object fails the whole batch, and the valid ones are not written either.
         await assert.rejects(store.putMany([utf8('ok'), big]), ObjectTooLargeError);
         assert.equal(await store.has(contentAddress(utf8('ok'))), false);
-        assert.deepEqual(await blockFiles(store.directory), []);
+        assert.deepEqual(await segmentFiles(store.directory), []);
         // Exactly 1 MiB is accepted.
         const max = randomObject(MAX_OBJECT_BYTES);
         assert.deepEqual(await store.get(await store.put(max)), max);
@@ -107,24 +116,33 @@ void describe('embedded object store', () => {
         const store = await EmbeddedObjectStore.open(await tempDir(t));
         const bytes = utf8('certificate object to tamper with');
         const cid = await store.put(bytes);
-        const [file] = await blockFiles(store.directory);
-        assert.ok(file !== undefined);
-        for (const tampered of [
-            Buffer.concat([Buffer.from([bytes[0]! ^ 1]), Buffer.from(bytes.subarray(1))]), // one bit
-            Buffer.from(bytes.subarray(0, -1)), // truncated
-            Buffer.concat([Buffer.from(bytes), Buffer.from([0])]), // extended
-            Buffer.alloc(0), // emptied
-        ]) {
+        const { file, offset } = await offsetIn(store.directory, bytes);
+        const original = await readFile(file);
+        for (let bit = 0; bit < bytes.length * 8; bit += 7) {
+            const tampered = Buffer.from(original);
+            tampered[offset + (bit >> 3)]! ^= 1 << (bit & 7);
             await writeFile(file, tampered);
+            const changed = tampered.subarray(offset, offset + bytes.length);
             await assert.rejects(
                 store.get(cid),
                 (err: unknown) =>
-                    err instanceof IntegrityError && err.expected === cid && err.actual === contentAddress(tampered),
+                    err instanceof IntegrityError && err.expected === cid && err.actual === contentAddress(changed),
             );
         }
-        // A put of the right bytes repairs the damaged file.
+        // A damaged header (the digest the index expects) is an IntegrityError too.
+        const header = Buffer.from(original);
+        header[offset - 1]! ^= 0x80;
+        await writeFile(file, header);
+        await assert.rejects(store.get(cid), IntegrityError);
+        // A put of the right bytes stores a good copy, and a reopen skips the damaged entry.
         await store.put(bytes);
         assert.deepEqual(await store.get(cid), bytes);
+        await store.close();
+        const reopened = await EmbeddedObjectStore.open(store.directory);
+        assert.deepEqual(await reopened.get(cid), bytes);
+        assert.equal(reopened.recovery.damaged.length, 1);
+        assert.deepEqual(reopened.recovery.cut, []);
+        await reopened.close();
     });
 
     void it('keeps objects and pins across close and reopen', async (t) => {
@@ -169,37 +187,100 @@ void describe('embedded object store', () => {
             const bytes = await store.get(cid); // verified against the CID
             assert.equal(contentAddress(bytes), cid);
         }
-        // The writer's staging files are cleaned up on the next open (its pid is gone).
-        assert.deepEqual(await readdir(join(dir, 'tmp')), []);
+        // The dead writer's owner file is removed on the next open (its pid is gone).
+        assert.deepEqual(await readdir(join(dir, 'owners')), []);
+        await store.close();
     });
 
-    void it('fsyncs the object file and its directory before a put resolves', async (t) => {
+    void it('fdatasyncs the segment before a put resolves, one sync for many concurrent puts', async (t) => {
         const store = await EmbeddedObjectStore.open(await tempDir(t));
-        // Count fsyncs and what they were on: a SIGKILL test cannot tell a page-cache write from a
+        // Count the syncs and what they were on: a SIGKILL test cannot tell a page-cache write from a
         // durable one, so the syscalls themselves are checked.
-        const probe = await open(join(store.directory, 'store.json'), 'r');
-        const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-        await probe.close();
         const synced: string[] = [];
-        const original = proto.sync;
+        const original = fs.fdatasync;
         t.after(() => {
-            proto.sync = original;
+            fs.fdatasync = original;
         });
-        proto.sync = async function (this: { fd: number }): Promise<void> {
-            synced.push(await readlink(`/proc/self/fd/${this.fd}`));
-            return original.call(this);
-        };
+        fs.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+            synced.push(readlinkSync(`/proc/self/fd/${fd}`));
+            original(fd, cb);
+        }) as typeof fs.fdatasync;
         const cid = await store.put(utf8('durable'), { pin: false });
-        proto.sync = original;
-        const [file] = await blockFiles(store.directory);
-        assert.ok(file !== undefined && file.endsWith('.data'));
-        // The temp file (later renamed to `file`) and the shard directory holding `file`.
-        assert.ok(
-            synced.some((p) => p.startsWith(join(store.directory, 'tmp')) && p.endsWith('.tmp')),
-            synced.join(', '),
-        );
-        assert.ok(synced.includes(join(file, '..')), synced.join(', '));
+        const [file] = await segmentFiles(store.directory);
+        assert.deepEqual(synced, [file]);
         assert.equal(await store.has(cid), true);
+        // 200 puts issued at once: the first is synced alone, the rest share the next sync or two.
+        synced.length = 0;
+        await Promise.all(Array.from({ length: 200 }, (_, i) => store.put(utf8(`concurrent ${i}`))));
+        assert.ok(synced.length >= 1 && synced.length <= 3, `${synced.length} syncs for 200 puts`);
+        fs.fdatasync = original;
+        await store.close();
+    });
+
+    void it('cuts a torn tail of a writer that is gone, and keeps everything acknowledged', async (t) => {
+        const dir = await tempDir(t);
+        const store = await EmbeddedObjectStore.open(dir);
+        const objects = Array.from({ length: 20 }, (_, i) => randomObject(150 + i));
+        const cids = await store.putMany(objects);
+        await store.close();
+        const [file] = await segmentFiles(dir);
+        const good = (await stat(file!)).size;
+        // What an append interrupted by kill -9 or a power cut leaves: part of an entry, or garbage.
+        const torn = [
+            encodeEntry(EntryType.pinnedObject, new Uint8Array(32).fill(7), randomObject(300)).subarray(0, 150),
+            Buffer.alloc(4096),
+            randomObject(77),
+        ];
+        for (const tail of torn) {
+            await appendFile(file!, tail);
+            const reopened = await EmbeddedObjectStore.open(dir);
+            assert.deepEqual(reopened.recovery.cut, [{ segment: basename(file!), offset: good, bytes: tail.length }]);
+            assert.equal((await stat(file!)).size, good);
+            for (const [i, cid] of cids.entries()) assert.deepEqual(await reopened.get(cid), objects[i]);
+            // Writes after the cut go to a new segment and survive the next open.
+            const more = await reopened.put(utf8(`after ${tail.length}`));
+            await reopened.close();
+            const again = await EmbeddedObjectStore.open(dir);
+            assert.deepEqual(again.recovery.cut, []);
+            assert.equal(await again.has(more), true);
+            await again.close();
+        }
+    });
+
+    void it('never cuts the tail of a writer that is still running', async (t) => {
+        const dir = await tempDir(t);
+        const writer = await EmbeddedObjectStore.open(dir);
+        const cid = await writer.put(utf8('first'));
+        const [file] = await segmentFiles(dir);
+        // A half-written entry of a live writer (its append is in progress).
+        await appendFile(file!, encodeEntry(EntryType.object, new Uint8Array(32), randomObject(100)).subarray(0, 60));
+        const size = (await stat(file!)).size;
+        const reader = await EmbeddedObjectStore.open(dir);
+        assert.deepEqual(reader.recovery.cut, []);
+        assert.equal((await stat(file!)).size, size);
+        assert.deepEqual(await reader.get(cid), utf8('first'));
+        await reader.close();
+        await writer.close();
+    });
+
+    void it("two open stores (two processes sharing a directory) see each other's objects", async (t) => {
+        const dir = await tempDir(t);
+        const csp = await EmbeddedObjectStore.open(dir);
+        const fog = await EmbeddedObjectStore.open(dir);
+        const a = await csp.put(utf8('from the csp'));
+        const b = await fog.put(utf8('from the fog'));
+        assert.deepEqual(await fog.get(a), utf8('from the csp'));
+        assert.deepEqual(await csp.get(b), utf8('from the fog'));
+        await csp.unpin(a);
+        assert.equal(await fog.isPinned(a), false);
+        // gc needs the store to itself.
+        await assert.rejects(csp.gc(), StorageUnavailableError);
+        assert.equal(await csp.has(a), true);
+        await fog.close();
+        assert.equal(await csp.gc(), 1);
+        assert.equal(await csp.has(a), false);
+        assert.deepEqual(await csp.get(b), utf8('from the fog'));
+        await csp.close();
     });
 
     void it('pins, unpins and garbage-collects only unpinned objects', async (t) => {
@@ -221,22 +302,50 @@ void describe('embedded object store', () => {
         assert.deepEqual(pinned, [kept]);
     });
 
-    void it('is readable by blockstore-fs, and reads blocks blockstore-fs wrote', async (t) => {
+    void it('migrates a format-1 store (one file per object, blockstore-fs layout) on open', async (t) => {
         const dir = await tempDir(t);
-        const store = await EmbeddedObjectStore.open(dir);
-        const ours = utf8('written by the embedded store');
-        const cid = await store.put(ours);
-        const fs = new FsBlockstore(join(dir, 'blocks'));
-        await fs.open();
-        const chunks: Uint8Array[] = [];
-        for await (const chunk of fs.get(CID.parse(cid))) chunks.push(chunk);
-        assert.deepEqual(new Uint8Array(Buffer.concat(chunks)), ours);
+        await mkdir(join(dir, 'pins'), { recursive: true });
+        await writeFile(
+            join(dir, 'store.json'),
+            JSON.stringify({ format: 'm2m-fabric/embedded-object-store', version: 1 }),
+        );
+        const fsStore = new FsBlockstore(join(dir, 'blocks'));
+        await fsStore.open();
+        const objects = Array.from({ length: 30 }, (_, i) => randomObject(100 + i));
+        for (const bytes of objects) await fsStore.put(CID.parse(contentAddress(bytes)), bytes);
+        await fsStore.close();
+        // Pin the first ten the way format 1 did: an empty marker file at the same relative path.
+        const blockPaths: string[] = [];
+        for (const shard of await readdir(join(dir, 'blocks')))
+            for (const name of await readdir(join(dir, 'blocks', shard))) blockPaths.push(join(shard, name));
+        const pinnedCids = new Set<string>();
+        for (const bytes of objects.slice(0, 10)) {
+            const cid = contentAddress(bytes);
+            pinnedCids.add(cid);
+            const digest = CID.parse(cid).multihash.bytes;
+            const rel = blockPaths.find((p) => p.endsWith(`${base32upper.encode(digest).slice(1)}.data`));
+            assert.ok(rel !== undefined);
+            await mkdir(join(dir, 'pins', dirname(rel)), { recursive: true });
+            await writeFile(join(dir, 'pins', rel), '');
+        }
+        // A damaged format-1 object stops the migration and leaves format 1 as it was.
+        const damaged = join(dir, 'blocks', blockPaths[0]!);
+        const saved = await readFile(damaged);
+        await writeFile(damaged, Buffer.concat([saved, Buffer.from([1])]));
+        await assert.rejects(EmbeddedObjectStore.open(dir), StorageUnavailableError);
+        assert.equal((JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as { version: unknown }).version, 1);
+        await writeFile(damaged, saved);
 
-        const theirs = utf8('written by FsBlockstore');
-        const theirCid = CID.parse(contentAddress(theirs));
-        await fs.put(theirCid, theirs);
-        assert.deepEqual(await store.get(theirCid.toString()), theirs);
-        await fs.close();
+        const store = await EmbeddedObjectStore.open(dir);
+        assert.equal(store.recovery.migrated, 30);
+        for (const bytes of objects) {
+            const cid = contentAddress(bytes);
+            assert.deepEqual(await store.get(cid), bytes);
+            assert.equal(await store.isPinned(cid), pinnedCids.has(cid));
+        }
+        assert.equal((JSON.parse(await readFile(join(dir, 'store.json'), 'utf8')) as { version: unknown }).version, 2);
+        assert.deepEqual((await readdir(dir)).sort(), ['owners', 'segments', 'store.json', 'tmp']);
+        await store.close();
     });
 
     void it('refuses a directory holding something else, and reports health', async (t) => {
@@ -249,7 +358,7 @@ void describe('embedded object store', () => {
         assert.equal(health.ok, true);
         assert.equal(health.backend, 'embedded');
         const marker = JSON.parse(await readFile(join(dir, 'good', 'store.json'), 'utf8')) as { version: unknown };
-        assert.equal(marker.version, 1);
+        assert.equal(marker.version, 2);
         await store.close();
         const closed = await store.health();
         assert.equal(closed.ok, false);

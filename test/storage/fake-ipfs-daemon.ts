@@ -21,6 +21,12 @@ export interface Misbehaviour {
     wrongPutCid?: boolean;
     /** Every request fails with HTTP 500 and this message. */
     failWith?: string;
+    /** block/get answers with this many bytes (Content-Length announced unless `hideLength`). */
+    oversizeGet?: number;
+    /** With oversizeGet: send the body chunked, no Content-Length. */
+    hideLength?: boolean;
+    /** block/get streams an endless body (64 KiB chunks, chunked encoding) until the client goes away. */
+    endlessGet?: boolean;
 }
 
 const RAW = 0x55;
@@ -31,6 +37,8 @@ export class FakeIpfsDaemon {
     /** Command path of every request received (e.g. "block/put"), dropped ones included. */
     readonly requests: string[] = [];
     behaviour: Misbehaviour = {};
+    /** Bytes of the endless body written so far (what the client let through before aborting). */
+    endlessBytesSent = 0;
     private readonly server: Server;
     private port = 0;
 
@@ -95,6 +103,33 @@ export class FakeIpfsDaemon {
                 return this.json(res, { Key: cid.toString(), Size: bytes.length });
             }
             case 'block/get': {
+                if (this.behaviour.endlessGet === true) {
+                    res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+                    const chunk = Buffer.alloc(64 * 1024, 0x61);
+                    this.endlessBytesSent = 0;
+                    const pump = (): void => {
+                        while (!res.destroyed && this.endlessBytesSent < 2 ** 31) {
+                            this.endlessBytesSent += chunk.length;
+                            if (!res.write(chunk)) {
+                                res.once('drain', pump);
+                                return;
+                            }
+                        }
+                    };
+                    pump();
+                    return;
+                }
+                if (this.behaviour.oversizeGet !== undefined) {
+                    const out = Buffer.alloc(this.behaviour.oversizeGet, 0x62);
+                    const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream' };
+                    if (this.behaviour.hideLength !== true) headers['Content-Length'] = out.length;
+                    res.writeHead(200, headers);
+                    if (this.behaviour.hideLength === true) {
+                        for (let at = 0; at < out.length; at += 16 * 1024) res.write(out.subarray(at, at + 16 * 1024));
+                        res.end();
+                    } else res.end(out);
+                    return;
+                }
                 const bytes = this.blocks.get(arg);
                 if (bytes === undefined) {
                     // Online, a real daemon searches the network until the client gives up.

@@ -12,6 +12,7 @@ import {
     type KuboStoreOptions,
     NotFoundError,
     ObjectTooLargeError,
+    ReplyTooLargeError,
     StorageTimeoutError,
     StorageUnavailableError,
 } from '@m2m-fabric/sdk';
@@ -198,5 +199,48 @@ void describe('Kubo object store (daemon double)', () => {
     void it('rejects a malformed API URL at construction', () => {
         assert.throws(() => new KuboObjectStore({ apiUrl: 'not a url' }), StorageUnavailableError);
         assert.throws(() => new KuboObjectStore({ apiUrl: 'ftp://127.0.0.1:5001' }), StorageUnavailableError);
+    });
+    void it('aborts a get reply past maxObjectBytes before the integrity check (ReplyTooLargeError)', async (t) => {
+        const { daemon, store } = await daemonAndStore(t, { maxObjectBytes: 4096 });
+        const small = utf8('small object');
+        const cid = await store.put(small);
+        // Exactly the limit is read (and then fails the CID check, as any wrong bytes do).
+        daemon.behaviour = { oversizeGet: 4096 };
+        await assert.rejects(store.get(cid), IntegrityError);
+        // Announced too long: refused from the header; sent chunked without a length: cut at the limit.
+        for (const behaviour of [{ oversizeGet: 4097 }, { oversizeGet: 1 << 20, hideLength: true }]) {
+            daemon.behaviour = behaviour;
+            await assert.rejects(
+                store.get(cid),
+                (err: unknown) => err instanceof ReplyTooLargeError && err.kind === 'tooLarge' && err.limit === 4096,
+            );
+        }
+        // An endless body: the read stops just past the limit, and the connection is closed.
+        daemon.behaviour = { endlessGet: true };
+        await assert.rejects(
+            store.get(cid),
+            (err: unknown) =>
+                err instanceof ReplyTooLargeError && err.received > 4096 && err.received <= 4096 + 65536 * 2,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const sent = daemon.endlessBytesSent;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(daemon.endlessBytesSent, sent, 'the daemon kept sending after the abort');
+        assert.ok(sent < 64 * 1024 * 1024, `${sent} bytes sent`);
+        // Behaving again, the same store reads the object.
+        daemon.behaviour = {};
+        assert.deepEqual(await store.get(cid), small);
+    });
+
+    void it('defaults maxObjectBytes to the largest object the project stores and refuses more', async (t) => {
+        const { daemon, store } = await daemonAndStore(t);
+        assert.equal(store.maxObjectBytes, MAX_OBJECT_BYTES);
+        const cid = await store.put(utf8('x'));
+        daemon.behaviour = { oversizeGet: MAX_OBJECT_BYTES + 1 };
+        await assert.rejects(store.get(cid), ReplyTooLargeError);
+        assert.throws(
+            () => new KuboObjectStore({ apiUrl: daemon.url, maxObjectBytes: MAX_OBJECT_BYTES + 1 }),
+            StorageUnavailableError,
+        );
     });
 });

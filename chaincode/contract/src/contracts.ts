@@ -5,6 +5,7 @@ export type { EquipmentRecord } from './equipment.js';
 export { CertificateContract, CertificateTransientKey, MAX_SESSIONS_PER_REQUEST } from './certificates.js';
 export { SessionContract, SessionTransientKey } from './sessions.js';
 export { AnchorContract, MAX_ANCHOR_PAGE } from './anchors.js';
+export { CheckpointContract } from './checkpoints.js';
 export { RevocationContract, RevocationTransientKey } from './revocation.js';
 export type { RevocationResult } from './revocation.js';
 export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';

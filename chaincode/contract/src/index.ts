@@ -4,6 +4,7 @@
  */
 import {
     AnchorContract,
+    CheckpointContract,
     CertificateContract,
     EquipmentContract,
     MaterialsContract,
@@ -22,6 +23,7 @@ export const contracts = [
     RevocationContract,
     MaterialsContract,
     QueryAccessContract,
+    CheckpointContract,
 ];
 
 export * from './contracts.js';

@@ -11,3 +11,4 @@ export * from './access.js';
 export * from './errors.js';
 export { writeTransformation } from './materials.js';
 export type { LotRecord, TransformationRecord } from './materials.js';
+export { verifyCheckpointProof, CheckpointProofError, blockHash, type CheckpointSource } from './checkpoint-proof.js';

@@ -37,6 +37,12 @@ export const ErrorCode = {
     DuplicateBatch: 'duplicateBatch',
     ReceiptInvalid: 'receiptInvalid',
     UnknownBatch: 'unknownBatch',
+    /** A checkpoint proof that does not verify against the source channel's registered trust roots. */
+    CheckpointInvalid: 'checkpointInvalid',
+    /** A checkpoint from a block not after the last one imported from that source (replay, older). */
+    CheckpointNotNewer: 'checkpointNotNewer',
+    UnknownCheckpointSource: 'unknownCheckpointSource',
+    DuplicateCheckpointSource: 'duplicateCheckpointSource',
     JournalCorrupt: 'journalCorrupt',
     /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
     ForwardSecrecyRequired: 'forwardSecrecyRequired',

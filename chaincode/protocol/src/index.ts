@@ -21,6 +21,7 @@ export * from './merkle.js';
 export * from './record.js';
 export * from './envelope.js';
 export * from './anchor.js';
+export * from './checkpoint.js';
 export * from './forward-secrecy.js';
 export * from './revocation.js';
 export * from './algorithm3.js';

@@ -12,7 +12,20 @@ import { parseArgs } from 'node:util';
 import { toHex } from '@m2m-fabric/protocol';
 
 import { ConfigError } from '@m2m-fabric/common';
-import { ReceiptError, parseChannelTrust, verifyReceipt, type ChannelTrust } from '@m2m-fabric/sdk';
+import {
+    CHECKPOINTS_CONTRACT,
+    EndorseError,
+    ReceiptError,
+    exportCheckpoint,
+    importCheckpoint,
+    parseChannelTrust,
+    recordCheckpoint,
+    registerCheckpointSource,
+    verifyReceipt,
+    type ChannelTrust,
+} from '@m2m-fabric/sdk';
+
+import { fabricClient } from './services.js';
 
 export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
 
@@ -21,12 +34,20 @@ export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
       and exits 0, or prints "receiptInvalid: <check>: <detail>" and exits 1.
   m2m records trust --data-dir DIR [--chaincode NAME] [--out FILE]
       writes the trust file (orderer and organisation MSP roots, chaincode, endorsement policy)
-      of the embedded ledger in DIR/ledger (default chaincode m2m, output to stdout).`;
+      of the embedded ledger in DIR/ledger (default chaincode m2m, output to stdout).
+  m2m records checkpoint export --out FILE          (ledger: FABRIC_CONNECTION / FABRIC_*)
+      commits a checkpoint of every writer's head on this channel and writes its proof to FILE.
+  m2m records checkpoint register --trust FILE      (CSP identity)
+      registers the source channel of a trust file (its orderer roots) on this channel.
+  m2m records checkpoint import PROOF --source CHANNEL
+      verifies (in the chaincode) and stores a checkpoint exported from CHANNEL; prints it (JSON).
+      A chaincode rejection prints "error <code>: <detail>" and exits 1.`;
 
 export async function runRecords(argv: string[]): Promise<void> {
     const [sub, ...rest] = argv;
     if (sub === 'verify') return verify(rest);
     if (sub === 'trust') return trust(rest);
+    if (sub === 'checkpoint') return checkpoint(rest);
     if (sub === undefined || sub === '--help' || sub === 'help') {
         console.log(RECORDS_USAGE);
         return;
@@ -115,4 +136,65 @@ async function embeddedTrust(ledgerDir: string, chaincode: string): Promise<Chan
         organisations: await Promise.all(names.filter((n) => n !== DEFAULT_ORDERER_MSP).map(entry)),
         endorsementPolicy: DEFAULT_ENDORSEMENT_POLICY,
     };
+}
+
+/** `m2m records checkpoint export|register|import` over the Fabric client path. */
+async function checkpoint(argv: string[]): Promise<void> {
+    const [action, ...rest] = argv;
+    const { values, positionals } = parseArgs({
+        args: rest,
+        options: {
+            out: { type: 'string' },
+            trust: { type: 'string' },
+            source: { type: 'string' },
+            help: { type: 'boolean', default: false },
+        },
+        allowPositionals: true,
+        strict: true,
+    });
+    if (values.help || action === undefined) {
+        console.log(RECORDS_USAGE);
+        return;
+    }
+    if (!['export', 'register', 'import'].includes(action))
+        throw new ConfigError([`unknown records checkpoint command ${action}`, RECORDS_USAGE]);
+    if (action === 'export' && values.out === undefined) throw new ConfigError(['checkpoint export needs --out FILE']);
+    if (action === 'register' && values.trust === undefined)
+        throw new ConfigError(['checkpoint register needs --trust FILE']);
+    if (action === 'import' && (positionals.length !== 1 || values.source === undefined))
+        throw new ConfigError(['checkpoint import needs one proof file and --source CHANNEL']);
+    const client = await fabricClient();
+    const contract = client.connection.getContract(client.registry.chaincodeName, CHECKPOINTS_CONTRACT);
+    try {
+        if (action === 'export') {
+            const recorded = await recordCheckpoint(contract);
+            const proof = await exportCheckpoint(client.connection, recorded.transactionId);
+            await writeFile(values.out!, proof);
+            console.log(
+                JSON.stringify({
+                    channel: client.connection.channelName,
+                    transactionId: recorded.transactionId,
+                    blockNumber: recorded.blockNumber.toString(),
+                    proofBytes: proof.length,
+                    checkpoint: JSON.parse(recorded.checkpoint) as unknown,
+                }),
+            );
+        } else if (action === 'register') {
+            const trust = parseChannelTrust(await readFile(values.trust!, 'utf8'));
+            await registerCheckpointSource(contract, trust);
+            console.log(JSON.stringify({ registered: trust.channel, chaincode: trust.chaincode }));
+        } else {
+            const proof = new Uint8Array(await readFile(positionals[0]!));
+            console.log(await importCheckpoint(contract, values.source!, proof));
+        }
+    } catch (error) {
+        if (error instanceof EndorseError) {
+            console.error(`error ${error.errorCode ?? 'rejected'}: ${error.chaincodeMessage}`);
+            process.exitCode = 1;
+            return;
+        }
+        throw error;
+    } finally {
+        client.connection.close();
+    }
 }

@@ -4,3 +4,4 @@
  */
 export { FabricLedgerContract } from './ledger/fabric/contract.js';
 export { acquireGrpcClient } from './ledger/fabric/grpc-pool.js';
+export { encodeEntry, EntryType, scanSegment } from './storage/segment.js';

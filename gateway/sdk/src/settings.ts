@@ -45,6 +45,11 @@ export const STORAGE_SETTINGS: readonly EnvSetting[] = [
     { env: 'IPFS_TIMEOUT_MS', description: 'per-request time limit, ms', default: 10000 },
     { env: 'IPFS_RETRIES', description: 'extra attempts after a connection failure', default: 3 },
     { env: 'IPFS_OFFLINE', description: '1/true: never search the network for a missing object' },
+    {
+        env: 'IPFS_MAX_OBJECT_BYTES',
+        description: 'largest reply a get reads from the daemon; longer replies are aborted (at most 1048576)',
+        default: 1048576,
+    },
     { env: 'M2M_STORE_DIR', description: 'directory of the embedded store (default <data dir>/objects)' },
 ];
 

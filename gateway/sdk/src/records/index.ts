@@ -19,3 +19,11 @@ export {
     type ReceiptCheck,
     type RecordPlacement,
 } from './receipt.js';
+export {
+    CHECKPOINTS_CONTRACT,
+    checkpointProofFromBlock,
+    exportCheckpoint,
+    importCheckpoint,
+    recordCheckpoint,
+    registerCheckpointSource,
+} from './checkpoint.js';

@@ -212,7 +212,8 @@ export function buildReceipt(placement: RecordPlacement, blockBytes: Uint8Array)
     };
 }
 
-function transactionIdOf(envelopeBytes: Uint8Array): string | undefined {
+/** The channel header transaction id of an envelope (undefined when malformed). */
+export function transactionIdOf(envelopeBytes: Uint8Array): string | undefined {
     try {
         const payload = common.Payload.deserializeBinary(
             common.Envelope.deserializeBinary(envelopeBytes).getPayload_asU8(),

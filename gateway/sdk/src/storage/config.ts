@@ -7,6 +7,7 @@
  *   IPFS_TIMEOUT_MS   per-request time limit (default 10000)
  *   IPFS_RETRIES      extra attempts after a connection failure (default 3)
  *   IPFS_OFFLINE      "1"/"true": get never searches the network (missing object → NotFoundError)
+ *   IPFS_MAX_OBJECT_BYTES  largest reply a get reads before aborting it (default 1048576)
  *   M2M_STORE_DIR     directory of the embedded store (default <data dir>/objects)
  */
 import { join } from 'node:path';
@@ -41,6 +42,8 @@ export function storageConfigFromEnv(env: NodeJS.ProcessEnv, dataDirectory: stri
         const retries = nonNegativeInteger(env, 'IPFS_RETRIES');
         if (timeoutMs !== undefined) config.timeoutMs = timeoutMs;
         if (retries !== undefined) config.retries = retries;
+        const maxObjectBytes = nonNegativeInteger(env, 'IPFS_MAX_OBJECT_BYTES');
+        if (maxObjectBytes !== undefined) config.maxObjectBytes = maxObjectBytes;
         if (env.IPFS_OFFLINE !== undefined) config.offline = env.IPFS_OFFLINE === '1' || env.IPFS_OFFLINE === 'true';
         return config;
     }

@@ -77,6 +77,22 @@ export class ObjectTooLargeError extends StorageError {
     }
 }
 
+/**
+ * A daemon's reply to a get ran past the configured maximum object size: the read was aborted there,
+ * before the integrity check, so a misbehaving or hostile daemon cannot make a fog buffer an endless
+ * body. `received` is what had arrived (or the announced Content-Length) when it was cut.
+ */
+export class ReplyTooLargeError extends StorageError {
+    readonly limit: number;
+    readonly received: number;
+    constructor(message: string, limit: number, received: number) {
+        super('tooLarge', message);
+        this.name = 'ReplyTooLargeError';
+        this.limit = limit;
+        this.received = received;
+    }
+}
+
 /** The store does not hold the object (embedded store, or a Kubo daemon asked offline). */
 export class NotFoundError extends StorageError {
     readonly cid: string;

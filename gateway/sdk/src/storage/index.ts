@@ -2,7 +2,7 @@
 export * from './errors.js';
 export type * from './object-store.js';
 export { MAX_OBJECT_BYTES, addressOf, verifiedObject } from './content.js';
-export { EmbeddedObjectStore, type EmbeddedStoreStats } from './embedded-store.js';
+export { EmbeddedObjectStore, type EmbeddedStoreStats, type EmbeddedStoreRecovery } from './embedded-store.js';
 export { KuboObjectStore, type KuboStoreOptions } from './kubo-store.js';
 export {
     exportCar,

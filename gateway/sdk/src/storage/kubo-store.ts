@@ -10,9 +10,16 @@
  */
 import { create, type HTTPRPCOptions, type KuboRPCClient } from 'kubo-rpc-client';
 import { CID } from 'multiformats/cid';
-import { addressOf, checkObjectSize, multihashOf, verifiedObject } from './content.js';
+import { addressOf, checkObjectSize, MAX_OBJECT_BYTES, multihashOf, verifiedObject } from './content.js';
 import { mapBounded } from './durable-fs.js';
-import { IntegrityError, NotFoundError, StorageError, StorageTimeoutError, StorageUnavailableError } from './errors.js';
+import {
+    IntegrityError,
+    NotFoundError,
+    ReplyTooLargeError,
+    StorageError,
+    StorageTimeoutError,
+    StorageUnavailableError,
+} from './errors.js';
 import type { ObjectStore, PutOptions, StorageHealth, StoreOperationOptions } from './object-store.js';
 
 export interface KuboStoreOptions {
@@ -34,6 +41,12 @@ export interface KuboStoreOptions {
     offline?: boolean;
     /** Requests in flight during putMany (default 4). */
     concurrency?: number;
+    /**
+     * Largest reply body a get reads, in bytes (default MAX_OBJECT_BYTES, 1 MiB: the largest object
+     * the project stores). A longer reply is aborted at this size with ReplyTooLargeError, before the
+     * integrity check. At most MAX_OBJECT_BYTES.
+     */
+    maxObjectBytes?: number;
 }
 
 /** Socket-level failure codes after which the request never reached (or never left) the daemon. */
@@ -104,6 +117,43 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     });
 }
 
+/**
+ * Reads a response body up to `limit` bytes. Past it the request is aborted and `tooLarge(received)`
+ * thrown (or, when that returns undefined, the prefix returned).
+ */
+async function readBounded(
+    response: Response,
+    limit: number,
+    cut: AbortController,
+    tooLarge: (received: number) => Error | undefined,
+): Promise<Uint8Array> {
+    if (response.body === null) return new Uint8Array(0);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    let received = 0;
+    for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += value.length;
+        if (received > limit) {
+            cut.abort();
+            await reader.cancel().catch(() => undefined);
+            const err = tooLarge(received);
+            if (err !== undefined) throw err;
+            chunks.push(value.subarray(0, value.length - (received - limit)));
+            break;
+        }
+        chunks.push(value);
+    }
+    const out = new Uint8Array(Math.min(received, limit));
+    let at = 0;
+    for (const chunk of chunks) {
+        out.set(chunk, at);
+        at += chunk.length;
+    }
+    return out;
+}
+
 export class KuboObjectStore implements ObjectStore {
     readonly backend = 'kubo' as const;
     readonly apiUrl: string;
@@ -113,6 +163,7 @@ export class KuboObjectStore implements ObjectStore {
     private readonly retryMaxDelayMs: number;
     private readonly offline: boolean;
     private readonly concurrency: number;
+    readonly maxObjectBytes: number;
     private readonly client: KuboRPCClient;
 
     constructor(options: KuboStoreOptions) {
@@ -134,6 +185,16 @@ export class KuboObjectStore implements ObjectStore {
         this.retryMaxDelayMs = options.retryMaxDelayMs ?? 2_000;
         this.offline = options.offline ?? false;
         this.concurrency = options.concurrency ?? 4;
+        this.maxObjectBytes = options.maxObjectBytes ?? MAX_OBJECT_BYTES;
+        if (
+            !Number.isInteger(this.maxObjectBytes) ||
+            this.maxObjectBytes < 0 ||
+            this.maxObjectBytes > MAX_OBJECT_BYTES
+        ) {
+            throw new StorageUnavailableError(
+                `maxObjectBytes must be an integer from 0 to ${MAX_OBJECT_BYTES}, got ${String(options.maxObjectBytes)}`,
+            );
+        }
         this.client = create({ url });
     }
 
@@ -248,14 +309,10 @@ export class KuboObjectStore implements ObjectStore {
     }
 
     async get(cid: string, options?: StoreOperationOptions): Promise<Uint8Array> {
-        const parsed = this.toCid(cid);
+        this.toCid(cid); // InvalidAddressError before any request
         let bytes: Uint8Array;
         try {
-            bytes = await this.call(
-                'get',
-                (signal) => this.client.block.get(parsed, requestOptions(signal, this.offline)),
-                options,
-            );
+            bytes = await this.call('get', (signal) => this.boundedBlockGet(cid, signal), options);
         } catch (err) {
             if (err instanceof StorageError && err.kind === 'unavailable' && isNotFoundMessage(err.message)) {
                 throw new NotFoundError(cid, `get: the IPFS daemon at ${this.apiUrl} does not have ${cid}`, {
@@ -265,6 +322,45 @@ export class KuboObjectStore implements ObjectStore {
             throw err;
         }
         return verifiedObject(cid, bytes, `the IPFS daemon at ${this.apiUrl}`);
+    }
+
+    /**
+     * `block/get` with the reply read as a stream and cut at maxObjectBytes (kubo-rpc-client's
+     * block.get buffers the whole body, however long, before anything can check it).
+     */
+    private async boundedBlockGet(cid: string, signal: AbortSignal): Promise<Uint8Array> {
+        const url = new URL('/api/v0/block/get', this.apiUrl);
+        url.searchParams.set('arg', cid);
+        if (this.offline) url.searchParams.set('offline', 'true');
+        const cut = new AbortController();
+        const response = await fetch(url, { method: 'POST', signal: AbortSignal.any([signal, cut.signal]) });
+        const limit = this.maxObjectBytes;
+        if (!response.ok) {
+            // Kubo's error replies are small JSON ({ Message, Code, Type }); read a bounded prefix.
+            const text = new TextDecoder().decode(await readBounded(response, 64 * 1024, cut, () => undefined));
+            let message = text;
+            try {
+                const parsed = (JSON.parse(text) as { Message?: unknown }).Message;
+                if (typeof parsed === 'string') message = parsed;
+            } catch {
+                // not JSON: keep the text
+            }
+            throw Object.assign(new Error(message), { response: { status: response.status } });
+        }
+        const announced = Number(response.headers.get('content-length') ?? NaN);
+        if (Number.isFinite(announced) && announced > limit) {
+            cut.abort();
+            throw this.tooLarge(cid, limit, announced, 'announced');
+        }
+        return readBounded(response, limit, cut, (received) => this.tooLarge(cid, limit, received, 'sent'));
+    }
+
+    private tooLarge(cid: string, limit: number, received: number, how: string): ReplyTooLargeError {
+        return new ReplyTooLargeError(
+            `get: the IPFS daemon at ${this.apiUrl} ${how} more than ${limit} bytes for ${cid} (${received} read); reply aborted`,
+            limit,
+            received,
+        );
     }
 
     async has(cid: string, options?: StoreOperationOptions): Promise<boolean> {
