@@ -8,7 +8,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
-import { MerkleTree, decodeRecord, toHex, type CommunicationRecord } from '@m2m-fabric/protocol';
+import {
+    EncryptionType,
+    MerkleTree,
+    PartyRole,
+    RecordType,
+    decodeRecord,
+    toHex,
+    type CommunicationRecord,
+} from '@m2m-fabric/protocol';
 import { ReceiptError, ReceiptVerifier, decodeReceipt, type ChannelTrust, type LedgerContract } from '@m2m-fabric/sdk';
 import { errorCodeOf } from '@m2m-fabric/common';
 import type { ConsoleEnv, ConsoleIdentity } from './identity.js';
@@ -54,14 +62,20 @@ async function journalRecords(dir: string): Promise<Uint8Array[]> {
     return out;
 }
 
+/** The lower-camel name of a code in one of the protocol's code tables. */
+function nameOf(table: Record<string, number>, code: number): string {
+    const key = Object.keys(table).find((k) => table[k] === code);
+    return key === undefined ? String(code) : key.charAt(0).toLowerCase() + key.slice(1);
+}
+
 /** What the page shows of a record (the fields `m2m records verify` prints). */
 export function recordView(record: CommunicationRecord): Record<string, unknown> {
     return {
         suite: record.suite.id,
-        type: record.type,
-        encryption: record.encryption,
-        sender: { role: record.sender.role, keyId: toHex(record.sender.keyId) },
-        receiver: { role: record.receiver.role, keyId: toHex(record.receiver.keyId) },
+        type: nameOf(RecordType, record.type),
+        encryption: nameOf(EncryptionType, record.encryption),
+        sender: { role: nameOf(PartyRole, record.sender.role), keyId: toHex(record.sender.keyId) },
+        receiver: { role: nameOf(PartyRole, record.receiver.role), keyId: toHex(record.receiver.keyId) },
         sequence: record.sequence.toString(),
         timestamp: new Date(Number(record.timestamp)).toISOString(),
         size: record.size,
