@@ -90,8 +90,12 @@ void test('records and traceability views in chromium', { skip: SKIP, timeout: 1
             serviceType: 'upload-download',
             accessTime: 'always',
         });
-        const mill = await net.ledger.loadOrEnrol(MANUFACTURER_MSP, 'mill', { attributes: { 'm2m.role': 'manufacturer' } });
-        const materials = new MaterialsClient(await net.ledger.connect({ identity: mill.identity, signer: mill.signer }));
+        const mill = await net.ledger.loadOrEnrol(MANUFACTURER_MSP, 'mill', {
+            attributes: { 'm2m.role': 'manufacturer' },
+        });
+        const materials = new MaterialsClient(
+            await net.ledger.connect({ identity: mill.identity, signer: mill.signer }),
+        );
         for (const lotId of ['bale-1', 'bale-2'])
             await materials.registerLot({ lotId, kind: 'cotton bale', quantity: 1000, unit: 'g', origin: 'farm-7' });
         await materials.recordTransformation({
@@ -123,7 +127,9 @@ void test('records and traceability views in chromium', { skip: SKIP, timeout: 1
 
         // Records: the CSP's batcher anchors seven device uploads in two batches (5 by size, 2 by time).
         const cspKey = await loadOrCreateServiceKey(join(dataDir, 'keys', 'csp.json'), suite);
-        const writerId = await net.ledger.loadOrEnrol('CSPMSP', 'records-writer', { attributes: { 'm2m.role': 'csp' } });
+        const writerId = await net.ledger.loadOrEnrol('CSPMSP', 'records-writer', {
+            attributes: { 'm2m.role': 'csp' },
+        });
         const cspConnection = await net.ledger.connect({ identity: writerId.identity, signer: writerId.signer });
         const batches: AnchoredBatch[] = [];
         const journal = join(dataDir, 'records', 'csp');
@@ -207,7 +213,7 @@ void test('records and traceability views in chromium', { skip: SKIP, timeout: 1
         // A good receipt through the file picker is valid; one flipped bit dropped on the page is not.
         await page.setInputFiles('#receipt-file', goodPath);
         await page.waitForSelector('.verdict[data-valid="true"]');
-        assert.match((await page.locator('.verdict').textContent()) ?? '', /leaf 1\s*of batch 1 of csp/);
+        assert.match((await page.locator('.verdict').textContent()) ?? '', /leaf\s*1\s*of batch 1 of csp/);
         await drop(page, 'bad.receipt', await readFile(badPath));
         await page.waitForSelector('.verdict[data-valid="false"][data-error="receiptInvalid"]');
         assert.match((await page.locator('.verdict').textContent()) ?? '', /receiptInvalid/);

@@ -87,7 +87,8 @@ type Fail = (c: Context, err: unknown) => Response;
 
 /** Adds the records routes to the console's app. */
 export function addRecordRoutes(app: Hono<ConsoleEnv>, options: RecordsOptions, failure: Fail): void {
-    const anchors = (i: ConsoleIdentity): LedgerContract => i.client.connection.getContract(options.chaincodeName, 'anchors');
+    const anchors = (i: ConsoleIdentity): LedgerContract =>
+        i.client.connection.getContract(options.chaincodeName, 'anchors');
     const json = async <T>(i: ConsoleIdentity, fn: string, args: string[]): Promise<T> =>
         JSON.parse(
             decoder.decode(await anchors(i).evaluate(fn, { arguments: args, deadlineMs: i.client.deadlineMs })),
@@ -185,7 +186,7 @@ export function addRecordRoutes(app: Hono<ConsoleEnv>, options: RecordsOptions, 
     app.post('/api/records/verify', async (c) => {
         if (verifier === undefined)
             return c.json({ error: 'ledgerUnavailable', message: 'no channel trust file configured' }, 503);
-        const body = await c.req.json<{ receipt?: unknown }>().catch(() => ({}) as { receipt?: unknown });
+        const body = await c.req.json<{ receipt?: unknown }>().catch((): { receipt?: unknown } => ({}));
         if (typeof body.receipt !== 'string')
             return c.json({ error: 'malformedInput', message: 'receipt (base64) required' }, 400);
         const bytes = new Uint8Array(Buffer.from(body.receipt, 'base64'));

@@ -529,7 +529,11 @@ async function services() {
 async function records(params) {
     const w = await api('/api/records');
     const writer = params.writer ?? w.writers[0]?.writer;
-    const page = writer ? await api(`/api/records/${encodeURIComponent(writer)}?${new URLSearchParams({ bookmark: params.bookmark ?? '' })}`) : undefined;
+    const page = writer
+        ? await api(
+              `/api/records/${encodeURIComponent(writer)}?${new URLSearchParams({ bookmark: params.bookmark ?? '' })}`,
+          )
+        : undefined;
     return html`<h2>Communication records</h2>
         <table id="writers-table">
             <thead>
@@ -572,7 +576,9 @@ async function records(params) {
                                   (a) =>
                                       html`<tr data-batch=${a.sequence}>
                                           <td>
-                                              <a href="#/records/${encodeURIComponent(writer)}/${a.sequence}">${a.sequence}</a>
+                                              <a href="#/records/${encodeURIComponent(writer)}/${a.sequence}"
+                                                  >${a.sequence}</a
+                                              >
                                           </td>
                                           <td>${a.treeSize}</td>
                                           <td><code>${a.root.slice(0, 16)}…</code></td>
@@ -600,13 +606,14 @@ function verifyPanel(enabled) {
             const r = await api('/api/records/verify', {
                 method: 'POST',
                 headers: { 'content-type': 'application/json' },
-                body: JSON.stringify({ receipt: btoa(binary) }),
+                body: JSON.stringify({ receipt: globalThis.btoa(binary) }),
             });
             render(
                 html`<div class="verdict ok" data-valid="true">
                     <strong>Valid</strong>: ${file.name} — record ${r.record.type} from ${r.record.sender.role}
-                    <code>${r.record.sender.keyId.slice(0, 12)}…</code> at ${r.record.timestamp}, leaf ${r.placement.leafIndex}
-                    of batch ${r.placement.sequence} of ${r.placement.writer}, block ${r.placement.blockNumber}
+                    <code>${r.record.sender.keyId.slice(0, 12)}…</code> at ${r.record.timestamp}, leaf
+                    ${r.placement.leafIndex} of batch ${r.placement.sequence} of ${r.placement.writer}, block
+                    ${r.placement.blockNumber}
                 </div>`,
                 out,
             );
@@ -645,8 +652,8 @@ function verifyPanel(enabled) {
                               @change=${(e) => e.target.files[0] && check(e.target.files[0])}
                           />
                           <br /><small
-                              >Checked on the server with the SDK's ReceiptVerifier (as
-                              <code>m2m records verify</code>) against the channel's MSP roots only.</small
+                              >Checked on the server with the SDK's ReceiptVerifier (as <code>m2m records verify</code>)
+                              against the channel's MSP roots only.</small
                           >
                       </div>
                       <div id="verify-result"></div>`
@@ -714,7 +721,11 @@ function traceGraph(id, lot, steps) {
     for (const s of [...steps].sort((a, b) => a.distance - b.distance))
         for (const i of s.inputs)
             for (const o of s.outputs) {
-                edges.push({ source: index.get(i.lotId), target: index.get(o.lotId), label: `${s.equipmentId} · ${s.step}` });
+                edges.push({
+                    source: index.get(i.lotId),
+                    target: index.get(o.lotId),
+                    label: `${s.equipmentId} · ${s.step}`,
+                });
                 if (!column.has(i.lotId) && column.has(o.lotId)) column.set(i.lotId, column.get(o.lotId) - 1);
                 if (!column.has(o.lotId) && column.has(i.lotId)) column.set(o.lotId, column.get(i.lotId) + 1);
             }
@@ -729,14 +740,13 @@ function traceGraph(id, lot, steps) {
         height,
         padding: 10,
         autosize: 'none',
-        signals: [{ name: 'cx', update: 'width / 2' }, { name: 'cy', update: 'height / 2' }],
+        signals: [
+            { name: 'cx', update: 'width / 2' },
+            { name: 'cy', update: 'height / 2' },
+        ],
         data: [
             { name: 'node-data', values: nodes },
             { name: 'link-data', values: edges },
-        ],
-        scales: [
-            { name: 'x', type: 'linear', domain: { data: 'node-data', field: 'column' }, range: [60, { signal: 'width - 60' }] },
-            { name: 'color', type: 'ordinal', domain: [true, false], range: ['#c0392b', '#2c7fb8'] },
         ],
         marks: [
             {
@@ -745,7 +755,11 @@ function traceGraph(id, lot, steps) {
                 zindex: 1,
                 from: { data: 'node-data' },
                 encode: {
-                    enter: { fill: { scale: 'color', field: 'root' }, size: { value: 160 }, tooltip: { field: 'id' } },
+                    enter: {
+                        fill: { signal: "datum.root ? '#c0392b' : '#2c7fb8'" },
+                        size: { value: 160 },
+                        tooltip: { field: 'id' },
+                    },
                 },
                 transform: [
                     {
@@ -809,7 +823,9 @@ function traceGraph(id, lot, steps) {
         ],
     };
     // The x force pulls each lot to its column's position on the x scale.
-    spec.data[0].transform = [{ type: 'formula', as: 'colx', expr: `60 + (datum.column - ${Math.min(...cols)}) * ${(width - 120) / span}` }];
+    spec.data[0].transform = [
+        { type: 'formula', as: 'colx', expr: `60 + (datum.column - ${Math.min(...cols)}) * ${(width - 120) / span}` },
+    ];
     return chart(id, spec);
 }
 
@@ -832,8 +848,8 @@ async function trace(params) {
         );
         result = html`<h3>${direction === 'backward' ? 'Ancestors of' : 'Descendants of'} ${t.lot.lotId}</h3>
             <p>
-                ${t.lot.kind}, ${t.lot.quantity} ${t.lot.unit} (${t.lot.consumed} consumed), owner ${t.lot.owner}, generation
-                ${t.lot.generation}; ${t.count} transformations on this page.
+                ${t.lot.kind}, ${t.lot.quantity} ${t.lot.unit} (${t.lot.consumed} consumed), owner ${t.lot.owner},
+                generation ${t.lot.generation}; ${t.count} transformations on this page.
             </p>
             ${t.steps.length > 0 ? traceGraph('trace-graph', t.lot, t.steps) : nothing}
             ${stepsTable('trace-table', t.steps, true)}
@@ -896,8 +912,12 @@ function stepsTable(id, steps, withDistance) {
                         <td>${s.kind}</td>
                         <td><a href="#/equipment/${encodeURIComponent(s.equipmentId)}">${s.equipmentId}</a></td>
                         <td>${s.step}</td>
-                        <td>${s.inputs.map((i) => html`<a href="#/trace?lot=${encodeURIComponent(i.lotId)}&direction=backward">${i.lotId}</a> (${i.quantity}) `)}</td>
-                        <td>${s.outputs.map((o) => html`<a href="#/trace?lot=${encodeURIComponent(o.lotId)}&direction=forward">${o.lotId}</a> (${o.quantity}) `)}</td>
+                        <td>
+                            ${s.inputs.map((i) => html`<a href="#/trace?lot=${encodeURIComponent(i.lotId)}&direction=backward">${i.lotId}</a> (${i.quantity}) `)}
+                        </td>
+                        <td>
+                            ${s.outputs.map((o) => html`<a href="#/trace?lot=${encodeURIComponent(o.lotId)}&direction=forward">${o.lotId}</a> (${o.quantity}) `)}
+                        </td>
                         <td>${s.recordedAt} by ${s.recordedBy}</td>
                     </tr>`,
             )}
