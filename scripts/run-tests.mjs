@@ -28,6 +28,7 @@ const SLOW = {
     'records/batcher.test.js': 'kills batcher child processes at every step',
     'reliability/fuzz.test.js': 'a fuzz slice through running services and the Gateway endpoint',
     'console/browser.test.js': 'drives Debian chromium over a demo deployment',
+    'console/records-trace.test.js': 'drives Debian chromium over records and lots',
 };
 
 function findTests(dir) {
