@@ -29,6 +29,7 @@ const SLOW = {
     'reliability/fuzz.test.js': 'a fuzz slice through running services and the Gateway endpoint',
     'console/browser.test.js': 'drives Debian chromium over a demo deployment',
     'services/spinning.test.js': 'the whole cotton-spinning scenario (six machines, sessions, queries, traces)',
+    'console/records-trace.test.js': 'drives Debian chromium over records and lots',
 };
 
 function findTests(dir) {

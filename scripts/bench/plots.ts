@@ -9,6 +9,13 @@
  *   lookup.svg   Fig. 5  certificate lookup latency vs registered certificates
  *   kx.svg       Fig. 6  key-exchange latency per concurrency and BatchTimeout, 2 x BatchTimeout floor
  *   ledger.svg           embedded ledger throughput and commit latency per BatchTimeout and clients
+ *   records.svg          communication records anchored per second and ingest-to-anchored latency,
+ *                        per batch size and record (payload) size
+ *   trace.svg            material trace latency vs lot population (50 ms target drawn) and the
+ *                        9-step record query round trip per concurrency
+ *
+ * The records and trace JSON shapes are still evolving, so their fields are read defensively:
+ * a row without the numbers a panel needs is left out of that panel, never a crash.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -219,12 +226,196 @@ function ledgerFigure(r: Json): TopLevelSpec {
     };
 }
 
+/** A finite number at `path` in a JSON value, or undefined. */
+function num(value: unknown, ...path: string[]): number | undefined {
+    let v = value;
+    for (const key of path) {
+        if (v === null || typeof v !== 'object') return undefined;
+        v = (v as Json)[key];
+    }
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+/** The rows of an array field, or none. */
+function rowsOf(r: Json, ...names: string[]): Json[] {
+    for (const name of names) {
+        const v = r[name];
+        if (Array.isArray(v)) return v.filter((x): x is Json => x !== null && typeof x === 'object');
+    }
+    return [];
+}
+
+/** records: anchored/s and ingest-to-anchored latency per batch size, one line per record size. */
+function recordsFigure(r: Json): TopLevelSpec {
+    const runs = rowsOf(r, 'runs', 'rows');
+    const throughput: Json[] = [];
+    const latency: Json[] = [];
+    for (const run of runs) {
+        const batchSize = num(run, 'batchSize');
+        const payload = num(run, 'payloadBytes') ?? num(run, 'recordBytes');
+        if (batchSize === undefined || payload === undefined) continue;
+        const size = `${payload} B payload`;
+        const perSecond = num(run, 'anchoredPerSecond') ?? num(run, 'recordsPerSecond');
+        if (perSecond !== undefined) throughput.push({ batchSize, size, perSecond });
+        for (const [q, v] of [
+            ['p50', num(run, 'latencyP50Ms') ?? num(run, 'latencyMs', 'p50')],
+            ['p99', num(run, 'latencyP99Ms') ?? num(run, 'latencyMs', 'p99')],
+        ] as const)
+            if (v !== undefined) latency.push({ batchSize, size, quantile: q, seconds: v / 1000 });
+    }
+    const x = {
+        field: 'batchSize',
+        type: 'quantitative',
+        scale: { type: 'log' },
+        title: 'batch size (records)',
+    } as const;
+    const color = { field: 'size', type: 'nominal', title: 'record payload' } as const;
+    const target = num(r, 'targets', 'anchoredPerSecond') ?? 2000;
+    const verify = num(r, 'receiptVerifyPerSecond');
+    return {
+        ...CONFIG,
+        title: {
+            text: 'Communication records: anchoring throughput and latency',
+            subtitle: `one writer (the CSP), embedded ledger; dashed: ${target} records/s target${verify !== undefined ? `; receipt verification ${verify}/s warm` : ''}`,
+        },
+        hconcat: [
+            {
+                width: 300,
+                height: 240,
+                layer: [
+                    {
+                        data: { values: throughput },
+                        mark: { type: 'line', point: true },
+                        encoding: {
+                            x,
+                            y: { field: 'perSecond', type: 'quantitative', title: 'records anchored per second' },
+                            color,
+                        },
+                    },
+                    {
+                        data: { values: [{ target }] },
+                        mark: { type: 'rule', strokeDash: [6, 4], color: '#c0392b' },
+                        encoding: { y: { field: 'target', type: 'quantitative' } },
+                    },
+                ],
+            },
+            {
+                width: 300,
+                height: 240,
+                data: { values: latency },
+                mark: { type: 'line', point: true },
+                encoding: {
+                    x,
+                    y: { field: 'seconds', type: 'quantitative', title: 'ingest → anchored (s)' },
+                    color,
+                    strokeDash: { field: 'quantile', type: 'nominal', title: 'quantile' },
+                },
+            },
+        ],
+    };
+}
+
+/** A horizontal dashed line at a target value (a vega-lite layer). */
+interface TargetRule {
+    data: { values: { value: number }[] };
+    mark: { type: 'rule'; strokeDash: number[]; color: string };
+    encoding: { y: { field: 'value'; type: 'quantitative' } };
+}
+
+/** trace: trace latency vs lots with the 50 ms target, and the query round trip per concurrency. */
+function traceFigure(r: Json): TopLevelSpec {
+    const traces: Json[] = [];
+    for (const row of rowsOf(r, 'traces')) {
+        const lots = num(row, 'lots');
+        if (lots === undefined) continue;
+        for (const direction of ['backward', 'forward'])
+            for (const q of ['p50', 'p99']) {
+                const ms = num(row, direction, q);
+                if (ms !== undefined) traces.push({ lots, ms, series: `${direction} ${q}` });
+            }
+    }
+    const queries: Json[] = [];
+    for (const row of rowsOf(r, 'queries')) {
+        const askers = num(row, 'askers') ?? num(row, 'concurrency');
+        if (askers === undefined) continue;
+        for (const q of ['p50', 'p99']) {
+            const ms = num(row, 'roundTrip', q);
+            if (ms !== undefined) queries.push({ askers, ms, quantile: q });
+        }
+    }
+    const traceTarget = num(r, 'targets', 'traceP99MsAt1e5') ?? 50;
+    const queryTarget = num(r, 'targets', 'queryP50Ms') ?? 100;
+    const rule = (value: number): TargetRule => ({
+        data: { values: [{ value }] },
+        mark: { type: 'rule', strokeDash: [6, 4], color: '#c0392b' },
+        encoding: { y: { field: 'value', type: 'quantitative' } },
+    });
+    return {
+        ...CONFIG,
+        title: {
+            text: 'Material traceability: trace latency and record-query round trip',
+            subtitle: `embedded ledger, evaluate through the materials contract; dashed: targets (trace p99 ${traceTarget} ms, query p50 ${queryTarget} ms)`,
+        },
+        hconcat: [
+            {
+                width: 300,
+                height: 240,
+                layer: [
+                    {
+                        data: { values: traces },
+                        mark: { type: 'line', point: true },
+                        encoding: {
+                            x: {
+                                field: 'lots',
+                                type: 'quantitative',
+                                scale: { type: 'log' },
+                                title: 'lots on the ledger',
+                            },
+                            y: { field: 'ms', type: 'quantitative', title: 'trace latency (ms)' },
+                            color: { field: 'series', type: 'nominal', title: 'trace' },
+                        },
+                    },
+                    rule(traceTarget),
+                ],
+            },
+            {
+                width: 300,
+                height: 240,
+                layer: [
+                    {
+                        data: { values: queries },
+                        mark: { type: 'line', point: true },
+                        encoding: {
+                            x: {
+                                field: 'askers',
+                                type: 'quantitative',
+                                scale: { type: 'log' },
+                                title: 'concurrent askers',
+                            },
+                            y: {
+                                field: 'ms',
+                                type: 'quantitative',
+                                scale: { type: 'log' },
+                                title: '9-step query round trip (ms)',
+                            },
+                            color: { field: 'quantile', type: 'nominal', title: 'quantile' },
+                        },
+                    },
+                    rule(queryTarget),
+                ],
+            },
+        ],
+    };
+}
+
 /** The benches that have a figure, by results name. */
 export const FIGURES: Readonly<Record<string, Figure>> = {
     storage: storageFigure,
     lookup: lookupFigure,
     kx: kxFigure,
     ledger: ledgerFigure,
+    records: recordsFigure,
+    trace: traceFigure,
 };
 
 /** SVG text of a vega-lite spec, rendered headless. */

@@ -114,7 +114,8 @@ void test('console views in chromium after a demo run', { skip: SKIP, timeout: 1
                         );
                         await shot(page, 'equipment-detail');
                         await page.goto(`${new URL(served.url).origin}/#/equipment/dev-0003`);
-                        await page.waitForSelector('[data-view="equipment"] #history-table');
+                        // The previous machine's page is still on screen until this one renders.
+                        await page.waitForSelector('[data-view="equipment"] h2:text-is("dev-0003")');
                         assert.equal(await page.locator('#remaining').textContent(), '0');
                         assert.match((await page.locator('#history-table').textContent()) ?? '', /decommissioned/);
 

@@ -4,9 +4,10 @@
  * connection's identity, with the services' metrics endpoints given by --metrics. `npm start`
  * serves the console over its embedded network instead (embedded.ts).
  */
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { getSuite } from '@m2m-fabric/protocol';
-import { ChaincodeClient } from '@m2m-fabric/sdk';
+import { ChaincodeClient, parseChannelTrust } from '@m2m-fabric/sdk';
 import { ConfigError } from '@m2m-fabric/common';
 import { connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { ManufacturerClient } from '@m2m-fabric/services';
@@ -23,6 +24,8 @@ export const CONSOLE_USAGE = `m2m console [options]   (ledger: FABRIC_CONNECTION
                                 NAME starting with "csp" is the CSP backend, anything else a fog)
   --manufacturer-data DIR       the manufacturer's data directory (per-device certificate counts, actions)
   --enable ACTIONS              comma-separated: register,decommission (manufacturer), grantCredit (CSP)
+  --trust FILE                  the channel trust file (m2m records trust): receipt verification in the records view
+  --records WRITER=DIR          a writer's batcher journal (csp or fog:<id>) this identity's org owns (repeatable)
   --host H (127.0.0.1)  --port P (8080)  --state FILE (.data/console/feed.json)`;
 
 /** Runs `m2m console` until SIGINT/SIGTERM. */
@@ -37,6 +40,8 @@ export async function runConsole(argv: string[]): Promise<void> {
             host: { type: 'string' },
             port: { type: 'string' },
             state: { type: 'string' },
+            trust: { type: 'string' },
+            records: { type: 'string', multiple: true },
             suite: { type: 'string' },
             help: { type: 'boolean' },
         },
@@ -69,6 +74,12 @@ export async function runConsole(argv: string[]): Promise<void> {
         const name = m.slice(0, eq);
         services.push(httpSource(name, name.startsWith('csp') ? 'csp' : 'fog', m.slice(eq + 1)));
     }
+    const recordLogs: { writer: string; dir: string }[] = [];
+    for (const r of values.records ?? []) {
+        const eq = r.indexOf('=');
+        if (eq < 1) problems.push(`--records ${r}: expected WRITER=DIR`);
+        else recordLogs.push({ writer: r.slice(0, eq), dir: r.slice(eq + 1) });
+    }
     if (problems.length > 0) throw new ConfigError(problems);
     const suite = getSuite(values.suite ?? 'P256-SHA256');
     const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION || undefined });
@@ -98,6 +109,11 @@ export async function runConsole(argv: string[]): Promise<void> {
         blocks,
         services,
         suite,
+        chaincodeName: config.chaincodeName,
+        records: {
+            ...(values.trust !== undefined ? { trust: parseChannelTrust(await readFile(values.trust, 'utf8')) } : {}),
+            logs: recordLogs.map((l) => ({ ...l, mspId: config.mspId })),
+        },
         host: values.host ?? '127.0.0.1',
         port,
     });

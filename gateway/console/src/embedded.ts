@@ -13,6 +13,7 @@ import { ActivityFeed } from './activity-feed.js';
 import { embeddedBlockSource } from './block-source.js';
 import type { ConsoleAction, ConsoleIdentity, ConsoleRole } from './identity.js';
 import { registrySource, type MetricsSource } from './metrics-source.js';
+import type { RecordLog } from './records-routes.js';
 import { startConsole, type ConsoleServer } from './server.js';
 
 /** Whether a TCP connection to the broker of an `mqtt://host:port` URL opens within 500 ms. */
@@ -73,6 +74,8 @@ export interface EmbeddedConsoleOptions {
     actions?: readonly ConsoleAction[];
     /** Extra manufacturer orgs of the ledger to serve (each sees only its own equipment). */
     manufacturers?: readonly string[];
+    /** Writers' journals the records view may read (each shown to its own organisation only). */
+    recordLogs?: readonly RecordLog[];
     /** Where the feed keeps its checkpoint and tallies (default `<dataDir>/console/feed.json`). */
     statePath?: string;
 }
@@ -166,6 +169,8 @@ export async function startEmbeddedConsole(
         blocks,
         services: withBrokers,
         suite: net.suite,
+        // Receipts are checked against the channel's MSP roots, as `m2m records verify --trust` does.
+        records: { trust: net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME), logs: options.recordLogs ?? [] },
         ...(options.host !== undefined ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),
     });

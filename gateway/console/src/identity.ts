@@ -64,3 +64,7 @@ export class IdentityTable {
         return [...this.byToken.values()].map((i) => ({ mspId: i.mspId, role: i.role, token: i.token }));
     }
 }
+
+/** An identity as the API serves it (its actions resolved), and the Hono environment carrying it. */
+export type ServedIdentity = ConsoleIdentity & { actions: ConsoleAction[] };
+export type ConsoleEnv = { Variables: { identity: ServedIdentity } };

@@ -21,8 +21,10 @@ import { summariseBlockView } from './activity-feed.js';
 import type { BlockSource } from './block-source.js';
 import { decodeBlockView } from './blocks.js';
 import { countCertificates } from './certificate-counts.js';
-import { IdentityTable, type ConsoleAction, type ConsoleIdentity } from './identity.js';
+import { IdentityTable, type ConsoleEnv, type ConsoleIdentity, type ServedIdentity } from './identity.js';
 import { parseMetrics, type MetricFamily, type MetricsSource } from './metrics-source.js';
+import { addRecordRoutes, type RecordsOptions } from './records-routes.js';
+import { addTraceRoutes } from './trace-routes.js';
 
 export interface ConsoleOptions {
     identities: readonly ConsoleIdentity[];
@@ -32,6 +34,10 @@ export interface ConsoleOptions {
     /** The services' metrics for the fogs-and-CSP view and the outcome counts. */
     services?: readonly MetricsSource[];
     suite: Suite;
+    /** The records view: the channel's trust roots for receipts and the writers' journals it may read. */
+    records?: Omit<RecordsOptions, 'chaincodeName'>;
+    /** The chaincode's name on the channel (default m2m). */
+    chaincodeName?: string;
     /** Default 127.0.0.1. */
     host?: string;
     /** Default 0 (any free port). */
@@ -45,8 +51,8 @@ export interface ConsoleServer {
     close(): Promise<void>;
 }
 
-type Identity = ConsoleIdentity & { actions: ConsoleAction[] };
-type Env = { Variables: { identity: Identity } };
+type Identity = ServedIdentity;
+type Env = ConsoleEnv;
 
 const COOKIE = 'm2m_console';
 /** Equipment page size (the chaincode caps pages at 100). */
@@ -100,6 +106,9 @@ function statusOf(code: string): 400 | 403 | 404 | 409 | 500 | 503 {
         case 'unknownCertificate':
         case 'unknownFog':
         case 'unknownRequest':
+        case 'unknownBatch':
+        case 'unknownLot':
+        case 'unknownTransformation':
             return 404;
         case 'malformedInput':
             return 400;
@@ -200,7 +209,7 @@ export function createConsoleApp(options: ConsoleOptions, table: IdentityTable):
             mspId: i.mspId,
             role: i.role,
             actions: i.actions,
-            views: ['equipment', 'sessions', 'ledger', ...(operatorOnly(i) ? ['services'] : [])],
+            views: ['equipment', 'sessions', 'ledger', 'records', 'trace', ...(operatorOnly(i) ? ['services'] : [])],
         });
     });
 
@@ -408,6 +417,10 @@ export function createConsoleApp(options: ConsoleOptions, table: IdentityTable):
         );
         return c.json({ services: out });
     });
+
+    // ---- records and traceability ----
+    addRecordRoutes(app, { ...options.records, chaincodeName: options.chaincodeName ?? 'm2m' }, failure);
+    addTraceRoutes(app, options.chaincodeName ?? 'm2m', failure);
 
     // ---- live ----
     app.get('/api/events', (c) => {

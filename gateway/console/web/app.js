@@ -57,6 +57,8 @@ function nav() {
         sessions: 'Certificates & sessions',
         ledger: 'Ledger',
         services: 'Fogs & CSP',
+        records: 'Records',
+        trace: 'Traceability',
     };
     render(
         html`${views.map(
@@ -523,6 +525,406 @@ async function services() {
         </div>`;
 }
 
+// ---- records ----
+async function records(params) {
+    const w = await api('/api/records');
+    const writer = params.writer ?? w.writers[0]?.writer;
+    const page = writer
+        ? await api(
+              `/api/records/${encodeURIComponent(writer)}?${new URLSearchParams({ bookmark: params.bookmark ?? '' })}`,
+          )
+        : undefined;
+    return html`<h2>Communication records</h2>
+        <table id="writers-table">
+            <thead>
+                <tr>
+                    <th>Writer</th>
+                    <th>Batches</th>
+                    <th>Records anchored</th>
+                    <th>Last anchored</th>
+                    <th>Records visible to you</th>
+                </tr>
+            </thead>
+            <tbody>
+                ${w.writers.map(
+                    (h) =>
+                        html`<tr data-writer=${h.writer} class=${h.writer === writer ? 'active' : ''}>
+                            <td><a href="#/records?writer=${encodeURIComponent(h.writer)}">${h.writer}</a></td>
+                            <td>${h.sequence}</td>
+                            <td>${h.treeSize}</td>
+                            <td>${h.anchoredAt}</td>
+                            <td>${h.recordsVisible ? 'yes' : 'batches only'}</td>
+                        </tr>`,
+                )}
+            </tbody>
+        </table>
+        ${
+            page === undefined
+                ? html`<p>No batch anchored yet.</p>`
+                : html`<h3>Batches of ${writer}</h3>
+                      <table id="batches-table">
+                          <thead>
+                              <tr>
+                                  <th>Batch</th>
+                                  <th>Tree size</th>
+                                  <th>Root</th>
+                                  <th>Anchored</th>
+                              </tr>
+                          </thead>
+                          <tbody>
+                              ${page.anchors.map(
+                                  (a) =>
+                                      html`<tr data-batch=${a.sequence}>
+                                          <td>
+                                              <a href="#/records/${encodeURIComponent(writer)}/${a.sequence}"
+                                                  >${a.sequence}</a
+                                              >
+                                          </td>
+                                          <td>${a.treeSize}</td>
+                                          <td><code>${a.root.slice(0, 16)}…</code></td>
+                                          <td>${a.anchoredAt}</td>
+                                      </tr>`,
+                              )}
+                          </tbody>
+                      </table>
+                      <div class="pager">
+                          ${params.bookmark ? html`<button @click=${() => history.back()}>Previous</button>` : nothing}
+                          ${page.bookmark !== '' ? html`<button id="next" @click=${() => show(`records?${new URLSearchParams({ writer, bookmark: page.bookmark })}`)}>Next page</button>` : nothing}
+                          <span>${page.anchors.length} shown, ${page.pageSize} per page</span>
+                      </div>`
+        }
+        ${verifyPanel(w.verification)}`;
+}
+
+function verifyPanel(enabled) {
+    const check = async (file) => {
+        const out = document.getElementById('verify-result');
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        let binary = '';
+        for (const b of bytes) binary += String.fromCharCode(b);
+        try {
+            const r = await api('/api/records/verify', {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ receipt: globalThis.btoa(binary) }),
+            });
+            render(
+                html`<div class="verdict ok" data-valid="true">
+                    <strong>Valid</strong>: ${file.name} — record ${r.record.type} from ${r.record.sender.role}
+                    <code>${r.record.sender.keyId.slice(0, 12)}…</code> at ${r.record.timestamp}, leaf
+                    ${r.placement.leafIndex} of batch ${r.placement.sequence} of ${r.placement.writer}, block
+                    ${r.placement.blockNumber}
+                </div>`,
+                out,
+            );
+        } catch (err) {
+            render(
+                html`<div class="verdict bad" data-valid="false" data-error=${err.code ?? 'error'}>
+                    <strong>Invalid</strong>: ${file.name} — <code>${err.code ?? 'error'}</code> ${err.message}
+                </div>`,
+                out,
+            );
+        }
+    };
+    const drop = (e) => {
+        e.preventDefault();
+        e.currentTarget.classList.remove('over');
+        const file = e.dataTransfer?.files?.[0];
+        if (file) check(file);
+    };
+    return html`<h3>Verify a receipt</h3>
+        ${
+            enabled
+                ? html`<div
+                          id="receipt-drop"
+                          class="drop"
+                          @dragover=${(e) => {
+                              e.preventDefault();
+                              e.currentTarget.classList.add('over');
+                          }}
+                          @dragleave=${(e) => e.currentTarget.classList.remove('over')}
+                          @drop=${drop}
+                      >
+                          Drop a receipt file here, or
+                          <input
+                              type="file"
+                              id="receipt-file"
+                              @change=${(e) => e.target.files[0] && check(e.target.files[0])}
+                          />
+                          <br /><small
+                              >Checked on the server with the SDK's ReceiptVerifier (as <code>m2m records verify</code>)
+                              against the channel's MSP roots only.</small
+                          >
+                      </div>
+                      <div id="verify-result"></div>`
+                : html`<p>No channel trust file configured (<code>--trust</code>).</p>`
+        }`;
+}
+
+async function batch(writer, sequence, params) {
+    const offset = Number(params.offset ?? 0);
+    const b = await api(`/api/records/${encodeURIComponent(writer)}/${sequence}?offset=${offset}`);
+    return html`<h2>Batch ${b.anchor.sequence} of ${writer}</h2>
+        <p>
+            Leaves ${b.firstLeaf}–${b.anchor.treeSize - 1}, root <code>${b.anchor.root}</code> (the journal reproduces
+            it), anchored ${b.anchor.anchoredAt}.
+        </p>
+        <table id="records-table">
+            <thead>
+                <tr>
+                    <th>Leaf</th>
+                    <th>Type</th>
+                    <th>Sender</th>
+                    <th>Receiver</th>
+                    <th>Sequence</th>
+                    <th>Time</th>
+                    <th>Size</th>
+                    <th>Payload digest</th>
+                </tr>
+            </thead>
+            <tbody>
+                ${b.records.map(
+                    (r) =>
+                        html`<tr data-leaf=${r.leafIndex}>
+                            <td>${r.leafIndex}</td>
+                            <td>${r.type}</td>
+                            <td>${r.sender.role} <code>${r.sender.keyId.slice(0, 12)}…</code></td>
+                            <td>${r.receiver.role} <code>${r.receiver.keyId.slice(0, 12)}…</code></td>
+                            <td>${r.sequence}</td>
+                            <td>${r.timestamp}</td>
+                            <td>${r.size}</td>
+                            <td><code>${r.digest.slice(0, 16)}…</code></td>
+                        </tr>`,
+                )}
+            </tbody>
+        </table>
+        <div class="pager">
+            ${offset > 0 ? html`<button @click=${() => history.back()}>Previous</button>` : nothing}
+            ${b.more ? html`<button id="next" @click=${() => show(`records/${encodeURIComponent(writer)}/${sequence}?offset=${offset + b.pageSize}`)}>Next page</button>` : nothing}
+        </div>`;
+}
+
+// ---- traceability ----
+function traceGraph(id, lot, steps) {
+    // Lots are nodes, each transformation an edge from each input to each output, labelled with
+    // its machine and step; vega's force layout places them, lots pulled to columns by generation.
+    const lots = new Map([[lot.lotId, { id: lot.lotId, generation: lot.generation, root: true }]]);
+    const edges = [];
+    for (const s of steps) {
+        for (const i of s.inputs) if (!lots.has(i.lotId)) lots.set(i.lotId, { id: i.lotId });
+        for (const o of s.outputs) if (!lots.has(o.lotId)) lots.set(o.lotId, { id: o.lotId });
+    }
+    const nodes = [...lots.values()];
+    const index = new Map(nodes.map((n, k) => [n.id, k]));
+    // Column: steps from the traced lot, signed (ancestors left, descendants right).
+    const column = new Map([[lot.lotId, 0]]);
+    for (const s of [...steps].sort((a, b) => a.distance - b.distance))
+        for (const i of s.inputs)
+            for (const o of s.outputs) {
+                edges.push({
+                    source: index.get(i.lotId),
+                    target: index.get(o.lotId),
+                    label: `${s.equipmentId} · ${s.step}`,
+                });
+                if (!column.has(i.lotId) && column.has(o.lotId)) column.set(i.lotId, column.get(o.lotId) - 1);
+                if (!column.has(o.lotId) && column.has(i.lotId)) column.set(o.lotId, column.get(i.lotId) + 1);
+            }
+    nodes.forEach((n) => (n.column = column.get(n.id) ?? 0));
+    const cols = nodes.map((n) => n.column);
+    const span = Math.max(1, Math.max(...cols) - Math.min(...cols));
+    const width = Math.max(640, 160 * span);
+    const height = Math.max(260, 28 * nodes.length);
+    const spec = {
+        $schema: 'https://vega.github.io/schema/vega/v6.json',
+        width,
+        height,
+        padding: 10,
+        autosize: 'none',
+        signals: [
+            { name: 'cx', update: 'width / 2' },
+            { name: 'cy', update: 'height / 2' },
+        ],
+        data: [
+            { name: 'node-data', values: nodes },
+            { name: 'link-data', values: edges },
+        ],
+        marks: [
+            {
+                name: 'nodes',
+                type: 'symbol',
+                zindex: 1,
+                from: { data: 'node-data' },
+                encode: {
+                    enter: {
+                        fill: { signal: "datum.root ? '#c0392b' : '#2c7fb8'" },
+                        size: { value: 160 },
+                        tooltip: { field: 'id' },
+                    },
+                },
+                transform: [
+                    {
+                        type: 'force',
+                        iterations: 300,
+                        static: true,
+                        forces: [
+                            { force: 'collide', radius: 18 },
+                            { force: 'nbody', strength: -40 },
+                            { force: 'link', links: 'link-data', distance: 60 },
+                            { force: 'x', x: 'datum.colx', strength: 1 },
+                            { force: 'center', x: { signal: 'cx' }, y: { signal: 'cy' } },
+                        ],
+                    },
+                ],
+            },
+            {
+                type: 'text',
+                from: { data: 'nodes' },
+                zindex: 2,
+                encode: {
+                    update: {
+                        x: { field: 'x' },
+                        y: { field: 'y', offset: -10 },
+                        text: { field: 'datum.id' },
+                        align: { value: 'center' },
+                        fontSize: { value: 10 },
+                    },
+                },
+            },
+            {
+                type: 'path',
+                from: { data: 'link-data' },
+                interactive: false,
+                encode: { update: { stroke: { value: '#999' }, strokeWidth: { value: 1 } } },
+                transform: [
+                    {
+                        type: 'linkpath',
+                        shape: 'line',
+                        sourceX: 'datum.source.x',
+                        sourceY: 'datum.source.y',
+                        targetX: 'datum.target.x',
+                        targetY: 'datum.target.y',
+                    },
+                ],
+            },
+            {
+                type: 'text',
+                from: { data: 'link-data' },
+                encode: {
+                    update: {
+                        x: { signal: '(datum.source.x + datum.target.x) / 2' },
+                        y: { signal: '(datum.source.y + datum.target.y) / 2', offset: 10 },
+                        text: { field: 'label' },
+                        align: { value: 'center' },
+                        fontSize: { value: 9 },
+                        fill: { value: '#555' },
+                    },
+                },
+            },
+        ],
+    };
+    // The x force pulls each lot to its column's position on the x scale.
+    spec.data[0].transform = [
+        { type: 'formula', as: 'colx', expr: `60 + (datum.column - ${Math.min(...cols)}) * ${(width - 120) / span}` },
+    ];
+    return chart(id, spec);
+}
+
+async function trace(params) {
+    const search = (e) => {
+        e.preventDefault();
+        const f = new FormData(e.target);
+        show(`trace?${new URLSearchParams({ lot: f.get('lot'), direction: f.get('direction') })}`);
+    };
+    const machineWindow = (e) => {
+        e.preventDefault();
+        const f = new FormData(e.target);
+        show(`trace?${new URLSearchParams({ machine: f.get('machine'), from: f.get('from'), until: f.get('until') })}`);
+    };
+    const direction = params.direction === 'forward' ? 'forward' : 'backward';
+    let result = nothing;
+    if (params.lot) {
+        const t = await api(
+            `/api/lots/${encodeURIComponent(params.lot)}/trace?${new URLSearchParams({ direction, bookmark: params.bookmark ?? '' })}`,
+        );
+        result = html`<h3>${direction === 'backward' ? 'Ancestors of' : 'Descendants of'} ${t.lot.lotId}</h3>
+            <p>
+                ${t.lot.kind}, ${t.lot.quantity} ${t.lot.unit} (${t.lot.consumed} consumed), owner ${t.lot.owner},
+                generation ${t.lot.generation}; ${t.count} transformations on this page.
+            </p>
+            ${t.steps.length > 0 ? traceGraph('trace-graph', t.lot, t.steps) : nothing}
+            ${stepsTable('trace-table', t.steps, true)}
+            <div class="pager">
+                ${params.bookmark ? html`<button @click=${() => history.back()}>Previous</button>` : nothing}
+                ${t.bookmark !== '' ? html`<button id="next" @click=${() => show(`trace?${new URLSearchParams({ lot: params.lot, direction, bookmark: t.bookmark })}`)}>Next page</button>` : nothing}
+            </div>`;
+    } else if (params.machine) {
+        const m = await api(
+            `/api/machines/${encodeURIComponent(params.machine)}/steps?${new URLSearchParams({ from: new Date(params.from).toISOString(), until: new Date(params.until).toISOString() })}`,
+        );
+        result = html`<h3>What ${m.equipmentId} processed from ${m.from} to ${m.until}</h3>
+            <p id="machine-lots">
+                ${m.lots.length} lots:
+                ${m.lots.map((l) => html`<a href="#/trace?lot=${encodeURIComponent(l)}&direction=forward">${l}</a> `)}
+            </p>
+            ${stepsTable('machine-table', m.steps, false)}`;
+    }
+    const now = new Date();
+    const dayAgo = new Date(now.getTime() - 86_400_000);
+    const local = (d) => d.toISOString().slice(0, 16);
+    return html`<h2>Material traceability</h2>
+        <form id="trace-search" @submit=${search}>
+            Lot <input name="lot" .value=${params.lot ?? ''} placeholder="lot id" required />
+            <select name="direction">
+                <option value="backward" ?selected=${direction === 'backward'}>backward (where it came from)</option>
+                <option value="forward" ?selected=${direction === 'forward'}>forward (recall: where it went)</option>
+            </select>
+            <button>Trace</button>
+        </form>
+        <form id="machine-search" @submit=${machineWindow}>
+            Machine <input name="machine" .value=${params.machine ?? ''} placeholder="equipment id" required /> from
+            <input name="from" type="datetime-local" .value=${params.from ?? local(dayAgo)} /> until
+            <input name="until" type="datetime-local" .value=${params.until ?? local(now)} /> (UTC)
+            <button>Lots processed</button>
+        </form>
+        ${result}`;
+}
+
+function stepsTable(id, steps, withDistance) {
+    return html`<table id=${id}>
+        <thead>
+            <tr>
+                ${withDistance ? html`<th>Distance</th>` : nothing}
+                <th>Transformation</th>
+                <th>Kind</th>
+                <th>Machine</th>
+                <th>Step</th>
+                <th>Inputs</th>
+                <th>Outputs</th>
+                <th>Recorded</th>
+            </tr>
+        </thead>
+        <tbody>
+            ${steps.map(
+                (s) =>
+                    html`<tr data-transformation=${s.transformationId}>
+                        ${withDistance ? html`<td>${s.distance}</td>` : nothing}
+                        <td>${s.transformationId}</td>
+                        <td>${s.kind}</td>
+                        <td><a href="#/equipment/${encodeURIComponent(s.equipmentId)}">${s.equipmentId}</a></td>
+                        <td>${s.step}</td>
+                        <td>
+                            ${s.inputs.map((i) => html`<a href="#/trace?lot=${encodeURIComponent(i.lotId)}&direction=backward">${i.lotId}</a> (${i.quantity}) `)}
+                        </td>
+                        <td>
+                            ${s.outputs.map((o) => html`<a href="#/trace?lot=${encodeURIComponent(o.lotId)}&direction=forward">${o.lotId}</a> (${o.quantity}) `)}
+                        </td>
+                        <td>${s.recordedAt} by ${s.recordedBy}</td>
+                    </tr>`,
+            )}
+        </tbody>
+    </table>`;
+}
+
 // ---- routing ----
 async function show(r) {
     if (location.hash !== `#/${r}`) {
@@ -542,6 +944,10 @@ async function show(r) {
         else if (parts[0] === 'ledger' && parts[1]) view = await block(Number(parts[1]));
         else if (parts[0] === 'ledger') view = await ledger(params);
         else if (parts[0] === 'services') view = await services();
+        else if (parts[0] === 'records' && parts[2])
+            view = await batch(decodeURIComponent(parts[1]), Number(parts[2]), params);
+        else if (parts[0] === 'records') view = await records(params);
+        else if (parts[0] === 'trace') view = await trace(params);
         else view = html`<p>Unknown view.</p>`;
         if (route === r) render(html`<div data-view=${parts[0]}>${view}</div>`, main);
     } catch (err) {
