@@ -27,6 +27,8 @@ export const EnvelopeKind = {
     M3: 0x03,
     /** either way: route id + session-channel frame (opaque to the fog). */
     Frame: 0x04,
+    /** device -> fog: route id + a session-channel frame with the device's record of it (frame-record.ts). */
+    RecordedFrame: 0x05,
     /** fog -> device: fog id, suite tag, Q_f. */
     HelloReply: 0x81,
     /** fog -> device: handle + M2. */

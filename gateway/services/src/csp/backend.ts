@@ -40,6 +40,7 @@ import { handleFrameUp } from './handlers/frame-up.js';
 import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
+import { CspRecords, type RecordSink } from './records.js';
 import { approveFog, issueRequest } from './issuance.js';
 import { cspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
@@ -69,6 +70,12 @@ export interface CspBackendOptions {
     maxConcurrentSessions?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
+    /**
+     * Communication records (records.ts): when set, every session-channel frame the CSP receives
+     * must come with the device's record and every frame it sends gets the CSP's, each journaled
+     * here (the CSP's RecordBatcher) before the frame is answered or sent.
+     */
+    records?: RecordSink;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -92,6 +99,8 @@ export class CspBackend {
     private delivery!: InstructionDelivery;
     private handlers!: CspHandlerContext;
     private readonly eventHandlers: Record<string, ChaincodeEventHandler>;
+    /** The CSP's communication records, when `records` is set (counts of what was journaled). */
+    records: CspRecords | undefined;
     private broker: EmbeddedBroker | undefined;
     private instructionTimer: NodeJS.Timeout | undefined;
     private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
@@ -145,6 +154,11 @@ export class CspBackend {
                 for (const l of this.telemetryListeners) l(record);
             },
         };
+        if (options.records !== undefined) {
+            this.records = new CspRecords(ctx, options.records);
+            this.handlers.records = this.records;
+            this.channels.records = this.records;
+        }
         for (const s of ctx.sessions.values()) if (s.state === 'syncing') void this.synchroniser.resume(s);
 
         if (options.brokerUrl === undefined) {

@@ -100,6 +100,7 @@ const DEVICE_HANDLERS: Partial<Record<number, DeviceHandler>> = {
     [EnvelopeKind.M1]: handleM1,
     [EnvelopeKind.M3]: handleM3,
     [EnvelopeKind.Frame]: handleFrame,
+    [EnvelopeKind.RecordedFrame]: handleFrame,
 };
 
 /** Link message kinds the CSP sends a fog, and their handlers. */
