@@ -236,31 +236,43 @@ export class RecordBatcher {
             this.#pending.push({ entry, payload, resolve, reject });
             this.#syncTimer ??= setTimeout(() => {
                 this.#syncTimer = undefined;
-                this.#syncing = this.#syncing.then(() => this.#flush());
+                void this.#flush();
             }, this.#syncDelayMs);
         });
         return { leafIndex, record };
     }
 
     /**
-     * Group commit: stores every pending payload in one putMany (one sync of the store for the
-     * group), then writes and fsyncs every pending journal entry at once, then acknowledges them.
-     * Payloads go first, so a journaled record's payload is always in the store.
+     * Group commit, pipelined: the pending group's payloads go to the store in one putMany at once
+     * (so several groups' payloads are written concurrently), and its journal entries are written
+     * and fsync'd in one write after the previous group's and after its own payloads are stored —
+     * so a journaled record's payload is always in the store, and the journal keeps leaf order.
+     * Then the group is acknowledged.
      */
-    async #flush(): Promise<void> {
+    #flush(): Promise<void> {
         const group = this.#pending;
         this.#pending = [];
-        if (group.length === 0) return;
+        if (group.length === 0) return this.#syncing;
+        const store = this.#options.store;
+        const payloads = group.flatMap((p) => (p.payload === undefined ? [] : [p.payload]));
+        const stored =
+            store === undefined || payloads.length === 0
+                ? Promise.resolve()
+                : store.putMany(payloads).then((cids) => {
+                      for (let i = 0; i < payloads.length; i++) {
+                          if (cids[i] !== recordPayloadAddress(payloads[i]!))
+                              throw new Error(`the store returned ${cids[i]}`);
+                      }
+                  });
+        stored.catch(() => undefined); // handled in #commit
+        this.#syncing = this.#syncing.then(() => this.#commit(group, stored));
+        return this.#syncing;
+    }
+
+    async #commit(group: Pending[], stored: Promise<void>): Promise<void> {
         try {
-            const store = this.#options.store;
-            const payloads = group.flatMap((p) => (p.payload === undefined ? [] : [p.payload]));
-            if (store !== undefined && payloads.length > 0) {
-                const cids = await store.putMany(payloads);
-                for (let i = 0; i < payloads.length; i++) {
-                    if (cids[i] !== recordPayloadAddress(payloads[i]!))
-                        throw new Error(`the store returned ${cids[i]}`);
-                }
-            }
+            if (this.#failure !== undefined) throw this.#failure;
+            await stored;
             const data = Buffer.concat(group.map((p) => p.entry));
             await this.#journal!.write(data, 0, data.length, this.#journalBytes);
             await this.#journal!.datasync();
@@ -270,7 +282,7 @@ export class RecordBatcher {
             }
             this.#durableSize += group.length;
         } catch (error) {
-            this.#failure = error instanceof Error ? error : new Error(String(error));
+            this.#failure ??= error instanceof Error ? error : new Error(String(error));
             for (const p of group) p.reject(this.#failure);
             return;
         }
