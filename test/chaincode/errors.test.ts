@@ -66,6 +66,7 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.CheckpointNotNewer,
     ErrorCode.UnknownCheckpointSource,
     ErrorCode.DuplicateCheckpointSource,
+    ErrorCode.RecordMismatch,
     // Raised by the device and the CSP (forward-secrecy.ts), never by chaincode.
     ErrorCode.ForwardSecrecyRequired,
     // Raised by the revocation contract; test/chaincode/revocation.test.ts asserts each leaves the state unchanged.

@@ -11,7 +11,7 @@
  *               chaincode, not of the Fabric client path.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { FabricLedgerConnector, fabricIdentity, loadFabricConfig } from '@m2m-fabric/sdk';
 import { EmbeddedGatewayServer, EmbeddedLedger, loadOrCreateTlsServer } from '@m2m-fabric/embedded-ledger';
 import { type LedgerConnection, type LedgerConnector, type LedgerIdentity, type LedgerSigner } from '@m2m-fabric/sdk';
+import type { ChannelTrust } from '@m2m-fabric/sdk';
 
 export type TargetName = 'fabric' | 'embedded' | 'in-process';
 const TARGETS: readonly TargetName[] = ['fabric', 'embedded', 'in-process'];
@@ -70,6 +71,12 @@ export interface SuiteTarget {
      * Fabric: the `orderers` of the channel trust file M2M_CHANNEL_TRUST (undefined when not set).
      */
     readonly ordererRoots?: readonly { mspId: string; rootCertificates: readonly string[] }[] | undefined;
+    /**
+     * The channel's MSP roots for offline receipt verification (records.suite.ts). Fabric: the
+     * orderer's and peer organisations' msp/cacerts under M2M_FABRIC_ORGANIZATIONS (default
+     * fabric-network/organizations, as the network scripts write it); embedded: the ledger's own.
+     */
+    channelTrust(): Promise<ChannelTrust>;
     close(): Promise<void>;
 }
 
@@ -78,6 +85,47 @@ export interface PausedPeer {
     readonly pid: number;
     /** Lets the peer run again (SIGCONT); calling it again does nothing. */
     resume(): void;
+}
+
+/** Organisation domains of fabric-network/config/configtx.yaml. */
+const ORG_DOMAIN: Record<Org, string> = {
+    csp: 'csp.m2m.example.com',
+    foga: 'foga.m2m.example.com',
+    fogb: 'fogb.m2m.example.com',
+    manufacturer: 'manufacturer.m2m.example.com',
+};
+
+async function cacerts(mspDir: string): Promise<string[]> {
+    const dir = join(mspDir, 'cacerts');
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.pem')).sort();
+    if (files.length === 0) throw new Error(`no root certificate in ${dir}`);
+    return await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+}
+
+/** The trust of a network laid out as fabric-network's scripts do (cryptogen / Fabric CA MSP folders). */
+export async function fabricChannelTrust(
+    organizations: string,
+    channel: string,
+    chaincode: string,
+): Promise<ChannelTrust> {
+    return {
+        channel,
+        chaincode,
+        orderers: [
+            {
+                mspId: 'OrdererMSP',
+                rootCertificates: await cacerts(join(organizations, 'ordererOrganizations', 'm2m.example.com', 'msp')),
+            },
+        ],
+        organisations: await Promise.all(
+            ORGS.map(async (org) => ({
+                mspId: MSP[org],
+                rootCertificates: await cacerts(join(organizations, 'peerOrganizations', ORG_DOMAIN[org], 'msp')),
+            })),
+        ),
+        // The channel's Application Endorsement policy in configtx.yaml.
+        endorsementPolicy: 'MAJORITY Endorsement',
+    };
 }
 
 /** How the suite was asked to run, or why it is skipped. */
@@ -121,6 +169,7 @@ export async function openFabricTarget(
         restartPeer?: (org: Org) => Promise<void>;
         close?: () => Promise<void>;
         ordererRoots?: SuiteTarget['ordererRoots'];
+        channelTrust?: () => Promise<ChannelTrust>;
     } = {},
 ): Promise<SuiteTarget> {
     const dir = env.FABRIC_CONNECTION ?? '';
@@ -168,6 +217,14 @@ export async function openFabricTarget(
                           orderers: { mspId: string; rootCertificates: string[] }[];
                       }
                   ).orderers),
+        channelTrust:
+            options.channelTrust ??
+            (async () =>
+                await fabricChannelTrust(
+                    env.M2M_FABRIC_ORGANIZATIONS ?? join('fabric-network', 'organizations'),
+                    configs.csp.channelName,
+                    configs.csp.chaincodeName,
+                )),
         close: options.close ?? (async () => {}),
     };
 }
@@ -274,6 +331,7 @@ export async function openEmbeddedGatewayTarget(): Promise<SuiteTarget> {
                 await new Promise((resolve) => setTimeout(resolve, 500));
                 servers.set(org, await EmbeddedGatewayServer.start(ledger, { mspId: MSP[org], tls: material, port }));
             },
+            channelTrust: async () => ledger.channelTrust('m2m'),
             close: async () => {
                 for (const server of servers.values()) await server.close();
                 await ledger.close();
@@ -315,6 +373,7 @@ export async function openInProcessTarget(): Promise<SuiteTarget> {
             await ledger.close();
             ledger = await open();
         },
+        channelTrust: async () => ledger.channelTrust('m2m'),
         async close() {
             await ledger.close();
             await rm(dir, { recursive: true, force: true });

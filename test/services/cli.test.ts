@@ -26,6 +26,15 @@ interface Summary {
     onChainBytes: number;
     storedObjects: number;
     thisRun: { transactions: number; blocks: number; onChainBytes: number; storedObjects: number };
+    records: {
+        created: number;
+        fromDevices: number;
+        fromCsp: number;
+        batchesAnchored: number;
+        recordsAnchored: number;
+        allAnchored: boolean;
+        receipt?: { verified: boolean };
+    };
 }
 
 /** build/test/services/ -> build/scripts/ledger-verify.js (`npm run ledger:verify`). */
@@ -76,6 +85,12 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
     assert.equal((first.out.match(/M1 sent/g) ?? []).length, 1, 'one session shown message by message');
     assert.deepEqual(s1.thisRun.transactions, s1.transactions, 'the first run made every transaction');
     assert.deepEqual(s1.thisRun.storedObjects, s1.storedObjects);
+    // Communication records: every frame recorded, anchored, one receipt verified offline.
+    assert.ok(s1.records.fromDevices >= 2 && s1.records.fromCsp >= 4, JSON.stringify(s1.records));
+    assert.ok(s1.records.batchesAnchored >= 1 && s1.records.allAnchored, JSON.stringify(s1.records));
+    assert.ok(s1.records.recordsAnchored >= s1.records.created, JSON.stringify(s1.records));
+    assert.equal(s1.records.receipt?.verified, true);
+    assert.match(first.out, /receipt of record \d+ \(batch \d+ of csp, \d+ bytes\) verified offline/);
 
     // npm run ledger:verify takes the demo's data directory.
     const verified = spawnSync(process.execPath, [LEDGER_VERIFY, dir], { encoding: 'utf8', timeout: 30_000 });
@@ -97,6 +112,9 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
     assert.equal(s2.thisRun.transactions, s2.transactions - s1.transactions);
     assert.equal(s2.thisRun.blocks, s2.blocks - s1.blocks);
     assert.equal(s2.thisRun.storedObjects, s2.storedObjects - s1.storedObjects);
+    // The second run's records extend the same log (the chaincode checked the consistency proof).
+    assert.ok(s2.records.allAnchored && s2.records.batchesAnchored >= 1, JSON.stringify(s2.records));
+    assert.equal(s2.records.receipt?.verified, true);
     assert.match(second.out, new RegExp(`this run: ledger \\+${s2.thisRun.transactions} transactions`));
     assert.match(second.out, new RegExp(`since the first run: ledger ${s2.transactions} transactions`));
     assert.equal((await readDeviceState(join(dir, 'devices', 'dev-0002.json')))!.nextCounter, '3');

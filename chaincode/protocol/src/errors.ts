@@ -44,6 +44,8 @@ export const ErrorCode = {
     UnknownCheckpointSource: 'unknownCheckpointSource',
     DuplicateCheckpointSource: 'duplicateCheckpointSource',
     JournalCorrupt: 'journalCorrupt',
+    /** A record that does not describe the frame it came with, or a frame that came without its record. */
+    RecordMismatch: 'recordMismatch',
     /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
     ForwardSecrecyRequired: 'forwardSecrecyRequired',
     /** The certificate (or every unused certificate of its device) was revoked. */

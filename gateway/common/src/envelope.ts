@@ -41,6 +41,8 @@ export const EnvelopeKind = {
     QueryDeliver: 0x86,
     /** fog -> device: the listen notice is accepted. */
     QueryListening: 0x87,
+    /** device -> fog: route id + a session-channel frame with the device's record of it (frame-record.ts). */
+    RecordedFrame: 0x08,
     /** fog -> device: fog id, suite tag, Q_f. */
     HelloReply: 0x81,
     /** fog -> device: handle + M2. */

@@ -18,7 +18,13 @@ import {
     FrameType,
     getSuite,
     processM2,
+    PartyRole,
+    RecordSigner,
     SessionChannel,
+    encodeFrameRecord,
+    encodeScalar,
+    encodeRecordedFrame,
+    partyKeyId,
     ByteReader,
     toHex,
     type Point,
@@ -91,6 +97,8 @@ export class DeviceAgent {
     private rpc: RequestClient | undefined;
     private readonly clientId = `dev-${randomBytes(8).toString('hex')}`;
     private channel: SessionChannel | undefined;
+    /** The session's d_i as a record signer (communication records of the frames sent). */
+    private recordSigner: RecordSigner | undefined;
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
     private writes: Promise<void> = Promise.resolve();
@@ -296,8 +304,7 @@ export class DeviceAgent {
         try {
             const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
             const reply = await this.rpc.request(
-                EnvelopeKind.Frame,
-                encodeTagged(fromHex(s.routeId), poll),
+                ...this.frameRequest(fromHex(s.routeId), poll),
                 this.options.requestTimeoutMs ?? 10_000,
             );
             await this.channel?.open(decodeTagged(reply.body).payload);
@@ -343,15 +350,17 @@ export class DeviceAgent {
         const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
-        const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        const { m3, symKey, privateKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
         onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
         this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
+        this.recordSigner = new RecordSigner(this.suite, privateKey);
         this.reservedSendSeq = SEQ_RESERVATION;
         this.state.session = {
             counter: counter.toString(),
             routeId: toHex(routeId),
             symKey: toHex(symKey),
+            recordKey: toHex(encodeScalar(this.suite, privateKey)),
             established: false,
             channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
         };
@@ -413,7 +422,7 @@ export class DeviceAgent {
             try {
                 await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
                 const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
-                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, poll), 5_000);
+                const reply = await rpc.request(...this.frameRequest(routeId, poll), 5_000);
                 const { payload } = decodeTagged(reply.body);
                 await this.acceptConfirm(payload);
                 return;
@@ -445,6 +454,8 @@ export class DeviceAgent {
             fromHex(s.routeId),
             s.channel,
         );
+        this.recordSigner =
+            s.recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${s.recordKey}`));
         this.reservedSendSeq = BigInt(s.channel.sendSeq);
     }
 
@@ -464,6 +475,17 @@ export class DeviceAgent {
         return this.channel.seal(type, payload);
     }
 
+    /**
+     * The request carrying a frame: with the session's d_i, a RecordedFrame — the frame and the
+     * device's signed communication record of it, which the CSP journals before it answers.
+     */
+    private frameRequest(routeId: Uint8Array, frame: Uint8Array): [EnvelopeKind, Uint8Array] {
+        if (this.recordSigner === undefined) return [EnvelopeKind.Frame, encodeTagged(routeId, frame)];
+        const csp = { role: PartyRole.Csp, keyId: partyKeyId(this.suite, this.cspPublicKey) };
+        const record = encodeFrameRecord(this.recordSigner, PartyRole.Device, csp, frame);
+        return [EnvelopeKind.RecordedFrame, encodeTagged(routeId, encodeRecordedFrame({ frame, record }))];
+    }
+
     /** Uploads telemetry (JSON, with the equipment id, readable only by the CSP); resolves on the CSP's Ack. */
     async upload(telemetry: Record<string, unknown>): Promise<bigint> {
         const rpc = this.requireRpc();
@@ -477,7 +499,7 @@ export class DeviceAgent {
             // A fresh frame (new sequence number) per attempt: the fog refused the last one unread.
             const frame = await this.sealFrame(FrameType.Upload, payload);
             try {
-                reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(fromHex(s.routeId), frame), timeoutMs);
+                reply = await rpc.request(...this.frameRequest(fromHex(s.routeId), frame), timeoutMs);
                 break;
             } catch (err) {
                 // `unavailable`: the fog's link to the CSP is down (a restart); it comes back.
@@ -543,8 +565,7 @@ export class DeviceAgent {
         const sending = (async () => {
             const ack = await this.sealFrame(FrameType.Ack, ackPayload);
             await this.requireRpc().request(
-                EnvelopeKind.Frame,
-                encodeTagged(routeId, ack),
+                ...this.frameRequest(routeId, ack),
                 this.options.requestTimeoutMs ?? 10_000,
             );
         })().catch(() => {

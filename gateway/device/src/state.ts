@@ -29,6 +29,11 @@ export interface DeviceSessionState {
     symKey: string;
     established: boolean;
     channel: SessionChannelState;
+    /**
+     * d_i, the session's private key (hex scalar): signs the device's communication records of
+     * the frames it sends, so records name H(Q_i) and never the device (absent in older files).
+     */
+    recordKey?: string;
 }
 
 export interface DeviceStateFile {
@@ -126,6 +131,7 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         checkField(counter >= 1n && counter < next, path, 'session.counter must be a reserved counter');
         hexBytes(ses.routeId, path, 'session.routeId', ROUTE_ID_BYTES);
         hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
+        if (ses.recordKey !== undefined) hexBytes(ses.recordKey, path, 'session.recordKey', suite.scalarBytes);
         checkField(typeof ses.established === 'boolean', path, 'session.established must be true or false');
         const ch = ses.channel;
         checkField(isJsonObject(ch), path, 'session.channel missing');

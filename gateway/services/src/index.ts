@@ -9,6 +9,7 @@
 export * from './fog/gateway.js';
 export * from './csp/backend.js';
 export * from './csp/instruction-outbox.js';
+export * from './csp/records.js';
 export * from './manufacturer/client.js';
 export * from './metrics/registry.js';
 export * from './metrics/http.js';

@@ -163,18 +163,24 @@ export interface FrameUpBody {
     clientId: string;
     routeId: Uint8Array;
     frame: Uint8Array;
+    /** The device's communication record of the frame (frame-record.ts), when it sent one. */
+    record?: Uint8Array;
 }
 export function encodeFrameUp(b: FrameUpBody): Uint8Array {
-    return new ByteWriter().raw(b.correlationId).string(b.clientId).raw(b.routeId).bytes32(b.frame).finish();
+    const w = new ByteWriter().raw(b.correlationId).string(b.clientId).raw(b.routeId).bytes32(b.frame);
+    // The record trails the frame, so a body without one is the pre-records encoding.
+    if (b.record !== undefined) w.bytes16(b.record);
+    return w.finish();
 }
 export function decodeFrameUp(bytes: Uint8Array): FrameUpBody {
     const r = new ByteReader(bytes);
-    const b = {
+    const b: FrameUpBody = {
         correlationId: r.raw(CORRELATION_ID_BYTES),
         clientId: r.string(),
         routeId: r.raw(ROUTE_ID_BYTES),
         frame: r.bytes32(),
     };
+    if (r.remaining() > 0) b.record = r.bytes16();
     r.end();
     return b;
 }

@@ -6,14 +6,15 @@
  */
 import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's load-time logging
 import { join } from 'node:path';
-import { getSuite, type Suite } from '@m2m-fabric/protocol';
+import { CSP_WRITER, getSuite, type Suite } from '@m2m-fabric/protocol';
 import { EmbeddedLedger, type ChaincodeExecution } from '@m2m-fabric/embedded-ledger';
 import { decodeBlock, summariseBlock } from '@m2m-fabric/embedded-ledger';
 import type { LedgerConnection } from '@m2m-fabric/sdk';
 import { openObjectStore, type ObjectStore, EmbeddedObjectStore } from '@m2m-fabric/sdk';
 import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
-import { CspBackend } from '@m2m-fabric/services';
+import { CspBackend, RecordBatcher } from '@m2m-fabric/services';
+import type { AnchoredBatch } from '@m2m-fabric/sdk';
 import { FogGateway } from '@m2m-fabric/services';
 import { ManufacturerClient } from '@m2m-fabric/services';
 import { silentLogger, type Logger } from '@m2m-fabric/common';
@@ -71,6 +72,11 @@ export interface EmbeddedNetworkOptions {
     connect?: (mspId: string, name: string, role: string) => Promise<LedgerConnection>;
     /** More organisations on the channel (e.g. a second manufacturer for the console's access tests). */
     extraOrganisations?: readonly string[];
+    /**
+     * Communication records (docs/records.md): the CSP journals a record of every session-channel
+     * frame in a RecordBatcher under `<dataDir>/csp/records` and anchors its batches. Off unless set.
+     */
+    records?: { batchSize?: number; maxDelayMs?: number };
 }
 
 export interface LedgerTotals {
@@ -95,6 +101,14 @@ export class EmbeddedNetwork {
     private readonly connections: LedgerConnection[] = [];
     private fogFactories: (() => Promise<FogGateway>)[] = [];
     private cspFactory: (() => Promise<CspBackend>) | undefined;
+    /** The CSP's record batcher (with `records`), reopened with the CSP. */
+    recordBatcher: RecordBatcher | undefined;
+    /** The batcher's anchored log size when start() first opened it (what a run anchored is the difference). */
+    recordsAnchoredAtOpen: number | undefined;
+    /** Batches the CSP anchored since start(), oldest first. */
+    readonly anchoredBatches: AnchoredBatch[] = [];
+    /** The CSP's ledger connection, for qscc block reads (receipts). */
+    cspConnection: LedgerConnection | undefined;
 
     constructor(readonly options: EmbeddedNetworkOptions) {
         this.suite = getSuite(options.suiteId ?? 'P256-SHA256');
@@ -104,7 +118,7 @@ export class EmbeddedNetwork {
         return `fog-${index + 1}`;
     }
 
-    private async client(mspId: string, name: string, role: string): Promise<ChaincodeClient> {
+    private async connection(mspId: string, name: string, role: string): Promise<LedgerConnection> {
         let connection: LedgerConnection;
         if (this.options.connect !== undefined) connection = await this.options.connect(mspId, name, role);
         else {
@@ -112,7 +126,11 @@ export class EmbeddedNetwork {
             connection = await this.ledger.connect({ identity: enrolment.identity, signer: enrolment.signer });
         }
         this.connections.push(connection);
-        return new ChaincodeClient(connection, DEFAULT_CHAINCODE_NAME, 60_000);
+        return connection;
+    }
+
+    private async client(mspId: string, name: string, role: string): Promise<ChaincodeClient> {
+        return new ChaincodeClient(await this.connection(mspId, name, role), DEFAULT_CHAINCODE_NAME, 60_000);
     }
 
     async start(): Promise<void> {
@@ -148,7 +166,22 @@ export class EmbeddedNetwork {
         const ownLedger = await this.client(CSP_MSP, 'csp-backend', 'csp');
         const cspLedger = this.options.wrapCspLedger?.(ownLedger) ?? ownLedger;
         let cspPort = 0;
+        const records = this.options.records;
+        if (records !== undefined) this.cspConnection = await this.connection(CSP_MSP, 'csp-backend', 'csp');
         this.cspFactory = async () => {
+            this.recordBatcher =
+                records === undefined
+                    ? undefined
+                    : await RecordBatcher.open({
+                          dir: join(dataDir, 'csp', 'records'),
+                          writer: { suite: this.suite, writer: CSP_WRITER, secretKey: cspKey.privateKey },
+                          anchors: this.cspConnection!.getContract(DEFAULT_CHAINCODE_NAME, 'anchors'),
+                          store: wrap('csp'),
+                          ...(records.batchSize !== undefined ? { batchSize: records.batchSize } : {}),
+                          ...(records.maxDelayMs !== undefined ? { maxDelayMs: records.maxDelayMs } : {}),
+                          onAnchored: (batch) => this.anchoredBatches.push(batch),
+                      });
+            this.recordsAnchoredAtOpen ??= this.recordBatcher?.anchoredSize;
             const csp = new CspBackend({
                 brokerPort: cspPort,
                 key: cspKey,
@@ -157,6 +190,7 @@ export class EmbeddedNetwork {
                 dataDir: join(dataDir, 'csp'),
                 logger: log.child('csp'),
                 ...(ext !== undefined ? { brokerUrl: ext.url, brokerPassword: ext.passwords.csp } : {}),
+                ...(this.recordBatcher !== undefined ? { records: this.recordBatcher } : {}),
                 ...this.options.cspOptions,
             });
             await csp.start();
@@ -218,6 +252,7 @@ export class EmbeddedNetwork {
     /** Stops the CSP backend and starts it again (same key, store and data directory). */
     async restartCsp(pauseMs = 0): Promise<CspBackend> {
         await this.csp.close();
+        await this.recordBatcher?.close();
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.csp = await this.cspFactory!();
         return this.csp;
@@ -246,6 +281,7 @@ export class EmbeddedNetwork {
     async close(): Promise<void> {
         await Promise.allSettled(this.fogs.map((f) => f.close()));
         await this.csp?.close().catch(() => undefined);
+        await this.recordBatcher?.close().catch(() => undefined);
         for (const c of this.connections) c.close();
         await this.store?.close();
         await this.ledger?.close();

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { DeviceAgent, type SessionStep } from '@m2m-fabric/device';
 import { readDeviceState } from '@m2m-fabric/device';
 import { errorCodeOf } from '@m2m-fabric/common';
+import { DEFAULT_CHAINCODE_NAME, buildReceipt, encodeReceipt, fetchBlockByTxId, verifyReceipt } from '@m2m-fabric/sdk';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
 
 export interface DemoOptions {
@@ -61,6 +62,23 @@ export interface DemoSummary {
     durationMs: number;
     /** This run's share of the totals above (which count since the first run on the data directory). */
     thisRun: RunFigures;
+    /** Communication records of this run's session-channel frames (docs/records.md). */
+    records: RecordFigures;
+}
+
+/** What the CSP's record batcher did in one run. */
+export interface RecordFigures {
+    /** Records journaled: the devices' records of the frames they sent, and the CSP's of its own. */
+    created: number;
+    fromDevices: number;
+    fromCsp: number;
+    /** Batches anchored on the ledger this run, and the records they cover. */
+    batchesAnchored: number;
+    recordsAnchored: number;
+    /** Every journaled record is anchored (the batcher drained) at the end of the run. */
+    allAnchored: boolean;
+    /** One record's receipt verified offline against the channel's MSP roots (undefined: none anchored). */
+    receipt?: { writer: string; sequence: number; leafIndex: number; bytes: number; verified: boolean };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -79,6 +97,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         dataDir: options.dataDir,
         fogs: options.fogs,
         batchTimeoutMs: options.batchTimeoutMs,
+        // Records cut at one BatchTimeout, so a batch is anchored about two BatchTimeouts after its first record.
+        records: { maxDelayMs: options.batchTimeoutMs },
         ...(options.extraOrganisations !== undefined ? { extraOrganisations: options.extraOrganisations } : {}),
     });
     say(
@@ -217,6 +237,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         );
         latencies.sort((a, b) => a - b);
         roundTrips.sort((a, b) => a - b);
+        const recordFigures = await anchorRecords(net, say);
         const totals = await net.ledgerTotals();
         const storedObjects = await net.storedObjects();
         const summary: DemoSummary = {
@@ -248,6 +269,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                 onChainBytes: totals.onChainBytes - before.onChainBytes,
                 storedObjects: storedObjects - before.storedObjects,
             },
+            records: recordFigures,
         };
         await attached?.hold(summary);
         return summary;
@@ -255,6 +277,69 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         await attached?.close();
         await net.close();
     }
+}
+
+/**
+ * Waits until every record the CSP journaled is anchored, then builds one record's receipt (the
+ * last record of the last batch) and verifies it offline against the channel's MSP roots.
+ */
+async function anchorRecords(net: EmbeddedNetwork, say: (msg: string) => void): Promise<RecordFigures> {
+    const batcher = net.recordBatcher;
+    const counts = net.csp.records;
+    const fromDevices = counts?.received ?? 0;
+    const fromCsp = counts?.sent ?? 0;
+    const figures: RecordFigures = {
+        created: fromDevices + fromCsp,
+        fromDevices,
+        fromCsp,
+        batchesAnchored: 0,
+        recordsAnchored: 0,
+        allAnchored: false,
+    };
+    if (batcher === undefined) return figures;
+    await batcher.drain();
+    figures.allAnchored = batcher.anchoredSize === batcher.durableSize;
+    const batches = net.anchoredBatches;
+    figures.batchesAnchored = batches.length;
+    figures.recordsAnchored = batcher.anchoredSize - (net.recordsAnchoredAtOpen ?? 0);
+    const last = batches[batches.length - 1];
+    say(
+        `communication records: ${figures.created} signed record(s) this run (${fromDevices} by devices with d_i, ${fromCsp} by the CSP), ` +
+            `frames -> IPFS object store under their CIDs, records -> CSP journal; ${figures.batchesAnchored} Merkle batch root(s) anchored -> ledger`,
+    );
+    if (last !== undefined && net.cspConnection !== undefined && net.ledger !== undefined) {
+        const leafIndex = last.treeSize - 1;
+        const receipt = encodeReceipt(
+            buildReceipt(
+                {
+                    record: await batcher.readRecord(leafIndex),
+                    writer: last.writer,
+                    sequence: last.sequence,
+                    leafIndex,
+                    treeSize: last.treeSize,
+                    inclusionProof: batcher.tree.inclusionProof(leafIndex, last.treeSize),
+                    root: last.root,
+                    transactionId: last.transactionId,
+                },
+                await fetchBlockByTxId(net.cspConnection, last.transactionId),
+            ),
+        );
+        let verified = false;
+        try {
+            verifyReceipt(net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME), receipt);
+            verified = true;
+        } catch (err) {
+            say(`receipt of record ${leafIndex} did not verify: ${(err as Error).message}`);
+        }
+        figures.receipt = { writer: last.writer, sequence: last.sequence, leafIndex, bytes: receipt.length, verified };
+        if (verified) {
+            say(
+                `receipt of record ${leafIndex} (batch ${last.sequence} of ${last.writer}, ${receipt.length} bytes) verified offline: ` +
+                    `record signature, Merkle path, block orderer signature and MAJORITY endorsements against the MSP roots`,
+            );
+        }
+    }
+    return figures;
 }
 
 export function formatSummary(s: DemoSummary): string {
@@ -266,6 +351,10 @@ export function formatSummary(s: DemoSummary): string {
         `this run: sessions established ${s.established}, failed ${s.failed}${failures === '' ? '' : ` (${failures})`}`,
         `this run: session latency p50 ${s.latency_ms.p50} ms, p95 ${s.latency_ms.p95} ms (BatchTimeout ${s.batchTimeoutMs} ms); telemetry round trips ${s.telemetryRoundTrips}, p50 ${s.roundTrip_ms.p50} ms`,
         `this run: ledger +${r.transactions} transactions (${r.validTransactions} valid) in +${r.blocks} blocks, +${r.onChainBytes} bytes on chain; +${r.storedObjects} objects in the IPFS store; ${(s.durationMs / 1000).toFixed(1)} s`,
+        `this run: communication records ${s.records.created} (${s.records.fromDevices} device, ${s.records.fromCsp} CSP), ${s.records.recordsAnchored} anchored in ${s.records.batchesAnchored} batch(es)${s.records.allAnchored ? ', none left unanchored' : ''}; ` +
+            (s.records.receipt === undefined
+                ? 'no receipt'
+                : `receipt of record ${s.records.receipt.leafIndex} (batch ${s.records.receipt.sequence}) ${s.records.receipt.verified ? 'verified offline' : 'FAILED verification'}`),
         `since the first run: ledger ${s.transactions} transactions (${s.validTransactions} valid) in ${s.blocks} blocks, ${s.onChainBytes} bytes on chain; ${s.storedObjects} objects in the IPFS store`,
     ].join('\n');
 }

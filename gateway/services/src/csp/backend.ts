@@ -42,6 +42,7 @@ import type { QueryPrivateArea } from '@m2m-fabric/device';
 import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
+import { CspRecords, type RecordSink } from './records.js';
 import { approveFog, issueRequest } from './issuance.js';
 import { cspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
@@ -71,6 +72,12 @@ export interface CspBackendOptions {
     maxConcurrentSessions?: number;
     logger?: Logger;
     metrics?: MetricsRegistry;
+    /**
+     * Communication records (records.ts): when set, every session-channel frame the CSP receives
+     * must come with the device's record and every frame it sends gets the CSP's, each journaled
+     * here (the CSP's RecordBatcher) before the frame is answered or sent.
+     */
+    records?: RecordSink;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -95,6 +102,8 @@ export class CspBackend {
     private delivery!: InstructionDelivery;
     private handlers!: CspHandlerContext;
     private readonly eventHandlers: Record<string, ChaincodeEventHandler>;
+    /** The CSP's communication records, when `records` is set (counts of what was journaled). */
+    records: CspRecords | undefined;
     private broker: EmbeddedBroker | undefined;
     private instructionTimer: NodeJS.Timeout | undefined;
     private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
@@ -150,6 +159,11 @@ export class CspBackend {
             },
             queryArea: (equipmentId) => this.queryAreas?.(equipmentId),
         };
+        if (options.records !== undefined) {
+            this.records = new CspRecords(ctx, options.records);
+            this.handlers.records = this.records;
+            this.channels.records = this.records;
+        }
         for (const s of ctx.sessions.values()) if (s.state === 'syncing') void this.synchroniser.resume(s);
 
         if (options.brokerUrl === undefined) {

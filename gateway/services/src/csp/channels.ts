@@ -5,6 +5,7 @@
 import { fromHex, SessionChannel, type FrameType } from '@m2m-fabric/protocol';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import type { CspContext } from './context.js';
+import type { CspRecords } from './records.js';
 import type { StoredSession } from './session-store.js';
 
 /** Sequence numbers reserved per store write, so a frame never waits for the disk. */
@@ -17,6 +18,8 @@ export interface ChannelEntry {
 
 export class CspChannels {
     private readonly open = new Map<string, ChannelEntry>();
+    /** When set, each sealed frame's CSP record is journaled before seal() returns it. */
+    records: CspRecords | undefined;
 
     constructor(private readonly ctx: CspContext) {}
 
@@ -65,11 +68,16 @@ export class CspChannels {
         await this.ctx.sessions.set(key, s);
     }
 
-    /** Seals one frame on a route, reserving more sequence numbers first when they ran out. */
+    /**
+     * Seals one frame on a route, reserving more sequence numbers first when they ran out. With
+     * records on, the CSP's record of the frame is durable before the frame is returned to be sent.
+     */
     async seal(key: string, type: FrameType, payload: Uint8Array): Promise<Uint8Array> {
         const entry = await this.get(key);
         const st = entry.channel.exportState();
         if (BigInt(st.sendSeq) >= entry.reservedSendSeq) await this.persist(key, entry, true);
-        return entry.channel.seal(type, payload);
+        const frame = await entry.channel.seal(type, payload);
+        await this.records?.send(key, frame);
+        return frame;
     }
 }

@@ -18,6 +18,11 @@ export interface StoredSession {
     /** Where the device was last seen, for pushing instructions. */
     lastClientId?: string;
     establishedAt?: number;
+    /**
+     * H(Q_i) from the ledger's session record: the keyId the device's communication records name
+     * as their sender (absent in sessions stored before records; read from the ledger then).
+     */
+    publicKeyCommitment?: string;
 }
 
 /** One Upload frame's payload as the CSP received it. */

@@ -158,6 +158,7 @@ export class CspSynchroniser {
             dynamicId: toHex(result.dynamicId),
             symKey: toHex(result.symKey),
             synchronisation: toHex(result.synchronisation),
+            publicKeyCommitment: record.publicKeyCommitment,
         };
         // The 'syncing' record and the submission overlap (the record is durable long before the commit,
         // which waits for a BatchTimeout). Should the CSP stop before the record is on disk, the fog

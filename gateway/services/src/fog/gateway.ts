@@ -114,6 +114,7 @@ const DEVICE_HANDLERS: Partial<Record<number, DeviceHandler>> = {
     [EnvelopeKind.Query]: handleQuery,
     [EnvelopeKind.QueryListen]: handleQueryListen,
     [EnvelopeKind.QueryAnswer]: handleQueryAnswer,
+    [EnvelopeKind.RecordedFrame]: handleFrame,
 };
 
 /** Link message kinds the CSP sends a fog, and their handlers. */

@@ -2,7 +2,7 @@
  * The record batcher of a writer (the CSP, or a fog for the records it relays): records are
  * verified, journaled on disk and acknowledged only once the journal is fsync'd (in groups, so
  * one fsync covers every record that arrived meanwhile); stripped payloads go to the object store
- * under their CID before the acknowledgement; batches are cut by size or by time and anchored one
+ * under their CID, one putMany per group, before the group's journal write and acknowledgement; batches are cut by size or by time and anchored one
  * at a time through the anchors contract (docs/records.md).
  *
  * Crash safety: the journal is the writer's log, in order. After a restart (kill -9 anywhere) the
@@ -69,6 +69,8 @@ function journalCorrupt(message: string): ProtocolError {
 
 interface Pending {
     entry: Buffer;
+    /** The stripped payload, stored with the group before the journal write. */
+    payload: Uint8Array | undefined;
     resolve: () => void;
     reject: (error: Error) => void;
 }
@@ -81,6 +83,8 @@ export class RecordBatcher {
     readonly #tree = new MerkleTree();
     #journal: FileHandle | undefined;
     #journalBytes = 0;
+    /** Journal offset of each durable record's entry, by leaf index (for readRecord). */
+    #offsets: number[] = [];
     #pending: Pending[] = [];
     #syncTimer: NodeJS.Timeout | undefined;
     #syncing: Promise<void> = Promise.resolve();
@@ -145,6 +149,7 @@ export class RecordBatcher {
                 await this.#journal.sync();
                 break;
             }
+            this.#offsets.push(offset);
             offset = end;
         }
         this.#journalBytes = offset;
@@ -220,10 +225,6 @@ export class RecordBatcher {
                     'the payload is not the one the record names',
                 );
             }
-            if (this.#options.store !== undefined) {
-                const cid = await this.#options.store.put(payload);
-                if (cid !== recordPayloadAddress(payload)) throw new Error(`the store returned ${cid}`);
-            }
         }
         const entry = Buffer.alloc(HEADER_BYTES + recordBytes.length);
         entry.writeUInt32BE(recordBytes.length, 0);
@@ -232,28 +233,56 @@ export class RecordBatcher {
         // The leaf index is fixed by the order entries enter the journal buffer.
         const leafIndex = this.#tree.appendLeafHash(merkleLeafHash(recordBytes));
         await new Promise<void>((resolve, reject) => {
-            this.#pending.push({ entry, resolve, reject });
+            this.#pending.push({ entry, payload, resolve, reject });
             this.#syncTimer ??= setTimeout(() => {
                 this.#syncTimer = undefined;
-                this.#syncing = this.#syncing.then(() => this.#flush());
+                void this.#flush();
             }, this.#syncDelayMs);
         });
         return { leafIndex, record };
     }
 
-    /** Writes and fsyncs every pending entry at once, then acknowledges them. */
-    async #flush(): Promise<void> {
+    /**
+     * Group commit, pipelined: the pending group's payloads go to the store in one putMany at once
+     * (so several groups' payloads are written concurrently), and its journal entries are written
+     * and fsync'd in one write after the previous group's and after its own payloads are stored —
+     * so a journaled record's payload is always in the store, and the journal keeps leaf order.
+     * Then the group is acknowledged.
+     */
+    #flush(): Promise<void> {
         const group = this.#pending;
         this.#pending = [];
-        if (group.length === 0) return;
+        if (group.length === 0) return this.#syncing;
+        const store = this.#options.store;
+        const payloads = group.flatMap((p) => (p.payload === undefined ? [] : [p.payload]));
+        const stored =
+            store === undefined || payloads.length === 0
+                ? Promise.resolve()
+                : store.putMany(payloads).then((cids) => {
+                      for (let i = 0; i < payloads.length; i++) {
+                          if (cids[i] !== recordPayloadAddress(payloads[i]!))
+                              throw new Error(`the store returned ${cids[i]}`);
+                      }
+                  });
+        stored.catch(() => undefined); // handled in #commit
+        this.#syncing = this.#syncing.then(() => this.#commit(group, stored));
+        return this.#syncing;
+    }
+
+    async #commit(group: Pending[], stored: Promise<void>): Promise<void> {
         try {
+            if (this.#failure !== undefined) throw this.#failure;
+            await stored;
             const data = Buffer.concat(group.map((p) => p.entry));
             await this.#journal!.write(data, 0, data.length, this.#journalBytes);
             await this.#journal!.datasync();
-            this.#journalBytes += data.length;
+            for (const p of group) {
+                this.#offsets.push(this.#journalBytes);
+                this.#journalBytes += p.entry.length;
+            }
             this.#durableSize += group.length;
         } catch (error) {
-            this.#failure = error instanceof Error ? error : new Error(String(error));
+            this.#failure ??= error instanceof Error ? error : new Error(String(error));
             for (const p of group) p.reject(this.#failure);
             return;
         }
@@ -312,6 +341,20 @@ export class RecordBatcher {
             }
         })();
         return this.#anchoring;
+    }
+
+    /**
+     * The encoded record at a leaf of the writer's log (a durable one), read back from the journal:
+     * what a receipt for that record carries. @throws RangeError for a leaf not durable yet
+     */
+    async readRecord(leafIndex: number): Promise<Uint8Array> {
+        const offset = this.#offsets[leafIndex];
+        if (offset === undefined || this.#journal === undefined) throw new RangeError(`no durable record ${leafIndex}`);
+        const header = Buffer.alloc(HEADER_BYTES);
+        await this.#journal.read(header, 0, HEADER_BYTES, offset);
+        const record = Buffer.alloc(header.readUInt32BE(0));
+        await this.#journal.read(record, 0, record.length, offset + HEADER_BYTES);
+        return new Uint8Array(record);
     }
 
     /** Resolves when every acknowledged record is anchored. */

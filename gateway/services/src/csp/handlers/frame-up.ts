@@ -2,6 +2,7 @@
  * Link message FrameUp (fog → CSP): one session-channel frame from a device, relayed by its fog
  * unread. Upload → stored as telemetry and acknowledged; Ack of a Download → the instruction leaves
  * the outbox; Ack-type poll → Confirm again. Then whatever instructions wait for the device go out.
+ * With records on (../records.ts) the device's record of the frame is journaled first.
  */
 import { FrameType, fromHex } from '@m2m-fabric/protocol';
 import { errorCodeOf, routeKey } from '@m2m-fabric/common';
@@ -35,6 +36,17 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
     s.lastClientId = up.clientId;
     s.fogId = fogId;
     await channels.persist(key, entry, true);
+    if (h.records !== undefined) {
+        // The device's record of this frame is durable before anything answers the frame.
+        try {
+            await h.records.receive(key, up.frame, up.record);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            ctx.m.frames.inc({ type: 'record', outcome: code });
+            await reply({ ok: false, code, detail: (err as Error).message });
+            return;
+        }
+    }
     if (opened.type === FrameType.Ack && opened.payload.length === 8) {
         // The device acknowledges a Download frame: its instruction leaves the outbox.
         const seq = new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);

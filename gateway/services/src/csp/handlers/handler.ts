@@ -2,6 +2,7 @@
 import type { CspChannels } from '../channels.js';
 import type { CspContext } from '../context.js';
 import type { InstructionDelivery } from '../instruction-delivery.js';
+import type { CspRecords } from '../records.js';
 import type { CspSynchroniser } from '../synchronisation.js';
 import type { TelemetryRecord } from '../session-store.js';
 import type { QueryPrivateArea } from '@m2m-fabric/device';
@@ -11,6 +12,8 @@ export interface CspHandlerContext {
     channels: CspChannels;
     synchroniser: CspSynchroniser;
     delivery: InstructionDelivery;
+    /** Communication records of the session channel, when the CSP keeps them. */
+    records?: CspRecords;
     /** Called with every telemetry record stored. */
     onTelemetry(record: TelemetryRecord): void;
     /** Paper 000 step 4: the CSP's private area for an offline machine, if it answers for it. */

@@ -1,0 +1,92 @@
+/**
+ * The CSP's communication records (paper 000 §4.3, docs/records.md): for every frame that crosses
+ * a session channel, the sender's signed record goes into the CSP's record batcher with the frame
+ * as its stripped payload, before the frame's acknowledgement (or the frame itself) leaves.
+ *
+ *  - A frame from a device comes with the device's record, signed with the session's d_i and
+ *    naming H(Q_i) — the ledger's session record — as its sender: checked against the frame and
+ *    the session (recordMismatch / recordSenderMismatch / recordSignatureInvalid otherwise), then
+ *    journaled. The CSP answers the frame only once the record is durable.
+ *  - A frame the CSP sends (Confirm, Ack, Download) gets the CSP's record, signed with the CSP key
+ *    d_c, journaled before the frame is handed to the fog.
+ */
+import {
+    PartyRole,
+    RecordSigner,
+    checkFrameRecord,
+    encodeFrameRecord,
+    fromHex,
+    type Party,
+} from '@m2m-fabric/protocol';
+import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
+import { ErrorCode } from '@m2m-fabric/protocol';
+import type { CspContext } from './context.js';
+import type { StoredSession } from './session-store.js';
+
+/** Where records go: the CSP's RecordBatcher (records/batcher.ts), or anything that journals like it. */
+export interface RecordSink {
+    /** Resolves once the record is durable (the acknowledgement); rejects for a bad record. */
+    ingest(record: Uint8Array, payload?: Uint8Array): Promise<unknown>;
+}
+
+export class CspRecords {
+    readonly #ctx: CspContext;
+    readonly #sink: RecordSink;
+    readonly #signer: RecordSigner;
+    #received = 0;
+    #sent = 0;
+
+    constructor(ctx: CspContext, sink: RecordSink) {
+        this.#ctx = ctx;
+        this.#sink = sink;
+        this.#signer = new RecordSigner(ctx.suite, ctx.key.privateKey);
+    }
+
+    /** Records of device frames journaled. */
+    get received(): number {
+        return this.#received;
+    }
+    /** Records of the CSP's own frames journaled. */
+    get sent(): number {
+        return this.#sent;
+    }
+
+    get #csp(): Party {
+        return this.#signer.party(PartyRole.Csp);
+    }
+
+    /** The device party of a session: its H(Q_i), from the store or (older sessions) the ledger. */
+    async #device(key: string, s: StoredSession): Promise<Party> {
+        if (s.publicKeyCommitment === undefined) {
+            const record = await this.#ctx.ledgerCall(() => this.#ctx.ledger.getSession(s.primaryHash));
+            s.publicKeyCommitment = record.publicKeyCommitment;
+            await this.#ctx.sessions.set(key, s);
+        }
+        return { role: PartyRole.Device, keyId: fromHex(s.publicKeyCommitment) };
+    }
+
+    /**
+     * Checks the device's record of a frame it sent on this session and journals it with the frame.
+     * @throws ServiceError recordMismatch when the frame came without a record; the record's
+     *   DecodeError / VerificationError when it does not describe the frame or the session
+     */
+    async receive(key: string, frame: Uint8Array, record: Uint8Array | undefined): Promise<void> {
+        const s = this.#ctx.sessions.get(key);
+        if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
+        if (record === undefined) {
+            throw new ServiceError(ErrorCode.RecordMismatch, 'the frame came without its communication record');
+        }
+        checkFrameRecord(record, frame, { sender: await this.#device(key, s), receiver: this.#csp });
+        await this.#sink.ingest(record, frame);
+        this.#received++;
+    }
+
+    /** Signs the CSP's record of a frame it is about to send on this session and journals it. */
+    async send(key: string, frame: Uint8Array): Promise<void> {
+        const s = this.#ctx.sessions.get(key);
+        if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
+        const record = encodeFrameRecord(this.#signer, PartyRole.Csp, await this.#device(key, s), frame);
+        await this.#sink.ingest(record, frame);
+        this.#sent++;
+    }
+}
