@@ -182,6 +182,9 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
     const rearm = async (name: 'fog' | 'csp', spec: string | undefined): Promise<void> => {
         if (spec === undefined && !armed.has(name) && alive(name)) return;
         await procs.get(name)?.stop();
+        // The broker (or the peer) may be down from the last cell: a service does not start without it.
+        if (!broker.running) await broker.restart();
+        if (!alive('peer')) await startPeer();
         const env = spec === undefined ? {} : { M2M_FAULT_KILL_AT: spec };
         if (name === 'fog') await startFog(env);
         else await startCsp(false, env);

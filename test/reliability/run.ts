@@ -117,5 +117,10 @@ if (values.help === true || suite === undefined || suites[suite] === undefined) 
     console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
     process.exit(suite === undefined || values.help === true ? 0 : 2);
 }
-const ok = await suites[suite]();
+// A library's uncaughtException logger (fabric-common's) keeps a failed top-level await from ending
+// the process with an error: catch it here, so a broken run exits non-zero.
+const ok = await suites[suite]().catch((err: unknown) => {
+    console.error(`${suite} failed:`, err);
+    return false;
+});
 process.exit(ok ? 0 : 1);
