@@ -27,6 +27,7 @@ const SLOW = {
     'services/broker-outage.test.js': 'stops and restarts a mosquitto broker',
     'records/batcher.test.js': 'kills batcher child processes at every step',
     'reliability/fuzz.test.js': 'a fuzz slice through running services and the Gateway endpoint',
+    'reliability/recovery.test.js': 'kills the fog and the broker mid-session, real processes',
     'console/browser.test.js': 'drives Debian chromium over a demo deployment',
     'services/spinning.test.js': 'the whole cotton-spinning scenario (six machines, sessions, queries, traces)',
     'console/records-trace.test.js': 'drives Debian chromium over records and lots',

@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createM1, decodePoint, decodeScalar, encodePoint, fromHex, getSuite, toHex } from '@m2m-fabric/protocol';
-import { TopicLayout, type FaultStep } from '@m2m-fabric/common';
+import { FAULT_STEPS, TopicLayout, type FaultStep } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
 import { ChaincodeClient, connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { verifyLedger } from '@m2m-fabric/embedded-ledger';
@@ -26,12 +26,42 @@ import { CliProcess, runCli } from '../services/helpers/process.js';
 export type Victim = 'device' | 'fog' | 'csp' | 'broker' | 'peer';
 export const VICTIMS: Victim[] = ['device', 'fog', 'csp', 'broker', 'peer'];
 
-/** Which process reaches each step, so the kill point is armed there. */
-export const FAULT_HOOKS: Partial<Record<FaultStep, 'device' | 'fog' | 'csp'>> = {
-    M1: 'device',
-    M3: 'device',
-    Confirm: 'device',
-};
+/**
+ * Which process reaches each step, so the kill point is armed there (M2M_FAULT_KILL_AT in that
+ * process's environment): the device sends M1 and M3 and opens the Confirm; the fog answers M2,
+ * submits the activation, sees it commit and forwards M4; the CSP submits the synchronisation and
+ * sends the Confirm (a device victim at Confirm is killed by its own kill point, on receipt).
+ */
+export function hostOf(victim: Victim, step: FaultStep): 'device' | 'fog' | 'csp' {
+    switch (step) {
+        case 'M1':
+        case 'M3':
+            return 'device';
+        case 'M2':
+        case 'activation-submit':
+        case 'activation-commit':
+        case 'M4-forward':
+            return 'fog';
+        case 'sync-submit':
+            return 'csp';
+        case 'Confirm':
+            return victim === 'device' ? 'device' : 'csp';
+    }
+}
+
+export interface FaultMatrixOptions {
+    /** Sessions in all: the faulted cells first, then sessions without faults up to this many. */
+    sessions: number;
+    devices?: number;
+    /** Faulted sessions per cell (victim x step). */
+    perCell?: number;
+    /** Only these cells (default: every victim at every step). */
+    cells?: { victim: Victim; step: FaultStep }[];
+    /** How long a killed process stays down before it is restarted. */
+    restartDelayMs?: number;
+    /** Device runs after the faulted one, each after restarting whatever is down. */
+    maxRetries?: number;
+}
 
 export interface CellResult {
     victim: Victim;
@@ -41,6 +71,8 @@ export interface CellResult {
     first: string;
     retries: number;
     recovered: boolean;
+    /** The session established on retry used the certificate reserved by the faulted run. */
+    sameCertificate: boolean;
 }
 
 export interface FaultResult {
@@ -51,13 +83,17 @@ export interface FaultResult {
     unfinished: number;
     ledgerVerified: boolean;
     notArmed: string[];
+    /** Counters still pending (a session neither established nor refused for good) at the end. */
+    pendingAtEnd: number;
+    perCell: number;
+    restartDelayMs: number;
     durationMs: number;
 }
 
 const ESTABLISHED = /session counter (\d+) established/g;
 const ACKED = /telemetry frame \d+ acknowledged by the CSP/g;
 
-export async function runFaultMatrix(options: { sessions: number; devices?: number }): Promise<FaultResult> {
+export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultResult> {
     if (MOSQUITTO === undefined) throw new Error('mosquitto not installed (apt-get install mosquitto)');
     const started = performance.now();
     const dir = await mkdtemp(join(tmpdir(), 'm2m-faults-'));
@@ -131,22 +167,29 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
         return p !== undefined && p.child.exitCode === null && p.child.signalCode === null;
     };
     const pidOf = (victim: Victim): number | undefined =>
-        victim === 'broker'
-            ? (broker as unknown as { child?: { pid?: number } }).child?.pid
-            : procs.get(victim)?.child.pid;
+        victim === 'broker' ? broker.pid : alive(victim) ? procs.get(victim)?.child.pid : undefined;
     const restartDead = async (): Promise<void> => {
         if (!alive('peer')) {
             await startPeer();
             // The services reconnect to the peer on their own (same ports, same TLS material).
         }
-        const handle = broker as unknown as { child?: { exitCode: number | null; signalCode: string | null } };
-        // Killed by a signal from another process: exitCode stays null and signalCode is set. The
-        // helper's stop() waits for an exit it already missed, so forget the dead child first.
-        if (handle.child !== undefined && (handle.child.exitCode !== null || handle.child.signalCode !== null))
-            handle.child = undefined;
-        if (handle.child === undefined) await broker.restart();
+        if (!broker.running) await broker.restart();
         if (!alive('csp')) await startCsp();
         if (!alive('fog')) await startFog();
+    };
+    /** The fog or CSP restarted with (or without) a kill point in its environment. */
+    const armed = new Set<string>();
+    const rearm = async (name: 'fog' | 'csp', spec: string | undefined): Promise<void> => {
+        if (spec === undefined && !armed.has(name) && alive(name)) return;
+        await procs.get(name)?.stop();
+        // The broker (or the peer) may be down from the last cell: a service does not start without it.
+        if (!broker.running) await broker.restart();
+        if (!alive('peer')) await startPeer();
+        const env = spec === undefined ? {} : { M2M_FAULT_KILL_AT: spec };
+        if (name === 'fog') await startFog(env);
+        else await startCsp(false, env);
+        if (spec === undefined) armed.delete(name);
+        else armed.add(name);
     };
     const ok = async (args: string[], env: NodeJS.ProcessEnv): Promise<string> => {
         const r = await runCli(args, 120_000, env);
@@ -160,7 +203,8 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
     let acknowledged = 0;
     let unfinished = 0;
     const devices = options.devices ?? 4;
-    const perDevice = Math.ceil(options.sessions / devices) + 40;
+    const perDevice =
+        Math.ceil(options.sessions / devices) + 40 + Math.ceil(((options.perCell ?? 1) * 40 * 4) / devices);
     const states: string[] = [];
     try {
         await startPeer();
@@ -194,7 +238,12 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
             states.push(state);
         }
         /** One device run; returns its output (sessions and acknowledgements are counted). */
-        const device = async (state: string, n: number, env: NodeJS.ProcessEnv = {}): Promise<string> => {
+        const device = async (
+            state: string,
+            n: number,
+            env: NodeJS.ProcessEnv = {},
+            onSpawn?: (pid: number) => Promise<void>,
+        ): Promise<string> => {
             const r = await runCli(
                 [
                     'device',
@@ -211,61 +260,69 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
                 ],
                 120_000,
                 env,
+                onSpawn,
             );
             sessions += [...r.out.matchAll(ESTABLISHED)].length;
             acknowledged += [...r.out.matchAll(ACKED)].length;
             // A run ends established, with a typed error (`<code>: ...`), or killed by its kill point.
             const typed =
-                /^(error )?[A-Za-z]+Error: [a-zA-Z-]+: |^[a-zA-Z-]+: /m.test(r.out) || /fault point/.test(r.out);
+                /^(error )?[A-Za-z]+Error: [a-zA-Z-]+: |^[a-zA-Z-]+: /m.test(r.out) ||
+                /fault point/.test(r.out) ||
+                r.signal === 'SIGKILL';
             if (r.code !== 0 && !typed) unfinished++;
             return r.out;
         };
 
-        const steps = Object.keys(FAULT_HOOKS) as FaultStep[];
+        const perCell = options.perCell ?? 1;
+        const restartDelayMs = options.restartDelayMs ?? 300;
+        const maxRetries = options.maxRetries ?? 6;
+        const cellList = options.cells ?? VICTIMS.flatMap((victim) => FAULT_STEPS.map((step) => ({ victim, step })));
         let cellIndex = 0;
-        for (const victim of VICTIMS) {
-            for (const step of [
-                'M1',
-                'M2',
-                'M3',
-                'activation-submit',
-                'activation-commit',
-                'M4-forward',
-                'sync-submit',
-                'Confirm',
-            ] as FaultStep[]) {
-                if (!steps.includes(step)) {
-                    notArmed.push(`${victim}@${step}`);
-                    continue;
-                }
+        for (const { victim, step } of cellList) {
+            for (let k = 0; k < perCell; k++) {
                 const state = states[cellIndex++ % states.length]!;
-                const pid = victim === 'device' ? undefined : pidOf(victim);
-                if (pid !== undefined) await writeFile(pidFile, String(pid));
-                const spec = victim === 'device' ? `${step}:1` : `${step}:1:@${pidFile}`;
-                const out = await device(state, 1, { M2M_FAULT_KILL_AT: spec });
-                const killed = /fault point/.test(out);
-                const first = /session counter \d+ established/.test(out)
+                const host = hostOf(victim, step);
+                const self = victim === host;
+                const spec = self ? `${step}:1` : `${step}:1:@${pidFile}`;
+                if (host !== 'device') await rearm(host, spec);
+                const before = (await readDeviceState(state))!;
+                const reserved = before.pendingCounter ?? before.nextCounter;
+                // The victim's pid, read by the kill point when the step is reached.
+                if (!self && victim !== 'device') await writeFile(pidFile, String(pidOf(victim) ?? 0));
+                const out = await device(
+                    state,
+                    1,
+                    host === 'device' ? { M2M_FAULT_KILL_AT: spec } : {},
+                    victim === 'device' && !self ? (pid) => writeFile(pidFile, String(pid)) : undefined,
+                );
+                const hostOut = host === 'device' ? out : (procs.get(host)?.out ?? '');
+                const killed = /fault point/.test(hostOut);
+                const established = /session counter \d+ established/.exec(out);
+                const first = established
                     ? 'established'
                     : killed && victim === 'device'
                       ? 'killed'
                       : (/([a-zA-Z-]+): /.exec(out.split('\n').find((l) => /error|Error/.test(l)) ?? '')?.[1] ??
                         'failed');
-                await new Promise((r) => setTimeout(r, 300));
+                await new Promise((r) => setTimeout(r, restartDelayMs));
+                if (host !== 'device') await rearm(host, undefined);
                 await restartDead();
                 let retries = 0;
-                let recovered = first === 'established';
-                while (!recovered && retries < 5) {
+                let recoveredBy = established?.[0];
+                while (recoveredBy === undefined && retries < maxRetries) {
                     retries++;
                     const again = await device(state, 1);
-                    recovered = /session counter \d+ established/.test(again);
-                    if (!recovered) {
+                    recoveredBy = /session counter \d+ established/.exec(again)?.[0];
+                    if (recoveredBy === undefined) {
                         await new Promise((r) => setTimeout(r, 1_000));
                         await restartDead();
                     }
                 }
-                cells.push({ victim, step, killed, first, retries, recovered });
+                const recovered = recoveredBy !== undefined;
+                const sameCertificate = recoveredBy === `session counter ${reserved} established`;
+                cells.push({ victim, step, killed, first, retries, recovered, sameCertificate });
                 process.stderr.write(
-                    `[faults] ${victim}@${step}: killed ${killed}, first ${first}, retries ${retries}, recovered ${recovered} (${sessions} sessions so far)\n`,
+                    `[faults] ${victim}@${step} #${k + 1}: killed ${killed}, first ${first}, retries ${retries}, recovered ${recovered}, same certificate ${sameCertificate} (${sessions} sessions so far)\n`,
                 );
             }
         }
@@ -282,6 +339,7 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
         const config = loadFabricConfig({ file: conn('csp') });
         const ledger = new ChaincodeClient(await connectFabric(config), config.chaincodeName);
         let lostPaidCertificates = 0;
+        let pendingAtEnd = 0;
         let stored = 0;
         for (const path of states) {
             const s = (await readDeviceState(path))!;
@@ -289,6 +347,7 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
             const secrets = { w: decodeScalar(suite, fromHex(s.w)), equipmentId: s.equipmentId };
             const Qf = decodePoint(suite, fromHex(s.fog.publicKey));
             const Qc = decodePoint(suite, fromHex(s.cspPublicKey));
+            if (s.pendingCounter !== undefined) pendingAtEnd++;
             for (let c = 1n; c < BigInt(s.nextCounter); c++) {
                 const { session } = await createM1(suite, secrets, c, s.fog.id, Qf, Qc);
                 const record = await ledger.getCertificate(toHex(encodePoint(suite, session.idCert)));
@@ -318,6 +377,9 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
             unfinished,
             ledgerVerified: verified,
             notArmed,
+            pendingAtEnd,
+            perCell: options.perCell ?? 1,
+            restartDelayMs: options.restartDelayMs ?? 300,
             durationMs: Math.round(performance.now() - started),
         };
     } finally {

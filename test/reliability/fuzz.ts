@@ -9,6 +9,8 @@
  *  - fog -> CSP link messages, one target per type: Forward (M4 and what Alg. 3 needs) and FrameUp,
  *    sent with fog-1's broker login; bodies are mutated and then signed with fog-1's key, so the CSP
  *    must parse them, plus mutations of the signed message itself;
+ *  - CSP -> fog link messages, Result and FrameDown, likewise signed with the CSP's key, into the
+ *    fog's link dispatcher;
  *  - chaincode invocations through the Fabric Gateway endpoint (EmbeddedGatewayServer, reached with
  *    @hyperledger/fabric-gateway over gRPC/TLS): every transaction called by its legitimate role with
  *    one argument or transient entry mutated.
@@ -58,6 +60,7 @@ import { routeIdFor } from '@m2m-fabric/common';
 import { loadOrCreateServiceKey, loginToken } from '@m2m-fabric/services';
 import {
     decodeDeviceBound,
+    encodeDeviceBound,
     encodeForward,
     encodeFrameUp,
     encodeLinkMessage,
@@ -396,6 +399,52 @@ async function fuzzServices(perTarget: number, rnd: Prng, result: FuzzResult): P
         await alive('link:Forward');
         await linkTarget('link:FrameUp', LinkKind.FrameUp, frameUpBase);
         await probe.close();
+
+        // CSP -> fog: Result and FrameDown, signed with the CSP's key (body mutated, then signed) or the
+        // signed message mutated, handed to the fog's link dispatcher as its CSP subscription does
+        // (the CSP's broker lets only the CSP publish there). Outcomes: refused by the link checks
+        // (the fog's drop counter) or dispatched to the handler, which must change nothing.
+        const cspKey = await loadOrCreateServiceKey(join(bed.dataDir, 'keys', 'csp.json'), suite);
+        const fogGateway = bed.net.fogs[0]! as unknown as { onCspMessage(payload: Buffer): void };
+        const fogLinkDropped = (): number =>
+            Number(/m2m_fog_dropped_total\{reason="link"\} (\d+)/.exec(bed.net.fogs[0]!.metrics.render())?.[1] ?? 0);
+        const toFogTarget = async (name: string, kind: LinkKind, base: Uint8Array): Promise<void> => {
+            progress(name);
+            const droppedBefore = fogLinkDropped();
+            for (let i = 0; i < perTarget; i++) {
+                const bytes =
+                    i % 3 === 2
+                        ? mutate(encodeLinkMessage(cspKey, kind, 'csp', base), i, rnd)
+                        : encodeLinkMessage(cspKey, kind, 'csp', mutate(base, i, rnd, [[0, 16]]));
+                fogGateway.onCspMessage(Buffer.from(bytes));
+                result.messages++;
+                if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
+            }
+            await new Promise((r) => setTimeout(r, 1_000));
+            const dropped = fogLinkDropped() - droppedBefore;
+            result.byTarget[name] = { 'refused:link': dropped, dispatched: perTarget - dropped };
+        };
+        await toFogTarget(
+            'link:Result',
+            LinkKind.Result,
+            encodeDeviceBound({
+                correlationId: newCorrelationId(),
+                clientId: 'fuzz',
+                routeId,
+                outcome: { ok: false, code: 'timeout', detail: 'fuzz' },
+            }),
+        );
+        await alive('link:Result');
+        await toFogTarget(
+            'link:FrameDown',
+            LinkKind.FrameDown,
+            encodeDeviceBound({
+                correlationId: newCorrelationId(),
+                clientId: 'fuzz',
+                routeId,
+                outcome: { ok: true, frame: decodeTagged(frameBase).payload },
+            }),
+        );
 
         // Still serving: a Hello is answered.
         await alive('end');

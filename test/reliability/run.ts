@@ -3,7 +3,8 @@
  *
  *   npm run test:access            the access matrix (bench/results/access.json)
  *   npm run test:fuzz [-- --quick] the fuzzer (bench/results/fuzz.json unless --quick)
- *   npm run test:faults [-- --quick]  the kill-point matrix (bench/results/faults.json unless --quick)
+ *   npm run test:faults [-- --quick] [--per-cell N] [--sessions N] [--restart-delay-ms N]
+ *                                  the kill-point matrix (bench/results/faults.json unless --quick)
  *
  * Each prints its table, writes its figures and exits non-zero when a promise is broken.
  */
@@ -16,7 +17,13 @@ import { writeResult } from './results.js';
 
 const { values, positionals } = parseArgs({
     args: process.argv.slice(2),
-    options: { quick: { type: 'boolean' }, help: { type: 'boolean' } },
+    options: {
+        quick: { type: 'boolean' },
+        help: { type: 'boolean' },
+        'per-cell': { type: 'string' },
+        sessions: { type: 'string' },
+        'restart-delay-ms': { type: 'string' },
+    },
     allowPositionals: true,
     strict: false,
 });
@@ -72,22 +79,34 @@ async function fuzz(): Promise<boolean> {
 }
 
 async function faults(): Promise<boolean> {
-    const r = await runFaultMatrix({ sessions: quick ? 40 : 500, devices: quick ? 2 : 4 });
-    console.log(`${'victim'.padEnd(8)} ${'step'.padEnd(18)} killed first            retries recovered`);
+    const num = (name: string, fallback: number): number => {
+        const v = values[name];
+        if (v === undefined) return fallback;
+        if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new Error(`--${name} takes a whole number`);
+        return Number(v);
+    };
+    const r = await runFaultMatrix({
+        sessions: num('sessions', quick ? 60 : 500),
+        devices: quick ? 2 : 4,
+        perCell: num('per-cell', 1),
+        restartDelayMs: num('restart-delay-ms', 300),
+    });
+    console.log(`${'victim'.padEnd(8)} ${'step'.padEnd(18)} killed first            retries recovered same-cert`);
     for (const c of r.cells)
         console.log(
-            `${c.victim.padEnd(8)} ${c.step.padEnd(18)} ${String(c.killed).padEnd(6)} ${c.first.padEnd(16)} ${String(c.retries).padStart(7)} ${c.recovered}`,
+            `${c.victim.padEnd(8)} ${c.step.padEnd(18)} ${String(c.killed).padEnd(6)} ${c.first.padEnd(16)} ${String(c.retries).padStart(7)} ${String(c.recovered).padEnd(9)} ${c.sameCertificate}`,
         );
     if (r.notArmed.length > 0) console.log(`not armed (no kill point in that process yet): ${r.notArmed.join(' ')}`);
     console.log(
         `faults: ${r.sessions} sessions, ${r.cells.length} cells, ${r.lostPaidCertificates} lost paid certificates, ` +
-            `${r.lostAcknowledged} lost acknowledged, ${r.unfinished} unfinished, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
+            `${r.lostAcknowledged} lost acknowledged, ${r.unfinished} unfinished, ${r.pendingAtEnd} pending, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
     );
     if (!quick) console.log(`wrote ${writeResult('faults', 'npm run test:faults', { ...r })}`);
     return (
         r.lostPaidCertificates === 0 &&
         r.lostAcknowledged === 0 &&
         r.unfinished === 0 &&
+        r.pendingAtEnd === 0 &&
         r.ledgerVerified &&
         r.cells.every((c) => c.recovered)
     );
@@ -98,5 +117,10 @@ if (values.help === true || suite === undefined || suites[suite] === undefined) 
     console.log(`usage: node build/test/reliability/run.js ${Object.keys(suites).join('|')} [--quick]`);
     process.exit(suite === undefined || values.help === true ? 0 : 2);
 }
-const ok = await suites[suite]();
+// A library's uncaughtException logger (fabric-common's) keeps a failed top-level await from ending
+// the process with an error: catch it here, so a broken run exits non-zero.
+const ok = await suites[suite]().catch((err: unknown) => {
+    console.error(`${suite} failed:`, err);
+    return false;
+});
 process.exit(ok ? 0 : 1);

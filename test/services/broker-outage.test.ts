@@ -97,3 +97,32 @@ void test(
         assert.equal(s.counter, 1n);
     },
 );
+
+void test(
+    "the mosquitto helper's stop() and restart() return for a broker killed by a signal from outside",
+    { skip: mosquittoSkipReason },
+    async () => {
+        const broker = await MosquittoBroker.start(new TopicLayout(), ['fog-1'], []);
+        try {
+            const pid = broker.pid;
+            assert.ok(pid !== undefined && broker.running);
+            process.kill(pid, 'SIGKILL'); // as the fault matrix's kill points do: not through the helper
+            await waitFor(() => !broker.running, 5_000);
+            // Was: stop() waited for an 'exit' event the child had already emitted (exitCode stays
+            // null for a signal death), so restart() never returned.
+            let timer: NodeJS.Timeout | undefined;
+            await Promise.race([
+                broker.restart(),
+                new Promise((_, reject) => {
+                    timer = setTimeout(() => reject(new Error('restart() hung on a killed broker')), 10_000);
+                }),
+            ]).finally(() => clearTimeout(timer));
+            assert.ok(broker.running);
+            assert.notEqual(broker.pid, pid);
+            const c = await MqttConnection.connect(broker.url, { clientId: 'probe-after-kill' });
+            await c.close();
+        } finally {
+            await broker.close();
+        }
+    },
+);

@@ -99,7 +99,7 @@ class HoldingStore extends WrappedStore {
     };
 }
 
-void test('crash of a device process between reserving a counter and the reply, purchase meanwhile: restart continues with the next counter', async (t) => {
+void test('crash of a device process between reserving a counter and the reply, purchase meanwhile: restart retries the certificate of that counter, then goes on with the next counters', async (t) => {
     let fogStore: HoldingStore | undefined;
     const bed = await startTestBed({
         wrapStore: (store, owner) => (owner === 'fog-1' ? (fogStore ??= new HoldingStore(store)) : store),
@@ -142,21 +142,25 @@ void test('crash of a device process between reserving a counter and the reply, 
     assert.ok(existsSync(lockPathFor(path)));
     fogStore!.release();
 
-    // Restart: the stale lock is broken, the grant merged; counter 1 is never used again.
+    // Restart: the stale lock is broken, the grant merged; counter 1 stays pending (its certificate
+    // was never activated) and is given to no other session.
     const agent = await bed.agent('crash-0001');
     assert.equal((JSON.parse(await readFile(lockPathFor(path), 'utf8')) as { pid: number }).pid, process.pid);
     assert.equal(agent.nextCounter, 2n);
-    assert.equal(agent.remainingSessions, 3n, 'counters 2..4');
+    assert.equal(agent.pendingCounter, 1n);
+    assert.equal(agent.remainingSessions, 4n, 'pending counter 1 and counters 2..4');
     assert.deepEqual(await pendingGrantFiles(path), []);
     // A crash after the merge was persisted but before the grant file was removed: merging the
     // same grant again changes nothing.
     await deliverGrant(path, 'crash-0001', 5n);
     await agent.reloadEntitlement();
-    assert.equal(agent.remainingSessions, 3n);
+    assert.equal(agent.remainingSessions, 4n);
     assert.deepEqual(await pendingGrantFiles(path), []);
     await agent.connect();
     const s = await agent.establishSession();
-    assert.equal(s.counter, 2n);
+    assert.equal(s.counter, 1n, 'the paid certificate of counter 1 was retried, not lost');
+    assert.equal(agent.pendingCounter, undefined);
+    assert.equal(agent.nextCounter, 2n);
     await agent.upload({ after: 'crash' });
     await agent.close();
 
@@ -171,9 +175,9 @@ void test('crash of a device process between reserving a counter and the reply, 
     run.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((res) => run.once('exit', res));
     assert.equal(code, 0, out);
+    assert.match(out, /session counter 2 established/);
     assert.match(out, /session counter 3 established/);
-    assert.match(out, /session counter 4 established/);
-    assert.equal((await readDeviceState(path))!.nextCounter, '5');
+    assert.equal((await readDeviceState(path))!.nextCounter, '4');
     assert.equal(bed.net.csp.readTelemetry({ equipmentId: 'crash-0001' }).length, 3);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
 });

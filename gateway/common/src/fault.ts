@@ -6,8 +6,11 @@
  * sends SIGKILL, the n-th time it reaches <step>, to itself — or to <pid> (`@<file>`: the pid
  * written in that file when the step is reached), so that a device or a service step can kill the
  * broker, the peer or another service at exactly that moment. Steps are the protocol's:
- * M1, M2, M3, activation-submit, activation-commit, M4-forward, sync-submit, Confirm. Without the
- * variable (every deployment) a kill point is one property read.
+ * M1, M2, M3, activation-submit, activation-commit, M4-forward, sync-submit, Confirm. Where each is:
+ * the device at M1, M3 and Confirm (on receipt); the fog at M1 and M2 (fog/handlers/m1.ts) and at
+ * activation-submit, activation-commit and M4-forward (fog/activation-outbox.ts); the CSP at
+ * sync-submit (csp/synchronisation.ts) and Confirm (csp/handlers/forward.ts, before the Result).
+ * Without the variable (every deployment) a kill point is one property read.
  */
 import { readFileSync } from 'node:fs';
 

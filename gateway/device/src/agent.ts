@@ -150,9 +150,14 @@ export class DeviceAgent {
     get equipmentId(): string {
         return this.state.equipmentId;
     }
+    /** Sessions still to run: unreserved counters, plus the pending one. */
     get remainingSessions(): bigint {
         const left = BigInt(this.state.endCounter) - BigInt(this.state.nextCounter);
-        return left > 0n ? left : 0n;
+        return (left > 0n ? left : 0n) + (this.state.pendingCounter !== undefined ? 1n : 0n);
+    }
+    /** The counter of an unfinished session, retried by the next {@link establishSession}. */
+    get pendingCounter(): bigint | undefined {
+        return this.state.pendingCounter === undefined ? undefined : BigInt(this.state.pendingCounter);
     }
     get nextCounter(): bigint {
         return BigInt(this.state.nextCounter);
@@ -321,15 +326,20 @@ export class DeviceAgent {
     }
 
     /**
-     * Runs one session with the next counter. The counter is spent even if the session fails.
+     * Runs one session: with the pending counter if an earlier attempt did not finish (the same
+     * certificate, a fresh M1), else with the next counter, reserved on disk before M1 leaves. A
+     * counter stays pending — its paid certificate kept — until its session is established, or the
+     * ledger refuses its certificate for good (`unknownCertificate`, `certificateRevoked`, or
+     * `failedDoubleSpendingCheck-1` without this device holding the key of that activation).
      * `onStep` is told when M1 has gone, M2 has been verified and M3 has gone.
      * @throws {@link ServiceError} `noSessionsLeft`, a fog/CSP/ledger error code, or `timeout`.
      */
     async establishSession(onStep?: (step: SessionStep, counter: bigint) => void): Promise<EstablishedSession> {
         const rpc = this.requireRpc();
         await this.reloadEntitlement();
-        const counter = BigInt(this.state.nextCounter);
-        if (counter >= BigInt(this.state.endCounter)) {
+        const pending = this.state.pendingCounter;
+        const counter = pending !== undefined ? BigInt(pending) : BigInt(this.state.nextCounter);
+        if (pending === undefined && counter >= BigInt(this.state.endCounter)) {
             throw new ServiceError(ServiceErrorCode.NoSessionsLeft, 'every purchased session was used; buy more');
         }
         // Everything the session needs from the state is decoded first (and the file was validated at
@@ -338,12 +348,55 @@ export class DeviceAgent {
         const fogKey = this.fogPublicKey;
         const cspKey = this.cspPublicKey;
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
-        this.state.nextCounter = (counter + 1n).toString();
-        const reserved = this.persist();
+        let reserved = Promise.resolve();
+        if (pending === undefined) {
+            this.state.nextCounter = (counter + 1n).toString();
+            this.state.pendingCounter = counter.toString();
+            reserved = this.persist();
+        }
         const started = performance.now();
-        const fogId = this.state.fog.id;
-        const { m1, session } = await createM1(this.suite, secrets, counter, fogId, fogKey, cspKey);
+        const { m1, session } = await createM1(this.suite, secrets, counter, this.state.fog.id, fogKey, cspKey);
         await reserved;
+        try {
+            return await this.runSession(rpc, m1, session, started, onStep);
+        } catch (err) {
+            const code = errorCodeOf(err);
+            const s = this.state.session;
+            if (code === ErrorCode.FailedDoubleSpendingCheck1 && s?.counter === counter.toString() && !s.established) {
+                // An earlier attempt of this same session activated the certificate (its activation
+                // committed after that attempt gave up). Attempts of one certificate are
+                // interchangeable — same IDCert_i, primaryHash, symKey_i and route — and this key is on
+                // disk, so the CSP's Confirm for that activation opens here.
+                await this.resume();
+                return { counter, routeId: s.routeId, latencyMs: performance.now() - started, resumed: true };
+            }
+            if (
+                code === ErrorCode.UnknownCertificate ||
+                code === ErrorCode.CertificateRevoked ||
+                code === ErrorCode.FailedDoubleSpendingCheck1
+            ) {
+                // The certificate can never be activated by this device: give its counter up.
+                this.state.pendingCounter = undefined;
+                if (s?.counter === counter.toString() && !s.established) {
+                    this.state.session = undefined;
+                    this.channel = undefined;
+                }
+                await this.persist();
+            }
+            throw err;
+        }
+    }
+
+    /** M1 -> M2 -> M3 -> Confirm for one counter; the counter stays pending when this throws. */
+    private async runSession(
+        rpc: RequestClient,
+        m1: Awaited<ReturnType<typeof createM1>>['m1'],
+        session: Awaited<ReturnType<typeof createM1>>['session'],
+        started: number,
+        onStep?: (step: SessionStep, counter: bigint) => void,
+    ): Promise<EstablishedSession> {
+        const counter = session.counter;
+        const fogId = this.state.fog.id;
         faultPoint('M1');
         const m2Pending = rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         onStep?.('M1', counter);
@@ -353,9 +406,17 @@ export class DeviceAgent {
         const { m3, symKey, privateKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
         onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
-        this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
+        const previous = this.state.session;
+        if (previous?.counter === counter.toString() && previous.symKey === toHex(symKey) && !previous.established) {
+            // A retry of this session: the same key and route, so the channel goes on from where the
+            // last attempt left it (the CSP may have seen its frames; their sequence numbers stay used).
+            this.channel = await SessionChannel.restore(this.suite, symKey, 'device', routeId, previous.channel);
+            this.reservedSendSeq = BigInt(previous.channel.sendSeq);
+        } else {
+            this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
+            this.reservedSendSeq = SEQ_RESERVATION;
+        }
         this.recordSigner = new RecordSigner(this.suite, privateKey);
-        this.reservedSendSeq = SEQ_RESERVATION;
         this.state.session = {
             counter: counter.toString(),
             routeId: toHex(routeId),
@@ -364,12 +425,9 @@ export class DeviceAgent {
             established: false,
             channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
         };
-        // The session key goes to disk while M3 travels and the ledger commits (a BatchTimeout at
-        // least, so the write is long done); the Confirm is accepted only once it is on disk. A crash
-        // in between loses this one session — its counter stays spent, never reused — and the next
-        // session works; waiting for the write first would put an fsync on every session's path.
-        const sessionSaved = this.persist();
-        sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
+        // The session key is on disk before M3 leaves: once M3 is out an activation may commit, and
+        // with the key a later attempt (or a restarted device) can still take its Confirm.
+        await this.persist();
         let resumed = false;
         try {
             faultPoint('M3');
@@ -380,7 +438,6 @@ export class DeviceAgent {
             );
             onStep?.('M3', counter);
             const done = await confirmPending;
-            await sessionSaved;
             const { tag, payload: confirm } = decodeTagged(done.body);
             if (!equalBytes(tag, routeId))
                 throw new ServiceError(ErrorCode.MalformedInput, 'confirmation for another session');
@@ -388,12 +445,7 @@ export class DeviceAgent {
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);
-            if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) {
-                this.state.session = undefined;
-                this.channel = undefined;
-                await this.persist();
-                throw err;
-            }
+            if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) throw err;
             await this.resume();
             resumed = true;
         }
@@ -406,11 +458,20 @@ export class DeviceAgent {
         const opened = await channel.open(frame);
         if (opened.type !== FrameType.Confirm)
             throw new ServiceError(ErrorCode.MalformedInput, `expected Confirm, got frame type ${opened.type}`);
-        this.state.session!.established = true;
+        this.markEstablished(this.state.session!);
         await this.saveChannel(true);
     }
 
-    /** Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or restart). */
+    /** The session is established: its counter is no longer pending (one state write with the flag). */
+    private markEstablished(session: NonNullable<DeviceStateFile['session']>): void {
+        session.established = true;
+        if (this.state.pendingCounter === session.counter) this.state.pendingCounter = undefined;
+    }
+
+    /**
+     * Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or
+     * restart). On failure the session and its pending counter are kept for the next attempt.
+     */
     async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
         const rpc = this.requireRpc();
         if (this.state.session === undefined || this.channel === undefined)
@@ -439,9 +500,7 @@ export class DeviceAgent {
                 await new Promise((r) => setTimeout(r, 300));
             }
         }
-        this.state.session = undefined;
-        this.channel = undefined;
-        await this.persist();
+        // The session and its pending counter stay: the next session retries this certificate.
         throw lastErr instanceof Error ? lastErr : new ServiceError(ServiceErrorCode.Timeout, 'session not confirmed');
     }
 
@@ -541,7 +600,7 @@ export class DeviceAgent {
         if (!stillCurrent()) return;
         if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
         else if (opened.type === FrameType.Confirm && !session.established) {
-            session.established = true;
+            this.markEstablished(session);
             await this.persist();
         }
     }

@@ -104,13 +104,17 @@ export async function runDevice(argv: string[]): Promise<void> {
     await agent.connect();
     console.log(`device ${agent.equipmentId} connected; ${agent.remainingSessions} session(s) left`);
     try {
-        if (agent.session !== undefined && !agent.session.established) {
+        // An unfinished session with a pending counter is retried by establishSession (a fresh M1
+        // tells whether its certificate is still unused); only one without is polled here.
+        if (agent.session !== undefined && !agent.session.established && agent.pendingCounter === undefined) {
             await agent.resume().then(
                 () => console.log('resumed the interrupted session'),
                 (err: unknown) => console.log(`interrupted session not confirmed: ${(err as Error).message}`),
             );
         }
         for (let s = 0; s < c.sessions; s++) {
+            const retrying = agent.pendingCounter;
+            if (retrying !== undefined) console.log(`retrying the unfinished session of counter ${retrying}`);
             const session = await agent.establishSession();
             console.log(`session counter ${session.counter} established in ${session.latencyMs.toFixed(0)} ms`);
             for (let u = 0; u < c.uploads; u++) {

@@ -2,7 +2,8 @@
  * The device's local state file (mode 0600, replaced atomically): its secrets (w, equipment id),
  * the fog and CSP keys it was provisioned with, the purchased counter range and the current
  * session. A counter is reserved — written as used — BEFORE M1 leaves the device, so it is never
- * reused, even after a crash between send and reply.
+ * given to another session, even after a crash between send and reply; until its session is
+ * established it stays `pendingCounter`, and only that same session retries it.
  */
 import {
     checkField,
@@ -53,6 +54,13 @@ export interface DeviceStateFile {
      * CSP did not see the acknowledgement) is acknowledged again but not handled twice.
      */
     lastInstructionId?: string;
+    /**
+     * The counter of a session that has not finished (reserved, not yet established nor refused for
+     * good). Its certificate is paid for and may still be `unused` on the ledger, so the next session
+     * retries THIS certificate (same counter, fresh M1) instead of reserving a new one; see
+     * docs/reliability.md#recovering-a-paid-session.
+     */
+    pendingCounter?: string;
     session?: DeviceSessionState;
 }
 
@@ -124,6 +132,10 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
     checkField(next >= 1n, path, 'nextCounter must be at least 1 (counters start at 1)');
     checkField(next <= end, path, `nextCounter ${next} is past endCounter ${end}`);
     if (raw.lastInstructionId !== undefined) decimal(raw.lastInstructionId, path, 'lastInstructionId');
+    if (raw.pendingCounter !== undefined) {
+        const pending = decimal(raw.pendingCounter, path, 'pendingCounter');
+        checkField(pending >= 1n && pending < next, path, 'pendingCounter must be a reserved counter');
+    }
     if (raw.session !== undefined) {
         const ses = raw.session;
         checkField(isJsonObject(ses), path, 'session must be an object');

@@ -108,13 +108,41 @@ export class MosquittoBroker {
         }
     }
 
+    /** The broker's pid while it runs (the fault matrix aims kill points at it). */
+    get pid(): number | undefined {
+        const child = this.child;
+        return child !== undefined && child.exitCode === null && child.signalCode === null ? child.pid : undefined;
+    }
+
+    /** True while the broker process runs (false once it exited or was killed by anyone). */
+    get running(): boolean {
+        return this.pid !== undefined;
+    }
+
+    /**
+     * Stops the broker: SIGTERM, then SIGKILL after 5 s. Returns at once for a broker that already
+     * exited — also one killed by a signal from another process, whose `exitCode` stays null (only
+     * `signalCode` is set), so waiting for its 'exit' event would wait for an event already emitted.
+     */
     async stop(): Promise<void> {
         const child = this.child;
         this.child = undefined;
-        if (child === undefined || child.exitCode !== null) return;
+        if (child === undefined) return;
+        const gone = (): boolean => child.exitCode !== null || child.signalCode !== null;
+        if (gone()) return;
         await new Promise<void>((resolve) => {
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
+            const done = (): void => {
+                clearTimeout(force);
+                clearInterval(poll);
+                resolve();
+            };
+            child.once('exit', done);
+            // Belt and braces: the state is polled too, so a missed 'exit' cannot hang the caller.
+            const poll = setInterval(() => gone() && done(), 100);
+            const force = setTimeout(() => {
+                if (!gone()) child.kill('SIGKILL');
+            }, 5_000);
+            if (!child.kill('SIGTERM') && gone()) done();
         });
     }
 

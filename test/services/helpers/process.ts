@@ -10,18 +10,24 @@ export async function runCli(
     args: string[],
     timeoutMs = 30_000,
     env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number | null; out: string }> {
+    /** Called with the child's pid as soon as it is spawned (the fault matrix aims kill points at it). */
+    onSpawn?: (pid: number) => void | Promise<void>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string }> {
     const child = spawn(process.execPath, [CLI, ...args], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, ...env },
     });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((res) =>
+        child.once('exit', (c, sig) => res([c, sig])),
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    if (onSpawn !== undefined && child.pid !== undefined) await onSpawn(child.pid);
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const code = await new Promise<number | null>((res) => child.once('exit', res));
+    const [code, signal] = await exited;
     clearTimeout(timer);
-    return { code, out };
+    return { code, signal, out };
 }
 
 /** Polls `check` until true; fails with `describe()` after `timeoutMs`. */

@@ -16,7 +16,7 @@ import {
     symKeyCommitment,
     toHex,
 } from '@m2m-fabric/protocol';
-import { errorCodeOf, routeIdFor, routeKey, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
+import { errorCodeOf, faultPoint, routeIdFor, routeKey, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
 import type { CspContext } from './context.js';
@@ -164,6 +164,7 @@ export class CspSynchroniser {
         // which waits for a BatchTimeout). Should the CSP stop before the record is on disk, the fog
         // re-sends M4 and this function finds the ledger already synchronised (below).
         const syncing = ctx.sessions.set(key, stored);
+        faultPoint('sync-submit');
         try {
             await Promise.all([syncing, submitSynchronisation(ctx, result.synchronisation, ordered)]);
         } catch (err) {

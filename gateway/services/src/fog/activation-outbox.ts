@@ -4,7 +4,7 @@
  * finishes it, so an activation the ledger acknowledged always reaches the CSP (M4 forward).
  */
 import { fromBase64Url, fromHex } from '@m2m-fabric/protocol';
-import { errorCodeOf, ServiceErrorCode } from '@m2m-fabric/common';
+import { errorCodeOf, faultPoint, ServiceErrorCode } from '@m2m-fabric/common';
 import { encodeForward, encodeLinkMessage, LinkKind } from '../link.js';
 import { DurableMap } from '../util/durable-map.js';
 import type { FogContext } from './context.js';
@@ -63,14 +63,22 @@ export class ActivationOutbox {
         const { ctx } = this;
         this.inFlight.add(entry.primaryHash);
         try {
+            faultPoint('activation-submit');
             await ctx.ledgerCall(() => ctx.ledger.activateSession(ctx.fogId, fromBase64Url(entry.activation), ordered));
+            faultPoint('activation-commit');
         } catch (err) {
             this.inFlight.delete(entry.primaryHash);
             const code = errorCodeOf(err);
             if (code === ServiceErrorCode.LedgerUnavailable || code === ServiceErrorCode.Internal) throw err; // outbox keeps it
-            // A definite refusal: nothing was recorded, forget the entry.
-            await this.entries.delete(entry.primaryHash);
-            throw err;
+            // A double-use refusal, or an MVCC conflict with a concurrent activation, may be our own.
+            if (!(await this.activatedByUs(entry.primaryHash))) {
+                // A definite refusal: nothing was recorded, forget the entry.
+                await this.entries.delete(entry.primaryHash);
+                throw err;
+            }
+            // An earlier activation of this same certificate through this fog committed (submitted before
+            // a restart, or by an earlier attempt of the device's session): the same primaryHash, IDCert_i
+            // and key commitments, so it stands for this one and M4 goes on to the CSP.
         }
         this.inFlight.delete(entry.primaryHash);
         entry.state = 'forwarding';
@@ -79,10 +87,17 @@ export class ActivationOutbox {
         await Promise.all([this.entries.set(entry.primaryHash, entry), this.forward(entry)]);
     }
 
+    /** True when the ledger holds a session for `primaryHash` activated by this fog. */
+    private async activatedByUs(primaryHash: string): Promise<boolean> {
+        const session = await this.ctx.ledger.getSession(primaryHash).catch(() => undefined);
+        return session !== undefined && session.fogId === this.ctx.fogId;
+    }
+
     /** Sends M4 to the CSP over the signed link (Forward). */
     private async forward(entry: OutboxEntry): Promise<void> {
         const { ctx } = this;
         this.lastForward.set(entry.primaryHash, Date.now());
+        faultPoint('M4-forward');
         const body = encodeForward({
             correlationId: fromHex(entry.correlationId),
             clientId: entry.clientId,

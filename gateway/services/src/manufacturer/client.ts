@@ -251,6 +251,7 @@ export class ManufacturerClient {
                     : endCounter
                 ).toString(),
                 ...(existing?.lastInstructionId !== undefined ? { lastInstructionId: existing.lastInstructionId } : {}),
+                ...(existing?.pendingCounter !== undefined ? { pendingCounter: existing.pendingCounter } : {}),
                 ...(existing?.session !== undefined ? { session: existing.session } : {}),
             };
             await lock.assertHeld();

@@ -3,7 +3,7 @@
  * waits. Runs Algorithm 3 (synchronisation.ts) and answers the fog with a Result: the Confirm
  * frame under the new session key, or the error code of the check that failed.
  */
-import { errorCodeOf, routeKey } from '@m2m-fabric/common';
+import { errorCodeOf, faultPoint, routeKey } from '@m2m-fabric/common';
 import { decodeForward, LinkKind, type DeviceBoundBody } from '../../link.js';
 import type { CspHandlerContext } from './handler.js';
 
@@ -28,6 +28,7 @@ export async function handleForward(h: CspHandlerContext, fogId: string, bytes: 
         ctx.m.sessions.inc({ outcome: 'failed', code });
         outcome = { ok: false, code, detail: (err as Error).message };
     }
+    if (outcome.ok) faultPoint('Confirm');
     await ctx.send(fogId, LinkKind.Result, {
         correlationId: fwd.correlationId,
         clientId: fwd.clientId,
