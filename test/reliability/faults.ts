@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createM1, decodePoint, decodeScalar, encodePoint, fromHex, getSuite, toHex } from '@m2m-fabric/protocol';
-import { TopicLayout, type FaultStep } from '@m2m-fabric/common';
+import { FAULT_STEPS, TopicLayout, type FaultStep } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
 import { ChaincodeClient, connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { verifyLedger } from '@m2m-fabric/embedded-ledger';
@@ -224,16 +224,7 @@ export async function runFaultMatrix(options: { sessions: number; devices?: numb
         const steps = Object.keys(FAULT_HOOKS) as FaultStep[];
         let cellIndex = 0;
         for (const victim of VICTIMS) {
-            for (const step of [
-                'M1',
-                'M2',
-                'M3',
-                'activation-submit',
-                'activation-commit',
-                'M4-forward',
-                'sync-submit',
-                'Confirm',
-            ] as FaultStep[]) {
+            for (const step of FAULT_STEPS) {
                 if (!steps.includes(step)) {
                     notArmed.push(`${victim}@${step}`);
                     continue;

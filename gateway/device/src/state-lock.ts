@@ -22,7 +22,7 @@ import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pro
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
-import { ensureSecretDir, SECRET_FILE_MODE } from '@m2m-fabric/common';
+import { ensureSecretDir, PersistedFileError, readJsonFile, SECRET_FILE_MODE } from '@m2m-fabric/common';
 
 interface LockContent {
     pid: number;
@@ -55,21 +55,19 @@ function pidAlive(pid: number): boolean {
 }
 
 async function readLock(path: string): Promise<LockContent | undefined | 'unreadable'> {
-    let text: string;
+    let c: LockContent | undefined;
     try {
-        text = await readFile(path, 'utf8');
+        // The lock holds no secret: its mode is left as it is.
+        c = (await readJsonFile(path, { insecureMode: 'ignore' })) as LockContent | undefined;
     } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (err instanceof PersistedFileError) return 'unreadable';
         throw err;
     }
-    try {
-        const c = JSON.parse(text) as LockContent;
-        if (typeof c.pid !== 'number' || typeof c.host !== 'string' || typeof c.nonce !== 'string') return 'unreadable';
-        if (c.since !== undefined && typeof c.since !== 'string') return 'unreadable';
-        return c;
-    } catch {
-        return 'unreadable';
-    }
+    if (c === undefined) return undefined;
+    if (typeof c !== 'object' || c === null) return 'unreadable';
+    if (typeof c.pid !== 'number' || typeof c.host !== 'string' || typeof c.nonce !== 'string') return 'unreadable';
+    if (c.since !== undefined && typeof c.since !== 'string') return 'unreadable';
+    return c;
 }
 
 /** Start time (ms since the epoch) of a process on this Linux host, or undefined when unknown. */
