@@ -26,3 +26,4 @@ export * from './revocation.js';
 export * from './algorithm3.js';
 export * from './record-query.js';
 export * from './materials.js';
+export * from './settings.js';
