@@ -191,7 +191,10 @@ function coerce(key: string, spec: FieldSpec, raw: unknown, source: string, prob
     }
 }
 
-/** Loads and validates configuration for `schema`; throws ConfigError listing every problem. */
+/**
+ * Loads and validates configuration for `schema`; throws ConfigError listing every problem.
+ * @throws {ConfigError}
+ */
 export function loadConfig<S extends ConfigSchema>(schema: S, sources: ConfigSources = {}): ConfigValues<S> {
     const problems: string[] = [];
     const env = sources.env ?? process.env;

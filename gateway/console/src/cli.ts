@@ -25,7 +25,10 @@ export const CONSOLE_USAGE = `m2m console [options]   (ledger: FABRIC_CONNECTION
   --enable ACTIONS              comma-separated: register,decommission (manufacturer), grantCredit (CSP)
   --host H (127.0.0.1)  --port P (8080)  --state FILE (.data/console/feed.json)`;
 
-/** Runs `m2m console` until SIGINT/SIGTERM. */
+/**
+ * Runs `m2m console` until SIGINT/SIGTERM.
+ * @throws {ConfigError}
+ */
 export async function runConsole(argv: string[]): Promise<void> {
     const { values } = parseArgs({
         args: argv,

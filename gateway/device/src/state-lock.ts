@@ -151,6 +151,7 @@ export class DeviceStateLock {
     /**
      * Takes the lock of `statePath`. A lock held by a live process is waited for up to `waitMs`
      * (0 = not at all), then refused with ServiceError `deviceBusy`; a stale one is broken.
+     * @throws {ServiceError} `deviceBusy` when: … is in use by … (a device agent runs on it); stop it first, or remove … if that process is gone
      */
     static async acquire(statePath: string, options: { waitMs?: number } = {}): Promise<DeviceStateLock> {
         const path = lockPathFor(statePath);
@@ -254,7 +255,10 @@ export class DeviceStateLock {
         return true;
     }
 
-    /** Throws `deviceBusy` when the lock file no longer carries this holder's nonce. */
+    /**
+     * Throws `deviceBusy` when the lock file no longer carries this holder's nonce.
+     * @throws {ServiceError} `deviceBusy` when: lost the lock …; refusing to write the device state
+     */
     async assertHeld(): Promise<void> {
         if (!this.released) {
             const now = await identityOf(this.path);

@@ -202,6 +202,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         return cid as string;
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async putMany(objects: readonly Uint8Array[], options?: PutOptions): Promise<string[]> {
         this.checkOpen();
         // Validate the whole batch before the first write.
@@ -250,6 +253,10 @@ export class EmbeddedObjectStore implements ObjectStore {
         return true;
     }
 
+    /**
+     * @throws {NotFoundError}
+     * @throws the error this.wrap builds
+     */
     async get(cid: string, options?: StoreOperationOptions): Promise<Uint8Array> {
         this.checkOpen();
         const path = this.blockPath(this.locate(cid));
@@ -268,6 +275,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         return verifiedObject(cid, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'embedded store');
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async has(cid: string): Promise<boolean> {
         this.checkOpen();
         const path = this.blockPath(this.locate(cid));
@@ -278,6 +288,10 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws {NotFoundError} when: cannot pin …: not in the store
+     * @throws the error this.wrap builds
+     */
     async pin(cid: string): Promise<void> {
         this.checkOpen();
         const loc = this.locate(cid);
@@ -290,6 +304,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async unpin(cid: string): Promise<void> {
         this.checkOpen();
         const loc = this.locate(cid);
@@ -302,6 +319,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async isPinned(cid: string): Promise<boolean> {
         this.checkOpen();
         try {
@@ -338,7 +358,10 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
-    /** Deletes unpinned objects (IPFS garbage collection); returns how many were removed. */
+    /**
+     * Deletes unpinned objects (IPFS garbage collection); returns how many were removed.
+     * @throws the error this.wrap builds
+     */
     async gc(): Promise<number> {
         this.checkOpen();
         let removed = 0;

@@ -204,6 +204,9 @@ export class RecordBatcher {
      * Verifies a record (and its payload's CID, when given), stores the payload, journals the
      * record and resolves once it is durable — the acknowledgement. Rejects with the record's
      * DecodeError / VerificationError and journals nothing for a bad record.
+     * @throws {Error} when: the batcher is closed; the store returned …
+     * @throws {RangeError} when: record too large
+     * @throws {ProtocolError} `contentAddressMismatch` when: the payload is not the one the record names
      */
     async ingest(recordBytes: Uint8Array, payload?: Uint8Array): Promise<Ingested> {
         if (this.#closed) throw new Error('the batcher is closed');
@@ -314,7 +317,10 @@ export class RecordBatcher {
         return this.#anchoring;
     }
 
-    /** Resolves when every acknowledged record is anchored. */
+    /**
+     * Resolves when every acknowledged record is anchored.
+     * @throws {Error}
+     */
     async drain(): Promise<void> {
         for (;;) {
             await this.#syncing;
