@@ -98,7 +98,11 @@ function checkFile(file, names, chaincode) {
                 missing.push(`${where(stmt)} ${stmt.name.text}()`);
         } else if (ts.isClassDeclaration(stmt) && exported(stmt) && stmt.name && wanted(stmt.name.text)) {
             for (const member of stmt.members) {
-                if (!(ts.isMethodDeclaration(member) || ts.isConstructorDeclaration(member) || ts.isGetAccessor(member)))
+                if (!(
+                    ts.isMethodDeclaration(member) ||
+                    ts.isConstructorDeclaration(member) ||
+                    ts.isGetAccessor(member)
+                ))
                     continue;
                 if (!isPublicMember(member) || member.body === undefined) continue;
                 if (throwsDirectly(member.body, chaincode) && !hasThrowsTag(member)) {
