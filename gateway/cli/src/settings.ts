@@ -31,6 +31,25 @@ const BATCH_TIMEOUT_FIELD = {
     description: "the embedded orderer's BatchTimeout, seconds",
 } as const;
 
+/** Sessions bought per device by the commands that run the embedded network. */
+const SESSIONS_FIELD = {
+    type: 'integer',
+    env: 'M2M_SESSIONS',
+    default: 3,
+    min: 1,
+    max: 1000,
+    description: 'sessions per device',
+} as const;
+
+const FOGS_FIELD = {
+    type: 'integer',
+    env: 'M2M_FOGS',
+    default: 2,
+    min: 1,
+    max: 32,
+    description: 'fog gateways',
+} as const;
+
 // ---- fog / csp ----
 
 const COMMON_SERVICE_SCHEMA = {
@@ -140,15 +159,8 @@ export const DEMO_SCHEMA = {
         max: 1000,
         description: 'devices (equipment), one device agent each',
     },
-    sessions: {
-        type: 'integer',
-        env: 'M2M_SESSIONS',
-        default: 3,
-        min: 1,
-        max: 1000,
-        description: 'sessions per device',
-    },
-    fogs: { type: 'integer', env: 'M2M_FOGS', default: 2, min: 1, max: 32, description: 'fog gateways' },
+    sessions: SESSIONS_FIELD,
+    fogs: FOGS_FIELD,
     'batch-timeout': { ...BATCH_TIMEOUT_FIELD, default: 0.5 },
     'data-dir': {
         type: 'string',
@@ -192,7 +204,7 @@ export const DEMO_SCHEMA = {
 /** `m2m serve`: the embedded network kept running for separate `m2m device` processes. */
 export const SERVE_SCHEMA = {
     'data-dir': { type: 'string', env: 'M2M_DATA_DIR', default: '.data/serve', description: 'ledger, store, keys' },
-    fogs: { type: 'integer', env: 'M2M_FOGS', default: 2, min: 1, max: 32, description: 'fog gateways' },
+    fogs: FOGS_FIELD,
     devices: {
         type: 'integer',
         env: 'M2M_DEVICES',
@@ -201,14 +213,7 @@ export const SERVE_SCHEMA = {
         max: 1000,
         description: 'device state files to provision for "m2m device"',
     },
-    sessions: {
-        type: 'integer',
-        env: 'M2M_SESSIONS',
-        default: 3,
-        min: 1,
-        max: 1000,
-        description: 'sessions per device',
-    },
+    sessions: SESSIONS_FIELD,
     'batch-timeout': { ...BATCH_TIMEOUT_FIELD, default: 0.5 },
     'metrics-port': {
         type: 'integer',
