@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readDeviceState } from '@m2m-fabric/device';
 import { ENV_NAMES, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
-import { CSP_SCHEMA, FOG_SCHEMA } from '@m2m-fabric/cli';
+import { COMMAND_SETTINGS, CSP_SCHEMA, FOG_SCHEMA, type SettingsGroup } from '@m2m-fabric/cli';
+import type { EnvSetting } from '@m2m-fabric/protocol';
+import { readFileSync } from 'node:fs';
 import { runCli } from './helpers/process.js';
 import { tempDir } from './helpers/temp-dir.js';
 
@@ -245,4 +247,64 @@ void test('--help of fog, csp and manufacturer lists every setting: the schema, 
             assert.ok(out.includes(s.env), `${command} --help: ${s.env}`);
         assert.match(out, /FABRIC_EVALUATE_TIMEOUT_MS\s+evaluate deadline, ms \(default 5000\)/);
     }
+});
+
+void test('--help of every command lists each of its settings (COMMAND_SETTINGS) with its variable and default', async () => {
+    const commands: [string, readonly SettingsGroup[]][] = Object.entries(COMMAND_SETTINGS);
+    for (const [command, groups] of commands) {
+        const { code, out } = await runCli([command, '--help']);
+        assert.equal(code, 0, out);
+        const lines = out.split('\n');
+        for (const group of groups) {
+            const settings: [string, EnvSetting][] =
+                'schema' in group ? Object.entries(group.schema) : group.env.map((s): [string, EnvSetting] => ['', s]);
+            for (const [key, spec] of settings) {
+                const line = lines.find(
+                    (l) => l.includes(` ${spec.env} `) && (key === '' || l.trimStart().startsWith(`${key} `)),
+                );
+                assert.ok(line !== undefined, `${command} --help: no line for ${key || spec.env}`);
+                if (spec.default !== undefined && spec.secret !== true)
+                    assert.ok(line.endsWith(`(default ${JSON.stringify(spec.default)})`), `${command} --help: ${line}`);
+            }
+        }
+    }
+});
+
+void test('every environment variable the product code reads is a setting some command lists', () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const listed = new Set<string>();
+    const all: (readonly SettingsGroup[])[] = Object.values(COMMAND_SETTINGS);
+    for (const groups of all)
+        for (const group of groups)
+            for (const spec of 'schema' in group ? Object.values(group.schema) : group.env) listed.add(spec.env);
+    // Set, not read, by the project (fabric-shim's log level); the fault matrix's kill hook; a warning code.
+    const notSettings = new Set(['CORE_CHAINCODE_LOGGING_LEVEL', 'M2M_FAULT_KILL_AT', 'M2M_INSECURE_FILE']);
+    const dirs = [
+        'chaincode/protocol',
+        'chaincode/contract',
+        'gateway/common',
+        'gateway/sdk',
+        'gateway/embedded-ledger',
+        'gateway/services',
+        'gateway/cli',
+    ];
+    const read = new Map<string, string>();
+    for (const dir of dirs) {
+        const files = spawnSync('git', ['ls-files', `${dir}/src/*.ts`, `${dir}/src/**/*.ts`], {
+            cwd: root,
+            encoding: 'utf8',
+        })
+            .stdout.split('\n')
+            .filter((f) => f.endsWith('.ts'));
+        assert.ok(files.length > 0, dir);
+        for (const file of files) {
+            const text = readFileSync(join(root, file), 'utf8');
+            for (const m of text.matchAll(/\benv(?:\.|\[')([A-Z][A-Z0-9_]+)|'((?:M2M|IPFS|FABRIC)_[A-Z0-9_]+)'/g))
+                read.set(m[1] ?? m[2]!, file);
+        }
+    }
+    assert.ok(read.has('M2M_CSP_MSPS') || read.size > 10, 'the scan finds the variables');
+    for (const [name, file] of read)
+        if (!notSettings.has(name))
+            assert.ok(listed.has(name), `${name} (read in ${file}) is in no command's settings`);
 });

@@ -10,6 +10,7 @@
  * project's network: CSPMSP, FogAMSP, FogBMSP, ManufacturerMSP.
  */
 import type { Context } from 'fabric-contract-api';
+import type { EnvSetting } from '@m2m-fabric/protocol';
 
 import { ErrorCode, reject } from './errors.js';
 
@@ -38,6 +39,34 @@ export const DEFAULT_ACCESS_POLICY: AccessPolicy = {
     requireRoleAttribute: true,
 };
 
+/**
+ * The access policy's settings, read from the chaincode process's environment (the peer's
+ * chaincode environment, or the `m2m peer` / `m2m demo` / `m2m serve` process that hosts the
+ * embedded peers); `--help` of those commands lists them from here.
+ */
+export const ACCESS_POLICY_SETTINGS = {
+    cspMsps: {
+        env: 'M2M_CSP_MSPS',
+        description: 'chaincode: MSP ids acting as the CSP (comma-separated)',
+        default: DEFAULT_ACCESS_POLICY.msps.csp.join(','),
+    },
+    fogMsps: {
+        env: 'M2M_FOG_MSPS',
+        description: 'chaincode: MSP ids of fog operators (comma-separated)',
+        default: DEFAULT_ACCESS_POLICY.msps.fog.join(','),
+    },
+    manufacturerMsps: {
+        env: 'M2M_MANUFACTURER_MSPS',
+        description: 'chaincode: MSP ids of manufacturers (comma-separated)',
+        default: DEFAULT_ACCESS_POLICY.msps.manufacturer.join(','),
+    },
+    requireRoleAttribute: {
+        env: 'M2M_REQUIRE_ROLE_ATTRIBUTE',
+        description: "chaincode: 'false' checks the MSP only, not the m2m.role attribute (CAs without attributes)",
+        default: DEFAULT_ACCESS_POLICY.requireRoleAttribute,
+    },
+} as const satisfies Record<string, EnvSetting>;
+
 function mspList(value: string | undefined, fallback: readonly string[]): readonly string[] {
     if (value === undefined || value.trim() === '') {
         return fallback;
@@ -49,17 +78,19 @@ function mspList(value: string | undefined, fallback: readonly string[]): readon
 }
 
 /**
- * Reads M2M_CSP_MSPS, M2M_FOG_MSPS, M2M_MANUFACTURER_MSPS (comma-separated) and
- * M2M_REQUIRE_ROLE_ATTRIBUTE ('false' to disable) once, when the chaincode process starts.
+ * Reads the {@link ACCESS_POLICY_SETTINGS} once, when the chaincode process starts: the MSP lists
+ * (comma-separated; unset or blank: the default) and whether the role attribute is required
+ * (anything but 'false': required).
  */
 export function accessPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): AccessPolicy {
+    const s = ACCESS_POLICY_SETTINGS;
     return {
         msps: {
-            csp: mspList(env.M2M_CSP_MSPS, DEFAULT_ACCESS_POLICY.msps.csp),
-            fog: mspList(env.M2M_FOG_MSPS, DEFAULT_ACCESS_POLICY.msps.fog),
-            manufacturer: mspList(env.M2M_MANUFACTURER_MSPS, DEFAULT_ACCESS_POLICY.msps.manufacturer),
+            csp: mspList(env[s.cspMsps.env], DEFAULT_ACCESS_POLICY.msps.csp),
+            fog: mspList(env[s.fogMsps.env], DEFAULT_ACCESS_POLICY.msps.fog),
+            manufacturer: mspList(env[s.manufacturerMsps.env], DEFAULT_ACCESS_POLICY.msps.manufacturer),
         },
-        requireRoleAttribute: env.M2M_REQUIRE_ROLE_ATTRIBUTE !== 'false',
+        requireRoleAttribute: env[s.requireRoleAttribute.env] !== 'false',
     };
 }
 

@@ -78,6 +78,12 @@ export class AnchorContract extends M2MContract {
      * `consistencyProof` is the RFC 9162 proof from the previous anchor's tree to this one, as
      * concatenated 32-byte hashes in hex ('' for the first batch). `signature` is the writer's
      * Schnorr signature over batchHeadMessage(writer, sequence, treeSize, root).
+     * @throws {ContractError} `malformedInput` when: writer … is neither csp nor fog:<id>; the first batch has no consistency proof
+     * @throws {ContractError} `unauthorisedMsp` when: only the CSP writes as csp; only a fog writes as a fog; fog … belongs to another organisation
+     * @throws {ContractError} `fogNotApproved` when: fog … is …
+     * @throws {ContractError} `failedSignatureVerification` when: the batch head is not signed by …'s key
+     * @throws {ContractError} `duplicateBatch` when: batch … of … is already anchored
+     * @throws {ContractError} `batchOutOfOrder` when: batch … of … follows …: expected …; tree size … does not grow past …; the transaction time is before the pr…
      */
     @Transaction()
     @Returns('string')
@@ -154,7 +160,10 @@ export class AnchorContract extends M2MContract {
         return canonicalJson(anchorJson(name, value));
     }
 
-    /** One anchor: writer and sequence. Any member role may read. */
+    /**
+     * One anchor: writer and sequence. Any member role may read.
+     * @throws {ContractError} `unknownBatch` when: no batch … of …
+     */
     @Transaction(false)
     @Returns('string')
     async getAnchor(ctx: Context, writer: string, sequence: string): Promise<string> {
@@ -166,7 +175,10 @@ export class AnchorContract extends M2MContract {
         return canonicalJson(anchorJson(name, decodeAnchorValue(stored)));
     }
 
-    /** A writer's latest anchor (its head). */
+    /**
+     * A writer's latest anchor (its head).
+     * @throws {ContractError} `unknownBatch` when: … has anchored nothing
+     */
     @Transaction(false)
     @Returns('string')
     async getWriterHead(ctx: Context, writer: string): Promise<string> {

@@ -276,6 +276,12 @@ export class CertificateContract extends M2MContract {
      * Algorithm 1, CSP-CA side: records the issued certificates of a pending request. Argument: the
      * request id; transient 'request' = the request bytes, 'certificate:<k>' = the object answering
      * entry k. Idempotent: an issued request returns its result again without writing.
+     * @throws {ContractError} `contentAddressMismatch` when: the request bytes do not match requestId; certificate … differs from the issued one
+     * @throws {ContractError} `malformedInput` when: expected exactly … certificate objects; certificate … uses suite …; certificate … does not answer request e…
+     * @throws {ContractError} `unknownCertificate` when: no Table II record for entry …
+     * @throws {ContractError} `failedChallenge` when: certificate … carries another counter commitment B_i
+     * @throws {ContractError} `certificateRevoked` when: a certificate of this request was revoked before issuance
+     * @throws {ContractError} `alreadyExists` when: a certificate of this request is already issued
      */
     @Transaction()
     @Returns('string')
@@ -371,7 +377,10 @@ export class CertificateContract extends M2MContract {
         return result;
     }
 
-    /** A Table II record: status, B_i and the content address of the certificate object. */
+    /**
+     * A Table II record: status, B_i and the content address of the certificate object.
+     * @throws {ContractError} `unknownCertificate` when: no Table II record for this IDCert_i
+     */
     @Transaction(false)
     @Returns('string')
     async getCertificate(ctx: Context, idCert: string): Promise<string> {

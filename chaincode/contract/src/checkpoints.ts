@@ -85,7 +85,10 @@ export class CheckpointContract extends M2MContract {
         super('checkpoints', policy);
     }
 
-    /** Source side: writes every writer's head under checkpoint/<tx time>; returns the checkpoint. */
+    /**
+     * Source side: writes every writer's head under checkpoint/<tx time>; returns the checkpoint.
+     * @throws `checkpointNotNewer` when: a checkpoint was already recorded at this tx time
+     */
     @Transaction()
     @Returns('string')
     async recordCheckpoint(ctx: Context): Promise<string> {
@@ -198,7 +201,10 @@ export class CheckpointContract extends M2MContract {
         return imported;
     }
 
-    /** The last checkpoint imported from `channel`, or unknownCheckpointSource. */
+    /**
+     * The last checkpoint imported from `channel`.
+     * @throws `unknownCheckpointSource` when: nothing was imported from that channel
+     */
     @Transaction(false)
     @Returns('string')
     async getImportedCheckpoint(ctx: Context, channel: string): Promise<string> {

@@ -8,7 +8,7 @@ export { AnchorContract, MAX_ANCHOR_PAGE } from './anchors.js';
 export { CheckpointContract } from './checkpoints.js';
 export { RevocationContract, RevocationTransientKey } from './revocation.js';
 export type { RevocationResult } from './revocation.js';
-export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, accessPolicyFromEnv } from './access.js';
+export { Role, ROLE_ATTRIBUTE, DEFAULT_ACCESS_POLICY, ACCESS_POLICY_SETTINGS, accessPolicyFromEnv } from './access.js';
 export type { AccessPolicy } from './access.js';
 export {
     MaterialsContract,

@@ -138,7 +138,10 @@ export class EquipmentContract extends M2MContract {
         return canonicalJson(record);
     }
 
-    /** The owner changes the operating status (see STATUS_TRANSITIONS). */
+    /**
+     * The owner changes the operating status (see STATUS_TRANSITIONS).
+     * @throws {ContractError} `invalidStateTransition` when: equipment cannot go from … to …
+     */
     @Transaction()
     @Returns('string')
     async updateEquipmentStatus(ctx: Context, equipmentId: string, status: string): Promise<string> {
@@ -166,6 +169,7 @@ export class EquipmentContract extends M2MContract {
      * equipment, so the certificates this revokes become linked to it on-chain (documented in
      * docs/protocol.md). Throws like updateEquipmentStatus and revokeDevice; nothing changes on any
      * rejection.
+     * @throws {ContractError} `invalidStateTransition` when: equipment cannot go from … to decommissioned
      */
     @Transaction()
     @Returns('string')
@@ -202,6 +206,7 @@ export class EquipmentContract extends M2MContract {
     /**
      * The owner replaces equipment: the new equipment is registered with `replaces` pointing to the
      * old one, and the old one becomes 'replaced' with `replacedBy` pointing to the new one.
+     * @throws {ContractError} `invalidStateTransition` when: equipment is … and cannot be replaced
      */
     @Transaction()
     @Returns('string')

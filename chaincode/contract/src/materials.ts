@@ -97,7 +97,10 @@ export class MaterialsContract extends M2MContract {
         super('materials', policy);
     }
 
-    /** A manufacturer registers a raw lot entering production (a cotton bale); it owns the lot. */
+    /**
+     * A manufacturer registers a raw lot entering production (a cotton bale); it owns the lot.
+     * @throws {ContractError} `alreadyExists` when: lot … already exists
+     */
     @Transaction()
     @Returns('string')
     async registerLot(
@@ -292,6 +295,7 @@ export class MaterialsContract extends M2MContract {
      * The faulty-machine question: every transformation `equipmentId` recorded in [from, until]
      * (ISO 8601 UTC with milliseconds), oldest first, with the lots it consumed and produced.
      * One range read per UTC day of the window (at most MAX_MACHINE_WINDOW_DAYS).
+     * @throws {ContractError} `malformedInput` when: from and until must be valid times with from <= until; the window spans … days, at most …; bookmark is not …
      */
     @Transaction(false)
     @Returns('string')

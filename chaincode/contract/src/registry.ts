@@ -41,7 +41,10 @@ export class RegistryContract extends M2MContract {
         super('registry', policy);
     }
 
-    /** CSP only, once: records the suite and Q_c every other check verifies against. */
+    /**
+     * CSP only, once: records the suite and Q_c every other check verifies against.
+     * @throws {ContractError} `alreadyExists` when: the CSP is already registered
+     */
     @Transaction()
     @Returns('string')
     async registerCsp(ctx: Context, suiteId: string, caPublicKey: string): Promise<string> {
@@ -74,6 +77,7 @@ export class RegistryContract extends M2MContract {
     /**
      * A fog organisation registers one of its fogs: ID_f, Q_f and addr_f = H(ID_f, d_f*Q_c).
      * The fog stays pending until the CSP has recomputed addr_f from d_c*Q_f.
+     * @throws {ContractError} `alreadyExists` when: fog … is already registered
      */
     @Transaction()
     @Returns('string')
@@ -103,6 +107,8 @@ export class RegistryContract extends M2MContract {
     /**
      * CSP only: approves a pending fog. `address` is the CSP backend's own H(ID_f, d_c*Q_f); it must
      * equal the registered addr_f, which proves the fog holds d_f (InvalidProofOfPossession).
+     * @throws {ContractError} `invalidStateTransition` when: fog … is …, not pending
+     * @throws {ContractError} `invalidProofOfPossession` when: addr_f of fog … does not match H(ID_f, d_c*Q_f)
      */
     @Transaction()
     @Returns('string')
@@ -124,7 +130,10 @@ export class RegistryContract extends M2MContract {
         return canonicalJson(approved);
     }
 
-    /** CSP only: a revoked fog can no longer activate sessions. */
+    /**
+     * CSP only: a revoked fog can no longer activate sessions.
+     * @throws {ContractError} `invalidStateTransition` when: fog … is already revoked
+     */
     @Transaction()
     @Returns('string')
     async revokeFog(ctx: Context, fogId: string): Promise<string> {
@@ -152,6 +161,7 @@ export class RegistryContract extends M2MContract {
      * account, as `min(amount, CREDIT_LOTS_PER_GRANT)` new lots of (nearly) equal size — so that up
      * to that many purchases can each consume a lot of their own at the same time (state.ts, credit
      * lots). Writes no balance record: the balance is aggregated from the lots on read.
+     * @throws {ContractError} `malformedInput` when: account … is not a manufacturer organisation
      */
     @Transaction()
     @Returns('string')

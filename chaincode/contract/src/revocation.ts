@@ -169,7 +169,11 @@ export class RevocationContract extends M2MContract {
         return canonicalJson(result);
     }
 
-    /** A device's revocation record, by revocationId = H(rs_α) (the owner or the CSP). */
+    /**
+     * A device's revocation record, by revocationId = H(rs_α) (the owner or the CSP).
+     * @throws {ContractError} `unknownCertificate` when: no revocation with this id
+     * @throws {ContractError} `unauthorisedMsp` when: another organisation's revocation
+     */
     @Transaction(false)
     @Returns('string')
     async getRevocation(ctx: Context, revocationIdHex: string): Promise<string> {
@@ -187,6 +191,7 @@ export class RevocationContract extends M2MContract {
     /**
      * The CSP ends an established (or acknowledged) session, e.g. of a revoked device: its record
      * becomes 'ended'; the CSP's backend closes the channel. Ending an ended session changes nothing.
+     * @throws {ContractError} `invalidPrimaryHash` when: primaryHash names no session
      */
     @Transaction()
     @Returns('string')

@@ -52,6 +52,13 @@ export class SessionContract extends M2MContract {
      * counter ZKP (failedChallenge), proof of possession (invalidProofOfPossession), DLEQ against
      * Q_f (invalidDleqProof), M3 signature against Q_i (failedSignatureVerification); finally
      * primaryHash = H(P), computed here, is unused (failedDoubleSpendingCheck-1).
+     * @throws {ContractError} `unauthorisedMsp` when: fog … belongs to another organisation
+     * @throws {ContractError} `malformedInput` when: the certificate object uses suite …
+     * @throws {ContractError} `unknownCertificate` when: no Table II record for this IDCert_i; this IDCert_i has not been issued yet
+     * @throws {ContractError} `certificateRevoked` when: this certificate was revoked
+     * @throws {ContractError} `failedDoubleSpendingCheck1` when: this certificate has already been used; primaryHash is already recorded
+     * @throws {ContractError} `contentAddressMismatch` when: the certificate object is not the one on the ledger
+     * @throws {ContractError} `fogNotApproved` when: fog … is …
      */
     @Transaction()
     @Returns('string')
@@ -134,6 +141,9 @@ export class SessionContract extends M2MContract {
      * (failedDoubleSpendingCheck-2); the CSP's H(symKey_i), from d_c*Q_i, must equal the device's
      * (symmetricKeyInvalid). s_f and B_i == i*G are checked by the CSP before it submits (they need
      * C2/C3 plaintexts that never reach the ledger).
+     * @throws {ContractError} `invalidPrimaryHash` when: primaryHash names no session; the session is already …
+     * @throws {ContractError} `failedDoubleSpendingCheck2` when: secondaryHash is already recorded
+     * @throws {ContractError} `symmetricKeyInvalid` when: the CSP's H(symKey_i) differs from the device's
      */
     @Transaction()
     @Returns('string')
@@ -169,6 +179,9 @@ export class SessionContract extends M2MContract {
     /**
      * A session record with its certificate's B_i (counterCommitment, which Algorithm 3 checks the
      * counter against): the CSP, or the organisation of the fog that activated it.
+     * @throws {ContractError} `invalidPrimaryHash` when: primaryHash names no session
+     * @throws {ContractError} `unauthorisedMsp` when: the session was activated by another organisation
+     * @throws {ContractError} `unknownCertificate` when: no Table II record for the session's IDCert_i
      */
     @Transaction(false)
     @Returns('string')

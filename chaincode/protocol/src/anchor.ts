@@ -82,6 +82,9 @@ export function parseAnchorKey(key: string): { writer: string; sequence: number 
     return Number.isSafeInteger(sequence) ? { writer, sequence } : undefined;
 }
 
+/**
+ * @throws {RangeError} when: root is 32 bytes
+ */
 export function encodeAnchorValue(value: AnchorValue): Uint8Array {
     if (value.root.length !== MERKLE_HASH_BYTES) throw new RangeError('root is 32 bytes');
     return new ByteWriter()
@@ -110,7 +113,10 @@ export function decodeAnchorValue(bytes: Uint8Array): AnchorValue {
     return { sequence, treeSize, anchoredAt, root };
 }
 
-/** The message a writer signs for a batch: "M2M-V1-BATCH-HEAD" | writer | sequence | tree size | root. */
+/**
+ * The message a writer signs for a batch: "M2M-V1-BATCH-HEAD" | writer | sequence | tree size | root.
+ * @throws {RangeError} when: root is 32 bytes
+ */
 export function batchHeadMessage(writer: string, sequence: number, treeSize: number, root: Uint8Array): Uint8Array {
     if (root.length !== MERKLE_HASH_BYTES) throw new RangeError('root is 32 bytes');
     return new ByteWriter()

@@ -48,7 +48,10 @@ function checkRawSha256(cid: CID, what: string): void {
     }
 }
 
-/** Parses and checks a CID string is v1/raw/sha2-256; DecodeError otherwise. */
+/**
+ * Parses and checks a CID string is v1/raw/sha2-256; DecodeError otherwise.
+ * @throws {DecodeError} `nonCanonical` when: content address: not a CID string; content address: not the canonical base32 form
+ */
 export function parseContentAddress(cid: string): Uint8Array {
     let parsed: CID;
     try {
@@ -64,6 +67,10 @@ export function parseContentAddress(cid: string): Uint8Array {
     return parsed.bytes.slice();
 }
 
+/**
+ * @throws {DecodeError} `wrongLength` when: binary CID: expected … bytes, got …
+ * @throws {DecodeError} `invalidValue` when: binary CID: does not decode
+ */
 export function formatContentAddress(cidBytes: Uint8Array): string {
     if (cidBytes.length !== CID_BYTES) {
         throw new DecodeError('wrongLength', `binary CID: expected ${CID_BYTES} bytes, got ${cidBytes.length}`);

@@ -53,6 +53,7 @@ export function encodeEcqvCertificate(suite: Suite, idCert: Point, cert: Point):
  * IEEE 1609.2 §5.3.2's hash input for an implicit certificate: Hash(ToBeSignedCertificate) ||
  * Hash(issuer certificate), each with the suite hash. `issuer` is the issuer certificate's bytes,
  * or (`issuerIsDigest`) already its digest, as 1609.2 tools often carry it (HashedId8 is its tail).
+ * @throws {RangeError} when: issuer digest must be … bytes
  */
 export function ieee1609CertU(
     suite: Suite,
@@ -87,7 +88,11 @@ export function ecqvCertU(suite: Suite, idCert: Point, cert: Point, caPublicKey:
     return suite.ecqv === 'ieee1609.2' ? ieee1609CertU(suite, encoded, encodeEcqvIssuer(suite, caPublicKey)) : encoded;
 }
 
-/** Inverse of {@link encodeEcqvCertificate}; rejects another version or suite and any malformed point. */
+/**
+ * Inverse of {@link encodeEcqvCertificate}; rejects another version or suite and any malformed point.
+ * @throws {DecodeError} `unknownVersion` when: ECQV certificate version …
+ * @throws {DecodeError} `unknownSuite` when: ECQV certificate for …, expected …
+ */
 export function decodeEcqvCertificate(suite: Suite, certU: Uint8Array): { idCert: Point; cert: Point } {
     const r = new ByteReader(certU);
     const version = r.u8();
@@ -104,7 +109,10 @@ export function decodeEcqvCertificate(suite: Suite, certU: Uint8Array): { idCert
     return { idCert, cert };
 }
 
-/** k_i = H(ID_i, i*w mod n) with DST EcqvRequestKey; IDCert_i = k_i*G. */
+/**
+ * k_i = H(ID_i, i*w mod n) with DST EcqvRequestKey; IDCert_i = k_i*G.
+ * @throws {RangeError} when: counter must be non-negative; request key hashed to zero
+ */
 export function ecqvRequestKey(
     suite: Suite,
     dynamicId: Uint8Array,
@@ -124,6 +132,7 @@ export function ecqvRequestKey(
  * CA side (Alg. 1, eq. 4-5): given R_U, the CA private key d_c and a fresh ephemeral r_c, returns
  * P_U = R_U + r_c*G, CertU = encode(P_U) and r = e*r_c + d_c mod n. `encode` lets SEC 4 vectors
  * supply their own certificate encoding.
+ * @throws {RangeError} when: P_U is the identity; choose another ephemeral key
  */
 export function ecqvGenerateCertificate(
     suite: Suite,
@@ -154,7 +163,10 @@ export function ecqvExtractPublicKey(suite: Suite, certU: Uint8Array, cert: Poin
     return normalized(suite, mulPublic(suite, cert, e).add(caPublicKey));
 }
 
-/** eq. 12: d_U = e*k_U + r mod n; throws VerificationError(InvalidIssuance) unless d_U*G == Q_U. */
+/**
+ * eq. 12: d_U = e*k_U + r mod n; throws VerificationError(InvalidIssuance) unless d_U*G == Q_U.
+ * @throws {VerificationError} `invalidIssuance` when: private-key reconstruction value outside [0, n-1]; reconstructed private key is zero; d_U*G does not match …
+ */
 export function ecqvReconstructPrivateKey(
     suite: Suite,
     certU: Uint8Array,

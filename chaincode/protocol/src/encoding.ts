@@ -8,7 +8,10 @@ import { normalized } from './affine.js';
 import { opensslDecompress } from './openssl-ec.js';
 import type { Point, Suite } from './suite.js';
 
-/** SEC1 compressed point, 1 + field-size bytes. Throws RangeError for the identity or a point of another suite's curve. */
+/**
+ * SEC1 compressed point, 1 + field-size bytes. Throws RangeError for the identity or a point of another suite's curve.
+ * @throws {RangeError} when: the identity point has no compressed encoding; point is not on the … curve
+ */
 export function encodePoint(suite: Suite, p: Point): Uint8Array {
     if (p.is0()) {
         throw new RangeError('the identity point has no compressed encoding');
@@ -20,7 +23,13 @@ export function encodePoint(suite: Suite, p: Point): Uint8Array {
     return bytes;
 }
 
-/** Rejects wrong length, non-compressed/invalid prefix, off-curve and identity. */
+/**
+ * Rejects wrong length, non-compressed/invalid prefix, off-curve and identity.
+ * @throws {DecodeError} `wrongLength` when: point: expected … bytes, got …
+ * @throws {DecodeError} `nonCanonical` when: point: prefix 0x…; point: x coordinate is not reduced modulo p
+ * @throws {DecodeError} `offCurve` when: point: x is not the coordinate of a curve point
+ * @throws {DecodeError} `identityPoint` when: point: identity
+ */
 export function decodePoint(suite: Suite, bytes: Uint8Array): Point {
     if (bytes.length !== suite.pointBytes) {
         throw new DecodeError('wrongLength', `point: expected ${suite.pointBytes} bytes, got ${bytes.length}`);
@@ -47,7 +56,10 @@ export function decodePoint(suite: Suite, bytes: Uint8Array): Point {
     return point;
 }
 
-/** Fixed-width big-endian encoding of a scalar in [0, n-1]. Throws RangeError outside it. */
+/**
+ * Fixed-width big-endian encoding of a scalar in [0, n-1]. Throws RangeError outside it.
+ * @throws {RangeError} when: scalar outside [0, n-1]
+ */
 export function encodeScalar(suite: Suite, s: bigint): Uint8Array {
     if (s < 0n || s >= suite.n) {
         throw new RangeError('scalar outside [0, n-1]');
@@ -55,7 +67,11 @@ export function encodeScalar(suite: Suite, s: bigint): Uint8Array {
     return bigIntToBytes(s, suite.scalarBytes);
 }
 
-/** Rejects wrong length and values outside [1, n-1] (or [0, n-1] when allowZero). */
+/**
+ * Rejects wrong length and values outside [1, n-1] (or [0, n-1] when allowZero).
+ * @throws {DecodeError} `wrongLength` when: scalar: expected … bytes, got …
+ * @throws {DecodeError} `scalarOutOfRange` when: scalar outside […, n-1]
+ */
 export function decodeScalar(suite: Suite, bytes: Uint8Array, allowZero = false): bigint {
     if (bytes.length !== suite.scalarBytes) {
         throw new DecodeError('wrongLength', `scalar: expected ${suite.scalarBytes} bytes, got ${bytes.length}`);
@@ -76,7 +92,10 @@ export function bytesToBigInt(bytes: Uint8Array): bigint {
     return v;
 }
 
-/** Unsigned big-endian, exactly `length` bytes; RangeError if v does not fit. */
+/**
+ * Unsigned big-endian, exactly `length` bytes; RangeError if v does not fit.
+ * @throws {RangeError} when: integer does not fit in … bytes
+ */
 export function bigIntToBytes(v: bigint, length: number): Uint8Array {
     if (v < 0n || v >> BigInt(8 * length) !== 0n) {
         throw new RangeError(`integer does not fit in ${length} bytes`);
@@ -152,7 +171,10 @@ export class ByteWriter {
     bytes32(b: Uint8Array): this {
         return this.u32(b.length).raw(b);
     }
-    /** UTF-8 string with a u16 length prefix. */
+    /**
+     * UTF-8 string with a u16 length prefix.
+     * @throws {RangeError} when: string contains a lone surrogate and has no UTF-8 encoding
+     */
     string(s: string): this {
         if (LONE_SURROGATE.test(s)) {
             throw new RangeError('string contains a lone surrogate and has no UTF-8 encoding');
@@ -213,6 +235,9 @@ export class ByteReader {
     bytes32(): Uint8Array {
         return this.raw(this.u32());
     }
+    /**
+     * @throws {DecodeError} `nonCanonical` when: string is not valid UTF-8
+     */
     string(): string {
         const bytes = this.bytes16();
         try {
@@ -231,6 +256,9 @@ export class ByteReader {
     remaining(): number {
         return this.bytes.length - this.offset;
     }
+    /**
+     * @throws {DecodeError} `trailingBytes` when: … unread bytes
+     */
     end(): void {
         if (this.offset !== this.bytes.length) {
             throw new DecodeError('trailingBytes', `${this.bytes.length - this.offset} unread bytes`);
@@ -264,7 +292,10 @@ export function toHex(b: Uint8Array): string {
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-/** Rejects odd length / non-hex characters / uppercase (canonical lowercase only). */
+/**
+ * Rejects odd length / non-hex characters / uppercase (canonical lowercase only).
+ * @throws {DecodeError} `nonCanonical` when: hex: expected an even number of lowercase hex digits
+ */
 export function fromHex(s: string): Uint8Array {
     if (s.length % 2 !== 0 || !/^[0-9a-f]*$/.test(s)) {
         throw new DecodeError('nonCanonical', 'hex: expected an even number of lowercase hex digits');
@@ -276,7 +307,10 @@ export function toBase64Url(b: Uint8Array): string {
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 }
 
-/** Rejects padding and non-canonical base64url. */
+/**
+ * Rejects padding and non-canonical base64url.
+ * @throws {DecodeError} `nonCanonical` when: base64url: invalid characters, padding or length; base64url: non-zero trailing bits
+ */
 export function fromBase64Url(s: string): Uint8Array {
     if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) {
         throw new DecodeError('nonCanonical', 'base64url: invalid characters, padding or length');

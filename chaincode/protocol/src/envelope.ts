@@ -161,6 +161,9 @@ export async function rewrapEnvelope(
     }
 }
 
+/**
+ * @throws {RangeError} when: nonce is 12 bytes; ciphertext shorter than its tag; wrap count
+ */
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
     const { suite } = envelope;
     if (envelope.nonce.length !== NONCE_BYTES) throw new RangeError('nonce is 12 bytes');

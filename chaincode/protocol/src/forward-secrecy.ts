@@ -47,6 +47,7 @@ export function trafficKeyInfo(suite: Suite, idCert: Point, deviceShare: Point, 
 /**
  * K_i = HKDF-Expand(HKDF-Extract(symKey_i, Z_e), info, hashBytes). Pure function of its inputs,
  * which is what the known-answer tests pin.
+ * @throws {RangeError} when: symKey must be … bytes; the ephemeral shared secret must be … bytes
  */
 export function deriveTrafficKey(
     suite: Suite,
@@ -109,6 +110,8 @@ export class EphemeralKey {
     /**
      * Z_e = x(x*peerShare), then erases x. Throws VerificationError(MalformedInput) for the
      * identity or a point OpenSSL refuses, and RangeError once erased.
+     * @throws {RangeError} when: ephemeral key already used and erased
+     * @throws {VerificationError} `malformedInput` when: ephemeral share is the identity
      */
     agree(peerShare: Point): Uint8Array {
         const ecdh = this.ecdh;
@@ -138,6 +141,7 @@ export class EphemeralKey {
 /**
  * Requires the peer's ephemeral share: a session without one is a downgrade to the paper's
  * non-forward-secret key, refused with VerificationError(ForwardSecrecyRequired).
+ * @throws {VerificationError} `forwardSecrecyRequired` when: … carries no ephemeral share: a session without forward secrecy is refused
  */
 export function requireEphemeralShare(share: Point | undefined, who: string): Point {
     if (share === undefined) {
@@ -163,6 +167,8 @@ export function encodeFsConfirm(suite: Suite, cspShare: Point, frame: Uint8Array
 /**
  * Inverse of {@link encodeFsConfirm}. A bare channel frame (the paper's Confirm, no E_C) is a
  * downgrade: VerificationError(ForwardSecrecyRequired). Other malformations: DecodeError.
+ * @throws {VerificationError} `forwardSecrecyRequired` when: the Confirm carries no ephemeral share: a session without forward secrecy is refused
+ * @throws {DecodeError} `unknownSuite` when: Confirm for suite tag …, expected …
  */
 export function decodeFsConfirm(suite: Suite, bytes: Uint8Array): { cspShare: Point; frame: Uint8Array } {
     if (bytes.length === 0 || bytes[0] !== FS_CONFIRM_MARKER) {

@@ -29,7 +29,10 @@ import {
 } from './record.js';
 import { FRAME_HEADER_BYTES, FrameType } from './session-channel.js';
 
-/** Paper 000's information type of a frame: upload, download, or acknowledgement (Ack and Confirm). */
+/**
+ * Paper 000's information type of a frame: upload, download, or acknowledgement (Ack and Confirm).
+ * @throws {DecodeError} `unknownType` when: the frame type is none of those
+ */
 export function frameRecordType(type: number): RecordType {
     switch (type) {
         case FrameType.Upload:
@@ -44,7 +47,10 @@ export function frameRecordType(type: number): RecordType {
     }
 }
 
-/** The type and sequence number in a frame's clear header (version | type | seq u64). */
+/**
+ * The type and sequence number in a frame's clear header (version | type | seq u64).
+ * @throws {DecodeError} `truncated` when: the frame is shorter than its header
+ */
 export function frameHeader(frame: Uint8Array): { type: number; seq: bigint } {
     if (frame.length < FRAME_HEADER_BYTES) throw new DecodeError('truncated', 'frame shorter than its header');
     const view = new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES);

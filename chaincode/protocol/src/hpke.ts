@@ -179,6 +179,9 @@ class Recipient implements HpkeRecipient {
     }
 }
 
+/**
+ * @throws {DecodeError} `scalarOutOfRange` when: HPKE recipient key must be in [1, n-1]
+ */
 export async function hpkeRecipientFromScalar(suite: Suite, secret: bigint): Promise<HpkeRecipient> {
     if (secret <= 0n || secret >= suite.n) {
         throw new DecodeError('scalarOutOfRange', 'HPKE recipient key must be in [1, n-1]');
@@ -226,7 +229,11 @@ export async function hpkeSeal(
     return Promise.resolve({ enc: new Uint8Array(enc), ct: new Uint8Array(body) });
 }
 
-/** Throws ProtocolError(DecryptionFailed) on any authentication failure. */
+/**
+ * Throws ProtocolError(DecryptionFailed) on any authentication failure.
+ * @throws {TypeError} when: hpkeOpen needs a recipient made by hpkeRecipientFromScalar
+ * @throws {ProtocolError} `decryptionFailed` when: HPKE: encapsulated key has the wrong length; HPKE: ciphertext shorter than the tag; HPKE: ciphertext does n…
+ */
 export async function hpkeOpen(
     recipient: HpkeRecipient,
     info: HpkeInfo,
@@ -274,7 +281,10 @@ export function decodeHpkeCiphertext(suite: Suite, bytes: Uint8Array): HpkeCiphe
     return c;
 }
 
-/** Writes the canonical ciphertext form into a larger object (messages.ts). */
+/**
+ * Writes the canonical ciphertext form into a larger object (messages.ts).
+ * @throws {RangeError} when: HPKE enc must be a …-byte uncompressed point; HPKE ciphertext length … out of range
+ */
 export function writeHpkeCiphertext(w: ByteWriter, suite: Suite, c: HpkeCiphertext): void {
     if (c.enc.length !== hpkeEncBytes(suite) || c.enc[0] !== 0x04) {
         throw new RangeError(`HPKE enc must be a ${hpkeEncBytes(suite)}-byte uncompressed point`);
@@ -285,7 +295,10 @@ export function writeHpkeCiphertext(w: ByteWriter, suite: Suite, c: HpkeCipherte
     w.raw(c.enc).bytes16(c.ct);
 }
 
-/** Reads the canonical ciphertext form; DecodeError for a malformed enc or a too-short ct. */
+/**
+ * Reads the canonical ciphertext form; DecodeError for a malformed enc or a too-short ct.
+ * @throws {DecodeError} `invalidValue` when: HPKE ciphertext shorter than the …-byte tag
+ */
 export function readHpkeCiphertext(r: ByteReader, suite: Suite): HpkeCiphertext {
     const enc = r.raw(hpkeEncBytes(suite));
     checkEnc(suite, enc);

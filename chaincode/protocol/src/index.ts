@@ -29,3 +29,4 @@ export * from './algorithm3.js';
 export * from './record-query.js';
 export * from './query-listen.js';
 export * from './materials.js';
+export * from './settings.js';

@@ -85,7 +85,10 @@ export class MerkleTree {
         return this.appendLeafHash(merkleLeafHash(entry));
     }
 
-    /** Appends an already computed leaf hash; returns its index. */
+    /**
+     * Appends an already computed leaf hash; returns its index.
+     * @throws {RangeError} when: a leaf hash is 32 bytes
+     */
     appendLeafHash(leafHash: Uint8Array): number {
         if (leafHash.length !== MERKLE_HASH_BYTES) throw new RangeError('a leaf hash is 32 bytes');
         const index = this.size;
@@ -104,14 +107,20 @@ export class MerkleTree {
         return index;
     }
 
-    /** Leaf hash at `index`. */
+    /**
+     * Leaf hash at `index`.
+     * @throws {RangeError} when: no leaf … in a tree of …
+     */
     leafHash(index: number): Uint8Array {
         const hash = this.#levels[0]![index];
         if (hash === undefined) throw new RangeError(`no leaf ${index} in a tree of ${this.size}`);
         return hash;
     }
 
-    /** MTH(D[0:size]): the root of the tree's first `size` leaves (default: all). */
+    /**
+     * MTH(D[0:size]): the root of the tree's first `size` leaves (default: all).
+     * @throws {RangeError} when: size … exceeds the tree's … leaves
+     */
     root(size: number = this.size): Uint8Array {
         checkSize('size', size);
         if (size > this.size) throw new RangeError(`size ${size} exceeds the tree's ${this.size} leaves`);
@@ -131,7 +140,10 @@ export class MerkleTree {
         return merkleNodeHash(this.#subtree(start, start + k), this.#subtree(start + k, end));
     }
 
-    /** PATH(index, D[0:size]) of RFC 9162 §2.1.3.1: the inclusion proof of leaf `index`. */
+    /**
+     * PATH(index, D[0:size]) of RFC 9162 §2.1.3.1: the inclusion proof of leaf `index`.
+     * @throws {RangeError} when: size … exceeds the tree's … leaves; leaf … is not in a tree of …
+     */
     inclusionProof(index: number, size: number = this.size): Uint8Array[] {
         checkSize('index', index);
         checkSize('size', size);
@@ -155,7 +167,10 @@ export class MerkleTree {
         }
     }
 
-    /** PROOF(m, D[0:n]) of RFC 9162 §2.1.4.1: proves the tree of size m is a prefix of size n. */
+    /**
+     * PROOF(m, D[0:n]) of RFC 9162 §2.1.4.1: proves the tree of size m is a prefix of size n.
+     * @throws {RangeError} when: size … exceeds the tree's … leaves; no consistency proof from size … to …
+     */
     consistencyProof(m: number, n: number = this.size): Uint8Array[] {
         checkSize('m', m);
         checkSize('n', n);

@@ -164,6 +164,9 @@ export interface CertificateRequest {
     entries: { idCert: Point; counterProof: CounterProof }[];
 }
 
+/**
+ * @throws {RangeError} when: a certificate request holds 1..… entries
+ */
 export function encodeCertificateRequest(req: CertificateRequest): Uint8Array {
     const s = req.suite;
     if (req.entries.length === 0 || req.entries.length > MAX_REQUEST_ENTRIES) {
@@ -176,7 +179,10 @@ export function encodeCertificateRequest(req: CertificateRequest): Uint8Array {
     return w.finish();
 }
 
-/** Also rejects an empty request, more than MAX_REQUEST_ENTRIES, and a repeated IDCert_i. */
+/**
+ * Also rejects an empty request, more than MAX_REQUEST_ENTRIES, and a repeated IDCert_i.
+ * @throws {DecodeError} `invalidValue` when: request with … entries (1..…); IDCert_i repeated at entry …
+ */
 export function decodeCertificateRequest(bytes: Uint8Array): CertificateRequest {
     const r = new ByteReader(bytes);
     const suite = readHeader(r, MessageType.CertificateRequest);
@@ -233,6 +239,9 @@ export function encodeC2Plaintext(suite: Suite, p: C2Plaintext): Uint8Array {
     return w.finish();
 }
 
+/**
+ * @throws {DecodeError} `invalidValue` when: session counter 0; ephemeral-share flag …
+ */
 export function decodeC2Plaintext(suite: Suite, bytes: Uint8Array): C2Plaintext {
     const r = new ByteReader(bytes);
     readHeader(r, MessageType.C2Plaintext, suite);
@@ -383,6 +392,9 @@ export interface Activation {
     m3: M3;
 }
 
+/**
+ * @throws {RangeError} when: M3 suite differs from the activation suite
+ */
 export function encodeActivation(a: Activation): Uint8Array {
     const s = a.suite;
     if (a.m3.suite.tag !== s.tag) {

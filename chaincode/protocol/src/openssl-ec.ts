@@ -37,6 +37,7 @@ const publicScalarEcdh = new Map<SuiteId, ECDH>();
 /**
  * An OpenSSL ECDH object holding k (in [1, n-1]); the caller zeroes nothing else. A secret k gets
  * an object of its own (garbage once dropped); a public k (`shared`) the curve's reused object.
+ * @throws {RangeError} when: scalar outside [1, n-1]
  */
 export function opensslKey(suite: Suite, k: bigint, shared = false): ECDH {
     if (k <= 0n || k >= suite.n) throw new RangeError('scalar outside [1, n-1]');

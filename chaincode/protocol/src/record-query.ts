@@ -301,6 +301,7 @@ function decodeRecords(bytes: Uint8Array): AnsweredRecord[] {
 /**
  * Step 6: the target (or the CSP for it) seals `records` to the asker's static key and signs the
  * packet with `responderSecret`.
+ * @throws {RangeError} when: answer exceeds … bytes
  */
 export async function createInformationPacket(
     suite: Suite,
@@ -375,7 +376,10 @@ export function verifyInformationSignature(suite: Suite, packet: InformationPack
     return verifyPacketSignature(suite, SchnorrContext.InformationPacket, packet, responderKey);
 }
 
-/** Step 9: the asker opens the records with its static key (bound to its own query's digest). */
+/**
+ * Step 9: the asker opens the records with its static key (bound to its own query's digest).
+ * @throws {QueryError} `incompletePacket` when: answer records do not parse
+ */
 export async function openInformationPacket(
     recipient: HpkeRecipient,
     packet: InformationPacket,
@@ -407,6 +411,11 @@ export function encodeFailurePacket(f: FailurePacket): Uint8Array {
         .finish();
 }
 
+/**
+ * @throws {DecodeError} `unknownVersion` when: failure packet version
+ * @throws {DecodeError} `unknownType` when: not a failure packet
+ * @throws {DecodeError} `invalidValue` when: unknown failure code, retry or step
+ */
 export function decodeFailurePacket(bytes: Uint8Array): FailurePacket {
     const r = new ByteReader(bytes);
     if (r.u8() !== QUERY_PACKET_VERSION) throw new DecodeError('unknownVersion', 'failure packet version');

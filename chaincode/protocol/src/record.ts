@@ -152,13 +152,22 @@ export function recordSigningMessage(record: CommunicationRecord): Uint8Array {
     return new Uint8Array(Buffer.concat([SIGNING_LABEL, encodeSigned(record, record.signerKey)]));
 }
 
+/**
+ * @throws {RangeError} when: signature has the wrong length
+ */
 export function encodeRecord(record: CommunicationRecord): Uint8Array {
     const { suite } = record;
     if (record.signature.length !== 2 * suite.scalarBytes) throw new RangeError('signature has the wrong length');
     return new ByteWriter().raw(encodeSigned(record, record.signerKey)).raw(record.signature).finish();
 }
 
-/** Strict decoder: DecodeError for any byte string that is not a canonical record. Does not verify. */
+/**
+ * Strict decoder: DecodeError for any byte string that is not a canonical record. Does not verify.
+ * @throws {DecodeError} `unknownVersion` when: record version …
+ * @throws {DecodeError} `unknownType` when: record type …; encryption type …
+ * @throws {DecodeError} `nonCanonical` when: record signer key is not a compressed point; record signature is not a low-s ECDSA signature
+ * @throws {DecodeError} `offCurve` when: record signer key is not a curve point
+ */
 export function decodeRecord(bytes: Uint8Array): CommunicationRecord {
     const r = new ByteReader(bytes);
     const version = r.u8();
@@ -249,6 +258,9 @@ export class RecordSigner {
     readonly #key: KeyObject;
     readonly #compressed: Uint8Array;
 
+    /**
+     * @throws {RangeError} when: secret key outside [1, n-1]
+     */
     constructor(suite: Suite, secretKey: bigint) {
         if (secretKey <= 0n || secretKey >= suite.n) throw new RangeError('secret key outside [1, n-1]');
         const d = bigIntToBytes(secretKey, suite.scalarBytes);
@@ -278,7 +290,10 @@ export class RecordSigner {
         return { role, keyId: this.keyId };
     }
 
-    /** Signs a record body; the body's sender must be this key (RangeError otherwise). */
+    /**
+     * Signs a record body; the body's sender must be this key (RangeError otherwise).
+     * @throws {RangeError} when: record suite differs from the signer suite; the record names another sender
+     */
     sign(body: RecordBody): CommunicationRecord {
         if (body.suite.id !== this.suite.id) throw new RangeError('record suite differs from the signer suite');
         if (!equalBytes(body.sender.keyId, this.keyId)) throw new RangeError('the record names another sender');

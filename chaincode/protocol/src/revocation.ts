@@ -26,7 +26,10 @@ export function revocationSeed(suite: Suite, secrets: DeviceSecrets): Uint8Array
     return hashBytes(suite, 'RevocationSeed', UTF8.encode(secrets.equipmentId), encodeScalar(suite, secrets.w));
 }
 
-/** t_i = H(RevocationTag, rs_α, i) (hashBytes long). */
+/**
+ * t_i = H(RevocationTag, rs_α, i) (hashBytes long).
+ * @throws {RangeError} when: revocation seed must be … bytes; session counter i must be in [1, 2^64-1]
+ */
 export function revocationTag(suite: Suite, seed: Uint8Array, counter: bigint): Uint8Array {
     if (seed.length !== suite.hashBytes) throw new RangeError(`revocation seed must be ${suite.hashBytes} bytes`);
     if (counter < 1n || counter >= 1n << 64n) throw new RangeError('session counter i must be in [1, 2^64-1]');
@@ -40,7 +43,10 @@ export function revocationTags(suite: Suite, seed: Uint8Array, firstCounter: big
     return out;
 }
 
-/** The ledger key of a device's revocation: H(RevocationSeed, rs_α); rs_α itself never reaches the ledger. */
+/**
+ * The ledger key of a device's revocation: H(RevocationSeed, rs_α); rs_α itself never reaches the ledger.
+ * @throws {RangeError} when: revocation seed must be … bytes
+ */
 export function revocationId(suite: Suite, seed: Uint8Array): Uint8Array {
     if (seed.length !== suite.hashBytes) throw new RangeError(`revocation seed must be ${suite.hashBytes} bytes`);
     return hashBytes(suite, 'RevocationSeed', seed);

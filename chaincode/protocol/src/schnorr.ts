@@ -68,6 +68,7 @@ function challenge(suite: Suite, context: SchnorrContext, publicKey: Point, R: P
 /**
  * Signs `message` under `context`. `auxRandomness` (32 bytes) replaces the fresh randomness so
  * regression vectors can be reproduced; callers leave it out.
+ * @throws {RangeError} when: secret key outside [1, n-1]; auxRandomness must be … bytes
  */
 export function schnorrSign(
     suite: Suite,

@@ -126,7 +126,10 @@ export class SessionChannel {
         return new SessionChannel(suite, role, sendKey, recvKey);
     }
 
-    /** A channel resumed from exportState(); the state is validated before anything is used. */
+    /**
+     * A channel resumed from exportState(); the state is validated before anything is used.
+     * @throws {DecodeError} `invalidValue` when: recvWindow must be 16 lowercase hex digits; recvWindow does not match recvHighest
+     */
     static async restore(
         suite: Suite,
         symKey: Uint8Array,

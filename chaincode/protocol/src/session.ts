@@ -135,6 +135,7 @@ function ecdhX(suite: Suite, privateKey: bigint, peer: Point): Uint8Array {
  * The full point d*Q (and D = d*G) with the secret multiplications done by OpenSSL, constant-time
  * and ~20x faster than noble's (openssl-ec.ts explains how the sign of the product is recovered).
  * Falls back to noble in the one case ECDH cannot express (Q + G = O).
+ * @throws {RangeError} when: private key outside [1, n-1]
  */
 export function multiplySecret(suite: Suite, privateKey: bigint, Q: Point): { product: Point; publicKey: Point } {
     if (privateKey <= 0n || privateKey >= suite.n) {
@@ -163,7 +164,10 @@ export function computeSecondaryHash(
     return hashBytes(suite, 'SecondaryHash', ecdhX(suite, caPrivateKey, base));
 }
 
-/** The CSP's counter check of Alg. 3: B_i (from Table II) == i*G, else FailedChallenge. */
+/**
+ * The CSP's counter check of Alg. 3: B_i (from Table II) == i*G, else FailedChallenge.
+ * @throws {VerificationError} `failedChallenge` when: B_i != i*G: the counter does not match the certificate
+ */
 export function verifyCounterCommitment(suite: Suite, counter: bigint, expectedB: Point): void {
     if (counter < 1n || counter >= suite.n || !counterCommitment(suite, counter).equals(expectedB)) {
         throw new VerificationError(
@@ -218,7 +222,10 @@ function decodeC3Plaintext(suite: Suite, bytes: Uint8Array): { primaryHash: Uint
 // ---------------------------------------------------------------------------------------------
 // Algorithm 1
 
-/** Manufacturer: I_alpha and counter proofs for counters [first, first+n). */
+/**
+ * Manufacturer: I_alpha and counter proofs for counters [first, first+n).
+ * @throws {RangeError} when: a request asks for at least one certificate
+ */
 export function createCertificateRequest(
     suite: Suite,
     secrets: DeviceSecrets,
@@ -239,7 +246,10 @@ export function createCertificateRequest(
     return { suite, entries };
 }
 
-/** CSP-CA (Alg. 1): one certificate object per request entry; fresh r_c each. */
+/**
+ * CSP-CA (Alg. 1): one certificate object per request entry; fresh r_c each.
+ * @throws {RangeError} when: CA private key outside [1, n-1]
+ */
 export function issueCertificates(
     suite: Suite,
     caPrivateKey: bigint,
@@ -273,6 +283,8 @@ export function issueCertificates(
 /**
  * Chaincode (Alg. 1): issuance equation and counter proof of one object, against the request entry
  * it answers. Throws VerificationError(InvalidIssuance | FailedChallenge).
+ * @throws {VerificationError} `invalidIssuance` when: r*G != e*(Cert_i - IDCert_i) + Q_c
+ * @throws {VerificationError} `failedChallenge` when: counter proof does not verify for this IDCert_i
  */
 export function verifyIssuedCertificate(suite: Suite, obj: CertificateObject, caPublicKey: Point): void {
     assertSuite(suite, obj.suite, 'certificate object');
@@ -373,6 +385,7 @@ export function verifyM1ProofOfPossession(suite: Suite, m1: M1, idCert: Point, f
  * Device: on M2 (the certificate object) derive d_i (eq. 12), check Q_i, symKey_i = H(d_i*Q_c)
  * (eq. 13) and answer M3 = <Q_i, H(symKey_i), Schnorr_d_i(IDCert_i || Q_i || H(symKey_i) || fogId)>.
  * Throws VerificationError when the object is not for this session or does not verify.
+ * @throws {VerificationError} `invalidIssuance` when: the certificate object is for another IDCert_i
  */
 export function processM2(
     session: DeviceSession,
@@ -414,6 +427,7 @@ export interface PreparedActivation {
  * Fog: P = d_f*IDCert_i with a DLEQ proof against Q_f. Needs only the certificate object, so a fog
  * can compute it as soon as it has sent M2, while the device works on M3 (createActivation does it
  * all at once).
+ * @throws {RangeError} when: fog private key outside [1, n-1]
  */
 export function prepareActivation(
     suite: Suite,
@@ -470,6 +484,10 @@ export interface VerifiedActivation {
  * Deterministic and public-data only: every multiplication is variable-time.
  * `decodedObject`: decodeCertificateObject(activation.certificateObject) when the caller already
  * has it (the chaincode decodes it for its ledger checks), so its points are not decompressed twice.
+ * @throws {VerificationError} `failedChallenge` when: the counter proof's B_i is not the ledger's B_i; counter proof does not verify
+ * @throws {VerificationError} `invalidProofOfPossession` when: proof of possession of k_i does not verify
+ * @throws {VerificationError} `invalidDleqProof` when: DLEQ proof for P = d_f*IDCert_i does not verify
+ * @throws {VerificationError} `failedSignatureVerification` when: M3's Q_i is not the certificate's Q_i; M3 signature by d_i does not verify
  */
 export function verifyActivation(
     suite: Suite,
@@ -579,6 +597,7 @@ export interface OpenedM4 {
  * (primaryHash, IDCert_i) and C2 under IDCert_i (DecryptionFailed if C2 belongs to another
  * certificate). The caller checks that the ledger's session record for primaryHash exists and holds
  * this IDCert_i (InvalidPrimaryHash), and B_i == i*G with verifyCounterCommitment (FailedChallenge).
+ * @throws {VerificationError} `failedSignatureVerification` when: s_f does not verify for this fog
  */
 export async function openM4(
     suite: Suite,

@@ -137,7 +137,10 @@ export const DEFAULT_SUITE: Suite = P256_SHA256;
 export const ALL_SUITES: readonly Suite[] = [P256_SHA256, P384_SHA384, P256_SHA256_IEEE1609, P384_SHA384_IEEE1609];
 const SUITES = ALL_SUITES;
 
-/** Throws DecodeError('unknownSuite') for anything else. */
+/**
+ * Throws DecodeError('unknownSuite') for anything else.
+ * @throws {DecodeError} `unknownSuite` when: unknown suite id …
+ */
 export function getSuite(id: string): Suite {
     const suite = SUITES.find((s) => s.id === id);
     if (suite === undefined) {
@@ -146,7 +149,10 @@ export function getSuite(id: string): Suite {
     return suite;
 }
 
-/** Throws DecodeError('unknownSuite') for an unknown tag. */
+/**
+ * Throws DecodeError('unknownSuite') for an unknown tag.
+ * @throws {DecodeError} `unknownSuite` when: unknown suite tag …
+ */
 export function suiteFromTag(tag: number): Suite {
     const suite = SUITES.find((s) => s.tag === tag);
     if (suite === undefined) {

@@ -4,5 +4,6 @@
  */
 export * from './demo/network.js';
 export * from './demo/run.js';
-export { FOG_SCHEMA, CSP_SCHEMA, serviceStorageConfig } from './services.js';
+export { serviceStorageConfig } from './services.js';
+export * from './settings.js';
 export { runSpinning, formatSpinningSummary, type SpinningSummary } from './demo/spinning.js';

@@ -3,13 +3,9 @@
  * `m2m <command>`: demo (what `npm start` runs), device, fog, csp, manufacturer. Configuration by
  * flags, environment and an optional JSON file (--config); see docs/services.md.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError } from '@m2m-fabric/common';
 import { ServiceError } from '@m2m-fabric/common';
 import { StorageError } from '@m2m-fabric/sdk';
-import type { ConsoleAction } from '@m2m-fabric/console';
-import type { DemoSummary } from './demo/run.js';
-import type { EmbeddedNetwork } from './demo/network.js';
 
 const USAGE = `usage: m2m <command> [options]
 
@@ -35,123 +31,13 @@ commands:
   records        verify a communication-record receipt offline; export a channel trust file
 Run "m2m <command> --help" for a command's options and environment variables.`;
 
-function positiveInt(name: string, raw: string | undefined, dflt: number, max: number): number {
-    if (raw === undefined) return dflt;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > max)
-        throw new ConfigError([`--${name} must be an integer in 1..${max}, got ${raw}`]);
-    return n;
-}
-
-async function demo(argv: string[]): Promise<void> {
-    const { values } = parseArgs({
-        args: argv,
-        options: {
-            devices: { type: 'string' },
-            sessions: { type: 'string' },
-            fogs: { type: 'string' },
-            'batch-timeout': { type: 'string' },
-            'data-dir': { type: 'string' },
-            json: { type: 'boolean', default: false },
-            'console-port': { type: 'string' },
-            'console-host': { type: 'string' },
-            'console-enable': { type: 'string' },
-            'no-console': { type: 'boolean', default: false },
-            scenario: { type: 'string' },
-            help: { type: 'boolean', default: false },
-        },
-        strict: true,
-    });
-    if (values.help) {
-        console.log(USAGE);
-        return;
-    }
-    if (values.scenario !== undefined && values.scenario !== 'spinning') {
-        throw new ConfigError([`--scenario must be spinning, got ${values.scenario}`]);
-    }
-    const batchSeconds = values['batch-timeout'] === undefined ? 0.5 : Number(values['batch-timeout']);
-    if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60) {
-        throw new ConfigError([`--batch-timeout must be seconds in (0, 60], got ${values['batch-timeout']}`]);
-    }
-    const options = {
-        dataDir: values['data-dir'] ?? process.env.M2M_DATA_DIR ?? '.data/demo',
-        devices: positiveInt('devices', values.devices, 10, 1000),
-        sessions: positiveInt('sessions', values.sessions, 3, 1000),
-        fogs: positiveInt('fogs', values.fogs, 2, 32),
-        batchTimeoutMs: Math.round(batchSeconds * 1000),
-        print: (line: string) => console.log(line),
-    };
-    if (values.scenario === 'spinning') {
-        const { formatSpinningSummary, runSpinning } = await import('./demo/spinning.js');
-        const summary = await runSpinning({
-            dataDir: values['data-dir'] ?? process.env.M2M_DATA_DIR ?? '.data/spinning',
-            batchTimeoutMs: options.batchTimeoutMs,
-            print: options.print,
-        });
-        console.log('--- summary ---');
-        console.log(formatSpinningSummary(summary));
-        if (values.json) console.log(JSON.stringify(summary));
-        if (summary.traced === 0 || summary.queries === 0) process.exitCode = 1;
-        return;
-    }
-    const { formatSummary, runDemo } = await import('./demo/run.js');
-    const printSummary = (summary: DemoSummary): void => {
-        console.log('--- summary ---');
-        console.log(formatSummary(summary));
-        if (values.json) console.log(JSON.stringify(summary));
-    };
-    const consolePort = values['console-port'] === undefined ? 0 : Number(values['console-port']);
-    if (!Number.isInteger(consolePort) || consolePort < 0 || consolePort > 65_535)
-        throw new ConfigError([`--console-port must be 0..65535, got ${values['console-port']}`]);
-    // The console (and with it the ledger's native addon) loads only when it is on.
-    const consoleModule = values['no-console'] ? undefined : await import('@m2m-fabric/console');
-    const { CONSOLE_ACTIONS = [] } = consoleModule ?? {};
-    const actions: ConsoleAction[] = [];
-    for (const a of (values['console-enable'] ?? '').split(',').filter((x) => x !== '')) {
-        if (!(CONSOLE_ACTIONS as readonly string[]).includes(a))
-            throw new ConfigError([`--console-enable: unknown action ${a} (one of ${CONSOLE_ACTIONS.join(', ')})`]);
-        actions.push(a as ConsoleAction);
-    }
-    let printed = false;
-    const attach =
-        consoleModule === undefined
-            ? undefined
-            : async (
-                  net: EmbeddedNetwork,
-              ): Promise<{ hold(s: DemoSummary): Promise<void>; close(): Promise<void> }> => {
-                  const served = await consoleModule.startEmbeddedConsole(net, {
-                      port: consolePort,
-                      host: values['console-host'] ?? '127.0.0.1',
-                      actions,
-                      organisations: (await import('./demo/network.js')).networkOrganisations(net),
-                  });
-                  console.log(`console ${served.url} (--no-console to turn it off); log in as:`);
-                  for (const l of served.logins) console.log(`  ${l.mspId} (${l.role}): ${l.url}`);
-                  return {
-                      hold: async (summary) => {
-                          printSummary(summary);
-                          printed = true;
-                          console.log(`console still serving at ${served.url}; Ctrl-C to stop`);
-                          await new Promise<void>((resolve) => {
-                              process.once('SIGINT', () => resolve());
-                              process.once('SIGTERM', () => resolve());
-                          });
-                      },
-                      close: () => served.close(),
-                  };
-              };
-    const summary = await runDemo({ ...options, ...(attach !== undefined ? { attach } : {}) });
-    if (!printed) printSummary(summary);
-    if (summary.failed > 0 && summary.established === 0) process.exitCode = 1;
-}
-
 async function main(): Promise<void> {
     // fabric-contract-api logs every decorator at load time unless told otherwise.
     process.env.CORE_CHAINCODE_LOGGING_LEVEL ??= 'ERROR';
     const [command, ...rest] = process.argv.slice(2);
     switch (command) {
         case 'demo':
-            return demo(rest);
+            return (await import('./demo/command.js')).runDemoCommand(rest, USAGE);
         // Each command loads only its own modules: `m2m device` on a Raspberry Pi never loads the
         // ledger (LevelDB addon), the object store or the broker.
         case 'serve':

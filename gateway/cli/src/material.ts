@@ -8,7 +8,10 @@ import { readFile } from 'node:fs/promises';
 import { decodeScalar, fromHex, getSuite } from '@m2m-fabric/protocol';
 import { EndorseError, MaterialsClient, type TransformationSpec } from '@m2m-fabric/sdk';
 
-import { fabricClient, flags } from './services.js';
+import { loadConfig } from '@m2m-fabric/common';
+
+import { fabricClient, flags, overridesFrom, schemaFlags } from './services.js';
+import { MATERIAL_SCHEMA, settingsHelp } from './settings.js';
 
 const USAGE = `m2m material <action> ...   (ledger: FABRIC_CONNECTION / FABRIC_*)
   register-lot <lotId> --kind K --quantity N --unit U --origin O   a raw lot (a bale); manufacturer role
@@ -21,6 +24,7 @@ const USAGE = `m2m material <action> ...   (ledger: FABRIC_CONNECTION / FABRIC_*
 
 export async function runMaterial(argv: string[]): Promise<void> {
     const { values, positionals } = flags(argv, {
+        ...schemaFlags(MATERIAL_SCHEMA),
         kind: { type: 'string' },
         quantity: { type: 'string' },
         unit: { type: 'string' },
@@ -33,9 +37,13 @@ export async function runMaterial(argv: string[]): Promise<void> {
     });
     const [action, first, second] = positionals;
     if (values.help === true || action === undefined) {
-        console.log(USAGE);
+        console.log(`${USAGE}\n${settingsHelp('material')}`);
         return;
     }
+    const c = loadConfig(MATERIAL_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, MATERIAL_SCHEMA),
+    });
     const need = (v: string | boolean | undefined, what: string): string => {
         if (typeof v !== 'string' || v === '') throw new Error(`${action} needs ${what}\n${USAGE}`);
         return v;
@@ -60,7 +68,7 @@ export async function runMaterial(argv: string[]): Promise<void> {
                 ) as TransformationSpec;
                 const keyFile = values['equipment-key-file'];
                 if (typeof keyFile === 'string') {
-                    const suite = getSuite(process.env.M2M_SUITE ?? 'P256-SHA256');
+                    const suite = getSuite(c.suite);
                     const secretKey = decodeScalar(suite, fromHex((await readFile(keyFile, 'utf8')).trim()));
                     out = await materials.recordTransformation(spec, { suite, secretKey });
                 } else {

@@ -9,10 +9,11 @@ import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's loa
 
 import { rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
-import { ConfigError } from '@m2m-fabric/common';
+import { ConfigError, loadConfig } from '@m2m-fabric/common';
+import { flags, overridesFrom, schemaFlags } from './services.js';
+import { PEER_SCHEMA, settingsHelp } from './settings.js';
 import { CHAINCODE_MODULE, CSP_MSP, FOG_MSPS, MANUFACTURER_MSP } from './demo/network.js';
 import {
     EmbeddedLedger,
@@ -32,9 +33,6 @@ and writes connection files csp.env, foga.env, fogb.env, manufacturer.env to --c
   FABRIC_CONNECTION=<dir>/csp.env M2M_STORE_DIR=<shared dir> m2m csp ...
   FABRIC_CONNECTION=<dir>/foga.env M2M_STORE_DIR=<shared dir> m2m fog --fog.id fog-1 ...
   FABRIC_CONNECTION=<dir>/manufacturer.env m2m manufacturer ...
-  --data-dir DIR       ledger and identities (default .data/peer)
-  --batch-timeout S    orderer BatchTimeout in seconds (default 2, Fabric's default)
-  --host H             address to listen on and to put in the connection files (default 127.0.0.1)
 The process id is written to <data-dir>/peer.pid; SIGINT/SIGTERM stop it cleanly.`;
 
 /** The service identities of fabric-network/connection, with the chaincode role attribute each needs. */
@@ -51,34 +49,21 @@ export const PEER_CLIENTS: readonly PeerClient[] = [
 ];
 
 export async function runPeer(argv: string[]): Promise<void> {
-    const { values } = parseArgs({
-        args: argv,
-        options: {
-            'data-dir': { type: 'string' },
-            'batch-timeout': { type: 'string' },
-            host: { type: 'string' },
-            'base-port': { type: 'string' },
-            'connection-dir': { type: 'string' },
-            help: { type: 'boolean', default: false },
-        },
-        strict: true,
-    });
-    if (values.help) {
-        console.log(USAGE);
+    const { values } = flags(argv, schemaFlags(PEER_SCHEMA));
+    if (values.help === true) {
+        console.log(`${USAGE}\n${settingsHelp('peer')}`);
         return;
     }
-    const problems: string[] = [];
-    const batchSeconds = Number(values['batch-timeout'] ?? 2);
-    if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60)
-        problems.push(`--batch-timeout must be seconds in (0, 60], got ${values['batch-timeout']}`);
-    const basePort = Number(values['base-port'] ?? 7051);
-    if (!Number.isInteger(basePort) || basePort < 0 || basePort > 65_535 - 4)
-        problems.push(`--base-port must be a port number (or 0), got ${values['base-port']}`);
-    if (problems.length > 0) throw new ConfigError(problems);
+    const c = loadConfig(PEER_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, PEER_SCHEMA),
+    });
+    const batchSeconds = c['batch-timeout'];
+    const basePort = c['base-port'];
 
     quietBindFailureLog();
-    const dataDir = resolve(values['data-dir'] ?? '.data/peer');
-    const connectionDir = resolve(values['connection-dir'] ?? join(dataDir, 'connection'));
+    const dataDir = resolve(c['data-dir']);
+    const connectionDir = resolve(c['connection-dir'] ?? join(dataDir, 'connection'));
     await ensureSecretDir(dataDir);
     const { contracts } = await import('@m2m-fabric/chaincode');
     const ledger = await EmbeddedLedger.open({
@@ -95,7 +80,7 @@ export async function runPeer(argv: string[]): Promise<void> {
             clients: PEER_CLIENTS,
             chaincodeName: DEFAULT_CHAINCODE_NAME,
             connectionDir,
-            ...(values.host === undefined ? {} : { host: values.host }),
+            host: c.host,
             basePort,
         }).catch((err: unknown) => {
             if (!(err instanceof EndpointInUseError)) throw err;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { getSuite } from '@m2m-fabric/protocol';
-import { ConfigError, loadConfig, describeSchema, type ConfigSchema } from '@m2m-fabric/common';
+import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/common';
 import { ChaincodeClient, type EquipmentSpec } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { CspBackend, type TelemetryRecord } from '@m2m-fabric/services';
@@ -28,10 +28,14 @@ import { TopicLayout } from '@m2m-fabric/common';
 import { createLogger, type LogLevel } from '@m2m-fabric/common';
 import { openObjectStore, storageConfigFromEnv, type StorageConfig } from '@m2m-fabric/sdk';
 import { connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
-import { describeEnvSettings, FABRIC_SETTINGS, STORAGE_SETTINGS } from '@m2m-fabric/sdk';
-
-/** The SDK's own settings, listed after each command's schema in --help. */
-const SDK_SETTINGS_HELP = `${describeEnvSettings('ledger connection (unset: the embedded ledger where the command offers one):', FABRIC_SETTINGS)}\n${describeEnvSettings('object store:', STORAGE_SETTINGS)}`;
+import {
+    CSP_SCHEMA,
+    FOG_SCHEMA,
+    INIT_STORE_SCHEMA,
+    MANUFACTURER_SCHEMA,
+    SERVE_SCHEMA,
+    settingsHelp,
+} from './settings.js';
 
 export function flags(
     argv: string[],
@@ -56,8 +60,11 @@ export function overridesFrom(values: Record<string, unknown>, schema: ConfigSch
     return out;
 }
 
-export function schemaFlags(schema: ConfigSchema): Record<string, { type: 'string' }> {
-    return Object.fromEntries(Object.keys(schema).map((k) => [k, { type: 'string' as const }]));
+/** A flag per key: `--key value`, or `--key` alone for a boolean. */
+export function schemaFlags(schema: ConfigSchema): Record<string, { type: 'string' | 'boolean' }> {
+    return Object.fromEntries(
+        Object.entries(schema).map(([k, spec]) => [k, { type: spec.type === 'boolean' ? 'boolean' : 'string' }]),
+    );
 }
 
 /** An integer flag in [min, max]; a problem is collected (or thrown when `throwNow`) otherwise. */
@@ -80,8 +87,7 @@ function integerFlag(
     return dflt;
 }
 
-/** `--init-store` (or M2M_INIT_STORE=1): the only way a service creates a new embedded store. */
-const INIT_STORE_FLAG = { 'init-store': { type: 'boolean' } } as const;
+const INIT_STORE_FLAG = schemaFlags(INIT_STORE_SCHEMA);
 
 /**
  * The object store a service opens: the configured one, created only when asked (`--init-store`);
@@ -94,7 +100,8 @@ export function serviceStorageConfig(
     env: NodeJS.ProcessEnv = process.env,
 ): StorageConfig {
     const config = storageConfigFromEnv(env, dataDir);
-    const init = values['init-store'] === true || env.M2M_INIT_STORE === '1' || env.M2M_INIT_STORE === 'true';
+    const initEnv = env[INIT_STORE_SCHEMA['init-store'].env];
+    const init = values['init-store'] === true || initEnv === '1' || initEnv === 'true';
     return config.backend === 'embedded' ? { ...config, create: init } : config;
 }
 
@@ -107,100 +114,6 @@ async function waitForSignal(): Promise<void> {
 
 // ---- fog / csp ----
 
-const COMMON_SERVICE_SCHEMA = {
-    'data.dir': {
-        type: 'string',
-        env: 'M2M_DATA_DIR',
-        default: '.data/service',
-        description: 'keys, outbox, session store',
-    },
-    suite: {
-        type: 'string',
-        env: 'M2M_SUITE',
-        default: 'P256-SHA256',
-        oneOf: ['P256-SHA256', 'P384-SHA384'],
-        description: 'crypto suite',
-    },
-    'metrics.port': {
-        type: 'integer',
-        env: 'M2M_METRICS_PORT',
-        default: 0,
-        min: 0,
-        max: 65535,
-        description: '/metrics and /healthz port (0 = off)',
-    },
-    'topics.prefix': { type: 'string', env: 'M2M_TOPIC_PREFIX', default: 'm2m/v1', description: 'MQTT topic prefix' },
-    'log.level': {
-        type: 'string',
-        env: 'M2M_LOG_LEVEL',
-        default: 'info',
-        oneOf: ['debug', 'info', 'warn', 'error', 'silent'],
-        description: 'log level',
-    },
-} as const satisfies ConfigSchema;
-
-export const FOG_SCHEMA = {
-    ...COMMON_SERVICE_SCHEMA,
-    'fog.id': { type: 'string', env: 'M2M_FOG_ID', required: true, format: 'identifier', description: 'fog id (ID_f)' },
-    'mqtt.url': {
-        type: 'string',
-        env: 'M2M_MQTT_URL',
-        format: 'url',
-        description: 'external device broker (unset: embedded)',
-    },
-    'mqtt.port': {
-        type: 'integer',
-        env: 'M2M_MQTT_PORT',
-        default: 1883,
-        min: 0,
-        max: 65535,
-        description: 'embedded broker port',
-    },
-    'mqtt.password': {
-        type: 'string',
-        env: 'M2M_MQTT_PASSWORD',
-        secret: true,
-        description: "the fog's password on an external broker",
-    },
-    'limits.ledgerReadsPerSecond': {
-        type: 'integer',
-        env: 'M2M_FOG_LEDGER_READS_PER_S',
-        min: 1,
-        description: 'M1 ledger reads per second overall, burst twice that (unset: 25 per CPU core)',
-    },
-    'csp.url': { type: 'string', env: 'M2M_CSP_URL', required: true, format: 'url', description: "the CSP's broker" },
-    'csp.password': {
-        type: 'string',
-        env: 'M2M_CSP_PASSWORD',
-        secret: true,
-        description: "the fog's password on the CSP's broker (unset: signed token)",
-    },
-} as const satisfies ConfigSchema;
-
-export const CSP_SCHEMA = {
-    ...COMMON_SERVICE_SCHEMA,
-    'mqtt.url': {
-        type: 'string',
-        env: 'M2M_MQTT_URL',
-        format: 'url',
-        description: 'external link broker (unset: embedded)',
-    },
-    'mqtt.port': {
-        type: 'integer',
-        env: 'M2M_MQTT_PORT',
-        default: 8883,
-        min: 0,
-        max: 65535,
-        description: 'embedded link broker port',
-    },
-    'mqtt.password': {
-        type: 'string',
-        env: 'M2M_MQTT_PASSWORD',
-        secret: true,
-        description: "the CSP's password on an external broker",
-    },
-} as const satisfies ConfigSchema;
-
 export async function fabricClient(): Promise<ChaincodeClient> {
     const config = loadFabricConfig({ file: process.env.FABRIC_CONNECTION || undefined });
     const connection = await connectFabric(config);
@@ -210,11 +123,7 @@ export async function fabricClient(): Promise<ChaincodeClient> {
 export async function runFog(argv: string[]): Promise<void> {
     const { values } = flags(argv, { ...schemaFlags(FOG_SCHEMA), ...INIT_STORE_FLAG });
     if (values.help === true) {
-        console.log(
-            `m2m fog [--config file] [--init-store] ...\n` +
-                `  --init-store  create the embedded object store if M2M_STORE_DIR (or <data.dir>/objects) holds none\n` +
-                `${describeSchema(FOG_SCHEMA)}\n${SDK_SETTINGS_HELP}`,
-        );
+        console.log(`m2m fog [--config file] [--init-store] [--<key> value ...]\n${settingsHelp('fog')}`);
         return;
     }
     const c = loadConfig(FOG_SCHEMA, {
@@ -353,7 +262,7 @@ export async function runCsp(argv: string[]): Promise<void> {
         ...INIT_STORE_FLAG,
     });
     if (values.help === true) {
-        console.log(`${CSP_USAGE}\n${describeSchema(CSP_SCHEMA)}\n${SDK_SETTINGS_HELP}`);
+        console.log(`${CSP_USAGE}\n${settingsHelp('csp')}`);
         return;
     }
     const c = loadConfig(CSP_SCHEMA, {
@@ -412,30 +321,21 @@ export async function runCsp(argv: string[]): Promise<void> {
 // ---- serve: the embedded network for separate device processes ----
 
 export async function runServe(argv: string[]): Promise<void> {
-    const { values } = flags(argv, {
-        'data-dir': { type: 'string' },
-        fogs: { type: 'string' },
-        'batch-timeout': { type: 'string' },
-        devices: { type: 'string' },
-        sessions: { type: 'string' },
-        'metrics-port': { type: 'string' },
-    });
+    const { values } = flags(argv, schemaFlags(SERVE_SCHEMA));
     if (values.help === true) {
-        console.log(
-            'm2m serve [--data-dir DIR] [--fogs F] [--devices N] [--sessions K] [--batch-timeout S] [--metrics-port P]',
-        );
+        console.log(`m2m serve [--config file] [--<key> value ...]\n${settingsHelp('serve')}`);
         return;
     }
-    const dataDir = (values['data-dir'] as string | undefined) ?? '.data/serve';
-    const problems: string[] = [];
-    const fogs = integerFlag(values, 'fogs', 2, 1, 32, problems);
-    const devices = integerFlag(values, 'devices', 0, 0, 1000, problems);
-    const sessions = integerFlag(values, 'sessions', 3, 1, 1000, problems);
-    const metricsPort = integerFlag(values, 'metrics-port', 0, 0, 65_000, problems);
-    const batchSeconds = Number(values['batch-timeout'] ?? 0.5);
-    if (!Number.isFinite(batchSeconds) || batchSeconds <= 0 || batchSeconds > 60)
-        problems.push(`--batch-timeout must be seconds in (0, 60], got ${String(values['batch-timeout'])}`);
-    if (problems.length > 0) throw new ConfigError(problems);
+    const c = loadConfig(SERVE_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, SERVE_SCHEMA),
+    });
+    const dataDir = c['data-dir'];
+    const fogs = c.fogs;
+    const devices = c.devices;
+    const sessions = c.sessions;
+    const metricsPort = c['metrics-port'];
+    const batchSeconds = c['batch-timeout'];
     const net = new EmbeddedNetwork({
         dataDir,
         fogs,
@@ -494,7 +394,7 @@ export async function runServe(argv: string[]): Promise<void> {
 
 export async function runManufacturer(argv: string[]): Promise<void> {
     const { values, positionals } = flags(argv, {
-        'data-dir': { type: 'string' },
+        ...schemaFlags(MANUFACTURER_SCHEMA),
         n: { type: 'string' },
         fog: { type: 'string' },
         state: { type: 'string' },
@@ -507,13 +407,18 @@ export async function runManufacturer(argv: string[]): Promise<void> {
     const [action, equipmentId] = positionals;
     if (values.help === true || action === undefined) {
         console.log(
-            'm2m manufacturer register|replace <old>|decommission|status|buy|provision|list|history <equipmentId> [--n N] [--fog ID] [--state path]\n' +
-                `  --data-dir keeps each device w (0600); --init-store creates the embedded object store if there is none\n${SDK_SETTINGS_HELP}`,
+            'm2m manufacturer register|replace <old> <new>|decommission|status|buy|provision|list|history <equipmentId>\n' +
+                '                 [--n N] [--fog ID] [--state path] [--broker-url URL] [--kind K] [--model M] [--status S]\n' +
+                `${settingsHelp('manufacturer')}`,
         );
         return;
     }
-    const suite = getSuite(process.env.M2M_SUITE ?? 'P256-SHA256');
-    const dataDir = (values['data-dir'] as string | undefined) ?? '.data/manufacturer';
+    const c = loadConfig(MANUFACTURER_SCHEMA, {
+        file: values.config as string | undefined,
+        overrides: overridesFrom(values, MANUFACTURER_SCHEMA),
+    });
+    const suite = getSuite(c.suite);
+    const dataDir = c['data-dir'];
     const ledger = await fabricClient();
     const m = new ManufacturerClient({
         suite,
@@ -542,7 +447,7 @@ export async function runManufacturer(argv: string[]): Promise<void> {
         case 'replace':
             out = await m.replaceEquipment(need(equipmentId, 'the old equipment id'), {
                 ...spec(need(positionals[2], 'the new equipment id')),
-                publicKey: need(process.env.M2M_EQUIPMENT_PUBLIC_KEY, 'M2M_EQUIPMENT_PUBLIC_KEY (hex)'),
+                publicKey: need(c['public-key'], '--public-key or M2M_EQUIPMENT_PUBLIC_KEY (hex)'),
             });
             break;
         case 'decommission':

@@ -10,6 +10,10 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError } from '@m2m-fabric/common';
 import { exportStoreToCar, importCarToStore } from '@m2m-fabric/sdk';
+import { settingsHelp } from './settings.js';
+
+/** The store directory variable, as the SDK's storage settings name it. */
+const STORE_DIR_ENV = 'M2M_STORE_DIR';
 
 export const STORAGE_USAGE = `usage: m2m storage <export|import> [options]
 
@@ -37,7 +41,7 @@ function storeDirectory(values: { store?: string; 'data-dir'?: string }): string
     if (values.store !== undefined && values['data-dir'] !== undefined)
         throw new ConfigError(['give --store or --data-dir, not both']);
     if (values.store !== undefined) return values.store;
-    const env = process.env.M2M_STORE_DIR;
+    const env = process.env[STORE_DIR_ENV];
     if (values['data-dir'] === undefined && env !== undefined && env !== '') return env;
     return join(values['data-dir'] ?? '.data/demo', 'objects');
 }
@@ -65,7 +69,7 @@ export async function runStorage(argv: string[]): Promise<void> {
     const { values, positionals } = parsed;
     const [action, ...extra] = positionals;
     if (values.help || action === undefined) {
-        console.log(STORAGE_USAGE);
+        console.log(`${STORAGE_USAGE}\n${settingsHelp('storage')}`);
         return;
     }
     if (extra.length > 0) throw new ConfigError([`unexpected argument ${extra[0]}\n\n${STORAGE_USAGE}`]);

@@ -7,8 +7,10 @@
  * default). Secret values never appear in messages.
  */
 import { readFileSync } from 'node:fs';
+import { describeSetting, type EnvSetting } from '@m2m-fabric/protocol';
 
-interface BaseField {
+/** A setting of a command's schema: an {@link EnvSetting} with a config key, a type and checks. */
+interface BaseField extends Omit<EnvSetting, 'default'> {
     /** Environment variable that sets this key. */
     env: string;
     description: string;
@@ -28,6 +30,8 @@ export interface NumberField extends BaseField {
     required?: boolean;
     min?: number;
     max?: number;
+    /** What the number counts (e.g. 'seconds'), for messages. */
+    unit?: string;
 }
 export interface BooleanField extends BaseField {
     type: 'boolean';
@@ -105,7 +109,29 @@ function describeSource(key: string, source: string, spec: FieldSpec, raw: unkno
     return `${key} (from ${source}) = ${shown}`;
 }
 
+/** What a number field accepts, e.g. "an integer in 1..32" or "seconds >= 0.001". */
+function numberExpectation(spec: NumberField): string {
+    const what = spec.unit ?? (spec.type === 'integer' ? 'an integer' : 'a number');
+    if (spec.min !== undefined && spec.max !== undefined) return `${what} in ${spec.min}..${spec.max}`;
+    if (spec.min !== undefined) return `${what} >= ${spec.min}`;
+    if (spec.max !== undefined) return `${what} <= ${spec.max}`;
+    return what;
+}
+
 function coerce(key: string, spec: FieldSpec, raw: unknown, source: string, problems: string[]): unknown {
+    // A flag is named as the user typed it: `--fogs must be an integer in 1..32, got 0`.
+    if (source === 'command line' && (spec.type === 'number' || spec.type === 'integer')) {
+        const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+        const ok =
+            Number.isFinite(n) &&
+            (spec.type !== 'integer' || Number.isInteger(n)) &&
+            (spec.min === undefined || n >= spec.min) &&
+            (spec.max === undefined || n <= spec.max);
+        if (ok) return n;
+        const shown = spec.secret === true ? '<secret>' : String(raw);
+        problems.push(`--${key} must be ${numberExpectation(spec)}, got ${shown}`);
+        return undefined;
+    }
     const where = describeSource(key, source, spec, raw);
     switch (spec.type) {
         case 'boolean': {
@@ -165,7 +191,10 @@ function coerce(key: string, spec: FieldSpec, raw: unknown, source: string, prob
     }
 }
 
-/** Loads and validates configuration for `schema`; throws ConfigError listing every problem. */
+/**
+ * Loads and validates configuration for `schema`; throws ConfigError listing every problem.
+ * @throws {ConfigError}
+ */
 export function loadConfig<S extends ConfigSchema>(schema: S, sources: ConfigSources = {}): ConfigValues<S> {
     const problems: string[] = [];
     const env = sources.env ?? process.env;
@@ -204,13 +233,9 @@ export function loadConfig<S extends ConfigSchema>(schema: S, sources: ConfigSou
     return out as ConfigValues<S>;
 }
 
-/** One line per key, for `--help`: key, env var, type, default. */
+/** One line per key, for `--help`: key, env var, description, default (see describeSetting). */
 export function describeSchema(schema: ConfigSchema): string {
     return Object.entries(schema)
-        .map(([key, spec]) => {
-            const def =
-                spec.default !== undefined && spec.secret !== true ? ` (default ${JSON.stringify(spec.default)})` : '';
-            return `  ${key.padEnd(26)} ${spec.env.padEnd(32)} ${spec.description}${def}`;
-        })
+        .map(([key, spec]) => describeSetting(key, spec))
         .join('\n');
 }

@@ -213,7 +213,10 @@ export class MqttConnection {
         this.connectListeners.push(fn);
     }
 
-    /** Subscribes (QoS 1) and routes matching messages to `handler`. Rejects if the broker refuses. */
+    /**
+     * Subscribes (QoS 1) and routes matching messages to `handler`. Rejects if the broker refuses.
+     * @throws {ServiceError} `unavailable` when: subscription to … refused: …; subscription to … refused by the broker
+     */
     async subscribe(filter: string, handler: MessageHandler): Promise<void> {
         this.handlers.set(filter, handler);
         if (this.lazy && !this.client.connected) return; // subscribed on connect
@@ -237,6 +240,7 @@ export class MqttConnection {
      * Publishes with QoS 1; resolves on PUBACK. Rejects with ServiceError(unavailable) when no PUBACK
      * arrives within `timeoutMs` (mqtt.js would otherwise wait forever for a broker that dropped
      * us); the message may still be delivered later, so receivers treat QoS 1 as at-least-once.
+     * @throws {ServiceError} `unavailable` when: connection closed
      */
     async publish(topic: string, payload: Uint8Array, retain = false, timeoutMs = 10_000): Promise<void> {
         if (this.closed) throw new ServiceError(ServiceErrorCode.Unavailable, 'connection closed');

@@ -65,12 +65,19 @@ export function newCorrelationId(): Uint8Array {
     return new Uint8Array(randomBytes(CORRELATION_ID_BYTES));
 }
 
+/**
+ * @throws {RangeError} when: correlation id must be 16 bytes
+ */
 export function encodeEnvelope(env: Envelope): Uint8Array {
     if (env.correlationId.length !== CORRELATION_ID_BYTES) throw new RangeError('correlation id must be 16 bytes');
     return new ByteWriter().u8(ENVELOPE_VERSION).u8(env.kind).raw(env.correlationId).bytes32(env.body).finish();
 }
 
-/** Strict decode: unknown version/kind, truncation and trailing bytes are DecodeErrors. */
+/**
+ * Strict decode: unknown version/kind, truncation and trailing bytes are DecodeErrors.
+ * @throws {DecodeError} `unknownVersion` when: envelope version …
+ * @throws {DecodeError} `unknownType` when: envelope kind …
+ */
 export function decodeEnvelope(bytes: Uint8Array): Envelope {
     const r = new ByteReader(bytes);
     const version = r.u8();
@@ -93,6 +100,9 @@ export function encodeErrorBody(code: AnyErrorCode, detail: string): Uint8Array 
     return new ByteWriter().string(code).string(errorDetail(code, detail).slice(0, 512)).finish();
 }
 
+/**
+ * @throws {DecodeError} `invalidValue` when: unknown error code …
+ */
 export function decodeErrorBody(body: Uint8Array): ServiceError {
     const r = new ByteReader(body);
     const code = r.string();
@@ -102,7 +112,10 @@ export function decodeErrorBody(body: Uint8Array): ServiceError {
     return new ServiceError(code, detail);
 }
 
-/** `raw(16) | bytes32 payload`: handle + M2/M3, route id + frame. */
+/**
+ * `raw(16) | bytes32 payload`: handle + M2/M3, route id + frame.
+ * @throws {RangeError} when: tag must be 16 bytes
+ */
 export function encodeTagged(tag: Uint8Array, payload: Uint8Array): Uint8Array {
     if (tag.length !== HANDLE_BYTES) throw new RangeError('tag must be 16 bytes');
     return new ByteWriter().raw(tag).bytes32(payload).finish();

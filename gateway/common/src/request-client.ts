@@ -75,30 +75,12 @@ export class RequestClient {
     /** Sends a request and resolves with the reply; a typed error reply rejects with ServiceError. */
     async request(kind: EnvelopeKind, body: Uint8Array, timeoutMs: number): Promise<Envelope> {
         const correlationId = newCorrelationId();
-        const key = toHex(correlationId);
-        const reply = new Promise<Envelope>((resolve, reject) => {
-            const timer = setTimeout(() => {
-                this.pending.delete(key);
-                reject(new ServiceError(ServiceErrorCode.Timeout, `no reply within ${timeoutMs} ms`));
-            }, timeoutMs);
-            this.pending.set(key, { resolve, reject, timer });
-        });
-        try {
-            await this.conn.publish(this.requestTopic, encodeEnvelope({ kind, correlationId, body }));
-        } catch (err) {
-            const p = this.pending.get(key);
-            if (p !== undefined) {
-                clearTimeout(p.timer);
-                this.pending.delete(key);
-            }
-            throw err;
-        }
-        return reply;
+        return this.requestRaw(encodeEnvelope({ kind, correlationId, body }), correlationId, timeoutMs);
     }
 
     /**
-     * Publishes raw bytes and waits for a reply carrying `correlationId` — for probing a fog with
-     * malformed payloads (tests, diagnostics).
+     * Publishes raw bytes and waits for a reply carrying `correlationId` — {@link request} sends an
+     * envelope through it; tests and diagnostics probe a fog with malformed payloads.
      */
     async requestRaw(payload: Uint8Array, correlationId: Uint8Array, timeoutMs: number): Promise<Envelope> {
         const key = toHex(correlationId);
@@ -109,7 +91,16 @@ export class RequestClient {
             }, timeoutMs);
             this.pending.set(key, { resolve, reject, timer });
         });
-        await this.conn.publish(this.requestTopic, payload);
+        try {
+            await this.conn.publish(this.requestTopic, payload);
+        } catch (err) {
+            const p = this.pending.get(key);
+            if (p !== undefined) {
+                clearTimeout(p.timer);
+                this.pending.delete(key);
+            }
+            throw err;
+        }
         return reply;
     }
 

@@ -134,7 +134,10 @@ export async function readJsonFile(path: string, options: ReadSecretOptions = {}
     }
 }
 
-/** Throws `corruptFile` naming `path` unless `cond` holds. */
+/**
+ * Throws `corruptFile` naming `path` unless `cond` holds.
+ * @throws {PersistedFileError} `corruptFile`
+ */
 export function checkField(cond: boolean, path: string, what: string): asserts cond {
     if (!cond) throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, what);
 }

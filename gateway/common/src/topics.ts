@@ -29,6 +29,9 @@ export type Principal =
 export type TopicAction = 'publish' | 'subscribe';
 
 export class TopicLayout {
+    /**
+     * @throws {RangeError} when: invalid topic prefix "…"
+     */
     constructor(readonly prefix: string = DEFAULT_TOPIC_PREFIX) {
         if (prefix.includes('+') || prefix.includes('#') || prefix.endsWith('/') || prefix === '') {
             throw new RangeError(`invalid topic prefix "${prefix}"`);

@@ -28,7 +28,10 @@ export const CONSOLE_USAGE = `m2m console [options]   (ledger: FABRIC_CONNECTION
   --records WRITER=DIR          a writer's batcher journal (csp or fog:<id>) this identity's org owns (repeatable)
   --host H (127.0.0.1)  --port P (8080)  --state FILE (.data/console/feed.json)`;
 
-/** Runs `m2m console` until SIGINT/SIGTERM. */
+/**
+ * Runs `m2m console` until SIGINT/SIGTERM.
+ * @throws {ConfigError}
+ */
 export async function runConsole(argv: string[]): Promise<void> {
     const { values } = parseArgs({
         args: argv,

@@ -121,6 +121,7 @@ export class DeviceAgent {
      * Opens the state file and takes its lock for as long as the agent is open: the agent is then
      * the file's only writer (purchases arrive through the provisioning inbox, merged here and
      * before every session). A second agent on the same file gets `deviceBusy`.
+     * @throws {ServiceError} `notConfigured` when: no device state at … (provision it first)
      */
     static async open(options: DeviceAgentOptions): Promise<DeviceAgent> {
         // Checked before the lock, so a mistyped path creates nothing.
@@ -191,7 +192,11 @@ export class DeviceAgent {
         await mergeInbox(this.options.statePath, this.state, () => this.persist());
     }
 
-    /** Connects to the fog and checks it holds the registered key (else fogKeyMismatch). */
+    /**
+     * Connects to the fog and checks it holds the registered key (else fogKeyMismatch).
+     * @throws {ServiceError} `notConfigured` when: no fog broker URL
+     * @throws {ServiceError} `fogKeyMismatch` when: fog … does not hold the registered key of …
+     */
     async connect(): Promise<void> {
         const url = this.options.brokerUrl ?? this.state.fog.brokerUrl;
         if (url === undefined) throw new ServiceError(ErrorCode.NotConfigured, 'no fog broker URL');
@@ -471,6 +476,8 @@ export class DeviceAgent {
     /**
      * Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or
      * restart). On failure the session and its pending counter are kept for the next attempt.
+     * @throws {ServiceError} `unknownSession` when: no session to resume
+     * @throws {Error}
      */
     async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
         const rpc = this.requireRpc();
@@ -545,7 +552,11 @@ export class DeviceAgent {
         return [EnvelopeKind.RecordedFrame, encodeTagged(routeId, encodeRecordedFrame({ frame, record }))];
     }
 
-    /** Uploads telemetry (JSON, with the equipment id, readable only by the CSP); resolves on the CSP's Ack. */
+    /**
+     * Uploads telemetry (JSON, with the equipment id, readable only by the CSP); resolves on the CSP's Ack.
+     * @throws {ServiceError} `unknownSession` when: no established session
+     * @throws {ServiceError} `malformedInput` when: expected an Ack frame
+     */
     async upload(telemetry: Record<string, unknown>): Promise<bigint> {
         const rpc = this.requireRpc();
         const s = this.state.session;

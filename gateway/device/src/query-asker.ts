@@ -127,7 +127,15 @@ export class QueryAsker {
         return packet;
     }
 
-    /** Step 9 for the reply to `query`. */
+    /**
+     * Step 9 for the reply to `query`.
+     * @throws {QueryError} `replayDetected` when: a failure for another query; the answer names a query not in flight
+     * @throws the error errorOfFailure builds
+     * @throws {QueryError} `queryExpired` when: the answer arrived after the query expired
+     * @throws {QueryError} `incompletePacket` when: the answer is addressed to someone else
+     * @throws {QueryError} `failedSignatureVerification` when: the answer is not signed by …
+     * @throws {QueryError} `answerIncomplete` when: a record outside the range asked for; record … carries no valid receipt; the answer omits record … the aske…
+     */
     async accept(
         query: QueryPacket,
         reply: Uint8Array,

@@ -22,6 +22,12 @@ const USAGE = `m2m device query <target> --since ISO --until ISO [--kinds k1,k2]
     --device.state path (M2M_DEVICE_STATE)  --static-key file (M2M_DEVICE_STATIC_KEY: hex scalar or a file holding it)
     --target-key hex (the target's M-EB public key)  [--mqtt.url url] [--topics.prefix p] [--timeout.ms 30000]`;
 
+/**
+ * `m2m device query`: paper 000's record query from this machine to `target` through its fog.
+ * @throws {ServiceError} `malformedInput` when: the arguments are incomplete
+ * @throws {ServiceError} `notConfigured` when: there is no device state file
+ * @throws {ServiceError} the failure packet's code (with the paper's retry) when: the query fails
+ */
 export async function runDeviceQuery(argv: string[]): Promise<void> {
     const { values, positionals } = parseArgs({
         args: argv,

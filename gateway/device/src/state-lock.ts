@@ -22,7 +22,7 @@ import { link, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pro
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
-import { ensureSecretDir, SECRET_FILE_MODE } from '@m2m-fabric/common';
+import { ensureSecretDir, PersistedFileError, readJsonFile, SECRET_FILE_MODE } from '@m2m-fabric/common';
 
 interface LockContent {
     pid: number;
@@ -55,21 +55,19 @@ function pidAlive(pid: number): boolean {
 }
 
 async function readLock(path: string): Promise<LockContent | undefined | 'unreadable'> {
-    let text: string;
+    let c: LockContent | undefined;
     try {
-        text = await readFile(path, 'utf8');
+        // The lock holds no secret: its mode is left as it is.
+        c = (await readJsonFile(path, { insecureMode: 'ignore' })) as LockContent | undefined;
     } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        if (err instanceof PersistedFileError) return 'unreadable';
         throw err;
     }
-    try {
-        const c = JSON.parse(text) as LockContent;
-        if (typeof c.pid !== 'number' || typeof c.host !== 'string' || typeof c.nonce !== 'string') return 'unreadable';
-        if (c.since !== undefined && typeof c.since !== 'string') return 'unreadable';
-        return c;
-    } catch {
-        return 'unreadable';
-    }
+    if (c === undefined) return undefined;
+    if (typeof c !== 'object' || c === null) return 'unreadable';
+    if (typeof c.pid !== 'number' || typeof c.host !== 'string' || typeof c.nonce !== 'string') return 'unreadable';
+    if (c.since !== undefined && typeof c.since !== 'string') return 'unreadable';
+    return c;
 }
 
 /** Start time (ms since the epoch) of a process on this Linux host, or undefined when unknown. */
@@ -153,6 +151,7 @@ export class DeviceStateLock {
     /**
      * Takes the lock of `statePath`. A lock held by a live process is waited for up to `waitMs`
      * (0 = not at all), then refused with ServiceError `deviceBusy`; a stale one is broken.
+     * @throws {ServiceError} `deviceBusy` when: … is in use by … (a device agent runs on it); stop it first, or remove … if that process is gone
      */
     static async acquire(statePath: string, options: { waitMs?: number } = {}): Promise<DeviceStateLock> {
         const path = lockPathFor(statePath);
@@ -256,7 +255,10 @@ export class DeviceStateLock {
         return true;
     }
 
-    /** Throws `deviceBusy` when the lock file no longer carries this holder's nonce. */
+    /**
+     * Throws `deviceBusy` when the lock file no longer carries this holder's nonce.
+     * @throws {ServiceError} `deviceBusy` when: lost the lock …; refusing to write the device state
+     */
     async assertHeld(): Promise<void> {
         if (!this.released) {
             const now = await identityOf(this.path);

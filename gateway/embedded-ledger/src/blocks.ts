@@ -148,6 +148,9 @@ export interface DecodedBlock {
     readonly validationCodes: Uint8Array;
 }
 
+/**
+ * @throws {Error} when: block has no header
+ */
 export function decodeBlock(bytes: Uint8Array): DecodedBlock {
     const block = common.Block.deserializeBinary(bytes);
     const header = block.getHeader();

@@ -1,24 +1,22 @@
 /**
  * The chaincode thread's entry point (see chaincode-worker.ts): loads the chaincode package, then
  * runs each proposal through the same {@link ChaincodeRuntime} (fabric-shim's ChaincodeFromContract
- * and ChaincodeStub) as in process, with a stub handler that forwards every shim call to the peer.
+ * and ChaincodeStub) as in process, with a {@link PeerShim} that forwards every shim call to the peer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
-import { ChaincodeRuntime, setShimLogLevel, type ShimHandler } from './chaincode.js';
+import { ChaincodeRuntime, setShimLogLevel, type PeerShim, type UnsupportedShimCall } from './chaincode.js';
 import type {
     CallMessage,
     HostMessage,
     InvokeMessage,
     ResultMessage,
     ShimCall,
-    UnsupportedShimCall,
     WorkerMessage,
     WorkerOptions,
 } from './chaincode-worker-protocol.js';
 import { ownBytes } from './chaincode-worker-protocol.js';
 import { peer } from './protos.js';
-import { HistoryQueryIterator, StateQueryIterator } from './simulator.js';
 
 const port = parentPort;
 if (port === null) throw new Error('chaincode-worker-main runs as a worker thread');
@@ -31,8 +29,8 @@ function post(message: WorkerMessage): void {
     port!.postMessage(message);
 }
 
-/** The shim's handler for one invocation: each call is a round trip to the peer's simulation handler. */
-class PeerProxy implements ShimHandler {
+/** The peer, seen from one invocation: each shim call is a round trip to the peer's simulation handler. */
+class PeerProxy implements PeerShim {
     constructor(readonly inv: number) {}
 
     #call(shim: ShimCall): Promise<Uint8Array> {
@@ -43,67 +41,46 @@ class PeerProxy implements ShimHandler {
         });
     }
 
-    async #unsupported(method: UnsupportedShimCall): Promise<never> {
-        await this.#call({ method });
-        throw new Error(`${method} answered without an error`);
+    async #query(shim: ShimCall): Promise<InstanceType<typeof peer.QueryResponse>> {
+        return peer.QueryResponse.deserializeBinary(await this.#call(shim));
     }
 
-    async handleGetState(collection: string, key: string): Promise<Buffer> {
-        return Buffer.from(await this.#call({ method: 'getState', collection, key }));
+    getState(collection: string, key: string): Promise<Uint8Array> {
+        return this.#call({ method: 'getState', collection, key });
     }
-    async handlePutState(collection: string, key: string, value: Uint8Array): Promise<Buffer> {
-        return Buffer.from(await this.#call({ method: 'putState', collection, key, value: new Uint8Array(value) }));
+    async putState(collection: string, key: string, value: Uint8Array): Promise<void> {
+        await this.#call({ method: 'putState', collection, key, value: new Uint8Array(value) });
     }
-    async handleDeleteState(collection: string, key: string): Promise<Buffer> {
-        return Buffer.from(await this.#call({ method: 'deleteState', collection, key }));
+    async deleteState(collection: string, key: string): Promise<void> {
+        await this.#call({ method: 'deleteState', collection, key });
     }
-    async handleGetStateByRange(
+    openRangeQuery(
         collection: string,
         startKey: string,
         endKey: string,
-        channelId: string,
-        txId: string,
         metadata?: Uint8Array,
-    ): Promise<{ iterator: unknown }> {
-        const bytes = await this.#call({
+    ): Promise<InstanceType<typeof peer.QueryResponse>> {
+        return this.#query({
             method: 'openRangeQuery',
             collection,
             startKey,
             endKey,
             ...(metadata === undefined ? {} : { metadata: new Uint8Array(metadata) }),
         });
-        return {
-            iterator: new StateQueryIterator(this, channelId, txId, peer.QueryResponse.deserializeBinary(bytes)),
-        };
     }
-    async handleGetHistoryForKey(key: string, channelId: string, txId: string): Promise<unknown> {
-        const bytes = await this.#call({ method: 'openHistoryQuery', key });
-        return new HistoryQueryIterator(this, channelId, txId, peer.QueryResponse.deserializeBinary(bytes));
+    openHistoryQuery(key: string): Promise<InstanceType<typeof peer.QueryResponse>> {
+        return this.#query({ method: 'openHistoryQuery', key });
     }
-    async handleQueryStateNext(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
-        return peer.QueryResponse.deserializeBinary(await this.#call({ method: 'queryStateNext', id }));
+    queryStateNext(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
+        return this.#query({ method: 'queryStateNext', id });
     }
-    async handleQueryStateClose(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
-        return peer.QueryResponse.deserializeBinary(await this.#call({ method: 'queryStateClose', id }));
+    queryStateClose(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
+        return this.#query({ method: 'queryStateClose', id });
     }
-    // The rest fail at the peer with the same messages as in process.
-    handleGetQueryResult(): Promise<never> {
-        return this.#unsupported('getQueryResult');
-    }
-    handlePutStateMetadata(): Promise<never> {
-        return this.#unsupported('putStateMetadata');
-    }
-    handleGetStateMetadata(): Promise<never> {
-        return this.#unsupported('getStateMetadata');
-    }
-    handleGetPrivateDataHash(): Promise<never> {
-        return this.#unsupported('getPrivateDataHash');
-    }
-    handlePurgeState(): Promise<never> {
-        return this.#unsupported('purgeState');
-    }
-    handleInvokeChaincode(): Promise<never> {
-        return this.#unsupported('invokeChaincode');
+    // It fails at the peer with the same message as in process.
+    async unsupported(method: UnsupportedShimCall): Promise<never> {
+        await this.#call({ method });
+        throw new Error(`${method} answered without an error`);
     }
 }
 

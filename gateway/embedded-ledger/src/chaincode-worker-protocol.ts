@@ -3,6 +3,7 @@
  * the embedded counterpart of Fabric's ChaincodeMessage stream (TRANSACTION, GET_STATE, PUT_STATE,
  * ..., COMPLETED). Protobuf values travel as their wire bytes.
  */
+import type { UnsupportedShimCall } from './chaincode.js';
 
 /** What the thread needs to load the chaincode package. */
 export interface WorkerOptions {
@@ -30,15 +31,6 @@ export type ShimCall =
     | { readonly method: 'queryStateNext'; readonly id: string }
     | { readonly method: 'queryStateClose'; readonly id: string }
     | { readonly method: UnsupportedShimCall };
-
-/** Shim calls the embedded peer refuses (the peer's message says why). */
-export type UnsupportedShimCall =
-    | 'getQueryResult'
-    | 'putStateMetadata'
-    | 'getStateMetadata'
-    | 'getPrivateDataHash'
-    | 'purgeState'
-    | 'invokeChaincode';
 
 /** Peer → thread: run the function in `input` (ChaincodeInput bytes) for this proposal. */
 export interface InvokeMessage {

@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 
-import type { ChaincodeHost, ChaincodeResult } from './chaincode.js';
+import type { ChaincodeHost, ChaincodeResult, PeerShim } from './chaincode.js';
 import {
     type CallMessage,
     type HostMessage,
@@ -27,24 +27,25 @@ import {
     ownBytes,
 } from './chaincode-worker-protocol.js';
 import { peer } from './protos.js';
-import type { SimulationHandler } from './simulator.js';
 
 interface PendingInvocation {
-    readonly handler: SimulationHandler;
+    readonly handler: PeerShim;
     readonly resolve: (result: ChaincodeResult) => void;
     /** The thread running it: if that thread dies, the invocation fails. */
     readonly worker: Worker;
 }
 
 /** Answers one shim call from the chaincode thread with the peer's simulation handler. */
-async function answer(handler: SimulationHandler, call: ShimCall): Promise<Uint8Array> {
+async function answer(handler: PeerShim, call: ShimCall): Promise<Uint8Array> {
     switch (call.method) {
         case 'getState':
-            return handler.handleGetState(call.collection, call.key);
+            return handler.getState(call.collection, call.key);
         case 'putState':
-            return handler.handlePutState(call.collection, call.key, call.value);
+            await handler.putState(call.collection, call.key, call.value);
+            return new Uint8Array();
         case 'deleteState':
-            return handler.handleDeleteState(call.collection, call.key);
+            await handler.deleteState(call.collection, call.key);
+            return new Uint8Array();
         case 'openRangeQuery':
             return (
                 await handler.openRangeQuery(call.collection, call.startKey, call.endKey, call.metadata)
@@ -52,21 +53,11 @@ async function answer(handler: SimulationHandler, call: ShimCall): Promise<Uint8
         case 'openHistoryQuery':
             return (await handler.openHistoryQuery(call.key)).serializeBinary();
         case 'queryStateNext':
-            return (await handler.handleQueryStateNext(call.id)).serializeBinary();
+            return (await handler.queryStateNext(call.id)).serializeBinary();
         case 'queryStateClose':
-            return (await handler.handleQueryStateClose(call.id)).serializeBinary();
-        case 'getQueryResult':
-            return handler.handleGetQueryResult();
-        case 'putStateMetadata':
-            return handler.handlePutStateMetadata();
-        case 'getStateMetadata':
-            return handler.handleGetStateMetadata();
-        case 'getPrivateDataHash':
-            return handler.handleGetPrivateDataHash();
-        case 'purgeState':
-            return handler.handlePurgeState();
-        case 'invokeChaincode':
-            return handler.handleInvokeChaincode();
+            return (await handler.queryStateClose(call.id)).serializeBinary();
+        default:
+            return handler.unsupported(call.method);
     }
 }
 
@@ -93,7 +84,7 @@ export class ChaincodeWorker implements ChaincodeHost {
     }
 
     async invoke(
-        handler: SimulationHandler,
+        handler: PeerShim,
         channelId: string,
         txId: string,
         input: InstanceType<typeof peer.ChaincodeInput>,

@@ -3,12 +3,12 @@
  * invokes it exactly as the shim does on a peer: fabric-shim's `ChaincodeFromContract` routes the
  * call and marshals arguments and results, and a real `ChaincodeStub`, built from the signed
  * proposal, serves `ctx.stub` and `ctx.clientIdentity`. Only the transport differs: the stub's
- * handler is a {@link SimulationHandler} instead of a gRPC stream to the peer.
+ * handler is a {@link StubHandler} over a {@link PeerShim} — the peer's simulation handler in
+ * process, a proxy to it in a chaincode thread — instead of a gRPC stream to the peer.
  */
 import { createRequire } from 'node:module';
 
 import { peer } from './protos.js';
-import type { SimulationHandler } from './simulator.js';
 
 const require = createRequire(import.meta.url);
 
@@ -31,7 +31,7 @@ type ChaincodeFromContractClass = new (
     version: string,
 ) => ShimChaincode;
 type ChaincodeStubClass = new (
-    handler: ShimHandler,
+    handler: StubHandler,
     channelId: string,
     txId: string,
     input: InstanceType<typeof peer.ChaincodeInput>,
@@ -41,6 +41,14 @@ type ChaincodeStubClass = new (
 const ChaincodeFromContract =
     require('fabric-shim/lib/contract-spi/chaincodefromcontract.js') as ChaincodeFromContractClass;
 const ChaincodeStub = require('fabric-shim/lib/stub.js') as ChaincodeStubClass;
+interface ShimIteratorClass {
+    new (handler: StubHandler, channelId: string, txId: string, response: QueryResponse): unknown;
+}
+/** fabric-shim's iterators over a QueryResponse batch; they fetch further batches through the handler. */
+const { StateQueryIterator, HistoryQueryIterator } = require('fabric-shim/lib/iterators.js') as {
+    StateQueryIterator: ShimIteratorClass;
+    HistoryQueryIterator: ShimIteratorClass;
+};
 const { JSONSerializer } = require('fabric-contract-api') as { JSONSerializer: unknown };
 const ShimLogger = require('fabric-shim/lib/logger.js') as {
     setLevel(level: string): void;
@@ -138,7 +146,7 @@ export interface ChaincodeHost {
     readonly name: string;
     readonly version: string;
     invoke(
-        handler: SimulationHandler,
+        peerShim: PeerShim,
         channelId: string,
         txId: string,
         input: InstanceType<typeof peer.ChaincodeInput>,
@@ -156,17 +164,94 @@ export interface ChaincodeResult {
     readonly event: InstanceType<typeof peer.ChaincodeEvent> | undefined;
 }
 
-/** The stub's view of the peer: a {@link SimulationHandler} in process, a proxy to one in a chaincode thread. */
-export type ShimHandler = Pick<
-    SimulationHandler,
-    | 'handleGetState'
-    | 'handlePutState'
-    | 'handleDeleteState'
-    | 'handleGetStateByRange'
-    | 'handleGetHistoryForKey'
-    | 'handleQueryStateNext'
-    | 'handleQueryStateClose'
->;
+type QueryResponse = InstanceType<typeof peer.QueryResponse>;
+
+/** Shim calls the embedded peer refuses (the peer's error message says why). */
+export type UnsupportedShimCall =
+    | 'getQueryResult'
+    | 'putStateMetadata'
+    | 'getStateMetadata'
+    | 'getPrivateDataHash'
+    | 'purgeState'
+    | 'invokeChaincode';
+
+/**
+ * The peer's side of the chaincode shim protocol — what Fabric's GET_STATE, PUT_STATE, DEL_STATE,
+ * GET_STATE_BY_RANGE, GET_HISTORY_FOR_KEY, QUERY_STATE_NEXT and QUERY_STATE_CLOSE messages ask of
+ * the peer. The peer's simulation handler answers it in process; in a chaincode thread a proxy
+ * sends each call to that handler over the thread's message channel.
+ */
+export interface PeerShim {
+    getState(collection: string, key: string): Promise<Uint8Array>;
+    putState(collection: string, key: string, value: Uint8Array): Promise<void>;
+    deleteState(collection: string, key: string): Promise<void>;
+    /** Starts a range query; the first batch. */
+    openRangeQuery(collection: string, startKey: string, endKey: string, metadata?: Uint8Array): Promise<QueryResponse>;
+    /** Starts a history query; the first batch. */
+    openHistoryQuery(key: string): Promise<QueryResponse>;
+    queryStateNext(id: string): Promise<QueryResponse>;
+    queryStateClose(id: string): Promise<QueryResponse>;
+    /** Fails the way the peer fails a call it does not provide. */
+    unsupported(call: UnsupportedShimCall): Promise<never>;
+}
+
+/**
+ * The handler fabric-shim's `ChaincodeStub` and query iterators call (the shim's ChaincodeSupport
+ * client), over a {@link PeerShim}: one adapter for both the in-process and the threaded chaincode.
+ */
+export class StubHandler {
+    constructor(readonly peer: PeerShim) {}
+
+    async handleGetState(collection: string, key: string): Promise<Buffer> {
+        return Buffer.from(await this.peer.getState(collection, key));
+    }
+    async handlePutState(collection: string, key: string, value: Uint8Array): Promise<Buffer> {
+        await this.peer.putState(collection, key, value);
+        return Buffer.alloc(0);
+    }
+    async handleDeleteState(collection: string, key: string): Promise<Buffer> {
+        await this.peer.deleteState(collection, key);
+        return Buffer.alloc(0);
+    }
+    async handleGetStateByRange(
+        collection: string,
+        startKey: string,
+        endKey: string,
+        channelId: string,
+        txId: string,
+        metadata?: Uint8Array,
+    ): Promise<{ iterator: unknown }> {
+        const response = await this.peer.openRangeQuery(collection, startKey, endKey, metadata);
+        return { iterator: new StateQueryIterator(this, channelId, txId, response) };
+    }
+    async handleGetHistoryForKey(key: string, channelId: string, txId: string): Promise<unknown> {
+        return new HistoryQueryIterator(this, channelId, txId, await this.peer.openHistoryQuery(key));
+    }
+    handleQueryStateNext(id: string): Promise<QueryResponse> {
+        return this.peer.queryStateNext(id);
+    }
+    handleQueryStateClose(id: string): Promise<QueryResponse> {
+        return this.peer.queryStateClose(id);
+    }
+    handleGetQueryResult(): Promise<never> {
+        return this.peer.unsupported('getQueryResult');
+    }
+    handlePutStateMetadata(): Promise<never> {
+        return this.peer.unsupported('putStateMetadata');
+    }
+    handleGetStateMetadata(): Promise<never> {
+        return this.peer.unsupported('getStateMetadata');
+    }
+    handleGetPrivateDataHash(): Promise<never> {
+        return this.peer.unsupported('getPrivateDataHash');
+    }
+    handlePurgeState(): Promise<never> {
+        return this.peer.unsupported('purgeState');
+    }
+    handleInvokeChaincode(): Promise<never> {
+        return this.peer.unsupported('invokeChaincode');
+    }
+}
 
 export class ChaincodeRuntime implements ChaincodeHost {
     readonly name: string;
@@ -186,9 +271,9 @@ export class ChaincodeRuntime implements ChaincodeHost {
         );
     }
 
-    /** Invokes the function named in `input.args[0]` with a stub bound to `handler` and the proposal. */
+    /** Invokes the function named in `input.args[0]` with a stub bound to `peerShim` and the proposal. */
     async invoke(
-        handler: ShimHandler,
+        peerShim: PeerShim,
         channelId: string,
         txId: string,
         input: InstanceType<typeof peer.ChaincodeInput>,
@@ -197,7 +282,7 @@ export class ChaincodeRuntime implements ChaincodeHost {
         let stub: ShimStub;
         let response: ShimResponse;
         try {
-            stub = new ChaincodeStub(handler, channelId, txId, input, signedProposal);
+            stub = new ChaincodeStub(new StubHandler(peerShim), channelId, txId, input, signedProposal);
             response = await this.#chaincode.Invoke(stub);
         } catch (err) {
             // The shim reports a crash as an error response (status 500).

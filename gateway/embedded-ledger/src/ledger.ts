@@ -181,7 +181,11 @@ export class EmbeddedLedger implements LedgerConnector {
         this.#orderer = new BlockCutter(parts.batch, (batch) => this.#committer.enqueue(batch));
     }
 
-    /** Opens the ledger in `dataDir`, creating organisations, peers and the genesis block on first use. */
+    /**
+     * Opens the ledger in `dataDir`, creating organisations, peers and the genesis block on first use.
+     * @throws {RangeError} when: invalid channel name …; at least one organisation is needed; duplicate organisation
+     * @throws {ConnectionError} when: ledger in … holds channel …, not …; ledger in … was created with other organisations or CAs
+     */
     static async open(options: EmbeddedLedgerOptions): Promise<EmbeddedLedger> {
         const channelName = options.channelName ?? DEFAULT_CHANNEL;
         if (!/^[a-z][a-z0-9.-]*$/.test(channelName))
@@ -337,6 +341,7 @@ export class EmbeddedLedger implements LedgerConnector {
     /**
      * The channel's MSP roots and endorsement policy for `chaincodeName`: everything an offline
      * verifier of a receipt needs to trust (docs/records.md).
+     * @throws {ConnectionError} when: no chaincode …
      */
     channelTrust(chaincodeName: string): ChannelTrust {
         const endorsementPolicy = this.#endorsementPolicies.get(chaincodeName);
@@ -358,7 +363,10 @@ export class EmbeddedLedger implements LedgerConnector {
         };
     }
 
-    /** An organisation's CA, to enrol identities. */
+    /**
+     * An organisation's CA, to enrol identities.
+     * @throws {ConnectionError} when: unknown organisation …
+     */
     organisation(mspId: string): Organisation {
         const organisation = this.#msps.organisation(mspId);
         if (organisation === undefined) throw new ConnectionError(`unknown organisation ${mspId}`);
@@ -375,6 +383,9 @@ export class EmbeddedLedger implements LedgerConnector {
         return this.organisation(mspId).loadOrEnrol(name, options);
     }
 
+    /**
+     * @throws {ConnectionError} when: channel … not found
+     */
     async connect(options: LedgerConnectOptions): Promise<LedgerConnection> {
         this.#checkOpen();
         const channelName = options.channelName ?? this.channelName;
@@ -452,6 +463,8 @@ export class EmbeddedLedger implements LedgerConnector {
      * (or exactly `endorsingOrganizations`; one peer to evaluate). Throws {@link EndorseError} when a
      * peer refuses or the chaincode fails, {@link EndorsementPolicyError} when the policy cannot be
      * met or the peers' results differ.
+     * @throws {EndorsementPolicyError}
+     * @throws {EndorseError}
      */
     async endorseProposal(
         proposal: SignedProposalBundle,
@@ -535,7 +548,10 @@ export class EmbeddedLedger implements LedgerConnector {
         this.orderEnvelope(envelope, proposal.txId);
     }
 
-    /** Broadcasts a signed transaction envelope to the ordering service (a gateway's Submit). */
+    /**
+     * Broadcasts a signed transaction envelope to the ordering service (a gateway's Submit).
+     * @throws {SubmitError} when: ordering service refused transaction: …
+     */
     orderEnvelope(envelope: SignedEnvelope, transactionId: string): void {
         this.#checkOpen();
         try {
@@ -564,6 +580,9 @@ export class EmbeddedLedger implements LedgerConnector {
         return { mspId: identity.mspId };
     }
 
+    /**
+     * @throws {ConnectionError} when: commit status of … unavailable: …
+     */
     async waitForCommit(transactionId: string, signal?: AbortSignal): Promise<CommitStatus> {
         try {
             const location = await this.#committer.waitForStatus(transactionId, signal);
@@ -578,6 +597,9 @@ export class EmbeddedLedger implements LedgerConnector {
         }
     }
 
+    /**
+     * @throws {RangeError} when: startBlock must not be negative
+     */
     openEventStream(chaincodeName: string, options: ChaincodeEventsOptions, onClose: () => void): ChaincodeEventStream {
         this.#checkOpen();
         const checkpointBlock = options.checkpoint?.getBlockNumber();

@@ -107,7 +107,10 @@ export class Organisation {
         this.#caPublicKey = publicKeyOf(caCertificatePem);
     }
 
-    /** Loads the organisation's CA from `dir`, creating it on first use. */
+    /**
+     * Loads the organisation's CA from `dir`, creating it on first use.
+     * @throws {RangeError} when: invalid MSP ID …
+     */
     static async open(mspId: string, dir: string): Promise<Organisation> {
         if (!/^[A-Za-z0-9_.-]+$/.test(mspId)) throw new RangeError(`invalid MSP ID ${JSON.stringify(mspId)}`);
         const caDir = join(dir, 'ca');
@@ -155,6 +158,7 @@ export class Organisation {
     /**
      * Issues a new key pair and certificate for `name` (as `fabric-ca-client enroll` would) and
      * stores them under `<dir>/<role>s/<name>/` with the key file mode 0600. Re-enrolling replaces them.
+     * @throws {RangeError} when: invalid enrolment name …
      */
     async enrol(name: string, options: EnrolOptions = {}): Promise<Enrolment> {
         if (!/^[A-Za-z0-9_.@-]+$/.test(name)) throw new RangeError(`invalid enrolment name ${JSON.stringify(name)}`);

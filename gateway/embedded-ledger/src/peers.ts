@@ -47,6 +47,9 @@ export interface ServedPeers {
     close(): Promise<void>;
 }
 
+/**
+ * @throws {RangeError} when: organisation … is not on the channel
+ */
 export async function serveEmbeddedPeers(options: ServePeersOptions): Promise<ServedPeers> {
     const host = options.host ?? '127.0.0.1';
     const servers: EmbeddedGatewayServer[] = [];

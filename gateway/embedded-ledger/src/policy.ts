@@ -36,6 +36,7 @@ export class PolicySyntaxError extends Error {
 /**
  * Parses a policy. `channelOrganisations` resolves implicit meta policies; their order does not
  * matter. Throws {@link PolicySyntaxError} on anything it does not understand.
+ * @throws {PolicySyntaxError} when: an implicit meta policy needs at least one organisation
  */
 export function parsePolicy(text: string, channelOrganisations: readonly string[]): Policy {
     const trimmed = text.trim();

@@ -15,21 +15,19 @@
  * Private data, rich (CouchDB) queries, key-level endorsement metadata and chaincode-to-chaincode
  * calls are not provided: those calls fail inside the chaincode with a clear message.
  */
-import { createRequire } from 'node:module';
-
+import type { PeerShim, UnsupportedShimCall } from './chaincode.js';
 import { compareKeys, type KVRead, type KVWrite, type NsReadWriteSet, type RangeQueryInfo } from './rwset.js';
 import { QUERY_BATCH_SIZE, type HistoryEntry, type StateKV, type StateSnapshot } from './store.js';
 import { newTimestamp, peer, queryresult } from './protos.js';
 
-const require = createRequire(import.meta.url);
-
-interface ShimIteratorClass {
-    new (handler: unknown, channelId: string, txId: string, response: InstanceType<typeof peer.QueryResponse>): unknown;
-}
-/** fabric-shim's iterators over a QueryResponse batch (also built by the chaincode threads' proxy). */
-export const { StateQueryIterator, HistoryQueryIterator } = require('fabric-shim/lib/iterators.js') as {
-    StateQueryIterator: ShimIteratorClass;
-    HistoryQueryIterator: ShimIteratorClass;
+/** What the chaincode is told for each shim call the embedded ledger does not provide. */
+const UNSUPPORTED: Record<UnsupportedShimCall, string> = {
+    getQueryResult: 'rich (CouchDB) queries',
+    putStateMetadata: 'state metadata (key-level endorsement)',
+    getStateMetadata: 'state metadata (key-level endorsement)',
+    getPrivateDataHash: 'private data',
+    purgeState: 'private data',
+    invokeChaincode: 'chaincode-to-chaincode invocation',
 };
 
 /** Thrown into the chaincode for shim calls the embedded ledger does not provide. */
@@ -54,7 +52,7 @@ interface OpenHistoryQuery {
     position: number;
 }
 
-export class SimulationHandler {
+export class SimulationHandler implements PeerShim {
     readonly #snapshot: StateSnapshot;
     readonly #namespace: string;
     readonly #readHistory: (namespace: string, key: string) => Promise<HistoryEntry[]>;
@@ -74,38 +72,24 @@ export class SimulationHandler {
         this.#readHistory = readHistory;
     }
 
-    async handleGetState(collection: string, key: string): Promise<Buffer> {
+    async getState(collection: string, key: string): Promise<Uint8Array> {
         this.#publicOnly(collection);
         const entry = await this.#snapshot.get(this.#namespace, key);
         if (!this.#reads.has(key)) this.#reads.set(key, { key, version: entry?.version });
-        return entry === undefined ? Buffer.alloc(0) : Buffer.from(entry.value);
+        return entry === undefined ? new Uint8Array() : entry.value;
     }
 
-    async handlePutState(collection: string, key: string, value: Uint8Array): Promise<Buffer> {
+    async putState(collection: string, key: string, value: Uint8Array): Promise<void> {
         this.#publicOnly(collection);
         this.#checkKey(key);
         const bytes = new Uint8Array(value);
         this.#writes.set(key, { key, isDelete: bytes.length === 0, value: bytes });
-        return Buffer.alloc(0);
     }
 
-    async handleDeleteState(collection: string, key: string): Promise<Buffer> {
+    async deleteState(collection: string, key: string): Promise<void> {
         this.#publicOnly(collection);
         this.#checkKey(key);
         this.#writes.set(key, { key, isDelete: true, value: new Uint8Array() });
-        return Buffer.alloc(0);
-    }
-
-    async handleGetStateByRange(
-        collection: string,
-        startKey: string,
-        endKey: string,
-        channelId: string,
-        txId: string,
-        metadata?: Uint8Array,
-    ): Promise<{ iterator: unknown }> {
-        const response = await this.openRangeQuery(collection, startKey, endKey, metadata);
-        return { iterator: new StateQueryIterator(this, channelId, txId, response) };
     }
 
     /** Starts a range query and returns its first batch (the shim wraps it in a StateQueryIterator). */
@@ -130,10 +114,6 @@ export class SimulationHandler {
         return this.#nextRangeBatch(id, query);
     }
 
-    async handleGetHistoryForKey(key: string, channelId: string, txId: string): Promise<unknown> {
-        return new HistoryQueryIterator(this, channelId, txId, await this.openHistoryQuery(key));
-    }
-
     /** Starts a history query and returns its first batch (the shim wraps it in a HistoryQueryIterator). */
     async openHistoryQuery(key: string): Promise<InstanceType<typeof peer.QueryResponse>> {
         const id = String(this.#nextQueryId++);
@@ -146,13 +126,13 @@ export class SimulationHandler {
         return this.#nextHistoryBatch(id, query);
     }
 
-    async handleQueryStateNext(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
+    async queryStateNext(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
         const query = this.#open.get(id);
         if (query === undefined) throw new Error(`query iterator ${id} not found`);
         return query.kind === 'range' ? this.#nextRangeBatch(id, query) : this.#nextHistoryBatch(id, query);
     }
 
-    async handleQueryStateClose(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
+    async queryStateClose(id: string): Promise<InstanceType<typeof peer.QueryResponse>> {
         await this.#close(id);
         const response = new peer.QueryResponse();
         response.setId(id);
@@ -160,23 +140,8 @@ export class SimulationHandler {
         return response;
     }
 
-    async handleGetQueryResult(): Promise<never> {
-        throw unsupported('rich (CouchDB) queries');
-    }
-    async handlePutStateMetadata(): Promise<never> {
-        throw unsupported('state metadata (key-level endorsement)');
-    }
-    async handleGetStateMetadata(): Promise<never> {
-        throw unsupported('state metadata (key-level endorsement)');
-    }
-    async handleGetPrivateDataHash(): Promise<never> {
-        throw unsupported('private data');
-    }
-    async handlePurgeState(): Promise<never> {
-        throw unsupported('private data');
-    }
-    async handleInvokeChaincode(): Promise<never> {
-        throw unsupported('chaincode-to-chaincode invocation');
+    async unsupported(call: UnsupportedShimCall): Promise<never> {
+        throw unsupported(UNSUPPORTED[call]);
     }
 
     /** Closes iterators the chaincode left open (the peer does this too) and returns the read-write set. */

@@ -1,17 +1,12 @@
 /**
  * The environment settings the SDK reads itself — the ledger connection (FABRIC_*) and the object
  * store (IPFS_*, M2M_STORE_DIR) — as data, so every command's `--help` lists them beside its own
- * schema with their variable, meaning and default. The readers are
+ * schema with their variable, meaning and default (in the protocol's {@link EnvSetting} shape, as
+ * every setting is). The readers are
  * ledger/fabric/config.ts (loadFabricConfig) and storage/config.ts (storageConfigFromEnv).
  */
+import type { EnvSetting } from '@m2m-fabric/protocol';
 import { CONNECTION_FILE_ENV, DEFAULT_TIMEOUTS, ENV_NAMES } from './ledger/fabric/config.js';
-
-/** One environment setting: its variable, what it sets, and its default when it has one. */
-export interface EnvSetting {
-    env: string;
-    description: string;
-    default?: string | number;
-}
 
 /** How a service reaches the ledger (a connection file, or each variable on its own). */
 export const FABRIC_SETTINGS: readonly EnvSetting[] = [
@@ -52,12 +47,3 @@ export const STORAGE_SETTINGS: readonly EnvSetting[] = [
     },
     { env: 'M2M_STORE_DIR', description: 'directory of the embedded store (default <data dir>/objects)' },
 ];
-
-/** Lines for `--help`: one per setting, variable and default aligned like the command's schema. */
-export function describeEnvSettings(title: string, settings: readonly EnvSetting[]): string {
-    const lines = settings.map(
-        (s) =>
-            `  ${''.padEnd(26)} ${s.env.padEnd(32)} ${s.description}${s.default !== undefined ? ` (default ${JSON.stringify(s.default)})` : ''}`,
-    );
-    return `${title}\n${lines.join('\n')}`;
-}

@@ -59,7 +59,11 @@ export function encodeLinkMessage(key: ServiceKey, kind: LinkKind, sender: strin
     return new ByteWriter().raw(unsigned).bytes16(signature).finish();
 }
 
-/** Parses without verifying (the sender decides which key verifies); DecodeError on bad bytes. */
+/**
+ * Parses without verifying (the sender decides which key verifies); DecodeError on bad bytes.
+ * @throws {DecodeError} `unknownVersion` when: link version …
+ * @throws {DecodeError} `unknownType` when: link kind …
+ */
 export function parseLinkMessage(bytes: Uint8Array): {
     message: LinkMessage;
     unsigned: Uint8Array;
@@ -80,7 +84,11 @@ export function parseLinkMessage(bytes: Uint8Array): {
     return { message: { kind: kind as LinkKind, sender, timestampMs, body }, unsigned, signature };
 }
 
-/** Verifies signature and freshness; throws ServiceError(failedSignatureVerification / malformedInput). */
+/**
+ * Verifies signature and freshness; throws ServiceError(failedSignatureVerification / malformedInput).
+ * @throws {ServiceError} `failedSignatureVerification` when: link message from … not signed by its key
+ * @throws {ServiceError} `timeout` when: stale link message from …
+ */
 export function verifyLinkMessage(
     suite: Suite,
     senderKey: KeyObject,
@@ -144,6 +152,9 @@ export function encodeDeviceBound(b: DeviceBoundBody): Uint8Array {
     else w.u8(1).string(b.outcome.code).string(errorDetail(b.outcome.code, b.outcome.detail).slice(0, 512));
     return w.finish();
 }
+/**
+ * @throws {DecodeError} `invalidValue` when: outcome tag …
+ */
 export function decodeDeviceBound(bytes: Uint8Array): DeviceBoundBody {
     const r = new ByteReader(bytes);
     const correlationId = r.raw(CORRELATION_ID_BYTES);

@@ -109,7 +109,10 @@ export class CommitError extends LedgerError {
     }
 }
 
-/** What `submit` does with a commit status: nothing if VALID, else throws its {@link CommitError}. */
+/**
+ * What `submit` does with a commit status: nothing if VALID, else throws its {@link CommitError}.
+ * @throws {CommitError}
+ */
 export function assertCommitted(status: CommitStatus): void {
     if (status.successful) return;
     throw new CommitError({

@@ -40,7 +40,10 @@ function orderOf(key: KeyObject): CurveOrder | undefined {
     return order ?? undefined;
 }
 
-/** A signer for a PEM (PKCS#8 or SEC1) EC private key. */
+/**
+ * A signer for a PEM (PKCS#8 or SEC1) EC private key.
+ * @throws {TypeError} when: unsupported signing key: … …
+ */
 export function newPrivateKeySigner(privateKey: string | KeyObject): LedgerSigner {
     const key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
     const order = orderOf(key);
@@ -51,7 +54,10 @@ export function newPrivateKeySigner(privateKey: string | KeyObject): LedgerSigne
     return (message) => Promise.resolve(signLowS(key, message));
 }
 
-/** ECDSA-SHA256 signature of `message`, S normalised to the lower half of the group order, DER-encoded. */
+/**
+ * ECDSA-SHA256 signature of `message`, S normalised to the lower half of the group order, DER-encoded.
+ * @throws {TypeError} when: signLowS needs a P-256 or P-384 EC private key
+ */
 export function signLowS(key: KeyObject, message: Uint8Array): Uint8Array {
     const order = orderOf(key);
     if (order === undefined) throw new TypeError('signLowS needs a P-256 or P-384 EC private key');

@@ -189,7 +189,11 @@ export interface RecordPlacement {
     transactionId: string;
 }
 
-/** Assembles a receipt from a record's placement and the `common.Block` bytes of its anchor. */
+/**
+ * Assembles a receipt from a record's placement and the `common.Block` bytes of its anchor.
+ * @throws {TypeError} when: the block has no header
+ * @throws {RangeError} when: transaction … is not in the block
+ */
 export function buildReceipt(placement: RecordPlacement, blockBytes: Uint8Array): Receipt {
     const block = common.Block.deserializeBinary(blockBytes);
     const header = block.getHeader();
@@ -294,6 +298,9 @@ export class ReceiptVerifier {
     readonly #anchors = new Map<string, VerifiedAnchor>();
     readonly #required: number;
 
+    /**
+     * @throws {RangeError} when: MSP … listed twice
+     */
     constructor(trust: ChannelTrust) {
         this.#trust = trust;
         for (const [orderer, list] of [

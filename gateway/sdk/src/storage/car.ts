@@ -107,6 +107,8 @@ export interface CarExportOptions {
  * Writes the store's objects to a CAR file at `outPath` (atomically: a temp file renamed into place
  * once complete and fsynced). Each object is read through the verifying get, so a damaged store fails
  * the export with IntegrityError instead of exporting bad blocks.
+ * @throws {RangeError} when: indexFanout must be an integer in [2, …]
+ * @throws {StorageUnavailableError} when: CAR export to … failed: …
  */
 export async function exportCar(
     store: EmbeddedObjectStore,
@@ -180,6 +182,8 @@ export interface CarImportResult {
 /**
  * Reads a CAR (e.g. one written by exportCar, or `ipfs dag export` of raw blocks) into the store.
  * Every block is checked against its CID; one bad block fails the import with IntegrityError.
+ * @throws {StorageUnavailableError} when: cannot read CAR file …: …; CAR import from … failed: …
+ * @throws {IntegrityError} when: CAR file …: block … does not match its CID
  */
 export async function importCar(
     store: EmbeddedObjectStore,

@@ -39,6 +39,7 @@ export function multihashOf(cid: string): Uint8Array {
 /**
  * Returns `bytes` only if they are the object `cid` names; otherwise IntegrityError. Every read path
  * of every backend ends here, so wrong bytes are never handed to a caller.
+ * @throws {IntegrityError}
  */
 export function verifiedObject(cid: string, bytes: Uint8Array, source: string): Uint8Array {
     if (matchesContentAddress(cid, bytes)) {

@@ -373,6 +373,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         return cid as string;
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async putMany(objects: readonly Uint8Array[], options?: PutOptions): Promise<string[]> {
         this.checkOpen();
         // Validate the whole batch before the first write.
@@ -503,6 +506,10 @@ export class EmbeddedObjectStore implements ObjectStore {
         return this.writer;
     }
 
+    /**
+     * @throws {NotFoundError}
+     * @throws the error this.wrap builds
+     */
     async get(cid: string, options?: StoreOperationOptions): Promise<Uint8Array> {
         this.checkOpen();
         const digest = this.digestOf(cid);
@@ -520,6 +527,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         return verifiedObject(cid, bytes, 'embedded store');
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async has(cid: string): Promise<boolean> {
         this.checkOpen();
         const digest = this.digestOf(cid);
@@ -530,6 +540,10 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws {NotFoundError} when: cannot pin …: not in the store
+     * @throws the error this.wrap builds
+     */
     async pin(cid: string): Promise<void> {
         this.checkOpen();
         const digest = this.digestOf(cid);
@@ -542,6 +556,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async unpin(cid: string): Promise<void> {
         this.checkOpen();
         const digest = this.digestOf(cid);
@@ -554,6 +571,9 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws the error this.wrap builds
+     */
     async isPinned(cid: string): Promise<boolean> {
         this.checkOpen();
         const digest = this.digestOf(cid);

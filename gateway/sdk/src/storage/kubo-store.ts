@@ -166,6 +166,9 @@ export class KuboObjectStore implements ObjectStore {
     readonly maxObjectBytes: number;
     private readonly client: KuboRPCClient;
 
+    /**
+     * @throws {StorageUnavailableError} when: IPFS API URL is not a URL: …; IPFS API URL must be http(s): …
+     */
     constructor(options: KuboStoreOptions) {
         let url: URL;
         try {
@@ -279,6 +282,9 @@ export class KuboObjectStore implements ObjectStore {
         return CID.parse(cid);
     }
 
+    /**
+     * @throws {IntegrityError} when: put: the IPFS daemon at … stored the object as …, expected …
+     */
     async put(bytes: Uint8Array, options?: PutOptions): Promise<string> {
         checkObjectSize(bytes);
         const expected = addressOf(bytes);
@@ -308,6 +314,9 @@ export class KuboObjectStore implements ObjectStore {
         return mapBounded(objects, this.concurrency, (bytes) => this.put(bytes, options));
     }
 
+    /**
+     * @throws {NotFoundError} when: get: the IPFS daemon at … does not have …
+     */
     async get(cid: string, options?: StoreOperationOptions): Promise<Uint8Array> {
         this.toCid(cid); // InvalidAddressError before any request
         let bytes: Uint8Array;
@@ -376,6 +385,9 @@ export class KuboObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * @throws {NotFoundError} when: cannot pin …: not in the daemon's repository
+     */
     async pin(cid: string, options?: StoreOperationOptions): Promise<void> {
         const parsed = this.toCid(cid);
         try {

@@ -81,7 +81,10 @@ export class CspRecords {
         this.#received++;
     }
 
-    /** Signs the CSP's record of a frame it is about to send on this session and journals it. */
+    /**
+     * Signs the CSP's record of a frame it is about to send on this session and journals it.
+     * @throws {ServiceError} `unknownSession` when: no session on this route
+     */
     async send(key: string, frame: Uint8Array): Promise<void> {
         const s = this.#ctx.sessions.get(key);
         if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');

@@ -86,7 +86,11 @@ export class FogQueryHandler {
         this.now = options.now ?? Date.now;
     }
 
-    /** Steps 2-4 and 7-8 for one query packet; never throws (a failure is a failure packet). */
+    /**
+     * Steps 2-4 and 7-8 for one query packet; never throws (a failure is a failure packet).
+     * @throws {QueryError} `unknownTarget` when: no machine … in the M-EB
+     * @throws {QueryError} `equipmentRetired` when: machine … is …
+     */
     async handle(packetBytes: Uint8Array): Promise<Uint8Array> {
         this.stats.handled++;
         let digest: Uint8Array = new Uint8Array(this.suite.hashBytes);

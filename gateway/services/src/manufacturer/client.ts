@@ -141,7 +141,10 @@ export class ManufacturerClient {
         }
     }
 
-    /** Buys n sessions for a device: Alg. 1 request, then waits until the CSP-CA issued them. */
+    /**
+     * Buys n sessions for a device: Alg. 1 request, then waits until the CSP-CA issued them.
+     * @throws {ServiceError} `storageUnavailable` when: storing the request: …
+     */
     async buySessions(equipmentId: string, n: number): Promise<PurchaseResult> {
         const suite = this.options.suite;
         const rec = await this.deviceRecord(equipmentId);
@@ -190,6 +193,8 @@ export class ManufacturerClient {
      * file's provisioning inbox and the agent merges it (device/inbox.ts) — the manufacturer never
      * writes `nextCounter` under a running agent, so no counter is reused or lost. Moving a device
      * to another fog needs its agent stopped (`deviceBusy` otherwise).
+     * @throws {ServiceError} `fogNotApproved` when: fog … is …
+     * @throws {ServiceError} `deviceBusy` when: a device agent runs on …; stop it before moving the device to fog … or new keys
      */
     async provisionDevice(
         equipmentId: string,

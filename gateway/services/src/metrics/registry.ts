@@ -42,6 +42,9 @@ export class Counter implements Metric {
         readonly name: string,
         readonly help: string,
     ) {}
+    /**
+     * @throws {RangeError} when: counter … cannot decrease
+     */
     inc(labels: Labels = {}, by = 1): void {
         if (by < 0) throw new RangeError(`counter ${this.name} cannot decrease`);
         const key = labelKey(labels);
@@ -93,6 +96,9 @@ export const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 export class Histogram implements Metric {
     private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+    /**
+     * @throws {RangeError} when: histogram buckets must increase
+     */
     constructor(
         readonly name: string,
         readonly help: string,

@@ -209,6 +209,9 @@ export class RecordBatcher {
      * Verifies a record (and its payload's CID, when given), stores the payload, journals the
      * record and resolves once it is durable — the acknowledgement. Rejects with the record's
      * DecodeError / VerificationError and journals nothing for a bad record.
+     * @throws {Error} when: the batcher is closed; the store returned …
+     * @throws {RangeError} when: record too large
+     * @throws {ProtocolError} `contentAddressMismatch` when: the payload is not the one the record names
      */
     async ingest(recordBytes: Uint8Array, payload?: Uint8Array): Promise<Ingested> {
         if (this.#closed) throw new Error('the batcher is closed');
@@ -357,7 +360,10 @@ export class RecordBatcher {
         return new Uint8Array(record);
     }
 
-    /** Resolves when every acknowledged record is anchored. */
+    /**
+     * Resolves when every acknowledged record is anchored.
+     * @throws {Error} when a group commit or an anchor fails for good
+     */
     async drain(): Promise<void> {
         for (;;) {
             await this.#syncing;

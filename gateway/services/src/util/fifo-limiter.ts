@@ -13,6 +13,9 @@ export class FifoLimiter {
     #running = 0;
     readonly #waiting: (() => void)[] = [];
 
+    /**
+     * @throws {RangeError} when: limit must be a positive integer, got …
+     */
     constructor(limit: number) {
         if (!Number.isInteger(limit) || limit < 1)
             throw new RangeError(`limit must be a positive integer, got ${limit}`);

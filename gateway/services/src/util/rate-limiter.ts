@@ -36,6 +36,9 @@ class Bucket {
 export class RateLimiter {
     private readonly perKey = new Map<string, Bucket>();
     private readonly global: Bucket;
+    /**
+     * @throws {RangeError} when: rate limit burst must be >= 1
+     */
     constructor(
         private readonly perKeyLimit: RateLimit,
         globalLimit: RateLimit,

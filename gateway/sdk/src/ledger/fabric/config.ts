@@ -126,7 +126,10 @@ export function parseEnvFile(text: string, source: string): Record<string, strin
     return values;
 }
 
-/** Reads a connection file into settings; relative paths in it are resolved against its directory. */
+/**
+ * Reads a connection file into settings; relative paths in it are resolved against its directory.
+ * @throws {FabricConfigError}
+ */
 export function readConnectionFile(path: string): FabricConnectionSettings {
     let text: string;
     try {
@@ -266,7 +269,10 @@ const CHANNEL = /^[a-z][a-z0-9.-]{0,248}$/;
 // Chaincode names as the lifecycle accepts them.
 const CHAINCODE = /^[a-zA-Z0-9]+([-_][a-zA-Z0-9]+)*$/;
 
-/** Validates settings and reads the files they name. */
+/**
+ * Validates settings and reads the files they name.
+ * @throws {FabricConfigError}
+ */
 export function resolveFabricConfig(settings: FabricConnectionSettings, source = 'settings'): FabricConnectionConfig {
     const problems: string[] = [];
     const required = (key: keyof FabricConnectionSettings): string | undefined => {

@@ -82,6 +82,9 @@ export class ResumingEventStream implements ChaincodeEventStream {
         this.#wake = undefined;
     }
 
+    /**
+     * @throws {Error}
+     */
     async *[Symbol.asyncIterator](): AsyncIterator<ChaincodeEvent> {
         let delay = this.#initialDelayMs;
         let attempt = 0;
