@@ -82,6 +82,12 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
         },
         getCheckpoint: { parameters: [], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
     },
+    checkpoints: {
+        recordCheckpoint: { parameters: [], roles: ['csp', 'fog'] },
+        registerCheckpointSource: { parameters: ['channel', 'chaincode', 'orderers'], roles: ['csp'] },
+        importCheckpoint: { parameters: ['channel', 'proofHex'], roles: ['csp', 'fog'] },
+        getImportedCheckpoint: { parameters: ['channel'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
+    },
     revocation: {
         revokeDevice: { parameters: ['fromCounter', 'toCounter'], roles: ['csp', 'manufacturer'] },
         getRevocation: { parameters: ['revocationIdHex'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },

@@ -25,8 +25,6 @@ import {
     type ChannelTrust,
 } from '@m2m-fabric/sdk';
 
-import { fabricClient } from './services.js';
-
 export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
 
   m2m records verify RECEIPT --trust FILE
@@ -163,7 +161,9 @@ async function checkpoint(argv: string[]): Promise<void> {
         throw new ConfigError(['checkpoint register needs --trust FILE']);
     if (action === 'import' && (positionals.length !== 1 || values.source === undefined))
         throw new ConfigError(['checkpoint import needs one proof file and --source CHANNEL']);
-    const client = await fabricClient();
+    // Loaded here, not at the top: services.js pulls in the chaincode package (its settings table),
+    // which `records verify` and `records trust` have no use for.
+    const client = await (await import('./services.js')).fabricClient();
     const contract = client.connection.getContract(client.registry.chaincodeName, CHECKPOINTS_CONTRACT);
     try {
         if (action === 'export') {
