@@ -1,30 +1,30 @@
 /**
  * The console's ledger view on a real Fabric network: blocks read through the peer's query system
  * chaincode (qscc GetChainInfo / GetBlockByNumber) over the same Gateway connection the services
- * use, decoded for display. Only real Fabric peers serve qscc (the embedded ledger's Gateway endpoint
- * serves the m2m chaincode only), so the other targets report this suite skipped.
+ * use, decoded for display. Real Fabric peers serve qscc, and so does the embedded ledger's Gateway
+ * endpoint (`m2m peer`, the `embedded` target); the in-process target has no Gateway connection.
  */
 import { strict as assert } from 'node:assert';
 import { after, before, describe, test } from 'node:test';
 import { decodeBlockView, qsccBlockSource } from '@m2m-fabric/console';
 import type { LedgerConnection } from '@m2m-fabric/sdk';
-import { chooseTarget, openFabricTarget, type SuiteTarget } from './targets.js';
+import { chooseTarget, openEmbeddedGatewayTarget, openFabricTarget, type SuiteTarget } from './targets.js';
 
 const choice = chooseTarget(process.argv.slice(2), process.env);
 const skip =
     typeof choice === 'object'
         ? choice.skip
-        : choice !== 'fabric'
-          ? 'qscc (the console ledger view over a Gateway connection) is served by real Fabric peers only'
+        : choice === 'in-process'
+          ? 'qscc (the console ledger view over a Gateway connection) needs a Gateway connection'
           : false;
 
-void describe('console ledger view over qscc (real Fabric)', () => {
+void describe('console ledger view over qscc (real Fabric, m2m peer)', () => {
     let target: SuiteTarget | undefined;
     let connection: LedgerConnection;
 
     before(async () => {
         if (skip !== false) return;
-        target = await openFabricTarget(process.env);
+        target = choice === 'embedded' ? await openEmbeddedGatewayTarget() : await openFabricTarget(process.env);
         connection = await target.connect('csp');
     });
     after(async () => {
