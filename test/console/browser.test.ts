@@ -164,6 +164,15 @@ void test('console views in chromium after a demo run', { skip: SKIP, timeout: 1
                         assert.match((await page.locator('[data-service="fog-1"]').textContent()) ?? '', /Health\s*ok/);
                         await shot(page, 'services');
 
+                        // Records: the demo's CSP journal, its anchored batches and one batch's records.
+                        await page.goto(`${new URL(served.url).origin}/#/records`);
+                        await page.waitForSelector('#writers-table tr[data-writer="csp"]');
+                        await page.waitForSelector('#batches-table tbody tr[data-batch="1"]');
+                        assert.ok((await page.locator('#batches-table tbody tr').count()) >= 1);
+                        await page.goto(`${new URL(served.url).origin}/#/records/csp/1`);
+                        await page.waitForSelector('#records-table tbody tr');
+                        assert.match((await page.locator('#records-table').textContent()) ?? '', /device/);
+
                         // A manufacturer has no services view.
                         const maker = await open(context, served, MANUFACTURER_MSP, 'services');
                         await maker.waitForSelector('.error[data-error="unauthorisedMsp"]');

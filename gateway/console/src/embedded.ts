@@ -6,7 +6,7 @@
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
-import type { Suite } from '@m2m-fabric/protocol';
+import { CSP_WRITER, type Suite } from '@m2m-fabric/protocol';
 import { ChaincodeClient, DEFAULT_CHAINCODE_NAME, type LedgerConnection } from '@m2m-fabric/sdk';
 import type { ManufacturerClient, MetricsRegistry } from '@m2m-fabric/services';
 import { ActivityFeed } from './activity-feed.js';
@@ -56,6 +56,8 @@ export interface EmbeddedDeployment {
     readonly manufacturer: ManufacturerClient;
     /** The data directory: the manufacturer's device records are under `<dataDir>/manufacturer`. */
     readonly options: { readonly dataDir: string };
+    /** The CSP's communication-record journal, when the deployment records its session channel. */
+    readonly recordJournalDir?: string | undefined;
 }
 
 /** MSP IDs of the deployment's organisations. */
@@ -170,7 +172,15 @@ export async function startEmbeddedConsole(
         services: withBrokers,
         suite: net.suite,
         // Receipts are checked against the channel's MSP roots, as `m2m records verify --trust` does.
-        records: { trust: net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME), logs: options.recordLogs ?? [] },
+        records: {
+            trust: net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME),
+            // Default: the CSP's own journal, shown to the CSP's identities only.
+            logs:
+                options.recordLogs ??
+                (net.recordJournalDir === undefined
+                    ? []
+                    : [{ writer: CSP_WRITER, dir: net.recordJournalDir, mspId: orgs.csp }]),
+        },
         ...(options.host !== undefined ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),
     });

@@ -2,8 +2,6 @@
  * `m2m demo` (what `npm start` runs): its settings are DEMO_SCHEMA (settings.ts), read like every
  * command's — flag, then environment variable, then `--config` file, then default.
  */
-import { join } from 'node:path';
-import { CSP_WRITER } from '@m2m-fabric/protocol';
 import { ConfigError, loadConfig } from '@m2m-fabric/common';
 import type { ConsoleAction } from '@m2m-fabric/console';
 import type { DemoSummary } from './run.js';
@@ -71,18 +69,6 @@ export async function runDemoCommand(argv: string[], usage: string): Promise<voi
                       host: c['console-host'],
                       actions,
                       organisations: (await import('./network.js')).networkOrganisations(net),
-                      // The CSP's record journal (the demo records every session-channel frame): the
-                      // records view lists its anchored batches and their records.
-                      recordLogs:
-                          net.recordBatcher === undefined
-                              ? []
-                              : [
-                                    {
-                                        writer: CSP_WRITER,
-                                        dir: join(net.options.dataDir, 'csp', 'records'),
-                                        mspId: (await import('./network.js')).CSP_MSP,
-                                    },
-                                ],
                   });
                   console.log(`console ${served.url} (--no-console to turn it off); log in as:`);
                   for (const l of served.logins) console.log(`  ${l.mspId} (${l.role}): ${l.url}`);

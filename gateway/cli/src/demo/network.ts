@@ -103,6 +103,11 @@ export class EmbeddedNetwork {
     private cspFactory: (() => Promise<CspBackend>) | undefined;
     /** The CSP's record batcher (with `records`), reopened with the CSP. */
     recordBatcher: RecordBatcher | undefined;
+
+    /** Where the CSP journals its communication records (with `records`). */
+    get recordJournalDir(): string | undefined {
+        return this.options.records === undefined ? undefined : join(this.options.dataDir, 'csp', 'records');
+    }
     /** The batcher's anchored log size when start() first opened it (what a run anchored is the difference). */
     recordsAnchoredAtOpen: number | undefined;
     /** Batches the CSP anchored since start(), oldest first. */
@@ -173,7 +178,7 @@ export class EmbeddedNetwork {
                 records === undefined
                     ? undefined
                     : await RecordBatcher.open({
-                          dir: join(dataDir, 'csp', 'records'),
+                          dir: this.recordJournalDir!,
                           writer: { suite: this.suite, writer: CSP_WRITER, secretKey: cspKey.privateKey },
                           anchors: this.cspConnection!.getContract(DEFAULT_CHAINCODE_NAME, 'anchors'),
                           store: wrap('csp'),
