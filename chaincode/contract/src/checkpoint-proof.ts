@@ -14,7 +14,7 @@
 import { X509Certificate, createHash, verify } from 'node:crypto';
 
 import type { CheckpointProof } from '@m2m-fabric/protocol';
-import { CHECKPOINT_KEY_PREFIX } from '@m2m-fabric/protocol';
+import { blockHeaderBytes, CHECKPOINT_KEY_PREFIX } from '@m2m-fabric/protocol';
 
 /** The trust of a source channel as registered on the target. */
 export interface CheckpointSource {
@@ -100,27 +100,6 @@ function sha256(...parts: Uint8Array[]): Buffer {
     const hash = createHash('sha256');
     for (const part of parts) hash.update(part);
     return hash.digest();
-}
-
-function der(tag: number, content: Uint8Array): Buffer {
-    const length = content.length;
-    let lengthBytes: number[];
-    if (length < 0x80) lengthBytes = [length];
-    else {
-        lengthBytes = [];
-        for (let n = length; n > 0; n = Math.floor(n / 256)) lengthBytes.unshift(n & 0xff);
-        lengthBytes.unshift(0x80 | lengthBytes.length);
-    }
-    return Buffer.concat([Buffer.from([tag, ...lengthBytes]), content]);
-}
-
-/** protoutil.BlockHeaderBytes: DER SEQUENCE { INTEGER number, OCTET STRING previous, OCTET STRING data }. */
-export function blockHeaderBytes(number: bigint, previousHash: Uint8Array, dataHash: Uint8Array): Buffer {
-    let hex = number.toString(16);
-    if (hex.length % 2 === 1) hex = `0${hex}`;
-    let integer = Buffer.from(hex, 'hex');
-    if ((integer[0] ?? 0) & 0x80) integer = Buffer.concat([Buffer.from([0]), integer]);
-    return der(0x30, Buffer.concat([der(0x02, integer), der(0x04, previousHash), der(0x04, dataHash)]));
 }
 
 /** The hash that names a block in Fabric (SHA-256 of its header bytes). */

@@ -30,3 +30,4 @@ export * from './record-query.js';
 export * from './query-listen.js';
 export * from './materials.js';
 export * from './settings.js';
+export * from './block-header.js';

@@ -5,8 +5,6 @@
  * uses. Batches are channel data every member may read; a batch's records are the writer's
  * off-chain log, shown only to the writer's organisation (docs/console.md).
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Context, Hono } from 'hono';
 import {
     EncryptionType,
@@ -19,6 +17,7 @@ import {
 } from '@m2m-fabric/protocol';
 import { ReceiptError, ReceiptVerifier, decodeReceipt, type ChannelTrust, type LedgerContract } from '@m2m-fabric/sdk';
 import { errorCodeOf } from '@m2m-fabric/common';
+import { readJournalRecords } from '@m2m-fabric/services';
 import type { ConsoleEnv, ConsoleIdentity } from './identity.js';
 
 /** A writer's journal the console may read (the batcher's `dir`), and the organisation that owns it. */
@@ -40,27 +39,6 @@ export interface RecordsOptions {
 const BATCH_PAGE = 25;
 const RECORD_PAGE = 50;
 const decoder = new TextDecoder();
-
-/** The whole, valid entries of a batcher journal (`u32 length | 4 checksum bytes | record`), in order. */
-async function journalRecords(dir: string): Promise<Uint8Array[]> {
-    let bytes: Buffer;
-    try {
-        bytes = await readFile(join(dir, 'journal.log'));
-    } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw err;
-    }
-    const out: Uint8Array[] = [];
-    let offset = 0;
-    // A torn tail is the batcher's to cut; a reader stops before it.
-    while (offset + 8 <= bytes.length) {
-        const length = bytes.readUInt32BE(offset);
-        if (length === 0 || offset + 8 + length > bytes.length) break;
-        out.push(bytes.subarray(offset + 8, offset + 8 + length));
-        offset += 8 + length;
-    }
-    return out;
-}
 
 /** The lower-camel name of a code in one of the protocol's code tables. */
 function nameOf(table: Record<string, number>, code: number): string {
@@ -148,7 +126,7 @@ export function addRecordRoutes(app: Hono<ConsoleEnv>, options: RecordsOptions, 
                 anchor.sequence > 1
                     ? (await json<{ treeSize: number }>(i, 'getAnchor', [writer, String(anchor.sequence - 1)])).treeSize
                     : 0;
-            const records = await journalRecords(log.dir);
+            const records = await readJournalRecords(log.dir);
             if (records.length < anchor.treeSize)
                 return c.json(
                     {

@@ -9,37 +9,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 
+import { blockHeaderBytes } from '@m2m-fabric/protocol';
+
 import { BlockMetadataIndex, common, HeaderType, peer } from './protos.js';
 
 export function sha256(...parts: Uint8Array[]): Uint8Array {
     const hash = createHash('sha256');
     for (const part of parts) hash.update(part);
     return new Uint8Array(hash.digest());
-}
-
-function derLength(length: number): Buffer {
-    if (length < 0x80) return Buffer.from([length]);
-    const bytes: number[] = [];
-    for (let n = length; n > 0; n = Math.floor(n / 256)) bytes.unshift(n & 0xff);
-    return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function derTlv(tag: number, content: Uint8Array): Buffer {
-    return Buffer.concat([Buffer.from([tag]), derLength(content.length), content]);
-}
-
-function derUnsignedInteger(value: number): Buffer {
-    let hex = value.toString(16);
-    if (hex.length % 2 === 1) hex = `0${hex}`;
-    let bytes = Buffer.from(hex, 'hex');
-    if ((bytes[0] ?? 0) & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
-    return derTlv(0x02, bytes);
-}
-
-/** protoutil.BlockHeaderBytes: the ASN.1 DER SEQUENCE the header hash and the orderer signature cover. */
-export function blockHeaderBytes(number: number, previousHash: Uint8Array, dataHash: Uint8Array): Uint8Array {
-    const body = Buffer.concat([derUnsignedInteger(number), derTlv(0x04, previousHash), derTlv(0x04, dataHash)]);
-    return derTlv(0x30, body);
 }
 
 /** Fabric's block header hash. */

@@ -8,7 +8,6 @@ export {
     RECEIPT_VERSION,
     ReceiptError,
     ReceiptVerifier,
-    blockHeaderBytes,
     buildReceipt,
     decodeReceipt,
     encodeReceipt,

@@ -40,6 +40,7 @@ import {
     merkleLeafHash,
     openRecord,
     verifyInclusion,
+    blockHeaderBytes,
 } from '@m2m-fabric/protocol';
 import type { CommunicationRecord } from '@m2m-fabric/protocol';
 
@@ -231,27 +232,6 @@ export function transactionIdOf(envelopeBytes: Uint8Array): string | undefined {
 }
 
 // ---- verification -------------------------------------------------------------------------------
-
-function der(tag: number, content: Uint8Array): Buffer {
-    const length = content.length;
-    let lengthBytes: number[];
-    if (length < 0x80) lengthBytes = [length];
-    else {
-        lengthBytes = [];
-        for (let n = length; n > 0; n = Math.floor(n / 256)) lengthBytes.unshift(n & 0xff);
-        lengthBytes.unshift(0x80 | lengthBytes.length);
-    }
-    return Buffer.concat([Buffer.from([tag, ...lengthBytes]), content]);
-}
-
-/** protoutil.BlockHeaderBytes: DER SEQUENCE { INTEGER number, OCTET STRING previous, OCTET STRING data }. */
-export function blockHeaderBytes(number: number, previousHash: Uint8Array, dataHash: Uint8Array): Uint8Array {
-    let hex = number.toString(16);
-    if (hex.length % 2 === 1) hex = `0${hex}`;
-    let integer = Buffer.from(hex, 'hex');
-    if ((integer[0] ?? 0) & 0x80) integer = Buffer.concat([Buffer.from([0]), integer]);
-    return der(0x30, Buffer.concat([der(0x02, integer), der(0x04, previousHash), der(0x04, dataHash)]));
-}
 
 const sha256 = (...parts: Uint8Array[]): Buffer => {
     const hash = createHash('sha256');

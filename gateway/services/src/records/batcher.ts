@@ -31,6 +31,13 @@ import {
 import type { CommunicationRecord } from '@m2m-fabric/protocol';
 import { anchorBatch, EndorseError } from '@m2m-fabric/sdk';
 import type { AnchorWriter, AnchoredBatch, LedgerContract, ObjectStore } from '@m2m-fabric/sdk';
+import {
+    encodeJournalEntry,
+    JOURNAL_FILE,
+    JOURNAL_HEADER_BYTES,
+    MAX_JOURNAL_RECORD_BYTES,
+    parseJournalEntry,
+} from './journal.js';
 
 export interface BatcherOptions {
     /** Directory of the journal (created if missing). */
@@ -54,13 +61,6 @@ export interface BatcherOptions {
 export interface Ingested {
     readonly leafIndex: number;
     readonly record: CommunicationRecord;
-}
-
-const HEADER_BYTES = 8;
-const MAX_RECORD_BYTES = 4096;
-
-function checksum(bytes: Uint8Array): Buffer {
-    return createHash('sha256').update(bytes).digest().subarray(0, 4);
 }
 
 function journalCorrupt(message: string): ProtocolError {
@@ -132,7 +132,7 @@ export class RecordBatcher {
     async #recover(): Promise<void> {
         const { mkdir } = await import('node:fs/promises');
         await mkdir(this.#options.dir, { recursive: true, mode: 0o700 });
-        const path = join(this.#options.dir, 'journal.log');
+        const path = join(this.#options.dir, JOURNAL_FILE);
         this.#journal = await open(path, 'a+');
         const { size } = await this.#journal.stat();
         const bytes = Buffer.alloc(size);
@@ -180,27 +180,20 @@ export class RecordBatcher {
 
     /** Parses one entry at `offset` into the tree; the end offset, or undefined when it is not a whole valid entry. */
     #readEntry(bytes: Buffer, offset: number): number | undefined {
-        if (bytes.length - offset < HEADER_BYTES) return undefined;
-        const length = bytes.readUInt32BE(offset);
-        if (length === 0 || length > MAX_RECORD_BYTES || bytes.length - offset - HEADER_BYTES < length)
-            return undefined;
-        const record = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
-        if (!checksum(record).equals(bytes.subarray(offset + 4, offset + 8))) return undefined;
+        const entry = parseJournalEntry(bytes, offset);
+        if (entry === undefined) return undefined;
         try {
-            openRecord(record);
+            openRecord(entry.record);
         } catch {
             return undefined;
         }
-        this.#tree.appendLeafHash(merkleLeafHash(record));
-        return offset + HEADER_BYTES + length;
+        this.#tree.appendLeafHash(merkleLeafHash(entry.record));
+        return entry.end;
     }
 
     #anyValidEntryAfter(bytes: Buffer, from: number): boolean {
-        for (let offset = from; offset + HEADER_BYTES < bytes.length; offset++) {
-            const length = bytes.readUInt32BE(offset);
-            if (length === 0 || length > MAX_RECORD_BYTES || bytes.length - offset - HEADER_BYTES < length) continue;
-            const record = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
-            if (checksum(record).equals(bytes.subarray(offset + 4, offset + 8))) return true;
+        for (let offset = from; offset + JOURNAL_HEADER_BYTES < bytes.length; offset++) {
+            if (parseJournalEntry(bytes, offset) !== undefined) return true;
         }
         return false;
     }
@@ -216,7 +209,7 @@ export class RecordBatcher {
     async ingest(recordBytes: Uint8Array, payload?: Uint8Array): Promise<Ingested> {
         if (this.#closed) throw new Error('the batcher is closed');
         if (this.#failure !== undefined) throw this.#failure;
-        if (recordBytes.length > MAX_RECORD_BYTES) throw new RangeError('record too large');
+        if (recordBytes.length > MAX_JOURNAL_RECORD_BYTES) throw new RangeError('record too large');
         const record = openRecord(recordBytes);
         if (payload !== undefined) {
             if (
@@ -229,10 +222,7 @@ export class RecordBatcher {
                 );
             }
         }
-        const entry = Buffer.alloc(HEADER_BYTES + recordBytes.length);
-        entry.writeUInt32BE(recordBytes.length, 0);
-        checksum(recordBytes).copy(entry, 4);
-        entry.set(recordBytes, HEADER_BYTES);
+        const entry = encodeJournalEntry(recordBytes);
         // The leaf index is fixed by the order entries enter the journal buffer.
         const leafIndex = this.#tree.appendLeafHash(merkleLeafHash(recordBytes));
         await new Promise<void>((resolve, reject) => {
@@ -353,10 +343,10 @@ export class RecordBatcher {
     async readRecord(leafIndex: number): Promise<Uint8Array> {
         const offset = this.#offsets[leafIndex];
         if (offset === undefined || this.#journal === undefined) throw new RangeError(`no durable record ${leafIndex}`);
-        const header = Buffer.alloc(HEADER_BYTES);
-        await this.#journal.read(header, 0, HEADER_BYTES, offset);
+        const header = Buffer.alloc(JOURNAL_HEADER_BYTES);
+        await this.#journal.read(header, 0, JOURNAL_HEADER_BYTES, offset);
         const record = Buffer.alloc(header.readUInt32BE(0));
-        await this.#journal.read(record, 0, record.length, offset + HEADER_BYTES);
+        await this.#journal.read(record, 0, record.length, offset + JOURNAL_HEADER_BYTES);
         return new Uint8Array(record);
     }
 
