@@ -4,23 +4,34 @@
  * exported from its block (qscc), the channel's own orderer roots are registered as the source, and
  * the import is verified by the chaincode on the peers; a replay is `checkpointNotNewer`, a flipped
  * bit `checkpointInvalid`. The orderer roots come from the target (embedded: the ledger's; Fabric:
- * the channel trust file named by M2M_CHANNEL_TRUST — skipped without it). After each commit the
+ * the channel trust file named by M2M_CHANNEL_TRUST, else the network's own crypto material). After each commit the
  * next call goes through the Gateway of the organisation that acts next, which waits for its own
  * peer's commit status (submit) before answering: no sleeps.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { toHex } from '@m2m-fabric/protocol';
+import { join } from 'node:path';
+
+import {
+    CSP_WRITER,
+    EncryptionType,
+    PartyRole,
+    RecordSigner,
+    RecordType,
+    encodeRecord,
+    payloadDigest,
+    randomScalar,
+    toHex,
+} from '@m2m-fabric/protocol';
 import {
     CHECKPOINTS_CONTRACT,
     EndorseError,
-    anchorBatch,
     exportCheckpoint,
     importCheckpoint,
     recordCheckpoint,
 } from '@m2m-fabric/sdk';
-import { CSP_WRITER, MerkleTree } from '@m2m-fabric/protocol';
+import { RecordBatcher } from '@m2m-fabric/services';
 
 import { openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
 
@@ -43,15 +54,39 @@ void describe('checkpoint export and import (same channel as source and target)'
         const roots = suite.target.ordererRoots ?? (await suite.target.channelTrust()).orderers;
         const csp = await registeredCsp(suite);
         const channel = suite.connections.get('csp')!.channelName;
-        // One anchored batch so the checkpoint has a head (a fresh writer per run: the head may exist).
-        const tree = new MerkleTree();
-        tree.append(new TextEncoder().encode(`checkpoint suite ${Date.now()}`));
+        // One anchored batch so the checkpoint has a head. It goes through the CSP's record batcher
+        // and its journal (the one records.suite.ts uses in this state directory), as the CSP's
+        // records do: the ledger's head of writer `csp` and that journal must stay one log.
         const anchors = suite.contract('csp', 'anchors');
         const head = JSON.parse(Buffer.from(await anchors.evaluate('getCheckpoint')).toString('utf8')) as {
             heads: { writer: string; sequence: number }[];
         };
         if (!head.heads.some((h) => h.writer === CSP_WRITER)) {
-            await anchorBatch(anchors, { suite: csp.suite, writer: CSP_WRITER, secretKey: csp.d }, tree, 1, 0);
+            const batcher = await RecordBatcher.open({
+                dir: join(suite.stateDir, 'records', 'csp'),
+                writer: { suite: csp.suite, writer: CSP_WRITER, secretKey: csp.d },
+                anchors,
+                batchSize: 1,
+            });
+            try {
+                const device = new RecordSigner(csp.suite, randomScalar(csp.suite));
+                const payload = new TextEncoder().encode(`checkpoint suite ${Date.now()}`);
+                const record = device.sign({
+                    suite: csp.suite,
+                    type: RecordType.Upload,
+                    encryption: EncryptionType.SessionChannel,
+                    sender: device.party(PartyRole.Device),
+                    receiver: new RecordSigner(csp.suite, csp.d).party(PartyRole.Csp),
+                    sequence: 0n,
+                    timestamp: BigInt(Date.now()),
+                    size: payload.length,
+                    digest: payloadDigest(payload),
+                });
+                await batcher.ingest(encodeRecord(record), payload);
+                await batcher.drain();
+            } finally {
+                await batcher.close();
+            }
         }
         const recorded = await recordCheckpoint(suite.contract('csp', CHECKPOINTS_CONTRACT));
         const proof = await exportCheckpoint(suite.connections.get('foga')!, recorded.transactionId);
