@@ -22,6 +22,7 @@
 import { createECDH, hkdfSync, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
+import { FrameType, SessionChannel } from './session-channel.js';
 import type { Point, Suite } from './suite.js';
 
 const INFO_LABEL = new TextEncoder().encode('M2M-V1-FS-TRAFFIC-KEY');
@@ -227,4 +228,35 @@ export function deviceTrafficKey(
     } finally {
         z.fill(0);
     }
+}
+
+/**
+ * Device side of the forward-secret Confirm, in the order that keeps a refusal harmless: the
+ * Confirm is decoded first (a bare channel frame — the paper's Confirm without E_C — throws
+ * VerificationError(ForwardSecrecyRequired) and x_D is left untouched, so the genuine Confirm can
+ * still be accepted); then Z_e = x(x_D*E_C) erases x_D, K_i is derived and the channel keyed by K_i
+ * must open the frame as a Confirm. A replayed Confirm of another session (or one under an old CSP
+ * key, or a swapped E_C) gives another K_i: ProtocolError(DecryptionFailed).
+ *
+ * @returns the session channel under K_i (its Confirm consumed) and K_i itself (for the state file).
+ * @throws VerificationError ForwardSecrecyRequired, ProtocolError DecryptionFailed, DecodeError,
+ *   RangeError when x_D was already used.
+ */
+export async function acceptFsConfirm(
+    suite: Suite,
+    ephemeral: EphemeralKey,
+    symKey: Uint8Array,
+    idCert: Point,
+    sessionId: Uint8Array,
+    confirm: Uint8Array,
+): Promise<{ channel: SessionChannel; trafficKey: Uint8Array }> {
+    const { cspShare, frame } = decodeFsConfirm(suite, confirm);
+    const trafficKey = deviceTrafficKey(suite, ephemeral, symKey, idCert, cspShare);
+    const channel = await SessionChannel.create(suite, trafficKey, 'device', sessionId);
+    const opened = await channel.open(frame);
+    if (opened.type !== FrameType.Confirm) {
+        trafficKey.fill(0);
+        throw new DecodeError('unknownType', `expected a Confirm frame, got type ${opened.type}`);
+    }
+    return { channel, trafficKey };
 }

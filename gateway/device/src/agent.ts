@@ -3,10 +3,17 @@
  * equipment id and the next counter in its state file; runs a session M1 -> M2 -> M3 -> the CSP's
  * Confirm under the new key; then uploads telemetry and receives instructions over the session
  * channel. It refuses a fog whose key is not the one it was provisioned with, reconnects on its
- * own (mqtt.js), and resumes a session whose confirmation it missed by polling the channel.
+ * own (mqtt.js), and resumes a session whose confirmation it missed by asking for it again.
+ *
+ * Forward secrecy (chaincode/protocol/src/forward-secrecy.ts): the channel is keyed by K_i, which
+ * needs the ephemeral x_D of M1 and the CSP's E_C from the Confirm. x_D and symKey_i live only in
+ * memory ({@link PendingHandshake}) from M1 to the Confirm and are erased then (or when the session
+ * fails); the state file only ever holds an established session's K_i, never x_D or symKey_i. A
+ * restart between M1 and the Confirm therefore loses that one session (its counter stays spent).
  */
 import { randomBytes } from 'node:crypto';
 import {
+    acceptFsConfirm,
     createM1,
     decodeM2,
     decodePoint,
@@ -21,6 +28,7 @@ import {
     SessionChannel,
     ByteReader,
     toHex,
+    type DeviceSession,
     type Point,
     type Suite,
     ErrorCode,
@@ -74,6 +82,14 @@ export interface EstablishedSession {
  */
 export type SessionStep = 'M1' | 'M2' | 'M3';
 
+/** A session between M2 and the Confirm: memory only, never persisted. */
+interface PendingHandshake {
+    counter: bigint;
+    routeId: Uint8Array;
+    session: DeviceSession;
+    symKey: Uint8Array;
+}
+
 /** Sequence numbers reserved per state write (never reused after a crash). */
 const SEQ_RESERVATION = 16n;
 
@@ -85,6 +101,7 @@ export class DeviceAgent {
     private rpc: RequestClient | undefined;
     private readonly clientId = `dev-${randomBytes(8).toString('hex')}`;
     private channel: SessionChannel | undefined;
+    private pending: PendingHandshake | undefined;
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
     private writes: Promise<void> = Promise.resolve();
@@ -123,6 +140,12 @@ export class DeviceAgent {
                 );
             const agent = new DeviceAgent(options, state, lock);
             await agent.reloadEntitlement();
+            if (state.session !== undefined && (state.session.trafficKey === undefined || !state.session.established)) {
+                // A session written before forward secrecy (symKey_i on disk) or never confirmed:
+                // it cannot be resumed; its key is erased from the file.
+                state.session = undefined;
+                await agent.persist();
+            }
             if (state.session !== undefined) await agent.restoreChannel();
             return agent;
         } catch (err) {
@@ -268,22 +291,22 @@ export class DeviceAgent {
         const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
-        const { m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        let symKey: Uint8Array;
+        let m3;
+        try {
+            ({ m3, symKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId));
+        } catch (err) {
+            session.ephemeral.erase();
+            throw err;
+        }
         onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
-        this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
-        this.reservedSendSeq = SEQ_RESERVATION;
-        this.state.session = {
-            counter: counter.toString(),
-            routeId: toHex(routeId),
-            symKey: toHex(symKey),
-            established: false,
-            channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
-        };
-        // The session key goes to disk while M3 travels and the ledger commits (a BatchTimeout at
-        // least, so the write is long done); the Confirm is accepted only once it is on disk. A crash
-        // in between loses this one session — its counter stays spent, never reused — and the next
-        // session works; waiting for the write first would put an fsync on every session's path.
+        // The new session replaces the previous one: its K_i leaves the state file now, while M3
+        // travels and the ledger commits (a BatchTimeout at least, so the write is long done).
+        this.dropPending();
+        this.pending = { counter, routeId, session, symKey };
+        this.state.session = undefined;
+        this.channel = undefined;
         const sessionSaved = this.persist();
         sessionSaved.catch(() => undefined); // awaited below; this only keeps an early failure handled
         let resumed = false;
@@ -305,9 +328,10 @@ export class DeviceAgent {
         } catch (err) {
             const code = errorCodeOf(err);
             if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) {
-                this.state.session = undefined;
-                this.channel = undefined;
-                await this.persist();
+                // Refused (a downgrade, a replayed or forged Confirm, a CSP error): x_D and symKey_i
+                // are erased; nothing about this session was ever written.
+                if (this.pending?.session === session) this.dropPending();
+                await sessionSaved.catch(() => undefined);
                 throw err;
             }
             await this.resume();
@@ -316,29 +340,65 @@ export class DeviceAgent {
         return { counter, routeId: toHex(routeId), latencyMs: performance.now() - started, resumed };
     }
 
-    private async acceptConfirm(frame: Uint8Array): Promise<void> {
-        const channel = this.channel;
-        if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
-        const opened = await channel.open(frame);
-        if (opened.type !== FrameType.Confirm)
-            throw new ServiceError(ErrorCode.MalformedInput, `expected Confirm, got frame type ${opened.type}`);
-        this.state.session!.established = true;
-        await this.saveChannel(true);
+    /** Erases the in-memory handshake (x_D and symKey_i), if any. */
+    private dropPending(): void {
+        const p = this.pending;
+        if (p === undefined) return;
+        this.pending = undefined;
+        p.session.ephemeral.erase();
+        p.symKey.fill(0);
     }
 
-    /** Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or restart). */
+    /**
+     * The forward-secret Confirm (E_C ‖ Confirm frame under K_i) of the pending handshake: K_i is
+     * derived (x_D erased), the frame must open under it, and only then is the session written —
+     * K_i and the channel state, never x_D or symKey_i.
+     *
+     * @throws VerificationError `forwardSecrecyRequired` for a Confirm without E_C (x_D is kept and
+     *   the state file is not touched); ProtocolError `decryptionFailed` for a Confirm of another
+     *   session or key; ServiceError `unknownSession` when no handshake is pending.
+     */
+    private async acceptConfirm(confirm: Uint8Array): Promise<void> {
+        const p = this.pending;
+        if (p === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session handshake pending');
+        const { channel, trafficKey } = await acceptFsConfirm(
+            this.suite,
+            p.session.ephemeral,
+            p.symKey,
+            p.session.idCert,
+            p.routeId,
+            confirm,
+        );
+        if (this.pending !== p) return; // a newer session took over while the frame was opened
+        this.dropPending();
+        this.channel = channel;
+        this.reservedSendSeq = SEQ_RESERVATION;
+        this.state.session = {
+            counter: p.counter.toString(),
+            routeId: toHex(p.routeId),
+            trafficKey: toHex(trafficKey),
+            established: true,
+            channel: { ...channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
+        };
+        trafficKey.fill(0);
+        await this.persist();
+    }
+
+    /**
+     * Asks the CSP, through the fog, for the pending handshake's Confirm until it arrives (after a
+     * lost reply): an empty frame on the session's route, answered with E_C ‖ Confirm.
+     */
     async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
         const rpc = this.requireRpc();
-        if (this.state.session === undefined || this.channel === undefined)
-            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
-        const routeId = fromHex(this.state.session.routeId);
+        const pending = this.pending;
+        if (pending === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
+        const routeId = pending.routeId;
         const deadline = Date.now() + deadlineMs;
         let lastErr: unknown;
         while (Date.now() < deadline) {
             try {
                 await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
-                const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
-                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, poll), 5_000);
+                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, new Uint8Array()), 5_000);
                 const { payload } = decodeTagged(reply.body);
                 await this.acceptConfirm(payload);
                 return;
@@ -355,9 +415,7 @@ export class DeviceAgent {
                 await new Promise((r) => setTimeout(r, 300));
             }
         }
-        this.state.session = undefined;
-        this.channel = undefined;
-        await this.persist();
+        if (this.pending === pending) this.dropPending();
         throw lastErr instanceof Error ? lastErr : new ServiceError(ServiceErrorCode.Timeout, 'session not confirmed');
     }
 
@@ -365,7 +423,7 @@ export class DeviceAgent {
         const s = this.state.session!;
         this.channel = await SessionChannel.restore(
             this.suite,
-            fromHex(s.symKey),
+            fromHex(s.trafficKey),
             'device',
             fromHex(s.routeId),
             s.channel,
@@ -426,7 +484,21 @@ export class DeviceAgent {
         // new one that starts, while the frame is being opened must not receive it.
         const session = this.state.session;
         const channel = this.channel;
-        if (env.kind !== EnvelopeKind.Frame || channel === undefined || session === undefined) return;
+        if (env.kind !== EnvelopeKind.Frame) return;
+        const pending = this.pending;
+        if (pending !== undefined) {
+            // The Confirm pushed by a fog that restarted while the device waited for it.
+            try {
+                const { tag, payload } = decodeTagged(env.body);
+                if (equalBytes(tag, pending.routeId)) {
+                    await this.acceptConfirm(payload);
+                    return;
+                }
+            } catch {
+                return; // not this session's Confirm: dropped, the handshake is unchanged
+            }
+        }
+        if (channel === undefined || session === undefined) return;
         const stillCurrent = (): boolean => this.state.session === session && this.channel === channel;
         let opened;
         let routeId: Uint8Array;
@@ -441,11 +513,9 @@ export class DeviceAgent {
             return; // a frame that does not open is dropped: the channel state is unchanged
         }
         if (!stillCurrent()) return;
+        // A bare Confirm under K_i (an announce's answer) changes nothing: only the forward-secret
+        // Confirm of a pending handshake establishes a session.
         if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
-        else if (opened.type === FrameType.Confirm && !session.established) {
-            session.established = true;
-            await this.persist();
-        }
     }
 
     /**

@@ -23,10 +23,15 @@ import {
     type Suite,
 } from '@m2m-fabric/protocol';
 
+/**
+ * An established session. trafficKey is K_i, the forward-secret key of the session channel; the
+ * ephemeral x_D and symKey_i are never written (a file of an older release may hold `symKey`
+ * instead: the agent drops such a session at load).
+ */
 export interface DeviceSessionState {
     counter: string;
     routeId: string;
-    symKey: string;
+    trafficKey: string;
     established: boolean;
     channel: SessionChannelState;
 }
@@ -125,7 +130,9 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         const counter = decimal(ses.counter, path, 'session.counter');
         checkField(counter >= 1n && counter < next, path, 'session.counter must be a reserved counter');
         hexBytes(ses.routeId, path, 'session.routeId', ROUTE_ID_BYTES);
-        hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
+        if (ses.trafficKey !== undefined || ses.symKey === undefined)
+            hexBytes(ses.trafficKey, path, 'session.trafficKey', suite.hashBytes);
+        else hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
         checkField(typeof ses.established === 'boolean', path, 'session.established must be true or false');
         const ch = ses.channel;
         checkField(isJsonObject(ch), path, 'session.channel missing');

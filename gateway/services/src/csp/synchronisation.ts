@@ -7,7 +7,11 @@
  * submitted; a restarted CSP finds it, checks the ledger and finishes it (resume).
  */
 import {
+    cspTrafficKey,
     decodeM4,
+    decodePoint,
+    encodeFsConfirm,
+    encodePoint,
     ErrorCode,
     FrameType,
     fromHex,
@@ -114,7 +118,7 @@ export class CspSynchroniser {
             if (existing.primaryHash !== primaryHash)
                 throw new ServiceError('invalidPrimaryHash', 'the route is bound to another session');
             // A re-sent M4 of this very session (the fog did not see the Result): the same answer.
-            return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+            return this.confirm(key);
         }
         // One read: the session record comes with its certificate's B_i.
         const record = await readActivatedSession(ctx, primaryHash);
@@ -124,6 +128,12 @@ export class CspSynchroniser {
             publicKeyCommitment: fromHex(record.publicKeyCommitment),
             counterCommitment: fromHex(record.counterCommitment),
         });
+        // Forward secrecy, before anything is stored or submitted: a C2 without E_D is a downgrade
+        // (forwardSecrecyRequired, ledger unchanged). x_C is erased inside cspTrafficKey; symKey_i
+        // is zeroed once its commitment is taken, so only K_i (and the public E_C) is kept.
+        const { cspShare, trafficKey } = cspTrafficKey(ctx.suite, result.symKey, opened.idCert, opened.ephemeralShare);
+        const commitment = toHex(symKeyCommitment(ctx.suite, result.symKey));
+        result.symKey.fill(0);
         const stored: StoredSession = {
             state: 'syncing',
             routeId: key,
@@ -132,7 +142,9 @@ export class CspSynchroniser {
             fogId,
             counter: result.counter.toString(),
             dynamicId: toHex(result.dynamicId),
-            symKey: toHex(result.symKey),
+            trafficKey: toHex(trafficKey),
+            cspShare: toHex(encodePoint(ctx.suite, cspShare)),
+            symKeyCommitment: commitment,
             synchronisation: toHex(result.synchronisation),
         };
         // The 'syncing' record and the submission overlap (the record is durable long before the commit,
@@ -150,10 +162,7 @@ export class CspSynchroniser {
             if (code === ErrorCode.FailedDoubleSpendingCheck2 || code === ErrorCode.InvalidPrimaryHash) {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
                 const now = await ctx.ledger.getSession(primaryHash).catch(() => undefined);
-                if (
-                    now?.status !== 'synchronised' ||
-                    now.symKeyCommitment !== toHex(symKeyCommitment(ctx.suite, result.symKey))
-                ) {
+                if (now?.status !== 'synchronised' || now.symKeyCommitment !== commitment) {
                     await ctx.sessions.delete(key);
                     throw err;
                 }
@@ -165,9 +174,24 @@ export class CspSynchroniser {
         stored.state = 'established';
         stored.establishedAt = Date.now();
         // Open the channel and reserve its first send sequence numbers in the same durable write.
-        await this.channels.create(key, result.symKey, stored);
+        await this.channels.create(key, trafficKey, stored);
+        trafficKey.fill(0);
         await ctx.sessions.set(key, stored);
-        return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        return this.confirm(key);
+    }
+
+    /**
+     * The forward-secret Confirm of an established session: E_C in clear, then a Confirm frame
+     * under K_i (a fresh sequence number each time it is asked for again).
+     *
+     * @throws {ServiceError} unknownSession when no established session is on this route.
+     */
+    async confirm(key: string): Promise<Uint8Array> {
+        const s = this.ctx.sessions.get(key);
+        if (s?.state !== 'established')
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
+        const frame = await this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        return encodeFsConfirm(this.ctx.suite, decodePoint(this.ctx.suite, fromHex(s.cspShare)), frame);
     }
 
     /** After a restart: a 'syncing' session is finished if the ledger shows it synchronised, else dropped. */

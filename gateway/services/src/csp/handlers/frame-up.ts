@@ -2,6 +2,9 @@
  * Link message FrameUp (fog → CSP): one session-channel frame from a device, relayed by its fog
  * unread. Upload → stored as telemetry and acknowledged; Ack of a Download → the instruction leaves
  * the outbox; Ack-type poll → Confirm again. Then whatever instructions wait for the device go out.
+ * An empty frame asks for the forward-secret Confirm (E_C ‖ Confirm under K_i) of a device that
+ * missed it: it has no channel yet, since K_i needs E_C. The answer holds only what the fog already
+ * relayed once, so the request needs no authentication and changes nothing but a sequence number.
  */
 import { FrameType, fromHex } from '@m2m-fabric/protocol';
 import { errorCodeOf, routeKey } from '@m2m-fabric/common';
@@ -20,6 +23,18 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
             routeId: up.routeId,
             outcome,
         });
+    if (up.frame.length === 0) {
+        try {
+            const confirm = await h.synchroniser.confirm(key);
+            ctx.m.frames.inc({ type: 'confirm-request', outcome: 'ok' });
+            await reply({ ok: true, frame: confirm });
+        } catch (err) {
+            const code = errorCodeOf(err);
+            ctx.m.frames.inc({ type: 'confirm-request', outcome: code });
+            await reply({ ok: false, code, detail: (err as Error).message });
+        }
+        return;
+    }
     let opened;
     let entry;
     try {
