@@ -395,14 +395,20 @@ export class DeviceAgent {
         const routeId = pending.routeId;
         const deadline = Date.now() + deadlineMs;
         let lastErr: unknown;
+        // The Confirm may also arrive pushed (onPushed) while a request is out: then it is done.
+        const confirmedMeanwhile = (): boolean =>
+            this.pending !== pending && this.state.session?.routeId === toHex(routeId);
         while (Date.now() < deadline) {
             try {
                 await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
                 const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, new Uint8Array()), 5_000);
+                if (confirmedMeanwhile()) return;
                 const { payload } = decodeTagged(reply.body);
                 await this.acceptConfirm(payload);
                 return;
             } catch (err) {
+                if (confirmedMeanwhile()) return;
+                if (this.pending !== pending) throw err; // another session took over
                 lastErr = err;
                 const code = errorCodeOf(err);
                 // Only "not yet" answers are worth another poll.
