@@ -13,6 +13,7 @@ import {
     type TransactionOptions,
 } from './ledger/index.js';
 import { CreditLotAllocator, type CreditLotBalance } from './credit-lots.js';
+import type { RevocationRecord } from '@m2m-fabric/protocol';
 
 export const DEFAULT_CHAINCODE_NAME = 'm2m';
 
@@ -71,22 +72,6 @@ export interface EquipmentSpec {
     serviceType: 'upload' | 'download' | 'upload-download';
     accessTime: string;
 }
-/** revocation:revokeDevice's record (chaincode/contract/src/revocation.ts, RevocationResult). */
-export interface RevocationRecord {
-    revocationId: string;
-    owner: string;
-    revokedBy: string;
-    /** Transaction timestamp, ISO 8601. */
-    revokedAt: string;
-    /** The counter range [fromCounter, toCounter) named by the revocation. */
-    fromCounter: number;
-    toCounter: number;
-    /** Certificates withdrawn (unused or still requested). */
-    revoked: number;
-    /** Certificates of the range already used (left as they are). */
-    used: number;
-}
-
 export type EquipmentRecord = EquipmentSpec & { owner: string; status: string } & Record<string, unknown>;
 
 const decoder = new TextDecoder();

@@ -22,7 +22,8 @@ import {
     revocationTags,
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
-import type { ChaincodeClient, EquipmentRecord, EquipmentSpec, RevocationRecord } from '@m2m-fabric/sdk';
+import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
+import type { RevocationRecord } from '@m2m-fabric/protocol';
 import { errorCodeOf, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from '@m2m-fabric/device';
