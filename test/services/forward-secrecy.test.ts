@@ -30,6 +30,7 @@ import {
     HpkeInfo,
     SessionChannel,
     toHex,
+    decodeRecordedFrame,
 } from '@m2m-fabric/protocol';
 import {
     decodeEnvelope,
@@ -164,10 +165,13 @@ void test('a recorded session stays closed to whoever later holds d_c, w, the le
         .map((f) => f.payload);
     const confirmEnv = relay.log.find((r) => r.direction === 'down' && r.env.kind === EnvelopeKind.Established)!;
     const { cspShare } = decodeFsConfirm(suite, decodeTagged(confirmEnv.env.body).payload);
+    // The device sends its frames with their communication record (RecordedFrame, i18r).
     const upload = relay.log
-        .filter((r) => r.direction === 'up' && r.env.kind === EnvelopeKind.Frame)
+        .filter((r) => r.direction === 'up' && r.env.kind === EnvelopeKind.RecordedFrame)
         .map((r) => decodeTagged(r.env.body))
-        .find((f) => toHex(f.tag) === first.routeId && f.payload.length > 0)!.payload;
+        .filter((f) => toHex(f.tag) === first.routeId)
+        .map((f) => decodeRecordedFrame(f.payload).frame)
+        .find((f) => f.length > 0)!;
 
     // What d_c and w give: ID_i, k_i, IDCert_i, C2's E_D, symKey_i = H(d_c*Q_i) — and the ledger agrees.
     const dynamicId = dynamicIdentity(suite, { w, equipmentId: 'fs-0001' }, first.counter);
@@ -207,7 +211,7 @@ function decodeFsConfirmFrame(bytes: Uint8Array): Uint8Array {
     return bytes[0] === 0xf5 ? bytes.subarray(2 + 33 + 2) : bytes;
 }
 
-void test('a Confirm without E_C is a refused downgrade; a replayed old Confirm is refused; state unchanged', async (t) => {
+void test('a Confirm without E_C is a refused downgrade, a replayed old Confirm is refused: no key kept, the same certificate then finishes', async (t) => {
     const bed = await startTestBed();
     t.after(() => bed.close());
     let mode: 'pass' | 'downgrade' | 'replay' = 'pass';
@@ -239,15 +243,29 @@ void test('a Confirm without E_C is a refused downgrade; a replayed old Confirm 
         const before = (await readDeviceState(bed.statePath('fs-0002')))!;
         await assert.rejects(agent.establishSession(), isCode(code), m);
         const after = (await readDeviceState(bed.statePath('fs-0002')))!;
-        assert.equal(after.session, undefined, `${m}: no session was written`);
-        assert.equal(BigInt(after.nextCounter), BigInt(before.nextCounter) + 1n, `${m}: one counter spent`);
+        // Refused: no key was derived from the forged Confirm; the paid certificate stays pending
+        // (its activation committed) with its x_D and symKey_i, for the next attempt.
+        assert.equal(after.session?.established, false, `${m}: no session was established`);
+        assert.equal(after.session.trafficKey, undefined, `${m}: no K_i on disk`);
+        assert.equal(after.pendingCounter, before.nextCounter, `${m}: the certificate stays pending`);
+        assert.ok(after.pendingEphemeral !== undefined, `${m}: x_D kept for the retry`);
+        assert.equal(BigInt(after.nextCounter), BigInt(before.nextCounter) + 1n, `${m}: one counter reserved`);
         assert.ok(!readState().includes('trafficKey'), `${m}: no key on disk`);
-        assert.equal(agent.session, undefined);
+        assert.equal(agent.session?.established, false);
+        // The genuine path then finishes the SAME certificate: the retry's M1 finds it activated and
+        // asks for the CSP's Confirm (an empty frame, which the relay leaves alone).
+        mode = 'pass';
+        const retried = await agent.establishSession();
+        assert.equal(retried.counter.toString(), before.nextCounter, `${m}: same certificate`);
+        assert.equal(retried.resumed, true);
+        const done = (await readDeviceState(bed.statePath('fs-0002')))!;
+        assert.equal(done.pendingCounter, undefined);
+        assert.equal(done.pendingEphemeral, undefined, `${m}: x_D left the file at the Confirm`);
+        assert.equal(done.session?.symKey, undefined, `${m}: symKey_i left the file at the Confirm`);
+        assert.ok(!readState().includes(after.session.symKey!), `${m}: symKey_i is gone`);
+        assert.ok(!readState().includes(after.pendingEphemeral!), `${m}: x_D is gone`);
+        await agent.upload({ ok: m });
     }
-    // The genuine path still works afterwards.
-    mode = 'pass';
-    await agent.establishSession();
-    await agent.upload({ ok: true });
 });
 
 void test('the fog refuses M1 for a revoked certificate with certificateRevoked, before any transaction', async (t) => {
