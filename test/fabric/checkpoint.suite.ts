@@ -37,7 +37,7 @@ void describe('checkpoint export and import (same channel as source and target)'
         if (skip === false) await suite.close();
     });
 
-    void it('exports, registers, imports; refuses a replay and a flipped bit', { skip }, async (t) => {
+    void it('exports, registers, imports; refuses a replay and a flipped bit', { skip }, async () => {
         // M2M_CHANNEL_TRUST if set, else the orderer MSP's root certificates of the network's own
         // crypto material (the same roots records.suite.ts verifies receipts against).
         const roots = suite.target.ordererRoots ?? (await suite.target.channelTrust()).orderers;

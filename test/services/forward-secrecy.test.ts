@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
     computeSymKey,
@@ -47,6 +47,7 @@ import { readDeviceState } from '@m2m-fabric/device';
 import { DeviceAgent } from '@m2m-fabric/device';
 import { EmbeddedBroker, loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { startTestBed, type TestBed } from './helpers/setup.js';
+import { waitFor } from './helpers/process.js';
 
 const layout = new TopicLayout();
 
@@ -263,7 +264,7 @@ void test('a Confirm without E_C is a refused downgrade, a replayed old Confirm 
         assert.equal(done.pendingEphemeral, undefined, `${m}: x_D left the file at the Confirm`);
         assert.equal(done.session?.symKey, undefined, `${m}: symKey_i left the file at the Confirm`);
         assert.ok(!readState().includes(after.session.symKey!), `${m}: symKey_i is gone`);
-        assert.ok(!readState().includes(after.pendingEphemeral!), `${m}: x_D is gone`);
+        assert.ok(!readState().includes(after.pendingEphemeral), `${m}: x_D is gone`);
         await agent.upload({ ok: m });
     }
 });
@@ -282,4 +283,57 @@ void test('the fog refuses M1 for a revoked certificate with certificateRevoked,
     // Revoking again is idempotent: alreadyRevoked, nothing changes.
     await assert.rejects(bed.net.manufacturer.revokeDevice('fs-0003'), isCode('alreadyRevoked'));
     assert.equal((await bed.net.ledgerTotals()).validTransactions, before.validTransactions);
+});
+
+void test('a device restarted between M3 and the Confirm finishes the same certificate with the x_D on disk (records on)', async (t) => {
+    const bed = await startTestBed({ records: { batchSize: 1000, maxDelayMs: 200 } });
+    t.after(() => bed.close());
+    let lose = true;
+    // The Confirm of the first attempt is lost (replaced by one for another route): the device gives
+    // the attempt up after the activation and the synchronisation committed.
+    const relay = await startRelay(bed, (reply, request) => {
+        if (!lose || request?.kind !== EnvelopeKind.M3 || reply.kind !== EnvelopeKind.Established) return undefined;
+        const { payload } = decodeTagged(reply.body);
+        return { ...reply, body: encodeTagged(new Uint8Array(16), payload) };
+    });
+    t.after(() => relay.close());
+    await bed.provision('fs-0004', 2);
+    const path = bed.statePath('fs-0004');
+    const first = await relayedAgent(bed, 'fs-0004', relay.url);
+    await first.connect();
+    await assert.rejects(first.establishSession(), isCode('malformedInput'));
+    await first.close(); // the restart: everything in memory is gone
+    const pending = (await readDeviceState(path))!;
+    assert.equal(pending.pendingCounter, '1');
+    assert.ok(pending.pendingEphemeral !== undefined && pending.session?.symKey !== undefined);
+    assert.equal(pending.session.established, false);
+    assert.equal(statSync(path).mode & 0o777, 0o600, 'x_D is on disk only in a 0600 file');
+
+    lose = false;
+    const second = await relayedAgent(bed, 'fs-0004', relay.url);
+    t.after(() => second.close());
+    await second.connect();
+    const before = bed.net.csp.records!.received;
+    const done = await second.establishSession();
+    assert.equal(done.counter, 1n, 'the same certificate, no paid certificate lost');
+    assert.equal(done.resumed, true);
+    // The Confirm came through the empty-frame request: a plain Frame without a record, which the
+    // CSP answers with records on.
+    const asked = relay.log.filter(
+        (r) =>
+            r.direction === 'up' && r.env.kind === EnvelopeKind.Frame && decodeTagged(r.env.body).payload.length === 0,
+    );
+    assert.ok(asked.length >= 1, 'the Confirm was asked for with an empty frame');
+    assert.equal(bed.net.csp.records!.received, before, 'no record demanded for the empty frame');
+    const after = (await readDeviceState(path))!;
+    assert.equal(after.pendingCounter, undefined);
+    assert.equal(after.pendingEphemeral, undefined, 'x_D left the file with the Confirm');
+    assert.equal(after.session?.symKey, undefined, 'symKey_i left the file with the Confirm');
+    assert.ok(after.session?.established && after.session.trafficKey !== undefined);
+    const text = readFileSync(path, 'utf8');
+    assert.ok(!text.includes(pending.pendingEphemeral) && !text.includes(pending.session.symKey));
+    // The channel works, with records: the upload's record is journaled.
+    await second.upload({ after: 'restart' });
+    await waitFor(() => bed.net.csp.records!.received > before, 5_000);
+    assert.equal(second.remainingSessions, 1n);
 });

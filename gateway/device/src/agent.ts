@@ -166,7 +166,9 @@ export class DeviceAgent {
             const s = state.session;
             if (
                 s !== undefined &&
-                (s.established ? s.trafficKey === undefined : state.pendingCounter !== s.counter || s.symKey === undefined)
+                (s.established
+                    ? s.trafficKey === undefined
+                    : state.pendingCounter !== s.counter || s.symKey === undefined)
             ) {
                 // An established session written before forward secrecy (symKey_i, no K_i) cannot be
                 // resumed, nor can an unconfirmed one whose counter is no longer pending: its key is
@@ -558,7 +560,8 @@ export class DeviceAgent {
         this.dropPending();
         this.channel = channel;
         this.reservedSendSeq = SEQ_RESERVATION;
-        const recordKey = this.state.session?.counter === p.counter.toString() ? this.state.session.recordKey : undefined;
+        const recordKey =
+            this.state.session?.counter === p.counter.toString() ? this.state.session.recordKey : undefined;
         this.state.session = {
             counter: p.counter.toString(),
             routeId: toHex(p.routeId),
@@ -571,6 +574,9 @@ export class DeviceAgent {
             this.state.pendingCounter = undefined;
             this.state.pendingEphemeral = undefined;
         }
+        // After a restart the attempt that took this Confirm never reached M2: d_i comes from the file.
+        this.recordSigner =
+            recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${recordKey}`));
         trafficKey.fill(0);
         await this.persist();
     }

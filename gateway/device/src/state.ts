@@ -161,7 +161,11 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         try {
             decodeScalar(suite, x);
         } catch (err) {
-            throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `pendingEphemeral: ${(err as Error).message}`);
+            throw new PersistedFileError(
+                ServiceErrorCode.CorruptFile,
+                path,
+                `pendingEphemeral: ${(err as Error).message}`,
+            );
         }
     }
     if (raw.session !== undefined) {
