@@ -159,6 +159,29 @@ void describe('forward secrecy: HKDF key schedule', () => {
 
 void describe('forward secrecy: ephemeral keys and downgrade', () => {
     const suite = P256_SHA256;
+    for (const suite of SUITES) {
+        void it(`${suite.id}: exportSecret gives x_D as scalarBytes, and fromSecret of it the same E_D and Z_e (a retried certificate)`, () => {
+            const G = suite.Point.BASE;
+            for (const x of [randomScalar(suite), 1n, 0xffn]) {
+                const first = EphemeralKey.fromSecret(suite, scalarBytes(suite, x));
+                const exported = first.exportSecret();
+                assert.equal(exported.length, suite.scalarBytes, 'left-padded to scalarBytes');
+                assert.deepEqual(exported, scalarBytes(suite, x));
+                const again = EphemeralKey.fromSecret(suite, exported);
+                assert.ok(
+                    exported.every((b) => b === 0),
+                    'the caller buffer is zeroed',
+                );
+                assert.ok(again.share.equals(first.share) && again.share.equals(G.multiply(x)));
+                const peer = G.multiply(randomScalar(suite));
+                assert.deepEqual(first.agree(peer), again.agree(peer));
+                assert.throws(() => first.exportSecret(), RangeError, 'nothing to export once erased');
+            }
+            const fresh = EphemeralKey.generate(suite);
+            assert.ok(EphemeralKey.fromSecret(suite, fresh.exportSecret()).share.equals(fresh.share));
+        });
+    }
+
     void it('an ephemeral key works once, then is erased', () => {
         const a = EphemeralKey.generate(suite);
         const b = EphemeralKey.generate(suite);

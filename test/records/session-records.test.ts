@@ -101,7 +101,7 @@ void test('every session-channel frame is recorded, journaled before its answer 
     );
     const s = state.session!;
     const routeId = fromHex(s.routeId);
-    const channel = await SessionChannel.restore(suite, fromHex(s.symKey), 'device', routeId, s.channel);
+    const channel = await SessionChannel.restore(suite, fromHex(s.trafficKey!), 'device', routeId, s.channel!);
     const csp = { role: PartyRole.Csp, keyId: cspKeyId } as const;
     const upload = (): Promise<Uint8Array> => channel.seal(FrameType.Upload, new TextEncoder().encode('{"t":9}'));
     const before = batcher.durableSize;

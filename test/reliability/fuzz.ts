@@ -24,6 +24,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+    acceptFsConfirm,
     ByteWriter,
     createM1,
     createM4,
@@ -39,7 +40,6 @@ import {
     FrameType,
     prepareActivation,
     processM2,
-    SessionChannel,
     P256_SHA256,
     toHex,
 } from '@m2m-fabric/protocol';
@@ -222,8 +222,14 @@ async function fuzzServices(perTarget: number, rnd: Prng, result: FuzzResult): P
         const p1 = processM2(s1.session, certificateObject, Qc, 'fog-1');
         const done = await rc.request(EnvelopeKind.M3, encodeTagged(h.tag, encodeM3(p1.m3)), 20_000);
         const routeId = routeIdFor(suite, s1.session.idCert);
-        const channel = await SessionChannel.create(suite, p1.symKey, 'device', routeId);
-        await channel.open(decodeTagged(done.body).payload);
+        const { channel } = await acceptFsConfirm(
+            suite,
+            s1.session.ephemeral,
+            p1.symKey,
+            s1.session.idCert,
+            routeId,
+            decodeTagged(done.body).payload,
+        );
         const frameBase = encodeTagged(routeId, await channel.seal(FrameType.Upload, new TextEncoder().encode('{}')));
         const fogKey = await loadOrCreateServiceKey(join(bed.dataDir, 'keys', 'fog-1.json'), suite);
         const activation = prepareActivation(suite, fogKey.privateKey, certificateObject);

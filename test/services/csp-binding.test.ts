@@ -1,7 +1,9 @@
 /**
  * Issue 17 #2: the CSP trusts nothing a fog could forge. Holding the fog's signing key, a re-sent
  * M4 under a fresh route ID is refused (routeMismatch) and stores nothing; a known route with a
- * garbage M4 is examined and refused, not answered `established`.
+ * garbage M4 is examined and refused, not answered `established`. With forward secrecy, a re-sent
+ * M4 carrying the session's E_D gets the same E_C ‖ Confirm; one carrying another E_D (a retry that
+ * drew a fresh x_D) is refused with ephemeralShareMismatch, never given a second key.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +12,7 @@ import {
     computePrimaryHash,
     createM1,
     createM4,
+    decodeFsConfirm,
     decodeM2,
     decodePoint,
     decodeScalar,
@@ -68,7 +71,8 @@ void test('a fog cannot re-file a session under a fresh route ID, nor get a Conf
     const m2 = decodeTagged((await rc.request(EnvelopeKind.M1, encodeM1(m1), 10_000)).body);
     const certificateObject = decodeM2(suite, m2.payload).certificateObject;
     const p = processM2(session, certificateObject, Qc, 'fog-1');
-    await rc.request(EnvelopeKind.M3, encodeTagged(m2.tag, encodeM3(p.m3)), 20_000);
+    const established = await rc.request(EnvelopeKind.M3, encodeTagged(m2.tag, encodeM3(p.m3)), 20_000);
+    const firstShare = decodeFsConfirm(suite, decodeTagged(established.body).payload).cspShare;
     const routeId = routeIdFor(suite, session.idCert);
     assert.equal(bed.net.csp.listSessions().length, 1);
 
@@ -126,4 +130,29 @@ void test('a fog cannot re-file a session under a fresh route ID, nor get a Conf
     const again = await forward(routeId, m4);
     assert.equal(again.outcome.ok, true);
     assert.equal(bed.net.csp.listSessions().length, 1);
+    // ... with the same E_C: the same K_i, so the device's x_D on disk opens it.
+    assert.ok(again.outcome.ok && decodeFsConfirm(suite, again.outcome.frame).cspShare.equals(firstShare));
+    const storedBefore = JSON.stringify(bed.net.csp.listSessions());
+
+    // A valid M4 of the same certificate whose C2 carries another E_D (a fresh x_D): refused, typed,
+    // and the stored session (K_i, E_C, E_D) is unchanged.
+    const { m1: other } = await createM1(suite, secrets, 1n, 'fog-1', Qf, Qc);
+    const m4Other = encodeM4(
+        await createM4(
+            suite,
+            'fog-1',
+            fogKey.privateKey,
+            other,
+            computePrimaryHash(suite, activation.P),
+            Qc,
+            session.idCert,
+        ),
+    );
+    const mismatch = await forward(routeId, m4Other);
+    assert.equal(mismatch.outcome.ok, false);
+    assert.equal(!mismatch.outcome.ok && mismatch.outcome.code, 'ephemeralShareMismatch');
+    assert.equal(JSON.stringify(bed.net.csp.listSessions()), storedBefore, 'no second key, nothing stored');
+    // The session's own M4 is still answered with the first E_C.
+    const still = await forward(routeId, m4);
+    assert.ok(still.outcome.ok && decodeFsConfirm(suite, still.outcome.frame).cspShare.equals(firstShare));
 });

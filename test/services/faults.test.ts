@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+    acceptFsConfirm,
     ByteWriter,
     createM1,
     decodeM2,
@@ -12,7 +13,6 @@ import {
     FrameType,
     processM2,
     randomScalar,
-    SessionChannel,
     type M1,
 } from '@m2m-fabric/protocol';
 import {
@@ -112,9 +112,15 @@ void test('bad input at every step gets a typed error (or is dropped) and change
     void payload;
     const done = await rc.request(EnvelopeKind.M3, encodeTagged(b.tag, m3Bytes), 15_000);
     const routeId = routeIdFor(suite, session.idCert);
-    const channel = await SessionChannel.create(suite, processed.symKey, 'device', routeId);
-    const confirm = await channel.open(decodeTagged(done.body).payload);
-    assert.equal(confirm.type, FrameType.Confirm);
+    // The forward-secret Confirm: E_C, then a Confirm frame under K_i (acceptFsConfirm checks its type).
+    const { channel } = await acceptFsConfirm(
+        suite,
+        session.ephemeral,
+        processed.symKey,
+        session.idCert,
+        routeId,
+        decodeTagged(done.body).payload,
+    );
 
     // Replays after success: M3 (handle used), M1 (certificate used), an upload frame (channel window).
     await rejectsWith(rc.request(EnvelopeKind.M3, encodeTagged(b.tag, m3Bytes), 5_000), 'unknownRequest');

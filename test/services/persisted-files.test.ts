@@ -95,6 +95,67 @@ void test('device state: every invalid field is refused at load (w = 0, short w,
             },
             /routeId/,
         ],
+        // Forward secrecy: x_D of the pending certificate (until the Confirm) is checked like w.
+        [
+            'x_D = 0',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingCounter = '1';
+                s.pendingEphemeral = '00'.repeat(32);
+            },
+            /pendingEphemeral:/,
+        ],
+        [
+            '20-byte x_D',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingCounter = '1';
+                s.pendingEphemeral = 'ab'.repeat(20);
+            },
+            /pendingEphemeral must be 32 bytes/,
+        ],
+        [
+            'x_D >= n',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingCounter = '1';
+                s.pendingEphemeral = 'ff'.repeat(32);
+            },
+            /pendingEphemeral:/,
+        ],
+        [
+            'x_D without a pending counter',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingEphemeral = 'ab'.repeat(32);
+            },
+            /pendingEphemeral without a pendingCounter/,
+        ],
+        [
+            'pending session without symKey_i',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingCounter = '1';
+                s.pendingEphemeral = 'ab'.repeat(32);
+                s.session = { counter: '1', routeId: 'ab'.repeat(16), established: false };
+            },
+            /session\.symKey/,
+        ],
+        [
+            'K_i in a session not established',
+            (s) => {
+                s.nextCounter = '2';
+                s.pendingCounter = '1';
+                s.session = {
+                    counter: '1',
+                    routeId: 'ab'.repeat(16),
+                    symKey: 'ab'.repeat(32),
+                    trafficKey: 'ab'.repeat(32),
+                    established: false,
+                };
+            },
+            /session\.trafficKey in a session not established/,
+        ],
     ];
     for (const [name, mutate, detail] of cases) {
         const s = validState() as unknown as Record<string, unknown>;
@@ -106,6 +167,14 @@ void test('device state: every invalid field is refused at load (w = 0, short w,
     }
     await writeFile(path, JSON.stringify(validState()), { mode: 0o600 });
     assert.equal((await readDeviceState(path))?.equipmentId, 'pi-0001');
+    // A well-formed pending session (x_D, symKey_i, no channel yet) loads.
+    const pending = validState() as unknown as Record<string, unknown>;
+    pending.nextCounter = '2';
+    pending.pendingCounter = '1';
+    pending.pendingEphemeral = 'ab'.repeat(32);
+    pending.session = { counter: '1', routeId: 'ab'.repeat(16), symKey: 'ab'.repeat(32), established: false };
+    await writeFile(path, JSON.stringify(pending), { mode: 0o600 });
+    assert.equal((await readDeviceState(path))?.pendingEphemeral, 'ab'.repeat(32));
 });
 
 void test('device agent: a bad state is refused before a counter is reserved, and the file is unchanged', async () => {

@@ -27,25 +27,10 @@ import { M2MContract } from './base.js';
 import { canonicalJson } from './canonical-json.js';
 import { ErrorCode, reject } from './errors.js';
 import { EventName, emitEvent } from './events.js';
-import {
-    CertificateStatus,
-    SessionStatus,
-    decodeCertificateRecord,
-    decodeSessionRecord,
-    encodeCertificateRecord,
-    encodeSessionRecord,
-} from './records.js';
-import {
-    KeyType,
-    certificateKey,
-    readCspConfig,
-    readJson,
-    readState,
-    sessionKey,
-    stateKey,
-    txTime,
-    writeJson,
-} from './state.js';
+import type { RevocationRecord } from '@m2m-fabric/protocol';
+import { readSessionRecord, setSessionStatus } from './sessions.js';
+import { CertificateStatus, SessionStatus, decodeCertificateRecord, encodeCertificateRecord } from './records.js';
+import { KeyType, certificateKey, readCspConfig, readJson, readState, stateKey, txTime, writeJson } from './state.js';
 import { requireHexBytes, requireInteger, requireOnlyTransientKeys, requireTransient } from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
@@ -56,20 +41,8 @@ export const RevocationTransientKey = {
     Seed: 'revocationSeed',
 } as const;
 
-/** What a revocation did, as returned and recorded (keyed by H(rs_α)). */
-export interface RevocationResult {
-    [key: string]: string | number;
-    revocationId: string;
-    owner: string;
-    revokedBy: string;
-    revokedAt: string;
-    fromCounter: number;
-    toCounter: number;
-    /** Certificates withdrawn by this revocation (issued but unused, or still requested). */
-    revoked: number;
-    /** Certificates of the range already used by a session (left as they are). */
-    used: number;
-}
+/** What a revocation did, as returned and recorded (keyed by H(rs_α)); canonical JSON. */
+export type RevocationResult = RevocationRecord & Record<string, string | number>;
 
 /**
  * Shared by revokeDevice and the M-EB decommissioning: revokes the unused certificates whose tags
@@ -199,15 +172,11 @@ export class RevocationContract extends M2MContract {
         requireRole(ctx, this.policy, Role.Csp);
         const { suite } = await readCspConfig(ctx);
         const hash = requireHexBytes('primaryHash', primaryHash, suite.hashBytes);
-        const key = sessionKey(ctx, hash);
-        const stored = await readState(ctx, key);
-        if (stored === undefined) return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
-        const session = decodeSessionRecord(suite, stored);
-        if (session.status !== SessionStatus.Ended) {
-            await ctx.stub.putState(key, encodeSessionRecord(suite, { ...session, status: SessionStatus.Ended }));
-            emitEvent(ctx, EventName.SessionEnded, { fogId: session.fogId, primaryHash: toHex(hash) });
+        const { key, session } = await readSessionRecord(ctx, suite, hash);
+        if (session.status === SessionStatus.Ended) {
+            return canonicalJson({ primaryHash: toHex(hash), fogId: session.fogId, status: SessionStatus.Ended });
         }
-        return canonicalJson({ primaryHash: toHex(hash), fogId: session.fogId, status: SessionStatus.Ended });
+        return setSessionStatus(ctx, suite, key, session, hash, SessionStatus.Ended);
     }
 }
 

@@ -9,7 +9,7 @@ import { Context } from 'fabric-contract-api';
 import { contentAddressBytes } from '@m2m-fabric/protocol';
 import { decodePoint, encodePoint, equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
 import { decodeActivation, decodeCertificateObject, decodeSynchronisation } from '@m2m-fabric/protocol';
-import { verifyActivation } from '@m2m-fabric/protocol';
+import { verifyActivation, type Suite } from '@m2m-fabric/protocol';
 import { Role, requireRole } from './access.js';
 import type { AccessPolicy } from './access.js';
 import { M2MContract } from './base.js';
@@ -24,6 +24,7 @@ import {
     decodeSessionRecord,
     encodeCertificateRecord,
     encodeSessionRecord,
+    type SessionRecord,
 } from './records.js';
 import { FogStatus, certificateKey, readCspConfig, readFog, readState, secondaryKey, sessionKey } from './state.js';
 import { requireHexBytes, requireIdentifier, requireOnlyTransientKeys, requireTransient } from './validate.js';
@@ -37,6 +38,44 @@ export const SessionTransientKey = {
     /** The encoded Synchronisation: primaryHash, secondaryHash, H(symKey_i) computed by the CSP. */
     Synchronisation: 'synchronisation',
 } as const;
+
+/**
+ * The session record of `primaryHash` and its state key: the one read of a session record that
+ * synchronisation, getSession and revocation:endSession share.
+ *
+ * @throws invalidPrimaryHash when primaryHash names no session.
+ */
+export async function readSessionRecord(
+    ctx: Context,
+    suite: Suite,
+    primaryHash: Uint8Array,
+): Promise<{ key: string; session: SessionRecord }> {
+    const key = sessionKey(ctx, primaryHash);
+    const stored = await readState(ctx, key);
+    if (stored === undefined) {
+        return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
+    }
+    return { key, session: decodeSessionRecord(suite, stored) };
+}
+
+/**
+ * Moves a session to `status` (synchronised, or ended by the CSP): writes its record, emits the
+ * status's event and returns the canonical JSON answer of both transactions.
+ */
+export async function setSessionStatus(
+    ctx: Context,
+    suite: Suite,
+    key: string,
+    session: SessionRecord,
+    primaryHash: Uint8Array,
+    status: typeof SessionStatus.Synchronised | typeof SessionStatus.Ended,
+): Promise<string> {
+    await ctx.stub.putState(key, encodeSessionRecord(suite, { ...session, status }));
+    const hex = toHex(primaryHash);
+    const event = status === SessionStatus.Ended ? EventName.SessionEnded : EventName.SessionSynchronised;
+    emitEvent(ctx, event, { fogId: session.fogId, primaryHash: hex });
+    return canonicalJson({ primaryHash: hex, fogId: session.fogId, status });
+}
 
 @Info({ title: 'Sessions', description: 'Algorithm 2 (session activation) and Algorithm 3 (CSP synchronisation)' })
 export class SessionContract extends M2MContract {
@@ -153,12 +192,7 @@ export class SessionContract extends M2MContract {
         const { suite } = await readCspConfig(ctx);
         const sync = decodeSynchronisation(suite, requireTransient(ctx, SessionTransientKey.Synchronisation));
 
-        const key = sessionKey(ctx, sync.primaryHash);
-        const stored = await readState(ctx, key);
-        if (stored === undefined) {
-            return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
-        }
-        const session = decodeSessionRecord(suite, stored);
+        const { key, session } = await readSessionRecord(ctx, suite, sync.primaryHash);
         if (session.status !== SessionStatus.Acknowledged) {
             return reject(ErrorCode.InvalidPrimaryHash, `the session is already ${session.status}`);
         }
@@ -169,11 +203,8 @@ export class SessionContract extends M2MContract {
         if (!equalBytes(sync.symKeyCommitment, session.symKeyCommitment)) {
             return reject(ErrorCode.SymmetricKeyInvalid, "the CSP's H(symKey_i) differs from the device's");
         }
-        await ctx.stub.putState(key, encodeSessionRecord(suite, { ...session, status: SessionStatus.Synchronised }));
         await ctx.stub.putState(secondary, SECONDARY_HASH_MARKER);
-        const primaryHash = toHex(sync.primaryHash);
-        emitEvent(ctx, EventName.SessionSynchronised, { fogId: session.fogId, primaryHash });
-        return canonicalJson({ primaryHash, fogId: session.fogId, status: SessionStatus.Synchronised });
+        return setSessionStatus(ctx, suite, key, session, sync.primaryHash, SessionStatus.Synchronised);
     }
 
     /**
@@ -189,11 +220,7 @@ export class SessionContract extends M2MContract {
         const caller = requireRole(ctx, this.policy, Role.Csp, Role.Fog);
         const { suite } = await readCspConfig(ctx);
         const hash = requireHexBytes('primaryHash', primaryHash, suite.hashBytes);
-        const stored = await readState(ctx, sessionKey(ctx, hash));
-        if (stored === undefined) {
-            return reject(ErrorCode.InvalidPrimaryHash, 'primaryHash names no session');
-        }
-        const session = decodeSessionRecord(suite, stored);
+        const { session } = await readSessionRecord(ctx, suite, hash);
         if (caller.role === Role.Fog && (await readFog(ctx, session.fogId)).mspId !== caller.mspId) {
             return reject(ErrorCode.UnauthorisedMsp, 'the session was activated by another organisation');
         }

@@ -22,6 +22,7 @@
 import { createECDH, hkdfSync, type ECDH } from 'node:crypto';
 import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
+import { FrameType, SessionChannel } from './session-channel.js';
 import type { Point, Suite } from './suite.js';
 
 const INFO_LABEL = new TextEncoder().encode('M2M-V1-FS-TRAFFIC-KEY');
@@ -67,10 +68,13 @@ export function deriveTrafficKey(
 }
 
 /**
- * One ephemeral ECDH key pair (x, E = x*G), held only by OpenSSL. Usable once: {@link agree}
+ * One ephemeral ECDH key pair (x, E = x*G), held by OpenSSL. Usable once: {@link agree}
  * computes Z_e and erases x (OpenSSL's EC_KEY_free clears the private scalar when the key is
- * replaced); any later use throws. Never persisted: a device that restarts between M1 and the
- * Confirm loses that session (its counter stays spent), as it does today.
+ * replaced); any later use throws. The CSP's x_C is never persisted. The device's x_D is written
+ * to its state file ({@link exportSecret}) with the pending session until the Confirm, so that a
+ * retry of the same certificate (after a fault or restart) carries the same E_D; it is removed in
+ * the write that stores K_i. Forward secrecy is about compromise after the session, which that
+ * keeps: see docs/reliability.md.
  */
 export class EphemeralKey {
     private ecdh: ECDH | undefined;
@@ -92,14 +96,30 @@ export class EphemeralKey {
     }
 
     /**
-     * A key pair from a given scalar (big-endian, scalarBytes long): for known-answer tests only.
-     * The caller's buffer is zeroed.
+     * A key pair from a given scalar (big-endian, scalarBytes long): the known-answer tests, and a
+     * device retrying a certificate with the x_D of its pending session. The caller's buffer is zeroed.
+     * @throws RangeError when the scalar is 0 or not below the group order (OpenSSL refuses it).
      */
     static fromSecret(suite: Suite, secret: Uint8Array): EphemeralKey {
         const ecdh = createECDH(suite.opensslCurve);
         ecdh.setPrivateKey(secret);
         secret.fill(0);
         return new EphemeralKey(suite, ecdh);
+    }
+
+    /**
+     * x as big-endian scalarBytes, for the device's state file until the Confirm (the caller zeroes
+     * the copy once written).
+     * @throws {RangeError} when: the key was already used and erased
+     */
+    exportSecret(): Uint8Array {
+        const ecdh = this.ecdh;
+        if (ecdh === undefined) throw new RangeError('ephemeral key already used and erased');
+        const raw = ecdh.getPrivateKey();
+        const out = new Uint8Array(this.suite.scalarBytes);
+        out.set(raw, out.length - raw.length);
+        raw.fill(0);
+        return out;
     }
 
     /** Whether {@link agree} or {@link erase} already ran. */
@@ -233,4 +253,35 @@ export function deviceTrafficKey(
     } finally {
         z.fill(0);
     }
+}
+
+/**
+ * Device side of the forward-secret Confirm, in the order that keeps a refusal harmless: the
+ * Confirm is decoded first (a bare channel frame — the paper's Confirm without E_C — throws
+ * VerificationError(ForwardSecrecyRequired) and x_D is left untouched, so the genuine Confirm can
+ * still be accepted); then Z_e = x(x_D*E_C) erases x_D, K_i is derived and the channel keyed by K_i
+ * must open the frame as a Confirm. A replayed Confirm of another session (or one under an old CSP
+ * key, or a swapped E_C) gives another K_i: ProtocolError(DecryptionFailed).
+ *
+ * @returns the session channel under K_i (its Confirm consumed) and K_i itself (for the state file).
+ * @throws VerificationError ForwardSecrecyRequired, ProtocolError DecryptionFailed, DecodeError,
+ *   RangeError when x_D was already used.
+ */
+export async function acceptFsConfirm(
+    suite: Suite,
+    ephemeral: EphemeralKey,
+    symKey: Uint8Array,
+    idCert: Point,
+    sessionId: Uint8Array,
+    confirm: Uint8Array,
+): Promise<{ channel: SessionChannel; trafficKey: Uint8Array }> {
+    const { cspShare, frame } = decodeFsConfirm(suite, confirm);
+    const trafficKey = deviceTrafficKey(suite, ephemeral, symKey, idCert, cspShare);
+    const channel = await SessionChannel.create(suite, trafficKey, 'device', sessionId);
+    const opened = await channel.open(frame);
+    if (opened.type !== FrameType.Confirm) {
+        trafficKey.fill(0);
+        throw new DecodeError('unknownType', `expected a Confirm frame, got type ${opened.type}`);
+    }
+    return { channel, trafficKey };
 }

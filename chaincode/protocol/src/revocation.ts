@@ -51,3 +51,23 @@ export function revocationId(suite: Suite, seed: Uint8Array): Uint8Array {
     if (seed.length !== suite.hashBytes) throw new RangeError(`revocation seed must be ${suite.hashBytes} bytes`);
     return hashBytes(suite, 'RevocationSeed', seed);
 }
+
+/**
+ * What `revocation:revokeDevice` did, as it returns it and records it on the ledger under
+ * revocationId = H(rs_α). The counter range [fromCounter, toCounter) stands in the transaction's
+ * arguments and in this record: from this commit on, the device's certificates of that range are
+ * linkable to one another (SCMS-style), and to nothing else.
+ */
+export interface RevocationRecord {
+    revocationId: string;
+    owner: string;
+    revokedBy: string;
+    /** The transaction timestamp (ISO 8601). */
+    revokedAt: string;
+    fromCounter: number;
+    toCounter: number;
+    /** Certificates withdrawn by this revocation (issued but unused, or still requested). */
+    revoked: number;
+    /** Certificates of the range already used by a session (left as they are). */
+    used: number;
+}

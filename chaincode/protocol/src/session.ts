@@ -318,6 +318,9 @@ export interface DeviceSession {
  * Device (Alg. 2 start): M1 = <C1, C2, PoP>. C1 = HPKE_{Q_f}(IDCert_i); C2 = HPKE_{Q_c}(i, ID_i,
  * E_D) with IDCert_i as associated data; PoP = Schnorr_k_i(IDCert_i || fogId). E_D = x_D*G is the
  * device's ephemeral share for the forward-secret key (x_D stays in the returned session).
+ * `ephemeral` is a fresh x_D unless given: a retry of the same certificate passes the x_D of its
+ * first attempt, so that every attempt's C2 carries the same E_D (the device agent keeps it on disk
+ * until the Confirm) and attempts stay interchangeable.
  */
 export async function createM1(
     suite: Suite,
@@ -326,11 +329,11 @@ export async function createM1(
     fogId: string,
     fogPublicKey: Point,
     cspPublicKey: Point,
+    ephemeral: EphemeralKey = EphemeralKey.generate(suite),
 ): Promise<{ m1: M1; session: DeviceSession }> {
     const dynamicId = dynamicIdentity(suite, secrets, counter);
     const { k, idCert } = ecqvRequestKey(suite, dynamicId, counter, secrets.w);
     const idCertBytes = encodePoint(suite, idCert);
-    const ephemeral = EphemeralKey.generate(suite);
     const [c1, c2] = await Promise.all([
         hpkeSeal(suite, fogPublicKey.toBytes(false), HpkeInfo.C1, idCertBytes),
         hpkeSeal(

@@ -32,6 +32,11 @@ export const ServiceErrorCode = {
     InsecureFile: 'insecureFile',
     /** A forwarded M4's route ID is not the one derived from its IDCert_i. */
     RouteMismatch: 'routeMismatch',
+    /**
+     * A re-sent M4 of an established session carries another ephemeral share E_D than the one its
+     * K_i was derived from: refused, never a second key for one session.
+     */
+    EphemeralShareMismatch: 'ephemeralShareMismatch',
     Internal: 'internal',
 } as const;
 export type ServiceErrorCode = (typeof ServiceErrorCode)[keyof typeof ServiceErrorCode];

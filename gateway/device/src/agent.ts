@@ -3,11 +3,22 @@
  * equipment id and the next counter in its state file; runs a session M1 -> M2 -> M3 -> the CSP's
  * Confirm under the new key; then uploads telemetry and receives instructions over the session
  * channel. It refuses a fog whose key is not the one it was provisioned with, reconnects on its
- * own (mqtt.js), and resumes a session whose confirmation it missed by polling the channel.
+ * own (mqtt.js), and resumes a session whose confirmation it missed by asking for it again.
+ *
+ * Forward secrecy (chaincode/protocol/src/forward-secrecy.ts): the channel is keyed by K_i, which
+ * needs the ephemeral x_D of M1 and the CSP's E_C from the Confirm. x_D is drawn once per pending
+ * counter and written with its reservation, symKey_i with the pending session before M3 leaves, so
+ * every attempt of one certificate carries the same E_D and a retried or restarted device can
+ * still take the Confirm of an activation that committed (docs/reliability.md). At the Confirm,
+ * K_i is derived and ONE atomic write stores the established session with K_i and removes x_D and
+ * symKey_i; the in-memory copies are erased. Forward secrecy is about compromise after the
+ * session: from then on the file holds nothing that gives K_i.
  */
 import { randomBytes } from 'node:crypto';
 import {
+    acceptFsConfirm,
     createM1,
+    EphemeralKey,
     decodeM2,
     decodePoint,
     decodeScalar,
@@ -27,6 +38,7 @@ import {
     partyKeyId,
     ByteReader,
     toHex,
+    type DeviceSession,
     type Point,
     type Suite,
     ErrorCode,
@@ -86,6 +98,17 @@ export interface QueryPrivateArea {
     respond(packet: Uint8Array): Promise<Uint8Array>;
 }
 
+/**
+ * The attempt between M2 and the Confirm in memory (x_D inside `session.ephemeral`, symKey_i);
+ * the state file holds the same secrets for the pending counter until the Confirm.
+ */
+interface PendingHandshake {
+    counter: bigint;
+    routeId: Uint8Array;
+    session: DeviceSession;
+    symKey: Uint8Array;
+}
+
 /** Sequence numbers reserved per state write (never reused after a crash). */
 const SEQ_RESERVATION = 16n;
 
@@ -99,6 +122,7 @@ export class DeviceAgent {
     private channel: SessionChannel | undefined;
     /** The session's d_i as a record signer (communication records of the frames sent). */
     private recordSigner: RecordSigner | undefined;
+    private pending: PendingHandshake | undefined;
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
     private writes: Promise<void> = Promise.resolve();
@@ -140,7 +164,20 @@ export class DeviceAgent {
                 );
             const agent = new DeviceAgent(options, state, lock);
             await agent.reloadEntitlement();
-            if (state.session !== undefined) await agent.restoreChannel();
+            const s = state.session;
+            if (
+                s !== undefined &&
+                (s.established
+                    ? s.trafficKey === undefined
+                    : state.pendingCounter !== s.counter || s.symKey === undefined)
+            ) {
+                // An established session written before forward secrecy (symKey_i, no K_i) cannot be
+                // resumed, nor can an unconfirmed one whose counter is no longer pending: its key is
+                // erased from the file. A pending one stays: the next session retries its certificate.
+                state.session = undefined;
+                await agent.persist();
+            }
+            if (state.session?.established === true) await agent.restoreChannel();
             return agent;
         } catch (err) {
             await lock.release();
@@ -353,35 +390,67 @@ export class DeviceAgent {
         const fogKey = this.fogPublicKey;
         const cspKey = this.cspPublicKey;
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
+        // The certificate's x_D is drawn once and written with the reservation: every attempt of this
+        // counter carries the same E_D in C2, so whichever attempt's activation commits, the CSP's
+        // E_C and K_i answer the x_D on disk.
         let reserved = Promise.resolve();
-        if (pending === undefined) {
-            this.state.nextCounter = (counter + 1n).toString();
-            this.state.pendingCounter = counter.toString();
+        if (pending === undefined || this.state.pendingEphemeral === undefined) {
+            const fresh = EphemeralKey.generate(this.suite);
+            const secret = fresh.exportSecret();
+            fresh.erase();
+            this.state.pendingEphemeral = toHex(secret);
+            secret.fill(0);
+            if (pending === undefined) {
+                this.state.nextCounter = (counter + 1n).toString();
+                this.state.pendingCounter = counter.toString();
+            }
             reserved = this.persist();
         }
+        const ephemeral = EphemeralKey.fromSecret(this.suite, fromHex(this.state.pendingEphemeral));
         const started = performance.now();
-        const { m1, session } = await createM1(this.suite, secrets, counter, this.state.fog.id, fogKey, cspKey);
+        const { m1, session } = await createM1(
+            this.suite,
+            secrets,
+            counter,
+            this.state.fog.id,
+            fogKey,
+            cspKey,
+            ephemeral,
+        );
         await reserved;
         try {
             return await this.runSession(rpc, m1, session, started, onStep);
         } catch (err) {
             const code = errorCodeOf(err);
             const s = this.state.session;
-            if (code === ErrorCode.FailedDoubleSpendingCheck1 && s?.counter === counter.toString() && !s.established) {
+            if (
+                code === ErrorCode.FailedDoubleSpendingCheck1 &&
+                s?.counter === counter.toString() &&
+                !s.established &&
+                s.symKey !== undefined
+            ) {
                 // An earlier attempt of this same session activated the certificate (its activation
                 // committed after that attempt gave up). Attempts of one certificate are
-                // interchangeable — same IDCert_i, primaryHash, symKey_i and route — and this key is on
-                // disk, so the CSP's Confirm for that activation opens here.
+                // interchangeable — same IDCert_i, primaryHash, symKey_i, E_D and route — and symKey_i
+                // and x_D are on disk, so the CSP's E_C ‖ Confirm for that activation opens here.
+                this.dropPending();
+                this.pending = { counter, routeId: fromHex(s.routeId), session, symKey: fromHex(s.symKey) };
                 await this.resume();
                 return { counter, routeId: s.routeId, latencyMs: performance.now() - started, resumed: true };
             }
+            // This attempt is over: its copies of x_D and symKey_i leave memory (the file keeps them
+            // while the counter is pending).
+            this.dropPending();
+            session.ephemeral.erase();
             if (
                 code === ErrorCode.UnknownCertificate ||
                 code === ErrorCode.CertificateRevoked ||
                 code === ErrorCode.FailedDoubleSpendingCheck1
             ) {
-                // The certificate can never be activated by this device: give its counter up.
+                // The certificate can never be activated by this device: give its counter (and x_D) up.
                 this.state.pendingCounter = undefined;
+                this.state.pendingEphemeral = undefined;
+                this.dropPending();
                 if (s?.counter === counter.toString() && !s.established) {
                     this.state.session = undefined;
                     this.channel = undefined;
@@ -408,19 +477,21 @@ export class DeviceAgent {
         const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
         const m2 = decodeM2(this.suite, payload);
-        const { m3, symKey, privateKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId);
+        let symKey: Uint8Array;
+        let m3;
+        let privateKey: bigint;
+        try {
+            ({ m3, symKey, privateKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId));
+        } catch (err) {
+            session.ephemeral.erase();
+            throw err;
+        }
         onStep?.('M2', counter);
         const routeId = routeIdFor(this.suite, session.idCert);
-        const previous = this.state.session;
-        if (previous?.counter === counter.toString() && previous.symKey === toHex(symKey) && !previous.established) {
-            // A retry of this session: the same key and route, so the channel goes on from where the
-            // last attempt left it (the CSP may have seen its frames; their sequence numbers stay used).
-            this.channel = await SessionChannel.restore(this.suite, symKey, 'device', routeId, previous.channel);
-            this.reservedSendSeq = BigInt(previous.channel.sendSeq);
-        } else {
-            this.channel = await SessionChannel.create(this.suite, symKey, 'device', routeId);
-            this.reservedSendSeq = SEQ_RESERVATION;
-        }
+        // The new session replaces the previous one (its K_i leaves the state file in this write).
+        this.dropPending();
+        this.pending = { counter, routeId, session, symKey };
+        this.channel = undefined;
         this.recordSigner = new RecordSigner(this.suite, privateKey);
         this.state.session = {
             counter: counter.toString(),
@@ -428,10 +499,10 @@ export class DeviceAgent {
             symKey: toHex(symKey),
             recordKey: toHex(encodeScalar(this.suite, privateKey)),
             established: false,
-            channel: { ...this.channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
         };
-        // The session key is on disk before M3 leaves: once M3 is out an activation may commit, and
-        // with the key a later attempt (or a restarted device) can still take its Confirm.
+        // symKey_i is on disk before M3 leaves (x_D went with the reservation): once M3 is out an
+        // activation may commit, and with both a later attempt (or a restarted device) can still take
+        // its Confirm.
         await this.persist();
         let resumed = false;
         try {
@@ -450,6 +521,9 @@ export class DeviceAgent {
             await this.acceptConfirm(confirm);
         } catch (err) {
             const code = errorCodeOf(err);
+            // Refused (a downgrade, a replayed or forged Confirm, a CSP error): the counter, x_D and
+            // symKey_i stay pending on disk for the next attempt; establishSession erases the copies
+            // in memory.
             if (code !== ServiceErrorCode.Timeout && code !== ServiceErrorCode.Unavailable) throw err;
             await this.resume();
             resumed = true;
@@ -457,44 +531,91 @@ export class DeviceAgent {
         return { counter, routeId: toHex(routeId), latencyMs: performance.now() - started, resumed };
     }
 
-    private async acceptConfirm(frame: Uint8Array): Promise<void> {
-        const channel = this.channel;
-        if (channel === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session');
-        const opened = await channel.open(frame);
-        if (opened.type !== FrameType.Confirm)
-            throw new ServiceError(ErrorCode.MalformedInput, `expected Confirm, got frame type ${opened.type}`);
-        this.markEstablished(this.state.session!);
-        await this.saveChannel(true);
-    }
-
-    /** The session is established: its counter is no longer pending (one state write with the flag). */
-    private markEstablished(session: NonNullable<DeviceStateFile['session']>): void {
-        session.established = true;
-        if (this.state.pendingCounter === session.counter) this.state.pendingCounter = undefined;
+    /** Erases the in-memory handshake (x_D and symKey_i), if any. */
+    private dropPending(): void {
+        const p = this.pending;
+        if (p === undefined) return;
+        this.pending = undefined;
+        p.session.ephemeral.erase();
+        p.symKey.fill(0);
     }
 
     /**
-     * Polls the CSP through the fog until the session's Confirm arrives (after a lost reply or
-     * restart). On failure the session and its pending counter are kept for the next attempt.
-     * @throws {ServiceError} `unknownSession` when: no session to resume
-     * @throws {Error}
+     * The forward-secret Confirm (E_C ‖ Confirm frame under K_i) of the pending handshake: K_i is
+     * derived (x_D erased), the frame must open under it, and only then is the session written:
+     * ONE atomic write stores K_i and the channel state and removes x_D, symKey_i and the pending
+     * counter from the file.
+     *
+     * @throws VerificationError `forwardSecrecyRequired` for a Confirm without E_C (x_D is kept and
+     *   the state file is not touched); ProtocolError `decryptionFailed` for a Confirm of another
+     *   session or key; ServiceError `unknownSession` when no handshake is pending.
+     */
+    private async acceptConfirm(confirm: Uint8Array): Promise<void> {
+        const p = this.pending;
+        if (p === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session handshake pending');
+        const { channel, trafficKey } = await acceptFsConfirm(
+            this.suite,
+            p.session.ephemeral,
+            p.symKey,
+            p.session.idCert,
+            p.routeId,
+            confirm,
+        );
+        if (this.pending !== p) return; // a newer session took over while the frame was opened
+        this.dropPending();
+        this.channel = channel;
+        this.reservedSendSeq = SEQ_RESERVATION;
+        const recordKey =
+            this.state.session?.counter === p.counter.toString() ? this.state.session.recordKey : undefined;
+        this.state.session = {
+            counter: p.counter.toString(),
+            routeId: toHex(p.routeId),
+            trafficKey: toHex(trafficKey),
+            established: true,
+            channel: { ...channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
+            ...(recordKey !== undefined ? { recordKey } : {}),
+        };
+        if (this.state.pendingCounter === p.counter.toString()) {
+            this.state.pendingCounter = undefined;
+            this.state.pendingEphemeral = undefined;
+        }
+        // After a restart the attempt that took this Confirm never reached M2: d_i comes from the file.
+        this.recordSigner =
+            recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${recordKey}`));
+        trafficKey.fill(0);
+        await this.persist();
+    }
+
+    /**
+     * Asks the CSP, through the fog, for the pending handshake's Confirm until it arrives (after a
+     * lost reply): an empty frame on the session's route, answered with E_C ‖ Confirm.
+     * @throws {ServiceError} `unknownSession` when: no session handshake is pending
+     * @throws {ServiceError} the last attempt's error when: no Confirm arrived before the deadline
      */
     async resume(deadlineMs = this.options.sessionTimeoutMs ?? 30_000): Promise<void> {
         const rpc = this.requireRpc();
-        if (this.state.session === undefined || this.channel === undefined)
-            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
-        const routeId = fromHex(this.state.session.routeId);
+        const pending = this.pending;
+        if (pending === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session to resume');
+        const routeId = pending.routeId;
         const deadline = Date.now() + deadlineMs;
         let lastErr: unknown;
+        // The Confirm may also arrive pushed (onPushed) while a request is out: then it is done.
+        const confirmedMeanwhile = (): boolean =>
+            this.pending !== pending && this.state.session?.routeId === toHex(routeId);
         while (Date.now() < deadline) {
             try {
                 await this.conn?.waitConnected(Math.max(1, deadline - Date.now()));
-                const poll = await this.sealFrame(FrameType.Ack, new Uint8Array());
-                const reply = await rpc.request(...this.frameRequest(routeId, poll), 5_000);
+                // The empty frame carries no record, even with records on: it is no traffic (there is
+                // no channel to seal under before K_i) and its answer is the Confirm the fog already
+                // relayed once; the CSP answers it before its records check (csp/handlers/frame-up.ts).
+                const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, new Uint8Array()), 5_000);
+                if (confirmedMeanwhile()) return;
                 const { payload } = decodeTagged(reply.body);
                 await this.acceptConfirm(payload);
                 return;
             } catch (err) {
+                if (confirmedMeanwhile()) return;
+                if (this.pending !== pending) throw err; // another session took over
                 lastErr = err;
                 const code = errorCodeOf(err);
                 // Only "not yet" answers are worth another poll.
@@ -507,7 +628,9 @@ export class DeviceAgent {
                 await new Promise((r) => setTimeout(r, 300));
             }
         }
-        // The session and its pending counter stay: the next session retries this certificate.
+        // The pending session, its counter and x_D stay on disk: the next session retries this
+        // certificate. Only the copies in memory are erased.
+        if (this.pending === pending) this.dropPending();
         throw lastErr instanceof Error ? lastErr : new ServiceError(ServiceErrorCode.Timeout, 'session not confirmed');
     }
 
@@ -515,14 +638,14 @@ export class DeviceAgent {
         const s = this.state.session!;
         this.channel = await SessionChannel.restore(
             this.suite,
-            fromHex(s.symKey),
+            fromHex(s.trafficKey!),
             'device',
             fromHex(s.routeId),
-            s.channel,
+            s.channel!,
         );
         this.recordSigner =
             s.recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${s.recordKey}`));
-        this.reservedSendSeq = BigInt(s.channel.sendSeq);
+        this.reservedSendSeq = BigInt(s.channel!.sendSeq);
     }
 
     private async saveChannel(force = false): Promise<void> {
@@ -594,7 +717,21 @@ export class DeviceAgent {
         // new one that starts, while the frame is being opened must not receive it.
         const session = this.state.session;
         const channel = this.channel;
-        if (env.kind !== EnvelopeKind.Frame || channel === undefined || session === undefined) return;
+        if (env.kind !== EnvelopeKind.Frame) return;
+        const pending = this.pending;
+        if (pending !== undefined) {
+            // The Confirm pushed by a fog that restarted while the device waited for it.
+            try {
+                const { tag, payload } = decodeTagged(env.body);
+                if (equalBytes(tag, pending.routeId)) {
+                    await this.acceptConfirm(payload);
+                    return;
+                }
+            } catch {
+                return; // not this session's Confirm: dropped, the handshake is unchanged
+            }
+        }
+        if (channel === undefined || session === undefined) return;
         const stillCurrent = (): boolean => this.state.session === session && this.channel === channel;
         let opened;
         let routeId: Uint8Array;
@@ -609,11 +746,9 @@ export class DeviceAgent {
             return; // a frame that does not open is dropped: the channel state is unchanged
         }
         if (!stillCurrent()) return;
+        // A bare Confirm under K_i (an announce's answer) changes nothing: only the forward-secret
+        // Confirm of a pending handshake establishes a session.
         if (opened.type === FrameType.Download) await this.onDownload(routeId, opened.seq, opened.payload);
-        else if (opened.type === FrameType.Confirm && !session.established) {
-            this.markEstablished(session);
-            await this.persist();
-        }
     }
 
     /**

@@ -24,12 +24,24 @@ import {
     type Suite,
 } from '@m2m-fabric/protocol';
 
+/**
+ * The current session. Pending (`established: false`, between M2 and the Confirm): `symKey` is
+ * symKey_i and the certificate's x_D is the file's `pendingEphemeral`, both kept so that a retry
+ * or a restarted device can still take the Confirm of an activation that committed. Established:
+ * `trafficKey` is K_i, the forward-secret key of the session channel, and `channel` its state;
+ * symKey_i and x_D left the file in the same atomic write that stored K_i. (An established session
+ * of an older release holds `symKey` instead of `trafficKey`: the agent drops it at load.)
+ */
 export interface DeviceSessionState {
     counter: string;
     routeId: string;
-    symKey: string;
+    /** K_i (hex), once established. */
+    trafficKey?: string;
+    /** symKey_i (hex), only until the Confirm. */
+    symKey?: string;
     established: boolean;
-    channel: SessionChannelState;
+    /** The session channel's state under K_i, once established. */
+    channel?: SessionChannelState;
     /**
      * d_i, the session's private key (hex scalar): signs the device's communication records of
      * the frames it sends, so records name H(Q_i) and never the device (absent in older files).
@@ -61,6 +73,13 @@ export interface DeviceStateFile {
      * docs/reliability.md#recovering-a-paid-session.
      */
     pendingCounter?: string;
+    /**
+     * x_D (hex scalar) of the pending counter's certificate: drawn once, written with the
+     * reservation before M1 leaves, reused by every attempt of that certificate (so each C2 carries
+     * the same E_D and attempts stay interchangeable), removed at the Confirm or when the
+     * certificate is given up.
+     */
+    pendingEphemeral?: string;
     session?: DeviceSessionState;
 }
 
@@ -136,16 +155,34 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         const pending = decimal(raw.pendingCounter, path, 'pendingCounter');
         checkField(pending >= 1n && pending < next, path, 'pendingCounter must be a reserved counter');
     }
+    if (raw.pendingEphemeral !== undefined) {
+        checkField(raw.pendingCounter !== undefined, path, 'pendingEphemeral without a pendingCounter');
+        const x = hexBytes(raw.pendingEphemeral, path, 'pendingEphemeral', suite.scalarBytes);
+        try {
+            decodeScalar(suite, x);
+        } catch (err) {
+            throw new PersistedFileError(
+                ServiceErrorCode.CorruptFile,
+                path,
+                `pendingEphemeral: ${(err as Error).message}`,
+            );
+        }
+    }
     if (raw.session !== undefined) {
         const ses = raw.session;
         checkField(isJsonObject(ses), path, 'session must be an object');
         const counter = decimal(ses.counter, path, 'session.counter');
         checkField(counter >= 1n && counter < next, path, 'session.counter must be a reserved counter');
         hexBytes(ses.routeId, path, 'session.routeId', ROUTE_ID_BYTES);
-        hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
-        if (ses.recordKey !== undefined) hexBytes(ses.recordKey, path, 'session.recordKey', suite.scalarBytes);
         checkField(typeof ses.established === 'boolean', path, 'session.established must be true or false');
+        if (ses.established === true && (ses.trafficKey !== undefined || ses.symKey === undefined))
+            hexBytes(ses.trafficKey, path, 'session.trafficKey', suite.hashBytes);
+        else hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
+        if (ses.established === false)
+            checkField(ses.trafficKey === undefined, path, 'session.trafficKey in a session not established');
+        if (ses.recordKey !== undefined) hexBytes(ses.recordKey, path, 'session.recordKey', suite.scalarBytes);
         const ch = ses.channel;
+        if (ch === undefined && ses.established === false) return raw as unknown as DeviceStateFile;
         checkField(isJsonObject(ch), path, 'session.channel missing');
         decimal(ch.sendSeq, path, 'session.channel.sendSeq');
         checkField(

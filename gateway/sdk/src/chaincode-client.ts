@@ -13,6 +13,7 @@ import {
     type TransactionOptions,
 } from './ledger/index.js';
 import { CreditLotAllocator, type CreditLotBalance } from './credit-lots.js';
+import type { RevocationRecord } from '@m2m-fabric/protocol';
 
 export const DEFAULT_CHAINCODE_NAME = 'm2m';
 
@@ -84,6 +85,7 @@ export class ChaincodeClient {
     readonly equipment: LedgerContract;
     readonly certificates: LedgerContract;
     readonly sessions: LedgerContract;
+    readonly revocation: LedgerContract;
     /** Ledger call deadline; a Fabric commit takes up to BatchTimeout plus validation. */
     deadlineMs: number;
     /** The credit lots of this client's own account, for its purchases. */
@@ -100,6 +102,7 @@ export class ChaincodeClient {
         this.equipment = connection.getContract(chaincodeName, 'equipment');
         this.certificates = connection.getContract(chaincodeName, 'certificates');
         this.sessions = connection.getContract(chaincodeName, 'sessions');
+        this.revocation = connection.getContract(chaincodeName, 'revocation');
         this.deadlineMs = deadlineMs;
     }
 
@@ -240,6 +243,21 @@ export class ChaincodeClient {
             transient[`certificate:${k}`] = o;
         });
         return parse(await this.retrying(this.certificates, 'issueCertificates', this.opts([requestId], transient)));
+    }
+    /**
+     * revocation:revokeDevice: the device's unused certificates of counters [fromCounter, toCounter)
+     * become revoked; rs_α travels in the transient map (never on the ledger). Not retried on a
+     * conflict: a lost race against an activation is the ledger's verdict.
+     *
+     * @throws EndorseError with the chaincode's alreadyRevoked, unknownCertificate, unauthorisedMsp,
+     *   malformedInput.
+     */
+    async revokeDevice(revocationSeed: Uint8Array, fromCounter: bigint, toCounter: bigint): Promise<RevocationRecord> {
+        const submitted = await this.revocation.submit(
+            'revokeDevice',
+            this.opts([fromCounter.toString(), toCounter.toString()], { revocationSeed }),
+        );
+        return parse(submitted);
     }
     async getCertificate(idCertHex: string): Promise<CertificateRecord> {
         return parse(await this.certificates.evaluate('getCertificate', this.opts([idCertHex])));

@@ -1,6 +1,6 @@
 /**
  * The CSP backend: the CA signer of Algorithm 1, fog approval, Algorithm 3 on every M4 a fog
- * forwards, a durable session store (ID_i, i, symKey_i), the CSP end of each session channel, and
+ * forwards, a durable session store (ID_i, i, the forward-secret K_i), the CSP end of each session channel, and
  * an API to read telemetry and send instructions.
  *
  * This file starts and stops the backend and dispatches: each link message kind to its handler
@@ -318,9 +318,9 @@ export class CspBackend {
     }
 
     /** Sessions in the store, newest first; secrets left out. */
-    listSessions(): Omit<StoredSession, 'symKey' | 'dynamicId' | 'synchronisation' | 'channel'>[] {
+    listSessions(): Omit<StoredSession, 'trafficKey' | 'dynamicId' | 'synchronisation' | 'channel'>[] {
         return [...this.ctx.sessions.values()]
-            .map(({ symKey: _k, dynamicId: _d, synchronisation: _s, channel: _c, ...rest }) => rest)
+            .map(({ trafficKey: _k, dynamicId: _d, synchronisation: _s, channel: _c, ...rest }) => rest)
             .sort((a, b) => (b.establishedAt ?? 0) - (a.establishedAt ?? 0));
     }
 

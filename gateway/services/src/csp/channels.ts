@@ -27,8 +27,8 @@ export class CspChannels {
      * Opens the channel of a just-established session and records it, with its first reserved send
      * sequence numbers, in the session (the caller writes the session).
      */
-    async create(key: string, symKey: Uint8Array, stored: StoredSession): Promise<ChannelEntry> {
-        const channel = await SessionChannel.create(this.ctx.suite, symKey, 'csp', fromHex(key));
+    async create(key: string, trafficKey: Uint8Array, stored: StoredSession): Promise<ChannelEntry> {
+        const channel = await SessionChannel.create(this.ctx.suite, trafficKey, 'csp', fromHex(key));
         const entry = { channel, reservedSendSeq: SEQ_RESERVATION };
         stored.channel = { ...channel.exportState(), sendSeq: entry.reservedSendSeq.toString() };
         this.open.set(key, entry);
@@ -44,9 +44,10 @@ export class CspChannels {
         const cached = this.open.get(key);
         if (cached !== undefined) return cached;
         const s = this.ctx.sessions.get(key);
-        if (s === undefined || s.state !== 'established')
+        // A record without K_i is a session of a release before forward secrecy: not resumed.
+        if (s === undefined || s.state !== 'established' || typeof s.trafficKey !== 'string')
             throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
-        const symKey = fromHex(s.symKey);
+        const symKey = fromHex(s.trafficKey);
         const channel =
             s.channel === undefined
                 ? await SessionChannel.create(this.ctx.suite, symKey, 'csp', fromHex(key))

@@ -1,7 +1,11 @@
 /** What the CSP keeps per session and per telemetry frame (durable maps, 0600 files). */
 import type { SessionChannelState } from '@m2m-fabric/protocol';
 
-/** A session in the store. symKey is secret: the store file is 0600 and never logged. */
+/**
+ * A session in the store. trafficKey is secret: the store file is 0600 and never logged. Neither
+ * symKey_i nor the CSP's ephemeral x_C is ever stored (forward secrecy: K_i cannot be re-derived
+ * from d_c and the ledger once the session's record is gone).
+ */
 export interface StoredSession {
     state: 'syncing' | 'established';
     routeId: string;
@@ -10,7 +14,20 @@ export interface StoredSession {
     fogId: string;
     counter: string;
     dynamicId: string;
-    symKey: string;
+    /**
+     * K_i, the forward-secret traffic key keying the session channel (hex): derived from symKey_i
+     * and the ephemeral ECDH Z_e (chaincode/protocol/src/forward-secrecy.ts).
+     */
+    trafficKey: string;
+    /** E_C (compressed, hex): public, sent in front of every forward-secret Confirm. */
+    cspShare: string;
+    /**
+     * E_D (compressed, hex), the device's share K_i was derived from: a re-sent M4 must carry the
+     * same one to get the same E_C ‖ Confirm (attempts of one certificate reuse x_D).
+     */
+    deviceShare: string;
+    /** H(symKey_i) (hex), compared with the ledger's record when a crash left the outcome unknown. */
+    symKeyCommitment: string;
     synchronisation: string;
     channel?: SessionChannelState;
     /** Revealed by the device inside the channel (never on the ledger). */

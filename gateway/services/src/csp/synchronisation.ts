@@ -7,8 +7,13 @@
  * submitted; a restarted CSP finds it, checks the ledger and finishes it (resume).
  */
 import {
+    cspTrafficKey,
     decodeM4,
+    decodePoint,
+    encodeFsConfirm,
+    encodePoint,
     ErrorCode,
+    requireEphemeralShare,
     FrameType,
     fromHex,
     openM4,
@@ -97,6 +102,15 @@ export class CspSynchroniser {
      * @throws {ServiceError | VerificationError} with the paper's code of the check that failed.
      */
     run(fogId: string, m4Bytes: Uint8Array, devicePublicKey: Uint8Array, key: string): Promise<Uint8Array> {
+        const running = this.inFlight.get(key);
+        if (running !== undefined) {
+            // A re-sent M4 waits for the run in progress and is then examined on its own (an
+            // established session answers it at once, if it carries the same E_D).
+            return running.then(
+                () => this.run(fogId, m4Bytes, devicePublicKey, key),
+                () => this.run(fogId, m4Bytes, devicePublicKey, key),
+            );
+        }
         let p = this.inFlight.get(key);
         if (p === undefined) {
             p = (async () => {
@@ -137,8 +151,17 @@ export class CspSynchroniser {
         if (existing?.state === 'established') {
             if (existing.primaryHash !== primaryHash)
                 throw new ServiceError('invalidPrimaryHash', 'the route is bound to another session');
-            // A re-sent M4 of this very session (the fog did not see the Result): the same answer.
-            return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+            // A re-sent M4 of this very session (the fog did not see the Result, or the device
+            // retried the certificate): the same E_C ‖ Confirm, but only for the E_D that K_i was
+            // derived from. Another E_D gets no second key (that would be a second session on one
+            // certificate): a downgrade is forwardSecrecyRequired, another share a typed refusal.
+            const share = toHex(encodePoint(ctx.suite, requireEphemeralShare(opened.ephemeralShare, 'C2')));
+            if (share !== existing.deviceShare)
+                throw new ServiceError(
+                    ServiceErrorCode.EphemeralShareMismatch,
+                    'this M4 carries another ephemeral share E_D than the established session was keyed with',
+                );
+            return this.confirm(key);
         }
         // One read: the session record comes with its certificate's B_i.
         const record = await readActivatedSession(ctx, primaryHash);
@@ -148,6 +171,12 @@ export class CspSynchroniser {
             publicKeyCommitment: fromHex(record.publicKeyCommitment),
             counterCommitment: fromHex(record.counterCommitment),
         });
+        // Forward secrecy, before anything is stored or submitted: a C2 without E_D is a downgrade
+        // (forwardSecrecyRequired, ledger unchanged). x_C is erased inside cspTrafficKey; symKey_i
+        // is zeroed once its commitment is taken, so only K_i (and the public E_C) is kept.
+        const { cspShare, trafficKey } = cspTrafficKey(ctx.suite, result.symKey, opened.idCert, opened.ephemeralShare);
+        const commitment = toHex(symKeyCommitment(ctx.suite, result.symKey));
+        result.symKey.fill(0);
         const stored: StoredSession = {
             state: 'syncing',
             routeId: key,
@@ -156,7 +185,10 @@ export class CspSynchroniser {
             fogId,
             counter: result.counter.toString(),
             dynamicId: toHex(result.dynamicId),
-            symKey: toHex(result.symKey),
+            trafficKey: toHex(trafficKey),
+            cspShare: toHex(encodePoint(ctx.suite, cspShare)),
+            deviceShare: toHex(encodePoint(ctx.suite, opened.ephemeralShare!)),
+            symKeyCommitment: commitment,
             synchronisation: toHex(result.synchronisation),
             publicKeyCommitment: record.publicKeyCommitment,
         };
@@ -173,10 +205,7 @@ export class CspSynchroniser {
             if (code === ErrorCode.FailedDoubleSpendingCheck2 || code === ErrorCode.InvalidPrimaryHash) {
                 // Perhaps our own earlier submission (before a crash) committed: the ledger decides.
                 const now = await ctx.ledger.getSession(primaryHash).catch(() => undefined);
-                if (
-                    now?.status !== 'synchronised' ||
-                    now.symKeyCommitment !== toHex(symKeyCommitment(ctx.suite, result.symKey))
-                ) {
+                if (now?.status !== 'synchronised' || now.symKeyCommitment !== commitment) {
                     await ctx.sessions.delete(key);
                     throw err;
                 }
@@ -188,9 +217,24 @@ export class CspSynchroniser {
         stored.state = 'established';
         stored.establishedAt = Date.now();
         // Open the channel and reserve its first send sequence numbers in the same durable write.
-        await this.channels.create(key, result.symKey, stored);
+        await this.channels.create(key, trafficKey, stored);
+        trafficKey.fill(0);
         await ctx.sessions.set(key, stored);
-        return this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        return this.confirm(key);
+    }
+
+    /**
+     * The forward-secret Confirm of an established session: E_C in clear, then a Confirm frame
+     * under K_i (a fresh sequence number each time it is asked for again).
+     *
+     * @throws {ServiceError} unknownSession when no established session is on this route.
+     */
+    async confirm(key: string): Promise<Uint8Array> {
+        const s = this.ctx.sessions.get(key);
+        if (s?.state !== 'established')
+            throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
+        const frame = await this.channels.seal(key, FrameType.Confirm, fromHex(key));
+        return encodeFsConfirm(this.ctx.suite, decodePoint(this.ctx.suite, fromHex(s.cspShare)), frame);
     }
 
     /** After a restart: a 'syncing' session is finished if the ledger shows it synchronised, else dropped. */

@@ -23,6 +23,7 @@ import {
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
 import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
+import type { RevocationRecord } from '@m2m-fabric/protocol';
 import { errorCodeOf, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from '@m2m-fabric/device';
@@ -105,6 +106,25 @@ export class ManufacturerClient {
 
     async decommission(equipmentId: string): Promise<EquipmentRecord> {
         return this.options.ledger.updateEquipmentStatus(equipmentId, 'decommissioned');
+    }
+
+    /**
+     * Revokes the device's certificates of counters [fromCounter, toCounter) (default: every one
+     * bought so far) with its revocation seed rs_α, derived from w and never sent but in the
+     * transaction's transient map.
+     *
+     * @throws EndorseError with the chaincode's alreadyRevoked, unknownCertificate, unauthorisedMsp,
+     *   malformedInput.
+     */
+    async revokeDevice(equipmentId: string, fromCounter = 1n, toCounter?: bigint): Promise<RevocationRecord> {
+        const suite = this.options.suite;
+        const rec = await this.deviceRecord(equipmentId);
+        const secrets = { w: decodeScalar(suite, fromHex(rec.w)), equipmentId };
+        return this.options.ledger.revokeDevice(
+            revocationSeed(suite, secrets),
+            fromCounter,
+            toCounter ?? BigInt(rec.nextPurchase),
+        );
     }
 
     async setStatus(equipmentId: string, status: string): Promise<EquipmentRecord> {

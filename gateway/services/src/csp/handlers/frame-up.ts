@@ -3,6 +3,11 @@
  * unread. Upload → stored as telemetry and acknowledged; Ack of a Download → the instruction leaves
  * the outbox; Ack-type poll → Confirm again. Then whatever instructions wait for the device go out.
  * With records on (../records.ts) the device's record of the frame is journaled first.
+ * An empty frame asks for the forward-secret Confirm (E_C ‖ Confirm under K_i) of a device that
+ * missed it: it has no channel yet, since K_i needs E_C. The answer holds only what the fog already
+ * relayed once, so the request needs no authentication and changes nothing but a sequence number;
+ * it is answered before the records check, so it needs no record even with records on (a record
+ * names a frame under the channel, and this one has none).
  */
 import { FrameType, fromHex } from '@m2m-fabric/protocol';
 import { errorCodeOf, routeKey } from '@m2m-fabric/common';
@@ -21,6 +26,18 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
             routeId: up.routeId,
             outcome,
         });
+    if (up.frame.length === 0) {
+        try {
+            const confirm = await h.synchroniser.confirm(key);
+            ctx.m.frames.inc({ type: 'confirm-request', outcome: 'ok' });
+            await reply({ ok: true, frame: confirm });
+        } catch (err) {
+            const code = errorCodeOf(err);
+            ctx.m.frames.inc({ type: 'confirm-request', outcome: code });
+            await reply({ ok: false, code, detail: (err as Error).message });
+        }
+        return;
+    }
     let opened;
     let entry;
     try {

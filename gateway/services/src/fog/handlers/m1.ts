@@ -51,6 +51,10 @@ async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): 
     const record = await ctx.ledgerCall(() => ctx.ledger.getCertificate(idCertHex));
     if (record.status === 'used')
         throw new ServiceError(ErrorCode.FailedDoubleSpendingCheck1, 'certificate already used');
+    // A revoked certificate (revocation:revokeDevice, or decommissioning) is refused here, before
+    // the object fetch and any activation work; the chaincode refuses its activation as well.
+    if (record.status === 'revoked')
+        throw new ServiceError(ErrorCode.CertificateRevoked, 'certificate revoked by its owner or the CSP');
     if (record.contentAddress === undefined || record.status !== 'unused') {
         throw new ServiceError(ErrorCode.UnknownCertificate, `certificate is ${record.status}`);
     }
