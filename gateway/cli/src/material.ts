@@ -6,12 +6,13 @@
 import { readFile } from 'node:fs/promises';
 
 import { decodeScalar, fromHex, getSuite } from '@m2m-fabric/protocol';
-import { EndorseError, MaterialsClient, type TransformationSpec } from '@m2m-fabric/sdk';
+import { MaterialsClient, type TransformationSpec } from '@m2m-fabric/sdk';
 
 import { loadConfig } from '@m2m-fabric/common';
 
 import { fabricClient, flags, overridesFrom, schemaFlags } from './services.js';
 import { MATERIAL_SCHEMA, settingsHelp } from './settings.js';
+import { reportRejection } from './rejection.js';
 
 const USAGE = `m2m material <action> ...   (ledger: FABRIC_CONNECTION / FABRIC_*)
   register-lot <lotId> --kind K --quantity N --unit U --origin O   a raw lot (a bale); manufacturer role
@@ -111,12 +112,7 @@ export async function runMaterial(argv: string[]): Promise<void> {
                 throw new Error(`unknown action ${action}\n${USAGE}`);
         }
     } catch (error) {
-        // A chaincode rejection is the user's answer (unknownLot, lotOverConsumed, ...), not a crash.
-        if (error instanceof EndorseError) {
-            console.error(`error ${error.errorCode ?? 'rejected'}: ${error.chaincodeMessage}`);
-            process.exitCode = 1;
-            return;
-        }
+        if (reportRejection(error)) return;
         throw error;
     } finally {
         client.connection.close();

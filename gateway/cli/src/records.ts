@@ -14,7 +14,6 @@ import { toHex } from '@m2m-fabric/protocol';
 import { ConfigError } from '@m2m-fabric/common';
 import {
     CHECKPOINTS_CONTRACT,
-    EndorseError,
     ReceiptError,
     exportCheckpoint,
     importCheckpoint,
@@ -24,6 +23,7 @@ import {
     verifyReceipt,
     type ChannelTrust,
 } from '@m2m-fabric/sdk';
+import { reportRejection } from './rejection.js';
 
 export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
 
@@ -188,11 +188,7 @@ async function checkpoint(argv: string[]): Promise<void> {
             console.log(await importCheckpoint(contract, values.source!, proof));
         }
     } catch (error) {
-        if (error instanceof EndorseError) {
-            console.error(`error ${error.errorCode ?? 'rejected'}: ${error.chaincodeMessage}`);
-            process.exitCode = 1;
-            return;
-        }
+        if (reportRejection(error)) return;
         throw error;
     } finally {
         client.connection.close();
