@@ -5,20 +5,16 @@
  * `registerCheckpointSource` (CSP, once) records the source's orderer roots and `importCheckpoint`
  * submits the proof, which the target's chaincode verifies before storing it.
  */
-import { common } from '@hyperledger/fabric-protos';
 import { decodeCheckpointProof, encodeCheckpointProof, toHex } from '@m2m-fabric/protocol';
 import type { CheckpointProof } from '@m2m-fabric/protocol';
 
 import { assertCommitted } from '../ledger/errors.js';
 import type { LedgerConnection, LedgerContract } from '../ledger/types.js';
 import { fetchBlockByTxId } from './anchoring.js';
-import { transactionIdOf, type ChannelTrust } from './receipt.js';
+import { transactionInBlock, type ChannelTrust } from './receipt.js';
 
 /** The checkpoints contract's name inside the chaincode. */
 export const CHECKPOINTS_CONTRACT = 'checkpoints';
-
-const SIGNATURES_SLOT = 0;
-const TRANSACTIONS_FILTER_SLOT = 2;
 
 /** Commits a checkpoint of every writer's head on the source channel; resolves once VALID. */
 export async function recordCheckpoint(
@@ -51,24 +47,8 @@ export function checkpointProofFromBlock(
     transactionId: string,
     blockBytes: Uint8Array,
 ): CheckpointProof {
-    const block = common.Block.deserializeBinary(blockBytes);
-    const header = block.getHeader();
-    if (header === undefined) throw new TypeError('the block has no header');
-    const envelopes = block.getData()?.getDataList_asU8() ?? [];
-    const metadata = block.getMetadata()?.getMetadataList_asU8() ?? [];
-    const transactionIndex = envelopes.findIndex((envelope) => transactionIdOf(envelope) === transactionId);
-    if (transactionIndex < 0) throw new RangeError(`transaction ${transactionId} is not in the block`);
-    return {
-        channel,
-        transactionId,
-        blockNumber: BigInt(header.getNumber()),
-        previousHash: header.getPreviousHash_asU8(),
-        dataHash: header.getDataHash_asU8(),
-        signatures: metadata[SIGNATURES_SLOT] ?? new Uint8Array(),
-        envelopes,
-        transactionIndex,
-        validationCode: metadata[TRANSACTIONS_FILTER_SLOT]?.[transactionIndex] ?? 255,
-    };
+    const { number, ...placed } = transactionInBlock(blockBytes, transactionId);
+    return { channel, transactionId, blockNumber: BigInt(number), ...placed };
 }
 
 /** Registers the source channel of `trust` (its orderer roots and chaincode) on the target. CSP only. */

@@ -191,30 +191,38 @@ export interface RecordPlacement {
 }
 
 /**
- * Assembles a receipt from a record's placement and the `common.Block` bytes of its anchor.
+ * A transaction's place in a `common.Block` as a receipt (and a checkpoint proof) carries it: the
+ * header fields, the orderer's SIGNATURES metadata, every envelope, the transaction's index and its
+ * validation code.
  * @throws {TypeError} when: the block has no header
  * @throws {RangeError} when: transaction … is not in the block
  */
-export function buildReceipt(placement: RecordPlacement, blockBytes: Uint8Array): Receipt {
+export function transactionInBlock(blockBytes: Uint8Array, transactionId: string): Receipt['block'] {
     const block = common.Block.deserializeBinary(blockBytes);
     const header = block.getHeader();
     if (header === undefined) throw new TypeError('the block has no header');
     const envelopes = block.getData()?.getDataList_asU8() ?? [];
     const metadata = block.getMetadata()?.getMetadataList_asU8() ?? [];
-    const transactionIndex = envelopes.findIndex((envelope) => transactionIdOf(envelope) === placement.transactionId);
-    if (transactionIndex < 0) throw new RangeError(`transaction ${placement.transactionId} is not in the block`);
+    const transactionIndex = envelopes.findIndex((envelope) => transactionIdOf(envelope) === transactionId);
+    if (transactionIndex < 0) throw new RangeError(`transaction ${transactionId} is not in the block`);
     return {
-        ...placement,
-        block: {
-            number: header.getNumber(),
-            previousHash: header.getPreviousHash_asU8(),
-            dataHash: header.getDataHash_asU8(),
-            signatures: metadata[SIGNATURES_SLOT] ?? new Uint8Array(),
-            envelopes,
-            transactionIndex,
-            validationCode: metadata[TRANSACTIONS_FILTER_SLOT]?.[transactionIndex] ?? 255,
-        },
+        number: header.getNumber(),
+        previousHash: header.getPreviousHash_asU8(),
+        dataHash: header.getDataHash_asU8(),
+        signatures: metadata[SIGNATURES_SLOT] ?? new Uint8Array(),
+        envelopes,
+        transactionIndex,
+        validationCode: metadata[TRANSACTIONS_FILTER_SLOT]?.[transactionIndex] ?? 255,
     };
+}
+
+/**
+ * Assembles a receipt from a record's placement and the `common.Block` bytes of its anchor.
+ * @throws {TypeError} when: the block has no header
+ * @throws {RangeError} when: transaction … is not in the block
+ */
+export function buildReceipt(placement: RecordPlacement, blockBytes: Uint8Array): Receipt {
+    return { ...placement, block: transactionInBlock(blockBytes, placement.transactionId) };
 }
 
 /** The channel header transaction id of an envelope (undefined when malformed). */
