@@ -215,7 +215,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
                             roundTrips.push(performance.now() - rt0);
                             say(
                                 `${id} session ${s + 1}/${options.sessions} (counter ${session.counter}) established in ${session.latencyMs.toFixed(0)} ms via ${fog.fogId} ` +
-                                    `(Algorithms 2-3, M1-M4; symKey_i -> device state file and CSP session store); ` +
+                                    `(Algorithms 2-3, M1-M4; forward-secret K_i -> device state file and CSP session store, symKey_i and x_D erased); ` +
                                     `telemetry/instruction round trip over the session channel ${(performance.now() - rt0).toFixed(1)} ms`,
                             );
                         } catch (err) {
