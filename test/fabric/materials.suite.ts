@@ -44,6 +44,11 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
     const connections: LedgerConnection[] = [];
     let owner: MaterialsClient;
     let fog: MaterialsClient;
+    // A submit returns once the submitter's own peer has committed; the other organisation reads (or
+    // endorses) on its own peer, which may not have the block yet (CI, 2.5.12: the fog still saw
+    // no grant 1 time in 19 runs). Each change names the other party's connection to wait for.
+    let ownerSide: LedgerConnection;
+    let fogSide: LedgerConnection;
     const run = randomBytes(4).toString('hex');
     const id = (name: string): string => `${name}-${run}`;
     const carder = { id: id('carding'), secret: randomScalar(suite) };
@@ -60,6 +65,8 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
         const foga = await target.connect('foga');
         const csp = await target.connect('csp');
         connections.push(manufacturer, foga, csp);
+        ownerSide = manufacturer;
+        fogSide = foga;
         const registry = new ChaincodeClient(csp, target.chaincodeName);
         try {
             await registry.registerCsp(
@@ -92,13 +99,16 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
 
     void it('records a machine-signed transformation submitted by a fog and traces it both ways', options, async () => {
         for (const bale of ['b1', 'b2']) {
-            await owner.registerLot({
-                lotId: id(bale),
-                kind: 'cotton bale',
-                quantity: 1000,
-                unit: 'g',
-                origin: 'farm',
-            });
+            await owner.registerLot(
+                {
+                    lotId: id(bale),
+                    kind: 'cotton bale',
+                    quantity: 1000,
+                    unit: 'g',
+                    origin: 'farm',
+                },
+                { visibleOn: [fogSide] },
+            );
         }
         const recorded = await fog.recordTransformation(
             {
@@ -115,6 +125,7 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
                 qualityRefs: [],
             },
             { suite, secretKey: carder.secret },
+            { visibleOn: [ownerSide] },
         );
         assert.equal(recorded.recordedBy, 'equipment');
         const back = await owner.traceBackward(id('sliver'));
@@ -134,7 +145,10 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
         'refuses over-consumption, concurrently too, and a fog without the machine signature',
         options,
         async () => {
-            await owner.registerLot({ lotId: id('b3'), kind: 'cotton bale', quantity: 100, unit: 'g', origin: 'farm' });
+            await owner.registerLot(
+                { lotId: id('b3'), kind: 'cotton bale', quantity: 100, unit: 'g', origin: 'farm' },
+                { visibleOn: [fogSide] },
+            );
             const spec = (k: number): TransformationSpec => ({
                 transformationId: id(`race-${k}`),
                 kind: 'process',
@@ -164,10 +178,10 @@ void describe(`materials through the ledger client (${typeof choice === 'string'
     void it('keeps the query access rule on the ledger', options, async () => {
         const lapformer = id('lapformer');
         assert.equal((await fog.checkQueryAccess(lapformer, carder.id)).allowed, false);
-        await owner.grantQueryAccess(lapformer, carder.id);
+        await owner.grantQueryAccess(lapformer, carder.id, { visibleOn: [fogSide] });
         assert.equal((await fog.checkQueryAccess(lapformer, carder.id)).allowed, true);
         await refused(fog.grantQueryAccess(lapformer, carder.id), ErrorCode.UnauthorisedMsp);
-        await owner.revokeQueryAccess(lapformer, carder.id);
+        await owner.revokeQueryAccess(lapformer, carder.id, { visibleOn: [fogSide] });
         assert.equal((await fog.checkQueryAccess(lapformer, carder.id)).allowed, false);
     });
 });

@@ -15,7 +15,8 @@ import {
 } from '@m2m-fabric/protocol';
 
 import {
-    submitWithRetry,
+    submitCommittedWithRetry,
+    waitForCommit,
     type LedgerConnection,
     type LedgerContract,
     type TransactionOptions,
@@ -53,6 +54,18 @@ export interface QueryAccessVerdict {
     targetPublicKey: string;
 }
 
+/**
+ * Options of a call that changes the ledger. The submit returns once the caller's own peer has
+ * committed; Fabric promises nothing of the other organisations' peers, which get the block moments
+ * (or, after a restart, long) later. Name the connections of the parties that act on the change
+ * next (a fog recording from a lot the owner just registered, the fog that checks a grant) and the
+ * call returns only once their peers have committed it too.
+ */
+export interface LedgerChangeOptions {
+    /** Connections (other organisations' peers) that must have committed the change before the call returns. */
+    visibleOn?: readonly LedgerConnection[];
+}
+
 /** The machine's own authority: its M-EB static key (whose public half is registered). */
 export interface EquipmentSigner {
     suite: Suite;
@@ -73,7 +86,7 @@ export class MaterialsClient {
 
     constructor(
         readonly connection: LedgerConnection,
-        chaincodeName = DEFAULT_CHAINCODE_NAME,
+        readonly chaincodeName = DEFAULT_CHAINCODE_NAME,
         readonly deadlineMs = 30_000,
     ) {
         this.materials = connection.getContract(chaincodeName, 'materials');
@@ -86,21 +99,28 @@ export class MaterialsClient {
         return o;
     }
 
-    /** A manufacturer registers a raw lot (a bale). Safe to retry after MVCC: a repeat is alreadyExists. */
-    async registerLot(lot: {
-        lotId: string;
-        kind: string;
-        quantity: number;
-        unit: string;
-        origin: string;
-    }): Promise<LotRecord> {
-        return parse(
-            await submitWithRetry(
-                this.materials,
-                'registerLot',
-                this.opts([lot.lotId, lot.kind, String(lot.quantity), lot.unit, lot.origin]),
-                { attempts: 4, backoffMs: 20 },
-            ),
+    /**
+     * A manufacturer registers a raw lot (a bale). Safe to retry after MVCC: a repeat is alreadyExists.
+     *
+     * @throws EndorseError from the chaincode (alreadyExists, unauthorisedMsp, invalid fields).
+     * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed within `deadlineMs`.
+     */
+    async registerLot(
+        lot: {
+            lotId: string;
+            kind: string;
+            quantity: number;
+            unit: string;
+            origin: string;
+        },
+        options: LedgerChangeOptions = {},
+    ): Promise<LotRecord> {
+        return await this.change(
+            this.materials,
+            'registerLot',
+            this.opts([lot.lotId, lot.kind, String(lot.quantity), lot.unit, lot.origin]),
+            4,
+            options,
         );
     }
 
@@ -109,8 +129,13 @@ export class MaterialsClient {
      * "consumed at most once" verdict, and the caller decides whether to try again with what is left.
      * @throws EndorseError (lotOverConsumed, lotCycle, equipmentRetired, unauthorisedMsp, ...) or
      *   CommitError (MVCC_READ_CONFLICT) when a concurrent transformation drew from the same lot.
+     * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed within `deadlineMs`.
      */
-    async recordTransformation(spec: TransformationSpec, signer?: EquipmentSigner): Promise<TransformationRecord> {
+    async recordTransformation(
+        spec: TransformationSpec,
+        signer?: EquipmentSigner,
+        options: LedgerChangeOptions = {},
+    ): Promise<TransformationRecord> {
         const argument = JSON.stringify(spec);
         const transient =
             signer === undefined
@@ -126,7 +151,7 @@ export class MaterialsClient {
                           ),
                       ),
                   };
-        return parse(await this.materials.submit('recordTransformation', this.opts([argument], transient)));
+        return await this.change(this.materials, 'recordTransformation', this.opts([argument], transient), 1, options);
     }
 
     async getLot(lotId: string): Promise<LotRecord> {
@@ -196,16 +221,53 @@ export class MaterialsClient {
     }
 
     // query access (paper 000 Fig. 8 step 5)
-    async grantQueryAccess(targetId: string, askerId: string): Promise<unknown> {
-        return parse(
-            await submitWithRetry(this.queryAccess, 'grantQueryAccess', this.opts([targetId, askerId]), {
-                attempts: 4,
-                backoffMs: 20,
-            }),
-        );
+    /**
+     * The owner lets `askerId` query `targetId`'s records. The submit returns once the owner's own
+     * peer has committed; pass the connections of the parties that act on the grant next (the fog
+     * that runs the query protocol) as `visibleOn`, and it returns only once their peers have the
+     * block too. Safe to retry after MVCC.
+     *
+     * @throws EndorseError from the chaincode (unknownEquipment, unauthorisedMsp, ...).
+     * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed within `deadlineMs`.
+     */
+    async grantQueryAccess(targetId: string, askerId: string, options: LedgerChangeOptions = {}): Promise<unknown> {
+        return await this.changeQueryAccess('grantQueryAccess', targetId, askerId, options);
     }
-    async revokeQueryAccess(targetId: string, askerId: string): Promise<unknown> {
-        return parse(await this.queryAccess.submit('revokeQueryAccess', this.opts([targetId, askerId])));
+    /**
+     * The owner withdraws `askerId`'s right to query `targetId`; `visibleOn` as for
+     * {@link grantQueryAccess}.
+     *
+     * @throws EndorseError from the chaincode (unknownEquipment, unauthorisedMsp, ...).
+     * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed within `deadlineMs`.
+     */
+    async revokeQueryAccess(targetId: string, askerId: string, options: LedgerChangeOptions = {}): Promise<unknown> {
+        return await this.changeQueryAccess('revokeQueryAccess', targetId, askerId, options);
+    }
+    private async changeQueryAccess(
+        transaction: 'grantQueryAccess' | 'revokeQueryAccess',
+        targetId: string,
+        askerId: string,
+        options: LedgerChangeOptions,
+    ): Promise<unknown> {
+        return await this.change(this.queryAccess, transaction, this.opts([targetId, askerId]), 4, options);
+    }
+
+    /** Submits (retrying read conflicts `attempts` times in all), then waits for `visibleOn`. */
+    private async change<T>(
+        contract: LedgerContract,
+        transaction: string,
+        transactionOptions: TransactionOptions,
+        attempts: number,
+        options: LedgerChangeOptions,
+    ): Promise<T> {
+        const { result, status } = await submitCommittedWithRetry(contract, transaction, transactionOptions, {
+            attempts,
+            backoffMs: 20,
+        });
+        for (const connection of options.visibleOn ?? []) {
+            await waitForCommit(connection, this.chaincodeName, status, { timeoutMs: this.deadlineMs });
+        }
+        return parse<T>(result);
     }
     async checkQueryAccess(targetId: string, askerId: string): Promise<QueryAccessVerdict> {
         return parse(await this.queryAccess.evaluate('checkQueryAccess', this.opts([targetId, askerId])));

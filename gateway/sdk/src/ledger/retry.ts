@@ -11,8 +11,8 @@
  * Any other failure would repeat, and is rethrown at once. When the attempts run out the last error
  * is rethrown — for a mismatch an `EndorsementMismatchError`, never a bare policy failure.
  */
-import { CommitError, EndorsementMismatchError } from './errors.js';
-import type { LedgerContract, TransactionOptions } from './types.js';
+import { CommitError, EndorsementMismatchError, assertCommitted } from './errors.js';
+import type { CommitStatus, LedgerContract, TransactionOptions } from './types.js';
 
 export interface RetryOptions {
     /** Total attempts including the first; default 5. */
@@ -48,15 +48,49 @@ export async function submitWithRetry(
     options: TransactionOptions = {},
     retry: RetryOptions = {},
 ): Promise<Uint8Array> {
+    return await retrying(async () => await contract.submit(transactionName, options), retry);
+}
+
+/** A transaction that committed VALID: the chaincode's response and where it committed. */
+export interface CommittedResult {
+    readonly result: Uint8Array;
+    readonly status: CommitStatus;
+}
+
+/**
+ * As {@link submitWithRetry}, but also returns the commit status, so that the caller can wait for
+ * the same transaction on another organisation's peer ({@link waitForCommit}) before that party
+ * acts on it.
+ *
+ * @throws the last `CommitError` (MVCC/phantom) or `EndorsementMismatchError` when the attempts ran
+ *   out; a `CommitError` for any other invalidation and any other error of `submitAsync` at once.
+ */
+export async function submitCommittedWithRetry(
+    contract: LedgerContract,
+    transactionName: string,
+    options: TransactionOptions = {},
+    retry: RetryOptions = {},
+): Promise<CommittedResult> {
+    return await retrying(async () => {
+        const submitted = await contract.submitAsync(transactionName, options);
+        const status = await submitted.getStatus(
+            options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs },
+        );
+        assertCommitted(status);
+        return { result: submitted.getResult(), status };
+    }, retry);
+}
+
+async function retrying<T>(attempt: () => Promise<T>, retry: RetryOptions): Promise<T> {
     const attempts = retry.attempts ?? 5;
     if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`attempts must be a positive integer`);
     let delay = retry.backoffMs ?? 10;
-    for (let attempt = 1; ; attempt++) {
+    for (let n = 1; ; n++) {
         try {
-            return await contract.submit(transactionName, options);
+            return await attempt();
         } catch (err) {
-            if (!isTransientSubmitError(err) || attempt >= attempts) throw err;
-            retry.onRetry?.(err, attempt);
+            if (!isTransientSubmitError(err) || n >= attempts) throw err;
+            retry.onRetry?.(err, n);
             await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random())));
             delay *= 2;
         }
