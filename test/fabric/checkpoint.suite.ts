@@ -30,6 +30,7 @@ import {
     exportCheckpoint,
     importCheckpoint,
     recordCheckpoint,
+    registerCheckpointSource,
 } from '@m2m-fabric/sdk';
 import { RecordBatcher } from '@m2m-fabric/services';
 
@@ -51,7 +52,8 @@ void describe('checkpoint export and import (same channel as source and target)'
     void it('exports, registers, imports; refuses a replay and a flipped bit', { skip }, async () => {
         // M2M_CHANNEL_TRUST if set, else the orderer MSP's root certificates of the network's own
         // crypto material (the same roots records.suite.ts verifies receipts against).
-        const roots = suite.target.ordererRoots ?? (await suite.target.channelTrust()).orderers;
+        const trust = await suite.target.channelTrust();
+        const roots = suite.target.ordererRoots ?? trust.orderers;
         const csp = await registeredCsp(suite);
         const channel = suite.connections.get('csp')!.channelName;
         // One anchored batch so the checkpoint has a head. It goes through the CSP's record batcher
@@ -89,19 +91,28 @@ void describe('checkpoint export and import (same channel as source and target)'
             }
         }
         const recorded = await recordCheckpoint(suite.contract('csp', CHECKPOINTS_CONTRACT));
-        const proof = await exportCheckpoint(suite.connections.get('foga')!, recorded.transactionId);
+        // Exported from the CSP's own peer, which has committed the checkpoint (another
+        // organisation's peer may not have the block yet). Each change below names the peer of the
+        // organisation that acts on it next (`visibleOn`), since a submit returns once the
+        // submitter's own peer has committed and Fabric promises nothing of the others.
+        const cspSide = suite.connections.get('csp')!;
+        const fogSide = suite.connections.get('foga')!;
+        const proof = await exportCheckpoint(cspSide, recorded.transactionId);
 
-        const target = suite.contract('csp', CHECKPOINTS_CONTRACT);
         try {
-            await target.submit('registerCheckpointSource', {
-                arguments: [channel, suite.target.chaincodeName, JSON.stringify(roots)],
-            });
+            await registerCheckpointSource(
+                suite.contract('csp', CHECKPOINTS_CONTRACT),
+                { ...trust, channel, chaincode: suite.target.chaincodeName, orderers: roots },
+                { visibleOn: [fogSide] },
+            );
         } catch (err) {
             // A network kept from an earlier run has it already.
             assert.equal(code(err), 'duplicateCheckpointSource', String(err));
         }
         const imported = JSON.parse(
-            await importCheckpoint(suite.contract('foga', CHECKPOINTS_CONTRACT), channel, proof),
+            await importCheckpoint(suite.contract('foga', CHECKPOINTS_CONTRACT), channel, proof, {
+                visibleOn: [cspSide],
+            }),
         ) as { blockNumber: string };
         assert.equal(imported.blockNumber, recorded.blockNumber.toString());
         await assert.rejects(

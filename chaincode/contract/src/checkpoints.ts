@@ -36,6 +36,7 @@ import type { JsonValue } from './canonical-json.js';
 import { CheckpointProofError, blockHash, verifyCheckpointProof } from './checkpoint-proof.js';
 import type { CheckpointSource } from './checkpoint-proof.js';
 import { ErrorCode, reject } from './errors.js';
+import { EventName, emitEvent } from './events.js';
 import { readState } from './state.js';
 import { requireString } from './validate.js';
 
@@ -115,6 +116,7 @@ export class CheckpointContract extends M2MContract {
             return reject(ErrorCode.CheckpointNotNewer, `a checkpoint was already recorded at ${at}`);
         const checkpoint = canonicalJson({ recordedAt: new Date(at).toISOString(), heads, count: heads.length });
         await ctx.stub.putState(key, Buffer.from(checkpoint));
+        emitEvent(ctx, EventName.CheckpointRecorded, { recordedAt: new Date(at).toISOString(), count: heads.length });
         return checkpoint;
     }
 
@@ -137,6 +139,7 @@ export class CheckpointContract extends M2MContract {
                 canonicalJson({ channel: name, chaincode: cc, orderers: source.orderers as unknown as JsonValue }),
             ),
         );
+        emitEvent(ctx, EventName.CheckpointSourceRegistered, { channel: name, chaincode: cc });
     }
 
     /**
@@ -198,6 +201,7 @@ export class CheckpointContract extends M2MContract {
             importedAt: ctx.stub.getDateTimestamp().toISOString(),
         });
         await ctx.stub.putState(IMPORTED_PREFIX + name, Buffer.from(imported));
+        emitEvent(ctx, EventName.CheckpointImported, { channel: name, blockNumber: proof.blockNumber.toString() });
         return imported;
     }
 

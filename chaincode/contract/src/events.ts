@@ -31,6 +31,9 @@ export const EventName = {
     TransformationRecorded: 'TransformationRecorded',
     QueryAccessGranted: 'QueryAccessGranted',
     QueryAccessRevoked: 'QueryAccessRevoked',
+    CheckpointRecorded: 'CheckpointRecorded',
+    CheckpointSourceRegistered: 'CheckpointSourceRegistered',
+    CheckpointImported: 'CheckpointImported',
 } as const;
 export type EventName = (typeof EventName)[keyof typeof EventName];
 

@@ -15,8 +15,7 @@ import {
 } from '@m2m-fabric/protocol';
 
 import {
-    submitCommittedWithRetry,
-    waitForCommit,
+    submitVisibleTo,
     type LedgerConnection,
     type LedgerContract,
     type TransactionOptions,
@@ -260,13 +259,13 @@ export class MaterialsClient {
         attempts: number,
         options: LedgerChangeOptions,
     ): Promise<T> {
-        const { result, status } = await submitCommittedWithRetry(contract, transaction, transactionOptions, {
-            attempts,
-            backoffMs: 20,
-        });
-        for (const connection of options.visibleOn ?? []) {
-            await waitForCommit(connection, this.chaincodeName, status, { timeoutMs: this.deadlineMs });
-        }
+        const { result } = await submitVisibleTo(
+            contract,
+            transaction,
+            transactionOptions,
+            { ...options, timeoutMs: this.deadlineMs },
+            { attempts, backoffMs: 20 },
+        );
         return parse<T>(result);
     }
     async checkQueryAccess(targetId: string, askerId: string): Promise<QueryAccessVerdict> {

@@ -12,7 +12,8 @@
  * later block proves the commit just as well, but may be long in coming.
  */
 import { LedgerError } from './errors.js';
-import type { ChaincodeEvent, LedgerConnection } from './types.js';
+import { submitCommittedWithRetry, type CommittedResult, type RetryOptions } from './retry.js';
+import type { ChaincodeEvent, LedgerConnection, LedgerContract, TransactionOptions } from './types.js';
 
 /** A transaction as its submitter saw it commit (`SubmittedTransaction.getStatus()`). */
 export interface CommittedTransaction {
@@ -71,4 +72,39 @@ export async function waitForCommit(
         clearTimeout(timer);
         stream.close();
     }
+}
+
+/** Which other organisations' peers a change must have reached before the call returns. */
+export interface VisibilityOptions {
+    /**
+     * Connections to the peers of the parties that act on the change next. A submit returns once
+     * the submitter's own peer has committed; Fabric promises nothing of the others.
+     */
+    visibleOn?: readonly LedgerConnection[];
+    /** How long to wait for each of them; default 30 s. */
+    timeoutMs?: number;
+}
+
+/**
+ * Submits (retrying read conflicts and endorsement mismatches as {@link submitCommittedWithRetry}
+ * does, `retry.attempts` in all), then waits until every `visibleOn` peer has committed the
+ * transaction.
+ *
+ * @throws the errors of {@link submitCommittedWithRetry}.
+ * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed within `timeoutMs`.
+ */
+export async function submitVisibleTo(
+    contract: LedgerContract,
+    transactionName: string,
+    options: TransactionOptions,
+    visibility: VisibilityOptions,
+    retry: RetryOptions = {},
+): Promise<CommittedResult> {
+    const committed = await submitCommittedWithRetry(contract, transactionName, options, retry);
+    for (const connection of visibility.visibleOn ?? []) {
+        await waitForCommit(connection, contract.chaincodeName, committed.status, {
+            ...(visibility.timeoutMs === undefined ? {} : { timeoutMs: visibility.timeoutMs }),
+        });
+    }
+    return committed;
 }

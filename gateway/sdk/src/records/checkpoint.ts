@@ -8,6 +8,7 @@
 import { decodeCheckpointProof, encodeCheckpointProof, toHex } from '@m2m-fabric/protocol';
 import type { CheckpointProof } from '@m2m-fabric/protocol';
 
+import { submitVisibleTo, type VisibilityOptions } from '../ledger/commit-wait.js';
 import { assertCommitted } from '../ledger/errors.js';
 import type { LedgerConnection, LedgerContract } from '../ledger/types.js';
 import { fetchBlockByTxId } from './anchoring.js';
@@ -51,24 +52,45 @@ export function checkpointProofFromBlock(
     return { channel, transactionId, blockNumber: BigInt(number), ...placed };
 }
 
-/** Registers the source channel of `trust` (its orderer roots and chaincode) on the target. CSP only. */
-export async function registerCheckpointSource(contract: LedgerContract, trust: ChannelTrust): Promise<void> {
-    await contract.submit('registerCheckpointSource', {
-        arguments: [trust.channel, trust.chaincode, JSON.stringify(trust.orderers)],
-    });
+/**
+ * Registers the source channel of `trust` (its orderer roots and chaincode) on the target. CSP only.
+ * `visibility.visibleOn`: the peers of the organisations that import next.
+ * @throws EndorseError with the chaincode's code: duplicateCheckpointSource, unauthorisedMsp
+ * @throws CommitWaitTimeoutError when a `visibleOn` peer has not committed in time
+ */
+export async function registerCheckpointSource(
+    contract: LedgerContract,
+    trust: ChannelTrust,
+    visibility: VisibilityOptions = {},
+): Promise<void> {
+    await submitVisibleTo(
+        contract,
+        'registerCheckpointSource',
+        { arguments: [trust.channel, trust.chaincode, JSON.stringify(trust.orderers)] },
+        visibility,
+        { attempts: 1 },
+    );
 }
 
 /**
  * Imports a checkpoint proof from `sourceChannel`; returns what the target stored.
  * @throws EndorseError with the chaincode's code: checkpointInvalid, checkpointNotNewer,
  * unknownCheckpointSource (the target's state unchanged)
+ * @throws CommitWaitTimeoutError when a `visibility.visibleOn` peer has not committed in time
  */
 export async function importCheckpoint(
     contract: LedgerContract,
     sourceChannel: string,
     proof: Uint8Array,
+    visibility: VisibilityOptions = {},
 ): Promise<string> {
     decodeCheckpointProof(proof); // a DecodeError here rather than a round trip
-    const result = await contract.submit('importCheckpoint', { arguments: [sourceChannel, toHex(proof)] });
+    const { result } = await submitVisibleTo(
+        contract,
+        'importCheckpoint',
+        { arguments: [sourceChannel, toHex(proof)] },
+        visibility,
+        { attempts: 1 },
+    );
     return Buffer.from(result).toString('utf8');
 }
