@@ -18,11 +18,13 @@ import {
     fileCheckpointer,
     newPrivateKeySigner,
     verifyLowS,
+    submitCommittedWithRetry,
     submitWithRetry,
     validationCodeName,
     ValidationCodes,
     type LedgerContract,
     type SubmittedTransaction,
+    type ValidationCode,
 } from '@m2m-fabric/sdk';
 
 void describe('ledger errors', () => {
@@ -162,6 +164,54 @@ void describe('submitWithRetry', () => {
         ]);
         await assert.rejects(submitWithRetry(policy, 'Put', {}, { attempts: 5, backoffMs: 1 }), CommitError);
         assert.equal(contract.calls + policy.calls, 2);
+    });
+});
+
+void describe('submitCommittedWithRetry', () => {
+    /** A contract whose submitAsync commits with the scripted validation codes in turn. */
+    function scriptedAsync(codes: ValidationCode[]): LedgerContract & { calls: number } {
+        const contract = {
+            chaincodeName: 'cc',
+            calls: 0,
+            async submit(): Promise<Uint8Array> {
+                throw new Error('not used');
+            },
+            async evaluate(): Promise<Uint8Array> {
+                throw new Error('not used');
+            },
+            async submitAsync(): Promise<SubmittedTransaction> {
+                contract.calls++;
+                const code = codes.shift() ?? 'VALID';
+                const transactionId = `tx${contract.calls}`;
+                return {
+                    transactionId,
+                    getResult: () => new TextEncoder().encode(`result ${contract.calls}`),
+                    getStatus: async () => ({
+                        transactionId,
+                        blockNumber: BigInt(10 + contract.calls),
+                        code,
+                        successful: code === 'VALID',
+                    }),
+                };
+            },
+        };
+        return contract;
+    }
+
+    void it('returns the result and the commit status of the attempt that committed', async () => {
+        const contract = scriptedAsync(['MVCC_READ_CONFLICT', 'PHANTOM_READ_CONFLICT']);
+        const { result, status } = await submitCommittedWithRetry(contract, 'Put', {}, { attempts: 3, backoffMs: 1 });
+        assert.equal(new TextDecoder().decode(result), 'result 3');
+        assert.deepEqual(status, { transactionId: 'tx3', blockNumber: 13n, code: 'VALID', successful: true });
+    });
+
+    void it('throws a CommitError at once for an invalidation a retry cannot cure', async () => {
+        const contract = scriptedAsync(['ENDORSEMENT_POLICY_FAILURE']);
+        await assert.rejects(
+            submitCommittedWithRetry(contract, 'Put', {}, { attempts: 5, backoffMs: 1 }),
+            (err: unknown) => err instanceof CommitError && err.code === 'ENDORSEMENT_POLICY_FAILURE',
+        );
+        assert.equal(contract.calls, 1);
     });
 });
 
