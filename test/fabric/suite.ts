@@ -30,6 +30,8 @@ import {
     CommitError,
     EndorseError,
     fileCheckpointer,
+    submitCommittedWithRetry,
+    submitVisibleTo,
     waitForCommit,
     type ChaincodeEvent,
     type ChaincodeEventStream,
@@ -129,9 +131,13 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         // The CSP acts on the manufacturer's commit on its own peer: only once that peer has it.
         await waitForCommit(connections.get('csp') as LedgerConnection, target.chaincodeName, status);
         const objects = issueObjects(csp, request);
-        await contract('csp', 'certificates').submit(
+        // Every fog organisation reads or activates the certificates next, on its own peer.
+        await submitVisibleTo(
+            contract('csp', 'certificates'),
             'issueCertificates',
             call([request.cid], issuanceTransient(request, objects)),
+            { visibleOn: [...connections.values()] },
+            { attempts: 1 },
         );
         return objects;
     };
@@ -186,7 +192,14 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
         const run = randomBytes(4).toString('hex');
         for (const org of ['foga', 'fogb'] as const) {
             const fog = await newFog(csp, `${org}-${run}`, MSP[org]);
-            await registry(org).submit('registerFog', { arguments: [fog.id, fog.publicKeyHex, fog.addressHex] });
+            // The CSP's approval is endorsed on peers that must know the fog already.
+            await submitVisibleTo(
+                registry(org),
+                'registerFog',
+                { arguments: [fog.id, fog.publicKeyHex, fog.addressHex] },
+                { visibleOn: [...connections.values()] },
+                { attempts: 1 },
+            );
             await registry('csp').submit('approveFog', { arguments: [fog.id, cspFogAddress(csp, fog)] });
             fogs.set(org, fog);
         }
@@ -226,18 +239,30 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
                 assert.equal(certificate.status, 'unused');
                 // Commit 1 (Alg. 2): the fog activates with the device's proof of possession, its DLEQ proof and M3.
                 const prepared = await prepareActivation(csp, fog, device, counter, object);
+                // The CSP's synchronisation is endorsed by its own peer and two others (MAJORITY),
+                // any of which may not have the activation's block yet when the fog's submit
+                // returns (invalidPrimaryHash, 1 of ~20 CI runs): wait for it on every peer.
                 const activated = json(
-                    await contract(org, 'sessions').submit(
-                        'activateSession',
-                        call([fog.id], { activation: prepared.bytes }),
-                    ),
+                    (
+                        await submitVisibleTo(
+                            contract(org, 'sessions'),
+                            'activateSession',
+                            call([fog.id], { activation: prepared.bytes }),
+                            { visibleOn: [...connections.values()] },
+                            { attempts: 1 },
+                        )
+                    ).result,
                 );
                 const primaryHash = String(activated.primaryHash);
                 // Commit 2 (Alg. 3): the CSP opens M4 and records secondaryHash and H(symKey_i).
                 const sync = await prepareSynchronisation(csp, fog, prepared, fromHex(primaryHash));
-                await contract('csp', 'sessions').submit(
+                // Read back on the fog's peer, so wait for the synchronisation there.
+                await submitVisibleTo(
+                    contract('csp', 'sessions'),
                     'synchroniseSession',
                     call([], { synchronisation: sync.bytes }),
+                    { visibleOn: [connections.get(org) as LedgerConnection] },
+                    { attempts: 1 },
                 );
                 const session = json(await contract(org, 'sessions').evaluate('getSession', call([primaryHash])));
                 assert.equal(session.status, 'synchronised');
@@ -392,9 +417,11 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
             }
             const outcomes = await Promise.allSettled(
                 racers.map(({ org, prepared }) =>
-                    contract(org, 'sessions').submit(
+                    submitCommittedWithRetry(
+                        contract(org, 'sessions'),
                         'activateSession',
                         call([(fogs.get(org) as FogActor).id], { activation: prepared.bytes }),
+                        { attempts: 1 },
                     ),
                 ),
             );
@@ -416,8 +443,11 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
                     refused++;
                 }
             }
-            assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1, 'exactly one activation commits');
+            const committed = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+            assert.equal(committed.length, 1, 'exactly one activation commits');
             assert.equal(mvcc + refused, 49);
+            // Read on the CSP's peer: once it has the winning fog's block.
+            await waitForCommit(connections.get('csp') as LedgerConnection, target.chaincodeName, committed[0]!.status);
             const certificate = json(
                 await contract('csp', 'certificates').evaluate('getCertificate', call([idCertOf(object)])),
             );
@@ -478,7 +508,17 @@ void describe(`m2m chaincode through the ledger client (${typeof choice === 'str
                 `${org} registers a fog`,
             );
         }
-        const fog = json(await registry('foga').submit('registerFog', { arguments: [fogId, fogKey, address] }));
+        const fog = json(
+            (
+                await submitVisibleTo(
+                    registry('foga'),
+                    'registerFog',
+                    { arguments: [fogId, fogKey, address] },
+                    { visibleOn: [connections.get('fogb') as LedgerConnection] },
+                    { attempts: 1 },
+                )
+            ).result,
+        );
         assert.equal(fog.mspId, MSP.foga);
         assert.equal(fog.status, 'pending');
         for (const org of ['foga', 'fogb', 'manufacturer'] as const) {
