@@ -63,8 +63,8 @@ export function encodeEntry(type: EntryType, digest: Uint8Array, body: Uint8Arra
     return out;
 }
 
-/** The entry at `at` in `buf` if it is complete and valid, else undefined. */
-function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } | undefined {
+/** The entry at `at` in `buf` if it is complete and valid (its check holds), else undefined. */
+export function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } | undefined {
     if (buf.length - at < ENTRY_OVERHEAD) return undefined;
     if (buf[at] !== MAGIC0 || buf[at + 1] !== MAGIC1 || buf[at + 3] !== 0) return undefined;
     const type = buf[at + 2] as number;
