@@ -151,7 +151,7 @@ void describe('packed store: persisted segment indexes', () => {
             // The index of another segment, renamed.
             ['names another segment', (buf) => (buf[FIXED_BYTES]! ^= 1)],
             // Entry 1 (a pinned object) recorded as unpinned (a spot-checked entry).
-            ['disagrees with the segment', (buf, at) => (buf[at + RECORD_BYTES]! = 1)],
+            ['disagrees with the segment', (buf, at) => (buf[at + RECORD_BYTES] = 1)],
         ];
         for (const [reason, lie] of lies) {
             await writeFile(index!, original);
