@@ -89,7 +89,7 @@ void test('records API: bounded pages, bookmarks walk every batch and every reco
         let bookmark = '';
         let pages = 0;
         do {
-            const page = await get(`/api/records/csp?${new URLSearchParams({ bookmark })}`);
+            const page = await get(`/api/records/csp?${new URLSearchParams({ bookmark }).toString()}`);
             assert.equal(page.status, 200);
             const anchorsShown = page.body.anchors as { sequence: number }[];
             assert.ok(anchorsShown.length <= BATCH_PAGE && anchorsShown.length > 0);
@@ -108,7 +108,7 @@ void test('records API: bounded pages, bookmarks walk every batch and every reco
         bookmark = '';
         pages = 0;
         do {
-            const page = await get(`/api/records/csp/1?${new URLSearchParams({ bookmark })}`);
+            const page = await get(`/api/records/csp/1?${new URLSearchParams({ bookmark }).toString()}`);
             assert.equal(page.status, 200);
             assert.equal(page.body.pageSize, RECORD_PAGE);
             const records = page.body.records as { leafIndex: number; sequence: string }[];
@@ -138,7 +138,7 @@ void test('records API: bounded pages, bookmarks walk every batch and every reco
             ['/api/records/csp/2', '59'],
             ['/api/records/csp/2', '61'],
         ] as const) {
-            const page = await get(`${path}?${new URLSearchParams({ bookmark: bad })}`);
+            const page = await get(`${path}?${new URLSearchParams({ bookmark: bad }).toString()}`);
             assert.equal(page.status, 400, `${path} bookmark ${bad}`);
             assert.equal(page.body.error, 'malformedInput');
         }
