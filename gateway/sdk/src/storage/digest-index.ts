@@ -3,10 +3,11 @@
  * bit), as an open-addressing hash table in typed arrays.
  *
  * A `Map<string, number>` of 10⁶ digests held 10⁶ strings and, for locations above 2^30, 10⁶ boxed
- * numbers on the JavaScript heap: every major GC traced them all, and the index grows by insertion
- * while the store opens, so the rebuild at 10⁶ objects spent most of its time in GC — 4.6 s alone,
- * 23 s beside a live heap of 1.6 GB (the benchmark's own CID list). Here the digests, values and
- * slots live in three typed arrays (about 48 bytes per object at 10⁶), which the GC never traces.
+ * numbers on the JavaScript heap, and the open built it by insertion beside the scan's own garbage
+ * (an entry object and a digest view per entry): every major GC traced all of it, so the rebuild
+ * cost grew with the heap the process already had — 3.9-4.6 s alone at 10⁶ on the loaded machine,
+ * 23 s in a process that had just made 10⁶ CID strings (docs/storage.md). Here the digests, values
+ * and slots live in three typed arrays (about 48 bytes per object at 10⁶), which the GC never traces.
  *
  * Digests are SHA-256 outputs, so their first four bytes are already a uniform hash; linear probing
  * at a load factor of at most one half. Entries keep insertion order (like a Map), and an update

@@ -342,11 +342,7 @@ export class EmbeddedObjectStore implements ObjectStore {
             if (err instanceof SegmentIndexRejected) return err.message;
             throw err;
         }
-        const number = this.segments.indexOf(segment);
-        this.index.reserve(this.index.size + loaded.entries);
-        for (let i = 0, at = loaded.recordsAt; i < loaded.entries; i++, at += INDEX_RECORD_BYTES) {
-            this.apply(number, buf[at] as EntryType, buf.readUInt32BE(at + 1), buf.readUInt32BE(at + 5), buf, at + 9);
-        }
+        this.applyRecords(segment, buf, loaded.recordsAt, loaded.entries);
         for (const range of loaded.damaged) this.lastRecovery.damaged.push({ segment: segment.name, ...range });
         segment.scanned = loaded.covered;
         segment.indexed = true;
@@ -363,8 +359,7 @@ export class EmbeddedObjectStore implements ObjectStore {
         const read = fs.readSync(segment.fd, buf, 0, buf.length, segment.scanned);
         const regionEnd = segment.scanned + read;
         const scan = scanSegment(buf.subarray(0, read), segment.scanned);
-        const number = this.segments.indexOf(segment);
-        for (const entry of scan.entries) this.apply(number, entry.type, entry.offset, entry.length, entry.digest, 0);
+        this.applyRecords(segment, scan.records, 0, scan.count);
         for (const range of scan.damaged) this.lastRecovery.damaged.push({ segment: segment.name, ...range });
         segment.scanned = scan.end;
         return { scan, size, torn: scan.end < regionEnd };
@@ -424,6 +419,22 @@ export class EmbeddedObjectStore implements ObjectStore {
         if (this.segments.length >= 2 ** 25) throw new StorageUnavailableError('too many segment files');
         this.segments.push(segment);
         this.segmentByName.set(segment.name, segment);
+    }
+
+    /** Applies `count` index records (segment.ts) from `records[at..]`, entries of `segment`. */
+    private applyRecords(segment: Segment, records: Buffer, at: number, count: number): void {
+        const number = this.segments.indexOf(segment);
+        this.index.reserve(this.index.size + count);
+        for (let i = 0, r = at; i < count; i++, r += INDEX_RECORD_BYTES) {
+            this.apply(
+                number,
+                records[r] as EntryType,
+                records.readUInt32BE(r + 1),
+                records.readUInt32BE(r + 5),
+                records,
+                r + 9,
+            );
+        }
     }
 
     /** Applies one entry (its digest at `digest[at..at+32)`) to the index. */

@@ -22,13 +22,13 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { ENTRY_OVERHEAD, entryAt, type ScanResult } from './segment.js';
+import { ENTRY_OVERHEAD, entryAt, INDEX_RECORD_BYTES, type ScanResult } from './segment.js';
+
+export { INDEX_RECORD_BYTES };
 
 const MAGIC = Buffer.from('M2IX', 'latin1');
 const VERSION = 1;
 const FIXED_BYTES = 4 + 1 + 3 + 8 + 4 + 4 + 2;
-/** type, offset, length, digest. */
-export const INDEX_RECORD_BYTES = 1 + 4 + 4 + 32;
 const RANGE_BYTES = 8;
 const CHECKSUM_BYTES = 32;
 /** Entries read back from the segment at load (the first, the last, and evenly spaced ones between). */
@@ -42,24 +42,18 @@ export function indexNameOf(segmentName: string): string {
 /** Encodes the index of segment `name` from a scan of the whole file (base 0). */
 export function encodeSegmentIndex(name: string, scan: ScanResult): Buffer {
     const nameBytes = Buffer.from(name, 'utf8');
-    const bodyBytes =
-        FIXED_BYTES + nameBytes.length + scan.entries.length * INDEX_RECORD_BYTES + scan.damaged.length * RANGE_BYTES;
+    const bodyBytes = FIXED_BYTES + nameBytes.length + scan.records.length + scan.damaged.length * RANGE_BYTES;
     const out = Buffer.alloc(bodyBytes + CHECKSUM_BYTES);
     MAGIC.copy(out, 0);
     out[4] = VERSION;
     out.writeBigUInt64BE(BigInt(scan.end), 8);
-    out.writeUInt32BE(scan.entries.length, 16);
+    out.writeUInt32BE(scan.count, 16);
     out.writeUInt32BE(scan.damaged.length, 20);
     out.writeUInt16BE(nameBytes.length, 24);
     nameBytes.copy(out, FIXED_BYTES);
     let at = FIXED_BYTES + nameBytes.length;
-    for (const entry of scan.entries) {
-        out[at] = entry.type;
-        out.writeUInt32BE(entry.offset, at + 1);
-        out.writeUInt32BE(entry.length, at + 5);
-        out.set(entry.digest, at + 9);
-        at += INDEX_RECORD_BYTES;
-    }
+    scan.records.copy(out, at);
+    at += scan.records.length;
     for (const range of scan.damaged) {
         out.writeUInt32BE(range.from, at);
         out.writeUInt32BE(range.to, at + 4);
@@ -129,16 +123,17 @@ export function loadSegmentIndex(buf: Buffer, name: string, fd: number, size: nu
     // Entries and damaged ranges must tile [0, covered), as the scan that wrote them found them.
     let position = 0;
     let next = 0;
-    for (let i = 0; i < entries; i++) {
-        const record = readIndexRecord(index, i);
+    for (let i = 0, at = recordsAt; i < entries; i++, at += INDEX_RECORD_BYTES) {
         while (next < damaged.length && (damaged[next] as { from: number }).from === position) {
             const range = damaged[next++] as { from: number; to: number };
             if (range.to <= range.from) throw new SegmentIndexRejected('malformed damaged range');
             position = range.to;
         }
-        if (record.offset !== position || record.type < 1 || record.type > 4 || (record.type >= 3 && record.length))
+        const type = buf[at] as number;
+        const length = buf.readUInt32BE(at + 5);
+        if (buf.readUInt32BE(at + 1) !== position || type < 1 || type > 4 || (type >= 3 && length !== 0))
             throw new SegmentIndexRejected(`entry ${i} does not follow its predecessor`);
-        position += ENTRY_OVERHEAD + record.length;
+        position += ENTRY_OVERHEAD + length;
     }
     while (next < damaged.length && (damaged[next] as { from: number }).from === position) {
         position = (damaged[next++] as { to: number }).to;
