@@ -184,6 +184,8 @@ export class EmbeddedObjectStore implements ObjectStore {
         try {
             await store.initialise(options.create ?? true);
         } catch (err) {
+            // Seals in flight read segment fds: let them finish before the fds (and their numbers) go.
+            await store.sealed();
             await store.closeFiles();
             if (err instanceof StorageError) throw err;
             throw new StorageUnavailableError(`cannot open the embedded store in ${directory}: ${String(err)}`, {
@@ -332,8 +334,8 @@ export class EmbeddedObjectStore implements ObjectStore {
         try {
             buf = fs.readFileSync(join(this.segmentsDirectory, indexNameOf(segment.name)));
         } catch (err) {
-            if (errnoCode(err) === 'ENOENT') return 'missing';
-            throw err;
+            // A shortcut that cannot be read is no reason to refuse the store: scan instead.
+            return errnoCode(err) === 'ENOENT' ? 'missing' : `unreadable (${errnoCode(err) ?? String(err)})`;
         }
         let loaded;
         try {
