@@ -223,6 +223,8 @@ async function storeMiBPerMillion(objects: number): Promise<{ objects: number; m
         for (let i = 0; i < objects; i += 500) {
             await store.putMany(Array.from({ length: Math.min(500, objects - i) }, () => randomBytes(200)));
         }
+        // Closed first: the close seals the segments, and their index files count too.
+        await store.close();
         const kib = Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]);
         return { objects, mibPerMillion: Number(((kib / 1024) * (1_000_000 / objects)).toFixed(1)) };
     } finally {

@@ -246,6 +246,20 @@ void describe('anchors contract', () => {
             (a) => a.sequence,
         );
         assert.deepEqual(sequences, [1, 2, 3, 4, 5, 6]);
+        // Pages are bounded: above MAX_ANCHOR_PAGE (100), zero, or a malformed bookmark is refused.
+        for (const [pageSize, bookmark] of [
+            ['101', ''],
+            ['0', ''],
+            ['4', 'x'],
+            ['4', '0'],
+        ]) {
+            await assertRejected(
+                evaluate(net.parties.manufacturer, 'anchors', 'listAnchors', {
+                    args: [CSP_WRITER, '0', String(Date.now() + 60_000), pageSize!, bookmark!],
+                }),
+                ErrorCode.MalformedInput,
+            );
+        }
         const third = (all.anchors as { anchoredAt: string }[])[2]!;
         const from = Date.parse(third.anchoredAt);
         const later = await evaluate(net.parties.fogA, 'anchors', 'listAnchors', {

@@ -25,7 +25,10 @@ import { randomObject, tempDir } from './helpers.js';
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 async function segmentFiles(dir: string): Promise<string[]> {
-    return (await readdir(join(dir, 'segments'))).sort().map((name) => join(dir, 'segments', name));
+    return (await readdir(join(dir, 'segments')))
+        .filter((name) => name.endsWith('.seg'))
+        .sort()
+        .map((name) => join(dir, 'segments', name));
 }
 
 /** Offset of `bytes` (an object's content) in the store's only segment file. */

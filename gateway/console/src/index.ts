@@ -37,6 +37,13 @@ export {
     type EmbeddedDeployment,
     type DeploymentOrganisations,
 } from './embedded.js';
-export { addRecordRoutes, recordView, type RecordLog, type RecordsOptions } from './records-routes.js';
+export {
+    addRecordRoutes,
+    BATCH_PAGE,
+    RECORD_PAGE,
+    recordView,
+    type RecordLog,
+    type RecordsOptions,
+} from './records-routes.js';
 export { addTraceRoutes } from './trace-routes.js';
 export { runConsole, CONSOLE_USAGE } from './cli.js';

@@ -36,8 +36,10 @@ export interface RecordsOptions {
     readonly logs?: readonly RecordLog[];
 }
 
-const BATCH_PAGE = 25;
-const RECORD_PAGE = 50;
+/** Batches per page of a writer's listing (the anchors contract caps a page at 100). */
+export const BATCH_PAGE = 25;
+/** Records per page of a batch; `bookmark` is the leaf index the next page starts at. */
+export const RECORD_PAGE = 50;
 const decoder = new TextDecoder();
 
 /** The lower-camel name of a code in one of the protocol's code tables. */
@@ -126,6 +128,21 @@ export function addRecordRoutes(app: Hono<ConsoleEnv>, options: RecordsOptions, 
                 anchor.sequence > 1
                     ? (await json<{ treeSize: number }>(i, 'getAnchor', [writer, String(anchor.sequence - 1)])).treeSize
                     : 0;
+            // Bookmark style, as listAnchors and the materials trace: '' for the first page, else the
+            // leaf the previous page's bookmark named (a leaf of this batch; checked before any read).
+            const bookmark = c.req.query('bookmark') ?? '';
+            let from = previous;
+            if (bookmark !== '') {
+                from = /^[0-9]{1,15}$/.test(bookmark) ? Number(bookmark) : -1;
+                if (from < previous || from >= anchor.treeSize)
+                    return c.json(
+                        {
+                            error: 'malformedInput',
+                            message: `bookmark ${JSON.stringify(bookmark)} is not a leaf of batch ${anchor.sequence} (${previous}–${anchor.treeSize - 1})`,
+                        },
+                        400,
+                    );
+            }
             const records = await readJournalRecords(log.dir);
             if (records.length < anchor.treeSize)
                 return c.json(
@@ -142,18 +159,15 @@ export function addRecordRoutes(app: Hono<ConsoleEnv>, options: RecordsOptions, 
                     { error: 'journalCorrupt', message: 'the journal does not reproduce the anchored root' },
                     500,
                 );
-            const offset = Math.max(0, Number(c.req.query('offset') ?? 0) || 0);
-            const from = previous + offset;
             const to = Math.min(anchor.treeSize, from + RECORD_PAGE);
             return c.json({
                 anchor,
                 firstLeaf: previous,
-                offset,
                 pageSize: RECORD_PAGE,
                 records: records
                     .slice(from, to)
                     .map((r, k) => ({ leafIndex: from + k, ...recordView(decodeRecord(r)) })),
-                more: to < anchor.treeSize,
+                bookmark: to < anchor.treeSize ? String(to) : '',
             });
         } catch (err) {
             return failure(c, err);

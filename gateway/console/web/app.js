@@ -662,8 +662,8 @@ function verifyPanel(enabled) {
 }
 
 async function batch(writer, sequence, params) {
-    const offset = Number(params.offset ?? 0);
-    const b = await api(`/api/records/${encodeURIComponent(writer)}/${sequence}?offset=${offset}`);
+    const bookmark = params.bookmark ?? '';
+    const b = await api(`/api/records/${encodeURIComponent(writer)}/${sequence}?${new URLSearchParams({ bookmark })}`);
     return html`<h2>Batch ${b.anchor.sequence} of ${writer}</h2>
         <p>
             Leaves ${b.firstLeaf}–${b.anchor.treeSize - 1}, root <code>${b.anchor.root}</code> (the journal reproduces
@@ -699,8 +699,8 @@ async function batch(writer, sequence, params) {
             </tbody>
         </table>
         <div class="pager">
-            ${offset > 0 ? html`<button @click=${() => history.back()}>Previous</button>` : nothing}
-            ${b.more ? html`<button id="next" @click=${() => show(`records/${encodeURIComponent(writer)}/${sequence}?offset=${offset + b.pageSize}`)}>Next page</button>` : nothing}
+            ${bookmark !== '' ? html`<button @click=${() => history.back()}>Previous</button>` : nothing}
+            ${b.bookmark !== '' ? html`<button id="next" @click=${() => show(`records/${encodeURIComponent(writer)}/${sequence}?${new URLSearchParams({ bookmark: b.bookmark })}`)}>Next page</button>` : nothing}
         </div>`;
 }
 

@@ -5,3 +5,4 @@
 export { FabricLedgerContract } from './ledger/fabric/contract.js';
 export { acquireGrpcClient } from './ledger/fabric/grpc-pool.js';
 export { encodeEntry, EntryType, scanSegment } from './storage/segment.js';
+export { DigestIndex } from './storage/digest-index.js';

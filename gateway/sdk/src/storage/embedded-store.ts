@@ -7,14 +7,19 @@
  * Directory layout:
  *   <dir>/store.json            format marker (format, version 2), written once
  *   <dir>/segments/<w>-<n>.seg  append-only entries of writer w (segment.ts); a new file at 64 MiB
+ *   <dir>/segments/<w>-<n>.idx  the index of a sealed segment (segment-index.ts)
  *   <dir>/owners/<w>            the pid of writer w while it runs (removed on close)
  *   <dir>/tmp/                  staging for crash-safe small files (the marker)
  *
  * A writer is one open store instance: it appends only to its own files, so several processes (the
  * CSP and the fogs of `m2m peer`, which share M2M_STORE_DIR) can write one store at once. Each
- * process keeps an in-memory index (digest → segment, offset, pin bit) built by scanning the
- * segments at open and refreshed from the others' new bytes when a lookup misses, so a get is one
- * map lookup and one positional read whatever the population.
+ * process keeps an in-memory index (digest → segment, offset, pin bit; digest-index.ts) built at
+ * open and refreshed from the others' new bytes when a lookup misses, so a get is one hash-table
+ * lookup and one positional read whatever the population. A segment no one appends to any more (its
+ * writer moved to a new file, closed, or crashed and was recovered) is sealed: a persisted index of
+ * it is written, and an open reads that index instead of scanning and hashing every entry
+ * (segment-index.ts says how an index is checked; one that fails a check is ignored, the segment
+ * scanned and the index written again).
  *
  * Durability: a put resolves only after its entry's fdatasync; puts that arrive while a sync is in
  * flight are written and synced together by the next one (group commit). A torn tail (an append
@@ -30,6 +35,7 @@ import { promisify } from 'node:util';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { addressOf, checkObjectSize, multihashOf, verifiedObject } from './content.js';
+import { DigestIndex } from './digest-index.js';
 import { ensureDirectoryDurable, fsyncDirectory, writeFileDurable, writeTempFileSynced } from './durable-fs.js';
 import {
     IntegrityError,
@@ -40,7 +46,14 @@ import {
 } from './errors.js';
 import { legacyMarker, migrateLegacyStore } from './legacy-store.js';
 import type { ObjectStore, PutOptions, StorageHealth, StoreOperationOptions } from './object-store.js';
-import { encodeEntry, entryHeader, ENTRY_HEADER_BYTES, EntryType, scanSegment, type ScannedEntry } from './segment.js';
+import { encodeEntry, entryHeader, ENTRY_HEADER_BYTES, EntryType, scanSegment, type ScanResult } from './segment.js';
+import {
+    encodeSegmentIndex,
+    indexNameOf,
+    INDEX_RECORD_BYTES,
+    loadSegmentIndex,
+    SegmentIndexRejected,
+} from './segment-index.js';
 
 const FORMAT = 'm2m-fabric/embedded-object-store';
 const FORMAT_VERSION = 2;
@@ -56,6 +69,10 @@ const OFFSET_SPAN = 2 ** 27;
 const READ_AHEAD = 4096;
 
 const fdatasync = promisify((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => fs.fdatasync(fd, cb));
+const readAt = promisify(
+    (fd: number, buf: Buffer, position: number, cb: (err: NodeJS.ErrnoException | null, n: number) => void) =>
+        fs.read(fd, buf, 0, buf.length, position, cb),
+);
 const writeAt = promisify(
     (fd: number, buf: Buffer, position: number, cb: (err: NodeJS.ErrnoException | null, n: number) => void) =>
         fs.write(fd, buf, 0, buf.length, position, cb),
@@ -75,6 +92,13 @@ export interface EmbeddedStoreRecovery {
     damaged: { segment: string; from: number; to: number }[];
     /** Objects moved from a format-1 store (one file per object) at this open, if any. */
     migrated?: number;
+    /**
+     * Segment indexes (segment-index.ts): how many were read instead of scanning their segment, how
+     * many this instance wrote (sealing a segment), and those found missing (for a writer that is
+     * gone), damaged or disagreeing with their segment — at the open, or later by a get — which were
+     * ignored and their segment scanned.
+     */
+    indexes: { loaded: number; written: number; rejected: { segment: string; reason: string }[] };
 }
 
 interface Segment {
@@ -83,6 +107,8 @@ interface Segment {
     fd: number;
     /** Bytes indexed so far (the valid end for files of others). */
     scanned: number;
+    /** Whether the entries came from the segment's persisted index (not a scan). */
+    indexed: boolean;
 }
 
 interface PendingWrite {
@@ -107,8 +133,14 @@ function processIsAlive(pid: number): boolean {
     }
 }
 
-const key = (digest: Uint8Array): string =>
-    Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('latin1');
+const key = (bytes: Uint8Array, at = 0): string =>
+    Buffer.from(bytes.buffer, bytes.byteOffset + at, 32).toString('latin1');
+
+const emptyRecovery = (): EmbeddedStoreRecovery => ({
+    cut: [],
+    damaged: [],
+    indexes: { loaded: 0, written: 0, rejected: [] },
+});
 
 export class EmbeddedObjectStore implements ObjectStore {
     readonly backend = 'embedded' as const;
@@ -116,13 +148,15 @@ export class EmbeddedObjectStore implements ObjectStore {
     readonly segmentsDirectory: string;
     private readonly ownersDirectory: string;
     private readonly tmpDirectory: string;
-    private readonly index = new Map<string, number>();
+    private readonly index = new DigestIndex();
     /** Pin entries met before their object (another writer's file scanned later). */
     private readonly orphanPins = new Set<string>();
     private readonly segments: Segment[] = [];
     private readonly segmentByName = new Map<string, Segment>();
     private counts = { objects: 0, bytes: 0, pinned: 0 };
-    private lastRecovery: EmbeddedStoreRecovery = { cut: [], damaged: [] };
+    private lastRecovery: EmbeddedStoreRecovery = emptyRecovery();
+    /** Seals of segments this writer moved on from, written in the background. */
+    private sealing: Promise<void>[] = [];
     /** This instance's writer id and current segment, created at the first write. */
     private writer: { id: string; segment: Segment; size: number; next: number } | undefined;
     private readonly queue: PendingWrite[] = [];
@@ -150,6 +184,8 @@ export class EmbeddedObjectStore implements ObjectStore {
         try {
             await store.initialise(options.create ?? true);
         } catch (err) {
+            // Seals in flight read segment fds: let them finish before the fds (and their numbers) go.
+            await store.sealed();
             await store.closeFiles();
             if (err instanceof StorageError) throw err;
             throw new StorageUnavailableError(`cannot open the embedded store in ${directory}: ${String(err)}`, {
@@ -236,42 +272,50 @@ export class EmbeddedObjectStore implements ObjectStore {
     }
 
     /**
-     * Indexes what other writers appended since the last look: new segment files and new bytes of
-     * known ones. At open (`atOpen`) the torn tails of writers that no longer run are cut.
+     * Indexes what other writers appended since the last look: new segment files (from their
+     * persisted index when they have a good one) and new bytes of known ones. At open (`atOpen`) the
+     * torn tails of writers that no longer run are cut, and their segments that had no usable index
+     * are sealed (the index written from the scan just done).
      */
     private async refresh(atOpen = false): Promise<void> {
         const names = (await readdir(this.segmentsDirectory)).filter((n) => n.endsWith('.seg')).sort();
         for (const name of names) {
             let segment = this.segmentByName.get(name);
+            let rejected: string | undefined;
             if (segment === undefined) {
                 const fd = fs.openSync(join(this.segmentsDirectory, name), 'r');
-                segment = { name, writer: name.slice(0, name.lastIndexOf('-')), fd, scanned: 0 };
+                segment = { name, writer: name.slice(0, name.lastIndexOf('-')), fd, scanned: 0, indexed: false };
                 this.addSegment(segment);
+                rejected = this.loadIndex(segment, fs.fstatSync(fd).size);
+                if (rejected === undefined) this.lastRecovery.indexes.loaded++;
             }
             if (segment === this.writer?.segment) continue;
-            const size = fs.fstatSync(segment.fd).size;
-            if (size <= segment.scanned) continue;
-            const buf = Buffer.allocUnsafe(size - segment.scanned);
-            const read = fs.readSync(segment.fd, buf, 0, buf.length, segment.scanned);
-            const regionEnd = segment.scanned + read;
-            const scan = scanSegment(buf.subarray(0, read), segment.scanned);
-            const number = this.segments.indexOf(segment);
-            for (const entry of scan.entries) this.apply(number, entry);
-            for (const range of scan.damaged) this.lastRecovery.damaged.push({ segment: name, ...range });
-            segment.scanned = scan.end;
-            if (atOpen && scan.end < regionEnd && !(await this.writerIsLive(segment.writer))) {
+            const from = segment.scanned;
+            const scanned = this.scanFrom(segment, fs.fstatSync(segment.fd).size);
+            if (!atOpen) continue;
+            const gone =
+                (rejected !== undefined || scanned !== undefined) && !(await this.writerIsLive(segment.writer));
+            if (rejected !== undefined && (rejected !== 'missing' || gone))
+                this.lastRecovery.indexes.rejected.push({ segment: name, reason: rejected });
+            if (scanned === undefined || !gone) continue;
+            if (scanned.torn) {
                 // A torn tail of a writer that is gone: nothing acknowledged lies there (its fdatasync
                 // never returned), so cut it, as the batcher journal does.
-                const cutBytes = size - scan.end;
+                const cutBytes = scanned.size - scanned.scan.end;
                 const handle = await open(join(this.segmentsDirectory, name), 'r+');
                 try {
-                    await handle.truncate(scan.end);
+                    await handle.truncate(scanned.scan.end);
                     await handle.datasync();
                 } finally {
                     await handle.close();
                 }
-                this.lastRecovery.cut.push({ segment: name, offset: scan.end, bytes: cutBytes });
+                this.lastRecovery.cut.push({ segment: name, offset: scanned.scan.end, bytes: cutBytes });
             }
+            // No one appends to a gone writer's files again: seal the segment, so the next open reads
+            // its index. In the background (close and gc wait for it), and best effort: without the
+            // index the next open scans, as this one did.
+            const sealing = from === 0 ? this.writeIndex(segment, scanned.scan) : this.seal(segment);
+            this.sealing.push(sealing.catch(() => undefined));
         }
         if (atOpen) {
             // Owner files of writers that are gone.
@@ -281,35 +325,155 @@ export class EmbeddedObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * Applies the persisted index of a segment not yet looked at; returns why it was not used
+     * ('missing', or the check that failed), or undefined when its entries were applied.
+     */
+    private loadIndex(segment: Segment, size: number): string | undefined {
+        let buf: Buffer;
+        try {
+            buf = fs.readFileSync(join(this.segmentsDirectory, indexNameOf(segment.name)));
+        } catch (err) {
+            // A shortcut that cannot be read is no reason to refuse the store: scan instead.
+            return errnoCode(err) === 'ENOENT' ? 'missing' : `unreadable (${errnoCode(err) ?? String(err)})`;
+        }
+        let loaded;
+        try {
+            loaded = loadSegmentIndex(buf, segment.name, segment.fd, size);
+        } catch (err) {
+            if (err instanceof SegmentIndexRejected) return err.message;
+            throw err;
+        }
+        this.applyRecords(segment, buf, loaded.recordsAt, loaded.entries);
+        for (const range of loaded.damaged) this.lastRecovery.damaged.push({ segment: segment.name, ...range });
+        segment.scanned = loaded.covered;
+        segment.indexed = true;
+        return undefined;
+    }
+
+    /**
+     * Scans and applies the bytes of `segment` from what is indexed up to `size`; undefined when
+     * there were none. `torn` when the region ends in a torn tail (the scan stopped short).
+     */
+    private scanFrom(segment: Segment, size: number): { scan: ScanResult; size: number; torn: boolean } | undefined {
+        if (size <= segment.scanned) return undefined;
+        const buf = Buffer.allocUnsafe(size - segment.scanned);
+        const read = fs.readSync(segment.fd, buf, 0, buf.length, segment.scanned);
+        const regionEnd = segment.scanned + read;
+        const scan = scanSegment(buf.subarray(0, read), segment.scanned);
+        this.applyRecords(segment, scan.records, 0, scan.count);
+        for (const range of scan.damaged) this.lastRecovery.damaged.push({ segment: segment.name, ...range });
+        segment.scanned = scan.end;
+        return { scan, size, torn: scan.end < regionEnd };
+    }
+
+    /** Writes the index of `segment` from a scan of the whole file (base 0). */
+    private async writeIndex(segment: Segment, scan: ScanResult): Promise<void> {
+        const target = join(this.segmentsDirectory, indexNameOf(segment.name));
+        await writeFileDurable(this.tmpDirectory, target, encodeSegmentIndex(segment.name, scan));
+        this.lastRecovery.indexes.written++;
+    }
+
+    /**
+     * Seals a segment no one appends to any more: scans the whole file again (what is on disk, not
+     * what this process meant to write, so damage found now is reported at every open) and writes
+     * its index.
+     */
+    private async seal(segment: Segment): Promise<void> {
+        const size = fs.fstatSync(segment.fd).size;
+        const buf = Buffer.allocUnsafe(size);
+        let read = 0;
+        while (read < size) {
+            const n = await readAt(segment.fd, buf.subarray(read), read);
+            if (n === 0) break;
+            read += n;
+        }
+        await this.writeIndex(segment, scanSegment(buf.subarray(0, read), 0));
+    }
+
+    /**
+     * Rebuilds the in-memory index from the files, without the index of `distrusted` (removed: it
+     * disagreed with its segment). Synchronous, so no group commit applies entries halfway through.
+     */
+    private rebuildIndex(distrusted: Segment, reason: string): void {
+        try {
+            fs.unlinkSync(join(this.segmentsDirectory, indexNameOf(distrusted.name)));
+        } catch {
+            // already gone; the file is ignored below in any case
+        }
+        this.lastRecovery.indexes.rejected.push({ segment: distrusted.name, reason });
+        this.resetIndex();
+        const damaged = this.lastRecovery.damaged;
+        this.lastRecovery.damaged = [];
+        for (const segment of this.segments) {
+            segment.scanned = 0;
+            segment.indexed = false;
+            if (segment !== distrusted) this.loadIndex(segment, fs.fstatSync(segment.fd).size);
+            const size = segment === this.writer?.segment ? this.writer.size : fs.fstatSync(segment.fd).size;
+            this.scanFrom(segment, size);
+        }
+        // The ranges found again are those already reported.
+        this.lastRecovery.damaged = damaged;
+        // The segment's writer, if gone, gets its index back at the next open ('missing').
+    }
+
     private addSegment(segment: Segment): void {
         if (this.segments.length >= 2 ** 25) throw new StorageUnavailableError('too many segment files');
         this.segments.push(segment);
         this.segmentByName.set(segment.name, segment);
     }
 
-    /** Applies one entry to the index. */
-    private apply(segmentNumber: number, entry: ScannedEntry): void {
-        const k = key(entry.digest);
-        const existing = this.index.get(k);
+    /** Applies `count` index records (segment.ts) from `records[at..]`, entries of `segment`. */
+    private applyRecords(segment: Segment, records: Buffer, at: number, count: number): void {
+        const number = this.segments.indexOf(segment);
+        this.index.reserve(this.index.size + count);
+        for (let i = 0, r = at; i < count; i++, r += INDEX_RECORD_BYTES) {
+            this.apply(
+                number,
+                records[r] as EntryType,
+                records.readUInt32BE(r + 1),
+                records.readUInt32BE(r + 5),
+                records,
+                r + 9,
+            );
+        }
+    }
+
+    /** Applies one entry (its digest at `digest[at..at+32)`) to the index. */
+    private apply(
+        segmentNumber: number,
+        type: EntryType,
+        offset: number,
+        length: number,
+        digest: Uint8Array,
+        at: number,
+    ): void {
+        const entry = this.index.find(digest, at);
+        const existing = entry === -1 ? undefined : this.index.valueAt(entry);
         const wasPinned = existing !== undefined && existing % 2 === 1;
-        if (entry.type === EntryType.object || entry.type === EntryType.pinnedObject) {
-            const pinned = wasPinned || entry.type === EntryType.pinnedObject || this.orphanPins.delete(k);
+        if (type === EntryType.object || type === EntryType.pinnedObject) {
+            const pinned =
+                wasPinned ||
+                type === EntryType.pinnedObject ||
+                (this.orphanPins.size > 0 && this.orphanPins.delete(key(digest, at)));
             if (existing === undefined) {
                 this.counts.objects++;
-                this.counts.bytes += entry.length;
+                this.counts.bytes += length;
             }
             if (pinned && !wasPinned) this.counts.pinned++;
-            this.index.set(k, (segmentNumber * OFFSET_SPAN + entry.offset) * 2 + (pinned ? 1 : 0));
-        } else if (entry.type === EntryType.pin) {
-            if (existing === undefined) this.orphanPins.add(k);
+            const value = (segmentNumber * OFFSET_SPAN + offset) * 2 + (pinned ? 1 : 0);
+            if (entry === -1) this.index.set(digest, at, value);
+            else this.index.setValueAt(entry, value);
+        } else if (type === EntryType.pin) {
+            if (existing === undefined) this.orphanPins.add(key(digest, at));
             else if (!wasPinned) {
-                this.index.set(k, existing + 1);
+                this.index.setValueAt(entry, existing + 1);
                 this.counts.pinned++;
             }
         } else {
-            this.orphanPins.delete(k);
+            if (this.orphanPins.size > 0) this.orphanPins.delete(key(digest, at));
             if (existing !== undefined && wasPinned) {
-                this.index.set(k, existing - 1);
+                this.index.setValueAt(entry, existing - 1);
                 this.counts.pinned--;
             }
         }
@@ -336,10 +500,13 @@ export class EmbeddedObjectStore implements ObjectStore {
      * holds the entry the index recorded (damaged header) — the bytes are checked against the CID by
      * the caller in every other case.
      */
+    private segmentOf(value: number): Segment {
+        return this.segments[Math.floor(Math.floor(value / 2) / OFFSET_SPAN)] as Segment;
+    }
+
     private readEntry(cid: string, digest: Uint8Array, value: number): Uint8Array {
-        const location = Math.floor(value / 2);
-        const segment = this.segments[Math.floor(location / OFFSET_SPAN)] as Segment;
-        const offset = location % OFFSET_SPAN;
+        const segment = this.segmentOf(value);
+        const offset = Math.floor(value / 2) % OFFSET_SPAN;
         let buf = Buffer.allocUnsafe(READ_AHEAD);
         let n = fs.readSync(segment.fd, buf, 0, buf.length, offset);
         const header = entryHeader(buf.subarray(0, n));
@@ -361,11 +528,10 @@ export class EmbeddedObjectStore implements ObjectStore {
 
     /** The index value of `digest`, looking at other writers' new entries on a miss. */
     private async lookup(digest: Uint8Array): Promise<number | undefined> {
-        const k = key(digest);
-        const value = this.index.get(k);
+        const value = this.index.get(digest);
         if (value !== undefined) return value;
         await this.refresh();
-        return this.index.get(k);
+        return this.index.get(digest);
     }
 
     async put(bytes: Uint8Array, options?: PutOptions): Promise<string> {
@@ -390,7 +556,7 @@ export class EmbeddedObjectStore implements ObjectStore {
             for (const [cid, bytes] of unique) {
                 const digest = this.digestOf(cid);
                 // No refresh on a miss: a copy another writer stored meanwhile only makes a duplicate.
-                const value = this.index.get(key(digest));
+                const value = this.index.get(digest);
                 if (value !== undefined && this.holdsIntact(cid, digest, value)) {
                     if (pin && value % 2 === 0) writes.push({ type: EntryType.pin, digest });
                     continue;
@@ -473,7 +639,7 @@ export class EmbeddedObjectStore implements ObjectStore {
                 let offset = base;
                 for (const pending of group) {
                     for (const e of pending.entries) {
-                        this.apply(number, { type: e.type, offset: offset + e.at, length: e.length, digest: e.digest });
+                        this.apply(number, e.type, offset + e.at, e.length, e.digest, 0);
                     }
                     offset += pending.buf.length;
                 }
@@ -497,11 +663,15 @@ export class EmbeddedObjectStore implements ObjectStore {
         if (this.writer.size >= SEGMENT_BYTES) {
             const name = `${this.writer.id}-${String(this.writer.next).padStart(6, '0')}.seg`;
             const fd = fs.openSync(join(this.segmentsDirectory, name), 'wx+', 0o644);
-            const segment: Segment = { name, writer: this.writer.id, fd, scanned: 0 };
+            const segment: Segment = { name, writer: this.writer.id, fd, scanned: 0, indexed: false };
             this.addSegment(segment);
             // The new file's name must survive a crash before anything in it is acknowledged.
             await fsyncDirectory(this.segmentsDirectory);
+            const sealed = this.writer.segment as Segment | undefined;
             this.writer = { ...this.writer, segment, size: 0, next: this.writer.next + 1 };
+            // The old file is never appended to again: seal it in the background (best effort; without
+            // its index the next open scans it).
+            if (sealed !== undefined) this.sealing.push(this.seal(sealed).catch(() => undefined));
         }
         return this.writer;
     }
@@ -516,11 +686,22 @@ export class EmbeddedObjectStore implements ObjectStore {
         options?.signal?.throwIfAborted();
         let bytes: Uint8Array;
         try {
-            const value = await this.lookup(digest);
+            let value = await this.lookup(digest);
             if (value === undefined) throw new NotFoundError(cid);
             // A synchronous positional read on purpose: one pread from the page cache takes
             // microseconds, less than a thread-pool round trip, whose latency dominates under load.
-            bytes = this.readEntry(cid, digest, value);
+            try {
+                bytes = this.readEntry(cid, digest, value);
+            } catch (err) {
+                const segment = this.segmentOf(value);
+                if (!(err instanceof IntegrityError) || !segment.indexed) throw err;
+                // The entry header names another object: the segment's index disagrees with it (a spot
+                // check at open passed). Drop that index, rebuild from the files, and look again.
+                this.rebuildIndex(segment, `entry of ${cid} disagrees with the segment`);
+                value = this.index.get(digest);
+                if (value === undefined) throw new NotFoundError(cid);
+                bytes = this.readEntry(cid, digest, value);
+            }
         } catch (err) {
             throw this.wrap('get', err);
         }
@@ -564,7 +745,7 @@ export class EmbeddedObjectStore implements ObjectStore {
         const digest = this.digestOf(cid);
         try {
             await this.refresh();
-            const value = this.index.get(key(digest));
+            const value = this.index.get(digest);
             if (value !== undefined && value % 2 === 1) await this.append([{ type: EntryType.unpin, digest }]);
         } catch (err) {
             throw this.wrap('unpin', err);
@@ -579,30 +760,33 @@ export class EmbeddedObjectStore implements ObjectStore {
         const digest = this.digestOf(cid);
         try {
             await this.refresh();
-            const value = this.index.get(key(digest));
+            const value = this.index.get(digest);
             return value !== undefined && value % 2 === 1;
         } catch (err) {
             throw this.wrap('isPinned', err);
         }
     }
 
-    private cidOf(k: string): string {
-        return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, Buffer.from(k, 'latin1'))).toString();
+    private cidOf(digests: Uint8Array, entry: number): string {
+        return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, digests.slice(entry * 32, entry * 32 + 32))).toString();
     }
 
     /** Every object's content address (index order: first stored first). */
     async *objects(): AsyncGenerator<string> {
         this.checkOpen();
         await this.refresh();
-        for (const k of [...this.index.keys()]) yield this.cidOf(k);
+        const { digests, values } = this.index.snapshot();
+        for (let entry = 0; entry < values.length; entry++) yield this.cidOf(digests, entry);
     }
 
     /** Every pinned object's content address. */
     async *pinned(): AsyncGenerator<string> {
         this.checkOpen();
         await this.refresh();
-        const pinned = [...this.index.entries()].filter(([, v]) => v % 2 === 1).map(([k]) => k);
-        for (const k of pinned) yield this.cidOf(k);
+        const { digests, values } = this.index.snapshot();
+        for (let entry = 0; entry < values.length; entry++) {
+            if ((values[entry] as number) % 2 === 1) yield this.cidOf(digests, entry);
+        }
     }
 
     /**
@@ -621,25 +805,34 @@ export class EmbeddedObjectStore implements ObjectStore {
                 if (id !== this.writer?.id && (await this.writerIsLive(id)))
                     throw new StorageUnavailableError(`gc needs the store to itself; writer ${id} is running`);
             }
-            const snapshot = [...this.index.entries()];
-            const removed = snapshot.filter(([, value]) => value % 2 === 0).length;
+            const { digests, values } = this.index.snapshot();
+            const kept: number[] = [];
+            for (let entry = 0; entry < values.length; entry++)
+                if ((values[entry] as number) % 2 === 1) kept.push(entry);
+            const removed = values.length - kept.length;
             if (removed === 0) return 0;
             // The copies go to a new writer's files, which are not among those about to be deleted.
             await this.retireWriter();
             const old = [...this.segments];
-            const kept = snapshot.filter(([, value]) => value % 2 === 1);
             for (let i = 0; i < kept.length; i += 1000) {
                 await this.appendObjects(
-                    kept.slice(i, i + 1000).map(([k, value]) => {
-                        const cid = this.cidOf(k);
-                        const bytes = this.readEntry(cid, Buffer.from(k, 'latin1'), value);
+                    kept.slice(i, i + 1000).map((entry) => {
+                        const cid = this.cidOf(digests, entry);
+                        const digest = digests.subarray(entry * 32, entry * 32 + 32);
+                        const bytes = this.readEntry(cid, digest, values[entry] as number);
                         return { bytes: verifiedObject(cid, bytes, 'embedded store'), pinned: true };
                     }),
                 );
             }
             await this.retireWriter();
             await this.closeFiles();
-            for (const segment of old) await unlink(join(this.segmentsDirectory, segment.name));
+            for (const segment of old) {
+                // The index first: a crash between the two leaves a segment without one (scanned).
+                await unlink(join(this.segmentsDirectory, indexNameOf(segment.name))).catch((err: unknown) => {
+                    if (errnoCode(err) !== 'ENOENT') throw err;
+                });
+                await unlink(join(this.segmentsDirectory, segment.name));
+            }
             await fsyncDirectory(this.segmentsDirectory);
             this.resetIndex();
             await this.refresh();
@@ -659,9 +852,18 @@ export class EmbeddedObjectStore implements ObjectStore {
         await this.flushing;
         if (this.writer !== undefined) {
             this.writer.segment.scanned = this.writer.size;
+            // Seal while the owner file still names this process, so no opener seals it at once.
+            this.sealing.push(this.seal(this.writer.segment).catch(() => undefined));
+            await this.sealed();
             await unlink(join(this.ownersDirectory, this.writer.id)).catch(() => undefined);
             this.writer = undefined;
         }
+        await this.sealed();
+    }
+
+    /** Waits for the segment indexes being written in the background. */
+    private async sealed(): Promise<void> {
+        while (this.sealing.length > 0) await Promise.all(this.sealing.splice(0));
     }
 
     async stats(): Promise<EmbeddedStoreStats> {

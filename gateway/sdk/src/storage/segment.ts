@@ -11,7 +11,7 @@
  * header with a flipped type or length detectable without hashing against the CID; the object bytes
  * are verified against the CID on every read in any case.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { MAX_OBJECT_BYTES } from './content.js';
 
 export const ENTRY_HEADER_BYTES = 40;
@@ -23,19 +23,18 @@ const MAGIC1 = 0x32;
 export const EntryType = { object: 1, pinnedObject: 2, pin: 3, unpin: 4 } as const;
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
-export interface ScannedEntry {
-    type: EntryType;
-    /** Offset of the entry (its header) in the file. */
-    offset: number;
-    /** Object bytes (0 for pin and unpin). */
-    length: number;
-    /** The object's sha2-256 digest (a view into the scanned buffer). */
-    digest: Uint8Array;
-}
+/**
+ * One index record per valid entry: type (1) | offset of the entry in the file (4) | object bytes
+ * (4; 0 for pin and unpin) | the object's sha2-256 digest (32). The same records make up a sealed
+ * segment's index file (segment-index.ts). Records in one buffer, not an object per entry: a scan
+ * of 10⁶ entries then leaves nothing behind for the GC to trace.
+ */
+export const INDEX_RECORD_BYTES = 1 + 4 + 4 + 32;
 
 export interface ScanResult {
-    /** Valid entries in file order. */
-    entries: ScannedEntry[];
+    /** Index records of the valid entries, in file order (`count` of them). */
+    records: Buffer;
+    count: number;
     /**
      * Where the valid data ends: the file length when the region ends with a complete entry, else the
      * offset of a torn tail (an incomplete or invalid entry with no valid entry after it).
@@ -45,8 +44,10 @@ export interface ScanResult {
     damaged: { from: number; to: number }[];
 }
 
-function check(header: Uint8Array, body: Uint8Array): Buffer {
-    return createHash('sha256').update(header).update(body).digest().subarray(0, ENTRY_CHECK_BYTES);
+/** The check of an entry whose header and body are `headerAndBody` (contiguous, as in the file). */
+function check(headerAndBody: Uint8Array): Buffer {
+    // One-shot hash: no Hash object per entry (a scan at open hashes every entry).
+    return hash('sha256', headerAndBody, 'buffer').subarray(0, ENTRY_CHECK_BYTES);
 }
 
 /** Encodes one entry. */
@@ -59,12 +60,12 @@ export function encodeEntry(type: EntryType, digest: Uint8Array, body: Uint8Arra
     out.writeUInt32BE(body.length, 4);
     out.set(digest, 8);
     out.set(body, ENTRY_HEADER_BYTES);
-    out.set(check(out.subarray(0, ENTRY_HEADER_BYTES), body), ENTRY_HEADER_BYTES + body.length);
+    out.set(check(out.subarray(0, ENTRY_HEADER_BYTES + body.length)), ENTRY_HEADER_BYTES + body.length);
     return out;
 }
 
-/** The entry at `at` in `buf` if it is complete and valid, else undefined. */
-function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } | undefined {
+/** The entry at `at` in `buf` if it is complete and valid (its check holds), else undefined. */
+export function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } | undefined {
     if (buf.length - at < ENTRY_OVERHEAD) return undefined;
     if (buf[at] !== MAGIC0 || buf[at + 1] !== MAGIC1 || buf[at + 3] !== 0) return undefined;
     const type = buf[at + 2] as number;
@@ -73,8 +74,8 @@ function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } |
     if (length > MAX_OBJECT_BYTES || (type >= 3 && length !== 0)) return undefined;
     const end = at + ENTRY_OVERHEAD + length;
     if (end > buf.length) return undefined;
-    const expected = check(buf.subarray(at, at + ENTRY_HEADER_BYTES), buf.subarray(at + ENTRY_HEADER_BYTES, end - 4));
-    if (!expected.equals(buf.subarray(end - 4, end))) return undefined;
+    const expected = check(buf.subarray(at, end - ENTRY_CHECK_BYTES));
+    for (let i = 0; i < ENTRY_CHECK_BYTES; i++) if (expected[i] !== buf[end - ENTRY_CHECK_BYTES + i]) return undefined;
     return { type: type as EntryType, length };
 }
 
@@ -84,18 +85,29 @@ function entryAt(buf: Buffer, at: number): { type: EntryType; length: number } |
  * scan resynchronises on the next valid entry, so one damaged entry never hides the ones after it).
  */
 export function scanSegment(buf: Buffer, base: number): ScanResult {
-    const entries: ScannedEntry[] = [];
+    let records = Buffer.allocUnsafe(INDEX_RECORD_BYTES * Math.min(4096, Math.ceil(buf.length / ENTRY_OVERHEAD)));
+    let count = 0;
     const damaged: { from: number; to: number }[] = [];
+    const result = (end: number): ScanResult => ({
+        records: records.subarray(0, count * INDEX_RECORD_BYTES),
+        count,
+        end,
+        damaged,
+    });
     let at = 0;
     while (at < buf.length) {
         const entry = entryAt(buf, at);
         if (entry !== undefined) {
-            entries.push({
-                type: entry.type,
-                offset: base + at,
-                length: entry.length,
-                digest: buf.subarray(at + 8, at + ENTRY_HEADER_BYTES),
-            });
+            if ((count + 1) * INDEX_RECORD_BYTES > records.length) {
+                const grown = Buffer.allocUnsafe(records.length * 2);
+                records.copy(grown, 0, 0, count * INDEX_RECORD_BYTES);
+                records = grown;
+            }
+            const r = count++ * INDEX_RECORD_BYTES;
+            records[r] = entry.type;
+            records.writeUInt32BE(base + at, r + 1);
+            records.writeUInt32BE(entry.length, r + 5);
+            buf.copy(records, r + 9, at + 8, at + ENTRY_HEADER_BYTES);
             at += ENTRY_OVERHEAD + entry.length;
             continue;
         }
@@ -106,11 +118,11 @@ export function scanSegment(buf: Buffer, base: number): ScanResult {
                 break;
             }
         }
-        if (next === -1) return { entries, end: base + at, damaged };
+        if (next === -1) return result(base + at);
         damaged.push({ from: base + at, to: base + next });
         at = next;
     }
-    return { entries, end: base + at, damaged };
+    return result(base + at);
 }
 
 /** Reads the header fields of the entry at the start of `buf` (at least ENTRY_HEADER_BYTES long). */
