@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { runConsoleBench } from './console.js';
 import { runCryptoBench } from './crypto.js';
 import { runKxBench } from './kx.js';
+import { runKxFsBench } from './kx-fs.js';
 import { runLedgerBench } from './ledger.js';
 import { runLookupBench } from './lookup.js';
 import { plotBench, runPlots } from './plots.js';
@@ -25,6 +26,7 @@ const BENCHES: Readonly<Record<string, BenchRunner>> = {
     console: runConsoleBench,
     crypto: runCryptoBench,
     kx: runKxBench,
+    'kx-fs': runKxFsBench,
     ledger: runLedgerBench,
     lookup: runLookupBench,
     plots: runPlots,

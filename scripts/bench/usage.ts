@@ -22,6 +22,9 @@ export const BENCH_USAGE: Readonly<Record<string, string>> = {
         'npm run bench -- kx [--trials N] [--budget-s S] [--batch-timeouts 0.5,1,2] [--concurrency 1,5,10,25,50]\n' +
         '    [--saturation-s S] [--saturation-devices N] [--layout single|devices|processes]\n' +
         '    [--service-concurrency N] [--chaincode-threads] [--no-crypto] [--profile DIR] [--out DIR]',
+    'kx-fs':
+        'npm run bench -- kx-fs [--baseline COMMIT] [--pairs N] [--trials N] [--batch-timeout S] [--cpu-saturation-s S]\n' +
+        '    [--work DIR] [--quick] [--out DIR]   (builds COMMIT once under .data/bench/kx-fs/)',
     ledger: 'npm run bench -- ledger [--quick] [--out DIR] [--batch-timeout MS[,MS]] [--clients N[,N]]',
     lookup:
         'npm run bench -- lookup [--sizes 1000,10000,100000,1000000] [--samples N] [--warmup N]\n' +

@@ -45,6 +45,8 @@ void describe('bench dispatcher and crypto bench (smoke run, no timing assertion
             [['ledger', '--clients', '0'], /ledger bench: --clients takes a comma-separated list/],
             [['lookup', '--sizes', '10,x'], /lookup bench: --sizes: not a positive integer: x/],
             [['storage', 'extra'], /storage bench: unknown argument "extra"/],
+            [['kx-fs', '--pairs', '0'], /kx-fs bench: --pairs takes a positive integer, not 0/],
+            [['kx-fs', '--baseline', 'HEAD~1'], /kx-fs bench: --baseline is a commit hash/],
         ];
         for (const [args, message] of bad) {
             const run = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000 });

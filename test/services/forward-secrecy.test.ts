@@ -32,86 +32,13 @@ import {
     toHex,
     decodeRecordedFrame,
 } from '@m2m-fabric/protocol';
-import {
-    decodeEnvelope,
-    decodeTagged,
-    encodeEnvelope,
-    encodeTagged,
-    EnvelopeKind,
-    MqttConnection,
-    ServiceError,
-    TopicLayout,
-    type Envelope,
-} from '@m2m-fabric/common';
+import { decodeTagged, encodeTagged, EnvelopeKind, ServiceError, type Envelope } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
 import { DeviceAgent } from '@m2m-fabric/device';
-import { EmbeddedBroker, loadOrCreateServiceKey } from '@m2m-fabric/services';
+import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { startTestBed, type TestBed } from './helpers/setup.js';
 import { waitFor } from './helpers/process.js';
-
-const layout = new TopicLayout();
-
-interface Recorded {
-    direction: 'up' | 'down';
-    env: Envelope;
-}
-
-/**
- * A broker the device talks to, relaying each of its client's topics to the real fog broker (one
- * upstream connection per device client id) and back. `tamper` may replace a reply to the device.
- */
-async function startRelay(
-    bed: TestBed,
-    tamper: (reply: Envelope, request: Envelope | undefined) => Envelope | undefined,
-): Promise<{ url: string; log: Recorded[]; close(): Promise<void> }> {
-    const broker = await EmbeddedBroker.start({
-        layout,
-        port: 0,
-        auth: {
-            allowAnonymous: true,
-            verifyService: (username, _password, clientId) =>
-                Promise.resolve(username === 'relay' ? { kind: 'fog', fogId: 'fog-1', clientId } : undefined),
-        },
-    });
-    const log: Recorded[] = [];
-    const requests = new Map<string, Envelope>();
-    const upstream = new Map<string, Promise<MqttConnection>>();
-    const down = await MqttConnection.connect(broker.url, { clientId: 'relay-down', username: 'relay', password: 'x' });
-    const upFor = (clientId: string): Promise<MqttConnection> => {
-        let c = upstream.get(clientId);
-        if (c === undefined) {
-            c = (async () => {
-                const conn = await MqttConnection.connect(bed.net.fogs[0]!.deviceBrokerUrl, { clientId });
-                await conn.subscribe(layout.fogReply('fog-1', clientId), (_topic, payload) => {
-                    const env = decodeEnvelope(new Uint8Array(payload));
-                    log.push({ direction: 'down', env });
-                    const out = tamper(env, requests.get(toHex(env.correlationId))) ?? env;
-                    void down.publish(layout.fogReply('fog-1', clientId), encodeEnvelope(out));
-                });
-                return conn;
-            })();
-            upstream.set(clientId, c);
-        }
-        return c;
-    };
-    await down.subscribe(layout.fogRequestFilter('fog-1'), (topic, payload) => {
-        const clientId = topic.split('/').at(-1)!;
-        const bytes = new Uint8Array(payload);
-        const env = decodeEnvelope(bytes);
-        log.push({ direction: 'up', env });
-        requests.set(toHex(env.correlationId), env);
-        void upFor(clientId).then((c) => c.publish(layout.fogRequest('fog-1', clientId), bytes));
-    });
-    return {
-        url: broker.url,
-        log,
-        async close() {
-            await down.close();
-            for (const c of upstream.values()) await (await c).close();
-            await broker.close();
-        },
-    };
-}
+import { startRelay } from './helpers/relay.js';
 
 async function relayedAgent(bed: TestBed, id: string, url: string): Promise<DeviceAgent> {
     return DeviceAgent.open({ statePath: bed.statePath(id), brokerUrl: url, sessionTimeoutMs: 15_000 });

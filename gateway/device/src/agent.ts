@@ -123,6 +123,8 @@ export class DeviceAgent {
     /** The session's d_i as a record signer (communication records of the frames sent). */
     private recordSigner: RecordSigner | undefined;
     private pending: PendingHandshake | undefined;
+    /** The Confirm acceptance in progress (acceptConfirm): a second copy waits for it. */
+    private accepting: Promise<void> | undefined;
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
     private writes: Promise<void> = Promise.resolve();
@@ -518,7 +520,7 @@ export class DeviceAgent {
             if (!equalBytes(tag, routeId))
                 throw new ServiceError(ErrorCode.MalformedInput, 'confirmation for another session');
             faultPoint('Confirm');
-            await this.acceptConfirm(confirm);
+            await this.acceptConfirm(confirm, routeId);
         } catch (err) {
             const code = errorCodeOf(err);
             // Refused (a downgrade, a replayed or forged Confirm, a CSP error): the counter, x_D and
@@ -541,6 +543,30 @@ export class DeviceAgent {
     }
 
     /**
+     * The Confirm of the handshake on `routeId`, however it came: the answer to M3, the answer to a
+     * poll (resume), or a push. One handshake's Confirm can arrive twice — under load the fog
+     * re-sends an unanswered M4 and pushes the CSP's second answer (fog csp-result.ts), possibly
+     * before its answer to M3 — so acceptances run one at a time, and a copy that finds the session
+     * already established by an earlier one is done: it is a message that did arrive, not a refusal
+     * (before this, it failed the established session with `unknownSession`, and before forward
+     * secrecy with `replayDetected`).
+     *
+     * @throws as {@link acceptPendingConfirm}.
+     */
+    private async acceptConfirm(confirm: Uint8Array, routeId: Uint8Array): Promise<void> {
+        while (this.accepting !== undefined) await this.accepting.catch(() => undefined);
+        const s = this.state.session;
+        if (s?.established === true && s.routeId === toHex(routeId)) return;
+        const run = this.acceptPendingConfirm(confirm);
+        this.accepting = run;
+        try {
+            await run;
+        } finally {
+            if (this.accepting === run) this.accepting = undefined;
+        }
+    }
+
+    /**
      * The forward-secret Confirm (E_C ‖ Confirm frame under K_i) of the pending handshake: K_i is
      * derived (x_D erased), the frame must open under it, and only then is the session written:
      * ONE atomic write stores K_i and the channel state and removes x_D, symKey_i and the pending
@@ -550,7 +576,7 @@ export class DeviceAgent {
      *   the state file is not touched); ProtocolError `decryptionFailed` for a Confirm of another
      *   session or key; ServiceError `unknownSession` when no handshake is pending.
      */
-    private async acceptConfirm(confirm: Uint8Array): Promise<void> {
+    private async acceptPendingConfirm(confirm: Uint8Array): Promise<void> {
         const p = this.pending;
         if (p === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session handshake pending');
         const { channel, trafficKey } = await acceptFsConfirm(
@@ -611,7 +637,7 @@ export class DeviceAgent {
                 const reply = await rpc.request(EnvelopeKind.Frame, encodeTagged(routeId, new Uint8Array()), 5_000);
                 if (confirmedMeanwhile()) return;
                 const { payload } = decodeTagged(reply.body);
-                await this.acceptConfirm(payload);
+                await this.acceptConfirm(payload, routeId);
                 return;
             } catch (err) {
                 if (confirmedMeanwhile()) return;
@@ -724,7 +750,7 @@ export class DeviceAgent {
             try {
                 const { tag, payload } = decodeTagged(env.body);
                 if (equalBytes(tag, pending.routeId)) {
-                    await this.acceptConfirm(payload);
+                    await this.acceptConfirm(payload, pending.routeId);
                     return;
                 }
             } catch {
