@@ -6,7 +6,7 @@
  */
 import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's load-time logging
 import { join } from 'node:path';
-import { CSP_WRITER, getSuite, type Suite } from '@m2m-fabric/protocol';
+import { CSP_WRITER, fogWriter, getSuite, type Suite } from '@m2m-fabric/protocol';
 import { EmbeddedLedger, type ChaincodeExecution } from '@m2m-fabric/embedded-ledger';
 import { decodeBlock, summariseBlock } from '@m2m-fabric/embedded-ledger';
 import type { LedgerConnection } from '@m2m-fabric/sdk';
@@ -74,7 +74,9 @@ export interface EmbeddedNetworkOptions {
     extraOrganisations?: readonly string[];
     /**
      * Communication records (docs/records.md): the CSP journals a record of every session-channel
-     * frame in a RecordBatcher under `<dataDir>/csp/records` and anchors its batches. Off unless set.
+     * frame in a RecordBatcher under `<dataDir>/csp/records` and anchors its batches; each fog
+     * journals a relay record of every record-query packet it relays in its own RecordBatcher
+     * (writer `fog:<id>`, under `<dataDir>/fogs/<id>/records`). Off unless set.
      */
     records?: { batchSize?: number; maxDelayMs?: number };
 }
@@ -112,6 +114,21 @@ export class EmbeddedNetwork {
     recordsAnchoredAtOpen: number | undefined;
     /** Batches the CSP anchored since start(), oldest first. */
     readonly anchoredBatches: AnchoredBatch[] = [];
+    /** Each fog's relay-record batcher (with `records`), by fog index, reopened with the fog. */
+    readonly fogRecordBatchers: (RecordBatcher | undefined)[] = [];
+    /** Each fog's anchored log size when start() first opened its batcher. */
+    readonly fogRecordsAnchoredAtOpen: number[] = [];
+    /** Batches the fogs anchored since start(), oldest first (writer `fog:<id>`). */
+    readonly fogAnchoredBatches: AnchoredBatch[] = [];
+    /** Each fog's ledger connection (with `records`), for anchoring and qscc block reads. */
+    readonly fogConnections: LedgerConnection[] = [];
+
+    /** Where fog i journals its relay records (with `records`). */
+    fogRecordJournalDir(index: number): string | undefined {
+        return this.options.records === undefined
+            ? undefined
+            : join(this.options.dataDir, 'fogs', this.fogId(index), 'records');
+    }
     /** The CSP's ledger connection, for qscc block reads (receipts). */
     cspConnection: LedgerConnection | undefined;
 
@@ -210,8 +227,23 @@ export class EmbeddedNetwork {
                 const mspId = FOG_MSPS[i % FOG_MSPS.length]!;
                 const key = await loadOrCreateServiceKey(join(dataDir, 'keys', `${fogId}.json`), this.suite);
                 const ledger = await this.client(mspId, `${fogId}-svc`, 'fog');
+                if (records !== undefined) this.fogConnections[i] = await this.connection(mspId, `${fogId}-svc`, 'fog');
                 let port = 0;
                 return async () => {
+                    const batcher =
+                        records === undefined
+                            ? undefined
+                            : await RecordBatcher.open({
+                                  dir: this.fogRecordJournalDir(i)!,
+                                  writer: { suite: this.suite, writer: fogWriter(fogId), secretKey: key.privateKey },
+                                  anchors: this.fogConnections[i]!.getContract(DEFAULT_CHAINCODE_NAME, 'anchors'),
+                                  store: wrap(fogId),
+                                  ...(records.batchSize !== undefined ? { batchSize: records.batchSize } : {}),
+                                  ...(records.maxDelayMs !== undefined ? { maxDelayMs: records.maxDelayMs } : {}),
+                                  onAnchored: (batch) => this.fogAnchoredBatches.push(batch),
+                              });
+                    this.fogRecordBatchers[i] = batcher;
+                    if (batcher !== undefined) this.fogRecordsAnchoredAtOpen[i] ??= batcher.anchoredSize;
                     const fog = new FogGateway({
                         fogId,
                         key,
@@ -221,6 +253,7 @@ export class EmbeddedNetwork {
                         cspBrokerUrl,
                         deviceBrokerPort: port,
                         logger: log.child(fogId),
+                        ...(batcher !== undefined ? { records: batcher } : {}),
                         ...(ext !== undefined
                             ? {
                                   deviceBrokerUrl: ext.url,
@@ -249,6 +282,7 @@ export class EmbeddedNetwork {
     /** Stops fog i (as a crash would: no draining) and starts it again with the same key and data. */
     async restartFog(i: number, pauseMs = 0): Promise<FogGateway> {
         await this.fogs[i]!.close();
+        await this.fogRecordBatchers[i]?.close();
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.fogs[i] = await this.fogFactories[i]!();
         return this.fogs[i];
@@ -285,6 +319,7 @@ export class EmbeddedNetwork {
 
     async close(): Promise<void> {
         await Promise.allSettled(this.fogs.map((f) => f.close()));
+        await Promise.allSettled(this.fogRecordBatchers.map((b) => b?.close()));
         await this.csp?.close().catch(() => undefined);
         await this.recordBatcher?.close().catch(() => undefined);
         for (const c of this.connections) c.close();
