@@ -15,6 +15,7 @@ import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { CspBackend, RecordBatcher } from '@m2m-fabric/services';
 import type { AnchoredBatch } from '@m2m-fabric/sdk';
+import { buildReceipt, encodeReceipt, fetchBlockByTxId } from '@m2m-fabric/sdk';
 import { FogGateway } from '@m2m-fabric/services';
 import { ManufacturerClient } from '@m2m-fabric/services';
 import { silentLogger, type Logger } from '@m2m-fabric/common';
@@ -295,6 +296,55 @@ export class EmbeddedNetwork {
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.csp = await this.cspFactory!();
         return this.csp;
+    }
+
+    /**
+     * Waits until every relay record the fogs journaled is anchored: what the fogs recorded and
+     * anchored since start() (records on; zeros otherwise).
+     * @throws {Error} when a fog's group commit or anchor failed for good
+     */
+    async drainFogRecords(): Promise<{ journaled: number; anchored: number; batches: number; allAnchored: boolean }> {
+        let journaled = 0;
+        let anchored = 0;
+        let allAnchored = true;
+        for (let i = 0; i < this.fogs.length; i++) {
+            const batcher = this.fogRecordBatchers[i];
+            if (batcher === undefined) continue;
+            await batcher.drain();
+            const counts = this.fogs[i]!.relayRecords?.counts;
+            journaled += (counts?.queries ?? 0) + (counts?.answers ?? 0);
+            anchored += batcher.anchoredSize - (this.fogRecordsAnchoredAtOpen[i] ?? 0);
+            allAnchored &&= batcher.anchoredSize === batcher.durableSize;
+        }
+        return { journaled, anchored, batches: this.fogAnchoredBatches.length, allAnchored };
+    }
+
+    /**
+     * The receipt of record `leafIndex` of fog i's log, in its anchored batch `batch` (one of
+     * {@link fogAnchoredBatches}): the record read back from the fog's journal, its inclusion path
+     * and the anchoring block fetched with qscc over the fog's connection.
+     * @throws {RangeError} when the batch does not cover the leaf or records are off
+     */
+    async fogReceipt(i: number, batch: AnchoredBatch, leafIndex: number): Promise<Uint8Array> {
+        const batcher = this.fogRecordBatchers[i];
+        const connection = this.fogConnections[i];
+        if (batcher === undefined || connection === undefined) throw new RangeError(`fog ${i} keeps no records`);
+        if (leafIndex >= batch.treeSize) throw new RangeError(`batch ${batch.sequence} ends before leaf ${leafIndex}`);
+        return encodeReceipt(
+            buildReceipt(
+                {
+                    record: await batcher.readRecord(leafIndex),
+                    writer: batch.writer,
+                    sequence: batch.sequence,
+                    leafIndex,
+                    treeSize: batch.treeSize,
+                    inclusionProof: batcher.tree.inclusionProof(leafIndex, batch.treeSize),
+                    root: batch.root,
+                    transactionId: batch.transactionId,
+                },
+                await fetchBlockByTxId(connection, batch.transactionId),
+            ),
+        );
     }
 
     /** Blocks, transactions and bytes on the ledger (read from the committed blocks). */

@@ -67,7 +67,10 @@ export class FogRelayRecords implements RelayRecorder {
 
     #party(end: RelayEnd): Party {
         if (end.kind === 'csp') return this.#csp;
-        return { role: PartyRole.Device, keyId: partyKeyId(this.#options.suite, decodePoint(this.#options.suite, fromHex(end.publicKey))) };
+        return {
+            role: PartyRole.Device,
+            keyId: partyKeyId(this.#options.suite, decodePoint(this.#options.suite, fromHex(end.publicKey))),
+        };
     }
 
     /**
@@ -108,4 +111,3 @@ export class FogRelayRecords implements RelayRecorder {
         else this.#answers++;
     }
 }
-
