@@ -24,9 +24,10 @@ import {
     fogWriter,
     replyType,
     toHex,
+    type Point,
 } from '@m2m-fabric/protocol';
 import { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
-import { listAnchors, openObjectStore } from '@m2m-fabric/sdk';
+import { listAnchors, openObjectStore, type LedgerConnection, type LedgerContract } from '@m2m-fabric/sdk';
 import { FogQueryHandler, FogRelayRecords, RecordBatcher } from '@m2m-fabric/services';
 
 import { randomScalar } from '../crypto/helpers.js';
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
         chaincodes: [{ name: 'm2m', contracts }],
         batch: { batchTimeoutMs: 20 },
     });
-    const enrol = async (mspId: string, name: string, role: string) => {
+    const enrol = async (mspId: string, name: string, role: string): Promise<LedgerConnection> => {
         const e = await ledger.loadOrEnrol(mspId, name, { attributes: { 'm2m.role': role } });
         return ledger.connect({ identity: e.identity, signer: e.signer });
     };
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
         const Qc = suite.Point.BASE.multiply(BigInt(keys.csp));
         const Qf = suite.Point.BASE.multiply(BigInt(keys.fog));
         const address = toHex(fogAddress(suite, RELAY_CHILD_FOG, Qc.multiply(BigInt(keys.fog))));
-        const registry = (c: typeof cspConnection) => c.getContract('m2m', 'registry');
+        const registry = (c: LedgerConnection): LedgerContract => c.getContract('m2m', 'registry');
         await registry(cspConnection).submit('registerCsp', { arguments: [suite.id, toHex(encodePoint(suite, Qc))] });
         await registry(fogConnection).submit('registerFog', {
             arguments: [RELAY_CHILD_FOG, toHex(encodePoint(suite, Qf)), address],
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
         await ledger.close();
         return;
     }
-    const point = (secret: string) => suite.Point.BASE.multiply(BigInt(secret));
+    const point = (secret: string): Point => suite.Point.BASE.multiply(BigInt(secret));
     const machines: Record<string, string> = { asker: keys.asker, target: keys.target };
     const handler = new FogQueryHandler({
         suite,

@@ -369,7 +369,7 @@ export class EmbeddedNetwork {
 
     async close(): Promise<void> {
         await Promise.allSettled(this.fogs.map((f) => f.close()));
-        await Promise.allSettled(this.fogRecordBatchers.map((b) => b?.close()));
+        await Promise.allSettled(this.fogRecordBatchers.map((b) => b?.close() ?? Promise.resolve()));
         await this.csp?.close().catch(() => undefined);
         await this.recordBatcher?.close().catch(() => undefined);
         for (const c of this.connections) c.close();
