@@ -7,6 +7,8 @@
  *
  * Transport-agnostic: `handle` takes the query packet's bytes and returns the reply's bytes (an
  * information packet or a failure packet); the endpoints deliver to the target's private area.
+ * With a RelayRecorder (records on), every delivery of the query packet and the answer handed back
+ * are recorded first; a record that is not durable stops the relay (recordNotJournaled).
  */
 import {
     EncryptionType,
