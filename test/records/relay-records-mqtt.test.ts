@@ -143,6 +143,9 @@ void describe('fog relay records over MQTT (a 9-step query through fog-1, record
         assert.equal(result.responder, 'target');
         assert.equal(result.records.length, 2);
 
+        const metrics = fog.metrics.render();
+        assert.match(metrics, /m2m_fog_relay_records\{kind="query"\} 1\b/);
+        assert.match(metrics, /m2m_fog_relay_records\{kind="answer"\} 1\b/);
         const relays = await bed.net.drainFogRecords();
         assert.equal(relays.journaled, 2);
         assert.equal(relays.anchored, 2);

@@ -180,6 +180,17 @@ export class FogGateway {
         this.refusedWarning = new ThrottledWarning(this.ctx.log);
         const depth = this.metrics.gauge('m2m_fog_outbox_depth', 'Activations not yet answered by the CSP');
         depth.onCollect(() => depth.set(this.outbox?.size ?? 0));
+        const relays = this.metrics.gauge(
+            'm2m_fog_relay_records',
+            'Relay records journaled (kind query/answer), and relays refused for want of one (kind failed)',
+        );
+        relays.onCollect(() => {
+            const counts = this.relayRecords?.counts;
+            if (counts === undefined) return;
+            relays.set(counts.queries, { kind: 'query' });
+            relays.set(counts.answers, { kind: 'answer' });
+            relays.set(counts.failed, { kind: 'failed' });
+        });
     }
 
     get outboxDepth(): number {
