@@ -24,7 +24,8 @@ import {
 
 import { startNetwork } from './network.js';
 import type { Party, TestNetwork } from './network.js';
-import { assertRejected, assertRejectedUnchanged, bootstrap, evaluate, submit } from './scenario.js';
+import { assertRejected, assertRejectedUnchanged, bootstrap, evaluate, registerFog, submit } from './scenario.js';
+import { cspFogAddress, newFog } from './actors.js';
 
 const suite = P256_SHA256;
 
@@ -204,6 +205,43 @@ void describe('anchors contract', () => {
         );
     });
 
+    void it("refuses a fog anchoring under another fog's writer id, even of its own organisation, and a fog's replayed batch", async () => {
+        // A second fog of FogAMSP: the organisation check passes, so the batch-head signature by
+        // the named fog's registered Q_f is what keeps fog-a from writing fog-a2's log.
+        const fogA2 = await newFog(net.csp, 'fog-a2', 'FogAMSP');
+        await registerFog(net.parties.fogA, fogA2);
+        await submit(net.parties.csp, 'registry', 'approveFog', { args: [fogA2.id, cspFogAddress(net.csp, fogA2)] });
+        const impostor = new WriterLog(fogWriter(fogA2.id), net.fogA.d);
+        impostor.add(4);
+        await assertRejectedUnchanged(
+            net,
+            () => submit(net.parties.fogA, 'anchors', 'anchorBatch', { args: impostor.args() }),
+            ErrorCode.FailedSignatureVerification,
+        );
+        await assertRejectedUnchanged(
+            net,
+            () => submit(net.parties.fogB, 'anchors', 'anchorBatch', { args: impostor.args({ secret: fogA2.d }) }),
+            ErrorCode.UnauthorisedMsp,
+        );
+        // The fog's own batch is accepted once; the same batch again is a replay.
+        const own = new WriterLog(fogWriter(fogA2.id), fogA2.d);
+        own.add(4);
+        const replay = own.args();
+        await submit(net.parties.fogA, 'anchors', 'anchorBatch', { args: replay });
+        own.anchored();
+        await assertRejectedUnchanged(
+            net,
+            () => submit(net.parties.fogA, 'anchors', 'anchorBatch', { args: replay }),
+            ErrorCode.DuplicateBatch,
+        );
+        own.add(1);
+        await assertRejectedUnchanged(
+            net,
+            () => submit(net.parties.fogA, 'anchors', 'anchorBatch', { args: own.args({ sequence: 1 }) }),
+            ErrorCode.DuplicateBatch,
+        );
+    });
+
     void it('rejects malformed arguments', async () => {
         const good = csp.args();
         const cases: [number, string][] = [
@@ -277,6 +315,7 @@ void describe('anchors contract', () => {
             [
                 [CSP_WRITER, 6],
                 [fog.writer, 1],
+                [fogWriter('fog-a2'), 1],
             ],
         );
         await assertRejected(

@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TopicLayout } from '@m2m-fabric/common';
 import { MosquittoBroker, freePort, mosquittoSkipReason } from './helpers/mosquitto.js';
@@ -65,10 +66,13 @@ void test(
                 passwords['fog-1'],
                 '--metrics.port',
                 String(metricsPort),
+                // Relay records on: the fog opens its batcher and reads its writer head over Fabric Gateway.
+                '--records.enabled',
             ],
             fogEnv,
         );
         await fog.waitFor(/fog gateway running/, 60_000); // registers, then waits for the CSP's approval
+        assert.ok(existsSync(join(dir, 'fog', 'records', 'journal.log')), "the fog's relay-record journal");
 
         const ok = async (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> => {
             const r = await runCli(args, 60_000, env);

@@ -21,4 +21,9 @@ void test('the spinning scenario runs its queries over MQTT and traces combed ya
     assert.equal(summary.traced, 20);
     assert.equal(summary.tracedBales.length, 8);
     assert.deepEqual(summary.recalled, ['combed-yarn-1', 'combed-yarn-2', 'combed-yarn-3', 'combed-yarn-4']);
+    // fog-1 recorded each query packet and answer it relayed (at least two per query), all anchored.
+    const relays = summary.relayRecords;
+    assert.ok(relays.journaled >= 2 * summary.queries, JSON.stringify(relays));
+    assert.equal(relays.anchored, relays.journaled);
+    assert.ok(relays.batches >= 1 && relays.allAnchored && relays.receiptVerified, JSON.stringify(relays));
 });

@@ -46,6 +46,8 @@ export const ErrorCode = {
     JournalCorrupt: 'journalCorrupt',
     /** A record that does not describe the frame it came with, or a frame that came without its record. */
     RecordMismatch: 'recordMismatch',
+    /** A fog could not journal its record of a packet it was to relay: the packet is not relayed (retry later). */
+    RecordNotJournaled: 'recordNotJournaled',
     /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
     ForwardSecrecyRequired: 'forwardSecrecyRequired',
     /** The certificate (or every unused certificate of its device) was revoked. */

@@ -20,6 +20,7 @@ export * from './session.js';
 export * from './merkle.js';
 export * from './record.js';
 export * from './frame-record.js';
+export * from './relay-record.js';
 export * from './envelope.js';
 export * from './anchor.js';
 export * from './checkpoint.js';

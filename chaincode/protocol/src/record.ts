@@ -52,6 +52,10 @@ export const EncryptionType = {
     SessionChannel: 1,
     /** Stored envelope: AES-256-GCM under a fresh data key wrapped per reader with HPKE (envelope.ts). */
     Envelope: 2,
+    /** A relayed packet in clear: a record query packet (signed by its sender) or a target's failure packet. */
+    Cleartext: 3,
+    /** A relayed packet HPKE-sealed to its receiver's static key: a record query's information packet. */
+    Hpke: 4,
 } as const;
 export type EncryptionType = (typeof EncryptionType)[keyof typeof EncryptionType];
 
@@ -291,12 +295,14 @@ export class RecordSigner {
     }
 
     /**
-     * Signs a record body; the body's sender must be this key (RangeError otherwise).
+     * Signs a record body; the body's sender must be this key (RangeError otherwise), except in a
+     * relay record, which the relaying fog signs for a message between two other parties.
      * @throws {RangeError} when: record suite differs from the signer suite; the record names another sender
      */
     sign(body: RecordBody): CommunicationRecord {
         if (body.suite.id !== this.suite.id) throw new RangeError('record suite differs from the signer suite');
-        if (!equalBytes(body.sender.keyId, this.keyId)) throw new RangeError('the record names another sender');
+        if (body.type !== RecordType.Relay && !equalBytes(body.sender.keyId, this.keyId))
+            throw new RangeError('the record names another sender');
         const message = Buffer.concat([SIGNING_LABEL, encodeSigned(body, this.#compressed)]);
         const signature = new Uint8Array(
             createSign(HASH_NAME[this.suite.id]!).update(message).sign({ key: this.#key, dsaEncoding: 'ieee-p1363' }),
@@ -314,11 +320,16 @@ export class RecordSigner {
  * recordSenderMismatch) and the signature valid over the record's fields (else
  * recordSignatureInvalid). Binding the sender's keyId to a session or service on the ledger is
  * the caller's step (a device's keyId is the session record's H(Q_i)).
+ *
+ * A relay record (type relay) is the exception to the first rule: it is signed by the fog that
+ * relayed the message, and its sender and receiver are the message's two ends, so its signer is
+ * the relayer ({@link relayerKeyId}), never the sender; binding that key to the fog writer whose
+ * log holds the record is the caller's step (the fog signs only its own, relay-record.ts).
  * @throws VerificationError
  */
 export function verifyRecord(record: CommunicationRecord): void {
     const { suite } = record;
-    if (!equalBytes(partyKeyIdOf(suite, record.signerKey), record.sender.keyId)) {
+    if (record.type !== RecordType.Relay && !equalBytes(partyKeyIdOf(suite, record.signerKey), record.sender.keyId)) {
         throw new VerificationError(
             ErrorCode.RecordSenderMismatch,
             'the record is signed by a key other than its sender',
@@ -333,6 +344,11 @@ export function verifyRecord(record: CommunicationRecord): void {
         record.signature,
     );
     if (!ok) throw new VerificationError(ErrorCode.RecordSignatureInvalid, 'the record signature does not verify');
+}
+
+/** keyId of the key that signed a record: the sender's, or for a relay record the relaying fog's. */
+export function relayerKeyId(record: CommunicationRecord): Uint8Array {
+    return partyKeyIdOf(record.suite, record.signerKey);
 }
 
 /** Decodes and verifies encoded record bytes. @throws DecodeError, VerificationError */

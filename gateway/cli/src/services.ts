@@ -12,11 +12,11 @@
 import { join } from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { getSuite } from '@m2m-fabric/protocol';
+import { fogWriter, getSuite } from '@m2m-fabric/protocol';
 import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/common';
-import { ChaincodeClient, type EquipmentSpec } from '@m2m-fabric/sdk';
+import { ANCHORS_CONTRACT, ChaincodeClient, type EquipmentSpec } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
-import { CspBackend, type TelemetryRecord } from '@m2m-fabric/services';
+import { CspBackend, RecordBatcher, type TelemetryRecord } from '@m2m-fabric/services';
 import { spoolDirFor, spoolInstruction, type QueuedInstruction } from '@m2m-fabric/services';
 import { DurableMap } from '@m2m-fabric/services';
 import { FogGateway } from '@m2m-fabric/services';
@@ -135,11 +135,26 @@ export async function runFog(argv: string[]): Promise<void> {
     setConnectionLogger(log.child('mqtt'));
     // The store first: a missing one stops the fog before it creates a key or contacts the ledger.
     const store = await openObjectStore(serviceStorageConfig(values, c['data.dir']));
+    const key = await loadOrCreateServiceKey(join(c['data.dir'], 'keys', `${c['fog.id']}.json`), suite);
+    const fabric = loadFabricConfig({ file: process.env.FABRIC_CONNECTION || undefined });
+    const ledger = new ChaincodeClient(await connectFabric(fabric), fabric.chaincodeName);
+    // Relay records: journaled in the fog's data directory, anchored as fog:<id> through its own identity.
+    const records = c['records.enabled']
+        ? await RecordBatcher.open({
+              dir: join(c['data.dir'], 'records'),
+              writer: { suite, writer: fogWriter(c['fog.id']), secretKey: key.privateKey },
+              anchors: ledger.connection.getContract(fabric.chaincodeName, ANCHORS_CONTRACT),
+              store,
+              batchSize: c['records.batchSize'],
+              maxDelayMs: c['records.maxDelayMs'],
+          })
+        : undefined;
     const fog = new FogGateway({
         fogId: c['fog.id'],
-        key: await loadOrCreateServiceKey(join(c['data.dir'], 'keys', `${c['fog.id']}.json`), suite),
-        ledger: await fabricClient(),
+        key,
+        ledger,
         store,
+        ...(records !== undefined ? { records } : {}),
         dataDir: c['data.dir'],
         ...(c['mqtt.url'] !== undefined ? { deviceBrokerUrl: c['mqtt.url'] } : { deviceBrokerPort: c['mqtt.port'] }),
         ...(c['mqtt.password'] !== undefined ? { brokerPassword: c['mqtt.password'] } : {}),
@@ -169,6 +184,7 @@ export async function runFog(argv: string[]): Promise<void> {
     await waitForSignal();
     await metrics?.close();
     await fog.close();
+    await records?.close();
 }
 
 const CSP_USAGE = `m2m csp [--config file] [--init-store] ...

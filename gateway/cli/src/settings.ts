@@ -108,6 +108,28 @@ export const FOG_SCHEMA = {
         description: 'M1 ledger reads per second overall, burst twice that (unset: 25 per CPU core)',
     },
     'csp.url': { type: 'string', env: 'M2M_CSP_URL', required: true, format: 'url', description: "the CSP's broker" },
+    'records.enabled': {
+        type: 'boolean',
+        env: 'M2M_FOG_RECORDS',
+        default: false,
+        description: 'record every record-query packet relayed (journal <data dir>/records, anchored as fog:<id>)',
+    },
+    'records.batchSize': {
+        type: 'integer',
+        env: 'M2M_FOG_RECORDS_BATCH_SIZE',
+        default: 1000,
+        min: 1,
+        max: 100_000,
+        description: 'relay records per anchored batch at most',
+    },
+    'records.maxDelayMs': {
+        type: 'integer',
+        env: 'M2M_FOG_RECORDS_MAX_DELAY_MS',
+        default: 2000,
+        min: 1,
+        max: 3_600_000,
+        description: "a batch is cut this long after its first record, ms (Fabric's default BatchTimeout)",
+    },
     'csp.password': {
         type: 'string',
         env: 'M2M_CSP_PASSWORD',

@@ -6,7 +6,7 @@
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { EmbeddedLedger } from '@m2m-fabric/embedded-ledger';
-import { CSP_WRITER, type Suite } from '@m2m-fabric/protocol';
+import { CSP_WRITER, fogWriter, type Suite } from '@m2m-fabric/protocol';
 import { ChaincodeClient, DEFAULT_CHAINCODE_NAME, type LedgerConnection } from '@m2m-fabric/sdk';
 import type { ManufacturerClient, MetricsRegistry } from '@m2m-fabric/services';
 import { ActivityFeed } from './activity-feed.js';
@@ -58,6 +58,8 @@ export interface EmbeddedDeployment {
     readonly options: { readonly dataDir: string };
     /** The CSP's communication-record journal, when the deployment records its session channel. */
     readonly recordJournalDir?: string | undefined;
+    /** Where fog i journals its relay records, when the deployment records them. */
+    fogRecordJournalDir?(index: number): string | undefined;
 }
 
 /** MSP IDs of the deployment's organisations. */
@@ -174,12 +176,21 @@ export async function startEmbeddedConsole(
         // Receipts are checked against the channel's MSP roots, as `m2m records verify --trust` does.
         records: {
             trust: net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME),
-            // Default: the CSP's own journal, shown to the CSP's identities only.
+            // Default: the CSP's own journal, shown to the CSP's identities only, and each fog's
+            // relay-record journal, shown to that fog's organisation.
             logs:
                 options.recordLogs ??
                 (net.recordJournalDir === undefined
                     ? []
-                    : [{ writer: CSP_WRITER, dir: net.recordJournalDir, mspId: orgs.csp }]),
+                    : [
+                          { writer: CSP_WRITER, dir: net.recordJournalDir, mspId: orgs.csp },
+                          ...net.fogs.flatMap((f, i) => {
+                              const dir = net.fogRecordJournalDir?.(i);
+                              return dir === undefined
+                                  ? []
+                                  : [{ writer: fogWriter(f.fogId), dir, mspId: orgs.fogs[i]! }];
+                          }),
+                      ]),
         },
         ...(options.host !== undefined ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),

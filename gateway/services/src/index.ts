@@ -23,3 +23,4 @@ export * from './records/index.js';
 export * from './fog/query-handler.js';
 export * from './fog/query-ledger.js';
 export * from './fog/query-routes.js';
+export * from './fog/relay-records.js';

@@ -6,7 +6,7 @@
  */
 import '@m2m-fabric/embedded-ledger'; // first: quiets fabric-contract-api's load-time logging
 import { join } from 'node:path';
-import { CSP_WRITER, getSuite, type Suite } from '@m2m-fabric/protocol';
+import { CSP_WRITER, fogWriter, getSuite, type Suite } from '@m2m-fabric/protocol';
 import { EmbeddedLedger, type ChaincodeExecution } from '@m2m-fabric/embedded-ledger';
 import { decodeBlock, summariseBlock } from '@m2m-fabric/embedded-ledger';
 import type { LedgerConnection } from '@m2m-fabric/sdk';
@@ -15,6 +15,7 @@ import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { CspBackend, RecordBatcher } from '@m2m-fabric/services';
 import type { AnchoredBatch } from '@m2m-fabric/sdk';
+import { buildReceipt, encodeReceipt, fetchBlockByTxId } from '@m2m-fabric/sdk';
 import { FogGateway } from '@m2m-fabric/services';
 import { ManufacturerClient } from '@m2m-fabric/services';
 import { silentLogger, type Logger } from '@m2m-fabric/common';
@@ -74,7 +75,9 @@ export interface EmbeddedNetworkOptions {
     extraOrganisations?: readonly string[];
     /**
      * Communication records (docs/records.md): the CSP journals a record of every session-channel
-     * frame in a RecordBatcher under `<dataDir>/csp/records` and anchors its batches. Off unless set.
+     * frame in a RecordBatcher under `<dataDir>/csp/records` and anchors its batches; each fog
+     * journals a relay record of every record-query packet it relays in its own RecordBatcher
+     * (writer `fog:<id>`, under `<dataDir>/fogs/<id>/records`). Off unless set.
      */
     records?: { batchSize?: number; maxDelayMs?: number };
 }
@@ -112,6 +115,21 @@ export class EmbeddedNetwork {
     recordsAnchoredAtOpen: number | undefined;
     /** Batches the CSP anchored since start(), oldest first. */
     readonly anchoredBatches: AnchoredBatch[] = [];
+    /** Each fog's relay-record batcher (with `records`), by fog index, reopened with the fog. */
+    readonly fogRecordBatchers: (RecordBatcher | undefined)[] = [];
+    /** Each fog's anchored log size when start() first opened its batcher. */
+    readonly fogRecordsAnchoredAtOpen: number[] = [];
+    /** Batches the fogs anchored since start(), oldest first (writer `fog:<id>`). */
+    readonly fogAnchoredBatches: AnchoredBatch[] = [];
+    /** Each fog's ledger connection (with `records`), for anchoring and qscc block reads. */
+    readonly fogConnections: LedgerConnection[] = [];
+
+    /** Where fog i journals its relay records (with `records`). */
+    fogRecordJournalDir(index: number): string | undefined {
+        return this.options.records === undefined
+            ? undefined
+            : join(this.options.dataDir, 'fogs', this.fogId(index), 'records');
+    }
     /** The CSP's ledger connection, for qscc block reads (receipts). */
     cspConnection: LedgerConnection | undefined;
 
@@ -210,8 +228,23 @@ export class EmbeddedNetwork {
                 const mspId = FOG_MSPS[i % FOG_MSPS.length]!;
                 const key = await loadOrCreateServiceKey(join(dataDir, 'keys', `${fogId}.json`), this.suite);
                 const ledger = await this.client(mspId, `${fogId}-svc`, 'fog');
+                if (records !== undefined) this.fogConnections[i] = await this.connection(mspId, `${fogId}-svc`, 'fog');
                 let port = 0;
                 return async () => {
+                    const batcher =
+                        records === undefined
+                            ? undefined
+                            : await RecordBatcher.open({
+                                  dir: this.fogRecordJournalDir(i)!,
+                                  writer: { suite: this.suite, writer: fogWriter(fogId), secretKey: key.privateKey },
+                                  anchors: this.fogConnections[i]!.getContract(DEFAULT_CHAINCODE_NAME, 'anchors'),
+                                  store: wrap(fogId),
+                                  ...(records.batchSize !== undefined ? { batchSize: records.batchSize } : {}),
+                                  ...(records.maxDelayMs !== undefined ? { maxDelayMs: records.maxDelayMs } : {}),
+                                  onAnchored: (batch) => this.fogAnchoredBatches.push(batch),
+                              });
+                    this.fogRecordBatchers[i] = batcher;
+                    if (batcher !== undefined) this.fogRecordsAnchoredAtOpen[i] ??= batcher.anchoredSize;
                     const fog = new FogGateway({
                         fogId,
                         key,
@@ -221,6 +254,7 @@ export class EmbeddedNetwork {
                         cspBrokerUrl,
                         deviceBrokerPort: port,
                         logger: log.child(fogId),
+                        ...(batcher !== undefined ? { records: batcher } : {}),
                         ...(ext !== undefined
                             ? {
                                   deviceBrokerUrl: ext.url,
@@ -249,6 +283,7 @@ export class EmbeddedNetwork {
     /** Stops fog i (as a crash would: no draining) and starts it again with the same key and data. */
     async restartFog(i: number, pauseMs = 0): Promise<FogGateway> {
         await this.fogs[i]!.close();
+        await this.fogRecordBatchers[i]?.close();
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.fogs[i] = await this.fogFactories[i]!();
         return this.fogs[i];
@@ -261,6 +296,55 @@ export class EmbeddedNetwork {
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.csp = await this.cspFactory!();
         return this.csp;
+    }
+
+    /**
+     * Waits until every relay record the fogs journaled is anchored: what the fogs recorded and
+     * anchored since start() (records on; zeros otherwise).
+     * @throws {Error} when a fog's group commit or anchor failed for good
+     */
+    async drainFogRecords(): Promise<{ journaled: number; anchored: number; batches: number; allAnchored: boolean }> {
+        let journaled = 0;
+        let anchored = 0;
+        let allAnchored = true;
+        for (let i = 0; i < this.fogs.length; i++) {
+            const batcher = this.fogRecordBatchers[i];
+            if (batcher === undefined) continue;
+            await batcher.drain();
+            const counts = this.fogs[i]!.relayRecords?.counts;
+            journaled += (counts?.queries ?? 0) + (counts?.answers ?? 0);
+            anchored += batcher.anchoredSize - (this.fogRecordsAnchoredAtOpen[i] ?? 0);
+            allAnchored &&= batcher.anchoredSize === batcher.durableSize;
+        }
+        return { journaled, anchored, batches: this.fogAnchoredBatches.length, allAnchored };
+    }
+
+    /**
+     * The receipt of record `leafIndex` of fog i's log, in its anchored batch `batch` (one of
+     * {@link fogAnchoredBatches}): the record read back from the fog's journal, its inclusion path
+     * and the anchoring block fetched with qscc over the fog's connection.
+     * @throws {RangeError} when the batch does not cover the leaf or records are off
+     */
+    async fogReceipt(i: number, batch: AnchoredBatch, leafIndex: number): Promise<Uint8Array> {
+        const batcher = this.fogRecordBatchers[i];
+        const connection = this.fogConnections[i];
+        if (batcher === undefined || connection === undefined) throw new RangeError(`fog ${i} keeps no records`);
+        if (leafIndex >= batch.treeSize) throw new RangeError(`batch ${batch.sequence} ends before leaf ${leafIndex}`);
+        return encodeReceipt(
+            buildReceipt(
+                {
+                    record: await batcher.readRecord(leafIndex),
+                    writer: batch.writer,
+                    sequence: batch.sequence,
+                    leafIndex,
+                    treeSize: batch.treeSize,
+                    inclusionProof: batcher.tree.inclusionProof(leafIndex, batch.treeSize),
+                    root: batch.root,
+                    transactionId: batch.transactionId,
+                },
+                await fetchBlockByTxId(connection, batch.transactionId),
+            ),
+        );
     }
 
     /** Blocks, transactions and bytes on the ledger (read from the committed blocks). */
@@ -285,6 +369,7 @@ export class EmbeddedNetwork {
 
     async close(): Promise<void> {
         await Promise.allSettled(this.fogs.map((f) => f.close()));
+        await Promise.allSettled(this.fogRecordBatchers.map((b) => b?.close() ?? Promise.resolve()));
         await this.csp?.close().catch(() => undefined);
         await this.recordBatcher?.close().catch(() => undefined);
         for (const c of this.connections) c.close();

@@ -38,6 +38,7 @@ import {
     ChaincodeClient,
     DEFAULT_CHAINCODE_NAME,
     MaterialsClient,
+    verifyReceipt,
     type Trace,
     type TransformationSpec,
 } from '@m2m-fabric/sdk';
@@ -65,6 +66,17 @@ export interface SpinningSummary {
     queriesByCsp: number;
     queryFailures: Record<string, number>;
     queryRoundTripMs: number[];
+    /**
+     * fog-1's relay records of the query packets and answers it relayed (docs/records.md): journaled,
+     * anchored in its own batches (writer fog:fog-1), and one record's receipt verified offline.
+     */
+    relayRecords: {
+        journaled: number;
+        anchored: number;
+        batches: number;
+        allAnchored: boolean;
+        receiptVerified: boolean;
+    };
     /** Lots in the printed backward trace of the combed-yarn lot (bales included). */
     traced: number;
     tracedBales: string[];
@@ -100,7 +112,13 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
     const say = (msg: string): void => options.print(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
     // The scenario's lots and machines have fixed names: each run starts from an empty directory.
     await rm(options.dataDir, { recursive: true, force: true });
-    const net = new EmbeddedNetwork({ dataDir: options.dataDir, fogs: 1, batchTimeoutMs: options.batchTimeoutMs });
+    // Records on, as in the sessions scenario: the fog records every query packet and answer it relays.
+    const net = new EmbeddedNetwork({
+        dataDir: options.dataDir,
+        fogs: 1,
+        batchTimeoutMs: options.batchTimeoutMs,
+        records: { maxDelayMs: options.batchTimeoutMs },
+    });
     say(`starting the embedded network (BatchTimeout ${options.batchTimeoutMs} ms) in ${options.dataDir}`);
     await net.start();
     const suite = net.suite;
@@ -116,6 +134,7 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
         queriesByCsp: 0,
         queryFailures: {},
         queryRoundTripMs: [],
+        relayRecords: { journaled: 0, anchored: 0, batches: 0, allAnchored: false, receiptVerified: false },
         traced: 0,
         tracedBales: [],
         recalled: [],
@@ -426,6 +445,24 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
             { count_cv_pct: 1.4, imperfections_per_km: 45 },
         );
 
+        // The fog's records of the packets it relayed: anchored as fog:fog-1, one receipt checked offline.
+        const relays = await net.drainFogRecords();
+        summary.relayRecords = { ...relays, receiptVerified: false };
+        const lastRelayBatch = net.fogAnchoredBatches[net.fogAnchoredBatches.length - 1];
+        if (lastRelayBatch !== undefined) {
+            const receipt = await net.fogReceipt(0, lastRelayBatch, lastRelayBatch.treeSize - 1);
+            try {
+                verifyReceipt(net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME), receipt);
+                summary.relayRecords.receiptVerified = true;
+            } catch (error) {
+                say(`fog-1's relay-record receipt FAILED verification: ${errorCodeOf(error)}`);
+            }
+        }
+        say(
+            `fog relay records: fog-1 signed and journaled ${relays.journaled} record(s) of the query packets and answers it relayed (payloads -> IPFS store, sealed answers unread), ` +
+                `${relays.anchored} anchored in ${relays.batches} batch(es) as fog:fog-1${summary.relayRecords.receiptVerified ? '; one receipt verified offline' : ''}`,
+        );
+
         // 6. Traceability: one combed-yarn lot back to its bales; one bale forward (recall).
         const back = await ownerMaterials.traceBackward('combed-yarn-2');
         const lots = new Set<string>([back.lot.lotId]);
@@ -482,6 +519,7 @@ export function formatSpinningSummary(s: SpinningSummary): string {
     return [
         `${s.machines} machines, ${s.sessions} sessions, ${s.bales} bales, ${s.records} receipted quality records, ${s.transformations} transformations`,
         `9-step queries answered ${s.queries} (${s.queriesByTarget} by the target, ${s.queriesByCsp} by the CSP for an offline target), failed ${Object.values(s.queryFailures).reduce((a, b) => a + b, 0)}${failures === '' ? '' : ` (${failures})`}; round trip p50 ${p50} ms`,
+        `fog relay records ${s.relayRecords.journaled} journaled, ${s.relayRecords.anchored} anchored in ${s.relayRecords.batches} batch(es)${s.relayRecords.allAnchored ? ', none left unanchored' : ''}${s.relayRecords.receiptVerified ? ', receipt verified offline' : ''}`,
         `trace: ${s.traced} lots back to bales ${s.tracedBales.join(', ')}; recall from bale-006 reaches ${s.recalled.join(', ')}; ${(s.durationMs / 1000).toFixed(1)} s`,
     ].join('\n');
 }

@@ -85,3 +85,75 @@ export async function fetchBlockByTxId(connection: LedgerConnection, transaction
         arguments: [connection.channelName, transactionId],
     });
 }
+
+/** One anchored batch as the anchors contract returns it. */
+export interface AnchorEntry {
+    readonly writer: string;
+    readonly sequence: number;
+    readonly treeSize: number;
+    /** ISO time of the anchoring transaction. */
+    readonly anchoredAt: string;
+    /** Hex. */
+    readonly root: string;
+}
+
+/** One page of {@link listAnchors}: `bookmark` is '' on the last page. */
+export interface AnchorPage {
+    readonly anchors: readonly AnchorEntry[];
+    readonly bookmark: string;
+}
+
+/** Largest page the contract returns (MAX_ANCHOR_PAGE). */
+export const MAX_ANCHOR_PAGE_SIZE = 100;
+
+const decoder = new TextDecoder();
+
+/**
+ * One page of a writer's anchored batches whose anchoring time lies in [from, to], oldest first
+ * (the contract finds the first by binary search, so a page costs O(log n + pageSize) reads).
+ * Pass the returned bookmark for the next page.
+ * @throws EndorseError malformedInput for a bad writer, range or page size (at most 100)
+ */
+export async function listAnchors(
+    contract: LedgerContract,
+    writer: string,
+    options: { from?: Date; to?: Date; pageSize?: number; bookmark?: string } = {},
+): Promise<AnchorPage> {
+    const bytes = await contract.evaluate('listAnchors', {
+        arguments: [
+            writer,
+            String(options.from?.getTime() ?? 0),
+            String(options.to?.getTime() ?? 8_640_000_000_000_000),
+            String(options.pageSize ?? MAX_ANCHOR_PAGE_SIZE),
+            options.bookmark ?? '',
+        ],
+    });
+    const page = JSON.parse(decoder.decode(bytes)) as { anchors: AnchorEntry[]; bookmark: string };
+    return { anchors: page.anchors, bookmark: page.bookmark };
+}
+
+/**
+ * Every anchored batch of a writer in [from, to], page by page (each page one evaluate call).
+ * @throws EndorseError as {@link listAnchors}
+ */
+export async function* anchorsInRange(
+    contract: LedgerContract,
+    writer: string,
+    options: { from?: Date; to?: Date; pageSize?: number } = {},
+): AsyncGenerator<AnchorEntry> {
+    let bookmark = '';
+    do {
+        const page = await listAnchors(contract, writer, { ...options, bookmark });
+        yield* page.anchors;
+        bookmark = page.bookmark;
+    } while (bookmark !== '');
+}
+
+/**
+ * Batch `sequence` of a writer (a records-by-batch query names one batch: nothing to page).
+ * @throws EndorseError unknownBatch when the writer has no such batch
+ */
+export async function getAnchor(contract: LedgerContract, writer: string, sequence: number): Promise<AnchorEntry> {
+    const bytes = await contract.evaluate('getAnchor', { arguments: [writer, String(sequence)] });
+    return JSON.parse(decoder.decode(bytes)) as AnchorEntry;
+}

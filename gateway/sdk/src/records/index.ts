@@ -3,7 +3,19 @@
  * receipts offline (docs/records.md). The record encoding, Merkle log and envelope encryption
  * are in the protocol module (`@m2m-fabric/chaincode/protocol`).
  */
-export { ANCHORS_CONTRACT, anchorBatch, fetchBlockByTxId, type AnchorWriter, type AnchoredBatch } from './anchoring.js';
+export {
+    ANCHORS_CONTRACT,
+    MAX_ANCHOR_PAGE_SIZE,
+    anchorBatch,
+    anchorsInRange,
+    fetchBlockByTxId,
+    getAnchor,
+    listAnchors,
+    type AnchorEntry,
+    type AnchorPage,
+    type AnchorWriter,
+    type AnchoredBatch,
+} from './anchoring.js';
 export {
     RECEIPT_VERSION,
     ReceiptError,

@@ -11,7 +11,16 @@
  *   CSP → fog      Result handlers/csp-result.ts · FrameDown handlers/csp-frame-down.ts · QueryAnswer handlers/query.ts
  * Crash safety lives in activation-outbox.ts.
  */
-import { decodePoint, fogAddress, fromHex, toHex, type Suite, ErrorCode, MAX_ANSWER_BYTES } from '@m2m-fabric/protocol';
+import {
+    decodePoint,
+    fogAddress,
+    fogWriter,
+    fromHex,
+    toHex,
+    type Suite,
+    ErrorCode,
+    MAX_ANSWER_BYTES,
+} from '@m2m-fabric/protocol';
 import {
     decodeEnvelope,
     EnvelopeKind,
@@ -47,6 +56,8 @@ import { handleCspQueryAnswer, handleQuery, handleQueryAnswer, handleQueryListen
 import { FogQueryHandler } from './query-handler.js';
 import { ledgerEquipmentDirectory } from './query-ledger.js';
 import { FogQueryRoutes } from './query-routes.js';
+import { FogRelayRecords } from './relay-records.js';
+import type { RecordBatcher } from '../records/batcher.js';
 import { fogMetrics } from './metrics.js';
 
 export interface FogGatewayOptions {
@@ -98,6 +109,12 @@ export interface FogGatewayOptions {
     autoRegister?: boolean;
     /** Record query (paper 000 step 4): how long one delivery to a private area may take (default 5000 ms). */
     queryDeliveryTimeoutMs?: number;
+    /**
+     * Communication records of the packets the fog relays between machines (relay-records.ts): a
+     * RecordBatcher with writer `fog:<fogId>` and the fog's key, journal in the fog's data directory.
+     * Each query packet and answer is relayed only once its record is durable. Off when unset.
+     */
+    records?: RecordBatcher;
     logger?: Logger;
     metrics?: MetricsRegistry;
 }
@@ -138,6 +155,8 @@ export class FogGateway {
     private broker: EmbeddedBroker | undefined;
     private outbox!: ActivationOutbox;
     private retryTimer: NodeJS.Timeout | undefined;
+    /** The fog's relay records (with `records`), set by start(). */
+    relayRecords: FogRelayRecords | undefined;
 
     constructor(private readonly options: FogGatewayOptions) {
         this.suite = options.key.suite;
@@ -161,6 +180,17 @@ export class FogGateway {
         this.refusedWarning = new ThrottledWarning(this.ctx.log);
         const depth = this.metrics.gauge('m2m_fog_outbox_depth', 'Activations not yet answered by the CSP');
         depth.onCollect(() => depth.set(this.outbox?.size ?? 0));
+        const relays = this.metrics.gauge(
+            'm2m_fog_relay_records',
+            'Relay records journaled (kind query/answer), and relays refused for want of one (kind failed)',
+        );
+        relays.onCollect(() => {
+            const counts = this.relayRecords?.counts;
+            if (counts === undefined) return;
+            relays.set(counts.queries, { kind: 'query' });
+            relays.set(counts.answers, { kind: 'answer' });
+            relays.set(counts.failed, { kind: 'failed' });
+        });
     }
 
     get outboxDepth(): number {
@@ -188,6 +218,21 @@ export class FogGateway {
         await this.ensureRegistered(options.autoRegister ?? true);
         this.outbox = await ActivationOutbox.open(ctx, options.dataDir);
         const steps = options.maxConcurrentSteps ?? 8;
+        if (options.records !== undefined) {
+            if (options.records.writer !== fogWriter(this.fogId))
+                throw new ServiceError(
+                    ErrorCode.UnauthorisedMsp,
+                    `fog ${this.fogId} journals its records as ${fogWriter(this.fogId)}, not ${options.records.writer}`,
+                );
+            this.relayRecords = new FogRelayRecords({
+                suite: this.suite,
+                secretKey: options.key.privateKey,
+                cspPublicKey: ctx.cspPublicKey,
+                sink: options.records,
+                firstSequence: options.records.tree.size,
+            });
+        }
+        const relays = this.relayRecords;
         this.handlers = {
             ctx,
             outbox: this.outbox,
@@ -210,6 +255,7 @@ export class FogGateway {
                     directory,
                     routes,
                     deliveryTimeoutMs: options.queryDeliveryTimeoutMs ?? 5_000,
+                    ...(relays !== undefined ? { relays } : {}),
                 }),
             }))(ledgerEquipmentDirectory(options.ledger), new FogQueryRoutes(ctx)),
         };

@@ -7,8 +7,11 @@
  *
  * Transport-agnostic: `handle` takes the query packet's bytes and returns the reply's bytes (an
  * information packet or a failure packet); the endpoints deliver to the target's private area.
+ * With a RelayRecorder (records on), every delivery of the query packet and the answer handed back
+ * are recorded first; a record that is not durable stops the relay (recordNotJournaled).
  */
 import {
+    EncryptionType,
     ErrorCode,
     QueryError,
     QueryPacketType,
@@ -53,10 +56,30 @@ export interface QueryRoutes {
     endpointsFor(targetId: string): readonly QueryEndpoint[];
 }
 
+/** One end of a relayed packet: a machine (by its M-EB key, SEC1 hex) or the CSP. */
+export type RelayEnd = { kind: 'machine'; publicKey: string } | { kind: 'csp' };
+
+/** Where the fog records the packets it relays (relay-records.ts): before each is relayed on. */
+export interface RelayRecorder {
+    /**
+     * Resolves once the fog's record of relaying `packet` is durable.
+     * @throws QueryError recordNotJournaled when it cannot be: the packet is then not relayed.
+     */
+    record(
+        what: 'query' | 'answer',
+        packet: Uint8Array,
+        from: RelayEnd,
+        to: RelayEnd,
+        encryption: EncryptionType,
+    ): Promise<void>;
+}
+
 export interface FogQueryOptions {
     suite: Suite;
     directory: EquipmentDirectory;
     routes: QueryRoutes;
+    /** Communication records of every packet relayed (records on); none when unset. */
+    relays?: RelayRecorder;
     /** Per delivery attempt. */
     deliveryTimeoutMs?: number;
     /** Times the fog asks the target to resend an incomplete answer (step 7). */
@@ -100,7 +123,7 @@ export class FogQueryHandler {
             // Step 3's M-EB read runs beside step 2's (the asker's key): one ledger round trip, not two.
             const targetLookup = this.options.directory.lookup(query.receiverId);
             targetLookup.catch(() => undefined);
-            await this.checkQuery(query);
+            const asker = await this.checkQuery(query);
             const target = await targetLookup;
             // Step 3: the paper's null answer for a machine the M-EB does not know.
             if (target === undefined) {
@@ -119,7 +142,10 @@ export class FogQueryHandler {
                     `machine ${query.receiverId} is ${target.status}`,
                 );
             }
-            const reply = await this.route(query.receiverId, query.senderId, packetBytes, digest);
+            const reply = await this.route(query.receiverId, query.senderId, packetBytes, digest, {
+                asker: { kind: 'machine', publicKey: asker.publicKey },
+                target: { kind: 'machine', publicKey: target.publicKey },
+            });
             this.stats.delivered++;
             return reply;
         } catch (error) {
@@ -133,7 +159,7 @@ export class FogQueryHandler {
     }
 
     /** Step 2: fresh, not replayed, signed by the registered asker. */
-    private async checkQuery(query: ReturnType<typeof decodeQueryPacket>): Promise<void> {
+    private async checkQuery(query: ReturnType<typeof decodeQueryPacket>): Promise<EquipmentEntry> {
         const now = this.now();
         if (query.expiresAt <= now) {
             throw new QueryError(ErrorCode.QueryExpired, 2, QueryRetry.ResendQuery, 'the query packet has expired');
@@ -169,6 +195,7 @@ export class FogQueryHandler {
             throw new QueryError(ErrorCode.ReplayDetected, 2, QueryRetry.None, 'this query nonce was already used');
         }
         this.remember(key, query.expiresAt, now);
+        return asker;
     }
 
     private remember(key: string, expiresAt: number, now: number): void {
@@ -187,68 +214,41 @@ export class FogQueryHandler {
         this.seen.set(key, expiresAt);
     }
 
-    /** Steps 4, 7, 8: deliver, check completeness (asking for a resend), hand back. */
+    /**
+     * Steps 4, 7, 8: deliver, check completeness (asking for a resend), hand back. With records on,
+     * each delivery of the query packet and the answer handed back are recorded first.
+     */
     private async route(
         targetId: string,
         askerId: string,
         packet: Uint8Array,
         digest: Uint8Array,
+        ends: { asker: RelayEnd; target: RelayEnd },
     ): Promise<Uint8Array> {
         const endpoints = this.options.routes.endpointsFor(targetId);
         const timeout = this.options.deliveryTimeoutMs ?? 5_000;
         const resends = this.options.answerResends ?? 2;
+        const relays = this.options.relays;
         let lastIncomplete: QueryError | undefined;
         for (const endpoint of endpoints) {
+            const area: RelayEnd = endpoint.kind === 'csp' ? { kind: 'csp' } : ends.target;
             for (let attempt = 0; attempt <= resends; attempt++) {
+                // Step 4 relays the packet: its record is durable before it leaves (QueryError otherwise).
+                await relays?.record('query', packet, ends.asker, area, EncryptionType.Cleartext);
                 let reply: Uint8Array;
                 try {
                     reply = await endpoint.deliver(packet, timeout);
                 } catch {
                     break; // unreachable: the next endpoint (the CSP for an offline device)
                 }
-                if (replyType(reply) === QueryPacketType.Failure) {
-                    // A denial by the target (step 5) goes back to the asker as it is.
-                    try {
-                        const failure = decodeFailurePacket(reply);
-                        if (equalBytes(failure.queryDigest, digest)) return reply;
-                    } catch {
-                        /* incomplete: resend */
-                    }
-                    lastIncomplete = new QueryError(
-                        ErrorCode.IncompletePacket,
-                        7,
-                        QueryRetry.ResendAnswer,
-                        'the failure reply is incomplete',
-                    );
+                const accepted = this.complete(reply, endpoint.kind, targetId, askerId, digest);
+                if (accepted instanceof QueryError) {
+                    lastIncomplete = accepted;
                     continue;
                 }
-                try {
-                    const info = decodeInformationPacket(this.suite, reply, 7);
-                    if (
-                        !equalBytes(info.queryDigest, digest) ||
-                        info.receiverId !== askerId ||
-                        info.senderId !== targetId
-                    ) {
-                        throw new QueryError(
-                            ErrorCode.IncompletePacket,
-                            7,
-                            QueryRetry.ResendAnswer,
-                            'the answer is not for this query',
-                        );
-                    }
-                    if (endpoint.kind === 'target' && info.responder !== 0) {
-                        throw new QueryError(
-                            ErrorCode.IncompletePacket,
-                            7,
-                            QueryRetry.ResendAnswer,
-                            'the agent answered as the CSP',
-                        );
-                    }
-                    return reply;
-                } catch (error) {
-                    if (!(error instanceof QueryError)) throw error;
-                    lastIncomplete = error;
-                }
+                // Step 8 relays the answer (sealed to the asker, or the target's denial) after its record.
+                await relays?.record('answer', reply, area, ends.asker, accepted);
+                return reply;
             }
             if (lastIncomplete !== undefined) throw lastIncomplete;
         }
@@ -258,5 +258,55 @@ export class FogQueryHandler {
             QueryRetry.Later,
             `no private area of ${targetId} answered`,
         );
+    }
+
+    /**
+     * Step 7 for one reply: the encryption type of a complete one (a denial by the target, step 5,
+     * goes back to the asker as it is), or the QueryError that has the target resend it.
+     */
+    private complete(
+        reply: Uint8Array,
+        kind: QueryEndpoint['kind'],
+        targetId: string,
+        askerId: string,
+        digest: Uint8Array,
+    ): EncryptionType | QueryError {
+        if (replyType(reply) === QueryPacketType.Failure) {
+            try {
+                const failure = decodeFailurePacket(reply);
+                if (equalBytes(failure.queryDigest, digest)) return EncryptionType.Cleartext;
+            } catch {
+                /* incomplete: resend */
+            }
+            return new QueryError(
+                ErrorCode.IncompletePacket,
+                7,
+                QueryRetry.ResendAnswer,
+                'the failure reply is incomplete',
+            );
+        }
+        try {
+            const info = decodeInformationPacket(this.suite, reply, 7);
+            if (!equalBytes(info.queryDigest, digest) || info.receiverId !== askerId || info.senderId !== targetId) {
+                return new QueryError(
+                    ErrorCode.IncompletePacket,
+                    7,
+                    QueryRetry.ResendAnswer,
+                    'the answer is not for this query',
+                );
+            }
+            if (kind === 'target' && info.responder !== 0) {
+                return new QueryError(
+                    ErrorCode.IncompletePacket,
+                    7,
+                    QueryRetry.ResendAnswer,
+                    'the agent answered as the CSP',
+                );
+            }
+            return EncryptionType.Hpke;
+        } catch (error) {
+            if (error instanceof QueryError) return error;
+            throw error;
+        }
     }
 }

@@ -4,7 +4,8 @@
  * QueryFailure envelope; a QueryListen envelope makes its connection a machine's private area
  * (a listen notice signed by the machine's M-EB key); a QueryAnswer envelope, or the CSP's
  * QueryAnswer link message, is a private area's reply to a delivered packet (query-routes.ts).
- * The fog relays packets as bytes: it holds no key that opens an answer.
+ * The fog relays packets as bytes: it holds no key that opens an answer. With records on, each
+ * packet it relays is recorded (and the record durable) before it goes on (../relay-records.ts).
  */
 import {
     ErrorCode,
