@@ -2,7 +2,9 @@
  * Receipts end to end on the embedded ledger: records signed by per-session keys, batched into
  * the CSP's log, anchored through the anchors contract, the block fetched with qscc, and each
  * receipt verified offline against the channel's MSP roots only. Any flipped bit of a receipt is
- * a ReceiptError.
+ * a ReceiptError. The verifier is the protocol package's (the one the device agent runs; the SDK
+ * re-exports it), and its protobuf wire reader is cross-checked here against fabric-protos on
+ * every block of the run, field by field.
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -12,31 +14,46 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { common, ledger as ledgerProtos, msp, peer } from '@hyperledger/fabric-protos';
 import {
     CSP_WRITER,
+    DecodeError,
+    ENDORSER_TRANSACTION,
     EncryptionType,
     MerkleTree,
     P256_SHA256,
     PartyRole,
-    RecordSigner,
-    RecordType,
-    encodeRecord,
-    payloadDigest,
-} from '@m2m-fabric/protocol';
-import type { LedgerConnection } from '@m2m-fabric/sdk';
-import {
     ReceiptError,
     ReceiptVerifier,
-    anchorBatch,
+    RecordSigner,
+    RecordType,
+    WireMessage,
     buildReceipt,
+    decodeFabricBlock,
+    decodeFabricChaincodeAction,
+    decodeFabricChaincodeActionPayload,
+    decodeFabricChannelHeader,
+    decodeFabricEnvelope,
+    decodeFabricKvWrites,
+    decodeFabricMetadata,
+    decodeFabricPayload,
+    decodeFabricProposalResponsePayload,
+    decodeFabricSerializedIdentity,
+    decodeFabricSignatureHeader,
+    decodeFabricTransaction,
+    decodeFabricTxReadWriteSet,
     decodeReceipt,
     encodeReceipt,
-    fetchBlockByTxId,
+    encodeRecord,
     parseChannelTrust,
+    payloadDigest,
+    readFields,
     verifyReceipt,
     type ChannelTrust,
     type Receipt,
-} from '@m2m-fabric/sdk';
+} from '@m2m-fabric/protocol';
+import * as sdk from '@m2m-fabric/sdk';
+import { anchorBatch, fetchBlockByTxId, type LedgerConnection } from '@m2m-fabric/sdk';
 
 import { randomScalar } from '../crypto/helpers.js';
 import { CHAINCODE, startNetwork } from '../chaincode/network.js';
@@ -121,6 +138,135 @@ void describe('receipts', () => {
     after(async () => {
         connection.close();
         await net.close();
+    });
+
+    void it('is one implementation: the SDK re-exports the protocol package verifier', () => {
+        assert.equal(sdk.ReceiptVerifier, ReceiptVerifier);
+        assert.equal(sdk.verifyReceipt, verifyReceipt);
+        assert.equal(sdk.buildReceipt, buildReceipt);
+    });
+
+    void it('reads every block of the run as fabric-protos does, field by field', async () => {
+        const bytesOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+        const same = (mine: Uint8Array, theirs: Uint8Array, what: string): void =>
+            assert.equal(bytesOf(mine), bytesOf(theirs), what);
+        let endorserTransactions = 0;
+        let writes = 0;
+        for (let n = 0n; n < net.ledger.height; n++) {
+            const blockBytes = (await net.ledger.getBlock(n))!;
+            const theirs = common.Block.deserializeBinary(blockBytes);
+            const mine = decodeFabricBlock(blockBytes);
+            assert.equal(mine.header?.number, theirs.getHeader()!.getNumber(), `block ${n} number`);
+            same(mine.header.previousHash, theirs.getHeader()!.getPreviousHash_asU8(), 'previous hash');
+            same(mine.header.dataHash, theirs.getHeader()!.getDataHash_asU8(), 'data hash');
+            assert.deepEqual(mine.data.map(bytesOf), theirs.getData()!.getDataList_asU8().map(bytesOf));
+            assert.deepEqual(mine.metadata.map(bytesOf), theirs.getMetadata()!.getMetadataList_asU8().map(bytesOf));
+            const metadata = common.Metadata.deserializeBinary(theirs.getMetadata()!.getMetadataList_asU8()[0]!);
+            const myMetadata = decodeFabricMetadata(mine.metadata[0]!);
+            same(myMetadata.value, metadata.getValue_asU8(), 'metadata value');
+            assert.equal(myMetadata.signatures.length, metadata.getSignaturesList().length);
+            for (const [k, signature] of metadata.getSignaturesList().entries()) {
+                same(myMetadata.signatures[k]!.signature, signature.getSignature_asU8(), 'block signature');
+                same(myMetadata.signatures[k]!.signatureHeader, signature.getSignatureHeader_asU8(), 'its header');
+                const creator = common.SignatureHeader.deserializeBinary(signature.getSignatureHeader_asU8());
+                const myCreator = decodeFabricSignatureHeader(signature.getSignatureHeader_asU8());
+                same(myCreator.creator, creator.getCreator_asU8(), 'orderer');
+                same(myCreator.nonce, creator.getNonce_asU8(), 'orderer nonce');
+                const identity = msp.SerializedIdentity.deserializeBinary(creator.getCreator_asU8());
+                const myIdentity = decodeFabricSerializedIdentity(myCreator.creator);
+                assert.equal(myIdentity.mspId, identity.getMspid());
+                same(myIdentity.idBytes, identity.getIdBytes_asU8(), 'orderer certificate');
+            }
+            for (const envelopeBytes of mine.data) {
+                const envelope = common.Envelope.deserializeBinary(envelopeBytes);
+                const myEnvelope = decodeFabricEnvelope(envelopeBytes);
+                same(myEnvelope.payload, envelope.getPayload_asU8(), 'payload');
+                same(myEnvelope.signature, envelope.getSignature_asU8(), 'envelope signature');
+                const payload = common.Payload.deserializeBinary(envelope.getPayload_asU8());
+                const myPayload = decodeFabricPayload(myEnvelope.payload);
+                same(myPayload.data, payload.getData_asU8(), 'payload data');
+                same(myPayload.header!.channelHeader, payload.getHeader()!.getChannelHeader_asU8(), 'channel header');
+                const channelHeader = common.ChannelHeader.deserializeBinary(myPayload.header!.channelHeader);
+                const myChannelHeader = decodeFabricChannelHeader(myPayload.header!.channelHeader);
+                assert.deepEqual(myChannelHeader, {
+                    type: channelHeader.getType(),
+                    channelId: channelHeader.getChannelId(),
+                    txId: channelHeader.getTxId(),
+                });
+                const signatureHeader = common.SignatureHeader.deserializeBinary(myPayload.header!.signatureHeader);
+                const mySignatureHeader = decodeFabricSignatureHeader(myPayload.header!.signatureHeader);
+                same(mySignatureHeader.creator, signatureHeader.getCreator_asU8(), 'creator');
+                same(mySignatureHeader.nonce, signatureHeader.getNonce_asU8(), 'nonce');
+                if (myChannelHeader.type !== ENDORSER_TRANSACTION) continue;
+                endorserTransactions++;
+                const actions = peer.Transaction.deserializeBinary(myPayload.data).getActionsList();
+                const myActions = decodeFabricTransaction(myPayload.data);
+                assert.equal(myActions.length, actions.length);
+                for (const [k, action] of actions.entries()) {
+                    same(myActions[k]!.header, action.getHeader_asU8(), 'action header');
+                    same(myActions[k]!.payload, action.getPayload_asU8(), 'action payload');
+                    const endorsed = peer.ChaincodeActionPayload.deserializeBinary(
+                        action.getPayload_asU8(),
+                    ).getAction()!;
+                    const myEndorsed = decodeFabricChaincodeActionPayload(myActions[k]!.payload)!;
+                    same(myEndorsed.proposalResponsePayload, endorsed.getProposalResponsePayload_asU8(), 'response');
+                    assert.deepEqual(
+                        myEndorsed.endorsements.map((e) => [bytesOf(e.endorser), bytesOf(e.signature)]),
+                        endorsed
+                            .getEndorsementsList()
+                            .map((e) => [bytesOf(e.getEndorser_asU8()), bytesOf(e.getSignature_asU8())]),
+                    );
+                    const response = peer.ProposalResponsePayload.deserializeBinary(myEndorsed.proposalResponsePayload);
+                    const myResponse = decodeFabricProposalResponsePayload(myEndorsed.proposalResponsePayload);
+                    same(myResponse.proposalHash, response.getProposalHash_asU8(), 'proposal hash');
+                    same(myResponse.extension, response.getExtension_asU8(), 'extension');
+                    const chaincodeAction = peer.ChaincodeAction.deserializeBinary(myResponse.extension);
+                    const myChaincodeAction = decodeFabricChaincodeAction(myResponse.extension);
+                    same(myChaincodeAction.results, chaincodeAction.getResults_asU8(), 'results');
+                    assert.equal(myChaincodeAction.chaincodeName, chaincodeAction.getChaincodeId()?.getName());
+                    const rwset = ledgerProtos.rwset.TxReadWriteSet.deserializeBinary(myChaincodeAction.results);
+                    const myRwset = decodeFabricTxReadWriteSet(myChaincodeAction.results);
+                    assert.deepEqual(
+                        myRwset.map((ns) => [ns.namespace, bytesOf(ns.rwset)]),
+                        rwset.getNsRwsetList().map((ns) => [ns.getNamespace(), bytesOf(ns.getRwset_asU8())]),
+                    );
+                    for (const ns of myRwset) {
+                        const kv = ledgerProtos.rwset.kvrwset.KVRWSet.deserializeBinary(ns.rwset);
+                        const myWrites = decodeFabricKvWrites(ns.rwset);
+                        writes += myWrites.length;
+                        assert.deepEqual(
+                            myWrites.map((w) => [w.key, w.isDelete, bytesOf(w.value)]),
+                            kv.getWritesList().map((w) => [w.getKey(), w.getIsDelete(), bytesOf(w.getValue_asU8())]),
+                        );
+                    }
+                }
+            }
+        }
+        assert.ok(endorserTransactions >= 2 && writes >= 2, `${endorserTransactions} transactions, ${writes} writes`);
+    });
+
+    void it('wire reader: refuses what Fabric never writes, skips unknown fields', () => {
+        const decodes = (bytes: number[], why: string): void =>
+            assert.throws(() => new WireMessage(Uint8Array.from(bytes)).bytes(1), DecodeError, why);
+        decodes([0x0a, 0x01, 0x41, 0x0a, 0x01, 0x42], 'a singular field twice');
+        decodes([0x0a, 0x05, 0x41], 'a length past the end');
+        decodes([0x0b, 0x0c], 'a group');
+        decodes([0x08, 0x01], 'bytes field given as a varint');
+        decodes([0x02, 0x00], 'field number 0');
+        decodes([0x08, ...Array<number>(10).fill(0xff), 0x01], 'varint longer than ten bytes');
+        decodes([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], 'varint over 64 bits');
+        decodes([0x08], 'a truncated varint');
+        const m = new WireMessage(Uint8Array.from([0x0a, 0x02, 0x41, 0x42, 0x15, 1, 2, 3, 4, 0x18, 0x96, 0x01]));
+        assert.equal(Buffer.from(m.bytes(1)).toString(), 'AB');
+        assert.equal(m.uint(3), 150n);
+        assert.equal(m.uint(9), 0n, 'absent: the proto3 default');
+        assert.equal(readFields(Uint8Array.from([0x15, 1, 2, 3, 4])).length, 1, 'fixed32 skipped as unknown');
+        assert.equal(
+            new WireMessage(Uint8Array.from([0x08, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])).int32(
+                1,
+            ),
+            -2,
+        );
     });
 
     void it('verifies every record offline against the MSP roots alone', () => {
