@@ -38,6 +38,7 @@ import {
     partyKeyId,
     ByteReader,
     toHex,
+    type ChannelTrust,
     type DeviceSession,
     type Point,
     type Suite,
@@ -183,6 +184,11 @@ export class DeviceAgent {
             await lock.release();
             throw err;
         }
+    }
+
+    /** The channel's trust roots from provisioning (what step 9 verifies receipts against), if given. */
+    get channelTrust(): ChannelTrust | undefined {
+        return this.state.channelTrust;
     }
 
     get equipmentId(): string {
