@@ -548,3 +548,29 @@ export function parseChannelTrust(json: string): ChannelTrust {
     }
     return value as ChannelTrust;
 }
+
+// ---- delivery -----------------------------------------------------------------------------------
+
+const NOTICE_MAGIC = 'M2M-RECEIPT-NOTICE';
+const NOTICE_VERSION = 1;
+
+/**
+ * A receipt notice: the body of the session-channel instruction (a Download frame) by which the
+ * CSP hands a device the Merkle receipt of a record the device sent, once its batch is anchored.
+ */
+export function encodeReceiptNotice(receipt: Uint8Array): Uint8Array {
+    return new ByteWriter().string(NOTICE_MAGIC).u8(NOTICE_VERSION).bytes32(receipt).finish();
+}
+
+/** The receipt in a receipt notice; undefined when `body` is not one (an ordinary instruction). */
+export function decodeReceiptNotice(body: Uint8Array): Uint8Array | undefined {
+    try {
+        const r = new ByteReader(body);
+        if (r.string() !== NOTICE_MAGIC || r.u8() !== NOTICE_VERSION) return undefined;
+        const receipt = r.bytes32();
+        r.end();
+        return receipt;
+    } catch {
+        return undefined;
+    }
+}
