@@ -455,12 +455,11 @@ export function errorOfFailure(f: FailurePacket): QueryError {
 }
 
 /**
- * A receipt for a record: the CSP's ECDSA signature (OpenSSL, IEEE P1363 r || s) over a label, the
- * record's id and the machine that uploaded it, given when the record reached the CSP. The asker
- * checks it against Q_c, so a target cannot present a record the CSP never received. ECDSA through
- * OpenSSL verifies in ~0.1 ms against ~4 ms for a noble Schnorr verification, and an answer carries
- * one receipt per record. (The records module's Merkle receipts plug in through the asker's
- * ReceiptVerifier in the same place.)
+ * The CSP's ECDSA signature (OpenSSL, IEEE P1363 r || s) over a label, a record id and a machine:
+ * the stand-in receipt the record query used before the records issue's Merkle receipts. Step 9
+ * now verifies Merkle receipts (verifyAnsweredRecord); this remains only for the trace bench's
+ * synthetic answers (scripts/bench/trace.ts).
+ * @deprecated use Merkle receipts: answeredRecordOfReceipt and verifyAnsweredRecord
  */
 export function signRecordReceipt(
     suite: Suite,
