@@ -6,6 +6,8 @@
  * paper's retry, the fog sees no plaintext, replays and late answers are refused.
  */
 import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -34,11 +36,13 @@ import { ChaincodeClient } from '@m2m-fabric/sdk';
 import { MaterialsClient } from '@m2m-fabric/sdk';
 import { QueryAsker } from '@m2m-fabric/device';
 import { QueryResponder } from '@m2m-fabric/device';
-import { MemoryReceiptBook, MemoryRecordHistory, MerkleReceiptCheck } from '@m2m-fabric/device';
+import { FileReceiptBook, MemoryReceiptBook, MemoryRecordHistory, MerkleReceiptCheck } from '@m2m-fabric/device';
+import { PersistedFileError } from '@m2m-fabric/common';
 import { FogQueryHandler, type QueryEndpoint } from '@m2m-fabric/services';
 import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/services';
 
 import { assertQueryError } from './helpers/query.js';
+import { tempDir } from './helpers/temp-dir.js';
 import { anchoredRecords } from './helpers/receipts.js';
 import { startNetwork, type TestNetwork } from '../chaincode/network.js';
 import { bootstrap, submit } from '../chaincode/scenario.js';
@@ -477,6 +481,39 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         );
         assert.deepEqual(held.heldFor(lap.id, T0, T0, ['quality']).map(toHex), [toHex(record(0).recordId)]);
         assert.equal(held.heldFor(lap.id, T0 + 1, T0 + 3_600_000, []).length, 0);
+    });
+
+    void it('a receipt book on disk keeps receipts across restarts and refuses a damaged file at load', async () => {
+        const dir = await tempDir('m2m-receipt-book-');
+        const verifier = new MerkleReceiptCheck(trust).verifier;
+        const book1 = await FileReceiptBook.open(dir, verifier);
+        await book1.keep(lap.id, 'quality', record(0).receipt);
+        await book1.keep(lap.id, 'quality', record(2).receipt);
+        const bad = record(1).receipt.slice();
+        bad[bad.length - 30]! ^= 1;
+        await assert.rejects(book1.keep(lap.id, 'quality', bad), ReceiptError);
+        const files = (await readdir(dir, { recursive: true })).sort();
+        const book2 = await FileReceiptBook.open(dir, verifier);
+        assert.deepEqual(
+            book2.heldFor(lap.id, T0, T0 + 3_600_000, ['quality']).map(toHex),
+            [record(0), record(2)].map((r) => toHex(r.recordId)),
+        );
+        assert.deepEqual((await readdir(dir, { recursive: true })).sort(), files, 'the refused receipt left no file');
+        // A file damaged on disk, or one renamed to another record, is refused at load naming the file.
+        const [first] = files.filter((f) => f.endsWith('.receipt'));
+        const path = join(dir, first!);
+        const good = await readFile(path);
+        const damaged = Buffer.from(good);
+        damaged[damaged.length - 30]! ^= 1;
+        await writeFile(path, damaged);
+        await assert.rejects(
+            FileReceiptBook.open(dir, verifier),
+            (e: unknown) => e instanceof PersistedFileError && e.path === path,
+        );
+        await writeFile(path, record(1).receipt);
+        await assert.rejects(FileReceiptBook.open(dir, verifier), /another record/);
+        await writeFile(path, good);
+        await FileReceiptBook.open(dir, verifier);
     });
 
     void it('refuses late answers and answers replayed into another query (step 9)', async () => {

@@ -16,3 +16,4 @@ export * from './query-asker.js';
 export * from './query-responder.js';
 export * from './record-history.js';
 export * from './receipt-check.js';
+export * from './receipt-book.js';
