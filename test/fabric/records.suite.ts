@@ -38,6 +38,7 @@ import {
 import { RecordBatcher } from '@m2m-fabric/services';
 
 import { choice, openSuite, registeredCsp, skip, type OpenSuite } from './suite-setup.js';
+import { compareWithFabricProtos } from '../records/fabric-wire.js';
 
 const options = { skip };
 const suite = DEFAULT_SUITE;
@@ -110,6 +111,8 @@ void describe(`communication records through the ledger client (${typeof choice 
         const trust = await open.target.channelTrust();
         const verifier = new ReceiptVerifier(trust);
         const block = await fetchBlockByTxId(open.connections.get('csp')!, batch.transactionId);
+        // The device-side wire reader reads the block Fabric wrote exactly as fabric-protos does.
+        assert.ok(compareWithFabricProtos(block).endorserTransactions >= 1);
         for (const { leafIndex, bytes } of records.filter((r) => r.leafIndex < batch.treeSize).slice(0, 5)) {
             const receipt = encodeReceipt(
                 buildReceipt(

@@ -2,7 +2,9 @@
  * Receipts end to end on the embedded ledger: records signed by per-session keys, batched into
  * the CSP's log, anchored through the anchors contract, the block fetched with qscc, and each
  * receipt verified offline against the channel's MSP roots only. Any flipped bit of a receipt is
- * a ReceiptError.
+ * a ReceiptError. The verifier is the protocol package's (the one the device agent runs; the SDK
+ * re-exports it), and its protobuf wire reader is cross-checked here against fabric-protos on
+ * every block of the run, field by field.
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
@@ -14,31 +16,32 @@ import { after, before, describe, it } from 'node:test';
 
 import {
     CSP_WRITER,
+    DecodeError,
     EncryptionType,
     MerkleTree,
     P256_SHA256,
     PartyRole,
-    RecordSigner,
-    RecordType,
-    encodeRecord,
-    payloadDigest,
-} from '@m2m-fabric/protocol';
-import type { LedgerConnection } from '@m2m-fabric/sdk';
-import {
     ReceiptError,
     ReceiptVerifier,
-    anchorBatch,
+    RecordSigner,
+    RecordType,
+    WireMessage,
     buildReceipt,
     decodeReceipt,
     encodeReceipt,
-    fetchBlockByTxId,
+    encodeRecord,
     parseChannelTrust,
+    payloadDigest,
+    readFields,
     verifyReceipt,
     type ChannelTrust,
     type Receipt,
-} from '@m2m-fabric/sdk';
+} from '@m2m-fabric/protocol';
+import * as sdk from '@m2m-fabric/sdk';
+import { anchorBatch, fetchBlockByTxId, type LedgerConnection } from '@m2m-fabric/sdk';
 
 import { randomScalar } from '../crypto/helpers.js';
+import { compareWithFabricProtos } from './fabric-wire.js';
 import { CHAINCODE, startNetwork } from '../chaincode/network.js';
 import type { TestNetwork } from '../chaincode/network.js';
 import { bootstrap } from '../chaincode/scenario.js';
@@ -121,6 +124,47 @@ void describe('receipts', () => {
     after(async () => {
         connection.close();
         await net.close();
+    });
+
+    void it('is one implementation: the SDK re-exports the protocol package verifier', () => {
+        assert.equal(sdk.ReceiptVerifier, ReceiptVerifier);
+        assert.equal(sdk.verifyReceipt, verifyReceipt);
+        assert.equal(sdk.buildReceipt, buildReceipt);
+    });
+
+    void it('reads every block of the run as fabric-protos does, field by field', async () => {
+        let endorserTransactions = 0;
+        let writes = 0;
+        for (let n = 0n; n < net.ledger.height; n++) {
+            const counts = compareWithFabricProtos((await net.ledger.getBlock(n))!, n);
+            endorserTransactions += counts.endorserTransactions;
+            writes += counts.writes;
+        }
+        assert.ok(endorserTransactions >= 2 && writes >= 2, `${endorserTransactions} transactions, ${writes} writes`);
+    });
+
+    void it('wire reader: refuses what Fabric never writes, skips unknown fields', () => {
+        const decodes = (bytes: number[], why: string): void =>
+            assert.throws(() => new WireMessage(Uint8Array.from(bytes)).bytes(1), DecodeError, why);
+        decodes([0x0a, 0x01, 0x41, 0x0a, 0x01, 0x42], 'a singular field twice');
+        decodes([0x0a, 0x05, 0x41], 'a length past the end');
+        decodes([0x0b, 0x0c], 'a group');
+        decodes([0x08, 0x01], 'bytes field given as a varint');
+        decodes([0x02, 0x00], 'field number 0');
+        decodes([0x08, ...Array<number>(10).fill(0xff), 0x01], 'varint longer than ten bytes');
+        decodes([0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02], 'varint over 64 bits');
+        decodes([0x08], 'a truncated varint');
+        const m = new WireMessage(Uint8Array.from([0x0a, 0x02, 0x41, 0x42, 0x15, 1, 2, 3, 4, 0x18, 0x96, 0x01]));
+        assert.equal(Buffer.from(m.bytes(1)).toString(), 'AB');
+        assert.equal(m.uint(3), 150n);
+        assert.equal(m.uint(9), 0n, 'absent: the proto3 default');
+        assert.equal(readFields(Uint8Array.from([0x15, 1, 2, 3, 4])).length, 1, 'fixed32 skipped as unknown');
+        assert.equal(
+            new WireMessage(Uint8Array.from([0x08, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])).int32(
+                1,
+            ),
+            -2,
+        );
     });
 
     void it('verifies every record offline against the MSP roots alone', () => {

@@ -14,6 +14,7 @@ import { DeviceAgent } from '@m2m-fabric/device';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { PersistedFileError } from '@m2m-fabric/common';
 import { ServiceError, encodeErrorBody, decodeErrorBody } from '@m2m-fabric/common';
+import { Organisation } from '@m2m-fabric/embedded-ledger';
 import { tempDir } from './helpers/temp-dir.js';
 
 const suite = getSuite('P256-SHA256');
@@ -175,6 +176,60 @@ void test('device state: every invalid field is refused at load (w = 0, short w,
     pending.session = { counter: '1', routeId: 'ab'.repeat(16), symKey: 'ab'.repeat(32), established: false };
     await writeFile(path, JSON.stringify(pending), { mode: 0o600 });
     assert.equal((await readDeviceState(path))?.pendingEphemeral, 'ab'.repeat(32));
+});
+
+void test('device state: the channel trust roots are checked at load (shape, PEM, CA roots, policy)', async () => {
+    const dir = await tempDir('m2m-files-');
+    const path = join(dir, 'dev.json');
+    const orderer = await Organisation.open('OrdererMSP', join(dir, 'orderer'));
+    const org = await Organisation.open('CSPMSP', join(dir, 'csp'));
+    const leaf = (await org.enrol('peer0')).certificatePem;
+    const trust = {
+        channel: 'm2m',
+        chaincode: 'm2m',
+        endorsementPolicy: 'MAJORITY Endorsement',
+        orderers: [{ mspId: 'OrdererMSP', rootCertificates: [orderer.caCertificatePem] }],
+        organisations: [{ mspId: 'CSPMSP', rootCertificates: [org.caCertificatePem] }],
+    };
+    const withTrust = (channelTrust: unknown): Record<string, unknown> => ({ ...validState(), channelTrust });
+    await writeFile(path, JSON.stringify(withTrust(trust)), { mode: 0o600 });
+    assert.deepEqual((await readDeviceState(path))?.channelTrust, trust);
+    const cases: [string, unknown, RegExp][] = [
+        ['not an object', 'roots', /channelTrust: not a channel trust file/],
+        ['no chaincode', { ...trust, chaincode: undefined }, /channelTrust: not a channel trust file/],
+        [
+            'a PEM that is not a certificate',
+            {
+                ...trust,
+                organisations: [
+                    {
+                        mspId: 'CSPMSP',
+                        rootCertificates: ['-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'],
+                    },
+                ],
+            },
+            /channelTrust:/,
+        ],
+        [
+            'a leaf as a root',
+            { ...trust, organisations: [{ mspId: 'CSPMSP', rootCertificates: [leaf] }] },
+            /a root of CSPMSP is not a CA certificate/,
+        ],
+        ['no orderer', { ...trust, orderers: [] }, /channelTrust: no roots/],
+        [
+            'an MSP without roots',
+            { ...trust, organisations: [{ mspId: 'CSPMSP', rootCertificates: [] }] },
+            /CSPMSP has no root certificate/,
+        ],
+        ['an MSP twice', { ...trust, organisations: [trust.organisations[0], trust.organisations[0]] }, /listed twice/],
+        ['an unknown policy', { ...trust, endorsementPolicy: 'OutOf(2)' }, /unsupported endorsement policy/],
+    ];
+    for (const [name, channelTrust, detail] of cases) {
+        await writeFile(path, JSON.stringify(withTrust(channelTrust)), { mode: 0o600 });
+        await rejectsNaming(readDeviceState(path), path, 'corruptFile', detail).catch((err: unknown) => {
+            throw new Error(`${name}: ${(err as Error).message}`);
+        });
+    }
 });
 
 void test('device agent: a bad state is refused before a counter is reserved, and the file is unchanged', async () => {

@@ -4,11 +4,12 @@
  * and delivers it to the target's agent (its signed listen notice made that connection the
  * machine's private area) or, while the target is offline, over the signed link to the CSP; the
  * answer comes back the same way. Every failure branch reaches the asker as a typed QueryError with
- * the paper's retry; replays and late answers are refused; the fog relays only sealed bytes.
+ * the paper's retry; replays and late answers are refused; the fog relays only sealed bytes. The
+ * records are anchored on the ledger and each carries its Merkle receipt, which the asker checks
+ * against the channel trust roots its state file was provisioned with.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -21,10 +22,10 @@ import {
     encodeListenNotice,
     encodePoint,
     fromHex,
+    MerkleTree,
+    answeredRecordOfReceipt,
     randomScalar,
-    signRecordReceipt,
     toHex,
-    verifyRecordReceipt,
     type AnsweredRecord,
     type ListenNotice,
     type Point,
@@ -33,6 +34,7 @@ import { EnvelopeKind, MqttConnection, RequestClient, ServiceError } from '@m2m-
 import {
     MemoryReceiptBook,
     MemoryRecordHistory,
+    MerkleReceiptCheck,
     QueryAsker,
     QueryResponder,
     runDevice,
@@ -44,6 +46,7 @@ import { ledgerQueryAccess, loadOrCreateServiceKey } from '@m2m-fabric/services'
 import { MANUFACTURER_MSP } from '@m2m-fabric/cli';
 
 import { assertQueryError } from './helpers/query.js';
+import { anchoredRecords } from './helpers/receipts.js';
 import { startTestBed, type TestBed } from './helpers/setup.js';
 
 const T0 = Date.parse('2026-03-01T00:00:00.000Z');
@@ -84,18 +87,9 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         });
     };
 
-    const record = (k: number): AnsweredRecord => {
-        const body = new TextEncoder().encode(`lap quality ${k}: CV ${2 + k / 10}% SECRET-BODY-${k}`);
-        const recordId = new Uint8Array(createHash('sha256').update(body).digest());
-        return {
-            recordId,
-            kind: 'quality',
-            time: T0 + k * 60_000,
-            counterpart: 'csp',
-            body,
-            receipt: signRecordReceipt(bed.net.suite, cspSecret, recordId, 'lap-mqtt'),
-        };
-    };
+    /** lap's anchored records at T0 + k minutes (k = 0, 1, 2, 7, 8), with their Merkle receipts. */
+    const anchored = new Map<number, AnsweredRecord>();
+    const record = (k: number): AnsweredRecord => anchored.get(k)!;
 
     before(async () => {
         bed = await startTestBed();
@@ -125,9 +119,32 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         owner = new MaterialsClient((await enrol(MANUFACTURER_MSP, 'mill', 'manufacturer')).connection);
         fogLedger = await enrol('FogAMSP', 'fog-query-test', 'fog');
         await owner.grantQueryAccess(lap.id, card.id);
+        const cspIdentity = await bed.net.ledger.loadOrEnrol('CSPMSP', 'csp-anchors-test', {
+            attributes: { 'm2m.role': 'csp' },
+        });
+        const cspConnection = await bed.net.ledger.connect({
+            identity: cspIdentity.identity,
+            signer: cspIdentity.signer,
+        });
+        const minutes = [0, 1, 2, 7, 8];
+        const { receipts } = await anchoredRecords(
+            suite,
+            cspConnection.getContract(DEFAULT_CHAINCODE_NAME, 'anchors'),
+            cspConnection,
+            cspSecret,
+            minutes.map((k) => T0 + k * 60_000),
+            { tree: new MerkleTree(), sequence: 0 },
+        );
+        minutes.forEach((k, i) => anchored.set(k, answeredRecordOfReceipt('quality', 'csp', receipts[i]!)));
         for (let k = 0; k < 3; k++) history.add(lap.id, record(k));
-        const held = record(1);
-        book.hold(lap.id, held);
+        // card holds the receipt of lap's record 1, checked against its provisioned trust roots.
+        assert.ok(card.agent.channelTrust !== undefined, 'provisioning gave the device the channel trust roots');
+        book.holdReceipt(
+            lap.id,
+            'quality',
+            record(1).receipt,
+            new MerkleReceiptCheck(card.agent.channelTrust).verifier,
+        );
 
         const access = ledgerQueryAccess(new MaterialsClient(fogLedger.connection));
         const responder = new QueryResponder({
@@ -166,7 +183,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
             secretKey: m.secret,
             keyOf: async (id) => decodePoint(suite, fromHex((await fogLedger.getEquipment(id)).publicKey)),
             cspKey,
-            receipts: { verify: (t, r) => verifyRecordReceipt(suite, cspKey, r.recordId, t, r.receipt) },
+            receipts: new MerkleReceiptCheck(m.agent.channelTrust!),
             book,
             send: (packet) => m.agent.sendQuery(packet),
             retryDelayMs: 5,
@@ -180,10 +197,11 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         const result = await asker(card).query(lap.id, range);
         assert.equal(result.responder, 'target');
         assert.equal(result.records.length, 3);
-        assert.match(new TextDecoder().decode(result.records[2]?.body), /SECRET-BODY-2/);
+        assert.equal(toHex(result.records[2]!.body), toHex(record(2).body));
         assert.ok(seenByFog.length > before, 'the answer went through the target’s MQTT private area');
-        const relayed = Buffer.concat(seenByFog.map((b) => Buffer.from(b))).toString('latin1');
-        assert.doesNotMatch(relayed, /SECRET-BODY/);
+        const relayed = Buffer.concat(seenByFog.map((b) => Buffer.from(b)));
+        for (const k of [0, 1, 2])
+            assert.equal(relayed.indexOf(Buffer.from(record(k).body)), -1, 'the fog saw a record');
     });
 
     void it('refuses a listen notice signed by another key, and keeps routing to the real target', async () => {
@@ -279,7 +297,7 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
 
     void it('step 9: an answer omitting a receipted record, one with a forged receipt, one signed by another machine', async () => {
         const hidden = record(7);
-        book.hold(lap.id, hidden);
+        book.holdReceipt(lap.id, 'quality', hidden.receipt, new MerkleReceiptCheck(card.agent.channelTrust!).verifier);
         await assertQueryError(asker(card).query(lap.id, range), ErrorCode.AnswerIncomplete, 9, QueryRetry.None);
         history.add(lap.id, hidden);
         const forged = { ...record(8), receipt: new Uint8Array(64).fill(7) };
@@ -329,10 +347,30 @@ void describe('record query over MQTT (paper 000 Figs. 6-8)', () => {
         } finally {
             console.log = log;
         }
-        const out = JSON.parse(lines.at(-1)!) as { responder: string; records: { body: string }[] };
+        const out = JSON.parse(lines.at(-1)!) as { responder: string; records: { id: string }[] };
         assert.equal(out.responder, 'target');
-        assert.equal(out.records.length, 3);
-        assert.match(out.records[0]!.body, /SECRET-BODY-0/);
+        assert.deepEqual(
+            out.records.map((r) => r.id),
+            [0, 1, 2].map((k) => toHex(record(k).recordId)),
+        );
+        // Receipts the machine holds (`--receipts dir`) are checked at load and looked for in the answer.
+        const held = join(bed.dataDir, 'ring-receipts');
+        await mkdir(held, { recursive: true });
+        await writeFile(join(held, 'lap-1.receipt'), record(1).receipt);
+        const targetKey = (await fogLedger.getEquipment(lap.id)).publicKey;
+        console.log = () => undefined;
+        try {
+            await runDevice([...(await queryArgs(targetKey)), '--receipts', held, '--json']);
+            const bad = record(1).receipt.slice();
+            bad[bad.length - 30]! ^= 1;
+            await writeFile(join(held, 'lap-1.receipt'), bad);
+            await assert.rejects(
+                runDevice([...(await queryArgs(targetKey)), '--receipts', held]),
+                (e: unknown) => e instanceof ServiceError && e.code === ErrorCode.ReceiptInvalid,
+            );
+        } finally {
+            console.log = log;
+        }
         // A key that is not the target's: the answer's signature fails at step 9.
         await assert.rejects(
             runDevice(await queryArgs(toHex(encodePoint(suite, cspKey)))),

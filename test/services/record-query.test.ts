@@ -1,17 +1,18 @@
 /**
  * Paper 000's 9-step record query over the embedded ledger: the fog (steps 2-4, 7-8) reads the
  * M-EB, the target (5-6) reads the access rule its owner set on the ledger, the asker (1, 9)
- * checks signatures and receipts. Every failure branch of Fig. 8 is a typed QueryError with the
+ * checks signatures and every record's Merkle receipt (anchored on this ledger, verified offline
+ * against the channel's MSP roots). Every failure branch of Fig. 8 is a typed QueryError with the
  * paper's retry, the fog sees no plaintext, replays and late answers are refused.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-
-import { p256 } from '@noble/curves/nist.js';
 
 import {
     ErrorCode,
+    MerkleTree,
     P256_SHA256,
     QueryRetry,
     Responder,
@@ -20,12 +21,12 @@ import {
     decodePoint,
     encodePoint,
     fromHex,
+    ReceiptError,
+    answeredRecordOfReceipt,
     randomScalar,
-    recordReceiptMessage,
-    signRecordReceipt,
     toHex,
-    verifyRecordReceipt,
     type AnsweredRecord,
+    type ChannelTrust,
     type FailurePacket,
     type Point,
     type QueryPacket,
@@ -35,16 +36,18 @@ import { ChaincodeClient } from '@m2m-fabric/sdk';
 import { MaterialsClient } from '@m2m-fabric/sdk';
 import { QueryAsker } from '@m2m-fabric/device';
 import { QueryResponder } from '@m2m-fabric/device';
-import { MemoryReceiptBook, MemoryRecordHistory } from '@m2m-fabric/device';
+import { FileReceiptBook, MemoryReceiptBook, MemoryRecordHistory, MerkleReceiptCheck } from '@m2m-fabric/device';
+import { PersistedFileError } from '@m2m-fabric/common';
 import { FogQueryHandler, type QueryEndpoint } from '@m2m-fabric/services';
 import { ledgerEquipmentDirectory, ledgerQueryAccess } from '@m2m-fabric/services';
 
 import { assertQueryError } from './helpers/query.js';
+import { tempDir } from './helpers/temp-dir.js';
+import { anchoredRecords } from './helpers/receipts.js';
 import { startNetwork, type TestNetwork } from '../chaincode/network.js';
 import { bootstrap, submit } from '../chaincode/scenario.js';
 
 const suite = P256_SHA256;
-const encodeScalarHex = (k: bigint): Uint8Array => fromHex(k.toString(16).padStart(64, '0'));
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 interface Machine {
@@ -58,17 +61,14 @@ function machine(id: string): Machine {
     return { id, secret, publicKey: suite.Point.BASE.multiply(secret) };
 }
 
-function record(k: number, cspSecret: bigint, machineId: string): AnsweredRecord {
-    const body = new TextEncoder().encode(`quality lap-${k}: unevenness CV ${2 + k / 10}% SECRET-BODY-${k}`);
-    const recordId = new Uint8Array(createHash('sha256').update(body).digest());
-    return {
-        recordId,
-        kind: 'quality',
-        time: T0 + k * 60_000,
-        counterpart: 'csp',
-        body,
-        receipt: signRecordReceipt(suite, cspSecret, recordId, machineId),
-    };
+/** A step-9 refusal caused by a receipt: answerIncomplete, and the ReceiptError names the check. */
+async function assertReceiptRefused(call: Promise<unknown>, check: string): Promise<void> {
+    await assertQueryError(call, ErrorCode.AnswerIncomplete, 9, QueryRetry.None);
+    await call.catch((error: unknown) => {
+        const cause = (error as Error).cause;
+        assert.ok(cause instanceof ReceiptError, `cause ${String(cause)}`);
+        assert.equal(cause.check, check, cause.message);
+    });
 }
 
 void describe('record query (paper 000 Figs. 6-8)', () => {
@@ -84,6 +84,11 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
     let targetOnline = true;
     const seenByFog: Uint8Array[] = [];
     let targetResponder: QueryResponder;
+    let trust: ChannelTrust;
+    /** lap's three anchored records (T0, T0 + 1 min, T0 + 2 min), and one of another machine. */
+    const answered: AnsweredRecord[] = [];
+    let foreign: AnsweredRecord;
+    const record = (k: number): AnsweredRecord => answered[k]!;
 
     before(async () => {
         net = await startNetwork(suite);
@@ -115,11 +120,26 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         const ownerConnection = await connect('ManufacturerMSP', 'owner-query', 'manufacturer');
         materials = new MaterialsClient(ownerConnection, 'm2m');
 
+        // lap's records with the CSP, and one of another machine, anchored by the CSP in two batches.
+        trust = net.ledger.channelTrust('m2m');
+        const anchors = net.parties.csp.contract('anchors');
+        const log = { tree: new MerkleTree(), sequence: 0 };
+        const lapLog = await anchoredRecords(
+            suite,
+            anchors,
+            fogConnection,
+            net.csp.d,
+            [0, 1, 2].map((k) => T0 + k * 60_000),
+            log,
+        );
+        answered.push(...lapLog.receipts.map((r) => answeredRecordOfReceipt('quality', 'csp', r)));
+        const other = await anchoredRecords(suite, anchors, fogConnection, net.csp.d, [T0 + 30_000], log);
+        foreign = answeredRecordOfReceipt('quality', 'csp', other.receipts[0]!);
         history = new MemoryRecordHistory();
-        for (let k = 0; k < 3; k++) history.add(lap.id, record(k, net.csp.d, lap.id));
+        for (let k = 0; k < 3; k++) history.add(lap.id, record(k));
+        // The asker was handed the receipt of lap's record 1 (with the lot it received).
         book = new MemoryReceiptBook();
-        const held = record(1, net.csp.d, lap.id);
-        book.hold(lap.id, { recordId: held.recordId, time: held.time, kind: held.kind });
+        book.holdReceipt(lap.id, 'quality', record(1).receipt, new MerkleReceiptCheck(trust).verifier);
 
         targetResponder = new QueryResponder({
             suite,
@@ -168,7 +188,7 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
                     fromHex((await new ChaincodeClient(materials.connection, 'm2m').getEquipment(id)).publicKey),
                 ),
             cspKey: net.csp.Q,
-            receipts: { verify: (target, r) => verifyRecordReceipt(suite, net.csp.Q, r.recordId, target, r.receipt) },
+            receipts: new MerkleReceiptCheck(trust),
             book,
             send: (packet) => fog.handle(packet),
             retryDelayMs: 5,
@@ -181,10 +201,21 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         const result = await asker(card).query(lap.id, range);
         assert.equal(result.responder, 'target');
         assert.equal(result.records.length, 3);
-        assert.match(new TextDecoder().decode(result.records[1]?.body), /lap-1/);
-        const visible = Buffer.concat(seenByFog.map((b) => Buffer.from(b))).toString('latin1');
+        assert.deepEqual(
+            result.records.map((r) => toHex(r.body)),
+            answered.map((r) => toHex(r.body)),
+        );
+        assert.deepEqual(
+            result.records.map((r) => r.time),
+            [0, 1, 2].map((k) => T0 + k * 60_000),
+            "the records' signed timestamps",
+        );
+        const visible = Buffer.concat(seenByFog.map((b) => Buffer.from(b)));
         assert.ok(visible.length > 0);
-        assert.ok(!visible.includes('SECRET-BODY'), 'the fog saw plaintext');
+        for (const r of answered) {
+            assert.equal(visible.indexOf(Buffer.from(r.body)), -1, 'the fog saw a record');
+            assert.equal(visible.indexOf(Buffer.from(r.receipt.subarray(0, 200))), -1, 'the fog saw a receipt');
+        }
         const narrow = await asker(card).query(lap.id, { since: new Date(T0 + 60_000), until: new Date(T0 + 60_000) });
         assert.equal(narrow.records.length, 1);
     });
@@ -325,60 +356,164 @@ void describe('record query (paper 000 Figs. 6-8)', () => {
         assert.equal(asked, 3, 'each resend reached the target again');
     });
 
-    void it('rejects an answer that omits a record the asker holds a receipt for, or carries a forged one', async () => {
-        const hiding = new MemoryRecordHistory();
-        hiding.add(lap.id, record(0, net.csp.d, lap.id));
-        hiding.add(lap.id, record(2, net.csp.d, lap.id));
-        const forged = new MemoryRecordHistory();
-        for (let k = 0; k < 3; k++)
-            forged.add(lap.id, {
-                ...record(k, net.csp.d, lap.id),
-                ...(k === 2
-                    ? { receipt: signRecordReceipt(suite, lap.secret, record(2, net.csp.d, lap.id).recordId, lap.id) }
-                    : {}),
-            });
-        for (const [name, h] of [
-            ['hiding', hiding],
-            ['forged', forged],
-        ] as const) {
-            const responder = new QueryResponder({
-                suite,
-                equipmentId: lap.id,
-                responder: Responder.Target,
-                signingSecret: lap.secret,
-                access: ledgerQueryAccess(materials),
-                history: h,
-            });
-            const viaLiar = new FogQueryHandler({
-                suite,
-                directory: ledgerEquipmentDirectory(new ChaincodeClient(materials.connection, 'm2m')),
-                routes: { endpointsFor: () => [{ kind: 'target', deliver: (p) => responder.respond(p) }] },
-            });
+    /** An asker whose answers come from `records` (signed by the real target) instead of lap's history. */
+    function askerOfTarget(
+        records: readonly AnsweredRecord[],
+        overrides: Parameters<typeof asker>[1] = {},
+    ): QueryAsker {
+        const h = new MemoryRecordHistory();
+        for (const r of records) h.add(lap.id, r);
+        const responder = new QueryResponder({
+            suite,
+            equipmentId: lap.id,
+            responder: Responder.Target,
+            signingSecret: lap.secret,
+            access: ledgerQueryAccess(materials),
+            history: h,
+        });
+        const viaTarget = new FogQueryHandler({
+            suite,
+            directory: ledgerEquipmentDirectory(new ChaincodeClient(materials.connection, 'm2m')),
+            routes: { endpointsFor: () => [{ kind: 'target', deliver: (p) => responder.respond(p) }] },
+        });
+        return asker(card, { send: (p) => viaTarget.handle(p), ...overrides });
+    }
+
+    void it('rejects an answer that omits a record the asker holds a receipt for (step 9)', async () => {
+        const before = book.receiptsOf(lap.id).length;
+        await assertQueryError(
+            askerOfTarget([record(0), record(2)]).query(lap.id, range),
+            ErrorCode.AnswerIncomplete,
+            9,
+            QueryRetry.None,
+        );
+        // A fresh asker without the receipt accepts the same answer: the book is what catches it.
+        const result = await askerOfTarget([record(0), record(2)], { book: new MemoryReceiptBook() }).query(
+            lap.id,
+            range,
+        );
+        assert.equal(result.records.length, 2);
+        assert.equal(book.receiptsOf(lap.id).length, before, 'the book is unchanged');
+    });
+
+    void it('rejects a receipt with a flipped bit, for another record, without a receipt, or under other roots', async () => {
+        const flipped = (at: number): AnsweredRecord => {
+            const receipt = record(2).receipt.slice();
+            receipt[at]! ^= 0x10;
+            return { ...record(2), receipt };
+        };
+        // A flipped bit: in the record inside the receipt, in the Merkle path, in the block.
+        const r2 = record(2).receipt;
+        for (const at of [40, 200, Math.floor(r2.length / 2), r2.length - 30]) {
             await assertQueryError(
-                asker(card, { send: (p) => viaLiar.handle(p) }).query(lap.id, range),
+                askerOfTarget([record(0), record(1), flipped(at)]).query(lap.id, range),
                 ErrorCode.AnswerIncomplete,
                 9,
                 QueryRetry.None,
-            ).catch((e: unknown) => {
-                throw new Error(`${name}: ${String(e)}`);
-            });
+            );
         }
+        // The receipt of another machine's record presented with lap's record 2.
+        await assertReceiptRefused(
+            askerOfTarget([record(0), record(1), { ...record(2), receipt: foreign.receipt }]).query(lap.id, range),
+            'record',
+        );
+        // Another machine's anchored record passed off as lap's record 2's id (its receipt is valid).
+        await assertReceiptRefused(
+            askerOfTarget([record(0), record(1), { ...foreign, recordId: record(2).recordId }]).query(lap.id, range),
+            'record',
+        );
+        // A record at a time other than its signed timestamp (moved into the range asked for).
+        await assertReceiptRefused(
+            askerOfTarget([record(0), record(1), { ...record(2), time: T0 + 150_000 }]).query(lap.id, range),
+            'record',
+        );
+        // A record without a receipt.
+        await assertReceiptRefused(
+            askerOfTarget([record(0), record(1), { ...record(2), receipt: new Uint8Array() }]).query(lap.id, range),
+            'encoding',
+        );
+        // Good receipts, but the asker trusts another channel's roots: nothing verifies.
+        const otherRoot = net.ledger.organisation('OtherMSP').caCertificatePem;
+        const otherChannel: ChannelTrust = {
+            ...trust,
+            channel: 'other-channel',
+            orderers: trust.orderers.map((o) => ({ ...o, rootCertificates: [otherRoot] })),
+        };
+        await assertReceiptRefused(
+            asker(card, { receipts: new MerkleReceiptCheck(otherChannel), book: new MemoryReceiptBook() }).query(
+                lap.id,
+                range,
+            ),
+            'ordererSignature',
+        );
+        await assertReceiptRefused(
+            asker(card, {
+                receipts: new MerkleReceiptCheck({ ...trust, channel: 'other-channel' }),
+                book: new MemoryReceiptBook(),
+            }).query(lap.id, range),
+            'transaction',
+        );
     });
 
-    void it('record receipts are P-256 ECDSA that an independent implementation (noble) agrees with', () => {
-        const secret = randomScalar(suite);
-        const key = suite.Point.BASE.multiply(secret);
-        const id = new Uint8Array(32).fill(9);
-        const message = recordReceiptMessage(id, lap.id);
-        const receipt = signRecordReceipt(suite, secret, id, lap.id);
-        assert.ok(p256.verify(receipt, message, encodePoint(suite, key), { lowS: false }));
-        const byNoble = p256.sign(message, encodeScalarHex(secret));
-        assert.ok(verifyRecordReceipt(suite, key, id, lap.id, byNoble));
-        assert.ok(!verifyRecordReceipt(suite, key, id, card.id, receipt), 'bound to the machine');
-        assert.ok(!verifyRecordReceipt(suite, net.csp.Q, id, lap.id, receipt), 'bound to the key');
-        const flipped = new Uint8Array(receipt);
-        flipped[5] = (flipped[5] ?? 0) ^ 1;
-        assert.ok(!verifyRecordReceipt(suite, key, id, lap.id, flipped));
+    void it('the receipt book holds only receipts that verify, and is unchanged by a bad one', () => {
+        const held = new MemoryReceiptBook();
+        const verifier = new MerkleReceiptCheck(trust).verifier;
+        const receipt = record(0).receipt.slice();
+        receipt[receipt.length - 30]! ^= 1;
+        assert.throws(() => held.holdReceipt(lap.id, 'quality', receipt, verifier), ReceiptError);
+        assert.throws(
+            () =>
+                held.holdReceipt(
+                    lap.id,
+                    'quality',
+                    record(0).receipt,
+                    new MerkleReceiptCheck({ ...trust, chaincode: 'x' }).verifier,
+                ),
+            ReceiptError,
+        );
+        assert.equal(held.receiptsOf(lap.id).length, 0);
+        held.holdReceipt(lap.id, 'quality', record(0).receipt, verifier);
+        held.holdReceipt(lap.id, 'quality', record(0).receipt, verifier);
+        assert.deepEqual(
+            held.receiptsOf(lap.id).map((r) => toHex(r.recordId)),
+            [toHex(record(0).recordId)],
+            'held once',
+        );
+        assert.deepEqual(held.heldFor(lap.id, T0, T0, ['quality']).map(toHex), [toHex(record(0).recordId)]);
+        assert.equal(held.heldFor(lap.id, T0 + 1, T0 + 3_600_000, []).length, 0);
+    });
+
+    void it('a receipt book on disk keeps receipts across restarts and refuses a damaged file at load', async () => {
+        const dir = await tempDir('m2m-receipt-book-');
+        const verifier = new MerkleReceiptCheck(trust).verifier;
+        const book1 = await FileReceiptBook.open(dir, verifier);
+        await book1.keep(lap.id, 'quality', record(0).receipt);
+        await book1.keep(lap.id, 'quality', record(2).receipt);
+        const bad = record(1).receipt.slice();
+        bad[bad.length - 30]! ^= 1;
+        await assert.rejects(book1.keep(lap.id, 'quality', bad), ReceiptError);
+        const files = (await readdir(dir, { recursive: true })).sort();
+        const book2 = await FileReceiptBook.open(dir, verifier);
+        assert.deepEqual(
+            book2.heldFor(lap.id, T0, T0 + 3_600_000, ['quality']).map(toHex),
+            [record(0), record(2)].map((r) => toHex(r.recordId)),
+        );
+        assert.deepEqual((await readdir(dir, { recursive: true })).sort(), files, 'the refused receipt left no file');
+        // A file damaged on disk, or one renamed to another record, is refused at load naming the file.
+        const [first] = files.filter((f) => f.endsWith('.receipt'));
+        const path = join(dir, first!);
+        const good = await readFile(path);
+        const damaged = Buffer.from(good);
+        damaged[damaged.length - 30]! ^= 1;
+        await writeFile(path, damaged);
+        await assert.rejects(
+            FileReceiptBook.open(dir, verifier),
+            (e: unknown) => e instanceof PersistedFileError && e.path === path,
+        );
+        await writeFile(path, record(1).receipt);
+        await assert.rejects(FileReceiptBook.open(dir, verifier), /another record/);
+        await writeFile(path, good);
+        await FileReceiptBook.open(dir, verifier);
     });
 
     void it('refuses late answers and answers replayed into another query (step 9)', async () => {

@@ -1,7 +1,8 @@
 /**
  * `npm start -- --scenario spinning` end to end (paper 000's cotton-spinning line): every 9-step
  * query goes over MQTT and is answered — five by the target machine's agent, one by the CSP while the
- * blow room is offline — and the trace and recall reach the lots the scenario made.
+ * blow room is offline — with every record's Merkle receipt verified at the asker, and the trace
+ * and recall reach the lots the scenario made.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -18,6 +19,9 @@ void test('the spinning scenario runs its queries over MQTT and traces combed ya
     assert.equal(summary.queries, 6);
     assert.equal(summary.queriesByTarget, 5);
     assert.equal(summary.queriesByCsp, 1);
+    // Every quality record was anchored and its Merkle receipt reached (and verified at) its machine.
+    assert.equal(summary.records, 8);
+    assert.equal(summary.receipts, 8);
     assert.equal(summary.traced, 20);
     assert.equal(summary.tracedBales.length, 8);
     assert.deepEqual(summary.recalled, ['combed-yarn-1', 'combed-yarn-2', 'combed-yarn-3', 'combed-yarn-4']);

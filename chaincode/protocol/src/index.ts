@@ -32,3 +32,7 @@ export * from './query-listen.js';
 export * from './materials.js';
 export * from './settings.js';
 export * from './block-header.js';
+export * from './protobuf-wire.js';
+export * from './fabric-messages.js';
+export * from './fabric-ecdsa.js';
+export * from './receipt.js';

@@ -31,6 +31,8 @@ import {
     processM2,
     PartyRole,
     RecordSigner,
+    ReceiptVerifier,
+    decodeReceiptNotice,
     SessionChannel,
     encodeFrameRecord,
     encodeScalar,
@@ -38,6 +40,8 @@ import {
     partyKeyId,
     ByteReader,
     toHex,
+    type ChannelTrust,
+    type CommunicationRecord,
     type DeviceSession,
     type Point,
     type Suite,
@@ -127,6 +131,8 @@ export class DeviceAgent {
     private accepting: Promise<void> | undefined;
     private reservedSendSeq = 0n;
     private readonly instructionHandlers: ((payload: Uint8Array) => void)[] = [];
+    private readonly receiptHandlers: ((receipt: Uint8Array, record: CommunicationRecord) => void)[] = [];
+    private receiptVerifier: ReceiptVerifier | undefined;
     private writes: Promise<void> = Promise.resolve();
     /** Instruction acknowledgements on their way; close() lets them finish (briefly). */
     private readonly acks = new Set<Promise<unknown>>();
@@ -185,6 +191,11 @@ export class DeviceAgent {
             await lock.release();
             throw err;
         }
+    }
+
+    /** The channel's trust roots from provisioning (what step 9 verifies receipts against), if given. */
+    get channelTrust(): ChannelTrust | undefined {
+        return this.state.channelTrust;
     }
 
     get equipmentId(): string {
@@ -733,6 +744,38 @@ export class DeviceAgent {
         return new DataView(opened.payload.buffer, opened.payload.byteOffset, 8).getBigUint64(0);
     }
 
+    /**
+     * Called with the Merkle receipt of each record this device uploaded, which the CSP sends over
+     * the session channel once the record's batch is anchored. The agent has verified it against
+     * the channel trust roots of its state file (a receipt that does not verify, or a device
+     * provisioned without roots, gets no call). The receipt is what the machine answers record
+     * queries with and hands on to the machine it passes a lot to (MemoryReceiptBook.holdReceipt).
+     */
+    onReceipt(handler: (receipt: Uint8Array, record: CommunicationRecord) => void): void {
+        this.receiptHandlers.push(handler);
+    }
+
+    private onReceiptNotice(receipt: Uint8Array): void {
+        const trust = this.state.channelTrust;
+        if (trust === undefined) {
+            (this.options.logger ?? silentLogger).warn(
+                'a receipt arrived but the state file has no channel trust roots; dropped',
+            );
+            return;
+        }
+        this.receiptVerifier ??= new ReceiptVerifier(trust);
+        let record: CommunicationRecord;
+        try {
+            record = this.receiptVerifier.verifyBytes(receipt);
+        } catch (err) {
+            (this.options.logger ?? silentLogger).warn('a receipt that does not verify was dropped', {
+                error: (err as Error).message,
+            });
+            return;
+        }
+        for (const h of this.receiptHandlers) h(receipt, record);
+    }
+
     onInstruction(handler: (payload: Uint8Array) => void): void {
         this.instructionHandlers.push(handler);
     }
@@ -787,7 +830,9 @@ export class DeviceAgent {
         const id = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0);
         if (id > BigInt(this.state.lastInstructionId ?? '0')) {
             const body = payload.slice(8);
-            for (const h of this.instructionHandlers) h(body);
+            const receipt = decodeReceiptNotice(body);
+            if (receipt !== undefined) this.onReceiptNotice(receipt);
+            else for (const h of this.instructionHandlers) h(body);
             this.state.lastInstructionId = id.toString();
             await this.persist().catch(() => undefined);
         }

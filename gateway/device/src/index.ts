@@ -15,3 +15,5 @@ export { runDeviceQuery } from './query-cli.js';
 export * from './query-asker.js';
 export * from './query-responder.js';
 export * from './record-history.js';
+export * from './receipt-check.js';
+export * from './receipt-book.js';

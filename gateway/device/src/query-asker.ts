@@ -4,6 +4,10 @@
  * signature (the target's registered key, or Q_c when the CSP answered for an offline target), the
  * query it names, every record's receipt, and that no record it holds a receipt for is missing —
  * before it opens the records with its own key. Each failure follows the paper's retry.
+ *
+ * The receipt check is the records issue's Merkle receipt (receipt-check.ts: record, Merkle path,
+ * batch root, anchoring transaction and block, verified offline against the channel's MSP roots
+ * the device was provisioned with).
  */
 import { randomBytes } from 'node:crypto';
 
@@ -13,6 +17,7 @@ import {
     QueryPacketType,
     QueryRetry,
     QUERY_NONCE_BYTES,
+    ReceiptError,
     Responder,
     createQueryPacket,
     decodeFailurePacket,
@@ -31,8 +36,11 @@ import {
     type Suite,
 } from '@m2m-fabric/protocol';
 
-/** Step 9's receipt check for one record (the records module's receipts). */
-export interface ReceiptVerifier {
+/**
+ * Step 9's receipt check for one answered record (MerkleReceiptCheck: the records issue's
+ * receipts). False, or a ReceiptError naming the failed check, refuses the answer.
+ */
+export interface RecordReceiptCheck {
     verify(targetId: string, record: AnsweredRecord): boolean;
 }
 
@@ -49,7 +57,7 @@ export interface QueryAskerOptions {
     /** The target's registered public key (M-EB), and the CSP's Q_c. */
     keyOf: (equipmentId: string) => Promise<Point>;
     cspKey: Point;
-    receipts: ReceiptVerifier;
+    receipts: RecordReceiptCheck;
     book?: ReceiptBook;
     /** Sends a query packet through the fog and resolves with its reply's bytes. */
     send: (packet: Uint8Array) => Promise<Uint8Array>;
@@ -205,12 +213,22 @@ export class QueryAsker {
                     'a record outside the range asked for',
                 );
             }
-            if (!this.options.receipts.verify(query.receiverId, record)) {
+            let valid: boolean;
+            let cause: ReceiptError | undefined;
+            try {
+                valid = this.options.receipts.verify(query.receiverId, record);
+            } catch (error) {
+                if (!(error instanceof ReceiptError)) throw error;
+                [valid, cause] = [false, error];
+            }
+            if (!valid) {
                 throw new QueryError(
                     ErrorCode.AnswerIncomplete,
                     9,
                     QueryRetry.None,
-                    `record ${toHex(record.recordId).slice(0, 16)} carries no valid receipt`,
+                    `record ${toHex(record.recordId).slice(0, 16)} carries no valid receipt` +
+                        (cause === undefined ? '' : ` (${cause.message})`),
+                    cause === undefined ? undefined : { cause },
                 );
             }
         }

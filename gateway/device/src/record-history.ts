@@ -4,7 +4,14 @@
  * kept in time order; a search is a binary search for the range plus a kind filter, bounded by the
  * answer's record limit.
  */
-import { MAX_ANSWER_RECORDS, equalBytes, type AnsweredRecord } from '@m2m-fabric/protocol';
+import {
+    MAX_ANSWER_RECORDS,
+    answeredRecordOfReceipt,
+    equalBytes,
+    verifyAnsweredRecord,
+    type AnsweredRecord,
+    type ReceiptVerifier,
+} from '@m2m-fabric/protocol';
 
 import type { ReceiptBook } from './query-asker.js';
 import type { RecordHistory } from './query-responder.js';
@@ -45,11 +52,39 @@ export class MemoryRecordHistory implements RecordHistory {
     }
 }
 
+/** A receipt held for one record: what step 9 looks for in an answer. */
+export interface HeldReceipt {
+    recordId: Uint8Array;
+    time: number;
+    kind: string;
+    /** The encoded Merkle receipt (absent for ids recorded with `hold` alone). */
+    receipt?: Uint8Array;
+}
+
 /** The record ids (with time and kind) a machine holds receipts for, per counterpart. */
 export class MemoryReceiptBook implements ReceiptBook {
-    private readonly held = new Map<string, { recordId: Uint8Array; time: number; kind: string }[]>();
+    private readonly held = new Map<string, HeldReceipt[]>();
 
-    hold(counterpartId: string, record: { recordId: Uint8Array; time: number; kind: string }): void {
+    /**
+     * Verifies a Merkle receipt for a record of `counterpartId` (handed over by the CSP once the
+     * record's batch is anchored, or by the counterpart with a lot) and holds it; a receipt that
+     * does not verify is refused and the book is unchanged.
+     * @throws ReceiptError naming the failed check
+     */
+    holdReceipt(counterpartId: string, kind: string, receipt: Uint8Array, verifier: ReceiptVerifier): HeldReceipt {
+        const answered = answeredRecordOfReceipt(kind, counterpartId, receipt);
+        verifyAnsweredRecord(verifier, answered);
+        const held = { recordId: answered.recordId, time: answered.time, kind, receipt };
+        this.hold(counterpartId, held);
+        return held;
+    }
+
+    /** The receipts held for a counterpart's records, in the order they were taken. */
+    receiptsOf(counterpartId: string): readonly HeldReceipt[] {
+        return this.held.get(counterpartId) ?? [];
+    }
+
+    hold(counterpartId: string, record: HeldReceipt): void {
         const list = this.held.get(counterpartId) ?? [];
         if (!list.some((r) => equalBytes(r.recordId, record.recordId))) list.push(record);
         this.held.set(counterpartId, list);

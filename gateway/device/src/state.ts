@@ -15,11 +15,16 @@ import {
     writeJsonAtomic,
     type ReadSecretOptions,
 } from '@m2m-fabric/common';
+import { X509Certificate } from 'node:crypto';
+
 import {
+    ReceiptVerifier,
     decodePoint,
     decodeScalar,
     fromHex,
     getSuite,
+    parseChannelTrust,
+    type ChannelTrust,
     type SessionChannelState,
     type Suite,
 } from '@m2m-fabric/protocol';
@@ -81,6 +86,12 @@ export interface DeviceStateFile {
      */
     pendingEphemeral?: string;
     session?: DeviceSessionState;
+    /**
+     * The channel's trust roots (MSP root certificates of its organisations and orderers, the
+     * chaincode, the endorsement policy), given at provisioning: step 9 of the record query
+     * verifies every answered record's Merkle receipt against them, offline (receipt-check.ts).
+     */
+    channelTrust?: ChannelTrust;
 }
 
 const DECIMAL = /^(0|[1-9]\d*)$/;
@@ -99,6 +110,32 @@ function hexBytes(value: unknown, path: string, what: string, length?: number): 
     const bytes = fromHex(value);
     checkField(length === undefined || bytes.length === length, path, `${what} must be ${length} bytes`);
     return bytes;
+}
+
+/**
+ * The trust roots must be a channel trust a ReceiptVerifier accepts, and every root a CA
+ * certificate: a device that trusted a leaf (or nothing) would accept no receipt, or the wrong ones.
+ * @throws PersistedFileError `corruptFile`
+ */
+function validateChannelTrust(raw: unknown, path: string): void {
+    let trust: ChannelTrust;
+    try {
+        trust = parseChannelTrust(JSON.stringify(raw));
+        new ReceiptVerifier(trust);
+    } catch (err) {
+        throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `channelTrust: ${(err as Error).message}`);
+    }
+    checkField(trust.orderers.length > 0 && trust.organisations.length > 0, path, 'channelTrust: no roots');
+    for (const org of [...trust.orderers, ...trust.organisations]) {
+        checkField(org.rootCertificates.length > 0, path, `channelTrust: ${org.mspId} has no root certificate`);
+        for (const pem of org.rootCertificates) {
+            checkField(
+                new X509Certificate(pem).ca,
+                path,
+                `channelTrust: a root of ${org.mspId} is not a CA certificate`,
+            );
+        }
+    }
 }
 
 /**
@@ -168,6 +205,7 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
             );
         }
     }
+    if (raw.channelTrust !== undefined) validateChannelTrust(raw.channelTrust, path);
     if (raw.session !== undefined) {
         const ses = raw.session;
         checkField(isJsonObject(ses), path, 'session must be an object');

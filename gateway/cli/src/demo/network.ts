@@ -277,6 +277,10 @@ export class EmbeddedNetwork {
             ledger: await this.client(MANUFACTURER_MSP, 'manufacturer', 'manufacturer'),
             store: this.store,
             dataDir: join(dataDir, 'manufacturer'),
+            // Devices verify record-query receipts offline against the channel's roots.
+            ...(this.options.connect === undefined
+                ? { channelTrust: this.ledger.channelTrust(DEFAULT_CHAINCODE_NAME) }
+                : {}),
         });
     }
 

@@ -2,26 +2,29 @@
  * `m2m demo --scenario spinning` (`npm start -- --scenario spinning`): paper 000's cotton-spinning
  * case on the embedded network. A line of registered machines (blow room, carding, drawing, lap
  * forming, combing, ring spinning) run as device agents: each establishes a session (Algorithms
- * 1-3), uploads its quality data (the CSP receipts every record), asks the machine before it for
+ * 1-3), uploads its quality data as signed communication records (the CSP batches and anchors
+ * them, then sends each machine the Merkle receipt of its record), asks the machine before it for
  * its quality records with the 9-step record query over MQTT (the asker's agent sends a Query
  * envelope to fog-1, which checks and routes it to the previous machine's agent — or over the
  * signed link to the CSP when that machine is offline — and relays the sealed answer), and records
- * its transformation of the material on the ledger, signed with its own M-EB key. At the end: a
+ * its transformation of the material on the ledger, signed with its own M-EB key. The answers
+ * carry the records' Merkle receipts, which the asker verifies offline against the channel's
+ * trust roots its state file was provisioned with; the receipt of the record of each lot is
+ * handed on with the lot, so the next machine catches a target that hides it. At the end: a
  * backward trace of one combed-yarn lot to its bales and a forward recall from one bale.
  */
-import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import {
     Responder,
+    answeredRecordOfReceipt,
     decodePoint,
+    decodeRecord,
     encodePoint,
     fromHex,
     randomScalar,
-    signRecordReceipt,
     toHex,
-    verifyRecordReceipt,
     withPrecomputedTable,
     type AnsweredRecord,
     type Point,
@@ -30,6 +33,7 @@ import {
     DeviceAgent,
     MemoryReceiptBook,
     MemoryRecordHistory,
+    MerkleReceiptCheck,
     QueryAsker,
     QueryResponder,
     type QueryResult,
@@ -59,6 +63,8 @@ export interface SpinningSummary {
     bales: number;
     sessions: number;
     records: number;
+    /** Merkle receipts of the quality records the CSP sent the machines (each verified by its machine). */
+    receipts: number;
     transformations: number;
     /** 9-step queries answered, and how (by the target itself / by the CSP for an offline one). */
     queries: number;
@@ -96,6 +102,8 @@ interface Machine {
     history: MemoryRecordHistory;
     book: MemoryReceiptBook;
     responder?: QueryResponder;
+    /** Step 9's check against the channel trust roots of the machine's state file. */
+    check?: MerkleReceiptCheck;
 }
 
 const LINE: readonly [string, string, string][] = [
@@ -112,12 +120,15 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
     const say = (msg: string): void => options.print(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
     // The scenario's lots and machines have fixed names: each run starts from an empty directory.
     await rm(options.dataDir, { recursive: true, force: true });
-    // Records on, as in the sessions scenario: the fog records every query packet and answer it relays.
+    // Records on: every session frame is a signed communication record, anchored in Merkle batches;
+    // the CSP sends each machine its upload's receipt once anchored, and the fog records every
+    // query packet and answer it relays.
     const net = new EmbeddedNetwork({
         dataDir: options.dataDir,
         fogs: 1,
         batchTimeoutMs: options.batchTimeoutMs,
         records: { maxDelayMs: options.batchTimeoutMs },
+        cspOptions: { deliverReceipts: true, instructionRetryMs: 500 },
     });
     say(`starting the embedded network (BatchTimeout ${options.batchTimeoutMs} ms) in ${options.dataDir}`);
     await net.start();
@@ -128,6 +139,7 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
         bales: 0,
         sessions: 0,
         records: 0,
+        receipts: 0,
         transformations: 0,
         queries: 0,
         queriesByTarget: 0,
@@ -191,6 +203,10 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
             `registered ${machines.length} machines: ${machines.map((m) => m.id).join(' → ')}; each may query the one before it`,
         );
 
+        // Receipts of the machines' uploads, by `<machine>/<record sequence>`, as the agents get them.
+        const receiptWaiters = new Map<string, (receipt: Uint8Array) => void>();
+        const earlyReceipts = new Map<string, Uint8Array>();
+
         // 2. Sessions: one certificate each, then the device agents connect through fog-1.
         await net.csp.grantCredit(MANUFACTURER_MSP, machines.length);
         for (const m of machines) {
@@ -199,6 +215,15 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
             await net.manufacturer.provisionDevice(m.id, statePath, { id: net.fogId(0) });
             m.agent = await DeviceAgent.open({ statePath, brokerUrl: net.fogs[0]!.deviceBrokerUrl });
             agents.push(m.agent);
+            m.check = new MerkleReceiptCheck(m.agent.channelTrust!);
+            const agent = m.agent;
+            agent.onReceipt((receipt, record) => {
+                summary.receipts++;
+                const key = `${m.id}/${record.sequence}`;
+                const waiter = receiptWaiters.get(key);
+                if (waiter !== undefined) waiter(receipt);
+                else earlyReceipts.set(key, receipt);
+            });
             await m.agent.connect();
             const session = await m.agent.establishSession();
             m.online = true;
@@ -206,36 +231,42 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
             say(`${m.id} session established in ${session.latencyMs.toFixed(0)} ms (Algorithms 1-3)`);
         }
 
-        // 3. Quality records: the machine uploads over its session; the CSP receipts each record.
+        // 3. Quality records: the machine uploads over its session (its signed communication record
+        // goes with the frame); the CSP anchors it and sends the machine the record's Merkle receipt.
         const cspHistory = new MemoryRecordHistory();
-        const received = new Map<string, (payload: string) => void>();
-        net.csp.onTelemetry((r) => {
-            const parsed = JSON.parse(r.payload) as { equipmentId?: string; sample?: string };
-            if (parsed.sample !== undefined) received.get(parsed.sample)?.(r.payload);
+        // The CSP's copy of each receipt: its history for a machine that is offline.
+        net.csp.onReceipt((r) => {
+            if (r.equipmentId !== undefined)
+                cspHistory.add(r.equipmentId, answeredRecordOfReceipt('quality', 'csp', r.receipt));
         });
         const uploadQuality = async (
             m: Machine,
             lot: string,
             values: Record<string, number>,
         ): Promise<AnsweredRecord> => {
-            const sample = `${m.id}/${lot}/${Date.now()}`;
-            const arrived = new Promise<string>((resolve) => received.set(sample, resolve));
-            await m.agent!.upload({ sample, lot, step: m.step, ...values });
-            const payload = await arrived;
-            received.delete(sample);
-            const body = new TextEncoder().encode(payload);
-            const recordId = new Uint8Array(createHash('sha256').update(body).digest());
-            const record: AnsweredRecord = {
-                recordId,
-                kind: 'quality',
-                time: Date.now(),
-                counterpart: 'csp',
-                body,
-                receipt: signRecordReceipt(suite, cspKey.privateKey, recordId, m.id),
-            };
+            const started = performance.now();
+            // The upload's frame sequence is its record's sequence: the receipt naming it is this one's.
+            const sequence = await m.agent!.upload({ lot, step: m.step, ...values });
+            const key = `${m.id}/${sequence}`;
+            let timer: NodeJS.Timeout | undefined;
+            const bytes =
+                earlyReceipts.get(key) ??
+                (await new Promise<Uint8Array>((resolve, reject) => {
+                    receiptWaiters.set(key, resolve);
+                    timer = setTimeout(
+                        () => reject(new Error(`no receipt for ${m.id}'s record ${sequence} within 60 s`)),
+                        60_000,
+                    );
+                }).finally(() => clearTimeout(timer)));
+            receiptWaiters.delete(key);
+            earlyReceipts.delete(key);
+            const record = answeredRecordOfReceipt('quality', 'csp', bytes);
             m.history.add(m.id, record);
-            cspHistory.add(m.id, record);
             summary.records++;
+            say(
+                `${m.id} uploads its ${lot} quality data; record ${toHex(record.recordId).slice(0, 12)}… anchored, receipt ` +
+                    `(${bytes.length} B) back over the session in ${(performance.now() - started).toFixed(0)} ms`,
+            );
             return record;
         };
 
@@ -275,7 +306,7 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
                 secretKey: asker.secret,
                 keyOf: async (id) => decodePoint(suite, fromHex((await fogClient.getEquipment(id)).publicKey)),
                 cspKey: cspPublic,
-                receipts: { verify: (t, r) => verifyRecordReceipt(suite, cspPublic, r.recordId, t, r.receipt) },
+                receipts: asker.check!,
                 book: asker.book,
                 send: (packet) => asker.agent!.sendQuery(packet),
             });
@@ -292,12 +323,12 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
                 if (result.responder === 'csp') summary.queriesByCsp++;
                 else summary.queriesByTarget++;
                 const latest = result.records[result.records.length - 1];
-                const quality =
+                const last =
                     latest === undefined
                         ? ''
-                        : (JSON.parse(new TextDecoder().decode(latest.body)) as Record<string, unknown>);
+                        : `; latest ${toHex(latest.recordId).slice(0, 12)}… (${decodeRecord(latest.body).size} B upload at ${new Date(latest.time).toISOString()})`;
                 say(
-                    `9-step query ${asker.id} → ${target.id}: ${result.records.length} quality record(s), answered by ${result.responder === 'csp' ? 'the CSP (target offline)' : 'the target'}, signature and receipts verified, ${ms.toFixed(1)} ms; latest ${JSON.stringify(quality)}`,
+                    `9-step query ${asker.id} → ${target.id}: ${result.records.length} quality record(s), answered by ${result.responder === 'csp' ? 'the CSP (target offline)' : 'the target'}, signature and Merkle receipts verified offline against the channel roots, ${ms.toFixed(1)} ms${last}`,
                 );
                 return result;
             } catch (error) {
@@ -335,9 +366,9 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
             const previous = machines[machines.indexOf(m) - 1];
             if (previous !== undefined) await ask(m, previous, start);
             const record = await uploadQuality(m, outputs[0]![0], quality);
-            // The next machine is handed the lot with this record: it now holds the receipt.
+            // The next machine is handed the lot with this record's receipt, and keeps it once it verifies.
             const next = machines[machines.indexOf(m) + 1];
-            next?.book.hold(m.id, record);
+            if (next !== undefined) next.book.holdReceipt(m.id, 'quality', record.receipt, next.check!.verifier);
             const spec: TransformationSpec = {
                 transformationId: `t-${String(++seq).padStart(3, '0')}-${m.step.replace(/ /g, '-')}`,
                 kind,
@@ -388,7 +419,7 @@ export async function runSpinning(options: SpinningOptions): Promise<SpinningSum
         agents.splice(agents.indexOf(blow.agent!), 1);
         blow.online = false;
         say(
-            `${blow.id} goes offline for maintenance; queries for it are now answered by the CSP from its receipted records`,
+            `${blow.id} goes offline for maintenance; queries for it are now answered by the CSP from its copies of the receipts`,
         );
         await step(
             card,
@@ -517,7 +548,7 @@ export function formatSpinningSummary(s: SpinningSummary): string {
     const sorted = [...s.queryRoundTripMs].sort((a, b) => a - b);
     const p50 = sorted[Math.max(0, Math.ceil(sorted.length / 2) - 1)] ?? 0;
     return [
-        `${s.machines} machines, ${s.sessions} sessions, ${s.bales} bales, ${s.records} receipted quality records, ${s.transformations} transformations`,
+        `${s.machines} machines, ${s.sessions} sessions, ${s.bales} bales, ${s.records} anchored quality records (${s.receipts} Merkle receipts sent to the machines and verified there), ${s.transformations} transformations`,
         `9-step queries answered ${s.queries} (${s.queriesByTarget} by the target, ${s.queriesByCsp} by the CSP for an offline target), failed ${Object.values(s.queryFailures).reduce((a, b) => a + b, 0)}${failures === '' ? '' : ` (${failures})`}; round trip p50 ${p50} ms`,
         `fog relay records ${s.relayRecords.journaled} journaled, ${s.relayRecords.anchored} anchored in ${s.relayRecords.batches} batch(es)${s.relayRecords.allAnchored ? ', none left unanchored' : ''}${s.relayRecords.receiptVerified ? ', receipt verified offline' : ''}`,
         `trace: ${s.traced} lots back to bales ${s.tracedBales.join(', ')}; recall from bale-006 reaches ${s.recalled.join(', ')}; ${(s.durationMs / 1000).toFixed(1)} s`,

@@ -5,14 +5,13 @@
  * `registerCheckpointSource` (CSP, once) records the source's orderer roots and `importCheckpoint`
  * submits the proof, which the target's chaincode verifies before storing it.
  */
-import { decodeCheckpointProof, encodeCheckpointProof, toHex } from '@m2m-fabric/protocol';
-import type { CheckpointProof } from '@m2m-fabric/protocol';
+import { decodeCheckpointProof, encodeCheckpointProof, toHex, transactionInBlock } from '@m2m-fabric/protocol';
+import type { ChannelTrust, CheckpointProof } from '@m2m-fabric/protocol';
 
 import { submitVisibleTo, type VisibilityOptions } from '../ledger/commit-wait.js';
 import { assertCommitted } from '../ledger/errors.js';
 import type { LedgerConnection, LedgerContract } from '../ledger/types.js';
 import { fetchBlockByTxId } from './anchoring.js';
-import { transactionInBlock, type ChannelTrust } from './receipt.js';
 
 /** The checkpoints contract's name inside the chaincode. */
 export const CHECKPOINTS_CONTRACT = 'checkpoints';

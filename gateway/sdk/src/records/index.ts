@@ -1,7 +1,8 @@
 /**
  * Communication records, SDK side: anchoring batches, fetching blocks, building and verifying
- * receipts offline (docs/records.md). The record encoding, Merkle log and envelope encryption
- * are in the protocol module (`@m2m-fabric/chaincode/protocol`).
+ * receipts offline (docs/records.md). The record encoding, Merkle log, envelope encryption and
+ * the offline receipt verifier are in the protocol module (`@m2m-fabric/protocol`, receipt.ts:
+ * the device agent verifies receipts with the same code); they are re-exported here.
  */
 export {
     ANCHORS_CONTRACT,
@@ -29,7 +30,7 @@ export {
     type Receipt,
     type ReceiptCheck,
     type RecordPlacement,
-} from './receipt.js';
+} from '@m2m-fabric/protocol';
 export {
     CHECKPOINTS_CONTRACT,
     checkpointProofFromBlock,

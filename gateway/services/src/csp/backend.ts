@@ -25,7 +25,13 @@ import {
     type Logger,
     type Principal,
 } from '@m2m-fabric/common';
-import { fileCheckpointer, type ChaincodeClient, type ChaincodeEventStream, type ObjectStore } from '@m2m-fabric/sdk';
+import {
+    fetchBlockByTxId,
+    fileCheckpointer,
+    type ChaincodeClient,
+    type ChaincodeEventStream,
+    type ObjectStore,
+} from '@m2m-fabric/sdk';
 import type { Suite } from '@m2m-fabric/protocol';
 import { EmbeddedBroker } from '../broker.js';
 import { loginToken, verifyLoginToken, type ServiceKey } from '../keys.js';
@@ -43,6 +49,7 @@ import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
 import { CspRecords, type RecordSink } from './records.js';
+import { CspReceiptDelivery, type ReceiptSource } from './receipt-delivery.js';
 import { approveFog, issueRequest } from './issuance.js';
 import { cspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
@@ -77,7 +84,14 @@ export interface CspBackendOptions {
      * must come with the device's record and every frame it sends gets the CSP's, each journaled
      * here (the CSP's RecordBatcher) before the frame is answered or sent.
      */
-    records?: RecordSink;
+    records?: RecordSink | (RecordSink & ReceiptSource);
+    /**
+     * With `records` a record batcher (it offers receipts: ReceiptSource): send each device the
+     * Merkle receipt of every record it uploaded once its batch is anchored (receipt-delivery.ts),
+     * as a session-channel instruction. Off by default: each receipt is one more Download frame
+     * (and one more Ack record) per upload.
+     */
+    deliverReceipts?: boolean;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -104,6 +118,10 @@ export class CspBackend {
     private readonly eventHandlers: Record<string, ChaincodeEventHandler>;
     /** The CSP's communication records, when `records` is set (counts of what was journaled). */
     records: CspRecords | undefined;
+    /** Receipts of devices' records sent to them, when `records` is a record batcher. */
+    receipts: CspReceiptDelivery | undefined;
+    private readonly receiptListeners: ((r: { routeId: string; equipmentId?: string; receipt: Uint8Array }) => void)[] =
+        [];
     private broker: EmbeddedBroker | undefined;
     private instructionTimer: NodeJS.Timeout | undefined;
     private readonly telemetryListeners: ((r: TelemetryRecord) => void)[] = [];
@@ -163,6 +181,21 @@ export class CspBackend {
             this.records = new CspRecords(ctx, options.records);
             this.handlers.records = this.records;
             this.channels.records = this.records;
+            const records = options.records;
+            if (options.deliverReceipts === true && 'onAnchoredBatch' in records) {
+                this.receipts = new CspReceiptDelivery({
+                    source: records,
+                    blockOf: (transactionId) => fetchBlockByTxId(options.ledger.connection, transactionId),
+                    send: (routeId, body) => this.sendInstruction({ routeId }, body),
+                    onReceipt: (routeId, receipt) => {
+                        const equipmentId = ctx.sessions.get(routeId)?.equipmentId;
+                        for (const l of this.receiptListeners)
+                            l({ routeId, receipt, ...(equipmentId !== undefined ? { equipmentId } : {}) });
+                    },
+                    onError: (error) => ctx.log.warn('receipt not delivered', { error: (error as Error).message }),
+                });
+                this.handlers.receipts = this.receipts;
+            }
         }
         for (const s of ctx.sessions.values()) if (s.state === 'syncing') void this.synchroniser.resume(s);
 
@@ -341,6 +374,15 @@ export class CspBackend {
      */
     serveQueries(areaFor: (equipmentId: string) => QueryPrivateArea | undefined): void {
         this.queryAreas = areaFor;
+    }
+
+    /**
+     * Called with each receipt the CSP builds for a device's uploaded record (and sends it), with
+     * the session's route and the equipment id its telemetry named: the CSP's own copy, from which
+     * it answers record queries for the machine while it is offline.
+     */
+    onReceipt(listener: (r: { routeId: string; equipmentId?: string; receipt: Uint8Array }) => void): void {
+        this.receiptListeners.push(listener);
     }
 
     onTelemetry(listener: (r: TelemetryRecord) => void): void {

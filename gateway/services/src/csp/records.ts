@@ -25,7 +25,10 @@ import type { StoredSession } from './session-store.js';
 
 /** Where records go: the CSP's RecordBatcher (records/batcher.ts), or anything that journals like it. */
 export interface RecordSink {
-    /** Resolves once the record is durable (the acknowledgement); rejects for a bad record. */
+    /**
+     * Resolves once the record is durable (the acknowledgement), with its place in the writer's
+     * log when the sink has one (RecordBatcher); rejects for a bad record.
+     */
     ingest(record: Uint8Array, payload?: Uint8Array): Promise<unknown>;
 }
 
@@ -66,19 +69,22 @@ export class CspRecords {
     }
 
     /**
-     * Checks the device's record of a frame it sent on this session and journals it with the frame.
+     * Checks the device's record of a frame it sent on this session and journals it with the frame;
+     * resolves with its leaf index in the CSP's log when the sink tells it.
      * @throws ServiceError recordMismatch when the frame came without a record; the record's
      *   DecodeError / VerificationError when it does not describe the frame or the session
      */
-    async receive(key: string, frame: Uint8Array, record: Uint8Array | undefined): Promise<void> {
+    async receive(key: string, frame: Uint8Array, record: Uint8Array | undefined): Promise<number | undefined> {
         const s = this.#ctx.sessions.get(key);
         if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
         if (record === undefined) {
             throw new ServiceError(ErrorCode.RecordMismatch, 'the frame came without its communication record');
         }
         checkFrameRecord(record, frame, { sender: await this.#device(key, s), receiver: this.#csp });
-        await this.#sink.ingest(record, frame);
+        const ingested = await this.#sink.ingest(record, frame);
         this.#received++;
+        const leafIndex = (ingested as { leafIndex?: unknown } | undefined)?.leafIndex;
+        return typeof leafIndex === 'number' ? leafIndex : undefined;
     }
 
     /**

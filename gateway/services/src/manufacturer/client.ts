@@ -23,7 +23,7 @@ import {
 } from '@m2m-fabric/protocol';
 import type { ObjectStore } from '@m2m-fabric/sdk';
 import type { ChaincodeClient, EquipmentRecord, EquipmentSpec } from '@m2m-fabric/sdk';
-import type { RevocationRecord } from '@m2m-fabric/protocol';
+import type { ChannelTrust, RevocationRecord } from '@m2m-fabric/protocol';
 import { errorCodeOf, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
 import { readDeviceState, writeDeviceState, type DeviceStateFile } from '@m2m-fabric/device';
@@ -38,6 +38,11 @@ export interface ManufacturerClientOptions {
     dataDir: string;
     /** How long to wait for the CSP-CA to issue a purchase. */
     issuanceTimeoutMs?: number;
+    /**
+     * The channel's trust roots, written into every state file provisioned (the device verifies
+     * record-query receipts against them offline, with no ledger access of its own).
+     */
+    channelTrust?: ChannelTrust;
 }
 
 interface DeviceRecord {
@@ -278,6 +283,11 @@ export class ManufacturerClient {
                 ...(existing?.lastInstructionId !== undefined ? { lastInstructionId: existing.lastInstructionId } : {}),
                 ...(existing?.pendingCounter !== undefined ? { pendingCounter: existing.pendingCounter } : {}),
                 ...(existing?.session !== undefined ? { session: existing.session } : {}),
+                ...(this.options.channelTrust !== undefined
+                    ? { channelTrust: this.options.channelTrust }
+                    : existing?.channelTrust !== undefined
+                      ? { channelTrust: existing.channelTrust }
+                      : {}),
             };
             await lock.assertHeld();
             await writeDeviceState(statePath, state);

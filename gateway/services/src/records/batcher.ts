@@ -95,6 +95,7 @@ export class RecordBatcher {
     #anchoring: Promise<void> | undefined;
     #failure: Error | undefined;
     #closed = false;
+    readonly #anchoredListeners: ((batch: AnchoredBatch) => void)[] = [];
 
     private constructor(options: BatcherOptions) {
         this.#options = options;
@@ -123,6 +124,10 @@ export class RecordBatcher {
     }
     get sequence(): number {
         return this.#sequence;
+    }
+    /** Also calls `listener` after each batch this batcher anchors (the CSP's receipt delivery). */
+    onAnchoredBatch(listener: (batch: AnchoredBatch) => void): void {
+        this.#anchoredListeners.push(listener);
     }
     /** The writer's log (for inclusion proofs and receipts). */
     get tree(): MerkleTree {
@@ -315,6 +320,7 @@ export class RecordBatcher {
                 this.#sequence = batch.sequence;
                 this.#anchoredSize = batch.treeSize;
                 this.#options.onAnchored?.(batch);
+                for (const listener of this.#anchoredListeners) listener(batch);
             } catch (error) {
                 if (error instanceof EndorseError && error.errorCode === ErrorCode.DuplicateBatch) {
                     // Anchored by an earlier run whose answer was lost: adopt the ledger's head.

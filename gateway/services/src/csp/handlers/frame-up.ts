@@ -53,10 +53,11 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
     s.lastClientId = up.clientId;
     s.fogId = fogId;
     await channels.persist(key, entry, true);
+    let leafIndex: number | undefined;
     if (h.records !== undefined) {
         // The device's record of this frame is durable before anything answers the frame.
         try {
-            await h.records.receive(key, up.frame, up.record);
+            leafIndex = await h.records.receive(key, up.frame, up.record);
         } catch (err) {
             const code = errorCodeOf(err);
             ctx.m.frames.inc({ type: 'record', outcome: code });
@@ -94,6 +95,8 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
         };
         await ctx.telemetry.set(`${key}:${opened.seq}`, record);
         h.onTelemetry(record);
+        // The upload's Merkle receipt goes back to the device once its batch is anchored.
+        if (leafIndex !== undefined) h.receipts?.expect(key, leafIndex);
         const ack = new Uint8Array(8);
         new DataView(ack.buffer).setBigUint64(0, opened.seq);
         await reply({ ok: true, frame: await channels.seal(key, FrameType.Ack, ack) });

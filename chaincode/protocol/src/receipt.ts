@@ -8,6 +8,11 @@
  *    service's SIGNATURES metadata, every envelope of the block (Fabric's data hash is the
  *    SHA-256 of their concatenation), the transaction's index and its validation code.
  *
+ * One implementation for the SDK (`verifyReceipt`, `m2m records verify`), the console and the
+ * device agent's step 9 of the record query (record-query.ts): Fabric's messages are read with the
+ * protocol's own wire-format reader (fabric-messages.ts), not fabric-protos, and certificates are
+ * checked with node:crypto's X509Certificate.
+ *
  * Verification, in order (each failure is a ReceiptError naming the check):
  *  1. encoding — the receipt's canonical binary form;
  *  2. dataHash — SHA-256 of the envelopes equals the header's data hash;
@@ -25,30 +30,36 @@
  *     docs/records.md for what that leaves open;
  *  8. record / inclusion — the record verifies and its leaf hash is at the index of the tree.
  */
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
-import { common, ledger as ledgerProtos, msp, peer } from '@hyperledger/fabric-protos';
+import { anchorKey, decodeAnchorValue } from './anchor.js';
+import { blockHeaderBytes } from './block-header.js';
+import { ByteReader, ByteWriter } from './encoding.js';
+import { ErrorCode, ProtocolError } from './errors.js';
+import { verifyLowS } from './fabric-ecdsa.js';
 import {
-    ByteReader,
-    ByteWriter,
-    ErrorCode,
-    MERKLE_HASH_BYTES,
-    ProtocolError,
-    anchorKey,
-    decodeAnchorValue,
-    merkleLeafHash,
-    openRecord,
-    verifyInclusion,
-    blockHeaderBytes,
-} from '@m2m-fabric/protocol';
-import type { CommunicationRecord } from '@m2m-fabric/protocol';
+    BlockMetadataIndex,
+    ENDORSER_TRANSACTION,
+    decodeFabricBlock,
+    decodeFabricChaincodeAction,
+    decodeFabricChaincodeActionPayload,
+    decodeFabricChannelHeader,
+    decodeFabricEnvelope,
+    decodeFabricKvWrites,
+    decodeFabricMetadata,
+    decodeFabricPayload,
+    decodeFabricProposalResponsePayload,
+    decodeFabricSerializedIdentity,
+    decodeFabricSignatureHeader,
+    decodeFabricTransaction,
+    decodeFabricTxReadWriteSet,
+} from './fabric-messages.js';
+import { MERKLE_HASH_BYTES, merkleLeafHash, verifyInclusion } from './merkle.js';
+import { openRecord, type CommunicationRecord } from './record.js';
 
-import { publicKeyOf, verifyLowS } from '../ledger/signers.js';
-
-const ENDORSER_TRANSACTION = 3;
-const SIGNATURES_SLOT = 0;
-const TRANSACTIONS_FILTER_SLOT = 2;
+const SIGNATURES_SLOT = BlockMetadataIndex.Signatures;
+const TRANSACTIONS_FILTER_SLOT = BlockMetadataIndex.TransactionsFilter;
 const VALID = 0;
 const MAGIC = 'M2M-RECEIPT';
 export const RECEIPT_VERSION = 1;
@@ -194,21 +205,22 @@ export interface RecordPlacement {
  * A transaction's place in a `common.Block` as a receipt (and a checkpoint proof) carries it: the
  * header fields, the orderer's SIGNATURES metadata, every envelope, the transaction's index and its
  * validation code.
+ * @throws {DecodeError} when: the bytes are not a common.Block
  * @throws {TypeError} when: the block has no header
  * @throws {RangeError} when: transaction … is not in the block
  */
 export function transactionInBlock(blockBytes: Uint8Array, transactionId: string): Receipt['block'] {
-    const block = common.Block.deserializeBinary(blockBytes);
-    const header = block.getHeader();
+    const block = decodeFabricBlock(blockBytes);
+    const header = block.header;
     if (header === undefined) throw new TypeError('the block has no header');
-    const envelopes = block.getData()?.getDataList_asU8() ?? [];
-    const metadata = block.getMetadata()?.getMetadataList_asU8() ?? [];
+    const envelopes = block.data;
+    const metadata = block.metadata;
     const transactionIndex = envelopes.findIndex((envelope) => transactionIdOf(envelope) === transactionId);
     if (transactionIndex < 0) throw new RangeError(`transaction ${transactionId} is not in the block`);
     return {
-        number: header.getNumber(),
-        previousHash: header.getPreviousHash_asU8(),
-        dataHash: header.getDataHash_asU8(),
+        number: header.number,
+        previousHash: header.previousHash,
+        dataHash: header.dataHash,
         signatures: metadata[SIGNATURES_SLOT] ?? new Uint8Array(),
         envelopes,
         transactionIndex,
@@ -228,12 +240,8 @@ export function buildReceipt(placement: RecordPlacement, blockBytes: Uint8Array)
 /** The channel header transaction id of an envelope (undefined when malformed). */
 export function transactionIdOf(envelopeBytes: Uint8Array): string | undefined {
     try {
-        const payload = common.Payload.deserializeBinary(
-            common.Envelope.deserializeBinary(envelopeBytes).getPayload_asU8(),
-        );
-        return common.ChannelHeader.deserializeBinary(
-            payload.getHeader()?.getChannelHeader_asU8() ?? new Uint8Array(),
-        ).getTxId();
+        const payload = decodeFabricPayload(decodeFabricEnvelope(envelopeBytes).payload);
+        return decodeFabricChannelHeader(payload.header?.channelHeader ?? new Uint8Array()).txId;
     } catch {
         return undefined;
     }
@@ -313,13 +321,13 @@ export class ReceiptVerifier {
         if (cached !== undefined) return cached;
         let result: Identity | string;
         try {
-            const identity = msp.SerializedIdentity.deserializeBinary(serialized);
-            const mspId = identity.getMspid();
+            const identity = decodeFabricSerializedIdentity(serialized);
+            const mspId = identity.mspId;
             const entry = this.#roots.get(mspId);
             if (entry === undefined || entry.orderer !== orderer) {
                 result = `${mspId} is not ${orderer ? 'an ordering' : 'an application'} organisation of the channel`;
             } else {
-                const pem = Buffer.from(identity.getIdBytes_asU8()).toString('utf8');
+                const pem = Buffer.from(identity.idBytes).toString('utf8');
                 const certificate = new X509Certificate(pem);
                 const issued = entry.roots.some(
                     (root) => certificate.checkIssued(root) && certificate.verify(root.publicKey),
@@ -327,7 +335,7 @@ export class ReceiptVerifier {
                 result = certificate.ca
                     ? 'a CA certificate is not an identity'
                     : issued
-                      ? { mspId, publicKey: publicKeyOf(pem) }
+                      ? { mspId, publicKey: createPublicKey(pem) }
                       : `not issued by a ${mspId} root`;
             }
         } catch {
@@ -410,25 +418,25 @@ export class ReceiptVerifier {
     #verifyOrdererSignature(signaturesBytes: Uint8Array, headerBytes: Uint8Array): void {
         let metadata;
         try {
-            metadata = common.Metadata.deserializeBinary(signaturesBytes);
+            metadata = decodeFabricMetadata(signaturesBytes);
         } catch (error) {
             return fail('ordererSignature', 'malformed signature metadata', error);
         }
-        const value = metadata.getValue_asU8();
-        const signatures = metadata.getSignaturesList();
+        const value = metadata.value;
+        const signatures = metadata.signatures;
         if (signatures.length === 0) fail('ordererSignature', 'the block is not signed');
         for (const signature of signatures) {
-            const headerOfSignature = signature.getSignatureHeader_asU8();
+            const headerOfSignature = signature.signatureHeader;
             let creator: Uint8Array;
             try {
-                creator = common.SignatureHeader.deserializeBinary(headerOfSignature).getCreator_asU8();
+                creator = decodeFabricSignatureHeader(headerOfSignature).creator;
             } catch (error) {
                 return fail('ordererSignature', 'malformed signature header', error);
             }
             const identity = this.#identity(creator, true);
             if (typeof identity === 'string') fail('ordererSignature', identity);
             const message = Buffer.concat([value, headerOfSignature, headerBytes]);
-            if (!verifyLowS(identity.publicKey, message, signature.getSignature_asU8())) {
+            if (!verifyLowS(identity.publicKey, message, signature.signature)) {
                 fail('ordererSignature', `the signature by ${identity.mspId} does not verify`);
             }
         }
@@ -437,52 +445,50 @@ export class ReceiptVerifier {
     #verifyTransaction(envelopeBytes: Uint8Array): VerifiedAnchor {
         let envelope, payload, channelHeader, signatureHeader, transaction;
         try {
-            envelope = common.Envelope.deserializeBinary(envelopeBytes);
-            payload = common.Payload.deserializeBinary(envelope.getPayload_asU8());
-            const header = payload.getHeader();
+            envelope = decodeFabricEnvelope(envelopeBytes);
+            payload = decodeFabricPayload(envelope.payload);
+            const header = payload.header;
             if (header === undefined) fail('transaction', 'the envelope has no header');
-            channelHeader = common.ChannelHeader.deserializeBinary(header.getChannelHeader_asU8());
-            signatureHeader = common.SignatureHeader.deserializeBinary(header.getSignatureHeader_asU8());
-            transaction = peer.Transaction.deserializeBinary(payload.getData_asU8());
+            channelHeader = decodeFabricChannelHeader(header.channelHeader);
+            signatureHeader = decodeFabricSignatureHeader(header.signatureHeader);
+            transaction = decodeFabricTransaction(payload.data);
         } catch (error) {
             if (error instanceof ReceiptError) throw error;
             return fail('transaction', 'malformed envelope', error);
         }
-        if (channelHeader.getType() !== ENDORSER_TRANSACTION) fail('transaction', 'not an endorser transaction');
-        if (channelHeader.getChannelId() !== this.#trust.channel)
-            fail('transaction', `channel ${channelHeader.getChannelId()}`);
-        const transactionId = channelHeader.getTxId();
-        const creatorBytes = signatureHeader.getCreator_asU8();
-        if (sha256(signatureHeader.getNonce_asU8(), creatorBytes).toString('hex') !== transactionId) {
+        if (channelHeader.type !== ENDORSER_TRANSACTION) fail('transaction', 'not an endorser transaction');
+        if (channelHeader.channelId !== this.#trust.channel) fail('transaction', `channel ${channelHeader.channelId}`);
+        const transactionId = channelHeader.txId;
+        const creatorBytes = signatureHeader.creator;
+        if (sha256(signatureHeader.nonce, creatorBytes).toString('hex') !== transactionId) {
             fail('transaction', 'the transaction id is not SHA-256(nonce || creator)');
         }
         const creator = this.#identity(creatorBytes, false);
         if (typeof creator === 'string') fail('transaction', `creator: ${creator}`);
-        if (!verifyLowS(creator.publicKey, envelope.getPayload_asU8(), envelope.getSignature_asU8())) {
+        if (!verifyLowS(creator.publicKey, envelope.payload, envelope.signature)) {
             fail('transaction', 'the creator signature does not verify');
         }
-        const actions = transaction.getActionsList();
+        const actions = transaction;
         if (actions.length !== 1) fail('transaction', `${actions.length} actions`);
         let endorsed, responsePayloadBytes, chaincodeAction;
         try {
-            const actionPayload = peer.ChaincodeActionPayload.deserializeBinary(actions[0]!.getPayload_asU8());
-            endorsed = actionPayload.getAction();
+            endorsed = decodeFabricChaincodeActionPayload(actions[0]!.payload);
             if (endorsed === undefined) fail('transaction', 'no endorsed action');
-            responsePayloadBytes = endorsed.getProposalResponsePayload_asU8();
-            const responsePayload = peer.ProposalResponsePayload.deserializeBinary(responsePayloadBytes);
-            chaincodeAction = peer.ChaincodeAction.deserializeBinary(responsePayload.getExtension_asU8());
+            responsePayloadBytes = endorsed.proposalResponsePayload;
+            const responsePayload = decodeFabricProposalResponsePayload(responsePayloadBytes);
+            chaincodeAction = decodeFabricChaincodeAction(responsePayload.extension);
         } catch (error) {
             if (error instanceof ReceiptError) throw error;
             return fail('transaction', 'malformed transaction action', error);
         }
         // 5. endorsements and policy
         const endorsers = new Set<string>();
-        for (const endorsement of endorsed.getEndorsementsList()) {
-            const endorserBytes = endorsement.getEndorser_asU8();
+        for (const endorsement of endorsed.endorsements) {
+            const endorserBytes = endorsement.endorser;
             const identity = this.#identity(endorserBytes, false);
             if (typeof identity === 'string') fail('endorsement', identity);
             const message = Buffer.concat([responsePayloadBytes, endorserBytes]);
-            if (!verifyLowS(identity.publicKey, message, endorsement.getSignature_asU8())) {
+            if (!verifyLowS(identity.publicKey, message, endorsement.signature)) {
                 fail('endorsement', `the endorsement by ${identity.mspId} does not verify`);
             }
             endorsers.add(identity.mspId);
@@ -496,15 +502,13 @@ export class ReceiptVerifier {
         // 6. the chaincode's writes
         const writes = new Map<string, Uint8Array>();
         try {
-            if (chaincodeAction.getChaincodeId()?.getName() !== this.#trust.chaincode) {
-                fail('writeSet', `the transaction ran chaincode ${chaincodeAction.getChaincodeId()?.getName() ?? ''}`);
+            if (chaincodeAction.chaincodeName !== this.#trust.chaincode) {
+                fail('writeSet', `the transaction ran chaincode ${chaincodeAction.chaincodeName}`);
             }
-            const rwset = ledgerProtos.rwset.TxReadWriteSet.deserializeBinary(chaincodeAction.getResults_asU8());
-            for (const ns of rwset.getNsRwsetList()) {
-                if (ns.getNamespace() !== this.#trust.chaincode) continue;
-                const kv = ledgerProtos.rwset.kvrwset.KVRWSet.deserializeBinary(ns.getRwset_asU8());
-                for (const write of kv.getWritesList()) {
-                    if (!write.getIsDelete()) writes.set(write.getKey(), write.getValue_asU8());
+            for (const ns of decodeFabricTxReadWriteSet(chaincodeAction.results)) {
+                if (ns.namespace !== this.#trust.chaincode) continue;
+                for (const write of decodeFabricKvWrites(ns.rwset)) {
+                    if (!write.isDelete) writes.set(write.key, write.value);
                 }
             }
         } catch (error) {
@@ -543,4 +547,30 @@ export function parseChannelTrust(json: string): ChannelTrust {
         );
     }
     return value as ChannelTrust;
+}
+
+// ---- delivery -----------------------------------------------------------------------------------
+
+const NOTICE_MAGIC = 'M2M-RECEIPT-NOTICE';
+const NOTICE_VERSION = 1;
+
+/**
+ * A receipt notice: the body of the session-channel instruction (a Download frame) by which the
+ * CSP hands a device the Merkle receipt of a record the device sent, once its batch is anchored.
+ */
+export function encodeReceiptNotice(receipt: Uint8Array): Uint8Array {
+    return new ByteWriter().string(NOTICE_MAGIC).u8(NOTICE_VERSION).bytes32(receipt).finish();
+}
+
+/** The receipt in a receipt notice; undefined when `body` is not one (an ordinary instruction). */
+export function decodeReceiptNotice(body: Uint8Array): Uint8Array | undefined {
+    try {
+        const r = new ByteReader(body);
+        if (r.string() !== NOTICE_MAGIC || r.u8() !== NOTICE_VERSION) return undefined;
+        const receipt = r.bytes32();
+        r.end();
+        return receipt;
+    } catch {
+        return undefined;
+    }
 }
