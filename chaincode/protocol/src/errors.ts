@@ -46,6 +46,8 @@ export const ErrorCode = {
     JournalCorrupt: 'journalCorrupt',
     /** A record that does not describe the frame it came with, or a frame that came without its record. */
     RecordMismatch: 'recordMismatch',
+    /** A record (by digest or CID) that the writer never journaled, e.g. asked to share it. */
+    UnknownRecord: 'unknownRecord',
     /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
     ForwardSecrecyRequired: 'forwardSecrecyRequired',
     /** The certificate (or every unused certificate of its device) was revoked. */

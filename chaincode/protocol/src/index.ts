@@ -21,6 +21,7 @@ export * from './merkle.js';
 export * from './record.js';
 export * from './frame-record.js';
 export * from './envelope.js';
+export * from './record-envelope.js';
 export * from './anchor.js';
 export * from './checkpoint.js';
 export * from './forward-secrecy.js';

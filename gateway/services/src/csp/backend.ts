@@ -43,6 +43,7 @@ import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
 import { CspRecords, type RecordSink } from './records.js';
+import type { RecordEnvelopes } from '../records/envelopes.js';
 import { approveFog, issueRequest } from './issuance.js';
 import { cspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
@@ -78,6 +79,12 @@ export interface CspBackendOptions {
      * here (the CSP's RecordBatcher) before the frame is answered or sent.
      */
     records?: RecordSink;
+    /**
+     * Envelope encryption of stored payloads (records/envelopes.ts; needs `records`): each
+     * recorded frame's clear payload is also sealed for the CSP's storage key and the device, so
+     * that one record can be shared with an auditor by re-wrapping its data key.
+     */
+    envelopes?: RecordEnvelopes;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -160,7 +167,7 @@ export class CspBackend {
             queryArea: (equipmentId) => this.queryAreas?.(equipmentId),
         };
         if (options.records !== undefined) {
-            this.records = new CspRecords(ctx, options.records);
+            this.records = new CspRecords(ctx, options.records, options.envelopes);
             this.handlers.records = this.records;
             this.channels.records = this.records;
         }

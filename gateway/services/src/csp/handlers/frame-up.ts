@@ -56,7 +56,7 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
     if (h.records !== undefined) {
         // The device's record of this frame is durable before anything answers the frame.
         try {
-            await h.records.receive(key, up.frame, up.record);
+            await h.records.receive(key, up.frame, up.record, opened.payload);
         } catch (err) {
             const code = errorCodeOf(err);
             ctx.m.frames.inc({ type: 'record', outcome: code });
