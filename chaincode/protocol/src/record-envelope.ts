@@ -129,7 +129,8 @@ export function encodeSealedPayload(s: SealedPayload): Uint8Array {
 export function decodeSealedPayload(bytes: Uint8Array): SealedPayload {
     const r = new ByteReader(bytes);
     const version = r.u8();
-    if (version !== SEALED_PAYLOAD_VERSION) throw new DecodeError('unknownVersion', `sealed payload version ${version}`);
+    if (version !== SEALED_PAYLOAD_VERSION)
+        throw new DecodeError('unknownVersion', `sealed payload version ${version}`);
     const suite = suiteFromTag(r.u8());
     const hash = r.raw(RECORD_HASH_BYTES);
     const envelope = decodeEnvelope(r.bytes32());
@@ -248,6 +249,9 @@ export async function openRecordShare(
     if (!equalBytes(share.wrap.readerKeyId, readerKeyId(sealed.suite, auditor.publicKey))) {
         throw new ProtocolError(ErrorCode.DecryptionFailed, 'the share is for another reader');
     }
-    const plaintext = await openSealedPayload({ ...sealed, envelope: { ...sealed.envelope, wraps: [share.wrap] } }, auditor);
+    const plaintext = await openSealedPayload(
+        { ...sealed, envelope: { ...sealed.envelope, wraps: [share.wrap] } },
+        auditor,
+    );
     return { sealed, cid: sealedPayloadAddress(share.sealed), plaintext };
 }

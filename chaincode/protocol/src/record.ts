@@ -23,7 +23,15 @@
 import { createECDH, createHash, createPrivateKey, createPublicKey, createSign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
-import { bytesToBigInt, bigIntToBytes, ByteReader, ByteWriter, decodePoint, encodePoint, equalBytes } from './encoding.js';
+import {
+    bytesToBigInt,
+    bigIntToBytes,
+    ByteReader,
+    ByteWriter,
+    decodePoint,
+    encodePoint,
+    equalBytes,
+} from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { contentAddress } from './cid.js';
 import { publicKeyCommitment } from './session.js';

@@ -105,7 +105,12 @@ export async function share(argv: string[]): Promise<void> {
         allowPositionals: true,
         strict: true,
     });
-    if (positionals.length !== 1 || values.auditor === undefined || values['data-dir'] === undefined || values.out === undefined) {
+    if (
+        positionals.length !== 1 ||
+        values.auditor === undefined ||
+        values['data-dir'] === undefined ||
+        values.out === undefined
+    ) {
         throw new ConfigError(['records share needs one record CID, --auditor FILE, --data-dir DIR and --out FILE']);
     }
     const dataDir = values['data-dir'];
@@ -155,7 +160,11 @@ export async function openShare(argv: string[]): Promise<void> {
         allowPositionals: true,
         strict: true,
     });
-    if (positionals.length !== 1 || values.key === undefined || (values.receipt === undefined) !== (values.trust === undefined)) {
+    if (
+        positionals.length !== 1 ||
+        values.key === undefined ||
+        (values.receipt === undefined) !== (values.trust === undefined)
+    ) {
         throw new ConfigError(['records open needs one share file and --key FILE (and --receipt with --trust)']);
     }
     const auditor = await readAuditorKey(values.key);

@@ -77,11 +77,7 @@ export class RecordEnvelopes {
     #chain: Promise<void> = Promise.resolve();
     #closed = false;
 
-    private constructor(
-        options: RecordEnvelopesOptions,
-        storage: HpkeRecipient,
-        index: FileHandle,
-    ) {
+    private constructor(options: RecordEnvelopesOptions, storage: HpkeRecipient, index: FileHandle) {
         this.suite = options.suite;
         this.#store = options.store;
         this.#signer = new RecordSigner(options.suite, options.signerSecretKey);
@@ -178,7 +174,8 @@ export class RecordEnvelopes {
      */
     sealedCid(recordCid: string): string {
         const cid = this.#byRecord.get(recordCid);
-        if (cid === undefined) throw new ProtocolError(ErrorCode.UnknownRecord, `no sealed payload for record ${recordCid}`);
+        if (cid === undefined)
+            throw new ProtocolError(ErrorCode.UnknownRecord, `no sealed payload for record ${recordCid}`);
         return cid;
     }
 
