@@ -20,7 +20,7 @@
  */
 import { createHash } from 'node:crypto';
 
-import { ByteReader, ByteWriter, decodePoint, encodePoint, equalBytes } from './encoding.js';
+import { ByteReader, ByteWriter, decodePoint, equalBytes } from './encoding.js';
 import { DecodeError, ErrorCode, ProtocolError, VerificationError } from './errors.js';
 import { contentAddress } from './cid.js';
 import {
@@ -73,20 +73,35 @@ function payloadAad(hash: Uint8Array): Uint8Array {
     return Buffer.concat([PAYLOAD_LABEL, hash]);
 }
 
+/** Validated reader keys by suite and bytes: every payload is sealed for the same few readers. */
+const readerCache = new Map<string, Uint8Array>();
+const READER_CACHE_LIMIT = 4096;
+
 /**
- * A reader public key (SEC1, compressed or uncompressed) checked to be a point of the suite's curve.
+ * A reader public key (SEC1, compressed or uncompressed) checked to be a point of the suite's
+ * curve, in the uncompressed form HPKE uses as is (a compressed key would be decompressed on
+ * every seal).
  * @throws {DecodeError} when: the key is not a valid point of the curve
  */
 export function readerPublicKey(suite: Suite, publicKey: Uint8Array): Uint8Array {
-    if (publicKey.length === suite.pointBytes) return encodePoint(suite, decodePoint(suite, publicKey));
-    try {
-        const point = suite.Point.fromBytes(publicKey);
-        point.assertValidity();
-        if (point.is0()) throw new RangeError('identity');
-        return encodePoint(suite, point);
-    } catch (cause) {
-        throw new DecodeError('offCurve', 'reader key is not a point of the curve', { cause });
+    const cacheKey = `${suite.id}:${Buffer.from(publicKey).toString('hex')}`;
+    const cached = readerCache.get(cacheKey);
+    if (cached !== undefined) return cached.slice();
+    let point;
+    if (publicKey.length === suite.pointBytes) point = decodePoint(suite, publicKey);
+    else {
+        try {
+            point = suite.Point.fromBytes(publicKey);
+            point.assertValidity();
+            if (point.is0()) throw new RangeError('identity');
+        } catch (cause) {
+            throw new DecodeError('offCurve', 'reader key is not a point of the curve', { cause });
+        }
     }
+    const uncompressed = point.toBytes(false);
+    if (readerCache.size >= READER_CACHE_LIMIT) readerCache.clear();
+    readerCache.set(cacheKey, uncompressed.slice());
+    return uncompressed;
 }
 
 function signedPart(s: Omit<SealedPayload, 'signature'>): Uint8Array {
