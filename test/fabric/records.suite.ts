@@ -2,7 +2,8 @@
  * Communication records through the Fabric client path (docs/records.md): the CSP's RecordBatcher
  * anchors a batch with @hyperledger/fabric-gateway, a record's receipt is built from the block qscc
  * returns, and the receipt is verified offline against the channel's MSP roots — on a real network
- * the orderer's and endorsing peers' signatures under the crypto material's cacerts. Bad input: an
+ * the orderer's and endorsing peers' signatures under the crypto material's cacerts; one record's
+ * sealed payload is shared with an auditor and opened against that receipt. Bad input: an
  * anchor from a manufacturer identity, a replayed batch, a receipt with a flipped bit.
  *
  * The CSP's record log lives in the suite's state directory: on a real network the writer's head
@@ -22,8 +23,13 @@ import {
     RecordSigner,
     RecordType,
     encodeRecord,
+    encodeRecordShare,
+    encodeSealedPayload,
+    hpkeRecipientFromScalar,
     payloadDigest,
     randomScalar,
+    sealRecordPayload,
+    shareSealedPayload,
 } from '@m2m-fabric/protocol';
 import {
     EndorseError,
@@ -33,6 +39,7 @@ import {
     buildReceipt,
     encodeReceipt,
     fetchBlockByTxId,
+    openSharedRecord,
     type AnchoredBatch,
 } from '@m2m-fabric/sdk';
 import { RecordBatcher } from '@m2m-fabric/services';
@@ -100,10 +107,10 @@ void describe(`communication records through the ledger client (${typeof choice 
                     }),
                 );
                 const { leafIndex } = await batcher.ingest(bytes, payload);
-                return { leafIndex, bytes };
+                return { leafIndex, bytes, payload };
             }),
         );
-        records.push(...ingested);
+        records.push(...ingested.map(({ leafIndex, bytes }) => ({ leafIndex, bytes })));
         await batcher.drain();
         const batch = anchored[anchored.length - 1];
         assert.ok(batch !== undefined, 'a batch was anchored');
@@ -113,6 +120,13 @@ void describe(`communication records through the ledger client (${typeof choice 
         const block = await fetchBlockByTxId(open.connections.get('csp')!, batch.transactionId);
         // The device-side wire reader reads the block Fabric wrote exactly as fabric-protos does.
         assert.ok(compareWithFabricProtos(block).endorserTransactions >= 1);
+        // Envelope encryption: the first record's payload sealed for the CSP's storage key and shared
+        // with an auditor, who opens it against its real-Fabric receipt (docs/records.md).
+        const storage = await hpkeRecipientFromScalar(suite, randomScalar(suite));
+        const auditor = await hpkeRecipientFromScalar(suite, randomScalar(suite));
+        const cspSigner = new RecordSigner(suite, d);
+        const payloads = new Map(ingested.map((r) => [r.leafIndex, r.payload]));
+        let shared = 0;
         for (const { leafIndex, bytes } of records.filter((r) => r.leafIndex < batch.treeSize).slice(0, 5)) {
             const receipt = encodeReceipt(
                 buildReceipt(
@@ -131,6 +145,15 @@ void describe(`communication records through the ledger client (${typeof choice 
             );
             const record = verifier.verifyBytes(receipt);
             assert.deepEqual(encodeRecord(record), bytes);
+            const payload = payloads.get(leafIndex);
+            if (payload !== undefined && shared++ === 0) {
+                const sealed = encodeSealedPayload(
+                    await sealRecordPayload(cspSigner, bytes, payload, [storage.publicKey]),
+                );
+                const share = await shareSealedPayload(sealed, storage, auditor.publicKey);
+                const opened = await openSharedRecord(trust, receipt, encodeRecordShare(share), auditor);
+                assert.deepEqual(opened.plaintext, payload);
+            }
             // The same receipt with any one bit flipped is refused, by a cold verifier as well.
             for (const position of [0, 40, Math.floor(receipt.length / 2), receipt.length - 1]) {
                 const flipped = new Uint8Array(receipt);
@@ -141,6 +164,7 @@ void describe(`communication records through the ledger client (${typeof choice 
             const elsewhere = new ReceiptVerifier({ ...trust, channel: `${trust.channel}-other` });
             assert.throws(() => elsewhere.verifyBytes(receipt), ReceiptError);
         }
+        assert.ok(shared > 0, 'one record was shared and opened against its receipt');
     });
 
     void it('refuses an anchor from a manufacturer identity and a replayed batch', options, async () => {

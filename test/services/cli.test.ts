@@ -36,6 +36,7 @@ interface Summary {
         recordsAnchored: number;
         allAnchored: boolean;
         receipt?: { verified: boolean };
+        auditorShare?: { sealedPayload: string; opened: boolean };
     };
 }
 
@@ -93,6 +94,9 @@ void test('npm start (m2m demo): --json summary, a re-run on the same data direc
     assert.ok(s1.records.recordsAnchored >= s1.records.created, JSON.stringify(s1.records));
     assert.equal(s1.records.receipt?.verified, true);
     assert.match(first.out, /receipt of record \d+ \(batch \d+ of csp, \d+ bytes\) verified offline/);
+    // Envelope encryption: that record shared with an auditor key and opened offline against its receipt.
+    assert.equal(s1.records.auditorShare?.opened, true, JSON.stringify(s1.records));
+    assert.match(first.out, /record shared with an auditor key: .*opened its \d+-byte payload offline/);
 
     // npm run ledger:verify takes the demo's data directory.
     const verified = spawnSync(process.execPath, [LEDGER_VERIFY, dir], { encoding: 'utf8', timeout: 30_000 });

@@ -84,3 +84,13 @@ export function formatContentAddress(cidBytes: Uint8Array): string {
     checkRawSha256(parsed, 'binary CID');
     return parsed.toString();
 }
+
+/**
+ * The CID whose sha2-256 digest is `digest` (a record's digest is the SHA-256 of its payload, so this
+ * is the payload's address without the payload).
+ * @throws {RangeError} when: the digest is not 32 bytes
+ */
+export function contentAddressOfDigest(digest: Uint8Array): string {
+    if (digest.length !== 32) throw new RangeError('a sha2-256 digest is 32 bytes');
+    return CID.createV1(RAW_CODEC, Digest.create(SHA2_256, digest)).toString();
+}

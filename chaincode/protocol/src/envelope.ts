@@ -44,9 +44,19 @@ export interface Envelope {
     wraps: KeyWrap[];
 }
 
+/** keyIds by suite and key: the same few readers (the CSP, a session's device) wrap every payload. */
+const keyIdCache = new Map<string, Uint8Array>();
+const KEY_ID_CACHE_LIMIT = 4096;
+
 /** keyId of an HPKE reader public key (SEC1, compressed or uncompressed). */
 export function readerKeyId(suite: Suite, publicKey: Uint8Array): Uint8Array {
-    return partyKeyId(suite, suite.Point.fromBytes(publicKey));
+    const cacheKey = `${suite.id}:${Buffer.from(publicKey).toString('hex')}`;
+    const cached = keyIdCache.get(cacheKey);
+    if (cached !== undefined) return cached.slice();
+    const id = partyKeyId(suite, suite.Point.fromBytes(publicKey));
+    if (keyIdCache.size >= KEY_ID_CACHE_LIMIT) keyIdCache.clear();
+    keyIdCache.set(cacheKey, id.slice());
+    return id;
 }
 
 function wrapAad(nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array {

@@ -48,6 +48,8 @@ export const ErrorCode = {
     RecordMismatch: 'recordMismatch',
     /** A fog could not journal its record of a packet it was to relay: the packet is not relayed (retry later). */
     RecordNotJournaled: 'recordNotJournaled',
+    /** A record (by digest or CID) that the writer never journaled, e.g. asked to share it. */
+    UnknownRecord: 'unknownRecord',
     /** A session without the ephemeral shares (a downgrade to the paper's non-forward-secret key). */
     ForwardSecrecyRequired: 'forwardSecrecyRequired',
     /** The certificate (or every unused certificate of its device) was revoked. */

@@ -22,6 +22,7 @@ export * from './record.js';
 export * from './frame-record.js';
 export * from './relay-record.js';
 export * from './envelope.js';
+export * from './record-envelope.js';
 export * from './anchor.js';
 export * from './checkpoint.js';
 export * from './forward-secrecy.js';

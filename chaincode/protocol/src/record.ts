@@ -23,7 +23,15 @@
 import { createECDH, createHash, createPrivateKey, createPublicKey, createSign, verify } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 
-import { bytesToBigInt, bigIntToBytes, ByteReader, ByteWriter, encodePoint, equalBytes } from './encoding.js';
+import {
+    bytesToBigInt,
+    bigIntToBytes,
+    ByteReader,
+    ByteWriter,
+    decodePoint,
+    encodePoint,
+    equalBytes,
+} from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { contentAddress } from './cid.js';
 import { publicKeyCommitment } from './session.js';
@@ -303,7 +311,24 @@ export class RecordSigner {
         if (body.suite.id !== this.suite.id) throw new RangeError('record suite differs from the signer suite');
         if (body.type !== RecordType.Relay && !equalBytes(body.sender.keyId, this.keyId))
             throw new RangeError('the record names another sender');
-        const message = Buffer.concat([SIGNING_LABEL, encodeSigned(body, this.#compressed)]);
+        const signature = this.#sign(Buffer.concat([SIGNING_LABEL, encodeSigned(body, this.#compressed)]));
+        return { ...body, signerKey: this.#compressed, signature };
+    }
+
+    /** SEC1-compressed public key of this signer. */
+    get compressedKey(): Uint8Array {
+        return this.#compressed;
+    }
+
+    /**
+     * A low-s ECDSA signature r || s over `label || message` with this key, for the other signed
+     * objects of the records (a sealed payload, record-envelope.ts); `label` keeps them apart.
+     */
+    signDetached(label: Uint8Array, message: Uint8Array): Uint8Array {
+        return this.#sign(Buffer.concat([label, message]));
+    }
+
+    #sign(message: Uint8Array): Uint8Array {
         const signature = new Uint8Array(
             createSign(HASH_NAME[this.suite.id]!).update(message).sign({ key: this.#key, dsaEncoding: 'ieee-p1363' }),
         );
@@ -311,8 +336,31 @@ export class RecordSigner {
         const n = this.suite.n;
         const s = bytesToBigInt(signature.subarray(this.suite.scalarBytes));
         if (s > n / 2n) signature.set(bigIntToBytes(n - s, this.suite.scalarBytes), this.suite.scalarBytes);
-        return { ...body, signerKey: this.#compressed, signature };
+        return signature;
     }
+}
+
+/**
+ * Checks a {@link RecordSigner.signDetached} signature by the SEC1-compressed `signerKey`
+ * (validated on the curve; a high-s signature is refused).
+ * @throws {DecodeError} when: the key is not a curve point
+ */
+export function verifyDetached(
+    suite: Suite,
+    signerKey: Uint8Array,
+    label: Uint8Array,
+    message: Uint8Array,
+    signature: Uint8Array,
+): boolean {
+    decodePoint(suite, signerKey);
+    if (signature.length !== 2 * suite.scalarBytes) return false;
+    if (bytesToBigInt(signature.subarray(suite.scalarBytes)) > suite.n / 2n) return false;
+    return verify(
+        HASH_NAME[suite.id],
+        Buffer.concat([label, message]),
+        { key: verificationKey(suite, signerKey), dsaEncoding: 'ieee-p1363' },
+        signature,
+    );
 }
 
 /**

@@ -28,7 +28,7 @@ commands:
   manufacturer   register/replace/decommission equipment, buy sessions, list, history
   material       material lots, transformations, backward/forward traces, machine windows, query grants
   storage        export the embedded IPFS store to a CAR file (for ipfs dag import), or import one
-  records        verify a communication-record receipt offline; export a channel trust file
+  records        verify a communication-record receipt offline; export a channel trust file; share one record with an auditor
 Run "m2m <command> --help" for a command's options and environment variables.`;
 
 async function main(): Promise<void> {

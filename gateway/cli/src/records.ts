@@ -24,8 +24,9 @@ import {
     type ChannelTrust,
 } from '@m2m-fabric/sdk';
 import { reportRejection } from './rejection.js';
+import { SHARE_USAGE, auditorKey, openShare, share } from './records-share.js';
 
-export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
+export const RECORDS_USAGE = `usage: m2m records <verify|trust|checkpoint|auditor-key|share|open> [options]
 
   m2m records verify RECEIPT --trust FILE
       verifies a receipt file offline against the channel trust file; prints the record (JSON)
@@ -39,13 +40,17 @@ export const RECORDS_USAGE = `usage: m2m records <verify|trust> [options]
       registers the source channel of a trust file (its orderer roots) on this channel.
   m2m records checkpoint import PROOF --source CHANNEL
       verifies (in the chaincode) and stores a checkpoint exported from CHANNEL; prints it (JSON).
-      A chaincode rejection prints "error <code>: <detail>" and exits 1.`;
+      A chaincode rejection prints "error <code>: <detail>" and exits 1.
+${SHARE_USAGE}`;
 
 export async function runRecords(argv: string[]): Promise<void> {
     const [sub, ...rest] = argv;
     if (sub === 'verify') return verify(rest);
     if (sub === 'trust') return trust(rest);
     if (sub === 'checkpoint') return checkpoint(rest);
+    if (sub === 'auditor-key') return auditorKey(rest);
+    if (sub === 'share') return share(rest);
+    if (sub === 'open') return openShare(rest);
     if (sub === undefined || sub === '--help' || sub === 'help') {
         console.log(RECORDS_USAGE);
         return;

@@ -13,7 +13,7 @@ import type { LedgerConnection } from '@m2m-fabric/sdk';
 import { openObjectStore, type ObjectStore, EmbeddedObjectStore } from '@m2m-fabric/sdk';
 import { ChaincodeClient, DEFAULT_CHAINCODE_NAME } from '@m2m-fabric/sdk';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
-import { CspBackend, RecordBatcher } from '@m2m-fabric/services';
+import { CspBackend, RecordBatcher, RecordEnvelopes } from '@m2m-fabric/services';
 import type { AnchoredBatch } from '@m2m-fabric/sdk';
 import { buildReceipt, encodeReceipt, fetchBlockByTxId } from '@m2m-fabric/sdk';
 import { FogGateway } from '@m2m-fabric/services';
@@ -79,7 +79,7 @@ export interface EmbeddedNetworkOptions {
      * journals a relay record of every record-query packet it relays in its own RecordBatcher
      * (writer `fog:<id>`, under `<dataDir>/fogs/<id>/records`). Off unless set.
      */
-    records?: { batchSize?: number; maxDelayMs?: number };
+    records?: { batchSize?: number; maxDelayMs?: number; envelopes?: boolean };
 }
 
 export interface LedgerTotals {
@@ -106,6 +106,13 @@ export class EmbeddedNetwork {
     private cspFactory: (() => Promise<CspBackend>) | undefined;
     /** The CSP's record batcher (with `records`), reopened with the CSP. */
     recordBatcher: RecordBatcher | undefined;
+    /** The CSP's sealed payloads (with `records`, unless `records.envelopes` is false). */
+    recordEnvelopes: RecordEnvelopes | undefined;
+
+    /** Where the CSP keeps its sealed-payload index and storage key (with `records`). */
+    get recordEnvelopeDir(): string | undefined {
+        return this.options.records === undefined ? undefined : join(this.options.dataDir, 'csp', 'envelopes');
+    }
 
     /** Where the CSP journals its communication records (with `records`). */
     get recordJournalDir(): string | undefined {
@@ -205,6 +212,15 @@ export class EmbeddedNetwork {
                           onAnchored: (batch) => this.anchoredBatches.push(batch),
                       });
             this.recordsAnchoredAtOpen ??= this.recordBatcher?.anchoredSize;
+            this.recordEnvelopes =
+                records === undefined || records.envelopes === false
+                    ? undefined
+                    : await RecordEnvelopes.open({
+                          dir: this.recordEnvelopeDir!,
+                          store: wrap('csp'),
+                          suite: this.suite,
+                          signerSecretKey: cspKey.privateKey,
+                      });
             const csp = new CspBackend({
                 brokerPort: cspPort,
                 key: cspKey,
@@ -214,6 +230,7 @@ export class EmbeddedNetwork {
                 logger: log.child('csp'),
                 ...(ext !== undefined ? { brokerUrl: ext.url, brokerPassword: ext.passwords.csp } : {}),
                 ...(this.recordBatcher !== undefined ? { records: this.recordBatcher } : {}),
+                ...(this.recordEnvelopes !== undefined ? { envelopes: this.recordEnvelopes } : {}),
                 ...this.options.cspOptions,
             });
             await csp.start();
@@ -297,6 +314,7 @@ export class EmbeddedNetwork {
     async restartCsp(pauseMs = 0): Promise<CspBackend> {
         await this.csp.close();
         await this.recordBatcher?.close();
+        await this.recordEnvelopes?.close();
         if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
         this.csp = await this.cspFactory!();
         return this.csp;
@@ -376,6 +394,7 @@ export class EmbeddedNetwork {
         await Promise.allSettled(this.fogRecordBatchers.map((b) => b?.close() ?? Promise.resolve()));
         await this.csp?.close().catch(() => undefined);
         await this.recordBatcher?.close().catch(() => undefined);
+        await this.recordEnvelopes?.close().catch(() => undefined);
         for (const c of this.connections) c.close();
         await this.store?.close();
         await this.ledger?.close();

@@ -13,7 +13,15 @@ import { join } from 'node:path';
 import { DeviceAgent, type SessionStep } from '@m2m-fabric/device';
 import { readDeviceState } from '@m2m-fabric/device';
 import { errorCodeOf } from '@m2m-fabric/common';
-import { DEFAULT_CHAINCODE_NAME, buildReceipt, encodeReceipt, fetchBlockByTxId, verifyReceipt } from '@m2m-fabric/sdk';
+import {
+    DEFAULT_CHAINCODE_NAME,
+    buildReceipt,
+    encodeReceipt,
+    fetchBlockByTxId,
+    openSharedRecord,
+    verifyReceipt,
+} from '@m2m-fabric/sdk';
+import { contentAddressOfDigest, encodeRecordShare, hpkeRecipientFromScalar, randomScalar } from '@m2m-fabric/protocol';
 import { EmbeddedNetwork, MANUFACTURER_MSP } from './network.js';
 
 export interface DemoOptions {
@@ -79,6 +87,11 @@ export interface RecordFigures {
     allAnchored: boolean;
     /** One record's receipt verified offline against the channel's MSP roots (undefined: none anchored). */
     receipt?: { writer: string; sequence: number; leafIndex: number; bytes: number; verified: boolean };
+    /**
+     * That record shared with a fresh auditor key (envelope encryption): its sealed payload's CID,
+     * unchanged by the share, and whether the auditor opened it offline against the receipt.
+     */
+    auditorShare?: { sealedPayload: string; opened: boolean };
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -338,8 +351,41 @@ async function anchorRecords(net: EmbeddedNetwork, say: (msg: string) => void): 
                     `record signature, Merkle path, block orderer signature and MAJORITY endorsements against the MSP roots`,
             );
         }
+        const envelopes = net.recordEnvelopes;
+        if (verified && envelopes !== undefined) {
+            figures.auditorShare = await shareWithAuditor(net, envelopes, receipt, say);
+        }
     }
     return figures;
+}
+
+/**
+ * Shares the receipt's record with a fresh auditor key (the CSP re-wraps its one data key) and
+ * opens it as the auditor would, offline against the receipt.
+ */
+async function shareWithAuditor(
+    net: EmbeddedNetwork,
+    envelopes: NonNullable<EmbeddedNetwork['recordEnvelopes']>,
+    receipt: Uint8Array,
+    say: (msg: string) => void,
+): Promise<{ sealedPayload: string; opened: boolean }> {
+    const trust = net.ledger.channelTrust(DEFAULT_CHAINCODE_NAME);
+    const record = verifyReceipt(trust, receipt);
+    const recordCid = contentAddressOfDigest(record.digest);
+    const sealedPayload = envelopes.sealedCid(recordCid);
+    const auditor = await hpkeRecipientFromScalar(net.suite, randomScalar(net.suite));
+    try {
+        const share = await envelopes.share(recordCid, auditor.publicKey);
+        const opened = await openSharedRecord(trust, receipt, encodeRecordShare(share), auditor);
+        say(
+            `record shared with an auditor key: its data key re-wrapped (sealed payload ${sealedPayload} unchanged); ` +
+                `the auditor opened its ${opened.plaintext.length}-byte payload offline against the receipt`,
+        );
+        return { sealedPayload, opened: true };
+    } catch (err) {
+        say(`auditor share of the receipt's record failed: ${(err as Error).message}`);
+        return { sealedPayload, opened: false };
+    }
 }
 
 export function formatSummary(s: DemoSummary): string {
@@ -354,7 +400,10 @@ export function formatSummary(s: DemoSummary): string {
         `this run: communication records ${s.records.created} (${s.records.fromDevices} device, ${s.records.fromCsp} CSP), ${s.records.recordsAnchored} anchored in ${s.records.batchesAnchored} batch(es)${s.records.allAnchored ? ', none left unanchored' : ''}; ` +
             (s.records.receipt === undefined
                 ? 'no receipt'
-                : `receipt of record ${s.records.receipt.leafIndex} (batch ${s.records.receipt.sequence}) ${s.records.receipt.verified ? 'verified offline' : 'FAILED verification'}`),
+                : `receipt of record ${s.records.receipt.leafIndex} (batch ${s.records.receipt.sequence}) ${s.records.receipt.verified ? 'verified offline' : 'FAILED verification'}`) +
+            (s.records.auditorShare === undefined
+                ? ''
+                : `; shared with an auditor: ${s.records.auditorShare.opened ? 'opened offline' : 'FAILED to open'}`),
         `since the first run: ledger ${s.transactions} transactions (${s.validTransactions} valid) in ${s.blocks} blocks, ${s.onChainBytes} bytes on chain; ${s.storedObjects} objects in the IPFS store`,
     ].join('\n');
 }

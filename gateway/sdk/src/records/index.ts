@@ -39,3 +39,4 @@ export {
     recordCheckpoint,
     registerCheckpointSource,
 } from './checkpoint.js';
+export { openSharedRecord, type SharedRecord } from './shared-record.js';

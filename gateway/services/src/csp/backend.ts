@@ -49,6 +49,7 @@ import type { CspHandlerContext } from './handlers/handler.js';
 import { InstructionDelivery } from './instruction-delivery.js';
 import { InstructionOutbox, type InstructionTarget, type QueuedInstruction } from './instruction-outbox.js';
 import { CspRecords, type RecordSink } from './records.js';
+import type { RecordEnvelopes } from '../records/envelopes.js';
 import { CspReceiptDelivery, type ReceiptSource } from './receipt-delivery.js';
 import { approveFog, issueRequest } from './issuance.js';
 import { cspMetrics } from './metrics.js';
@@ -92,6 +93,12 @@ export interface CspBackendOptions {
      * (and one more Ack record) per upload.
      */
     deliverReceipts?: boolean;
+    /**
+     * Envelope encryption of stored payloads (records/envelopes.ts; needs `records`): each
+     * recorded frame's clear payload is also sealed for the CSP's storage key and the device, so
+     * that one record can be shared with an auditor by re-wrapping its data key.
+     */
+    envelopes?: RecordEnvelopes;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -178,7 +185,7 @@ export class CspBackend {
             queryArea: (equipmentId) => this.queryAreas?.(equipmentId),
         };
         if (options.records !== undefined) {
-            this.records = new CspRecords(ctx, options.records);
+            this.records = new CspRecords(ctx, options.records, options.envelopes);
             this.handlers.records = this.records;
             this.channels.records = this.records;
             const records = options.records;

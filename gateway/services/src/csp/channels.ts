@@ -78,7 +78,7 @@ export class CspChannels {
         const st = entry.channel.exportState();
         if (BigInt(st.sendSeq) >= entry.reservedSendSeq) await this.persist(key, entry, true);
         const frame = await entry.channel.seal(type, payload);
-        await this.records?.send(key, frame);
+        await this.records?.send(key, frame, payload);
         return frame;
     }
 }

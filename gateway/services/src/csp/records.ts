@@ -15,11 +15,14 @@ import {
     RecordSigner,
     checkFrameRecord,
     encodeFrameRecord,
+    decodeRecord,
     fromHex,
+    toHex,
     type Party,
 } from '@m2m-fabric/protocol';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { ErrorCode } from '@m2m-fabric/protocol';
+import type { RecordEnvelopes } from '../records/envelopes.js';
 import type { CspContext } from './context.js';
 import type { StoredSession } from './session-store.js';
 
@@ -36,13 +39,16 @@ export class CspRecords {
     readonly #ctx: CspContext;
     readonly #sink: RecordSink;
     readonly #signer: RecordSigner;
+    /** With envelopes, each record's clear payload is also sealed for the CSP and the device. */
+    readonly envelopes: RecordEnvelopes | undefined;
     #received = 0;
     #sent = 0;
 
-    constructor(ctx: CspContext, sink: RecordSink) {
+    constructor(ctx: CspContext, sink: RecordSink, envelopes?: RecordEnvelopes) {
         this.#ctx = ctx;
         this.#sink = sink;
         this.#signer = new RecordSigner(ctx.suite, ctx.key.privateKey);
+        this.envelopes = envelopes;
     }
 
     /** Records of device frames journaled. */
@@ -70,32 +76,62 @@ export class CspRecords {
 
     /**
      * Checks the device's record of a frame it sent on this session and journals it with the frame;
-     * resolves with its leaf index in the CSP's log when the sink tells it.
+     * resolves with its leaf index in the CSP's log when the sink tells it. With envelopes on,
+     * `payload` (the frame's clear payload) is sealed beside it.
      * @throws ServiceError recordMismatch when the frame came without a record; the record's
      *   DecodeError / VerificationError when it does not describe the frame or the session
      */
-    async receive(key: string, frame: Uint8Array, record: Uint8Array | undefined): Promise<number | undefined> {
+    async receive(
+        key: string,
+        frame: Uint8Array,
+        record: Uint8Array | undefined,
+        payload?: Uint8Array,
+    ): Promise<number | undefined> {
         const s = this.#ctx.sessions.get(key);
         if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
         if (record === undefined) {
             throw new ServiceError(ErrorCode.RecordMismatch, 'the frame came without its communication record');
         }
-        checkFrameRecord(record, frame, { sender: await this.#device(key, s), receiver: this.#csp });
-        const ingested = await this.#sink.ingest(record, frame);
+        const checked = checkFrameRecord(record, frame, { sender: await this.#device(key, s), receiver: this.#csp });
+        let ingested: unknown;
+        if (this.envelopes !== undefined && payload !== undefined) {
+            // The record is checked, so its signer key is the session's Q_i: the device reads its own
+            // sealed payloads with d_i, and so do the CSP's sealed payloads of the frames it sends later.
+            if (s.recordPublicKey === undefined) {
+                s.recordPublicKey = toHex(checked.signerKey);
+                await this.#ctx.sessions.set(key, s);
+            }
+            [ingested] = await Promise.all([
+                this.#sink.ingest(record, frame),
+                this.envelopes.seal(checked, record, payload, checked.signerKey),
+            ]);
+        } else {
+            ingested = await this.#sink.ingest(record, frame);
+        }
         this.#received++;
         const leafIndex = (ingested as { leafIndex?: unknown } | undefined)?.leafIndex;
         return typeof leafIndex === 'number' ? leafIndex : undefined;
     }
 
     /**
-     * Signs the CSP's record of a frame it is about to send on this session and journals it.
+     * Signs the CSP's record of a frame it is about to send on this session and journals it (with
+     * envelopes on, also its sealed `payload`).
      * @throws {ServiceError} `unknownSession` when: no session on this route
      */
-    async send(key: string, frame: Uint8Array): Promise<void> {
+    async send(key: string, frame: Uint8Array, payload?: Uint8Array): Promise<void> {
         const s = this.#ctx.sessions.get(key);
         if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
         const record = encodeFrameRecord(this.#signer, PartyRole.Csp, await this.#device(key, s), frame);
-        await this.#sink.ingest(record, frame);
+        if (this.envelopes !== undefined && payload !== undefined) {
+            // Before the device's first record (the Confirm) Q_i is not known yet: the CSP alone reads it.
+            const device = s.recordPublicKey === undefined ? undefined : fromHex(s.recordPublicKey);
+            await Promise.all([
+                this.#sink.ingest(record, frame),
+                this.envelopes.seal(decodeRecord(record), record, payload, device),
+            ]);
+        } else {
+            await this.#sink.ingest(record, frame);
+        }
         this.#sent++;
     }
 }

@@ -40,6 +40,11 @@ export interface StoredSession {
      * as their sender (absent in sessions stored before records; read from the ledger then).
      */
     publicKeyCommitment?: string;
+    /**
+     * Q_i (SEC1 compressed, hex) from the device's first verified record of the session: a reader
+     * of the session's sealed payloads (records/envelopes.ts).
+     */
+    recordPublicKey?: string;
 }
 
 /** One Upload frame's payload as the CSP received it. */

@@ -57,7 +57,7 @@ export async function handleFrameUp(h: CspHandlerContext, fogId: string, bytes: 
     if (h.records !== undefined) {
         // The device's record of this frame is durable before anything answers the frame.
         try {
-            leafIndex = await h.records.receive(key, up.frame, up.record);
+            leafIndex = await h.records.receive(key, up.frame, up.record, opened.payload);
         } catch (err) {
             const code = errorCodeOf(err);
             ctx.m.frames.inc({ type: 'record', outcome: code });
