@@ -67,6 +67,8 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.UnknownCheckpointSource,
     ErrorCode.DuplicateCheckpointSource,
     ErrorCode.RecordMismatch,
+    // Sharing a record the CSP never sealed (records/envelopes.ts, test/records/record-share.test.ts).
+    ErrorCode.UnknownRecord,
     // Raised by the device and the CSP (forward-secrecy.ts), never by chaincode.
     ErrorCode.ForwardSecrecyRequired,
     // Raised by the revocation contract; test/chaincode/revocation.test.ts asserts each leaves the state unchanged.

@@ -1,7 +1,7 @@
 /**
  * The CSP's sealed-payload index (records/envelopes.ts): a seal resolves only when its object is
  * in the store and its index entry fsync'd; the index survives a reopen, a torn tail (a write a
- * crash interrupted) is cut, a failed store write rejects and indexes nothing, and an unknown
+ * crash interrupted) is cut (by the writer, never by a read-only opener), a failed store write rejects and indexes nothing, and an unknown
  * record CID is `unknownRecord`.
  */
 import { test } from 'node:test';
@@ -73,6 +73,26 @@ void test('sealed payloads are durable when a seal resolves, survive a reopen an
     const index = join(dir, 'envelopes', ENVELOPE_INDEX_FILE);
     assert.equal(statSync(index).size, 40 * 72);
     appendFileSync(index, randomBytes(30));
+    // A read-only opener (`m2m records share` beside a running CSP) sees the 40 and cuts nothing.
+    const reader = await RecordEnvelopes.open({
+        dir: join(dir, 'envelopes'),
+        store,
+        suite,
+        signerSecretKey: d,
+        readOnly: true,
+    });
+    assert.equal(reader.size, 40);
+    assert.equal(statSync(index).size, 40 * 72 + 30);
+    await assert.rejects(
+        () =>
+            reader.seal(
+                decodeRecord(encodeFrameRecord(device, PartyRole.Device, csp.party(PartyRole.Csp), frame(1))),
+                new Uint8Array(254),
+                new Uint8Array(1),
+            ),
+        (e: unknown) => e instanceof ProtocolError && e.code === ErrorCode.NotConfigured,
+    );
+    await reader.close();
     const reopened = await open();
     t.after(() => reopened.close());
     assert.equal(reopened.size, 40);

@@ -125,7 +125,13 @@ export async function share(argv: string[]): Promise<void> {
         const keyPath = join(dataDir, 'keys', 'csp.json');
         if (!existsSync(keyPath)) throw new ConfigError([`no CSP key ${keyPath}`]);
         const cspKey = await loadOrCreateServiceKey(keyPath, suite);
-        const envelopes = await RecordEnvelopes.open({ dir, store, suite, signerSecretKey: cspKey.privateKey });
+        const envelopes = await RecordEnvelopes.open({
+            dir,
+            store,
+            suite,
+            signerSecretKey: cspKey.privateKey,
+            readOnly: true,
+        });
         try {
             const auditor = await readAuditorPublicKey(values.auditor, suite);
             const made = await envelopes.share(positionals[0]!, auditor);

@@ -54,6 +54,11 @@ export interface RecordEnvelopesOptions {
     readonly signerSecretKey: bigint;
     /** Longest wait before a group commit; default 2 ms. */
     readonly syncDelayMs?: number;
+    /**
+     * Read and share only (`m2m records share` beside a running CSP): the index is read as it is —
+     * a tail being written is skipped, never cut — and seal() is refused.
+     */
+    readonly readOnly?: boolean;
 }
 
 interface Pending {
@@ -76,6 +81,7 @@ export class RecordEnvelopes {
     #timer: NodeJS.Timeout | undefined;
     #chain: Promise<void> = Promise.resolve();
     #closed = false;
+    #readOnly = false;
 
     private constructor(options: RecordEnvelopesOptions, storage: HpkeRecipient, index: FileHandle) {
         this.suite = options.suite;
@@ -96,15 +102,16 @@ export class RecordEnvelopes {
         const key = await loadOrCreateServiceKey(join(options.dir, STORAGE_KEY_FILE), options.suite);
         const storage = await hpkeRecipientFromScalar(options.suite, key.privateKey);
         const path = join(options.dir, ENVELOPE_INDEX_FILE);
-        const index = await open(path, 'a+');
+        const index = await open(path, options.readOnly === true ? 'r' : 'a+');
         const envelopes = new RecordEnvelopes(options, storage, index);
+        envelopes.#readOnly = options.readOnly === true;
         const bytes = await readFile(path);
         const whole = bytes.length - (bytes.length % ENTRY_BYTES);
         for (let at = 0; at < whole; at += ENTRY_BYTES) {
             const record = formatContentAddress(bytes.subarray(at, at + CID_BYTES));
             envelopes.#byRecord.set(record, formatContentAddress(bytes.subarray(at + CID_BYTES, at + ENTRY_BYTES)));
         }
-        if (whole !== bytes.length) await index.truncate(whole);
+        if (whole !== bytes.length && !envelopes.#readOnly) await index.truncate(whole);
         return envelopes;
     }
 
@@ -121,7 +128,7 @@ export class RecordEnvelopes {
     /**
      * Seals the clear payload of a journaled record for the storage key and (when known) the
      * device's Q_i; resolves with the sealed payload's CID once it and its index entry are durable.
-     * @throws {DecodeError} when: the device key is not a point
+     * @throws {DecodeError} when: the device key is not a point; {ProtocolError} `notConfigured` when: closed or read-only
      */
     async seal(
         record: CommunicationRecord,
@@ -129,7 +136,9 @@ export class RecordEnvelopes {
         plaintext: Uint8Array,
         devicePublicKey?: Uint8Array,
     ): Promise<string> {
-        if (this.#closed) throw new Error('record envelopes closed');
+        if (this.#closed || this.#readOnly) {
+            throw new ProtocolError(ErrorCode.NotConfigured, 'record envelopes closed or opened read-only');
+        }
         const readers = [this.#storage.publicKey, ...(devicePublicKey !== undefined ? [devicePublicKey] : [])];
         const sealed = encodeSealedPayload(await sealRecordPayload(this.#signer, recordBytes, plaintext, readers));
         const recordCid = parseContentAddress(contentAddressOfDigest(record.digest));
