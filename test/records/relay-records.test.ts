@@ -34,7 +34,14 @@ import {
     verifyInclusion,
     type Point,
 } from '@m2m-fabric/protocol';
-import { openObjectStore, type ObjectStore } from '@m2m-fabric/sdk';
+import {
+    EndorseError,
+    anchorsInRange,
+    getAnchor,
+    listAnchors,
+    openObjectStore,
+    type ObjectStore,
+} from '@m2m-fabric/sdk';
 import {
     FogQueryHandler,
     FogRelayRecords,
@@ -320,5 +327,54 @@ void describe("the fog's relay records", () => {
             const text = Buffer.from(await batcher.readRecord(leaf)).toString('latin1');
             assert.ok(!text.includes(asker.id) && !text.includes(target.id));
         }
+    });
+
+    void it("pages the fog's anchors by writer and time range through the SDK (listAnchors, anchorsInRange, getAnchor)", async () => {
+        const anchors = net.parties.manufacturer.contract('anchors');
+        const writer = fogWriter(net.fogA.id);
+        // Four more batches, one query each.
+        for (let i = 0; i < 4; i++) {
+            await handler([targetArea()]).handle(query());
+            await batcher.drain();
+        }
+        const all: number[] = [];
+        const bookmarks: string[] = [];
+        let bookmark = '';
+        do {
+            const page = await listAnchors(anchors, writer, { pageSize: 2, bookmark });
+            assert.ok(page.anchors.length <= 2);
+            all.push(...page.anchors.map((a) => a.sequence));
+            bookmark = page.bookmark;
+            bookmarks.push(bookmark);
+        } while (bookmark !== '');
+        assert.equal(all.length, batcher.sequence);
+        assert.deepEqual(
+            all,
+            Array.from({ length: batcher.sequence }, (_, i) => i + 1),
+        );
+        assert.equal(bookmarks.length, Math.ceil(batcher.sequence / 2));
+        const streamed: number[] = [];
+        for await (const a of anchorsInRange(anchors, writer, { pageSize: 1 })) streamed.push(a.sequence);
+        assert.deepEqual(streamed, all);
+        // A time range from the third batch on: the binary search skips the earlier ones.
+        const third = await getAnchor(anchors, writer, 3);
+        const later: { sequence: number; anchoredAt: string }[] = [];
+        for await (const a of anchorsInRange(anchors, writer, { from: new Date(third.anchoredAt), pageSize: 2 }))
+            later.push(a);
+        assert.ok(later.length >= 1 && later.length <= batcher.sequence - 2 + 1);
+        assert.ok(later.every((a) => Date.parse(a.anchoredAt) >= Date.parse(third.anchoredAt)));
+        assert.ok(later.some((a) => a.sequence === 3) && later.at(-1)!.sequence === batcher.sequence);
+        const none = await listAnchors(anchors, writer, { from: new Date(Date.now() + 60_000) });
+        assert.deepEqual(none, { anchors: [], bookmark: '' });
+        await assert.rejects(getAnchor(anchors, writer, batcher.sequence + 1), (e: unknown) => {
+            assert.ok(e instanceof EndorseError);
+            assert.equal(e.errorCode, ErrorCode.UnknownBatch);
+            return true;
+        });
+        await assert.rejects(listAnchors(anchors, writer, { pageSize: 101 }), (e: unknown) => {
+            assert.ok(e instanceof EndorseError);
+            assert.equal(e.errorCode, ErrorCode.MalformedInput);
+            return true;
+        });
     });
 });
