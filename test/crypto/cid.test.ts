@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CID } from 'multiformats/cid';
 import { sha256 } from 'multiformats/hashes/sha2';
 import * as raw from 'multiformats/codecs/raw';
@@ -73,5 +75,25 @@ void describe('content addresses (CIDv1 raw sha2-256)', () => {
         assertDecodeError(() => formatContentAddress(bin.subarray(1)), 'wrongLength');
         assertDecodeError(() => formatContentAddress(CID.createV1(0x70, digest).bytes));
         assertDecodeError(() => formatContentAddress(flipBit(bin, 0, 1)));
+    });
+});
+
+/** Heap in use after a full GC (the gc function, exposed for this test only). */
+function heapAfterGc(): number {
+    setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)();
+    return process.memoryUsage().heapUsed;
+}
+
+void describe('content address strings', () => {
+    void it('are flat strings, not ropes of ~1.5 KB (10⁶ held addresses once took 1.5 GB of heap)', () => {
+        // Measured through the heap: V8 has no API that says whether a string is a rope. A rope of a
+        // 59-character address takes ~1.5 KB, a flat one ~100 bytes; the bound sits between.
+        const held: string[] = [];
+        const before = heapAfterGc();
+        for (let i = 0; i < 20_000; i++) held.push(contentAddress(utf8(`object ${i}`)));
+        const perAddress = (heapAfterGc() - before) / held.length;
+        assert.equal(held[7], contentAddress(utf8('object 7')));
+        assert.ok(perAddress < 400, `${perAddress.toFixed(0)} bytes of heap per held address`);
     });
 });

@@ -278,7 +278,15 @@ export class EmbeddedObjectStore implements ObjectStore {
      * are sealed (the index written from the scan just done).
      */
     private async refresh(atOpen = false): Promise<void> {
-        const names = (await readdir(this.segmentsDirectory)).filter((n) => n.endsWith('.seg')).sort();
+        const listing = await readdir(this.segmentsDirectory);
+        const names = listing.filter((n) => n.endsWith('.seg')).sort();
+        if (atOpen) {
+            // Size the in-memory index once from the index files (each ~41 bytes per entry), so it
+            // does not grow and rehash segment after segment.
+            let bytes = 0;
+            for (const n of listing) if (n.endsWith('.idx')) bytes += fs.statSync(join(this.segmentsDirectory, n)).size;
+            this.index.reserve(this.index.size + Math.floor(bytes / INDEX_RECORD_BYTES));
+        }
         for (const name of names) {
             let segment = this.segmentByName.get(name);
             let rejected: string | undefined;
