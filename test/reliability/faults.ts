@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createM1, decodePoint, decodeScalar, encodePoint, fromHex, getSuite, toHex } from '@m2m-fabric/protocol';
-import { FAULT_STEPS, TopicLayout, type FaultStep } from '@m2m-fabric/common';
+import { FAULT_STEPS, isKnownErrorCode, TopicLayout, type FaultStep } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
 import { ChaincodeClient, connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { verifyLedger } from '@m2m-fabric/embedded-ledger';
@@ -62,6 +62,8 @@ export interface FaultMatrixOptions {
     restartDelayMs?: number;
     /** Device runs after the faulted one, each after restarting whatever is down. */
     maxRetries?: number;
+    /** Where every device run's output and, at the end, each service's output are written (diagnosis). */
+    logDir?: string;
 }
 
 export interface CellResult {
@@ -109,6 +111,8 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         Object.entries(passwords).map(([username, password]) => ({ username, password })),
     );
     const procs = new Map<string, CliProcess>();
+    /** Every service process started, in order (their output goes to logDir). */
+    const serviceProcs: [string, CliProcess][] = [];
     const pidFile = join(dir, 'victim.pid');
     const basePort = 20_000 + ((await freePort()) % 20_000);
     const peerArgs = [
@@ -131,6 +135,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
     const startPeer = async (): Promise<void> => {
         const p = CliProcess.start(peerArgs);
         procs.set('peer', p);
+        serviceProcs.push(['peer', p]);
         await p.waitFor(/connection manufacturer: FABRIC_CONNECTION=/, 60_000);
     };
     const startCsp = async (init = false, env: NodeJS.ProcessEnv = {}): Promise<void> => {
@@ -149,6 +154,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             ...env,
         });
         procs.set('csp', p);
+        serviceProcs.push(['csp', p]);
         await p.waitFor(/CSP backend running/, 60_000);
     };
     const startFog = async (env: NodeJS.ProcessEnv = {}): Promise<void> => {
@@ -171,6 +177,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             { ...fogEnv, M2M_FAULT_KILL_FILE: killFile('fog'), ...env },
         );
         procs.set('fog', p);
+        serviceProcs.push(['fog', p]);
         await p.waitFor(/fog gateway running/, 60_000);
     };
     const alive = (name: string): boolean => {
@@ -239,6 +246,8 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             equipmentOf.set(state, id);
         }
         /** One device run; returns its output (sessions and acknowledgements are counted). */
+        let runNo = 0;
+        let label = '';
         const device = async (
             state: string,
             n: number,
@@ -268,10 +277,17 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             for (const u of acknowledgedIn(r.out)) acknowledged.push({ ...u, equipmentId });
             // A run ends established, with a typed error (`<code>: ...`), or killed by its kill point.
             const typed =
-                /^(error )?[A-Za-z]+Error: [a-zA-Z-]+: |^[a-zA-Z-]+: /m.test(r.out) ||
+                // `m2m device` prints `error <code>: ...`; a thrown error `<Name>Error: <code>: ...`.
+                [...r.out.matchAll(/^(?:error )?(?:[A-Za-z]+Error: )?([a-zA-Z][a-zA-Z0-9-]*): /gm)].some((m) =>
+                    isKnownErrorCode(m[1]!),
+                ) ||
                 /fault point/.test(r.out) ||
                 r.signal === 'SIGKILL';
             if (r.code !== 0 && !typed) unfinished++;
+            if (options.logDir !== undefined) {
+                const name = `${String(++runNo).padStart(4, '0')}-${equipmentId}.log`;
+                await writeFile(join(options.logDir, name), `exit ${r.code} ${r.signal ?? ''} ${label}\n${r.out}`);
+            }
             return r.out;
         };
 
@@ -285,6 +301,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 const state = states[cellIndex++ % states.length]!;
                 const host = hostOf(victim, step);
                 const self = victim === host;
+                label = `${victim}@${step} #${k + 1}`;
                 const spec = self ? `${step}:1` : `${step}:1:@${pidFile}`;
                 // Whatever the last cell left down is up again before this one is armed.
                 await restartDead();
@@ -334,6 +351,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             }
         }
         // Fill up to the target with sessions without faults.
+        label = 'fill';
         while (sessions < options.sessions) {
             const before = sessions;
             await Promise.all(
@@ -398,6 +416,10 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         };
     } finally {
         await Promise.allSettled([...procs.values()].map((p) => p.stop()));
+        if (options.logDir !== undefined) {
+            for (const [i, [name, p]] of serviceProcs.entries())
+                await writeFile(join(options.logDir, `service-${String(i).padStart(3, '0')}-${name}.log`), p.out);
+        }
         await broker.close();
         await rm(dir, { recursive: true, force: true });
     }

@@ -5,6 +5,7 @@
  *   npm run test:fuzz [-- --quick] the fuzzer (bench/results/fuzz.json unless --quick)
  *   npm run test:faults [-- --quick] [--per-cell N] [--sessions N] [--restart-delay-ms N]
  *                       [--cells victim:step,...]  (`*` for every victim or step; default all 40)
+ *                       [--log-dir DIR]  (every device run's and service's output, for diagnosis)
  *                                  the kill-point matrix (bench/results/faults.json unless --quick)
  *
  * Each prints its table, writes its figures and exits non-zero when a promise is broken.
@@ -26,6 +27,7 @@ const { values, positionals } = parseArgs({
         sessions: { type: 'string' },
         'restart-delay-ms': { type: 'string' },
         cells: { type: 'string' },
+        'log-dir': { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -103,6 +105,7 @@ async function faults(): Promise<boolean> {
     const partial = quick || cells !== undefined;
     const r = await runFaultMatrix({
         ...(cells !== undefined ? { cells } : {}),
+        ...(typeof values['log-dir'] === 'string' ? { logDir: values['log-dir'] } : {}),
         sessions: num('sessions', quick ? 60 : 500),
         devices: quick ? 2 : 4,
         perCell: num('per-cell', 1),
