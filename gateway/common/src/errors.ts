@@ -74,9 +74,6 @@ export function errorCodeOf(err: unknown): AnyErrorCode {
     for (const m of message.matchAll(/([A-Za-z][A-Za-z0-9-]*):/g)) {
         if (m[1] !== undefined && SERVICE_CODES.has(m[1])) return m[1] as ServiceErrorCode;
     }
-    // gRPC status 14 from a Fabric Gateway call (fabric-gateway's errors carry it as `code`): the
-    // peer is down or restarting. The outbox and the synchroniser keep and retry on this code.
-    if ((err as { code?: unknown } | undefined)?.code === 14) return ServiceErrorCode.LedgerUnavailable;
     return ServiceErrorCode.Internal;
 }
 
