@@ -16,12 +16,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createM1, decodePoint, decodeScalar, encodePoint, fromHex, getSuite, toHex } from '@m2m-fabric/protocol';
-import { FAULT_STEPS, TopicLayout, type FaultStep } from '@m2m-fabric/common';
+import { FAULT_STEPS, isKnownErrorCode, TopicLayout, type FaultStep } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
 import { ChaincodeClient, connectFabric, loadFabricConfig } from '@m2m-fabric/sdk';
 import { verifyLedger } from '@m2m-fabric/embedded-ledger';
 import { MosquittoBroker, MOSQUITTO, freePort } from '../services/helpers/mosquitto.js';
 import { CliProcess, runCli } from '../services/helpers/process.js';
+import { acknowledgedIn, missingAcknowledged, storedIn, type UploadId } from './acknowledged.js';
 
 export type Victim = 'device' | 'fog' | 'csp' | 'broker' | 'peer';
 export const VICTIMS: Victim[] = ['device', 'fog', 'csp', 'broker', 'peer'];
@@ -61,6 +62,8 @@ export interface FaultMatrixOptions {
     restartDelayMs?: number;
     /** Device runs after the faulted one, each after restarting whatever is down. */
     maxRetries?: number;
+    /** Where every device run's output and, at the end, each service's output are written (diagnosis). */
+    logDir?: string;
 }
 
 export interface CellResult {
@@ -79,7 +82,11 @@ export interface FaultResult {
     sessions: number;
     cells: CellResult[];
     lostPaidCertificates: number;
+    /** Uploads a device saw acknowledged. */
+    acknowledged: number;
+    /** Acknowledged uploads the CSP does not hold, checked one by one (route ID, sequence). */
     lostAcknowledged: number;
+    missingAcknowledged: (UploadId & { equipmentId: string })[];
     unfinished: number;
     ledgerVerified: boolean;
     notArmed: string[];
@@ -91,7 +98,6 @@ export interface FaultResult {
 }
 
 const ESTABLISHED = /session counter (\d+) established/g;
-const ACKED = /telemetry frame \d+ acknowledged by the CSP/g;
 
 export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultResult> {
     if (MOSQUITTO === undefined) throw new Error('mosquitto not installed (apt-get install mosquitto)');
@@ -105,6 +111,8 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         Object.entries(passwords).map(([username, password]) => ({ username, password })),
     );
     const procs = new Map<string, CliProcess>();
+    /** Every service process started, in order (their output goes to logDir). */
+    const serviceProcs: [string, CliProcess][] = [];
     const pidFile = join(dir, 'victim.pid');
     const basePort = 20_000 + ((await freePort()) % 20_000);
     const peerArgs = [
@@ -117,6 +125,9 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         '0.1',
     ];
     const shared = { M2M_STORE_DIR: join(dir, 'objects'), M2M_LOG_LEVEL: 'info' };
+    // The fog and the CSP read their kill points from a file (common/fault.ts), so arming a cell
+    // rewrites that file instead of restarting the service twice per cell.
+    const killFile = (name: 'fog' | 'csp'): string => join(dir, `${name}.kill`);
     const conn = (name: string): string => join(dir, 'peer', 'connection', `${name}.env`);
     const cspEnv = { ...shared, FABRIC_CONNECTION: conn('csp') };
     const fogEnv = { ...shared, FABRIC_CONNECTION: conn('foga') };
@@ -124,6 +135,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
     const startPeer = async (): Promise<void> => {
         const p = CliProcess.start(peerArgs);
         procs.set('peer', p);
+        serviceProcs.push(['peer', p]);
         await p.waitFor(/connection manufacturer: FABRIC_CONNECTION=/, 60_000);
     };
     const startCsp = async (init = false, env: NodeJS.ProcessEnv = {}): Promise<void> => {
@@ -136,8 +148,13 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             '--mqtt.password',
             passwords.csp,
         ];
-        const p = CliProcess.start(init ? [...args, '--init-store'] : args, { ...cspEnv, ...env });
+        const p = CliProcess.start(init ? [...args, '--init-store'] : args, {
+            ...cspEnv,
+            M2M_FAULT_KILL_FILE: killFile('csp'),
+            ...env,
+        });
         procs.set('csp', p);
+        serviceProcs.push(['csp', p]);
         await p.waitFor(/CSP backend running/, 60_000);
     };
     const startFog = async (env: NodeJS.ProcessEnv = {}): Promise<void> => {
@@ -157,9 +174,10 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 '--csp.password',
                 passwords['fog-1'],
             ],
-            { ...fogEnv, ...env },
+            { ...fogEnv, M2M_FAULT_KILL_FILE: killFile('fog'), ...env },
         );
         procs.set('fog', p);
+        serviceProcs.push(['fog', p]);
         await p.waitFor(/fog gateway running/, 60_000);
     };
     const alive = (name: string): boolean => {
@@ -177,20 +195,8 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         if (!alive('csp')) await startCsp();
         if (!alive('fog')) await startFog();
     };
-    /** The fog or CSP restarted with (or without) a kill point in its environment. */
-    const armed = new Set<string>();
-    const rearm = async (name: 'fog' | 'csp', spec: string | undefined): Promise<void> => {
-        if (spec === undefined && !armed.has(name) && alive(name)) return;
-        await procs.get(name)?.stop();
-        // The broker (or the peer) may be down from the last cell: a service does not start without it.
-        if (!broker.running) await broker.restart();
-        if (!alive('peer')) await startPeer();
-        const env = spec === undefined ? {} : { M2M_FAULT_KILL_AT: spec };
-        if (name === 'fog') await startFog(env);
-        else await startCsp(false, env);
-        if (spec === undefined) armed.delete(name);
-        else armed.add(name);
-    };
+    /** Arms (or, with undefined, disarms) the running fog's or CSP's kill point. */
+    const arm = (name: 'fog' | 'csp', spec: string | undefined): Promise<void> => writeFile(killFile(name), spec ?? '');
     const ok = async (args: string[], env: NodeJS.ProcessEnv): Promise<string> => {
         const r = await runCli(args, 120_000, env);
         if (r.code !== 0) throw new Error(`m2m ${args.join(' ')}:\n${r.out}`);
@@ -200,12 +206,13 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
     const cells: CellResult[] = [];
     const notArmed: string[] = [];
     let sessions = 0;
-    let acknowledged = 0;
+    const acknowledged: (UploadId & { equipmentId: string })[] = [];
     let unfinished = 0;
     const devices = options.devices ?? 4;
     const perDevice =
         Math.ceil(options.sessions / devices) + 40 + Math.ceil(((options.perCell ?? 1) * 40 * 4) / devices);
     const states: string[] = [];
+    const equipmentOf = new Map<string, string>();
     try {
         await startPeer();
         await startCsp(true);
@@ -236,8 +243,11 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 manEnv,
             );
             states.push(state);
+            equipmentOf.set(state, id);
         }
         /** One device run; returns its output (sessions and acknowledgements are counted). */
+        let runNo = 0;
+        let label = '';
         const device = async (
             state: string,
             n: number,
@@ -263,13 +273,21 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 onSpawn,
             );
             sessions += [...r.out.matchAll(ESTABLISHED)].length;
-            acknowledged += [...r.out.matchAll(ACKED)].length;
+            const equipmentId = equipmentOf.get(state)!;
+            for (const u of acknowledgedIn(r.out)) acknowledged.push({ ...u, equipmentId });
             // A run ends established, with a typed error (`<code>: ...`), or killed by its kill point.
             const typed =
-                /^(error )?[A-Za-z]+Error: [a-zA-Z-]+: |^[a-zA-Z-]+: /m.test(r.out) ||
+                // `m2m device` prints `error <code>: ...`; a thrown error `<Name>Error: <code>: ...`.
+                [...r.out.matchAll(/^(?:error )?(?:[A-Za-z]+Error: )?([a-zA-Z][a-zA-Z0-9-]*): /gm)].some((m) =>
+                    isKnownErrorCode(m[1]!),
+                ) ||
                 /fault point/.test(r.out) ||
                 r.signal === 'SIGKILL';
             if (r.code !== 0 && !typed) unfinished++;
+            if (options.logDir !== undefined) {
+                const name = `${String(++runNo).padStart(4, '0')}-${equipmentId}.log`;
+                await writeFile(join(options.logDir, name), `exit ${r.code} ${r.signal ?? ''} ${label}\n${r.out}`);
+            }
             return r.out;
         };
 
@@ -283,8 +301,13 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 const state = states[cellIndex++ % states.length]!;
                 const host = hostOf(victim, step);
                 const self = victim === host;
+                label = `${victim}@${step} #${k + 1}`;
                 const spec = self ? `${step}:1` : `${step}:1:@${pidFile}`;
-                if (host !== 'device') await rearm(host, spec);
+                // Whatever the last cell left down is up again before this one is armed.
+                await restartDead();
+                if (host !== 'device') await arm(host, spec);
+                const hostProc = host === 'device' ? undefined : procs.get(host);
+                const hostMark = hostProc?.out.length ?? 0;
                 const before = (await readDeviceState(state))!;
                 const reserved = before.pendingCounter ?? before.nextCounter;
                 // The victim's pid, read by the kill point when the step is reached.
@@ -295,7 +318,9 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                     host === 'device' ? { M2M_FAULT_KILL_AT: spec } : {},
                     victim === 'device' && !self ? (pid) => writeFile(pidFile, String(pid)) : undefined,
                 );
-                const hostOut = host === 'device' ? out : (procs.get(host)?.out ?? '');
+                // Disarmed at once: a kill point that did not fire must not fire in a retry.
+                if (host !== 'device') await arm(host, undefined);
+                const hostOut = hostProc === undefined ? out : hostProc.out.slice(hostMark);
                 const killed = /fault point/.test(hostOut);
                 const established = /session counter \d+ established/.exec(out);
                 const first = established
@@ -305,7 +330,6 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                       : (/([a-zA-Z-]+): /.exec(out.split('\n').find((l) => /error|Error/.test(l)) ?? '')?.[1] ??
                         'failed');
                 await new Promise((r) => setTimeout(r, restartDelayMs));
-                if (host !== 'device') await rearm(host, undefined);
                 await restartDead();
                 let retries = 0;
                 let recoveredBy = established?.[0];
@@ -327,6 +351,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             }
         }
         // Fill up to the target with sessions without faults.
+        label = 'fill';
         while (sessions < options.sessions) {
             const before = sessions;
             await Promise.all(
@@ -340,7 +365,7 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         const ledger = new ChaincodeClient(await connectFabric(config), config.chaincodeName);
         let lostPaidCertificates = 0;
         let pendingAtEnd = 0;
-        let stored = 0;
+        const missing: (UploadId & { equipmentId: string })[] = [];
         for (const path of states) {
             const s = (await readDeviceState(path))!;
             const suite = getSuite(s.suite);
@@ -361,7 +386,12 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 '--equipment',
                 s.equipmentId,
             ]);
-            stored += tel.out.trim() === '' ? 0 : tel.out.trim().split('\n').length;
+            missing.push(
+                ...missingAcknowledged(
+                    acknowledged.filter((u) => u.equipmentId === s.equipmentId),
+                    storedIn(tel.out),
+                ).map((u) => ({ ...u, equipmentId: s.equipmentId })),
+            );
         }
         ledger.connection.close();
         await procs.get('peer')?.stop();
@@ -373,7 +403,9 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             sessions,
             cells,
             lostPaidCertificates,
-            lostAcknowledged: Math.max(0, acknowledged - stored),
+            acknowledged: acknowledged.length,
+            lostAcknowledged: missing.length,
+            missingAcknowledged: missing,
             unfinished,
             ledgerVerified: verified,
             notArmed,
@@ -384,6 +416,10 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         };
     } finally {
         await Promise.allSettled([...procs.values()].map((p) => p.stop()));
+        if (options.logDir !== undefined) {
+            for (const [i, [name, p]] of serviceProcs.entries())
+                await writeFile(join(options.logDir, `service-${String(i).padStart(3, '0')}-${name}.log`), p.out);
+        }
         await broker.close();
         await rm(dir, { recursive: true, force: true });
     }

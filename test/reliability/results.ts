@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arch, cpus, platform } from 'node:os';
+import { arch, cpus, loadavg, platform } from 'node:os';
 
 /** The repository root (this file is build/test/reliability/results.js). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -15,7 +15,14 @@ export function writeResult(name: string, command: string, figures: Record<strin
         suite: name,
         command,
         date: new Date().toISOString(),
-        machine: { platform: platform(), arch: arch(), cpus: cpus().length, node: process.version },
+        machine: {
+            platform: platform(),
+            arch: arch(),
+            cpus: cpus().length,
+            node: process.version,
+            // The machine may be shared: the 1/5/15-minute load averages when the figures were written.
+            loadAverage: loadavg().map((l) => Math.round(l * 100) / 100),
+        },
         ...figures,
     };
     writeFileSync(path, `${JSON.stringify(doc, null, 2)}\n`);

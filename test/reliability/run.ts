@@ -4,6 +4,8 @@
  *   npm run test:access            the access matrix (bench/results/access.json)
  *   npm run test:fuzz [-- --quick] the fuzzer (bench/results/fuzz.json unless --quick)
  *   npm run test:faults [-- --quick] [--per-cell N] [--sessions N] [--restart-delay-ms N]
+ *                       [--cells victim:step,...]  (`*` for every victim or step; default all 40)
+ *                       [--log-dir DIR]  (every device run's and service's output, for diagnosis)
  *                                  the kill-point matrix (bench/results/faults.json unless --quick)
  *
  * Each prints its table, writes its figures and exits non-zero when a promise is broken.
@@ -12,7 +14,8 @@ import './quiet.js';
 import { parseArgs } from 'node:util';
 import { runAccessMatrix } from './access-matrix.js';
 import { runFuzz } from './fuzz.js';
-import { runFaultMatrix } from './faults.js';
+import { runFaultMatrix, VICTIMS, type Victim } from './faults.js';
+import { FAULT_STEPS, type FaultStep } from '@m2m-fabric/common';
 import { writeResult } from './results.js';
 
 const { values, positionals } = parseArgs({
@@ -23,6 +26,8 @@ const { values, positionals } = parseArgs({
         'per-cell': { type: 'string' },
         sessions: { type: 'string' },
         'restart-delay-ms': { type: 'string' },
+        cells: { type: 'string' },
+        'log-dir': { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -85,7 +90,22 @@ async function faults(): Promise<boolean> {
         if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new Error(`--${name} takes a whole number`);
         return Number(v);
     };
+    const cells =
+        typeof values.cells === 'string'
+            ? values.cells.split(',').flatMap((entry) => {
+                  const [victim, step] = entry.trim().split(':');
+                  const victims = victim === '*' ? VICTIMS : VICTIMS.filter((v) => v === victim);
+                  const steps = step === '*' ? [...FAULT_STEPS] : FAULT_STEPS.filter((s) => s === step);
+                  if (victims.length === 0 || steps.length === 0)
+                      throw new Error(`--cells: bad entry ${JSON.stringify(entry)} (victim:step, * for all)`);
+                  return victims.flatMap((v: Victim) => steps.map((st: FaultStep) => ({ victim: v, step: st })));
+              })
+            : undefined;
+    // A selection of cells is a partial run: it never writes bench/results.
+    const partial = quick || cells !== undefined;
     const r = await runFaultMatrix({
+        ...(cells !== undefined ? { cells } : {}),
+        ...(typeof values['log-dir'] === 'string' ? { logDir: values['log-dir'] } : {}),
         sessions: num('sessions', quick ? 60 : 500),
         devices: quick ? 2 : 4,
         perCell: num('per-cell', 1),
@@ -99,9 +119,11 @@ async function faults(): Promise<boolean> {
     if (r.notArmed.length > 0) console.log(`not armed (no kill point in that process yet): ${r.notArmed.join(' ')}`);
     console.log(
         `faults: ${r.sessions} sessions, ${r.cells.length} cells, ${r.lostPaidCertificates} lost paid certificates, ` +
-            `${r.lostAcknowledged} lost acknowledged, ${r.unfinished} unfinished, ${r.pendingAtEnd} pending, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
+            `${r.lostAcknowledged} of ${r.acknowledged} acknowledged uploads lost, ${r.unfinished} unfinished, ${r.pendingAtEnd} pending, ledger ${r.ledgerVerified ? 'verifies' : 'DOES NOT VERIFY'} (${r.durationMs} ms)`,
     );
-    if (!quick) console.log(`wrote ${writeResult('faults', 'npm run test:faults', { ...r })}`);
+    for (const m of r.missingAcknowledged)
+        console.log(`lost acknowledged upload: ${m.equipmentId} route ${m.routeId} frame ${m.seq}`);
+    if (!partial) console.log(`wrote ${writeResult('faults', 'npm run test:faults', { ...r })}`);
     return (
         r.lostPaidCertificates === 0 &&
         r.lostAcknowledged === 0 &&

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ThrottledWarning, type Logger } from '@m2m-fabric/common';
 
@@ -29,6 +32,32 @@ void test('M2M_FAULT_KILL_AT kills the process the n-th time it reaches the step
     assert.equal(other.out, 'after 1\nafter M3\nafter 2\n');
     const bad = run('M9:1');
     assert.notEqual(bad.err.match(/M2M_FAULT_KILL_AT: bad entry/), null, bad.err);
+});
+
+void test('M2M_FAULT_KILL_FILE arms a running process from a file; a changed text starts the count again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'm2m-fault-file-'));
+    const file = join(dir, 'spec');
+    try {
+        // The file is rewritten between steps by the process itself (as the fault runner does from outside).
+        const script = `const { writeFileSync } = await import('node:fs');
+            const m = await import(process.argv[1]);
+            m.faultPoint('M1'); console.log('unarmed');
+            writeFileSync(process.argv[2], 'M1:2');
+            m.faultPoint('M1'); console.log('armed 1');
+            writeFileSync(process.argv[2], '');
+            m.faultPoint('M1'); console.log('disarmed');
+            writeFileSync(process.argv[2], 'M1:1');
+            m.faultPoint('M1'); console.log('not reached');`;
+        const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, COMMON, file], {
+            env: { ...process.env, M2M_FAULT_KILL_AT: '', M2M_FAULT_KILL_FILE: file },
+            encoding: 'utf8',
+        });
+        assert.equal(r.signal, 'SIGKILL');
+        assert.equal(r.stdout, 'unarmed\narmed 1\ndisarmed\n');
+        assert.match(r.stderr, /fault point M1 #1: SIGKILL/);
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
 });
 
 void test('a throttled warning logs once per key and interval, then reports how many it suppressed', () => {

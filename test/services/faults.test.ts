@@ -423,3 +423,36 @@ void test('a pushed frame for a session that ends while the frame is opened is d
     await replacing;
     assert.equal(unconfirmed.established, false, "another session's Confirm does not establish it");
 });
+
+void test("the CSP's synchronisation fails on a ledger outage: the fog keeps M4 in its outbox and re-sends it until the CSP decides; the same certificate is established", async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    await bed.provision('outage-1', 2);
+    const agent = await bed.agent('outage-1');
+    await agent.connect();
+    // The CSP's peer is unreachable for one submission (as when the fault matrix kills the peer):
+    // the CSP keeps the session `syncing` and answers the fog with an undecided outcome.
+    const ledger = (
+        bed.net.csp as unknown as { options: { ledger: { synchroniseSession: (...a: never[]) => Promise<void> } } }
+    ).options.ledger;
+    const synchronise = ledger.synchroniseSession.bind(ledger);
+    let failures = 1;
+    ledger.synchroniseSession = (...args: never[]) =>
+        failures-- > 0 ? Promise.reject(new Error('peer unreachable (test)')) : synchronise(...args);
+    await assert.rejects(agent.establishSession(), (err: unknown) => {
+        assert.equal((err as ServiceError).code, 'internal', String(err));
+        return true;
+    });
+    // Before the fix the Result settled the entry: outbox empty, the CSP session `syncing` for good,
+    // and every retry of the (now used) certificate polled `unknownSession`.
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 1, 'the activation is on the ledger: M4 stays in the outbox');
+    const s = await agent.establishSession();
+    assert.equal(s.counter, 1n, 'the same certificate');
+    assert.equal(s.resumed, true);
+    for (let i = 0; i < 250 && bed.net.fogs[0]!.outboxDepth > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(bed.net.fogs[0]!.outboxDepth, 0, 'settled once the CSP decided');
+    const sessions = bed.net.csp.listSessions();
+    assert.equal(sessions.length, 1);
+    assert.equal(sessions[0]!.state, 'established');
+    await agent.upload({ after: 'outage' });
+});

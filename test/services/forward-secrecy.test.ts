@@ -9,10 +9,14 @@
  *   `forwardSecrecyRequired`, no session written.
  * - An old session's Confirm replayed into a new session is refused: `decryptionFailed`.
  * - The fog refuses M1 for a revoked certificate with `certificateRevoked`, before any ledger write.
+ * - A state file from before forward secrecy (a pending counter, no x_D): x_D is drawn once at load
+ *   and written before anything leaves; the same certificate is then established under it, or —
+ *   when the ledger shows the old attempt's activation committed — given up, never reused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
     computeSymKey,
@@ -31,6 +35,8 @@ import {
     SessionChannel,
     toHex,
     decodeRecordedFrame,
+    EphemeralKey,
+    getSuite,
 } from '@m2m-fabric/protocol';
 import { decodeTagged, encodeTagged, EnvelopeKind, ServiceError, type Envelope } from '@m2m-fabric/common';
 import { readDeviceState } from '@m2m-fabric/device';
@@ -263,4 +269,130 @@ void test('a device restarted between M3 and the Confirm finishes the same certi
     await second.upload({ after: 'restart' });
     await waitFor(() => bed.net.csp.records!.received > before, 5_000);
     assert.equal(second.remainingSessions, 1n);
+});
+
+/**
+ * The device state file of a release before forward secrecy, crafted from the current format: the
+ * same file with `pendingEphemeral` removed (mode 0600 kept).
+ */
+async function stripEphemeral(path: string): Promise<string> {
+    const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const old = raw.pendingEphemeral as string;
+    assert.ok(typeof old === 'string', 'the current format holds x_D while a counter is pending');
+    delete raw.pendingEphemeral;
+    await writeFile(path, JSON.stringify(raw, null, 2), { mode: 0o600 });
+    return old;
+}
+
+void test('a state file from before forward secrecy, pending counter and no x_D, M3 never arrived: x_D drawn once at load, the same certificate established under it', async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    let drop = true;
+    const relay = await startRelay(
+        bed,
+        () => undefined,
+        (request) => drop && request.kind === EnvelopeKind.M3,
+    );
+    t.after(() => relay.close());
+    await bed.provision('fs-0005', 3);
+    const path = bed.statePath('fs-0005');
+    const open = (timeoutMs = 15_000): Promise<DeviceAgent> =>
+        DeviceAgent.open({ statePath: path, brokerUrl: relay.url, sessionTimeoutMs: timeoutMs });
+    // The old release's attempt: counter 1 reserved, symKey_i written before M3, M3 lost on the way.
+    const first = await open(2_000);
+    await first.connect();
+    // No answer to M3: the attempt ends with `timeout`, or `unknownSession` from the Confirm request.
+    await assert.rejects(first.establishSession(), (err: unknown) => {
+        assert.ok(['timeout', 'unknownSession'].includes((err as ServiceError).code), String(err));
+        return true;
+    });
+    await first.close();
+    const stripped = await stripEphemeral(path);
+    const legacy = (await readDeviceState(path))!;
+    assert.equal(legacy.pendingCounter, '1');
+    assert.equal(legacy.nextCounter, '2');
+    assert.equal(legacy.pendingEphemeral, undefined);
+    assert.ok(legacy.session?.symKey !== undefined && !legacy.session.established);
+
+    // Load: before the agent connects (nothing can leave), x_D is on disk; no counter moved; the old
+    // attempt's unconfirmed session is gone in the same write.
+    const m1sBefore = relay.log.filter((r) => r.direction === 'up' && r.env.kind === EnvelopeKind.M1).length;
+    const loaded = await open();
+    const atLoad = (await readDeviceState(path))!;
+    assert.ok(atLoad.pendingEphemeral !== undefined, 'x_D drawn and written at load');
+    assert.notEqual(atLoad.pendingEphemeral, stripped);
+    assert.equal(atLoad.pendingCounter, '1', 'the same certificate stays pending');
+    assert.equal(atLoad.nextCounter, '2', 'no counter reserved');
+    assert.equal(atLoad.session, undefined, "the old attempt's symKey_i is removed");
+    assert.ok(!readFileSync(path, 'utf8').includes(legacy.session.symKey));
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(loaded.remainingSessions, 3n);
+    await loaded.close();
+    // Drawn once: opening the file again keeps that x_D.
+    const again = await open();
+    t.after(() => again.close());
+    assert.equal((await readDeviceState(path))!.pendingEphemeral, atLoad.pendingEphemeral, 'not drawn again');
+
+    drop = false;
+    await again.connect();
+    const done = await again.establishSession();
+    assert.equal(done.counter, 1n, 'the same certificate, no paid certificate lost');
+    assert.ok(
+        relay.log.filter((r) => r.direction === 'up' && r.env.kind === EnvelopeKind.M1).length > m1sBefore,
+        'a fresh M1 after the load',
+    );
+    // The CSP keyed the session with the E_D of the x_D drawn at load.
+    const suite = getSuite(atLoad.suite);
+    const share = toHex(encodePoint(suite, EphemeralKey.fromSecret(suite, fromHex(atLoad.pendingEphemeral)).share));
+    const stored = bed.net.csp.listSessions().filter((x) => x.routeId === done.routeId);
+    assert.equal(stored.length, 1);
+    assert.equal(stored[0]!.deviceShare, share);
+    const after = (await readDeviceState(path))!;
+    assert.equal(after.pendingCounter, undefined);
+    assert.equal(after.pendingEphemeral, undefined, 'x_D left the file at the Confirm');
+    assert.equal(after.nextCounter, '2');
+    assert.ok(after.session?.established && after.session.trafficKey !== undefined);
+    await again.upload({ legacy: 'upgraded' });
+    assert.equal(again.remainingSessions, 2n);
+});
+
+void test("a state file from before forward secrecy whose old attempt's activation committed: the counter is given up (failedDoubleSpendingCheck-1), none reused, the next one established", async (t) => {
+    const bed = await startTestBed();
+    t.after(() => bed.close());
+    let lose = true;
+    // The old attempt's Confirm is lost: its activation and synchronisation committed, under an E_D
+    // whose x_D the device no longer has (as for a release that sent no E_D at all).
+    const relay = await startRelay(bed, (reply, request) => {
+        if (!lose || request?.kind !== EnvelopeKind.M3 || reply.kind !== EnvelopeKind.Established) return undefined;
+        const { payload } = decodeTagged(reply.body);
+        return { ...reply, body: encodeTagged(new Uint8Array(16), payload) };
+    });
+    t.after(() => relay.close());
+    await bed.provision('fs-0006', 3);
+    const path = bed.statePath('fs-0006');
+    const first = await relayedAgent(bed, 'fs-0006', relay.url);
+    await first.connect();
+    await assert.rejects(first.establishSession(), isCode('malformedInput'));
+    await first.close();
+    await stripEphemeral(path);
+    const sessionsBefore = bed.net.csp.listSessions().length;
+
+    lose = false;
+    const agent = await relayedAgent(bed, 'fs-0006', relay.url);
+    t.after(() => agent.close());
+    const atLoad = (await readDeviceState(path))!;
+    assert.ok(atLoad.pendingEphemeral !== undefined && atLoad.session === undefined);
+    await agent.connect();
+    // The fresh M1 finds the certificate used: no Confirm the device could open can come, so the
+    // counter is given up with a typed error instead of being polled for ever.
+    await assert.rejects(agent.establishSession(), isCode('failedDoubleSpendingCheck-1'));
+    const given = (await readDeviceState(path))!;
+    assert.equal(given.pendingCounter, undefined, 'the counter is given up');
+    assert.equal(given.pendingEphemeral, undefined, 'with its x_D');
+    assert.equal(given.nextCounter, '2', 'no other counter spent');
+    assert.equal(bed.net.csp.listSessions().length, sessionsBefore, 'no second CSP session for the certificate');
+    assert.equal(agent.remainingSessions, 2n);
+    const next = await agent.establishSession();
+    assert.equal(next.counter, 2n, 'the next certificate, counter 1 never presented again');
+    await agent.upload({ legacy: 'next' });
 });

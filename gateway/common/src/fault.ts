@@ -10,7 +10,11 @@
  * the device at M1, M3 and Confirm (on receipt); the fog at M1 and M2 (fog/handlers/m1.ts) and at
  * activation-submit, activation-commit and M4-forward (fog/activation-outbox.ts); the CSP at
  * sync-submit (csp/synchronisation.ts) and Confirm (csp/handlers/forward.ts, before the Result).
- * Without the variable (every deployment) a kill point is one property read.
+ *
+ * `M2M_FAULT_KILL_FILE=<file>` reads the same syntax from a file each time a step is reached, so a
+ * running service is armed (or disarmed) by rewriting the file instead of being restarted with a
+ * new environment; hit counts start again whenever the file's text changes.
+ * Without either variable (every deployment) a kill point is one property read.
  */
 import { readFileSync } from 'node:fs';
 
@@ -54,11 +58,36 @@ function parse(raw: string | undefined): Map<string, KillSpec[]> | undefined {
 }
 
 const specs = parse(process.env.M2M_FAULT_KILL_AT);
+const specFile = process.env.M2M_FAULT_KILL_FILE;
+let fileText: string | undefined;
+let fileSpecs: Map<string, KillSpec[]> | undefined;
+
+/** The kill points armed now: the environment's, else the spec file's current text (if any). */
+function armed(): Map<string, KillSpec[]> | undefined {
+    if (specs !== undefined || specFile === undefined || specFile === '') return specs;
+    let text = '';
+    try {
+        text = readFileSync(specFile, 'utf8');
+    } catch {
+        // no file: nothing armed
+    }
+    if (text !== fileText) {
+        fileText = text;
+        try {
+            fileSpecs = parse(text);
+        } catch (err) {
+            process.stderr.write(`${(err as Error).message} (in ${specFile}; ignored)\n`);
+            fileSpecs = undefined;
+        }
+    }
+    return fileSpecs;
+}
 
 /** Marks that this process reached `step`; kills itself or the configured process on the n-th time. */
 export function faultPoint(step: FaultStep): void {
-    if (specs === undefined) return;
-    for (const s of specs.get(step) ?? []) {
+    const current = armed();
+    if (current === undefined) return;
+    for (const s of current.get(step) ?? []) {
         s.hits++;
         if (s.hits !== s.at) continue;
         try {

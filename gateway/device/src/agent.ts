@@ -185,6 +185,9 @@ export class DeviceAgent {
                 state.session = undefined;
                 await agent.persist();
             }
+            if (state.pendingCounter !== undefined && state.pendingEphemeral === undefined) {
+                await agent.adoptPendingWithoutEphemeral(options.statePath);
+            }
             if (state.session?.established === true) await agent.restoreChannel();
             return agent;
         } catch (err) {
@@ -200,6 +203,40 @@ export class DeviceAgent {
 
     get equipmentId(): string {
         return this.state.equipmentId;
+    }
+
+    /**
+     * A state file written by a release before forward secrecy: a pending counter and no x_D. Its
+     * certificate is retried like any pending one, so x_D is drawn now, once, and written before
+     * anything leaves the device; counters do not move (nextCounter stays, the pending one stays
+     * pending). In the same atomic write the old attempt's unconfirmed session (symKey_i, route) is
+     * removed: that attempt's M3 may have left carrying no E_D, so an activation it made can never
+     * be answered by a forward-secret Confirm the device could open. Then the next attempt's fresh
+     * M1 tells which case holds: `unused` on the ledger → the session runs again under the new
+     * E_D (symKey_i is written again before its M3); already `used` → that activation was the old
+     * release's, and the counter is given up with `failedDoubleSpendingCheck-1` (the certificate is
+     * spent on the ledger, not lost as `unused`) instead of waiting for a Confirm that cannot come.
+     */
+    private async adoptPendingWithoutEphemeral(path: string): Promise<void> {
+        const s = this.state.session;
+        const oldAttempt = s !== undefined && !s.established && s.counter === this.state.pendingCounter;
+        this.state.pendingEphemeral = this.drawEphemeralSecret();
+        if (oldAttempt) this.state.session = undefined;
+        await this.persist();
+        (this.options.logger ?? silentLogger).warn(
+            'state file from before forward secrecy: the pending certificate is retried with a new x_D',
+            { file: path, pendingCounter: this.state.pendingCounter, droppedUnconfirmedSession: oldAttempt },
+        );
+    }
+
+    /** A fresh x_D for the pending certificate, as hex (the only copy is the one returned). */
+    private drawEphemeralSecret(): string {
+        const fresh = EphemeralKey.generate(this.suite);
+        const secret = fresh.exportSecret();
+        fresh.erase();
+        const hex = toHex(secret);
+        secret.fill(0);
+        return hex;
     }
     /** Sessions still to run: unreserved counters, plus the pending one. */
     get remainingSessions(): bigint {
@@ -408,11 +445,7 @@ export class DeviceAgent {
         // E_C and K_i answer the x_D on disk.
         let reserved = Promise.resolve();
         if (pending === undefined || this.state.pendingEphemeral === undefined) {
-            const fresh = EphemeralKey.generate(this.suite);
-            const secret = fresh.exportSecret();
-            fresh.erase();
-            this.state.pendingEphemeral = toHex(secret);
-            secret.fill(0);
+            this.state.pendingEphemeral = this.drawEphemeralSecret();
             if (pending === undefined) {
                 this.state.nextCounter = (counter + 1n).toString();
                 this.state.pendingCounter = counter.toString();

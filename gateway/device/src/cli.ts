@@ -119,7 +119,9 @@ export async function runDevice(argv: string[]): Promise<void> {
             console.log(`session counter ${session.counter} established in ${session.latencyMs.toFixed(0)} ms`);
             for (let u = 0; u < c.uploads; u++) {
                 const seq = await agent.upload({ reading: Math.random(), at: new Date().toISOString() });
-                console.log(`telemetry frame ${seq} acknowledged by the CSP`);
+                // The Ack's identity (route, sequence) is printed so a run's acknowledgements can be checked
+                // one by one at the CSP (the fault matrix does).
+                console.log(`telemetry frame ${seq} acknowledged by the CSP on route ${session.routeId}`);
                 if (u + 1 < c.uploads) await new Promise((r) => setTimeout(r, c['interval.ms']));
             }
         }

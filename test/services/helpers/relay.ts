@@ -26,6 +26,8 @@ const layout = new TopicLayout();
 export async function startRelay(
     bed: TestBed,
     tamper: (reply: Envelope, request: Envelope | undefined) => Envelope | Envelope[] | undefined,
+    /** A device request this returns true for is recorded but not passed on to the fog (a lost uplink). */
+    dropUp: (request: Envelope) => boolean = () => false,
 ): Promise<Relay> {
     const broker = await EmbeddedBroker.start({
         layout,
@@ -68,6 +70,7 @@ export async function startRelay(
         const env = decodeEnvelope(bytes);
         log.push({ direction: 'up', env });
         requests.set(toHex(env.correlationId), env);
+        if (dropUp(env)) return;
         void upFor(clientId).then((c) => c.publish(layout.fogRequest('fog-1', clientId), bytes));
     });
     return {

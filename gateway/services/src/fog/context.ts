@@ -28,7 +28,14 @@ import {
     type MqttConnection,
     type TopicLayout,
 } from '@m2m-fabric/common';
-import { CommitError, DeadlineError, EndorseError, type ChaincodeClient, type ObjectStore } from '@m2m-fabric/sdk';
+import {
+    CommitError,
+    ConnectionError,
+    DeadlineError,
+    EndorseError,
+    type ChaincodeClient,
+    type ObjectStore,
+} from '@m2m-fabric/sdk';
 import type { ecdsaPublicKey, ServiceKey } from '../keys.js';
 import type { FogMetrics } from './metrics.js';
 
@@ -138,7 +145,8 @@ export class FogContext {
     /**
      * Runs a ledger call, counting failures and mapping them to service error codes: a chaincode
      * rejection keeps its code; an MVCC conflict on commit is the lost double-use race
-     * (failedDoubleSpendingCheck-1); other commit failures and deadlines are ledgerUnavailable.
+     * (failedDoubleSpendingCheck-1); other commit failures, deadlines and an unreachable peer are
+     * ledgerUnavailable.
      */
     async ledgerCall<T>(fn: () => Promise<T>): Promise<T> {
         try {
@@ -158,7 +166,9 @@ export class FogContext {
                 }
                 throw new ServiceError(ServiceErrorCode.LedgerUnavailable, err.message);
             }
-            if (err instanceof DeadlineError) throw new ServiceError(ServiceErrorCode.LedgerUnavailable, err.message);
+            // A deadline, or the peer unreachable (down or restarting: gRPC UNAVAILABLE), is retryable.
+            if (err instanceof DeadlineError || err instanceof ConnectionError)
+                throw new ServiceError(ServiceErrorCode.LedgerUnavailable, err.message);
             throw err;
         }
     }
