@@ -79,6 +79,10 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.TargetUnreachable,
     ErrorCode.AnswerIncomplete,
     ErrorCode.QueryExpired,
+    // Raised by registry:rotateCspKey and activation; test/chaincode/csp-rotation.test.ts asserts
+    // each leaves the state unchanged.
+    ErrorCode.CspKeyExpired,
+    ErrorCode.WeakKey,
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {
