@@ -12,8 +12,8 @@
  * records the new epoch; a device verifies both, from its provisioned Q_c forward, before it seals
  * anything to Q_c' — so a fog can withhold a rotation but never invent one.
  */
-import { ByteWriter, decodePoint, encodePoint } from './encoding.js';
-import { ErrorCode, VerificationError } from './errors.js';
+import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
+import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { SchnorrContext, schnorrSign, schnorrVerify, type SchnorrSignature } from './schnorr.js';
 import type { Point, Suite } from './suite.js';
 import { mulBase } from './multiply.js';
@@ -205,4 +205,55 @@ export function extendTrustedCspKeys(
 /** SEC1 compressed encoding of a CA key, for {@link CspKeyLink}. */
 export function encodeCspKey(suite: Suite, key: Point): Uint8Array {
     return encodePoint(suite, key);
+}
+
+/** Most epochs a relayed chain may carry. */
+export const MAX_CSP_KEY_CHAIN = 64;
+
+/**
+ * The rotations after epoch 0, as a fog relays them in its info message: u8 count, then per epoch
+ * u32 keyId, the key (SEC1), u32 overlapSeconds and both signatures (two scalars each).
+ * @throws {RangeError} when: a chain holds at most … epochs; epoch 0 has no rotation
+ */
+export function encodeCspKeyChain(suite: Suite, links: readonly CspKeyLink[]): Uint8Array {
+    const rotated = links.filter((l) => l.keyId > 0);
+    if (rotated.length > MAX_CSP_KEY_CHAIN) throw new RangeError(`a chain holds at most ${MAX_CSP_KEY_CHAIN} epochs`);
+    const w = new ByteWriter().u8(rotated.length);
+    for (const link of rotated) {
+        if (link.rotation === undefined) throw new RangeError(`epoch ${link.keyId} has no rotation`);
+        w.u32(link.keyId)
+            .raw(link.caPublicKey)
+            .u32(link.rotation.overlapSeconds)
+            .scalar(suite, link.rotation.signatures.previousSignature.c)
+            .scalar(suite, link.rotation.signatures.previousSignature.s)
+            .scalar(suite, link.rotation.signatures.newSignature.c)
+            .scalar(suite, link.rotation.signatures.newSignature.s);
+    }
+    return w.finish();
+}
+
+/**
+ * Inverse of {@link encodeCspKeyChain}. Decoding checks only the shape; the signatures are for
+ * {@link extendTrustedCspKeys} to judge.
+ * @throws {DecodeError} on any malformed field (wrong length, trailing bytes, off-curve key).
+ */
+export function decodeCspKeyChain(suite: Suite, bytes: Uint8Array): CspKeyLink[] {
+    const r = new ByteReader(bytes);
+    const count = r.u8();
+    if (count > MAX_CSP_KEY_CHAIN) throw new DecodeError('invalidValue', `chain of ${count} epochs`);
+    const links: CspKeyLink[] = [];
+    for (let k = 0; k < count; k++) {
+        const keyId = r.u32();
+        const caPublicKey = encodePoint(suite, r.point(suite));
+        const overlapSeconds = r.u32();
+        const previousSignature = { c: r.scalar(suite), s: r.scalar(suite) };
+        const newSignature = { c: r.scalar(suite), s: r.scalar(suite) };
+        links.push({
+            keyId,
+            caPublicKey,
+            rotation: { overlapSeconds, signatures: { previousSignature, newSignature } },
+        });
+    }
+    r.end();
+    return links;
 }
