@@ -20,7 +20,7 @@ const BEFORE = 6; // sessions each device holds from before the rotation
 const AFTER = 2; // sessions bought for each device after it
 const OVERLAP_SECONDS = 20;
 
-test('sessions keep being established while the CSP rotates its key', async () => {
+void test('sessions keep being established while the CSP rotates its key', async () => {
     let cspLedger: ChaincodeClient | undefined;
     const bed = await startTestBed({
         fogOptions: { cspKeyRefreshMs: 200 },
