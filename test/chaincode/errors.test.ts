@@ -83,6 +83,10 @@ const OFF_CHAIN_CODES = new Set<string>([
     ErrorCode.QueryExpired,
     // The fog's relay records (test/records/relay-records.test.ts): a packet whose record is not journaled is not relayed.
     ErrorCode.RecordNotJournaled,
+    // Raised by registry:rotateCspKey and activation; test/chaincode/csp-rotation.test.ts asserts
+    // each leaves the state unchanged.
+    ErrorCode.CspKeyExpired,
+    ErrorCode.WeakKey,
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {

@@ -25,6 +25,10 @@ const EQUIPMENT_FIELDS = [
 export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
     registry: {
         registerCsp: { parameters: ['suiteId', 'caPublicKey'], roles: ['csp'] },
+        rotateCspKey: {
+            parameters: ['suiteId', 'newCaPublicKey', 'overlapSeconds', 'previousSignature', 'newSignature'],
+            roles: ['csp'],
+        },
         getCsp: { parameters: [], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
         registerFog: { parameters: ['fogId', 'publicKey', 'address'], roles: ['fog'] },
         approveFog: { parameters: ['fogId', 'address'], roles: ['csp'] },

@@ -184,6 +184,13 @@ void test('service commands: bad flags and missing Fabric settings are clear err
     assert.equal(credit.code, 1);
     assert.match(credit.out, /grant-credit needs --account MSPID/);
     assert.match(credit.out, /--amount must be a positive integer, got -1/);
+    const rotate = await runCli(['csp', 'rotate-key', '--overlap', 'soon']);
+    assert.equal(rotate.code, 1);
+    assert.match(rotate.out, /rotate-key needs --overlap SECONDS, an integer in \[0, 31536000\], got soon/);
+    const noKey = await runCli(['csp', 'rotate-key', '--overlap', '60', '--data.dir', await tempDir('m2m-rotate-')]);
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.out, /no CSP key file .*csp\.json: run the CSP first/);
+    assert.doesNotMatch(noKey.out, /\n\s+at /, 'no stack trace');
     const unknown = await runCli(['device', '--device.state', 'x.json', '--frobnicate']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.out, /Unknown option '--frobnicate'/);

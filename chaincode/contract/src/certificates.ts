@@ -42,6 +42,7 @@ import {
     KeyType,
     RequestStatus,
     certificateKey,
+    currentCspKey,
     listCreditLots,
     readCreditLot,
     readCspConfig,
@@ -282,13 +283,19 @@ export class CertificateContract extends M2MContract {
      * @throws {ContractError} `failedChallenge` when: certificate … carries another counter commitment B_i
      * @throws {ContractError} `certificateRevoked` when: a certificate of this request was revoked before issuance
      * @throws {ContractError} `alreadyExists` when: a certificate of this request is already issued
+     *
+     * The objects must be issued under the current CSP key epoch (invalidIssuance otherwise); the
+     * Table II records remember that epoch.
      */
     @Transaction()
     @Returns('string')
     async issueCertificates(ctx: Context, requestId: string): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp);
         requireContentAddress('requestId', requestId);
-        const { suite, caPublicKey } = await readCspConfig(ctx);
+        const config = await readCspConfig(ctx);
+        const { suite } = config;
+        // Algorithm 1 issues under the newest CA key epoch only (docs/protocol.md#csp-key-rotation).
+        const { epoch: issuingEpoch, key: caPublicKey } = currentCspKey(config);
         const record = await readRequest(ctx, requestId);
         requireOnlyTransientKeys(
             ctx,
@@ -328,6 +335,7 @@ export class CertificateContract extends M2MContract {
                     status: CertificateStatus.Unused,
                     counterCommitment: stored.counterCommitment,
                     contentAddress: cid,
+                    ...(issuingEpoch.keyId === 0 ? {} : { keyId: issuingEpoch.keyId }),
                 },
                 stored,
             });
@@ -378,7 +386,8 @@ export class CertificateContract extends M2MContract {
     }
 
     /**
-     * A Table II record: status, B_i and the content address of the certificate object.
+     * A Table II record: status, B_i, the content address of the certificate object and the CSP
+     * key epoch it was issued under (keyId).
      * @throws {ContractError} `unknownCertificate` when: no Table II record for this IDCert_i
      */
     @Transaction(false)
@@ -397,6 +406,7 @@ export class CertificateContract extends M2MContract {
             status: record.status,
             counterCommitment: toHex(record.counterCommitment),
             contentAddress: record.contentAddress === undefined ? null : formatContentAddress(record.contentAddress),
+            keyId: record.keyId ?? 0,
         });
     }
 

@@ -4,6 +4,7 @@
  * stores a pointer, not the certificate) — roughly 71 value bytes per P-256 certificate.
  *
  *   Table II   IDCert_i -> version | status | B_i (SEC1) | CID of the certificate object (36 B)
+ *              (version 2, a certificate issued under CSP key epoch > 0: version | u16 keyId | ...)
  *   session    primaryHash -> version | status | fog id | IDCert_i | H(Q_i) | H(symKey_i)
  *   secondary  secondaryHash -> 0x01 (existence only)
  *
@@ -34,14 +35,25 @@ export interface CertificateRecord {
     counterCommitment: Uint8Array;
     /** Binary CIDv1 of the certificate object; absent while requested. */
     contentAddress?: Uint8Array;
+    /**
+     * The CSP key epoch it was issued under (state.ts, CspKeyEpoch); 0 when absent. Epoch 0 keeps
+     * the version-1 layout, so records written before key rotation existed read unchanged.
+     */
+    keyId?: number;
 }
+
+/** Table II records of certificates issued under a CSP key epoch > 0 carry it after the version. */
+const KEYED_RECORD_VERSION = 2;
 
 /** Binary CIDv1 raw sha2-256 length: version, codec, multihash code, digest length, 32-byte digest. */
 export const BINARY_CID_BYTES = 36;
 
 export function encodeCertificateRecord(suite: Suite, record: CertificateRecord): Uint8Array {
-    const writer = new ByteWriter()
-        .u8(RECORD_VERSION)
+    const keyId = record.keyId ?? 0;
+    if (!Number.isInteger(keyId) || keyId < 0 || keyId > 0xffff) throw new TypeError('keyId outside [0, 65535]');
+    const writer =
+        keyId === 0 ? new ByteWriter().u8(RECORD_VERSION) : new ByteWriter().u8(KEYED_RECORD_VERSION).u16(keyId);
+    writer
         .u8(CERTIFICATE_STATUS_CODES.indexOf(record.status))
         .raw(checkLength(record.counterCommitment, suite.pointBytes, 'B_i'));
     if (record.status === CertificateStatus.Requested) {
@@ -63,7 +75,12 @@ export function encodeCertificateRecord(suite: Suite, record: CertificateRecord)
 
 export function decodeCertificateRecord(suite: Suite, bytes: Uint8Array): CertificateRecord {
     const reader = new ByteReader(bytes);
-    checkVersion(reader.u8());
+    const version = reader.u8();
+    let keyId = 0;
+    if (version === KEYED_RECORD_VERSION) {
+        keyId = reader.u16();
+        if (keyId === 0) throw new TypeError('a version-2 certificate record names key epoch 0');
+    } else checkVersion(version);
     const status = CERTIFICATE_STATUS_CODES[reader.u8()];
     if (status === undefined) {
         throw new TypeError('unknown certificate status in stored record');
@@ -78,7 +95,10 @@ export function decodeCertificateRecord(suite: Suite, bytes: Uint8Array): Certif
         contentAddress = reader.raw(BINARY_CID_BYTES);
     }
     reader.end();
-    return contentAddress === undefined ? { status, counterCommitment } : { status, counterCommitment, contentAddress };
+    const record: CertificateRecord =
+        contentAddress === undefined ? { status, counterCommitment } : { status, counterCommitment, contentAddress };
+    if (keyId !== 0) record.keyId = keyId;
+    return record;
 }
 
 export const SessionStatus = {

@@ -6,6 +6,12 @@ import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
 
 import { equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
+import {
+    MAX_CSP_KEY_OVERLAP_SECONDS,
+    decodeSchnorrSignature,
+    isWeakCspKey,
+    verifyCspKeyRotation,
+} from '@m2m-fabric/protocol';
 import { getSuite } from '@m2m-fabric/protocol';
 import { Role, requireOwnerOrRole, requireRole } from './access.js';
 import type { AccessPolicy } from './access.js';
@@ -16,6 +22,7 @@ import { EventName, emitEvent } from './events.js';
 import {
     FogStatus,
     KeyType,
+    currentCspKey,
     readCredit,
     readCspConfig,
     readFog,
@@ -25,7 +32,7 @@ import {
     writeCreditLot,
     writeJson,
 } from './state.js';
-import type { CspRecord, FogRecord } from './state.js';
+import type { CspKeyEpoch, CspRecord, FogRecord } from './state.js';
 import { requireHexBytes, requireIdentifier, requireInteger, requirePoint, requireString } from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
@@ -60,12 +67,114 @@ export class RegistryContract extends M2MContract {
             caPublicKey: toHex(key.bytes),
             mspId: caller.mspId,
             registeredAt: txTime(ctx),
+            keys: [{ keyId: 0, caPublicKey: toHex(key.bytes), activeFrom: txTime(ctx) }],
         };
         await writeJson(ctx, stateKeyCsp, record);
         emitEvent(ctx, EventName.CspRegistered, { suite: suite.id, caPublicKey: record.caPublicKey });
         return canonicalJson(record);
     }
 
+    /**
+     * CSP only: rotates the CA key (docs/protocol.md#csp-key-rotation). The new key Q_c' becomes
+     * the current epoch (new certificates are issued under it); the current key stays valid for
+     * `overlapSeconds` from this transaction's timestamp, then certificates issued under it fail
+     * activation (cspKeyExpired). Both signatures are Schnorr (context csp-key-rotation) over
+     * cspKeyRotationMessage: `previousSignature` by the current key, `newSignature` by Q_c'.
+     * Refused while an earlier overlap is still open, so at most two keys are ever live.
+     * @throws {ContractError} `malformedInput` when: suiteId … is not the ledger's suite …; newCaPublicKey is not a valid … point; overlapSeconds …
+     * @throws {ContractError} `weakKey` when: the new CA key is the identity or a tiny multiple of G
+     * @throws {ContractError} `alreadyExists` when: the new CA key is already registered (epoch …)
+     * @throws {ContractError} `invalidStateTransition` when: the previous key's overlap is still open until …
+     * @throws {ContractError} `failedSignatureVerification` when: the rotation is not signed by the previous CSP key
+     * @throws {ContractError} `invalidProofOfPossession` when: the rotation is not signed by the new CSP key
+     */
+    @Transaction()
+    @Returns('string')
+    async rotateCspKey(
+        ctx: Context,
+        suiteId: string,
+        newCaPublicKey: string,
+        overlapSeconds: string,
+        previousSignature: string,
+        newSignature: string,
+    ): Promise<string> {
+        requireRole(ctx, this.policy, Role.Csp);
+        const config = await readCspConfig(ctx);
+        const { suite } = config;
+        const id = requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/);
+        if (id !== suite.id) {
+            // A new suite would change every record's point and hash widths: not supported.
+            return reject(ErrorCode.MalformedInput, `suiteId ${id} is not the ledger's suite ${suite.id}`);
+        }
+        if (newCaPublicKey === '00') {
+            return reject(ErrorCode.WeakKey, 'the new CA key is the identity');
+        }
+        const key = requirePoint('newCaPublicKey', newCaPublicKey, suite);
+        if (isWeakCspKey(suite, key.point)) {
+            return reject(ErrorCode.WeakKey, 'the new CA key is the identity or a tiny multiple of G');
+        }
+        const overlap = requireInteger('overlapSeconds', overlapSeconds, 0, MAX_CSP_KEY_OVERLAP_SECONDS);
+        const sigLength = 2 * suite.scalarBytes;
+        const previousSig = requireHexBytes('previousSignature', previousSignature, sigLength);
+        const newSig = requireHexBytes('newSignature', newSignature, sigLength);
+        const hex = toHex(key.bytes);
+        const existing = config.keys.find((epoch) => epoch.caPublicKey === hex);
+        if (existing !== undefined) {
+            return reject(ErrorCode.AlreadyExists, `the new CA key is already registered (epoch ${existing.keyId})`);
+        }
+        const now = txTime(ctx);
+        const open = config.keys.find(
+            (epoch) => epoch.validUntil !== undefined && Date.parse(epoch.validUntil) > Date.parse(now),
+        );
+        if (open !== undefined) {
+            return reject(
+                ErrorCode.InvalidStateTransition,
+                `the previous key's overlap is still open until ${open.validUntil}`,
+            );
+        }
+        const { epoch: current, key: currentKey } = currentCspKey(config);
+        const rotation = {
+            suite,
+            previousKeyId: current.keyId,
+            previousKey: currentKey,
+            keyId: current.keyId + 1,
+            newKey: key.point,
+            overlapSeconds: overlap,
+        };
+        let signatures;
+        try {
+            signatures = {
+                previousSignature: decodeSchnorrSignature(suite, previousSig),
+                newSignature: decodeSchnorrSignature(suite, newSig),
+            };
+        } catch {
+            return reject(ErrorCode.MalformedInput, 'a rotation signature is not two scalars in [1, n-1]');
+        }
+        verifyCspKeyRotation(rotation, signatures);
+        const validUntil = new Date(Date.parse(now) + overlap * 1000).toISOString();
+        const keys: CspKeyEpoch[] = [
+            ...config.keys.slice(0, -1),
+            { ...current, validUntil },
+            {
+                keyId: rotation.keyId,
+                caPublicKey: hex,
+                activeFrom: now,
+                rotation: { overlapSeconds: overlap, previousSignature, newSignature },
+            },
+        ];
+        const record: CspRecord = { ...config.record, keys };
+        await writeJson(ctx, stateKey(ctx, KeyType.Csp), record);
+        emitEvent(ctx, EventName.CspKeyRotated, {
+            suite: suite.id,
+            keyId: rotation.keyId,
+            caPublicKey: hex,
+            previousKeyId: current.keyId,
+            previousValidUntil: validUntil,
+        });
+        return canonicalJson(record);
+    }
+
+    /** The CSP record: the suite, epoch 0's Q_c and every CA key epoch (`keys`). */
     @Transaction(false)
     @Returns('string')
     async getCsp(ctx: Context): Promise<string> {

@@ -26,7 +26,16 @@ import {
     encodeSessionRecord,
     type SessionRecord,
 } from './records.js';
-import { FogStatus, certificateKey, readCspConfig, readFog, readState, secondaryKey, sessionKey } from './state.js';
+import {
+    FogStatus,
+    certificateKey,
+    cspKeyForUse,
+    readCspConfig,
+    readFog,
+    readState,
+    secondaryKey,
+    sessionKey,
+} from './state.js';
 import { requireHexBytes, requireIdentifier, requireOnlyTransientKeys, requireTransient } from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
@@ -98,6 +107,7 @@ export class SessionContract extends M2MContract {
      * @throws {ContractError} `failedDoubleSpendingCheck1` when: this certificate has already been used; primaryHash is already recorded
      * @throws {ContractError} `contentAddressMismatch` when: the certificate object is not the one on the ledger
      * @throws {ContractError} `fogNotApproved` when: fog … is …
+     * @throws {ContractError} `cspKeyExpired` when: the certificate's CSP key (epoch …) ended at …
      */
     @Transaction()
     @Returns('string')
@@ -109,7 +119,8 @@ export class SessionContract extends M2MContract {
             return reject(ErrorCode.UnauthorisedMsp, `fog ${id} belongs to another organisation`);
         }
         requireOnlyTransientKeys(ctx, (key) => key === SessionTransientKey.Activation);
-        const { suite, caPublicKey } = await readCspConfig(ctx);
+        const config = await readCspConfig(ctx);
+        const { suite } = config;
         const activation = decodeActivation(suite, requireTransient(ctx, SessionTransientKey.Activation));
         const object = decodeCertificateObject(activation.certificateObject);
         if (object.suite.id !== suite.id) {
@@ -133,6 +144,8 @@ export class SessionContract extends M2MContract {
         if (certificate.status === CertificateStatus.Used) {
             return reject(ErrorCode.FailedDoubleSpendingCheck1, 'this certificate has already been used');
         }
+        // The CA key the certificate was issued under; past its end date the certificate is dead.
+        const caPublicKey = cspKeyForUse(ctx, config, certificate.keyId ?? 0);
         if (!equalBytes(contentAddressBytes(activation.certificateObject), certificate.contentAddress)) {
             return reject(ErrorCode.ContentAddressMismatch, 'the certificate object is not the one on the ledger');
         }
@@ -230,12 +243,14 @@ export class SessionContract extends M2MContract {
         if (certificate === undefined) {
             return reject(ErrorCode.UnknownCertificate, "no Table II record for the session's IDCert_i");
         }
+        const certificateRecord = decodeCertificateRecord(suite, certificate);
         return canonicalJson({
             primaryHash: toHex(hash),
             status: session.status,
             fogId: session.fogId,
             idCert: toHex(session.idCert),
-            counterCommitment: toHex(decodeCertificateRecord(suite, certificate).counterCommitment),
+            counterCommitment: toHex(certificateRecord.counterCommitment),
+            keyId: certificateRecord.keyId ?? 0,
             publicKeyCommitment: toHex(session.publicKeyCommitment),
             symKeyCommitment: toHex(session.symKeyCommitment),
         });

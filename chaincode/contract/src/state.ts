@@ -93,16 +93,38 @@ export function txTime(ctx: Context): string {
 
 export interface CspConfig {
     suite: Suite;
+    /** Q_c of epoch 0, the key the CSP registered with (fog addresses, link and anchor signatures). */
     caPublicKey: Point;
     record: CspRecord;
+    /** The CA key epochs, oldest first (never empty: epoch 0 is caPublicKey). */
+    keys: CspKeyEpoch[];
+}
+
+/**
+ * One CA key epoch (docs/protocol.md#csp-key-rotation). Times come from transaction timestamps
+ * only. `validUntil` is absent for the current key; certificates issued under an epoch fail
+ * activation (cspKeyExpired) once a transaction's timestamp is at or past it.
+ */
+export interface CspKeyEpoch {
+    [key: string]: JsonValue | undefined;
+    keyId: number;
+    /** Q_c of this epoch, SEC1 compressed hex. */
+    caPublicKey: string;
+    activeFrom: string;
+    validUntil?: string;
+    /** The rotation that introduced this epoch (absent for epoch 0). */
+    rotation?: { overlapSeconds: number; previousSignature: string; newSignature: string };
 }
 
 export interface CspRecord {
-    [key: string]: JsonValue;
+    [key: string]: JsonValue | undefined;
     suite: SuiteId;
+    /** Epoch 0's Q_c: the CSP's registered identity key. */
     caPublicKey: string;
     mspId: string;
     registeredAt: string;
+    /** Every CA key epoch; a record written before rotation existed has none (epoch 0 only). */
+    keys?: CspKeyEpoch[];
 }
 
 /** The suite and Q_c; NotConfigured until the CSP has registered them. */
@@ -113,7 +135,33 @@ export async function readCspConfig(ctx: Context): Promise<CspConfig> {
     }
     const record = stored as unknown as CspRecord;
     const suite = getSuite(record.suite);
-    return { suite, caPublicKey: decodePoint(suite, fromHex(record.caPublicKey)), record };
+    const keys = record.keys ?? [{ keyId: 0, caPublicKey: record.caPublicKey, activeFrom: record.registeredAt }];
+    return { suite, caPublicKey: decodePoint(suite, fromHex(record.caPublicKey)), record: { ...record, keys }, keys };
+}
+
+/** The current CA key epoch: the one new certificates are issued under. */
+export function currentCspKey(config: CspConfig): { epoch: CspKeyEpoch; key: Point } {
+    const epoch = config.keys[config.keys.length - 1]!;
+    return { epoch, key: decodePoint(config.suite, fromHex(epoch.caPublicKey)) };
+}
+
+/**
+ * The CA key a certificate was issued under, for a use at this transaction's time.
+ * @throws cspKeyExpired when the epoch's validUntil is at or before the transaction timestamp;
+ *   notConfigured when the ledger has no such epoch (a corrupt record).
+ */
+export function cspKeyForUse(ctx: Context, config: CspConfig, keyId: number): Point {
+    const epoch = config.keys[keyId];
+    if (epoch === undefined || epoch.keyId !== keyId) {
+        return reject(ErrorCode.NotConfigured, `the ledger holds no CSP key epoch ${keyId}`);
+    }
+    if (epoch.validUntil !== undefined && Date.parse(epoch.validUntil) <= Date.parse(txTime(ctx))) {
+        return reject(
+            ErrorCode.CspKeyExpired,
+            `the certificate's CSP key (epoch ${keyId}) ended at ${epoch.validUntil}`,
+        );
+    }
+    return keyId === 0 ? config.caPublicKey : decodePoint(config.suite, fromHex(epoch.caPublicKey));
 }
 
 // ---- Fogs -----------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ export interface Algorithm3Result {
  * @param opened - M4 opened by {@link openM4} (s_f verified, C2 and C3 decrypted).
  * @param devicePublicKey - Q_i as the fog forwarded it.
  * @param record - the session record the ledger holds under the opened primaryHash.
+ * @param secondaryHashKey - the d_c secondaryHash is computed with (default cspPrivateKey). After a
+ *   CSP key rotation cspPrivateKey is the d_c of the certificate's key epoch (symKey_i) and this is
+ *   epoch 0's, so one (ID_i, i) always gives one secondaryHash whatever key issued it.
  * @throws {VerificationError} failedSignatureVerification when M4 names another fog;
  *   invalidPrimaryHash when the record names another certificate or fog; publicKeyMismatch when
  *   H(Q_i) differs; failedChallenge when B_i != i*G.
@@ -78,6 +81,7 @@ export function runAlgorithm3(
     opened: OpenedM4,
     devicePublicKey: Uint8Array,
     record: ActivatedSessionRecord,
+    secondaryHashKey: bigint = cspPrivateKey,
 ): Algorithm3Result {
     if (m4.fogId !== forwardingFogId) {
         throw new VerificationError(ErrorCode.FailedSignatureVerification, 'M4 names another fog than its sender');
@@ -94,7 +98,7 @@ export function runAlgorithm3(
         throw new VerificationError(ErrorCode.PublicKeyMismatch, "Q_i does not match the ledger's H(Q_i)");
     }
     verifyCounterCommitment(suite, opened.counter, decodePoint(suite, record.counterCommitment));
-    const secondaryHash = computeSecondaryHash(suite, cspPrivateKey, opened.dynamicId, opened.counter);
+    const secondaryHash = computeSecondaryHash(suite, secondaryHashKey, opened.dynamicId, opened.counter);
     const symKey = computeSymKey(suite, cspPrivateKey, Qi);
     const synchronisation = encodeSynchronisation({
         suite,

@@ -79,6 +79,10 @@ export const ErrorCode = {
     AnswerIncomplete: 'answerIncomplete',
     /** A query or answer arrived after its deadline. */
     QueryExpired: 'queryExpired',
+    /** A certificate issued under a CSP key whose end date (validUntil) has passed. */
+    CspKeyExpired: 'cspKeyExpired',
+    /** A CA key no CA should use (the identity, or a tiny multiple of G). */
+    WeakKey: 'weakKey',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -27,6 +27,7 @@ export * from './anchor.js';
 export * from './checkpoint.js';
 export * from './forward-secrecy.js';
 export * from './revocation.js';
+export * from './csp-key-rotation.js';
 export * from './algorithm3.js';
 export * from './record-query.js';
 export * from './query-listen.js';

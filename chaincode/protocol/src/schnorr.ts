@@ -32,6 +32,8 @@ export const SchnorrContext = {
     InformationPacket: 'information-packet',
     /** Paper 000 step 4: a machine tells its fog which connection is its private area. */
     QueryListen: 'query-listen',
+    /** The CSP's old and new CA keys over a key rotation statement (csp-key-rotation.ts). */
+    CspKeyRotation: 'csp-key-rotation',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 

@@ -33,7 +33,7 @@ import {
 import { ByteReader, ByteWriter, encodePoint, encodeScalar } from './encoding.js';
 import { EphemeralKey } from './forward-secrecy.js';
 import { opensslEcdhX, opensslMultiply } from './openssl-ec.js';
-import { DecodeError, ErrorCode, VerificationError } from './errors.js';
+import { DecodeError, ErrorCode, ProtocolError, VerificationError } from './errors.js';
 import { hashBytes, hashToCurve } from './hashing.js';
 import {
     encodeHpkeCiphertext,
@@ -41,6 +41,7 @@ import {
     hpkeRecipientFromScalar,
     hpkeSeal,
     HpkeInfo,
+    type HpkeCiphertext,
     type HpkeRecipient,
 } from './hpke.js';
 import {
@@ -598,24 +599,51 @@ export interface OpenedM4 {
 /**
  * CSP (Alg. 3): verify s_f against the fog's Q_f (FailedSignatureVerification), decrypt C3 to
  * (primaryHash, IDCert_i) and C2 under IDCert_i (DecryptionFailed if C2 belongs to another
- * certificate). The caller checks that the ledger's session record for primaryHash exists and holds
+ * certificate). `cspRecipient` may be several CA keys (a rotation's overlap): each ciphertext opens
+ * under whichever of them it was sealed to. The caller checks that the ledger's session record for primaryHash exists and holds
  * this IDCert_i (InvalidPrimaryHash), and B_i == i*G with verifyCounterCommitment (FailedChallenge).
  * @throws {VerificationError} `failedSignatureVerification` when: s_f does not verify for this fog
  */
 export async function openM4(
     suite: Suite,
-    cspRecipient: HpkeRecipient,
+    cspRecipient: HpkeRecipient | readonly HpkeRecipient[],
     fogPublicKey: Point,
     m4: M4,
 ): Promise<OpenedM4> {
     assertSuite(suite, m4.suite, 'M4');
-    assertSuite(suite, cspRecipient.suite, 'CSP HPKE key');
+    const recipients: readonly HpkeRecipient[] = Array.isArray(cspRecipient)
+        ? (cspRecipient as readonly HpkeRecipient[])
+        : [cspRecipient as HpkeRecipient];
+    for (const r of recipients) assertSuite(suite, r.suite, 'CSP HPKE key');
     const Qf = withPrecomputedTable(suite, fogPublicKey);
     if (!schnorrVerify(suite, SchnorrContext.FogM4, Qf, m4Message(suite, m4), m4.signature)) {
         throw new VerificationError(ErrorCode.FailedSignatureVerification, 's_f does not verify for this fog');
     }
-    const { primaryHash, idCert } = decodeC3Plaintext(suite, await hpkeOpen(cspRecipient, HpkeInfo.C3, m4.c3));
-    const c2 = await hpkeOpen(cspRecipient, HpkeInfo.C2, m4.c2, encodePoint(suite, idCert));
+    const { primaryHash, idCert } = decodeC3Plaintext(suite, await openUnderAny(recipients, HpkeInfo.C3, m4.c3));
+    const c2 = await openUnderAny(recipients, HpkeInfo.C2, m4.c2, encodePoint(suite, idCert));
     const { counter, dynamicId, ephemeralShare } = decodeC2Plaintext(suite, c2);
     return { primaryHash, counter, dynamicId, idCert, ephemeralShare };
+}
+
+/**
+ * HPKE open under the first of the CSP's CA keys that opens it: during a key rotation the device
+ * and the fog seal to the newest key they know, which may be either (docs/protocol.md#csp-key-rotation).
+ * Only the AEAD tag decides, so trying a wrong key reveals nothing; the last error is thrown.
+ */
+async function openUnderAny(
+    recipients: readonly HpkeRecipient[],
+    info: HpkeInfo,
+    ciphertext: HpkeCiphertext,
+    aad?: Uint8Array,
+): Promise<Uint8Array> {
+    let last: unknown = new ProtocolError(ErrorCode.DecryptionFailed, 'no CSP key to open with');
+    for (const recipient of recipients) {
+        try {
+            return await hpkeOpen(recipient, info, ciphertext, aad);
+        } catch (err) {
+            if (!(err instanceof ProtocolError) || err.code !== ErrorCode.DecryptionFailed) throw err;
+            last = err;
+        }
+    }
+    throw last;
 }

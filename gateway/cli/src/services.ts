@@ -12,10 +12,10 @@
 import { join } from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { fogWriter, getSuite } from '@m2m-fabric/protocol';
+import { fogWriter, getSuite, MAX_CSP_KEY_OVERLAP_SECONDS } from '@m2m-fabric/protocol';
 import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/common';
 import { ANCHORS_CONTRACT, ChaincodeClient, type EquipmentSpec } from '@m2m-fabric/sdk';
-import { loadOrCreateServiceKey } from '@m2m-fabric/services';
+import { CspCaKeys, cspCaKeyPath, loadOrCreateServiceKey, readServiceKey, rotateCspCaKey } from '@m2m-fabric/services';
 import { CspBackend, RecordBatcher, type TelemetryRecord } from '@m2m-fabric/services';
 import { spoolDirFor, spoolInstruction, type QueuedInstruction } from '@m2m-fabric/services';
 import { DurableMap } from '@m2m-fabric/services';
@@ -198,7 +198,12 @@ m2m csp instructions [--data.dir D]       instructions not yet acknowledged by t
 m2m csp telemetry [--equipment ID] [--route HEX] [--limit N] [--data.dir D]
                                          telemetry received (read-only; safe while the CSP runs)
 m2m csp grant-credit --account MSPID --amount N
-                                         prepaid session credit for a manufacturer (ledger: FABRIC_*)`;
+                                         prepaid session credit for a manufacturer (ledger: FABRIC_*)
+m2m csp rotate-key --overlap SECONDS [--data.dir D]
+                                         rotate the CA key: a new key file D/keys/csp-ca-<k>.json, the
+                                         rotation signed by the current and the new key, on the ledger;
+                                         certificates under the current key work SECONDS longer (a
+                                         running CSP loads the new key from its CspKeyRotated event)`;
 
 const CSP_ACTION_FLAGS = {
     equipment: { type: 'string' },
@@ -208,6 +213,7 @@ const CSP_ACTION_FLAGS = {
     limit: { type: 'string' },
     account: { type: 'string' },
     amount: { type: 'string' },
+    overlap: { type: 'string' },
 } as const;
 
 async function cspAction(
@@ -299,6 +305,31 @@ export async function runCsp(argv: string[]): Promise<void> {
         const ledger = await fabricClient();
         try {
             console.log(JSON.stringify(await ledger.grantCredit(account!, amount)));
+        } finally {
+            ledger.connection.close();
+        }
+        return;
+    }
+    if (action === 'rotate-key') {
+        const overlap = Number(values.overlap);
+        if (
+            values.overlap === undefined ||
+            !Number.isInteger(overlap) ||
+            overlap < 0 ||
+            overlap > MAX_CSP_KEY_OVERLAP_SECONDS
+        )
+            throw new ConfigError([
+                `rotate-key needs --overlap SECONDS, an integer in [0, ${MAX_CSP_KEY_OVERLAP_SECONDS}], got ${String(values.overlap)}`,
+            ]);
+        const suite = getSuite(c.suite);
+        const identityPath = join(c['data.dir'], 'keys', 'csp.json');
+        const identity = await readServiceKey(identityPath, suite);
+        if (identity === undefined) throw new ConfigError([`no CSP key file ${identityPath}: run the CSP first`]);
+        const keyFile = (keyId: number): string => cspCaKeyPath(c['data.dir'], keyId);
+        const ledger = await fabricClient();
+        try {
+            const epoch = await rotateCspCaKey(ledger, new CspCaKeys(identity, keyFile), keyFile, overlap);
+            console.log(JSON.stringify(epoch));
         } finally {
             ledger.connection.close();
         }

@@ -47,6 +47,10 @@ import {
     type Suite,
     ErrorCode,
     encodeListenNotice,
+    decodeCspKeyChain,
+    extendTrustedCspKeys,
+    encodePoint,
+    VerificationError,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
 import { RequestClient } from '@m2m-fabric/common';
@@ -261,6 +265,90 @@ export class DeviceAgent {
         return decodePoint(this.suite, fromHex(this.state.cspPublicKey));
     }
 
+    /** The CA keys this device trusts, by key epoch: the provisioned Q_c (0) and those it accepted. */
+    private trustedCspKeys(): Map<number, Point> {
+        const keys = new Map<number, Point>([[0, this.cspPublicKey]]);
+        for (const k of this.state.cspKeys ?? []) keys.set(k.keyId, decodePoint(this.suite, fromHex(k.caPublicKey)));
+        return keys;
+    }
+
+    /** The newest trusted CA key: C2 is sealed to it (the CSP opens C2 under any key it holds). */
+    private get newestCspKey(): Point {
+        const keys = this.trustedCspKeys();
+        return keys.get(Math.max(...keys.keys()))!;
+    }
+
+    /**
+     * The key epochs a fog relays in its info message (Hello reply): accepted only along the chain
+     * of rotations signed from the keys already trusted (extendTrustedCspKeys), then persisted
+     * atomically with the state file. A fog that relays a forged, truncated or contradicting chain
+     * adds nothing (a contradiction is logged).
+     */
+    private async learnCspKeys(info: ByteReader): Promise<void> {
+        if (info.remaining() === 0) return;
+        const chain = decodeCspKeyChain(this.suite, info.bytes16());
+        let extended: Map<number, Point>;
+        try {
+            extended = extendTrustedCspKeys(this.suite, this.trustedCspKeys(), chain);
+        } catch (err) {
+            (this.options.logger ?? silentLogger).warn('the fog relays CSP keys that contradict the trusted ones', {
+                code: errorCodeOf(err),
+            });
+            return;
+        }
+        const known = this.state.cspKeys?.length ?? 0;
+        if (extended.size - 1 <= known) return;
+        this.state.cspKeys = [...extended.entries()]
+            .filter(([keyId]) => keyId > 0)
+            .sort(([a], [b]) => a - b)
+            .map(([keyId, key]) => ({ keyId, caPublicKey: toHex(encodePoint(this.suite, key)) }));
+        await this.persist();
+    }
+
+    /** Asks the fog for its info message again (Hello) and learns any new CSP key from it. */
+    private async refreshCspKeys(rpc: RequestClient): Promise<void> {
+        const hello = await rpc.request(EnvelopeKind.Hello, new Uint8Array(), this.options.requestTimeoutMs ?? 10_000);
+        const r = new ByteReader(hello.body);
+        r.string();
+        r.u8();
+        r.bytes16();
+        await this.learnCspKeys(r);
+    }
+
+    /**
+     * processM2 under the CA key the certificate was issued under: the trusted keys newest first
+     * (the reconstruction d_i*G == e*Cert_i + Q_c holds for exactly one of them). When none fits,
+     * the certificate may be under a key this device has not learnt yet: it asks the fog once more.
+     * @throws {VerificationError} invalidIssuance when no trusted key reconstructs the certificate.
+     */
+    private async processM2UnderTrustedKey(
+        rpc: RequestClient,
+        session: DeviceSession,
+        certificateObject: Uint8Array,
+        fogId: string,
+    ): Promise<ReturnType<typeof processM2>> {
+        const attempt = (): ReturnType<typeof processM2> | undefined => {
+            const keys = [...this.trustedCspKeys().entries()].sort(([a], [b]) => b - a);
+            for (const [, key] of keys) {
+                try {
+                    return processM2(session, certificateObject, key, fogId);
+                } catch (err) {
+                    if (!(err instanceof VerificationError) || err.code !== ErrorCode.InvalidIssuance) throw err;
+                }
+            }
+            return undefined;
+        };
+        const first = attempt();
+        if (first !== undefined) return first;
+        await this.refreshCspKeys(rpc);
+        const second = attempt();
+        if (second !== undefined) return second;
+        throw new VerificationError(
+            ErrorCode.InvalidIssuance,
+            'the certificate object reconstructs under none of the trusted CSP keys',
+        );
+    }
+
     /** Serialised atomic writes of the state file, each only while this agent still holds the lock. */
     private persist(): Promise<void> {
         const snapshot = structuredClone(this.state);
@@ -311,7 +399,6 @@ export class DeviceAgent {
         const announcedId = r.string();
         r.u8();
         const announcedKey = r.bytes16();
-        r.end();
         if (announcedId !== fogId || !equalBytes(announcedKey, fromHex(this.state.fog.publicKey))) {
             await this.disconnect();
             throw new ServiceError(
@@ -319,6 +406,8 @@ export class DeviceAgent {
                 `fog ${announcedId} does not hold the registered key of ${fogId}`,
             );
         }
+        await this.learnCspKeys(r);
+        r.end();
         if (this.state.session?.established === true) await this.announce();
         // A new connection is a new private area to the fog: say so again.
         if (this.queryArea !== undefined) await this.sendListenNotice(true);
@@ -421,7 +510,8 @@ export class DeviceAgent {
      * Runs one session: with the pending counter if an earlier attempt did not finish (the same
      * certificate, a fresh M1), else with the next counter, reserved on disk before M1 leaves. A
      * counter stays pending — its paid certificate kept — until its session is established, or the
-     * ledger refuses its certificate for good (`unknownCertificate`, `certificateRevoked`, or
+     * ledger refuses its certificate for good (`unknownCertificate`, `certificateRevoked`,
+     * `cspKeyExpired` — issued under a CSP key past its end date — or
      * `failedDoubleSpendingCheck-1` without this device holding the key of that activation).
      * `onStep` is told when M1 has gone, M2 has been verified and M3 has gone.
      * @throws {@link ServiceError} `noSessionsLeft`, a fog/CSP/ledger error code, or `timeout`.
@@ -438,7 +528,7 @@ export class DeviceAgent {
         // load): a bad state is refused before a counter is spent on it.
         const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
         const fogKey = this.fogPublicKey;
-        const cspKey = this.cspPublicKey;
+        const cspKey = this.newestCspKey;
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
         // The certificate's x_D is drawn once and written with the reservation: every attempt of this
         // counter carries the same E_D in C2, so whichever attempt's activation commits, the CSP's
@@ -491,6 +581,7 @@ export class DeviceAgent {
             if (
                 code === ErrorCode.UnknownCertificate ||
                 code === ErrorCode.CertificateRevoked ||
+                code === ErrorCode.CspKeyExpired ||
                 code === ErrorCode.FailedDoubleSpendingCheck1
             ) {
                 // The certificate can never be activated by this device: give its counter (and x_D) up.
@@ -527,7 +618,12 @@ export class DeviceAgent {
         let m3;
         let privateKey: bigint;
         try {
-            ({ m3, symKey, privateKey } = processM2(session, m2.certificateObject, this.cspPublicKey, fogId));
+            ({ m3, symKey, privateKey } = await this.processM2UnderTrustedKey(
+                rpc,
+                session,
+                m2.certificateObject,
+                fogId,
+            ));
         } catch (err) {
             session.ephemeral.erase();
             throw err;

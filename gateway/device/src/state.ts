@@ -61,7 +61,14 @@ export interface DeviceStateFile {
     /** Owner secret w, hex scalar. */
     w: string;
     fog: { id: string; publicKey: string; brokerUrl?: string };
+    /** Q_c as provisioned: CA key epoch 0, also the CSP's identity (its record and query signatures). */
     cspPublicKey: string;
+    /**
+     * CA key epochs after 0 this device accepted, oldest first: each learnt from a fog's info
+     * message only with its rotation signed by the previous trusted key and by itself
+     * (extendTrustedCspKeys; docs/protocol.md#csp-key-rotation). Absent: epoch 0 only.
+     */
+    cspKeys?: { keyId: number; caPublicKey: string }[];
     /** Next unused counter i (decimal). */
     nextCounter: string;
     /** One past the last purchased counter (decimal). */
@@ -183,6 +190,14 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         'fog.brokerUrl must be a string',
     );
     point(raw.cspPublicKey, 'cspPublicKey');
+    if (raw.cspKeys !== undefined) {
+        checkField(Array.isArray(raw.cspKeys) && raw.cspKeys.length <= 64, path, 'cspKeys must be a list');
+        (raw.cspKeys as unknown[]).forEach((entry, index) => {
+            checkField(isJsonObject(entry), path, `cspKeys[${index}] must be an object`);
+            checkField(entry.keyId === index + 1, path, `cspKeys[${index}].keyId must be ${index + 1}`);
+            point(entry.caPublicKey, `cspKeys[${index}].caPublicKey`);
+        });
+    }
     const next = decimal(raw.nextCounter, path, 'nextCounter');
     const end = decimal(raw.endCounter, path, 'endCounter');
     checkField(next >= 1n, path, 'nextCounter must be at least 1 (counters start at 1)');

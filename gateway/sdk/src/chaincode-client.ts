@@ -27,10 +27,25 @@ export interface CreditRecord {
     lots: CreditLotBalance[];
 }
 
+/** One CA key epoch of the CSP (docs/protocol.md#csp-key-rotation). */
+export interface CspKeyEpoch {
+    keyId: number;
+    /** Q_c of the epoch, SEC1 compressed hex. */
+    caPublicKey: string;
+    activeFrom: string;
+    /** Absent for the current key. */
+    validUntil?: string;
+    /** The rotation that introduced the epoch; absent for epoch 0. */
+    rotation?: { overlapSeconds: number; previousSignature: string; newSignature: string };
+}
+
 export interface CspRecord {
     suite: string;
+    /** Epoch 0's Q_c, the CSP's registered identity key. */
     caPublicKey: string;
     mspId: string;
+    /** Every CA key epoch, oldest first; the last is the one certificates are issued under now. */
+    keys: CspKeyEpoch[];
 }
 export interface FogRecord {
     fogId: string;
@@ -44,6 +59,8 @@ export interface CertificateRecord {
     status: string;
     counterCommitment: string;
     contentAddress?: string;
+    /** The CSP key epoch it was issued under. */
+    keyId: number;
 }
 export interface SessionRecord {
     primaryHash: string;
@@ -54,6 +71,8 @@ export interface SessionRecord {
     counterCommitment: string;
     publicKeyCommitment: string;
     symKeyCommitment: string;
+    /** The CSP key epoch of the session's certificate. */
+    keyId: number;
 }
 export interface RequestRecord {
     requestId: string;
@@ -124,6 +143,25 @@ export class ChaincodeClient {
     // registry
     async registerCsp(suiteId: string, caPublicKeyHex: string): Promise<void> {
         await this.retrying(this.registry, 'registerCsp', this.opts([suiteId, caPublicKeyHex]));
+    }
+    /**
+     * CSP only: rotates the CA key to `newCaPublicKeyHex` (registry:rotateCspKey); the signatures
+     * are signCspKeyRotation's, encoded with encodeSchnorrSignature, in hex.
+     */
+    async rotateCspKey(
+        suiteId: string,
+        newCaPublicKeyHex: string,
+        overlapSeconds: number,
+        previousSignatureHex: string,
+        newSignatureHex: string,
+    ): Promise<CspRecord> {
+        return parse(
+            await this.retrying(
+                this.registry,
+                'rotateCspKey',
+                this.opts([suiteId, newCaPublicKeyHex, String(overlapSeconds), previousSignatureHex, newSignatureHex]),
+            ),
+        );
     }
     async getCsp(): Promise<CspRecord> {
         return parse(await this.registry.evaluate('getCsp', this.opts([])));

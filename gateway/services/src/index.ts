@@ -8,6 +8,7 @@
  */
 export * from './fog/gateway.js';
 export * from './csp/backend.js';
+export { CspCaKeys, cspCaKeyPath, rotateCspCaKey } from './csp/ca-keys.js';
 export * from './csp/instruction-outbox.js';
 export * from './csp/records.js';
 export * from './manufacturer/client.js';

@@ -138,6 +138,22 @@ export async function loadOrCreateServiceKey(
     return serviceKeyFromScalar(suite, d);
 }
 
+/**
+ * Loads an existing key file (validated like {@link loadOrCreateServiceKey}); undefined when there
+ * is none. Never creates one.
+ *
+ * @throws PersistedFileError `corruptFile` when the file is unparsable, for another suite or holds
+ * an invalid scalar.
+ */
+export async function readServiceKey(
+    path: string,
+    suite: Suite,
+    options: ReadSecretOptions = {},
+): Promise<ServiceKey | undefined> {
+    const stored = await readJsonFile(path, options);
+    return stored === undefined ? undefined : serviceKeyFromScalar(suite, validateKeyFile(stored, path, suite));
+}
+
 const digestOf = (suite: Suite): string => (suite.hashBytes === 32 ? 'sha256' : 'sha384');
 
 /** ECDSA signature (DER) over `label || message`. */

@@ -29,6 +29,7 @@ import {
     fetchBlockByTxId,
     fileCheckpointer,
     type ChaincodeClient,
+    type CspKeyEpoch,
     type ChaincodeEventStream,
     type ObjectStore,
 } from '@m2m-fabric/sdk';
@@ -38,6 +39,7 @@ import { loginToken, verifyLoginToken, type ServiceKey } from '../keys.js';
 import { LinkKind, parseLinkMessage, verifyLinkMessage } from '../link.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { DurableMap } from '../util/durable-map.js';
+import { rotateCspCaKey } from './ca-keys.js';
 import { CspChannels } from './channels.js';
 import { CspContext } from './context.js';
 import { chaincodeEventHandlers, type ChaincodeEventHandler } from './handlers/chaincode-events.js';
@@ -99,6 +101,8 @@ export interface CspBackendOptions {
      * that one record can be shared with an auditor by re-wrapping its data key.
      */
     envelopes?: RecordEnvelopes;
+    /** Where CA key epoch k > 0's key file lives (default `<dataDir>/keys/csp-ca-<k>.json`). */
+    caKeyFile?: (keyId: number) => string;
 }
 
 /** Link message kinds a fog sends the CSP, and their handlers. */
@@ -240,14 +244,31 @@ export class CspBackend {
         });
         if (csp === undefined) {
             await ledger.registerCsp(this.suite.id, this.publicKeyHex);
-            return;
-        }
-        if (csp.caPublicKey !== this.publicKeyHex || csp.suite !== this.suite.id) {
+        } else if (csp.caPublicKey !== this.publicKeyHex || csp.suite !== this.suite.id) {
             throw new ServiceError(
                 ServiceErrorCode.CspKeyMismatch,
                 `the ledger holds another CSP key or suite (${csp.suite}) than this key file (${this.suite.id})`,
             );
         }
+        await this.ctx.caKeys.refresh(ledger);
+    }
+
+    /**
+     * Rotates the CA key (docs/protocol.md#csp-key-rotation): a new key file for the next epoch,
+     * the rotation signed by the current key and the new one, registry:rotateCspKey. Certificates
+     * bought from now on are issued under the new key; those under the current one keep working for
+     * `overlapSeconds`.
+     *
+     * @returns the new epoch as the ledger recorded it.
+     * @throws as {@link rotateCspCaKey}.
+     */
+    rotateKey(overlapSeconds: number): Promise<CspKeyEpoch> {
+        return rotateCspCaKey(this.options.ledger, this.ctx.caKeys, this.ctx.caKeyFile, overlapSeconds);
+    }
+
+    /** The CA key epochs as this CSP last read them from the ledger. */
+    get keyEpochs(): readonly CspKeyEpoch[] {
+        return this.ctx.caKeys.epochs;
     }
 
     private async verifyBrokerLogin(

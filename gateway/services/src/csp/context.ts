@@ -18,6 +18,7 @@ import { EndorseError, type ChaincodeClient, type ObjectStore } from '@m2m-fabri
 import { ecdsaPublicKey, type ServiceKey } from '../keys.js';
 import { encodeDeviceBound, encodeLinkMessage, type DeviceBoundBody, type LinkKind } from '../link.js';
 import type { DurableMap } from '../util/durable-map.js';
+import { CspCaKeys, cspCaKeyPath } from './ca-keys.js';
 import type { CspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
 
@@ -28,6 +29,8 @@ export interface CspContextOptions {
     dataDir: string;
     topics: TopicLayout;
     logger?: Logger;
+    /** Where CA key epoch k > 0's key file lives (default `<dataDir>/keys/csp-ca-<k>.json`). */
+    caKeyFile?: (keyId: number) => string;
 }
 
 export class CspContext {
@@ -44,6 +47,9 @@ export class CspContext {
     sessions!: DurableMap<StoredSession>;
     telemetry!: DurableMap<TelemetryRecord>;
     closed = false;
+    /** The CA key pairs of every key epoch this CSP holds (ca-keys.ts); loaded by start(). */
+    readonly caKeys: CspCaKeys;
+    readonly caKeyFile: (keyId: number) => string;
     private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
 
     constructor(options: CspContextOptions, metrics: CspMetrics) {
@@ -55,6 +61,8 @@ export class CspContext {
         this.topics = options.topics;
         this.log = options.logger ?? silentLogger;
         this.m = metrics;
+        this.caKeyFile = options.caKeyFile ?? ((keyId: number): string => cspCaKeyPath(options.dataDir, keyId));
+        this.caKeys = new CspCaKeys(options.key, this.caKeyFile);
     }
 
     /** Sends a signed link message to a fog. */

@@ -12,7 +12,9 @@ import {
     fromHex,
     issueCertificates,
     toHex,
+    ErrorCode,
 } from '@m2m-fabric/protocol';
+import { errorCodeOf } from '@m2m-fabric/common';
 import type { CspContext } from './context.js';
 
 /**
@@ -31,15 +33,29 @@ export async function issueRequest(ctx: CspContext, requestId: string): Promise<
         throw err;
     }
     const request = decodeCertificateRequest(requestBytes);
-    const objects = issueCertificates(ctx.suite, ctx.key.privateKey, request).map(encodeCertificateObject);
-    try {
-        await ctx.store.putMany(objects);
-    } catch (err) {
-        ctx.m.storeErrors.inc();
-        throw err;
+    // Under the current CA key epoch. A rotation that commits between this read and the issuance
+    // makes the chaincode refuse the objects (invalidIssuance: not under the newest key): reload the
+    // epochs and issue again under the new key, so no paid purchase is left unissued.
+    for (let attempt = 1; ; attempt++) {
+        const { keyId, key } = ctx.caKeys.current();
+        const objects = issueCertificates(ctx.suite, key.privateKey, request).map(encodeCertificateObject);
+        try {
+            await ctx.store.putMany(objects);
+        } catch (err) {
+            ctx.m.storeErrors.inc();
+            throw err;
+        }
+        try {
+            await ctx.ledger.issueCertificates(requestId, requestBytes, objects);
+        } catch (err) {
+            if (errorCodeOf(err) !== ErrorCode.InvalidIssuance || attempt >= 3) throw err;
+            await ctx.caKeys.refresh(ctx.ledger);
+            if (ctx.caKeys.current().keyId === keyId) throw err;
+            continue;
+        }
+        ctx.m.issued.inc({}, objects.length);
+        return;
     }
-    await ctx.ledger.issueCertificates(requestId, requestBytes, objects);
-    ctx.m.issued.inc({}, objects.length);
 }
 
 /** Approves a pending fog when H(ID_f, d_c*Q_f) equals the registered addr_f. */

@@ -24,6 +24,7 @@ import {
 import { errorCodeOf, faultPoint, routeIdFor, routeKey, ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
+import type { ServiceKey } from '../keys.js';
 import type { CspContext } from './context.js';
 import type { StoredSession } from './session-store.js';
 
@@ -127,6 +128,22 @@ export class CspSynchroniser {
         return p;
     }
 
+    /**
+     * The key pair of a CA key epoch, reloading the epochs once if it is not held yet.
+     * @throws {ServiceError} cspKeyMismatch when this CSP has no key file for the epoch.
+     */
+    private async caKeyOf(keyId: number): Promise<ServiceKey> {
+        const { ctx } = this;
+        let pair = ctx.caKeys.pair(keyId);
+        if (pair === undefined) {
+            await ctx.caKeys.refresh(ctx.ledger);
+            pair = ctx.caKeys.pair(keyId);
+        }
+        if (pair === undefined)
+            throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no key file for CSP key epoch ${keyId}`);
+        return pair;
+    }
+
     private async synchronise(
         fogId: string,
         m4Bytes: Uint8Array,
@@ -141,7 +158,13 @@ export class CspSynchroniser {
         // session under a fresh route ID (a second record for one key) nor get a Confirm for garbage.
         const fog = await ctx.fogKey(fogId);
         const m4 = decodeM4(ctx.suite, m4Bytes);
-        const opened = await openM4(ctx.suite, ctx.key.recipient, fog.point, m4);
+        // C2 and C3 are sealed to the newest CA key the device and the fog knew: open under any
+        // epoch held, reloading the epochs once when a rotation is newer than what this CSP loaded.
+        const opened = await openM4(ctx.suite, ctx.caKeys.recipients(), fog.point, m4).catch(async (err: unknown) => {
+            if (errorCodeOf(err) !== ErrorCode.DecryptionFailed) throw err;
+            await ctx.caKeys.refresh(ctx.ledger);
+            return openM4(ctx.suite, ctx.caKeys.recipients(), fog.point, m4);
+        });
         const primaryHash = toHex(opened.primaryHash);
         if (routeKey(routeIdFor(ctx.suite, opened.idCert)) !== key)
             throw new ServiceError(
@@ -165,12 +188,23 @@ export class CspSynchroniser {
         }
         // One read: the session record comes with its certificate's B_i.
         const record = await readActivatedSession(ctx, primaryHash);
-        const result = runAlgorithm3(ctx.suite, ctx.key.privateKey, fogId, m4, opened, devicePublicKey, {
-            idCert: fromHex(record.idCert),
-            fogId: record.fogId,
-            publicKeyCommitment: fromHex(record.publicKeyCommitment),
-            counterCommitment: fromHex(record.counterCommitment),
-        });
+        // symKey_i under the d_c of the certificate's key epoch; secondaryHash under epoch 0's.
+        const caKey = await this.caKeyOf(record.keyId ?? 0);
+        const result = runAlgorithm3(
+            ctx.suite,
+            caKey.privateKey,
+            fogId,
+            m4,
+            opened,
+            devicePublicKey,
+            {
+                idCert: fromHex(record.idCert),
+                fogId: record.fogId,
+                publicKeyCommitment: fromHex(record.publicKeyCommitment),
+                counterCommitment: fromHex(record.counterCommitment),
+            },
+            ctx.key.privateKey,
+        );
         // Forward secrecy, before anything is stored or submitted: a C2 without E_D is a downgrade
         // (forwardSecrecyRequired, ledger unchanged). x_C is erased inside cspTrafficKey; symKey_i
         // is zeroed once its commitment is taken, so only K_i (and the public E_C) is kept.

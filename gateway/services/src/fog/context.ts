@@ -5,7 +5,12 @@
  */
 import {
     ByteWriter,
+    decodePoint,
+    decodeSchnorrSignature,
+    encodeCspKeyChain,
     encodePoint,
+    fromHex,
+    type CspKeyLink,
     type M1,
     type M4,
     type Point,
@@ -34,10 +39,30 @@ import {
     DeadlineError,
     EndorseError,
     type ChaincodeClient,
+    type CspKeyEpoch,
     type ObjectStore,
 } from '@m2m-fabric/sdk';
 import type { ecdsaPublicKey, ServiceKey } from '../keys.js';
 import type { FogMetrics } from './metrics.js';
+
+/** The ledger's key epochs as the links a device verifies (encodeCspKeyChain). */
+function cspKeyLinks(suite: Suite, epochs: readonly CspKeyEpoch[]): CspKeyLink[] {
+    return epochs.map((epoch) => ({
+        keyId: epoch.keyId,
+        caPublicKey: fromHex(epoch.caPublicKey),
+        ...(epoch.rotation === undefined
+            ? {}
+            : {
+                  rotation: {
+                      overlapSeconds: epoch.rotation.overlapSeconds,
+                      signatures: {
+                          previousSignature: decodeSchnorrSignature(suite, fromHex(epoch.rotation.previousSignature)),
+                          newSignature: decodeSchnorrSignature(suite, fromHex(epoch.rotation.newSignature)),
+                      },
+                  },
+              }),
+    }));
+}
 
 /** An M2 sent, waiting for its M3 (keyed by the handle the device echoes). */
 export interface PendingHandle {
@@ -91,8 +116,13 @@ export class FogContext {
     /** Set by start(). */
     deviceConn!: MqttConnection;
     cspConn!: MqttConnection;
+    /** Epoch 0's Q_c: the CSP's identity (fog address, link signatures). */
     cspPublicKey!: Point;
     cspVerifyKey!: ReturnType<typeof ecdsaPublicKey>;
+    /** The CSP's CA key epochs as last read from the ledger (docs/protocol.md#csp-key-rotation). */
+    cspKeys: readonly CspKeyEpoch[] = [];
+    /** The current CA key: C3 is sealed to it. */
+    cspCurrentKey!: Point;
     closed = false;
 
     constructor(options: FogContextOptions, metrics: FogMetrics) {
@@ -108,13 +138,53 @@ export class FogContext {
         this.m = metrics;
     }
 
-    /** The fog's retained info message and Hello reply: fog ID, suite and Q_f. */
+    /**
+     * The fog's retained info message and Hello reply: fog ID, suite, Q_f, then the CSP's key
+     * rotations from the ledger (encodeCspKeyChain), which a device verifies from its provisioned
+     * Q_c before it trusts any of them.
+     */
     infoPayload(): Uint8Array {
         return new ByteWriter()
             .string(this.fogId)
             .u8(this.suite.tag)
             .bytes16(encodePoint(this.suite, this.key.publicKey))
+            .bytes16(encodeCspKeyChain(this.suite, cspKeyLinks(this.suite, this.cspKeys)))
             .finish();
+    }
+
+    /**
+     * Reads the CSP's key epochs from the ledger.
+     * @returns whether they changed (a rotation since the last read).
+     */
+    async refreshCspKeys(): Promise<boolean> {
+        const csp = await this.ledgerCall(() => this.ledger.getCsp());
+        const keys = csp.keys ?? [{ keyId: 0, caPublicKey: csp.caPublicKey, activeFrom: '' }];
+        const changed = JSON.stringify(keys) !== JSON.stringify(this.cspKeys);
+        this.cspPublicKey = decodePoint(this.suite, fromHex(csp.caPublicKey));
+        this.cspCurrentKey = decodePoint(this.suite, fromHex(keys[keys.length - 1]!.caPublicKey));
+        this.cspKeys = keys;
+        return changed;
+    }
+
+    /**
+     * The epoch a certificate was issued under, re-reading the ledger once if it is newer than the
+     * epochs known here; refused before any ledger write once the epoch has ended.
+     * @throws {ServiceError} cspKeyExpired when the epoch's end date has passed; notConfigured when
+     *   the ledger lists no such epoch.
+     */
+    async requireLiveCspKey(keyId: number): Promise<void> {
+        let epoch = this.cspKeys.find((e) => e.keyId === keyId);
+        if (epoch === undefined) {
+            await this.refreshCspKeys();
+            epoch = this.cspKeys.find((e) => e.keyId === keyId);
+        }
+        if (epoch === undefined) throw new ServiceError(ErrorCode.NotConfigured, `no CSP key epoch ${keyId}`);
+        if (epoch.validUntil !== undefined && Date.parse(epoch.validUntil) <= Date.now()) {
+            throw new ServiceError(
+                ErrorCode.CspKeyExpired,
+                `the certificate's CSP key (epoch ${keyId}) ended at ${epoch.validUntil}`,
+            );
+        }
     }
 
     /** Publishes a reply to one device's reply topic (a failed publish is counted, not thrown). */

@@ -98,6 +98,8 @@ export interface FogGatewayOptions {
     handleTtlMs?: number;
     /** How often the outbox is re-checked for activations to finish and M4s to re-send (default 2000 ms). */
     outboxRetryMs?: number;
+    /** How often the CSP's key epochs are re-read for a rotation (default 5000 ms). */
+    cspKeyRefreshMs?: number;
     /** How long the fog waits for the CSP's Alg. 3 result before answering the device `timeout`. */
     cspTimeoutMs?: number;
     /**
@@ -157,6 +159,7 @@ export class FogGateway {
     private retryTimer: NodeJS.Timeout | undefined;
     /** The fog's relay records (with `records`), set by start(). */
     relayRecords: FogRelayRecords | undefined;
+    private keyTimer: NodeJS.Timeout | undefined;
 
     constructor(private readonly options: FogGatewayOptions) {
         this.suite = options.key.suite;
@@ -212,8 +215,7 @@ export class FogGateway {
      */
     async start(): Promise<void> {
         const { options, ctx } = this;
-        const csp = await options.ledger.getCsp();
-        ctx.cspPublicKey = decodePoint(this.suite, fromHex(csp.caPublicKey));
+        await ctx.refreshCspKeys();
         ctx.cspVerifyKey = ecdsaPublicKey(this.suite, ctx.cspPublicKey);
         await this.ensureRegistered(options.autoRegister ?? true);
         this.outbox = await ActivationOutbox.open(ctx, options.dataDir);
@@ -312,7 +314,22 @@ export class FogGateway {
         void this.drainOutbox();
         this.retryTimer = setInterval(() => void this.drainOutbox(), options.outboxRetryMs ?? 2_000);
         this.retryTimer.unref();
+        // A CSP key rotation: re-read the epochs and republish the retained info message, so
+        // devices see the new key (and its signed rotation) on their next Hello or subscription.
+        this.keyTimer = setInterval(() => void this.followCspKeys(), options.cspKeyRefreshMs ?? 5_000);
+        this.keyTimer.unref();
         ctx.log.info('fog gateway started', { fogId: this.fogId, broker: this.deviceBrokerUrl });
+    }
+
+    /** Re-reads the CSP's key epochs; on a change, republishes the retained info message. */
+    async followCspKeys(): Promise<void> {
+        const { ctx } = this;
+        try {
+            if (await ctx.refreshCspKeys())
+                await ctx.deviceConn.publish(this.topics.fogInfo(this.fogId), ctx.infoPayload(), true);
+        } catch (err) {
+            if (!ctx.closed) ctx.log.warn('CSP key epochs not re-read', { code: errorCodeOf(err) });
+        }
     }
 
     /** registerFog when the ledger does not know this fog, then wait until the CSP approved it. */
@@ -431,6 +448,7 @@ export class FogGateway {
         const { ctx } = this;
         ctx.closed = true;
         if (this.retryTimer !== undefined) clearInterval(this.retryTimer);
+        if (this.keyTimer !== undefined) clearInterval(this.keyTimer);
         for (const w of ctx.waiters.values())
             w.reject(new ServiceError(ServiceErrorCode.Unavailable, 'fog shutting down'));
         ctx.waiters.clear();

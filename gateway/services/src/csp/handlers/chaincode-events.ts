@@ -1,6 +1,7 @@
 /**
  * Chaincode events the CSP acts on, one handler each: FogRegistered → approve the fog (addr_f
- * check), FogRevoked → forget its key, SessionsRequested → Algorithm 1 issuance.
+ * check), FogRevoked → forget its key, CspKeyRotated → load the new CA key epoch,
+ * SessionsRequested → Algorithm 1 issuance.
  */
 import { errorCodeOf } from '@m2m-fabric/common';
 import { approveFog, issueRequest } from '../issuance.js';
@@ -22,6 +23,12 @@ export function chaincodeEventHandlers(options: ChaincodeEventOptions): Record<s
             );
         },
         FogRevoked: async (ctx, body) => ctx.forgetFog(String(body.fogId)),
+        // A rotation (by this backend or `m2m csp rotate-key`): load the new epoch's key file.
+        CspKeyRotated: async (ctx) => {
+            await ctx.caKeys
+                .refresh(ctx.ledger)
+                .catch((err: unknown) => ctx.log.warn('CSP key epochs not reloaded', { code: errorCodeOf(err) }));
+        },
         SessionsRequested: async (ctx, body) => {
             await issueRequest(ctx, String(body.requestId)).catch((err: unknown) => {
                 ctx.m.ledgerErrors.inc({ code: errorCodeOf(err) });

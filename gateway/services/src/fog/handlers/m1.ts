@@ -58,6 +58,9 @@ async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): 
     if (record.contentAddress === undefined || record.status !== 'unused') {
         throw new ServiceError(ErrorCode.UnknownCertificate, `certificate is ${record.status}`);
     }
+    // Issued under a CSP key whose end date has passed: refused here, before any ledger write
+    // (the chaincode refuses its activation as well, by the transaction's timestamp).
+    await ctx.requireLiveCspKey(record.keyId ?? 0);
     let certificateObject: Uint8Array;
     try {
         certificateObject = await ctx.store.get(record.contentAddress);
@@ -91,7 +94,7 @@ export async function prepareForM3(ctx: FogContext, pending: PendingHandle): Pro
         ctx.key.privateKey,
         pending.m1,
         primaryHash,
-        ctx.cspPublicKey,
+        ctx.cspCurrentKey,
         pending.idCert,
     );
     return { activation, primaryHash, m4 };

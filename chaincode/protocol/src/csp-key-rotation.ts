@@ -1,0 +1,259 @@
+/**
+ * CSP key rotation (docs/protocol.md#csp-key-rotation): the statement a rotation to a new CA key
+ * Q_c' is signed over, its two signatures, and the chain a device walks to learn the new key
+ * without trusting the fog that tells it.
+ *
+ * A rotation from key epoch j (Q_c) to epoch j+1 (Q_c') is
+ *   statement = "M2M-V1-CSP-KEY-ROTATION" || u8 0 || suite tag || u32 j || Q_c || u32 j+1 || Q_c'
+ *               || u32 overlapSeconds
+ * signed twice with Schnorr under the context `csp-key-rotation`: by d_c (the holder of the key
+ * everybody already trusts authorises the new one) and by d_c' (the CSP holds the new private key:
+ * nobody can rotate to a key whose d_c' they do not know). Chaincode verifies both before it
+ * records the new epoch; a device verifies both, from its provisioned Q_c forward, before it seals
+ * anything to Q_c' — so a fog can withhold a rotation but never invent one.
+ */
+import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
+import { DecodeError, ErrorCode, VerificationError } from './errors.js';
+import { SchnorrContext, schnorrSign, schnorrVerify, type SchnorrSignature } from './schnorr.js';
+import type { Point, Suite } from './suite.js';
+import { mulBase } from './multiply.js';
+
+const LABEL = new TextEncoder().encode('M2M-V1-CSP-KEY-ROTATION');
+
+/** Longest overlap a rotation may give the previous key (one year). */
+export const MAX_CSP_KEY_OVERLAP_SECONDS = 365 * 24 * 3600;
+
+/** What a rotation states: from epoch `previousKeyId` (key `previousKey`) to `keyId` (`newKey`). */
+export interface CspKeyRotation {
+    suite: Suite;
+    previousKeyId: number;
+    previousKey: Point;
+    keyId: number;
+    newKey: Point;
+    /** How long certificates under the previous key keep working after the rotation commits. */
+    overlapSeconds: number;
+}
+
+/** The two signatures of a rotation: by the previous key (authority) and by the new one (possession). */
+export interface CspKeyRotationSignatures {
+    previousSignature: SchnorrSignature;
+    newSignature: SchnorrSignature;
+}
+
+/**
+ * The exact bytes both signatures of a rotation sign.
+ * @throws {RangeError} when: key ids must be consecutive; overlapSeconds outside [0, MAX_CSP_KEY_OVERLAP_SECONDS]
+ */
+export function cspKeyRotationMessage(rotation: CspKeyRotation): Uint8Array {
+    const { suite, previousKeyId, previousKey, keyId, newKey, overlapSeconds } = rotation;
+    if (!Number.isInteger(previousKeyId) || previousKeyId < 0 || keyId !== previousKeyId + 1) {
+        throw new RangeError('key ids must be consecutive');
+    }
+    if (!Number.isInteger(overlapSeconds) || overlapSeconds < 0 || overlapSeconds > MAX_CSP_KEY_OVERLAP_SECONDS) {
+        throw new RangeError(`overlapSeconds outside [0, ${MAX_CSP_KEY_OVERLAP_SECONDS}]`);
+    }
+    return new ByteWriter()
+        .raw(LABEL)
+        .u8(0)
+        .u8(suite.tag)
+        .u32(previousKeyId)
+        .point(suite, previousKey)
+        .u32(keyId)
+        .point(suite, newKey)
+        .u32(overlapSeconds)
+        .finish();
+}
+
+/**
+ * CSP: signs a rotation from the key pair it holds (d_c) to a new one (d_c'). The rotation's keys
+ * must be the public keys of the two scalars.
+ * @throws {RangeError} when: the private keys do not match the rotation's keys; key ids must be consecutive; overlapSeconds outside …
+ */
+export function signCspKeyRotation(
+    rotation: CspKeyRotation,
+    previousPrivateKey: bigint,
+    newPrivateKey: bigint,
+): CspKeyRotationSignatures {
+    const { suite } = rotation;
+    if (
+        !mulBase(suite, previousPrivateKey).equals(rotation.previousKey) ||
+        !mulBase(suite, newPrivateKey).equals(rotation.newKey)
+    ) {
+        throw new RangeError('the private keys do not match the rotation’s keys');
+    }
+    const message = cspKeyRotationMessage(rotation);
+    return {
+        previousSignature: schnorrSign(suite, SchnorrContext.CspKeyRotation, previousPrivateKey, message),
+        newSignature: schnorrSign(suite, SchnorrContext.CspKeyRotation, newPrivateKey, message),
+    };
+}
+
+/**
+ * Checks both signatures of a rotation: by the previous key (failedSignatureVerification) and by
+ * the new key (invalidProofOfPossession).
+ * @throws {VerificationError} `failedSignatureVerification` when: the rotation is not signed by the previous CSP key
+ * @throws {VerificationError} `invalidProofOfPossession` when: the rotation is not signed by the new CSP key
+ * @throws {RangeError} when: key ids must be consecutive; overlapSeconds outside …
+ */
+export function verifyCspKeyRotation(rotation: CspKeyRotation, signatures: CspKeyRotationSignatures): void {
+    const { suite } = rotation;
+    const message = cspKeyRotationMessage(rotation);
+    if (
+        !schnorrVerify(
+            suite,
+            SchnorrContext.CspKeyRotation,
+            rotation.previousKey,
+            message,
+            signatures.previousSignature,
+        )
+    ) {
+        throw new VerificationError(
+            ErrorCode.FailedSignatureVerification,
+            'the rotation is not signed by the previous CSP key',
+        );
+    }
+    if (!schnorrVerify(suite, SchnorrContext.CspKeyRotation, rotation.newKey, message, signatures.newSignature)) {
+        throw new VerificationError(
+            ErrorCode.InvalidProofOfPossession,
+            'the rotation is not signed by the new CSP key',
+        );
+    }
+}
+
+/** Small multiples ±k*G, k = 1..16, are refused as CA keys: their private key is guessable at once. */
+const WEAK_MULTIPLES = 16;
+
+/**
+ * True for a key no CA should use: the identity (which has no compressed encoding, so callers see
+ * it as the one-byte SEC1 encoding 0x00) or ±k*G for a tiny k.
+ */
+export function isWeakCspKey(suite: Suite, key: Point): boolean {
+    if (key.is0()) return true;
+    let multiple = suite.Point.BASE;
+    for (let k = 1; k <= WEAK_MULTIPLES; k++) {
+        if (multiple.equals(key) || multiple.negate().equals(key)) return true;
+        multiple = multiple.add(suite.Point.BASE);
+    }
+    return false;
+}
+
+/** One key epoch as a fog relays it to a device: the key and the rotation that introduced it. */
+export interface CspKeyLink {
+    keyId: number;
+    /** Q_c of this epoch, SEC1 compressed. */
+    caPublicKey: Uint8Array;
+    /** The rotation's overlap and signatures; absent for epoch 0 (the provisioned key). */
+    rotation?: { overlapSeconds: number; signatures: CspKeyRotationSignatures };
+}
+
+/**
+ * Device: the CA keys it may trust, from the keys it already trusts (`trusted`, by key id; epoch
+ * 0 is its provisioned Q_c) and a chain of epochs relayed by an untrusted fog. Each epoch after
+ * the trusted ones is accepted only if its predecessor is trusted and both rotation signatures
+ * verify; the walk stops at the first link that does not, so a forged or truncated chain adds
+ * nothing. A relayed key id already trusted must carry the same key (else
+ * failedSignatureVerification: the fog lies about history).
+ *
+ * @returns the trusted keys by key id, including the newly accepted ones.
+ * @throws {VerificationError} `failedSignatureVerification` when: epoch … differs from the trusted key
+ */
+export function extendTrustedCspKeys(
+    suite: Suite,
+    trusted: ReadonlyMap<number, Point>,
+    chain: readonly CspKeyLink[],
+): Map<number, Point> {
+    const out = new Map(trusted);
+    for (const link of [...chain].sort((a, b) => a.keyId - b.keyId)) {
+        const known = out.get(link.keyId);
+        let key: Point;
+        try {
+            key = decodePoint(suite, link.caPublicKey);
+        } catch {
+            break;
+        }
+        if (known !== undefined) {
+            if (!known.equals(key)) {
+                throw new VerificationError(
+                    ErrorCode.FailedSignatureVerification,
+                    `epoch ${link.keyId} differs from the trusted key`,
+                );
+            }
+            continue;
+        }
+        const previous = out.get(link.keyId - 1);
+        if (previous === undefined || link.rotation === undefined) break;
+        try {
+            verifyCspKeyRotation(
+                {
+                    suite,
+                    previousKeyId: link.keyId - 1,
+                    previousKey: previous,
+                    keyId: link.keyId,
+                    newKey: key,
+                    overlapSeconds: link.rotation.overlapSeconds,
+                },
+                link.rotation.signatures,
+            );
+        } catch {
+            break;
+        }
+        out.set(link.keyId, key);
+    }
+    return out;
+}
+
+/** SEC1 compressed encoding of a CA key, for {@link CspKeyLink}. */
+export function encodeCspKey(suite: Suite, key: Point): Uint8Array {
+    return encodePoint(suite, key);
+}
+
+/** Most epochs a relayed chain may carry. */
+export const MAX_CSP_KEY_CHAIN = 64;
+
+/**
+ * The rotations after epoch 0, as a fog relays them in its info message: u8 count, then per epoch
+ * u32 keyId, the key (SEC1), u32 overlapSeconds and both signatures (two scalars each).
+ * @throws {RangeError} when: a chain holds at most … epochs; epoch 0 has no rotation
+ */
+export function encodeCspKeyChain(suite: Suite, links: readonly CspKeyLink[]): Uint8Array {
+    const rotated = links.filter((l) => l.keyId > 0);
+    if (rotated.length > MAX_CSP_KEY_CHAIN) throw new RangeError(`a chain holds at most ${MAX_CSP_KEY_CHAIN} epochs`);
+    const w = new ByteWriter().u8(rotated.length);
+    for (const link of rotated) {
+        if (link.rotation === undefined) throw new RangeError(`epoch ${link.keyId} has no rotation`);
+        w.u32(link.keyId)
+            .raw(link.caPublicKey)
+            .u32(link.rotation.overlapSeconds)
+            .scalar(suite, link.rotation.signatures.previousSignature.c)
+            .scalar(suite, link.rotation.signatures.previousSignature.s)
+            .scalar(suite, link.rotation.signatures.newSignature.c)
+            .scalar(suite, link.rotation.signatures.newSignature.s);
+    }
+    return w.finish();
+}
+
+/**
+ * Inverse of {@link encodeCspKeyChain}. Decoding checks only the shape; the signatures are for
+ * {@link extendTrustedCspKeys} to judge.
+ * @throws {DecodeError} on any malformed field (wrong length, trailing bytes, off-curve key).
+ */
+export function decodeCspKeyChain(suite: Suite, bytes: Uint8Array): CspKeyLink[] {
+    const r = new ByteReader(bytes);
+    const count = r.u8();
+    if (count > MAX_CSP_KEY_CHAIN) throw new DecodeError('invalidValue', `chain of ${count} epochs`);
+    const links: CspKeyLink[] = [];
+    for (let k = 0; k < count; k++) {
+        const keyId = r.u32();
+        const caPublicKey = encodePoint(suite, r.point(suite));
+        const overlapSeconds = r.u32();
+        const previousSignature = { c: r.scalar(suite), s: r.scalar(suite) };
+        const newSignature = { c: r.scalar(suite), s: r.scalar(suite) };
+        links.push({
+            keyId,
+            caPublicKey,
+            rotation: { overlapSeconds, signatures: { previousSignature, newSignature } },
+        });
+    }
+    r.end();
+    return links;
+}
