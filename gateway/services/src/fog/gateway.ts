@@ -11,16 +11,7 @@
  *   CSP → fog      Result handlers/csp-result.ts · FrameDown handlers/csp-frame-down.ts · QueryAnswer handlers/query.ts
  * Crash safety lives in activation-outbox.ts.
  */
-import {
-    decodePoint,
-    fogAddress,
-    fogWriter,
-    fromHex,
-    toHex,
-    type Suite,
-    ErrorCode,
-    MAX_ANSWER_BYTES,
-} from '@m2m-fabric/protocol';
+import { fogAddress, fogWriter, toHex, type Suite, ErrorCode, MAX_ANSWER_BYTES } from '@m2m-fabric/protocol';
 import {
     decodeEnvelope,
     EnvelopeKind,
