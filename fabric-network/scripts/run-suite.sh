@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The integration suite on a real, native Fabric network, from nothing to nothing:
 # up --native, deploy, `npm run test:fabric` (every test/fabric/*.suite.ts, the peer-restart and
-# peer-pause tests enabled), down — the network is taken down however the run ends.
+# peer-pause tests enabled), then the CSP key rotation, down — the network is taken down however the run ends.
 #
 #   run-suite.sh [--release 2.5.12] [--consensus raft1|raft3|bft]
 #
@@ -68,5 +68,13 @@ FABRIC_CONNECTION=fabric-network/connection \
     M2M_FABRIC_RESTART_PEER_CMD='bash fabric-network/scripts/network.sh restart-peer {org}' \
     M2M_FABRIC_PEER_PID_FILE='fabric-network/.native/peer0.{org}.m2m.example.com/node.pid' \
     node build/test/fabric/run.js
+# Last, on the same network: the CSP's key rotation. It changes the channel's CA key for good, so it
+# runs after every suite that issues under the key it started with (lifecycle.suite.ts skips it
+# without M2M_FABRIC_ROTATE=1).
+say "CSP key rotation on the network the suites used (lifecycle.suite.ts, M2M_FABRIC_ROTATE=1)"
+FABRIC_CONNECTION=fabric-network/connection \
+    M2M_FABRIC_TEST_STATE="${STATE_DIR}" \
+    M2M_FABRIC_ROTATE=1 \
+    node --test --test-name-pattern='rotates its key' build/test/fabric/lifecycle.suite.js
 suite_done=${SECONDS}
 say "Fabric ${RELEASE} ${CONSENSUS}: up $((up_done - started)) s, deploy $((deploy_done - up_done)) s, suite $((suite_done - deploy_done)) s"

@@ -10,8 +10,8 @@
  *
  * The rotation permanently changes the network's CA key, under which the other suites issue their
  * certificates (with the key in their state directory). It therefore runs on the embedded and
- * in-process targets always, and on a real Fabric network only with M2M_FABRIC_ROTATE=1 (a fresh
- * network, as the last suite).
+ * in-process targets always, and on a real Fabric network only with M2M_FABRIC_ROTATE=1, which
+ * fabric-network/scripts/run-suite.sh sets for a last run of this one test after every other suite.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
