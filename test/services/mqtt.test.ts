@@ -15,6 +15,7 @@ import {
     ServiceError,
 } from '@m2m-fabric/common';
 import { DecodeError, ProtocolError, ErrorCode, formatErrorMessage } from '@m2m-fabric/protocol';
+import { ConnectionError, DeadlineError } from '@m2m-fabric/sdk';
 import { MosquittoBroker, mosquittoSkipReason } from './helpers/mosquitto.js';
 
 const layout = new TopicLayout('m2m/v1');
@@ -58,6 +59,16 @@ void test('envelope: round trip, strict decoding, typed error bodies', () => {
     );
     assert.equal(errorCodeOf(new ServiceError('rateLimited', 'slow down')), 'rateLimited');
     assert.equal(errorCodeOf(new Error('boom')), 'internal');
+    // A peer that was down or too slow (the SDK's ConnectionError / DeadlineError) is retryable
+    // `ledgerUnavailable`, not `internal` (the fault matrix's peer cells answered devices `internal`).
+    assert.equal(
+        errorCodeOf(new ConnectionError('evaluate failed: UNAVAILABLE: 14 UNAVAILABLE: read ECONNRESET')),
+        'ledgerUnavailable',
+    );
+    assert.equal(
+        errorCodeOf(new DeadlineError({ stage: 'commit', deadlineMs: 30_000, transactionId: 'tx1' })),
+        'ledgerUnavailable',
+    );
 });
 
 interface BrokerUnderTest {

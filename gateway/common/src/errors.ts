@@ -65,9 +65,21 @@ export class ServiceError extends Error {
     }
 }
 
-/** The code of any error: ProtocolError/ServiceError code, a code embedded in a ledger message, or internal. */
+/**
+ * The SDK's ledger errors that mean "the peer did not answer in time or could not be reached"
+ * (@m2m-fabric/sdk's ConnectionError and DeadlineError). Matched by name: this package does not
+ * depend on the SDK, and a device never loads it.
+ */
+const LEDGER_UNREACHABLE = new Set(['ConnectionError', 'DeadlineError']);
+
+/**
+ * The code of any error: ProtocolError/ServiceError code; `ledgerUnavailable` for a peer that was
+ * unreachable or too slow (retryable: nothing was decided); a code embedded in a ledger message;
+ * or internal.
+ */
 export function errorCodeOf(err: unknown): AnyErrorCode {
     if (err instanceof ServiceError || err instanceof ProtocolError) return err.code;
+    if (err instanceof Error && LEDGER_UNREACHABLE.has(err.name)) return ServiceErrorCode.LedgerUnavailable;
     const message = err instanceof Error ? err.message : String(err);
     const code = parseErrorCode(message);
     if (code !== undefined) return code;
