@@ -168,3 +168,27 @@ void test('MQTT on mosquitto: same behaviour with the generated ACL file', { ski
     t.after(() => broker.close());
     await exerciseBroker(t, { url: broker.url, close: () => broker.stop() });
 });
+
+void test('a request whose publish hangs (the broker died) fails with timeout, and nothing is left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+        // A connection to a dead broker: subscribe worked earlier, publish never completes.
+        const conn = {
+            subscribe: () => Promise.resolve(),
+            onConnect: () => undefined,
+            publish: () => new Promise<void>(() => undefined),
+        } as unknown as MqttConnection;
+        const rc = await RequestClient.create(conn, 'req', 'rep');
+        await assert.rejects(rc.request(EnvelopeKind.M1, new Uint8Array(4), 50), (err: unknown) => {
+            assert.ok(err instanceof ServiceError);
+            assert.equal(err.code, 'timeout');
+            return true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.deepEqual(unhandled, []);
+    } finally {
+        process.off('unhandledRejection', onUnhandled);
+    }
+});

@@ -91,8 +91,13 @@ export class RequestClient {
             }, timeoutMs);
             this.pending.set(key, { resolve, reject, timer });
         });
+        // The timeout (or cancelAll on a reconnect) can reject `reply` while publish is still waiting
+        // for a broker that died: handle it now, and let whichever settles first decide. Awaiting
+        // publish alone left that rejection unhandled, which ended the device process (fault
+        // matrix, broker killed at M1).
+        reply.catch(() => undefined);
         try {
-            await this.conn.publish(this.requestTopic, payload);
+            await Promise.race([this.conn.publish(this.requestTopic, payload), reply]);
         } catch (err) {
             const p = this.pending.get(key);
             if (p !== undefined) {
