@@ -283,7 +283,10 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 ) ||
                 /fault point/.test(r.out) ||
                 r.signal === 'SIGKILL';
-            if (r.code !== 0 && !typed) unfinished++;
+            // An uncaught exception (Node prints its version under the stack trace) is never a typed
+            // ending, even when its message carries a code: the process died instead of answering.
+            const crashed = r.signal !== 'SIGKILL' && /^Node\.js v\d+/m.test(r.out);
+            if (r.code !== 0 && (!typed || crashed)) unfinished++;
             if (options.logDir !== undefined) {
                 const name = `${String(++runNo).padStart(4, '0')}-${equipmentId}.log`;
                 await writeFile(join(options.logDir, name), `exit ${r.code} ${r.signal ?? ''} ${label}\n${r.out}`);
@@ -325,10 +328,12 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
                 const established = /session counter \d+ established/.exec(out);
                 const first = established
                     ? 'established'
-                    : killed && victim === 'device'
-                      ? 'killed'
-                      : (/([a-zA-Z-]+): /.exec(out.split('\n').find((l) => /error|Error/.test(l)) ?? '')?.[1] ??
-                        'failed');
+                    : /^Node\.js v\d+/m.test(out)
+                      ? 'crashed'
+                      : killed && victim === 'device'
+                        ? 'killed'
+                        : (/([a-zA-Z-]+): /.exec(out.split('\n').find((l) => /error|Error/.test(l)) ?? '')?.[1] ??
+                          'failed');
                 await new Promise((r) => setTimeout(r, restartDelayMs));
                 await restartDead();
                 let retries = 0;
