@@ -356,14 +356,32 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
             }
         }
         // Fill up to the target with sessions without faults.
+        // The last cell's kill can land after its device run ended (peer@Confirm: the CSP kills the
+        // peer as the Confirm goes out), so every round first restarts what is down; a round that
+        // made no progress waits and tries again, three times at most.
         label = 'fill';
-        while (sessions < options.sessions) {
+        let stalls = 0;
+        while (sessions < options.sessions && stalls < 3) {
+            await new Promise((r) => setTimeout(r, restartDelayMs));
+            await restartDead();
             const before = sessions;
             await Promise.all(
                 states.map((s) => device(s, Math.min(25, Math.ceil((options.sessions - sessions) / devices)))),
             );
-            if (sessions === before) break;
+            stalls = sessions === before ? stalls + 1 : 0;
+            if (stalls > 0) await new Promise((r) => setTimeout(r, 1_000));
         }
+        // A session a fault left pending is resumed (same certificate) before the books are closed,
+        // as the device would on its next start.
+        for (let round = 0; round < 3; round++) {
+            const pending: string[] = [];
+            for (const path of states)
+                if ((await readDeviceState(path))?.pendingCounter !== undefined) pending.push(path);
+            if (pending.length === 0) break;
+            await restartDead();
+            await Promise.all(pending.map((s) => device(s, 1)));
+        }
+        await restartDead();
 
         // Every spent counter: its certificate must be used (a session ran) — or it is lost.
         const config = loadFabricConfig({ file: conn('csp') });
