@@ -12,7 +12,7 @@
  * Kill points exist where the code for a step runs: the device (M1, M3, Confirm); the steps that
  * run in the fog and the CSP are armed in those processes (see FAULT_HOOKS).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createM1, decodePoint, decodeScalar, encodePoint, fromHex, getSuite, toHex } from '@m2m-fabric/protocol';
@@ -102,6 +102,7 @@ const ESTABLISHED = /session counter (\d+) established/g;
 export async function runFaultMatrix(options: FaultMatrixOptions): Promise<FaultResult> {
     if (MOSQUITTO === undefined) throw new Error('mosquitto not installed (apt-get install mosquitto)');
     const started = performance.now();
+    if (options.logDir !== undefined) await mkdir(options.logDir, { recursive: true });
     const dir = await mkdtemp(join(tmpdir(), 'm2m-faults-'));
     const layout = new TopicLayout();
     const passwords = { 'fog-1': 'fog-1-pw', csp: 'csp-pw' };
@@ -439,11 +440,16 @@ export async function runFaultMatrix(options: FaultMatrixOptions): Promise<Fault
         };
     } finally {
         await Promise.allSettled([...procs.values()].map((p) => p.stop()));
-        if (options.logDir !== undefined) {
-            for (const [i, [name, p]] of serviceProcs.entries())
-                await writeFile(join(options.logDir, `service-${String(i).padStart(3, '0')}-${name}.log`), p.out);
+        // The broker goes down and the scratch directory goes away whatever else fails here (a
+        // log write failing had left a mosquitto running).
+        try {
+            if (options.logDir !== undefined) {
+                for (const [i, [name, p]] of serviceProcs.entries())
+                    await writeFile(join(options.logDir, `service-${String(i).padStart(3, '0')}-${name}.log`), p.out);
+            }
+        } finally {
+            await broker.close();
+            await rm(dir, { recursive: true, force: true });
         }
-        await broker.close();
-        await rm(dir, { recursive: true, force: true });
     }
 }
