@@ -44,7 +44,22 @@ import { DeviceAgent } from '@m2m-fabric/device';
 import { loadOrCreateServiceKey } from '@m2m-fabric/services';
 import { startTestBed, type TestBed } from './helpers/setup.js';
 import { waitFor } from './helpers/process.js';
-import { startRelay } from './helpers/relay.js';
+import { startRelay, type Relay } from './helpers/relay.js';
+
+/**
+ * A relay that, until `stop()`, replaces the reply to the device's M3 (the Established carrying the
+ * Confirm) with one for another route, so the device sees its Confirm lost after the activation
+ * and the synchronisation committed.
+ */
+async function startConfirmLosingRelay(bed: TestBed): Promise<{ relay: Relay; stop(): void }> {
+    let lose = true;
+    const relay = await startRelay(bed, (reply, request) => {
+        if (!lose || request?.kind !== EnvelopeKind.M3 || reply.kind !== EnvelopeKind.Established) return undefined;
+        const { payload } = decodeTagged(reply.body);
+        return { ...reply, body: encodeTagged(new Uint8Array(16), payload) };
+    });
+    return { relay, stop: () => void (lose = false) };
+}
 
 async function relayedAgent(bed: TestBed, id: string, url: string): Promise<DeviceAgent> {
     return DeviceAgent.open({ statePath: bed.statePath(id), brokerUrl: url, sessionTimeoutMs: 15_000 });
@@ -221,14 +236,10 @@ void test('the fog refuses M1 for a revoked certificate with certificateRevoked,
 void test('a device restarted between M3 and the Confirm finishes the same certificate with the x_D on disk (records on)', async (t) => {
     const bed = await startTestBed({ records: { batchSize: 1000, maxDelayMs: 200 } });
     t.after(() => bed.close());
-    let lose = true;
     // The Confirm of the first attempt is lost (replaced by one for another route): the device gives
     // the attempt up after the activation and the synchronisation committed.
-    const relay = await startRelay(bed, (reply, request) => {
-        if (!lose || request?.kind !== EnvelopeKind.M3 || reply.kind !== EnvelopeKind.Established) return undefined;
-        const { payload } = decodeTagged(reply.body);
-        return { ...reply, body: encodeTagged(new Uint8Array(16), payload) };
-    });
+    const losing = await startConfirmLosingRelay(bed);
+    const relay = losing.relay;
     t.after(() => relay.close());
     await bed.provision('fs-0004', 2);
     const path = bed.statePath('fs-0004');
@@ -242,7 +253,7 @@ void test('a device restarted between M3 and the Confirm finishes the same certi
     assert.equal(pending.session.established, false);
     assert.equal(statSync(path).mode & 0o777, 0o600, 'x_D is on disk only in a 0600 file');
 
-    lose = false;
+    losing.stop();
     const second = await relayedAgent(bed, 'fs-0004', relay.url);
     t.after(() => second.close());
     await second.connect();
@@ -359,14 +370,10 @@ void test('a state file from before forward secrecy, pending counter and no x_D,
 void test("a state file from before forward secrecy whose old attempt's activation committed: the counter is given up (failedDoubleSpendingCheck-1), none reused, the next one established", async (t) => {
     const bed = await startTestBed();
     t.after(() => bed.close());
-    let lose = true;
     // The old attempt's Confirm is lost: its activation and synchronisation committed, under an E_D
     // whose x_D the device no longer has (as for a release that sent no E_D at all).
-    const relay = await startRelay(bed, (reply, request) => {
-        if (!lose || request?.kind !== EnvelopeKind.M3 || reply.kind !== EnvelopeKind.Established) return undefined;
-        const { payload } = decodeTagged(reply.body);
-        return { ...reply, body: encodeTagged(new Uint8Array(16), payload) };
-    });
+    const losing = await startConfirmLosingRelay(bed);
+    const relay = losing.relay;
     t.after(() => relay.close());
     await bed.provision('fs-0006', 3);
     const path = bed.statePath('fs-0006');
@@ -377,7 +384,7 @@ void test("a state file from before forward secrecy whose old attempt's activati
     await stripEphemeral(path);
     const sessionsBefore = bed.net.csp.listSessions().length;
 
-    lose = false;
+    losing.stop();
     const agent = await relayedAgent(bed, 'fs-0006', relay.url);
     t.after(() => agent.close());
     const atLoad = (await readDeviceState(path))!;
