@@ -44,12 +44,14 @@ import {
     certificateKey,
     currentCspKey,
     listCreditLots,
+    newestCspKeyOf,
     readCreditLot,
     readCspConfig,
     readJson,
     readRequest,
     readState,
     stateKey,
+    suitesInUse,
     txTime,
     writeCreditLot,
     writeJson,
@@ -57,7 +59,7 @@ import {
 import type { CreditLot, RequestRecord } from './state.js';
 import {
     requireContentAddress,
-    requireHexBytes,
+    requireHexBytesOf,
     requireInteger,
     requireOnlyTransientKeys,
     requireTransient,
@@ -189,12 +191,19 @@ export class CertificateContract extends M2MContract {
             (key) => key === CertificateTransientKey.Request || key === CertificateTransientKey.RevocationTags,
         );
         const requestBytes = requireTransient(ctx, CertificateTransientKey.Request);
-        const { suite } = await readCspConfig(ctx);
+        const config = await readCspConfig(ctx);
+        // Revocation tags are hashes of the ledger's suite (they outlive any CA key's suite);
+        // the request itself must be in the current CA key's suite.
+        const tagSuite = config.suite;
+        const { suite } = currentCspKey(config);
         const tagBytes = ctx.stub.getTransient().has(CertificateTransientKey.RevocationTags)
             ? requireTransient(ctx, CertificateTransientKey.RevocationTags)
             : undefined;
-        if (tagBytes !== undefined && tagBytes.length !== count * suite.hashBytes) {
-            return reject(ErrorCode.MalformedInput, `revocationTags must be ${count} tags of ${suite.hashBytes} bytes`);
+        if (tagBytes !== undefined && tagBytes.length !== count * tagSuite.hashBytes) {
+            return reject(
+                ErrorCode.MalformedInput,
+                `revocationTags must be ${count} tags of ${tagSuite.hashBytes} bytes`,
+            );
         }
         if (contentAddress(requestBytes) !== requestCid) {
             return reject(ErrorCode.ContentAddressMismatch, 'the request bytes do not match requestCid');
@@ -231,6 +240,7 @@ export class CertificateContract extends M2MContract {
                 record: {
                     status: CertificateStatus.Requested,
                     counterCommitment: encodePoint(suite, entry.counterProof.B),
+                    suite,
                 },
             });
         }
@@ -238,7 +248,7 @@ export class CertificateContract extends M2MContract {
         if (tagBytes !== undefined) {
             const seen = new Set<string>();
             for (let index = 0; index < count; index++) {
-                const tag = toHex(tagBytes.subarray(index * suite.hashBytes, (index + 1) * suite.hashBytes));
+                const tag = toHex(tagBytes.subarray(index * tagSuite.hashBytes, (index + 1) * tagSuite.hashBytes));
                 const key = stateKey(ctx, KeyType.RevocationTag, tag);
                 if (seen.has(tag) || (await readState(ctx, key)) !== undefined) {
                     return reject(
@@ -256,7 +266,7 @@ export class CertificateContract extends M2MContract {
         // Payment (the paper's verifyAccountFromPaymentService): escrow n credits now.
         await escrowCredit(ctx, caller.mspId, count, lotIds);
         for (const { key, record } of reservations) {
-            await ctx.stub.putState(key, encodeCertificateRecord(suite, record));
+            await ctx.stub.putState(key, encodeCertificateRecord(config.suite, record));
         }
         for (const { key, idCert } of tags) {
             await writeJson(ctx, key, { idCert, owner: caller.mspId });
@@ -293,9 +303,6 @@ export class CertificateContract extends M2MContract {
         requireRole(ctx, this.policy, Role.Csp);
         requireContentAddress('requestId', requestId);
         const config = await readCspConfig(ctx);
-        const { suite } = config;
-        // Algorithm 1 issues under the newest CA key epoch only (docs/protocol.md#csp-key-rotation).
-        const { epoch: issuingEpoch, key: caPublicKey } = currentCspKey(config);
         const record = await readRequest(ctx, requestId);
         requireOnlyTransientKeys(
             ctx,
@@ -305,7 +312,12 @@ export class CertificateContract extends M2MContract {
         if (contentAddress(requestBytes) !== requestId) {
             return reject(ErrorCode.ContentAddressMismatch, 'the request bytes do not match requestId');
         }
-        const request = decodeRequestFor(suite, requestBytes);
+        const request = decodeCertificateRequest(requestBytes);
+        const { suite } = request;
+        // Algorithm 1 issues under the newest CA key epoch of the request's suite
+        // (docs/protocol.md#csp-key-rotation): the current one, unless the CA moved to another
+        // suite after the request was paid for; then the previous epoch, live for its overlap.
+        const { epoch: issuingEpoch, key: caPublicKey } = newestCspKeyOf(config, suite);
         if (ctx.stub.getTransient().size !== request.entries.length + 1) {
             return reject(ErrorCode.MalformedInput, `expected exactly ${request.entries.length} certificate objects`);
         }
@@ -326,7 +338,10 @@ export class CertificateContract extends M2MContract {
             if (storedBytes === undefined) {
                 return reject(ErrorCode.UnknownCertificate, `no Table II record for entry ${index}`);
             }
-            const stored = decodeCertificateRecord(suite, storedBytes);
+            const stored = decodeCertificateRecord(config.suite, storedBytes);
+            if ((stored.suite ?? config.suite).tag !== suite.tag) {
+                return reject(ErrorCode.MalformedInput, `certificate ${index} was requested in another suite`);
+            }
             const cid = contentAddressBytes(objectBytes);
             issued.push({
                 key,
@@ -336,6 +351,7 @@ export class CertificateContract extends M2MContract {
                     counterCommitment: stored.counterCommitment,
                     contentAddress: cid,
                     ...(issuingEpoch.keyId === 0 ? {} : { keyId: issuingEpoch.keyId }),
+                    suite,
                 },
                 stored,
             });
@@ -374,7 +390,7 @@ export class CertificateContract extends M2MContract {
             if (stored.status !== CertificateStatus.Requested) {
                 return reject(ErrorCode.AlreadyExists, 'a certificate of this request is already issued');
             }
-            await ctx.stub.putState(key, encodeCertificateRecord(suite, issuedRecord));
+            await ctx.stub.putState(key, encodeCertificateRecord(config.suite, issuedRecord));
         }
         await writeJson(ctx, stateKey(ctx, KeyType.Request, requestId), {
             ...record,
@@ -394,19 +410,20 @@ export class CertificateContract extends M2MContract {
     @Returns('string')
     async getCertificate(ctx: Context, idCert: string): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp, Role.Fog, Role.Manufacturer);
-        const { suite } = await readCspConfig(ctx);
-        const idCertBytes = requireHexBytes('idCert', idCert, suite.pointBytes);
+        const config = await readCspConfig(ctx);
+        const idCertBytes = requireHexBytesOf('idCert', idCert, suitesInUse(config).map((s) => s.pointBytes));
         const stored = await readState(ctx, certificateKey(ctx, idCertBytes));
         if (stored === undefined) {
             return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');
         }
-        const record = decodeCertificateRecord(suite, stored);
+        const record = decodeCertificateRecord(config.suite, stored);
         return canonicalJson({
             idCert: toHex(idCertBytes),
             status: record.status,
             counterCommitment: toHex(record.counterCommitment),
             contentAddress: record.contentAddress === undefined ? null : formatContentAddress(record.contentAddress),
             keyId: record.keyId ?? 0,
+            ...(record.suite === undefined ? {} : { suite: record.suite.id }),
         });
     }
 
@@ -425,7 +442,10 @@ export class CertificateContract extends M2MContract {
 function decodeRequestFor(suite: Suite, bytes: Uint8Array): CertificateRequest {
     const request = decodeCertificateRequest(bytes);
     if (request.suite.id !== suite.id) {
-        return reject(ErrorCode.MalformedInput, `the request uses suite ${request.suite.id}, the ledger ${suite.id}`);
+        return reject(
+            ErrorCode.MalformedInput,
+            `the request uses suite ${request.suite.id}, the current CSP key ${suite.id}`,
+        );
     }
     return request;
 }

@@ -27,6 +27,7 @@ export const EventName = {
     SessionEnded: 'SessionEnded',
     EquipmentDecommissioned: 'EquipmentDecommissioned',
     CspKeyRotated: 'CspKeyRotated',
+    FogSuiteKeyAdded: 'FogSuiteKeyAdded',
     LotRegistered: 'LotRegistered',
     TransformationRecorded: 'TransformationRecorded',
     QueryAccessGranted: 'QueryAccessGranted',

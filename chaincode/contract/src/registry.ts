@@ -5,12 +5,13 @@
 import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
 
-import { equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
+import { decodePoint, equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
 import {
     MAX_CSP_KEY_OVERLAP_SECONDS,
     decodeSchnorrSignature,
     isWeakCspKey,
     verifyCspKeyRotation,
+    verifyFogSuiteKey,
 } from '@m2m-fabric/protocol';
 import { getSuite } from '@m2m-fabric/protocol';
 import { Role, requireOwnerOrRole, requireRole } from './access.js';
@@ -32,7 +33,7 @@ import {
     writeCreditLot,
     writeJson,
 } from './state.js';
-import type { CspKeyEpoch, CspRecord, FogRecord } from './state.js';
+import type { CspKeyEpoch, CspRecord, FogRecord, FogSuiteKeyRecord } from './state.js';
 import { requireHexBytes, requireIdentifier, requireInteger, requirePoint, requireString } from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
@@ -80,8 +81,11 @@ export class RegistryContract extends M2MContract {
      * `overlapSeconds` from this transaction's timestamp, then certificates issued under it fail
      * activation (cspKeyExpired). Both signatures are Schnorr (context csp-key-rotation) over
      * cspKeyRotationMessage: `previousSignature` by the current key, `newSignature` by Q_c'.
-     * Refused while an earlier overlap is still open, so at most two keys are ever live.
-     * @throws {ContractError} `malformedInput` when: suiteId … is not the ledger's suite …; newCaPublicKey is not a valid … point; overlapSeconds …
+     * Refused while an earlier overlap is still open, so at most two keys are ever live. `suiteId`
+     * may name another suite than the current key's: the rotation then migrates the CA, and the
+     * new epoch's certificates and sessions are in that suite (`previousSignature` is in the old
+     * suite, `newSignature` in the new one).
+     * @throws {ContractError} `malformedInput` when: newCaPublicKey is not a valid … point; overlapSeconds …; a rotation signature is not two scalars in [1, n-1]
      * @throws {ContractError} `weakKey` when: the new CA key is the identity or a tiny multiple of G
      * @throws {ContractError} `alreadyExists` when: the new CA key is already registered (epoch …)
      * @throws {ContractError} `invalidStateTransition` when: the previous key's overlap is still open until …
@@ -100,23 +104,20 @@ export class RegistryContract extends M2MContract {
     ): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp);
         const config = await readCspConfig(ctx);
-        const { suite } = config;
-        const id = requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/);
-        if (id !== suite.id) {
-            // A new suite would change every record's point and hash widths: not supported.
-            return reject(ErrorCode.MalformedInput, `suiteId ${id} is not the ledger's suite ${suite.id}`);
-        }
+        const { epoch: current, suite, key: currentKey } = currentCspKey(config);
+        // The new key may be of another suite (a migration, docs/protocol.md#rotation-to-another-suite):
+        // certificates of the new epoch are in that suite; the ledger's own suite stays for identities.
+        const newSuite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/));
         if (newCaPublicKey === '00') {
             return reject(ErrorCode.WeakKey, 'the new CA key is the identity');
         }
-        const key = requirePoint('newCaPublicKey', newCaPublicKey, suite);
-        if (isWeakCspKey(suite, key.point)) {
+        const key = requirePoint('newCaPublicKey', newCaPublicKey, newSuite);
+        if (isWeakCspKey(newSuite, key.point)) {
             return reject(ErrorCode.WeakKey, 'the new CA key is the identity or a tiny multiple of G');
         }
         const overlap = requireInteger('overlapSeconds', overlapSeconds, 0, MAX_CSP_KEY_OVERLAP_SECONDS);
-        const sigLength = 2 * suite.scalarBytes;
-        const previousSig = requireHexBytes('previousSignature', previousSignature, sigLength);
-        const newSig = requireHexBytes('newSignature', newSignature, sigLength);
+        const previousSig = requireHexBytes('previousSignature', previousSignature, 2 * suite.scalarBytes);
+        const newSig = requireHexBytes('newSignature', newSignature, 2 * newSuite.scalarBytes);
         const hex = toHex(key.bytes);
         const existing = config.keys.find((epoch) => epoch.caPublicKey === hex);
         if (existing !== undefined) {
@@ -132,9 +133,9 @@ export class RegistryContract extends M2MContract {
                 `the previous key's overlap is still open until ${open.validUntil}`,
             );
         }
-        const { epoch: current, key: currentKey } = currentCspKey(config);
         const rotation = {
             suite,
+            newSuite,
             previousKeyId: current.keyId,
             previousKey: currentKey,
             keyId: current.keyId + 1,
@@ -145,7 +146,7 @@ export class RegistryContract extends M2MContract {
         try {
             signatures = {
                 previousSignature: decodeSchnorrSignature(suite, previousSig),
-                newSignature: decodeSchnorrSignature(suite, newSig),
+                newSignature: decodeSchnorrSignature(newSuite, newSig),
             };
         } catch {
             return reject(ErrorCode.MalformedInput, 'a rotation signature is not two scalars in [1, n-1]');
@@ -157,6 +158,7 @@ export class RegistryContract extends M2MContract {
             { ...current, validUntil },
             {
                 keyId: rotation.keyId,
+                ...(newSuite.tag === config.suite.tag ? {} : { suite: newSuite.id }),
                 caPublicKey: hex,
                 activeFrom: now,
                 rotation: { overlapSeconds: overlap, previousSignature, newSignature },
@@ -165,7 +167,7 @@ export class RegistryContract extends M2MContract {
         const record: CspRecord = { ...config.record, keys };
         await writeJson(ctx, stateKey(ctx, KeyType.Csp), record);
         emitEvent(ctx, EventName.CspKeyRotated, {
-            suite: suite.id,
+            suite: newSuite.id,
             keyId: rotation.keyId,
             caPublicKey: hex,
             previousKeyId: current.keyId,
@@ -256,6 +258,86 @@ export class RegistryContract extends M2MContract {
         await writeJson(ctx, stateKey(ctx, KeyType.Fog, id), revoked);
         emitEvent(ctx, EventName.FogRevoked, { fogId: id, mspId: record.mspId });
         return canonicalJson(revoked);
+    }
+
+    /**
+     * A fog's organisation adds the fog's session key for another suite (docs/protocol.md#rotation-to-another-suite),
+     * needed to serve certificates of a CA key epoch of that suite. The key is authorised by the fog's
+     * approved identity key, so it needs no second approval: `identitySignature` (Schnorr by d_f, in
+     * the ledger's suite) and `newSignature` (by the new key, in its suite) are over fogSuiteKeyMessage.
+     * May precede the CSP's rotation to that suite, so the fog is ready when it commits.
+     * @throws {ContractError} `unauthorisedMsp` when: fog … belongs to another organisation
+     * @throws {ContractError} `fogNotApproved` when: fog … is …
+     * @throws {ContractError} `malformedInput` when: the ledger's own suite needs no suite key; a signature is not two scalars in [1, n-1]
+     * @throws {ContractError} `weakKey` when: the suite key is the identity or a tiny multiple of G
+     * @throws {ContractError} `alreadyExists` when: fog … already has a key for suite …
+     * @throws {ContractError} `failedSignatureVerification` when: the suite key is not signed by the fog's identity key
+     * @throws {ContractError} `invalidProofOfPossession` when: the suite key is not signed by itself
+     */
+    @Transaction()
+    @Returns('string')
+    async addFogSuiteKey(
+        ctx: Context,
+        fogId: string,
+        suiteId: string,
+        publicKey: string,
+        identitySignature: string,
+        newSignature: string,
+    ): Promise<string> {
+        const caller = requireRole(ctx, this.policy, Role.Fog);
+        const id = requireIdentifier('fogId', fogId);
+        const config = await readCspConfig(ctx);
+        const record = await readFog(ctx, id);
+        if (record.mspId !== caller.mspId) {
+            return reject(ErrorCode.UnauthorisedMsp, `fog ${id} belongs to another organisation`);
+        }
+        if (record.status !== FogStatus.Approved) {
+            return reject(ErrorCode.FogNotApproved, `fog ${id} is ${record.status}`);
+        }
+        const suite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/));
+        if (suite.tag === config.suite.tag) {
+            return reject(ErrorCode.MalformedInput, "the ledger's own suite needs no suite key (it is Q_f)");
+        }
+        if (publicKey === '00') return reject(ErrorCode.WeakKey, 'the suite key is the identity');
+        const key = requirePoint('publicKey', publicKey, suite);
+        if (isWeakCspKey(suite, key.point)) {
+            return reject(ErrorCode.WeakKey, 'the suite key is the identity or a tiny multiple of G');
+        }
+        const identitySig = requireHexBytes('identitySignature', identitySignature, 2 * config.suite.scalarBytes);
+        const newSig = requireHexBytes('newSignature', newSignature, 2 * suite.scalarBytes);
+        if ((record.suiteKeys ?? []).some((k) => k.suite === suite.id)) {
+            return reject(ErrorCode.AlreadyExists, `fog ${id} already has a key for suite ${suite.id}`);
+        }
+        let signatures;
+        try {
+            signatures = {
+                identitySignature: decodeSchnorrSignature(config.suite, identitySig),
+                newSignature: decodeSchnorrSignature(suite, newSig),
+            };
+        } catch {
+            return reject(ErrorCode.MalformedInput, 'a signature is not two scalars in [1, n-1]');
+        }
+        verifyFogSuiteKey(
+            {
+                fogId: id,
+                identitySuite: config.suite,
+                identityKey: decodePoint(config.suite, fromHex(record.publicKey)),
+                suite,
+                key: key.point,
+            },
+            signatures,
+        );
+        const entry: FogSuiteKeyRecord = {
+            suite: suite.id,
+            publicKey: toHex(key.bytes),
+            identitySignature: toHex(identitySig),
+            newSignature: toHex(newSig),
+            addedAt: txTime(ctx),
+        };
+        const updated: FogRecord = { ...record, suiteKeys: [...(record.suiteKeys ?? []), entry] };
+        await writeJson(ctx, stateKey(ctx, KeyType.Fog, id), updated);
+        emitEvent(ctx, EventName.FogSuiteKeyAdded, { fogId: id, mspId: record.mspId, suite: suite.id });
+        return canonicalJson(updated);
     }
 
     @Transaction(false)

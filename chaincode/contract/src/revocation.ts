@@ -30,8 +30,24 @@ import { EventName, emitEvent } from './events.js';
 import type { RevocationRecord } from '@m2m-fabric/protocol';
 import { readSessionRecord, setSessionStatus } from './sessions.js';
 import { CertificateStatus, SessionStatus, decodeCertificateRecord, encodeCertificateRecord } from './records.js';
-import { KeyType, certificateKey, readCspConfig, readJson, readState, stateKey, txTime, writeJson } from './state.js';
-import { requireHexBytes, requireInteger, requireOnlyTransientKeys, requireTransient } from './validate.js';
+import {
+    KeyType,
+    certificateKey,
+    readCspConfig,
+    readJson,
+    readState,
+    stateKey,
+    suitesInUse,
+    txTime,
+    writeJson,
+} from './state.js';
+import {
+    requireHexBytes,
+    requireHexBytesOf,
+    requireInteger,
+    requireOnlyTransientKeys,
+    requireTransient,
+} from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
 
@@ -170,8 +186,9 @@ export class RevocationContract extends M2MContract {
     @Returns('string')
     async endSession(ctx: Context, primaryHash: string): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp);
-        const { suite } = await readCspConfig(ctx);
-        const hash = requireHexBytes('primaryHash', primaryHash, suite.hashBytes);
+        const config = await readCspConfig(ctx);
+        const { suite } = config;
+        const hash = requireHexBytesOf('primaryHash', primaryHash, suitesInUse(config).map((s) => s.hashBytes));
         const { key, session } = await readSessionRecord(ctx, suite, hash);
         if (session.status === SessionStatus.Ended) {
             return canonicalJson({ primaryHash: toHex(hash), fogId: session.fogId, status: SessionStatus.Ended });

@@ -7,8 +7,8 @@ import fca from 'fabric-contract-api';
 import { Context } from 'fabric-contract-api';
 
 import { contentAddressBytes } from '@m2m-fabric/protocol';
-import { decodePoint, encodePoint, equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
-import { decodeActivation, decodeCertificateObject, decodeSynchronisation } from '@m2m-fabric/protocol';
+import { decodePoint, encodePoint, equalBytes, toHex } from '@m2m-fabric/protocol';
+import { MessageType, decodeActivation, decodeCertificateObject, decodeSynchronisation } from '@m2m-fabric/protocol';
 import { verifyActivation, type Suite } from '@m2m-fabric/protocol';
 import { Role, requireRole } from './access.js';
 import type { AccessPolicy } from './access.js';
@@ -30,13 +30,16 @@ import {
     FogStatus,
     certificateKey,
     cspKeyForUse,
+    fogKeyFor,
+    messageSuiteIn,
     readCspConfig,
     readFog,
     readState,
     secondaryKey,
     sessionKey,
+    suitesInUse,
 } from './state.js';
-import { requireHexBytes, requireIdentifier, requireOnlyTransientKeys, requireTransient } from './validate.js';
+import { requireHexBytesOf, requireIdentifier, requireOnlyTransientKeys, requireTransient } from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
 
@@ -108,6 +111,7 @@ export class SessionContract extends M2MContract {
      * @throws {ContractError} `contentAddressMismatch` when: the certificate object is not the one on the ledger
      * @throws {ContractError} `fogNotApproved` when: fog … is …
      * @throws {ContractError} `cspKeyExpired` when: the certificate's CSP key (epoch …) ended at …
+     * @throws {ContractError} `fogSuiteKeyMissing` when: fog … has no key for suite …
      */
     @Transaction()
     @Returns('string')
@@ -120,8 +124,10 @@ export class SessionContract extends M2MContract {
         }
         requireOnlyTransientKeys(ctx, (key) => key === SessionTransientKey.Activation);
         const config = await readCspConfig(ctx);
-        const { suite } = config;
-        const activation = decodeActivation(suite, requireTransient(ctx, SessionTransientKey.Activation));
+        const activationBytes = requireTransient(ctx, SessionTransientKey.Activation);
+        // The session is in its certificate's suite: the ledger's, or a CA key epoch's of another suite.
+        const suite = messageSuiteIn(config, MessageType.Activation, activationBytes, 'the activation');
+        const activation = decodeActivation(suite, activationBytes);
         const object = decodeCertificateObject(activation.certificateObject);
         if (object.suite.id !== suite.id) {
             return reject(ErrorCode.MalformedInput, `the certificate object uses suite ${object.suite.id}`);
@@ -134,7 +140,10 @@ export class SessionContract extends M2MContract {
         if (storedCert === undefined) {
             return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');
         }
-        const certificate = decodeCertificateRecord(suite, storedCert);
+        const certificate = decodeCertificateRecord(config.suite, storedCert);
+        if ((certificate.suite ?? config.suite).tag !== suite.tag) {
+            return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i in this suite');
+        }
         if (certificate.status === CertificateStatus.Revoked) {
             return reject(ErrorCode.CertificateRevoked, 'this certificate was revoked');
         }
@@ -145,13 +154,18 @@ export class SessionContract extends M2MContract {
             return reject(ErrorCode.FailedDoubleSpendingCheck1, 'this certificate has already been used');
         }
         // The CA key the certificate was issued under; past its end date the certificate is dead.
-        const caPublicKey = cspKeyForUse(ctx, config, certificate.keyId ?? 0);
+        const { key: caPublicKey, suite: keySuite } = cspKeyForUse(ctx, config, certificate.keyId ?? 0);
+        if (keySuite.tag !== suite.tag) {
+            return reject(ErrorCode.NotConfigured, `the certificate's CSP key epoch is not of suite ${suite.id}`);
+        }
         if (!equalBytes(contentAddressBytes(activation.certificateObject), certificate.contentAddress)) {
             return reject(ErrorCode.ContentAddressMismatch, 'the certificate object is not the one on the ledger');
         }
         if (fog.status !== FogStatus.Approved) {
             return reject(ErrorCode.FogNotApproved, `fog ${id} is ${fog.status}`);
         }
+        // Q_f for the ledger's suite; the fog's registered key of this suite otherwise.
+        const fogPublicKey = fogKeyFor(config, fog, suite);
 
         // Cryptographic checks, all from public data (throws VerificationError with the paper's codes).
         const verified = verifyActivation(
@@ -159,7 +173,7 @@ export class SessionContract extends M2MContract {
             activation,
             decodePoint(suite, certificate.counterCommitment),
             caPublicKey,
-            decodePoint(suite, fromHex(fog.publicKey)),
+            fogPublicKey,
             id,
             object,
         );
@@ -170,17 +184,18 @@ export class SessionContract extends M2MContract {
         }
         await ctx.stub.putState(
             key,
-            encodeSessionRecord(suite, {
+            encodeSessionRecord(config.suite, {
                 status: SessionStatus.Acknowledged,
                 fogId: id,
                 idCert,
                 publicKeyCommitment: verified.publicKeyCommitment,
                 symKeyCommitment: verified.symKeyCommitment,
+                suite,
             }),
         );
         await ctx.stub.putState(
             certKey,
-            encodeCertificateRecord(suite, { ...certificate, status: CertificateStatus.Used }),
+            encodeCertificateRecord(config.suite, { ...certificate, status: CertificateStatus.Used }),
         );
         const primaryHash = toHex(verified.primaryHash);
         emitEvent(ctx, EventName.SessionActivated, { fogId: id, primaryHash });
@@ -202,10 +217,15 @@ export class SessionContract extends M2MContract {
     async synchroniseSession(ctx: Context): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp);
         requireOnlyTransientKeys(ctx, (key) => key === SessionTransientKey.Synchronisation);
-        const { suite } = await readCspConfig(ctx);
-        const sync = decodeSynchronisation(suite, requireTransient(ctx, SessionTransientKey.Synchronisation));
+        const config = await readCspConfig(ctx);
+        const syncBytes = requireTransient(ctx, SessionTransientKey.Synchronisation);
+        const suite = messageSuiteIn(config, MessageType.Synchronisation, syncBytes, 'the synchronisation');
+        const sync = decodeSynchronisation(suite, syncBytes);
 
-        const { key, session } = await readSessionRecord(ctx, suite, sync.primaryHash);
+        const { key, session } = await readSessionRecord(ctx, config.suite, sync.primaryHash);
+        if ((session.suite ?? config.suite).tag !== suite.tag) {
+            return reject(ErrorCode.InvalidPrimaryHash, `primaryHash names a session of another suite than ${suite.id}`);
+        }
         if (session.status !== SessionStatus.Acknowledged) {
             return reject(ErrorCode.InvalidPrimaryHash, `the session is already ${session.status}`);
         }
@@ -217,7 +237,7 @@ export class SessionContract extends M2MContract {
             return reject(ErrorCode.SymmetricKeyInvalid, "the CSP's H(symKey_i) differs from the device's");
         }
         await ctx.stub.putState(secondary, SECONDARY_HASH_MARKER);
-        return setSessionStatus(ctx, suite, key, session, sync.primaryHash, SessionStatus.Synchronised);
+        return setSessionStatus(ctx, config.suite, key, session, sync.primaryHash, SessionStatus.Synchronised);
     }
 
     /**
@@ -231,9 +251,9 @@ export class SessionContract extends M2MContract {
     @Returns('string')
     async getSession(ctx: Context, primaryHash: string): Promise<string> {
         const caller = requireRole(ctx, this.policy, Role.Csp, Role.Fog);
-        const { suite } = await readCspConfig(ctx);
-        const hash = requireHexBytes('primaryHash', primaryHash, suite.hashBytes);
-        const { session } = await readSessionRecord(ctx, suite, hash);
+        const config = await readCspConfig(ctx);
+        const hash = requireHexBytesOf('primaryHash', primaryHash, suitesInUse(config).map((s) => s.hashBytes));
+        const { session } = await readSessionRecord(ctx, config.suite, hash);
         if (caller.role === Role.Fog && (await readFog(ctx, session.fogId)).mspId !== caller.mspId) {
             return reject(ErrorCode.UnauthorisedMsp, 'the session was activated by another organisation');
         }
@@ -243,7 +263,7 @@ export class SessionContract extends M2MContract {
         if (certificate === undefined) {
             return reject(ErrorCode.UnknownCertificate, "no Table II record for the session's IDCert_i");
         }
-        const certificateRecord = decodeCertificateRecord(suite, certificate);
+        const certificateRecord = decodeCertificateRecord(config.suite, certificate);
         return canonicalJson({
             primaryHash: toHex(hash),
             status: session.status,
@@ -253,6 +273,7 @@ export class SessionContract extends M2MContract {
             keyId: certificateRecord.keyId ?? 0,
             publicKeyCommitment: toHex(session.publicKeyCommitment),
             symKeyCommitment: toHex(session.symKeyCommitment),
+            ...(session.suite === undefined ? {} : { suite: session.suite.id }),
         });
     }
 }

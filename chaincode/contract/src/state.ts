@@ -6,8 +6,8 @@
 import type { Context } from 'fabric-contract-api';
 
 import { decodePoint, fromHex, toHex } from '@m2m-fabric/protocol';
-import { getSuite } from '@m2m-fabric/protocol';
-import type { Point, Suite, SuiteId } from '@m2m-fabric/protocol';
+import { getSuite, messageSuite } from '@m2m-fabric/protocol';
+import type { MessageType, Point, Suite, SuiteId } from '@m2m-fabric/protocol';
 import { fromJsonBytes, toJsonBytes } from './canonical-json.js';
 import type { JsonValue } from './canonical-json.js';
 import { ErrorCode, reject } from './errors.js';
@@ -92,6 +92,11 @@ export function txTime(ctx: Context): string {
 // ---- CSP configuration ----------------------------------------------------------------------
 
 export interface CspConfig {
+    /**
+     * The ledger's suite, registered with the CSP: its identity key (epoch 0), the fogs' identity
+     * keys and addresses, M-EB keys and revocation tags are in it. A CA key epoch may be of
+     * another suite (CspKeyEpoch.suite): that epoch's certificates and sessions are in that suite.
+     */
     suite: Suite;
     /** Q_c of epoch 0, the key the CSP registered with (fog addresses, link and anchor signatures). */
     caPublicKey: Point;
@@ -108,7 +113,9 @@ export interface CspConfig {
 export interface CspKeyEpoch {
     [key: string]: JsonValue | undefined;
     keyId: number;
-    /** Q_c of this epoch, SEC1 compressed hex. */
+    /** The epoch's suite when it is not the ledger's (a rotation to another suite). */
+    suite?: SuiteId;
+    /** Q_c of this epoch, SEC1 compressed hex (in the epoch's suite). */
     caPublicKey: string;
     activeFrom: string;
     validUntil?: string;
@@ -139,10 +146,67 @@ export async function readCspConfig(ctx: Context): Promise<CspConfig> {
     return { suite, caPublicKey: decodePoint(suite, fromHex(record.caPublicKey)), record: { ...record, keys }, keys };
 }
 
-/** The current CA key epoch: the one new certificates are issued under. */
-export function currentCspKey(config: CspConfig): { epoch: CspKeyEpoch; key: Point } {
-    const epoch = config.keys[config.keys.length - 1]!;
-    return { epoch, key: decodePoint(config.suite, fromHex(epoch.caPublicKey)) };
+/** The suite of a CA key epoch: its own, or the ledger's. */
+export function epochSuite(config: CspConfig, epoch: CspKeyEpoch): Suite {
+    return epoch.suite === undefined ? config.suite : getSuite(epoch.suite);
+}
+
+/** A CA key epoch with its suite and decoded key. */
+export interface CspKeyInUse {
+    epoch: CspKeyEpoch;
+    suite: Suite;
+    key: Point;
+}
+
+function keyInUse(config: CspConfig, epoch: CspKeyEpoch): CspKeyInUse {
+    const suite = epochSuite(config, epoch);
+    return { epoch, suite, key: decodePoint(suite, fromHex(epoch.caPublicKey)) };
+}
+
+/** The current CA key epoch: the one new certificate requests are made for. */
+export function currentCspKey(config: CspConfig): CspKeyInUse {
+    return keyInUse(config, config.keys[config.keys.length - 1]!);
+}
+
+/**
+ * The newest CA key epoch of `suite`: the one a request of that suite is issued under. After a
+ * rotation to another suite, a request made just before it is issued under the previous epoch
+ * (which stays live for its overlap), so nothing it paid for is lost.
+ * @throws notConfigured when no epoch is of that suite
+ */
+export function newestCspKeyOf(config: CspConfig, suite: Suite): CspKeyInUse {
+    for (let k = config.keys.length - 1; k >= 0; k--) {
+        const epoch = config.keys[k]!;
+        if (epochSuite(config, epoch).tag === suite.tag) return keyInUse(config, epoch);
+    }
+    return reject(ErrorCode.NotConfigured, `the ledger holds no CSP key epoch of suite ${suite.id}`);
+}
+
+/** The suites the ledger uses: its own first, then those of later CA key epochs, each once. */
+export function suitesInUse(config: CspConfig): Suite[] {
+    const out: Suite[] = [config.suite];
+    for (const epoch of config.keys) {
+        const suite = epochSuite(config, epoch);
+        if (!out.some((s) => s.tag === suite.tag)) out.push(suite);
+    }
+    return out;
+}
+
+/**
+ * The suite a protocol message is in, which must be one the ledger uses.
+ * @throws malformedInput for a header that does not parse or names a suite no epoch uses
+ */
+export function messageSuiteIn(config: CspConfig, type: MessageType, bytes: Uint8Array, what: string): Suite {
+    let suite: Suite;
+    try {
+        suite = messageSuite(type, bytes);
+    } catch (err) {
+        return reject(ErrorCode.MalformedInput, `${what}: ${(err as Error).message}`);
+    }
+    if (!suitesInUse(config).some((s) => s.tag === suite.tag)) {
+        return reject(ErrorCode.MalformedInput, `${what} uses suite ${suite.id}, which no CSP key epoch uses`);
+    }
+    return suite;
 }
 
 /**
@@ -150,7 +214,7 @@ export function currentCspKey(config: CspConfig): { epoch: CspKeyEpoch; key: Poi
  * @throws cspKeyExpired when the epoch's validUntil is at or before the transaction timestamp;
  *   notConfigured when the ledger has no such epoch (a corrupt record).
  */
-export function cspKeyForUse(ctx: Context, config: CspConfig, keyId: number): Point {
+export function cspKeyForUse(ctx: Context, config: CspConfig, keyId: number): CspKeyInUse {
     const epoch = config.keys[keyId];
     if (epoch === undefined || epoch.keyId !== keyId) {
         return reject(ErrorCode.NotConfigured, `the ledger holds no CSP key epoch ${keyId}`);
@@ -161,7 +225,7 @@ export function cspKeyForUse(ctx: Context, config: CspConfig, keyId: number): Po
             `the certificate's CSP key (epoch ${keyId}) ended at ${epoch.validUntil}`,
         );
     }
-    return keyId === 0 ? config.caPublicKey : decodePoint(config.suite, fromHex(epoch.caPublicKey));
+    return keyId === 0 ? { epoch, suite: config.suite, key: config.caPublicKey } : keyInUse(config, epoch);
 }
 
 // ---- Fogs -----------------------------------------------------------------------------------
@@ -181,6 +245,38 @@ export interface FogRecord {
     registeredAt: string;
     approvedAt?: string;
     revokedAt?: string;
+    /**
+     * The fog's session keys for suites other than the ledger's, oldest first
+     * (registry:addFogSuiteKey; docs/protocol.md#rotation-to-another-suite).
+     */
+    suiteKeys?: FogSuiteKeyRecord[];
+}
+
+/** One fog session key for another suite, signed by the fog's identity key and by itself. */
+export interface FogSuiteKeyRecord {
+    [key: string]: JsonValue | undefined;
+    suite: SuiteId;
+    /** Q_f^S, SEC1 compressed hex in that suite. */
+    publicKey: string;
+    /** Schnorr by d_f (identity suite), hex. */
+    identitySignature: string;
+    /** Schnorr by d_f^S (its suite), hex. */
+    newSignature: string;
+    addedAt: string;
+}
+
+/**
+ * The fog key Algorithm 2 checks a session of `suite` against: Q_f for the ledger's suite, else
+ * the fog's registered key for that suite.
+ * @throws fogSuiteKeyMissing when the fog has registered no key for that suite
+ */
+export function fogKeyFor(config: CspConfig, fog: FogRecord, suite: Suite): Point {
+    if (suite.tag === config.suite.tag) return decodePoint(suite, fromHex(fog.publicKey));
+    const entry = (fog.suiteKeys ?? []).find((k) => k.suite === suite.id);
+    if (entry === undefined) {
+        return reject(ErrorCode.FogSuiteKeyMissing, `fog ${fog.fogId} has no key for suite ${suite.id}`);
+    }
+    return decodePoint(suite, fromHex(entry.publicKey));
 }
 
 export async function readFog(ctx: Context, fogId: string): Promise<FogRecord> {

@@ -67,6 +67,15 @@ export function requireHexBytes(name: string, value: unknown, length: number): U
     }
 }
 
+/** Lowercase hex of one of several lengths (a value whose width depends on the suite it is of). */
+export function requireHexBytesOf(name: string, value: unknown, lengths: readonly number[]): Uint8Array {
+    const length = typeof value === 'string' ? lengths.find((l) => value.length === l * 2) : undefined;
+    if (length === undefined) {
+        return reject(ErrorCode.MalformedInput, `${name} must be ${[...new Set(lengths)].join(' or ')} bytes of lowercase hex`);
+    }
+    return requireHexBytes(name, value, length);
+}
+
 /** A SEC1-compressed point of the deployment's suite, in lowercase hex. */
 export function requirePoint(name: string, value: unknown, suite: Suite): { point: Point; bytes: Uint8Array } {
     const bytes = requireHexBytes(name, value, suite.pointBytes);

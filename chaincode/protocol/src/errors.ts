@@ -83,6 +83,8 @@ export const ErrorCode = {
     CspKeyExpired: 'cspKeyExpired',
     /** A CA key no CA should use (the identity, or a tiny multiple of G). */
     WeakKey: 'weakKey',
+    /** A session of a suite the fog has registered no key for (registry:addFogSuiteKey). */
+    FogSuiteKeyMissing: 'fogSuiteKeyMissing',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -43,6 +43,8 @@ export const DST = {
     RevocationSeed: 'M2M-V1-REVOCATION-SEED',
     /** t_i = H(rs_α, i): a certificate's revocation tag. */
     RevocationTag: 'M2M-V1-REVOCATION-TAG',
+    /** w_S = H(equipmentId, w): the device's owner secret in another suite S (suite-secrets.ts). */
+    SuiteSecret: 'M2M-V1-SUITE-SECRET',
     /** Paper 000 Figs. 6-7 "inspection information": the digest a packet carries of itself. */
     PacketInspection: 'M2M-V1-PACKET-INSPECTION',
     /** Identifies a query packet; an information packet names the query it answers by it. */

@@ -28,6 +28,8 @@ export * from './checkpoint.js';
 export * from './forward-secrecy.js';
 export * from './revocation.js';
 export * from './csp-key-rotation.js';
+export * from './fog-suite-key.js';
+export * from './suite-secrets.js';
 export * from './algorithm3.js';
 export * from './record-query.js';
 export * from './query-listen.js';

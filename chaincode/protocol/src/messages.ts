@@ -81,6 +81,17 @@ function readHeader(r: ByteReader, type: MessageType, expected?: Suite): Suite {
     return suite;
 }
 
+/**
+ * The suite a protocol message of `type` is in, read from its header without decoding the rest:
+ * a party serving certificates of several suites (a fog, the CSP, chaincode after a rotation to
+ * another suite) picks the suite here and then decodes with it pinned.
+ * @throws {DecodeError} `unknownVersion`, `unknownType` or `unknownSuite` for a header that is not one
+ */
+export function messageSuite(type: MessageType, bytes: Uint8Array): Suite {
+    const r = new ByteReader(bytes.subarray(0, 3));
+    return readHeader(r, type);
+}
+
 /** A sub-encoding owned by another module, length-prefixed; its decoder must consume it exactly. */
 function readEmbedded<T>(r: ByteReader, decode: (bytes: Uint8Array) => T): T {
     return decode(r.bytes16());

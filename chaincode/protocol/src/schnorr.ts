@@ -34,6 +34,8 @@ export const SchnorrContext = {
     QueryListen: 'query-listen',
     /** The CSP's old and new CA keys over a key rotation statement (csp-key-rotation.ts). */
     CspKeyRotation: 'csp-key-rotation',
+    /** A fog's identity key and its new key over a session key for another suite (fog-suite-key.ts). */
+    FogSuiteKey: 'fog-suite-key',
 } as const;
 export type SchnorrContext = (typeof SchnorrContext)[keyof typeof SchnorrContext];
 
