@@ -51,8 +51,9 @@ function rotation(suite: Suite, from: Point, fromId: number, to: Point, overlapS
 function link(suite: Suite, r: CspKeyRotation, sigs: ReturnType<typeof signCspKeyRotation>): CspKeyLink {
     return {
         keyId: r.keyId,
+        suite,
         caPublicKey: encodePoint(suite, r.newKey),
-        rotation: { overlapSeconds: r.overlapSeconds, signatures: sigs },
+        rotation: { previousSuite: suite, overlapSeconds: r.overlapSeconds, signatures: sigs },
     };
 }
 
@@ -113,29 +114,29 @@ for (const suite of SUITES) {
 
         void it('the relayed chain round-trips and refuses malformed bytes', () => {
             const chain = [link(suite, r01, s01), link(suite, r12, s12)];
-            const bytes = encodeCspKeyChain(suite, [{ keyId: 0, caPublicKey: encodePoint(suite, k0.Q) }, ...chain]);
-            assert.deepEqual(decodeCspKeyChain(suite, bytes), chain);
-            assert.throws(() => decodeCspKeyChain(suite, bytes.subarray(0, bytes.length - 1)));
-            assert.throws(() => decodeCspKeyChain(suite, Uint8Array.of(...bytes, 0)));
-            assert.deepEqual(decodeCspKeyChain(suite, Uint8Array.of(0)), []);
+            const bytes = encodeCspKeyChain([{ keyId: 0, suite, caPublicKey: encodePoint(suite, k0.Q) }, ...chain]);
+            assert.deepEqual(decodeCspKeyChain(bytes), chain);
+            assert.throws(() => decodeCspKeyChain(bytes.subarray(0, bytes.length - 1)));
+            assert.throws(() => decodeCspKeyChain(Uint8Array.of(...bytes, 0)));
+            assert.deepEqual(decodeCspKeyChain(Uint8Array.of(0)), []);
         });
 
         void it('a device extends its trust only along the signed chain', () => {
-            const trusted = new Map([[0, k0.Q]]);
-            const full = extendTrustedCspKeys(suite, trusted, [link(suite, r12, s12), link(suite, r01, s01)]);
+            const trusted = new Map([[0, { suite, key: k0.Q }]]);
+            const full = extendTrustedCspKeys(trusted, [link(suite, r12, s12), link(suite, r01, s01)]);
             assert.deepEqual([...full.keys()].sort(), [0, 1, 2]);
-            assert.ok(full.get(2)!.equals(k2.Q));
+            assert.ok(full.get(2)!.key.equals(k2.Q));
             // Epoch 1 withheld: epoch 2 cannot be reached.
-            assert.deepEqual([...extendTrustedCspKeys(suite, trusted, [link(suite, r12, s12)]).keys()], [0]);
+            assert.deepEqual([...extendTrustedCspKeys(trusted, [link(suite, r12, s12)]).keys()], [0]);
             // A fog inventing a rotation to its own key: signed by the fog key, not the trusted one.
             const fog = keyPair(suite);
             const forged = rotation(suite, k0.Q, 0, fog.Q);
             const forgedSigs = signCspKeyRotation({ ...forged, previousKey: fog.Q }, fog.d, fog.d);
-            assert.deepEqual([...extendTrustedCspKeys(suite, trusted, [link(suite, forged, forgedSigs)]).keys()], [0]);
+            assert.deepEqual([...extendTrustedCspKeys(trusted, [link(suite, forged, forgedSigs)]).keys()], [0]);
             // The right signatures relayed with another key or overlap: refused.
             assert.deepEqual(
                 [
-                    ...extendTrustedCspKeys(suite, trusted, [
+                    ...extendTrustedCspKeys(trusted, [
                         { ...link(suite, r01, s01), caPublicKey: encodePoint(suite, k2.Q) },
                     ]).keys(),
                 ],
@@ -143,8 +144,8 @@ for (const suite of SUITES) {
             );
             assert.deepEqual(
                 [
-                    ...extendTrustedCspKeys(suite, trusted, [
-                        { ...link(suite, r01, s01), rotation: { overlapSeconds: 1, signatures: s01 } },
+                    ...extendTrustedCspKeys(trusted, [
+                        { ...link(suite, r01, s01), rotation: { previousSuite: suite, overlapSeconds: 1, signatures: s01 } },
                     ]).keys(),
                 ],
                 [0],
@@ -152,7 +153,7 @@ for (const suite of SUITES) {
             // A relayed epoch contradicting a trusted one is an error, not silently replaced.
             assert.throws(
                 () =>
-                    extendTrustedCspKeys(suite, full, [
+                    extendTrustedCspKeys(full, [
                         { ...link(suite, r01, s01), caPublicKey: encodePoint(suite, k2.Q) },
                     ]),
                 (err: unknown) =>

@@ -12,7 +12,7 @@
 import { join } from 'node:path';
 import { readdir, readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { fogWriter, getSuite, MAX_CSP_KEY_OVERLAP_SECONDS } from '@m2m-fabric/protocol';
+import { ALL_SUITES, fogWriter, getSuite, MAX_CSP_KEY_OVERLAP_SECONDS, type Suite } from '@m2m-fabric/protocol';
 import { ConfigError, loadConfig, type ConfigSchema } from '@m2m-fabric/common';
 import { ANCHORS_CONTRACT, ChaincodeClient, type EquipmentSpec } from '@m2m-fabric/sdk';
 import { CspCaKeys, cspCaKeyPath, loadOrCreateServiceKey, readServiceKey, rotateCspCaKey } from '@m2m-fabric/services';
@@ -199,11 +199,13 @@ m2m csp telemetry [--equipment ID] [--route HEX] [--limit N] [--data.dir D]
                                          telemetry received (read-only; safe while the CSP runs)
 m2m csp grant-credit --account MSPID --amount N
                                          prepaid session credit for a manufacturer (ledger: FABRIC_*)
-m2m csp rotate-key --overlap SECONDS [--data.dir D]
+m2m csp rotate-key --overlap SECONDS [--new-suite SUITE] [--data.dir D]
                                          rotate the CA key: a new key file D/keys/csp-ca-<k>.json, the
                                          rotation signed by the current and the new key, on the ledger;
                                          certificates under the current key work SECONDS longer (a
-                                         running CSP loads the new key from its CspKeyRotated event)`;
+                                         running CSP loads the new key from its CspKeyRotated event).
+                                         --new-suite moves the CA to another suite (e.g. P384-SHA384):
+                                         new purchases are in it; fogs add a key of it on their own`;
 
 const CSP_ACTION_FLAGS = {
     equipment: { type: 'string' },
@@ -214,6 +216,7 @@ const CSP_ACTION_FLAGS = {
     account: { type: 'string' },
     amount: { type: 'string' },
     overlap: { type: 'string' },
+    'new-suite': { type: 'string' },
 } as const;
 
 async function cspAction(
@@ -326,9 +329,18 @@ export async function runCsp(argv: string[]): Promise<void> {
         const identity = await readServiceKey(identityPath, suite);
         if (identity === undefined) throw new ConfigError([`no CSP key file ${identityPath}: run the CSP first`]);
         const keyFile = (keyId: number): string => cspCaKeyPath(c['data.dir'], keyId);
+        const newSuiteId = values['new-suite'];
+        let newSuite: Suite | undefined;
+        try {
+            newSuite = typeof newSuiteId === 'string' ? getSuite(newSuiteId) : undefined;
+        } catch {
+            throw new ConfigError([
+                `--new-suite must be one of ${ALL_SUITES.map((x) => x.id).join(', ')}, got ${String(newSuiteId)}`,
+            ]);
+        }
         const ledger = await fabricClient();
         try {
-            const epoch = await rotateCspCaKey(ledger, new CspCaKeys(identity, keyFile), keyFile, overlap);
+            const epoch = await rotateCspCaKey(ledger, new CspCaKeys(identity, keyFile), keyFile, overlap, newSuite);
             console.log(JSON.stringify(epoch));
         } finally {
             ledger.connection.close();

@@ -48,9 +48,13 @@ import {
     ErrorCode,
     encodeListenNotice,
     decodeCspKeyChain,
+    decodeFogSuiteKeys,
     extendTrustedCspKeys,
     encodePoint,
+    suiteSecrets,
+    verifyFogSuiteKey,
     VerificationError,
+    type TrustedCspKey,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
 import { RequestClient } from '@m2m-fabric/common';
@@ -65,7 +69,7 @@ import {
 } from '@m2m-fabric/common';
 import { TopicLayout } from '@m2m-fabric/common';
 import { faultPoint, routeIdFor } from '@m2m-fabric/common';
-import { readDeviceState, writeDeviceState, type DeviceStateFile } from './state.js';
+import { readDeviceState, suiteOfCounter, writeDeviceState, type DeviceStateFile } from './state.js';
 import { DeviceStateLock } from './state-lock.js';
 import { mergeInbox } from './inbox.js';
 import { silentLogger, type Logger } from '@m2m-fabric/common';
@@ -111,6 +115,8 @@ export interface QueryPrivateArea {
  * the state file holds the same secrets for the pending counter until the Confirm.
  */
 interface PendingHandshake {
+    /** The session's suite (its certificate's). */
+    suite: Suite;
     counter: bigint;
     routeId: Uint8Array;
     session: DeviceSession;
@@ -140,6 +146,11 @@ export class DeviceAgent {
     private writes: Promise<void> = Promise.resolve();
     /** Instruction acknowledgements on their way; close() lets them finish (briefly). */
     private readonly acks = new Set<Promise<unknown>>();
+    /**
+     * The fog's keys for suites other than the device's, by suite tag, each accepted from the fog's
+     * info message only with its statement signed by the provisioned fog key and by itself.
+     */
+    private readonly fogSuiteKeys = new Map<number, Point>();
     /** Set by serveQueries: who answers the queries the fog delivers, and the static key that says so. */
     private queryArea: { area: QueryPrivateArea; secretKey: bigint } | undefined;
 
@@ -224,7 +235,9 @@ export class DeviceAgent {
     private async adoptPendingWithoutEphemeral(path: string): Promise<void> {
         const s = this.state.session;
         const oldAttempt = s !== undefined && !s.established && s.counter === this.state.pendingCounter;
-        this.state.pendingEphemeral = this.drawEphemeralSecret();
+        this.state.pendingEphemeral = this.drawEphemeralSecret(
+            suiteOfCounter(this.state, BigInt(this.state.pendingCounter!)),
+        );
         if (oldAttempt) this.state.session = undefined;
         await this.persist();
         (this.options.logger ?? silentLogger).warn(
@@ -233,9 +246,9 @@ export class DeviceAgent {
         );
     }
 
-    /** A fresh x_D for the pending certificate, as hex (the only copy is the one returned). */
-    private drawEphemeralSecret(): string {
-        const fresh = EphemeralKey.generate(this.suite);
+    /** A fresh x_D for the pending certificate (of `suite`), as hex (the only copy is the one returned). */
+    private drawEphemeralSecret(suite: Suite): string {
+        const fresh = EphemeralKey.generate(suite);
         const secret = fresh.exportSecret();
         fresh.erase();
         const hex = toHex(secret);
@@ -266,16 +279,66 @@ export class DeviceAgent {
     }
 
     /** The CA keys this device trusts, by key epoch: the provisioned Q_c (0) and those it accepted. */
-    private trustedCspKeys(): Map<number, Point> {
-        const keys = new Map<number, Point>([[0, this.cspPublicKey]]);
-        for (const k of this.state.cspKeys ?? []) keys.set(k.keyId, decodePoint(this.suite, fromHex(k.caPublicKey)));
+    private trustedCspKeys(): Map<number, TrustedCspKey> {
+        const keys = new Map<number, TrustedCspKey>([[0, { suite: this.suite, key: this.cspPublicKey }]]);
+        for (const k of this.state.cspKeys ?? []) {
+            const suite = k.suite === undefined ? this.suite : getSuite(k.suite);
+            keys.set(k.keyId, { suite, key: decodePoint(suite, fromHex(k.caPublicKey)) });
+        }
         return keys;
     }
 
-    /** The newest trusted CA key: C2 is sealed to it (the CSP opens C2 under any key it holds). */
-    private get newestCspKey(): Point {
-        const keys = this.trustedCspKeys();
-        return keys.get(Math.max(...keys.keys()))!;
+    /**
+     * The newest trusted CA key of `suite`: C2 is sealed to it (the CSP opens C2 under any key of
+     * that suite it holds).
+     */
+    private newestCspKeyOf(suite: Suite): Point | undefined {
+        const keys = [...this.trustedCspKeys().entries()]
+            .filter(([, k]) => k.suite.tag === suite.tag)
+            .sort(([a], [b]) => b - a);
+        return keys[0]?.[1].key;
+    }
+
+    /** The fog key a session of `suite` seals C1 to: the provisioned Q_f, or its accepted key of that suite. */
+    private fogKeyOf(suite: Suite): Point | undefined {
+        return suite.tag === this.suite.tag ? this.fogPublicKey : this.fogSuiteKeys.get(suite.tag);
+    }
+
+    /**
+     * The fog's keys of other suites from its info message: each accepted only if its statement is
+     * signed by the provisioned fog key (authority) and by the key itself (possession); anything
+     * else is ignored, so a fog can withhold a key but not substitute one.
+     */
+    private learnFogSuiteKeys(info: ByteReader): void {
+        if (info.remaining() === 0) return;
+        let links;
+        try {
+            links = decodeFogSuiteKeys(this.suite, info.bytes16());
+        } catch (err) {
+            (this.options.logger ?? silentLogger).warn('the fog relays malformed suite keys', { code: errorCodeOf(err) });
+            return;
+        }
+        for (const link of links) {
+            try {
+                verifyFogSuiteKey(
+                    {
+                        fogId: this.state.fog.id,
+                        identitySuite: this.suite,
+                        identityKey: this.fogPublicKey,
+                        suite: link.suite,
+                        key: link.key,
+                    },
+                    link.signatures,
+                );
+            } catch (err) {
+                (this.options.logger ?? silentLogger).warn('the fog relays a suite key its key did not sign', {
+                    suite: link.suite.id,
+                    code: errorCodeOf(err),
+                });
+                continue;
+            }
+            this.fogSuiteKeys.set(link.suite.tag, link.key);
+        }
     }
 
     /**
@@ -286,10 +349,10 @@ export class DeviceAgent {
      */
     private async learnCspKeys(info: ByteReader): Promise<void> {
         if (info.remaining() === 0) return;
-        const chain = decodeCspKeyChain(this.suite, info.bytes16());
-        let extended: Map<number, Point>;
+        const chain = decodeCspKeyChain(info.bytes16());
+        let extended: Map<number, TrustedCspKey>;
         try {
-            extended = extendTrustedCspKeys(this.suite, this.trustedCspKeys(), chain);
+            extended = extendTrustedCspKeys(this.trustedCspKeys(), chain);
         } catch (err) {
             (this.options.logger ?? silentLogger).warn('the fog relays CSP keys that contradict the trusted ones', {
                 code: errorCodeOf(err),
@@ -301,7 +364,11 @@ export class DeviceAgent {
         this.state.cspKeys = [...extended.entries()]
             .filter(([keyId]) => keyId > 0)
             .sort(([a], [b]) => a - b)
-            .map(([keyId, key]) => ({ keyId, caPublicKey: toHex(encodePoint(this.suite, key)) }));
+            .map(([keyId, { suite, key }]) => ({
+                keyId,
+                caPublicKey: toHex(encodePoint(suite, key)),
+                ...(suite.tag === this.suite.tag ? {} : { suite: suite.id }),
+            }));
         await this.persist();
     }
 
@@ -313,6 +380,7 @@ export class DeviceAgent {
         r.u8();
         r.bytes16();
         await this.learnCspKeys(r);
+        this.learnFogSuiteKeys(r);
     }
 
     /**
@@ -328,8 +396,11 @@ export class DeviceAgent {
         fogId: string,
     ): Promise<ReturnType<typeof processM2>> {
         const attempt = (): ReturnType<typeof processM2> | undefined => {
-            const keys = [...this.trustedCspKeys().entries()].sort(([a], [b]) => b - a);
-            for (const [, key] of keys) {
+            // Only the keys of the session's suite: a certificate is a point of one curve.
+            const keys = [...this.trustedCspKeys().entries()]
+                .filter(([, k]) => k.suite.tag === session.suite.tag)
+                .sort(([a], [b]) => b - a);
+            for (const [, { key }] of keys) {
                 try {
                     return processM2(session, certificateObject, key, fogId);
                 } catch (err) {
@@ -407,6 +478,7 @@ export class DeviceAgent {
             );
         }
         await this.learnCspKeys(r);
+        this.learnFogSuiteKeys(r);
         r.end();
         if (this.state.session?.established === true) await this.announce();
         // A new connection is a new private area to the fog: say so again.
@@ -526,26 +598,42 @@ export class DeviceAgent {
         }
         // Everything the session needs from the state is decoded first (and the file was validated at
         // load): a bad state is refused before a counter is spent on it.
-        const secrets = { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId };
-        const fogKey = this.fogPublicKey;
-        const cspKey = this.newestCspKey;
+        // The counter's certificate is of the suite it was bought in (counterSuites): after a rotation
+        // to another suite, w, the fog key and Q_c of that suite.
+        const suite = suiteOfCounter(this.state, counter);
+        const secrets = suiteSecrets(
+            this.suite,
+            { w: decodeScalar(this.suite, fromHex(this.state.w)), equipmentId: this.state.equipmentId },
+            suite,
+        );
+        if (this.fogKeyOf(suite) === undefined || this.newestCspKeyOf(suite) === undefined)
+            await this.refreshCspKeys(rpc);
+        const fogKey = this.fogKeyOf(suite);
+        if (fogKey === undefined)
+            throw new ServiceError(
+                ErrorCode.FogSuiteKeyMissing,
+                `fog ${this.state.fog.id} announces no key for suite ${suite.id} (its certificate ${counter}'s)`,
+            );
+        const cspKey = this.newestCspKeyOf(suite);
+        if (cspKey === undefined)
+            throw new ServiceError(ErrorCode.NotConfigured, `no trusted CSP key of suite ${suite.id} yet`);
         // Reserve before anything leaves the device; M1 is computed while the state file is written.
         // The certificate's x_D is drawn once and written with the reservation: every attempt of this
         // counter carries the same E_D in C2, so whichever attempt's activation commits, the CSP's
         // E_C and K_i answer the x_D on disk.
         let reserved = Promise.resolve();
         if (pending === undefined || this.state.pendingEphemeral === undefined) {
-            this.state.pendingEphemeral = this.drawEphemeralSecret();
+            this.state.pendingEphemeral = this.drawEphemeralSecret(suite);
             if (pending === undefined) {
                 this.state.nextCounter = (counter + 1n).toString();
                 this.state.pendingCounter = counter.toString();
             }
             reserved = this.persist();
         }
-        const ephemeral = EphemeralKey.fromSecret(this.suite, fromHex(this.state.pendingEphemeral));
+        const ephemeral = EphemeralKey.fromSecret(suite, fromHex(this.state.pendingEphemeral));
         const started = performance.now();
         const { m1, session } = await createM1(
-            this.suite,
+            suite,
             secrets,
             counter,
             this.state.fog.id,
@@ -570,7 +658,7 @@ export class DeviceAgent {
                 // interchangeable — same IDCert_i, primaryHash, symKey_i, E_D and route — and symKey_i
                 // and x_D are on disk, so the CSP's E_C ‖ Confirm for that activation opens here.
                 this.dropPending();
-                this.pending = { counter, routeId: fromHex(s.routeId), session, symKey: fromHex(s.symKey) };
+                this.pending = { suite, counter, routeId: fromHex(s.routeId), session, symKey: fromHex(s.symKey) };
                 await this.resume();
                 return { counter, routeId: s.routeId, latencyMs: performance.now() - started, resumed: true };
             }
@@ -606,14 +694,14 @@ export class DeviceAgent {
         started: number,
         onStep?: (step: SessionStep, counter: bigint) => void,
     ): Promise<EstablishedSession> {
-        const counter = session.counter;
+        const { counter, suite } = session;
         const fogId = this.state.fog.id;
         faultPoint('M1');
         const m2Pending = rpc.request(EnvelopeKind.M1, encodeM1(m1), this.options.requestTimeoutMs ?? 10_000);
         onStep?.('M1', counter);
         const m2Reply = await m2Pending;
         const { tag: handle, payload } = decodeTagged(m2Reply.body);
-        const m2 = decodeM2(this.suite, payload);
+        const m2 = decodeM2(suite, payload);
         let symKey: Uint8Array;
         let m3;
         let privateKey: bigint;
@@ -629,18 +717,19 @@ export class DeviceAgent {
             throw err;
         }
         onStep?.('M2', counter);
-        const routeId = routeIdFor(this.suite, session.idCert);
+        const routeId = routeIdFor(suite, session.idCert);
         // The new session replaces the previous one (its K_i leaves the state file in this write).
         this.dropPending();
-        this.pending = { counter, routeId, session, symKey };
+        this.pending = { suite, counter, routeId, session, symKey };
         this.channel = undefined;
-        this.recordSigner = new RecordSigner(this.suite, privateKey);
+        this.recordSigner = new RecordSigner(suite, privateKey);
         this.state.session = {
             counter: counter.toString(),
             routeId: toHex(routeId),
             symKey: toHex(symKey),
-            recordKey: toHex(encodeScalar(this.suite, privateKey)),
+            recordKey: toHex(encodeScalar(suite, privateKey)),
             established: false,
+            ...this.suiteField(suite),
         };
         // symKey_i is on disk before M3 leaves (x_D went with the reservation): once M3 is out an
         // activation may commit, and with both a later attempt (or a restarted device) can still take
@@ -720,7 +809,7 @@ export class DeviceAgent {
         const p = this.pending;
         if (p === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session handshake pending');
         const { channel, trafficKey } = await acceptFsConfirm(
-            this.suite,
+            p.suite,
             p.session.ephemeral,
             p.symKey,
             p.session.idCert,
@@ -740,6 +829,7 @@ export class DeviceAgent {
             established: true,
             channel: { ...channel.exportState(), sendSeq: this.reservedSendSeq.toString() },
             ...(recordKey !== undefined ? { recordKey } : {}),
+            ...this.suiteField(p.suite),
         };
         if (this.state.pendingCounter === p.counter.toString()) {
             this.state.pendingCounter = undefined;
@@ -747,7 +837,7 @@ export class DeviceAgent {
         }
         // After a restart the attempt that took this Confirm never reached M2: d_i comes from the file.
         this.recordSigner =
-            recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${recordKey}`));
+            recordKey === undefined ? undefined : new RecordSigner(p.suite, BigInt(`0x${recordKey}`));
         trafficKey.fill(0);
         await this.persist();
     }
@@ -802,16 +892,22 @@ export class DeviceAgent {
 
     private async restoreChannel(): Promise<void> {
         const s = this.state.session!;
+        const suite = s.suite === undefined ? this.suite : getSuite(s.suite);
         this.channel = await SessionChannel.restore(
-            this.suite,
+            suite,
             fromHex(s.trafficKey!),
             'device',
             fromHex(s.routeId),
             s.channel!,
         );
         this.recordSigner =
-            s.recordKey === undefined ? undefined : new RecordSigner(this.suite, BigInt(`0x${s.recordKey}`));
+            s.recordKey === undefined ? undefined : new RecordSigner(suite, BigInt(`0x${s.recordKey}`));
         this.reservedSendSeq = BigInt(s.channel!.sendSeq);
+    }
+
+    /** The `suite` field of a session state: only for a session of another suite than the device's. */
+    private suiteField(suite: Suite): { suite?: string } {
+        return suite.tag === this.suite.tag ? {} : { suite: suite.id };
     }
 
     private async saveChannel(force = false): Promise<void> {

@@ -8,11 +8,16 @@
  * grant)`, persisted in the state file BEFORE the grant file is removed, so a crash between the two
  * merges the same grant again to the same result. Merging never touches `nextCounter`, so a
  * counter can never be handed out twice.
+ *
+ * A grant of certificates in another suite than the device's (after the CSP moved its CA to another
+ * suite: docs/protocol.md#rotation-to-another-suite) also names its first counter and the suite;
+ * merging records that range in `counterSuites`, so the device builds those sessions in that suite.
  */
 import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readJsonFile, writeJsonAtomic } from '@m2m-fabric/common';
+import { ALL_SUITES } from '@m2m-fabric/protocol';
 import type { DeviceStateFile } from './state.js';
 
 export interface SessionGrant {
@@ -21,6 +26,16 @@ export interface SessionGrant {
     /** One past the last purchased counter (decimal). */
     endCounter: string;
     createdAt: string;
+    /** The purchase's suite, when it is not the device's provisioning suite (with firstCounter). */
+    suite?: string;
+    /** The first counter of the purchase (decimal); given with `suite`. */
+    firstCounter?: string;
+}
+
+/** A purchase in another suite than the device's: counters [firstCounter, endCounter) are in `suite`. */
+export interface GrantSuite {
+    suite: string;
+    firstCounter: bigint;
 }
 
 const GRANT_FILE = /^grant-[0-9a-z-]+\.json$/;
@@ -30,12 +45,18 @@ export function inboxDirFor(statePath: string): string {
 }
 
 /** Drops a grant into the device's inbox; durable when this resolves. Returns the grant file. */
-export async function deliverGrant(statePath: string, equipmentId: string, endCounter: bigint): Promise<string> {
+export async function deliverGrant(
+    statePath: string,
+    equipmentId: string,
+    endCounter: bigint,
+    inSuite?: GrantSuite,
+): Promise<string> {
     const grant: SessionGrant = {
         version: 1,
         equipmentId,
         endCounter: endCounter.toString(),
         createdAt: new Date().toISOString(),
+        ...(inSuite === undefined ? {} : { suite: inSuite.suite, firstCounter: inSuite.firstCounter.toString() }),
     };
     const file = join(
         inboxDirFor(statePath),
@@ -57,12 +78,32 @@ export async function pendingGrantFiles(statePath: string): Promise<string[]> {
 
 function validGrant(g: unknown, equipmentId: string): g is SessionGrant {
     const grant = g as SessionGrant | undefined;
-    return (
+    const counters =
         grant?.version === 1 &&
         grant.equipmentId === equipmentId &&
         typeof grant.endCounter === 'string' &&
-        /^[1-9]\d{0,30}$/.test(grant.endCounter)
+        /^[1-9]\d{0,30}$/.test(grant.endCounter);
+    if (!counters) return false;
+    if (grant.suite === undefined && grant.firstCounter === undefined) return true;
+    return (
+        typeof grant.suite === 'string' &&
+        ALL_SUITES.some((s) => s.id === grant.suite) &&
+        typeof grant.firstCounter === 'string' &&
+        /^[1-9]\d{0,30}$/.test(grant.firstCounter) &&
+        BigInt(grant.firstCounter) < BigInt(grant.endCounter)
     );
+}
+
+/** Records a grant's suite range in the state; whether it was new. */
+function addSuiteRange(state: DeviceStateFile, grant: SessionGrant): boolean {
+    if (grant.suite === undefined || grant.firstCounter === undefined || grant.suite === state.suite) return false;
+    const ranges = state.counterSuites ?? [];
+    if (ranges.some((r) => r.from === grant.firstCounter && r.to === grant.endCounter && r.suite === grant.suite))
+        return false;
+    state.counterSuites = [...ranges, { from: grant.firstCounter, to: grant.endCounter, suite: grant.suite }].sort(
+        (a, b) => (BigInt(a.from) < BigInt(b.from) ? -1 : 1),
+    );
+    return true;
 }
 
 export interface MergeResult {
@@ -89,6 +130,7 @@ export async function mergeInbox(
     let end = BigInt(state.endCounter);
     const done: string[] = [];
     let rejected = 0;
+    let changed = false;
     for (const name of names) {
         const path = join(dir, name);
         let grant: unknown;
@@ -105,12 +147,14 @@ export async function mergeInbox(
         }
         const g = BigInt(grant.endCounter);
         if (g > end) end = g;
+        if (addSuiteRange(state, grant)) changed = true;
         done.push(path);
     }
     if (end > BigInt(state.endCounter)) {
         state.endCounter = end.toString();
-        await persist();
+        changed = true;
     }
+    if (changed) await persist();
     for (const path of done) await unlink(path).catch(() => undefined);
     return { merged: done.length, rejected, endCounter: end };
 }

@@ -52,6 +52,8 @@ export interface DeviceSessionState {
      * the frames it sends, so records name H(Q_i) and never the device (absent in older files).
      */
     recordKey?: string;
+    /** The session's suite when it is not the device's (its certificate's: see counterSuites). */
+    suite?: string;
 }
 
 export interface DeviceStateFile {
@@ -68,7 +70,14 @@ export interface DeviceStateFile {
      * message only with its rotation signed by the previous trusted key and by itself
      * (extendTrustedCspKeys; docs/protocol.md#csp-key-rotation). Absent: epoch 0 only.
      */
-    cspKeys?: { keyId: number; caPublicKey: string }[];
+    cspKeys?: { keyId: number; caPublicKey: string; suite?: string }[];
+    /**
+     * Purchases in another suite than the device's (after the CSP moved its CA to another suite,
+     * docs/protocol.md#rotation-to-another-suite): counters in [from, to) are certificates of
+     * `suite`, built with the owner secret derived for it (suiteSecrets). Sorted by `from`;
+     * counters in no range are in the device's own suite.
+     */
+    counterSuites?: { from: string; to: string; suite: string }[];
     /** Next unused counter i (decimal). */
     nextCounter: string;
     /** One past the last purchased counter (decimal). */
@@ -151,6 +160,12 @@ function validateChannelTrust(raw: unknown, path: string): void {
  *
  * @throws PersistedFileError `corruptFile` naming `path` and the first bad field.
  */
+/** The suite counter `counter` is a certificate of, by the state's counterSuites. */
+export function suiteOfCounter(state: Pick<DeviceStateFile, 'suite' | 'counterSuites'>, counter: bigint): Suite {
+    const range = state.counterSuites?.find((r) => BigInt(r.from) <= counter && counter < BigInt(r.to));
+    return getSuite(range?.suite ?? state.suite);
+}
+
 export function validateDeviceState(raw: unknown, path: string): DeviceStateFile {
     checkField(isJsonObject(raw), path, 'not a JSON object');
     checkField(raw.version === 1, path, `unknown version ${JSON.stringify(raw.version)}`);
@@ -172,10 +187,18 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
     } catch (err) {
         throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `w: ${(err as Error).message}`);
     }
-    const point = (value: unknown, what: string): void => {
-        const bytes = hexBytes(value, path, what, suite.pointBytes);
+    const namedSuite = (value: unknown, what: string): Suite => {
+        if (value === undefined) return suite;
         try {
-            decodePoint(suite, bytes);
+            return getSuite(value as string);
+        } catch {
+            throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `${what}: unknown suite`);
+        }
+    };
+    const point = (value: unknown, what: string, of: Suite = suite): void => {
+        const bytes = hexBytes(value, path, what, of.pointBytes);
+        try {
+            decodePoint(of, bytes);
         } catch (err) {
             throw new PersistedFileError(ServiceErrorCode.CorruptFile, path, `${what}: ${(err as Error).message}`);
         }
@@ -195,7 +218,26 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         (raw.cspKeys as unknown[]).forEach((entry, index) => {
             checkField(isJsonObject(entry), path, `cspKeys[${index}] must be an object`);
             checkField(entry.keyId === index + 1, path, `cspKeys[${index}].keyId must be ${index + 1}`);
-            point(entry.caPublicKey, `cspKeys[${index}].caPublicKey`);
+            const of = namedSuite(entry.suite, `cspKeys[${index}].suite`);
+            point(entry.caPublicKey, `cspKeys[${index}].caPublicKey`, of);
+        });
+    }
+    if (raw.counterSuites !== undefined) {
+        checkField(
+            Array.isArray(raw.counterSuites) && raw.counterSuites.length <= 1024,
+            path,
+            'counterSuites must be a list',
+        );
+        let previousEnd = 0n;
+        (raw.counterSuites as unknown[]).forEach((entry, index) => {
+            const what = `counterSuites[${index}]`;
+            checkField(isJsonObject(entry), path, `${what} must be an object`);
+            const from = decimal(entry.from, path, `${what}.from`);
+            const to = decimal(entry.to, path, `${what}.to`);
+            checkField(from >= 1n && from < to, path, `${what} must be a non-empty range of counters`);
+            checkField(from >= previousEnd, path, `${what} overlaps the range before it`);
+            previousEnd = to;
+            checkField(namedSuite(entry.suite, `${what}.suite`).tag !== suite.tag, path, `${what} names the device's own suite`);
         });
     }
     const next = decimal(raw.nextCounter, path, 'nextCounter');
@@ -209,9 +251,10 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
     }
     if (raw.pendingEphemeral !== undefined) {
         checkField(raw.pendingCounter !== undefined, path, 'pendingEphemeral without a pendingCounter');
-        const x = hexBytes(raw.pendingEphemeral, path, 'pendingEphemeral', suite.scalarBytes);
+        const pendingSuite = suiteOfCounter(raw as unknown as DeviceStateFile, BigInt(raw.pendingCounter as string));
+        const x = hexBytes(raw.pendingEphemeral, path, 'pendingEphemeral', pendingSuite.scalarBytes);
         try {
-            decodeScalar(suite, x);
+            decodeScalar(pendingSuite, x);
         } catch (err) {
             throw new PersistedFileError(
                 ServiceErrorCode.CorruptFile,
@@ -228,12 +271,13 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
         checkField(counter >= 1n && counter < next, path, 'session.counter must be a reserved counter');
         hexBytes(ses.routeId, path, 'session.routeId', ROUTE_ID_BYTES);
         checkField(typeof ses.established === 'boolean', path, 'session.established must be true or false');
+        const own = namedSuite(ses.suite, 'session.suite');
         if (ses.established === true && (ses.trafficKey !== undefined || ses.symKey === undefined))
-            hexBytes(ses.trafficKey, path, 'session.trafficKey', suite.hashBytes);
-        else hexBytes(ses.symKey, path, 'session.symKey', suite.hashBytes);
+            hexBytes(ses.trafficKey, path, 'session.trafficKey', own.hashBytes);
+        else hexBytes(ses.symKey, path, 'session.symKey', own.hashBytes);
         if (ses.established === false)
             checkField(ses.trafficKey === undefined, path, 'session.trafficKey in a session not established');
-        if (ses.recordKey !== undefined) hexBytes(ses.recordKey, path, 'session.recordKey', suite.scalarBytes);
+        if (ses.recordKey !== undefined) hexBytes(ses.recordKey, path, 'session.recordKey', own.scalarBytes);
         const ch = ses.channel;
         if (ch === undefined && ses.established === false) return raw as unknown as DeviceStateFile;
         checkField(isJsonObject(ch), path, 'session.channel missing');

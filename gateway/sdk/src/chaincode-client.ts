@@ -30,7 +30,12 @@ export interface CreditRecord {
 /** One CA key epoch of the CSP (docs/protocol.md#csp-key-rotation). */
 export interface CspKeyEpoch {
     keyId: number;
-    /** Q_c of the epoch, SEC1 compressed hex. */
+    /**
+     * The epoch's suite when it is not the ledger's (`CspRecord.suite`): the CA moved to another
+     * suite (docs/protocol.md#rotation-to-another-suite).
+     */
+    suite?: string;
+    /** Q_c of the epoch, SEC1 compressed hex (in the epoch's suite). */
     caPublicKey: string;
     activeFrom: string;
     /** Absent for the current key. */
@@ -53,6 +58,16 @@ export interface FogRecord {
     publicKey: string;
     address: string;
     status: 'pending' | 'approved' | 'revoked';
+    /** The fog's keys for suites other than the ledger's (registry:addFogSuiteKey), oldest first. */
+    suiteKeys?: FogSuiteKeyEntry[];
+}
+/** One fog key for another suite, signed by the fog's identity key and by itself (hex). */
+export interface FogSuiteKeyEntry {
+    suite: string;
+    publicKey: string;
+    identitySignature: string;
+    newSignature: string;
+    addedAt: string;
 }
 export interface CertificateRecord {
     idCert: string;
@@ -61,6 +76,8 @@ export interface CertificateRecord {
     contentAddress?: string;
     /** The CSP key epoch it was issued under. */
     keyId: number;
+    /** The certificate's suite when it is not the ledger's. */
+    suite?: string;
 }
 export interface SessionRecord {
     primaryHash: string;
@@ -73,6 +90,8 @@ export interface SessionRecord {
     symKeyCommitment: string;
     /** The CSP key epoch of the session's certificate. */
     keyId: number;
+    /** The session's suite when it is not the ledger's. */
+    suite?: string;
 }
 export interface RequestRecord {
     requestId: string;
@@ -175,6 +194,25 @@ export class ChaincodeClient {
     /** CSP only: the fog can no longer activate sessions. */
     async revokeFog(fogId: string): Promise<FogRecord> {
         return parse(await this.retrying(this.registry, 'revokeFog', this.opts([fogId])));
+    }
+    /**
+     * Fog organisations: adds the fog's key for another suite (registry:addFogSuiteKey); the
+     * signatures are signFogSuiteKey's, encoded with encodeSchnorrSignature, in hex.
+     */
+    async addFogSuiteKey(
+        fogId: string,
+        suiteId: string,
+        publicKeyHex: string,
+        identitySignatureHex: string,
+        newSignatureHex: string,
+    ): Promise<FogRecord> {
+        return parse(
+            await this.retrying(
+                this.registry,
+                'addFogSuiteKey',
+                this.opts([fogId, suiteId, publicKeyHex, identitySignatureHex, newSignatureHex]),
+            ),
+        );
     }
     async getFog(fogId: string): Promise<FogRecord> {
         return parse(await this.registry.evaluate('getFog', this.opts([fogId])));

@@ -25,3 +25,4 @@ export * from './fog/query-handler.js';
 export * from './fog/query-ledger.js';
 export * from './fog/query-routes.js';
 export * from './fog/relay-records.js';
+export { ensureFogSuiteKeys, fogSuiteKeyPath } from './fog/suite-keys.js';

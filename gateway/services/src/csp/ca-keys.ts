@@ -2,15 +2,17 @@
  * The CSP's CA key pairs, one per key epoch on the ledger (docs/protocol.md#csp-key-rotation).
  * Epoch 0 is the service key the CSP registered with (keys/csp.json: also its link, login and
  * record signing identity); epoch k > 0 lives in its own key file, `keys/csp-ca-<k>.json` by
- * default, validated at load like every key file. Issuance uses the current (newest) epoch;
- * Algorithm 3 uses the epoch of the session's certificate; M4's C2 and C3 open under whichever key
- * they were sealed to.
+ * default, validated at load like every key file, in its epoch's suite (an epoch may be of
+ * another suite than the ledger's: docs/protocol.md#rotation-to-another-suite). Issuance uses the
+ * newest epoch of the request's suite; Algorithm 3 uses the epoch of the session's certificate;
+ * M4's C2 and C3 open under whichever key of the session's suite they were sealed to.
  */
 import { join } from 'node:path';
 import {
     encodeSchnorrSignature,
     fromHex,
     decodePoint,
+    getSuite,
     signCspKeyRotation,
     toHex,
     type HpkeRecipient,
@@ -25,7 +27,13 @@ export function cspCaKeyPath(dataDir: string, keyId: number): string {
     return join(dataDir, 'keys', `csp-ca-${keyId}.json`);
 }
 
+/** The suite of a CA key epoch: its own, or the ledger's. */
+function suiteOf(ledgerSuite: Suite, epoch: CspKeyEpoch): Suite {
+    return epoch.suite === undefined ? ledgerSuite : getSuite(epoch.suite);
+}
+
 export class CspCaKeys {
+    /** The ledger's suite (epoch 0's, the CSP identity's). */
     readonly suite: Suite;
     #epochs: CspKeyEpoch[] = [];
     readonly #pairs = new Map<number, ServiceKey>();
@@ -61,7 +69,7 @@ export class CspCaKeys {
         for (const epoch of epochs) {
             if (this.#pairs.has(epoch.keyId)) continue;
             const path = this.keyFile(epoch.keyId);
-            const pair = await readServiceKey(path, this.suite);
+            const pair = await readServiceKey(path, suiteOf(this.suite, epoch));
             if (pair === undefined) continue;
             if (pair.publicKeyHex !== epoch.caPublicKey)
                 throw new ServiceError(
@@ -79,10 +87,42 @@ export class CspCaKeys {
         this.#epochs = epochs;
     }
 
-    /** The current epoch and its key pair: the one Algorithm 1 issues under. */
+    /** The current epoch and its key pair: new certificate requests are made in its suite. */
     current(): { keyId: number; key: ServiceKey } {
         const keyId = this.#epochs.length === 0 ? 0 : this.#epochs[this.#epochs.length - 1]!.keyId;
         return { keyId, key: this.#pairs.get(keyId)! };
+    }
+
+    /**
+     * The newest epoch of `suite` this CSP holds, and its key pair: the one Algorithm 1 issues a
+     * request of that suite under (the current epoch, unless the CA moved to another suite after
+     * the request was paid for).
+     * @throws {ServiceError} cspKeyMismatch when no epoch of that suite is held
+     */
+    newestOf(suite: Suite): { keyId: number; key: ServiceKey } {
+        for (let k = this.#epochs.length - 1; k >= 0; k--) {
+            const epoch = this.#epochs[k]!;
+            const pair = this.#pairs.get(epoch.keyId);
+            if (pair !== undefined && pair.suite.tag === suite.tag) return { keyId: epoch.keyId, key: pair };
+        }
+        if (suite.tag === this.suite.tag) return { keyId: 0, key: this.identity };
+        throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no CSP key epoch of suite ${suite.id} is held`);
+    }
+
+    /**
+     * The key secondaryHash = H(x(d*HashToCurve(ID_i, i))) of a session of `suite` is computed
+     * under: epoch 0's (the identity) for the ledger's suite, else the first epoch of that suite —
+     * one fixed key per suite, so a certificate's secondaryHash never depends on which epoch of its
+     * suite issued it.
+     * @throws {ServiceError} cspKeyMismatch when no epoch of that suite is held
+     */
+    secondaryHashKeyOf(suite: Suite): ServiceKey {
+        if (suite.tag === this.suite.tag) return this.identity;
+        for (const epoch of this.#epochs) {
+            const pair = this.#pairs.get(epoch.keyId);
+            if (pair !== undefined && pair.suite.tag === suite.tag) return pair;
+        }
+        throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no CSP key epoch of suite ${suite.id} is held`);
     }
 
     /** The key pair of an epoch, if this CSP holds it. */
@@ -90,9 +130,15 @@ export class CspCaKeys {
         return this.#pairs.get(keyId);
     }
 
-    /** Every HPKE recipient this CSP holds, newest epoch first (the one most ciphertexts are sealed to). */
-    recipients(): HpkeRecipient[] {
-        return [...this.#pairs.entries()].sort(([a], [b]) => b - a).map(([, pair]) => pair.recipient);
+    /**
+     * Every HPKE recipient of `suite` this CSP holds (the ledger's suite by default), newest epoch
+     * first (the one most ciphertexts are sealed to).
+     */
+    recipients(suite: Suite = this.suite): HpkeRecipient[] {
+        return [...this.#pairs.entries()]
+            .filter(([, pair]) => pair.suite.tag === suite.tag)
+            .sort(([a], [b]) => b - a)
+            .map(([, pair]) => pair.recipient);
     }
 }
 
@@ -100,7 +146,9 @@ export class CspCaKeys {
  * Rotates the CSP's CA key: creates (or reuses, after a failed attempt) the key file of the next
  * epoch, signs the rotation statement with the current key and the new one, submits
  * registry:rotateCspKey and reloads the epochs. The new key file is on disk (0600) before the
- * ledger names its key, so a crash in between leaves nothing unusable.
+ * ledger names its key, so a crash in between leaves nothing unusable. `newSuite` moves the CA to
+ * another suite (default: the current key's); a key file left by a failed attempt in another
+ * suite is refused (corruptFile, as keys.ts) rather than reused.
  *
  * @returns the new epoch as the ledger recorded it.
  * @throws {ServiceError} cspKeyMismatch as {@link CspCaKeys.refresh}; the chaincode's refusals
@@ -111,29 +159,32 @@ export async function rotateCspCaKey(
     keys: CspCaKeys,
     keyFile: (keyId: number) => string,
     overlapSeconds: number,
+    newSuite?: Suite,
 ): Promise<CspKeyEpoch> {
     await keys.refresh(ledger);
-    const suite = keys.suite;
     const { keyId, key } = keys.current();
-    const next = await loadOrCreateServiceKey(keyFile(keyId + 1), suite);
+    const suite = key.suite;
+    const target = newSuite ?? suite;
+    const next = await loadOrCreateServiceKey(keyFile(keyId + 1), target);
     const signatures = signCspKeyRotation(
         {
             suite,
+            newSuite: target,
             previousKeyId: keyId,
             previousKey: key.publicKey,
             keyId: keyId + 1,
-            newKey: decodePoint(suite, fromHex(next.publicKeyHex)),
+            newKey: decodePoint(target, fromHex(next.publicKeyHex)),
             overlapSeconds,
         },
         key.privateKey,
         next.privateKey,
     );
     await ledger.rotateCspKey(
-        suite.id,
+        target.id,
         next.publicKeyHex,
         overlapSeconds,
         toHex(encodeSchnorrSignature(suite, signatures.previousSignature)),
-        toHex(encodeSchnorrSignature(suite, signatures.newSignature)),
+        toHex(encodeSchnorrSignature(target, signatures.newSignature)),
     );
     await keys.refresh(ledger);
     const epoch = keys.epochs.find((e) => e.keyId === keyId + 1);

@@ -6,7 +6,7 @@ import { fromHex, SessionChannel, type FrameType } from '@m2m-fabric/protocol';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import type { CspContext } from './context.js';
 import type { CspRecords } from './records.js';
-import type { StoredSession } from './session-store.js';
+import { sessionSuite, type StoredSession } from './session-store.js';
 
 /** Sequence numbers reserved per store write, so a frame never waits for the disk. */
 export const SEQ_RESERVATION = 16n;
@@ -28,7 +28,7 @@ export class CspChannels {
      * sequence numbers, in the session (the caller writes the session).
      */
     async create(key: string, trafficKey: Uint8Array, stored: StoredSession): Promise<ChannelEntry> {
-        const channel = await SessionChannel.create(this.ctx.suite, trafficKey, 'csp', fromHex(key));
+        const channel = await SessionChannel.create(sessionSuite(this.ctx.suite, stored), trafficKey, 'csp', fromHex(key));
         const entry = { channel, reservedSendSeq: SEQ_RESERVATION };
         stored.channel = { ...channel.exportState(), sendSeq: entry.reservedSendSeq.toString() };
         this.open.set(key, entry);
@@ -48,10 +48,11 @@ export class CspChannels {
         if (s === undefined || s.state !== 'established' || typeof s.trafficKey !== 'string')
             throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
         const symKey = fromHex(s.trafficKey);
+        const suite = sessionSuite(this.ctx.suite, s);
         const channel =
             s.channel === undefined
-                ? await SessionChannel.create(this.ctx.suite, symKey, 'csp', fromHex(key))
-                : await SessionChannel.restore(this.ctx.suite, symKey, 'csp', fromHex(key), s.channel);
+                ? await SessionChannel.create(suite, symKey, 'csp', fromHex(key))
+                : await SessionChannel.restore(suite, symKey, 'csp', fromHex(key), s.channel);
         const entry = { channel, reservedSendSeq: BigInt(s.channel?.sendSeq ?? '0') };
         this.open.set(key, entry);
         return entry;

@@ -5,7 +5,7 @@
  * (issuance.ts, synchronisation.ts, channels.ts, instruction-delivery.ts) receives it.
  */
 import type { KeyObject } from 'node:crypto';
-import { decodePoint, fromHex, type Point, type Suite, ErrorCode } from '@m2m-fabric/protocol';
+import { decodePoint, fromHex, getSuite, type Point, type Suite, ErrorCode } from '@m2m-fabric/protocol';
 import {
     MqttConnection,
     ServiceError,
@@ -21,6 +21,13 @@ import type { DurableMap } from '../util/durable-map.js';
 import { CspCaKeys, cspCaKeyPath } from './ca-keys.js';
 import type { CspMetrics } from './metrics.js';
 import type { StoredSession, TelemetryRecord } from './session-store.js';
+
+/** An approved fog's keys as the CSP caches them: Q_f (and its verifier), and its keys of other suites by tag. */
+export interface CachedFogKeys {
+    point: Point;
+    verify: KeyObject;
+    suiteKeys: ReadonlyMap<number, Point>;
+}
 
 export interface CspContextOptions {
     key: ServiceKey;
@@ -50,7 +57,7 @@ export class CspContext {
     /** The CA key pairs of every key epoch this CSP holds (ca-keys.ts); loaded by start(). */
     readonly caKeys: CspCaKeys;
     readonly caKeyFile: (keyId: number) => string;
-    private readonly fogKeys = new Map<string, { point: Point; verify: KeyObject }>();
+    private readonly fogKeys = new Map<string, CachedFogKeys>();
 
     constructor(options: CspContextOptions, metrics: CspMetrics) {
         this.suite = options.key.suite;
@@ -79,16 +86,40 @@ export class CspContext {
      * @throws {ServiceError} fogNotApproved when the fog is pending or revoked; the ledger's error
      *   (unknownFog) when it is not registered.
      */
-    async fogKey(fogId: string): Promise<{ point: Point; verify: KeyObject }> {
+    async fogKey(fogId: string): Promise<CachedFogKeys> {
         const cached = this.fogKeys.get(fogId);
         if (cached !== undefined) return cached;
         const fog = await this.ledger.getFog(fogId);
         if (fog.status !== 'approved')
             throw new ServiceError(ErrorCode.FogNotApproved, `fog ${fogId} is ${fog.status}`);
         const point = decodePoint(this.suite, fromHex(fog.publicKey));
-        const entry = { point, verify: ecdsaPublicKey(this.suite, point) };
+        const suiteKeys = new Map<number, Point>();
+        for (const entry of fog.suiteKeys ?? []) {
+            const suite = getSuite(entry.suite);
+            suiteKeys.set(suite.tag, decodePoint(suite, fromHex(entry.publicKey)));
+        }
+        const entry = { point, verify: ecdsaPublicKey(this.suite, point), suiteKeys };
         this.fogKeys.set(fogId, entry);
         return entry;
+    }
+
+    /**
+     * The fog key a session of `suite` was activated with (s_f over M4 verifies under it): Q_f for
+     * the ledger's suite, else the fog's registered key of that suite, re-reading the ledger once
+     * when the cached record has none (the fog registers it when it sees the rotation).
+     * @throws {ServiceError} fogSuiteKeyMissing when the ledger lists no key of that suite for the fog;
+     *   as {@link fogKey}.
+     */
+    async fogSessionKey(fogId: string, suite: Suite): Promise<Point> {
+        if (suite.tag === this.suite.tag) return (await this.fogKey(fogId)).point;
+        let found = (await this.fogKey(fogId)).suiteKeys.get(suite.tag);
+        if (found === undefined) {
+            this.forgetFog(fogId);
+            found = (await this.fogKey(fogId)).suiteKeys.get(suite.tag);
+        }
+        if (found === undefined)
+            throw new ServiceError(ErrorCode.FogSuiteKeyMissing, `fog ${fogId} has no key for suite ${suite.id}`);
+        return found;
     }
 
     /** Forgets a fog's cached key: its next login or link message re-reads the ledger. */

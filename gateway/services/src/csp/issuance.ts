@@ -33,12 +33,13 @@ export async function issueRequest(ctx: CspContext, requestId: string): Promise<
         throw err;
     }
     const request = decodeCertificateRequest(requestBytes);
-    // Under the current CA key epoch. A rotation that commits between this read and the issuance
-    // makes the chaincode refuse the objects (invalidIssuance: not under the newest key): reload the
-    // epochs and issue again under the new key, so no paid purchase is left unissued.
+    // Under the newest CA key epoch of the request's suite. A rotation that commits between this
+    // read and the issuance makes the chaincode refuse the objects (invalidIssuance: not under the
+    // newest key): reload the epochs and issue again under the new key, so no paid purchase is left
+    // unissued. (A rotation to another suite leaves the request's suite at its previous epoch.)
     for (let attempt = 1; ; attempt++) {
-        const { keyId, key } = ctx.caKeys.current();
-        const objects = issueCertificates(ctx.suite, key.privateKey, request).map(encodeCertificateObject);
+        const { keyId, key } = ctx.caKeys.newestOf(request.suite);
+        const objects = issueCertificates(request.suite, key.privateKey, request).map(encodeCertificateObject);
         try {
             await ctx.store.putMany(objects);
         } catch (err) {
@@ -50,7 +51,7 @@ export async function issueRequest(ctx: CspContext, requestId: string): Promise<
         } catch (err) {
             if (errorCodeOf(err) !== ErrorCode.InvalidIssuance || attempt >= 3) throw err;
             await ctx.caKeys.refresh(ctx.ledger);
-            if (ctx.caKeys.current().keyId === keyId) throw err;
+            if (ctx.caKeys.newestOf(request.suite).keyId === keyId) throw err;
             continue;
         }
         ctx.m.issued.inc({}, objects.length);

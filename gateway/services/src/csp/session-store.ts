@@ -1,5 +1,5 @@
 /** What the CSP keeps per session and per telemetry frame (durable maps, 0600 files). */
-import type { SessionChannelState } from '@m2m-fabric/protocol';
+import { getSuite, type SessionChannelState, type Suite } from '@m2m-fabric/protocol';
 
 /**
  * A session in the store. trafficKey is secret: the store file is 0600 and never logged. Neither
@@ -8,6 +8,11 @@ import type { SessionChannelState } from '@m2m-fabric/protocol';
  */
 export interface StoredSession {
     state: 'syncing' | 'established';
+    /**
+     * The session's suite when it is not the ledger's (a certificate of a CA key epoch of another
+     * suite): its channel, shares and Confirm are in that suite.
+     */
+    suite?: string;
     routeId: string;
     primaryHash: string;
     idCert: string;
@@ -54,4 +59,9 @@ export interface TelemetryRecord {
     seq: string;
     receivedAt: number;
     payload: string;
+}
+
+/** The suite of a stored session: its own, or the ledger's. */
+export function sessionSuite(ledgerSuite: Suite, s: Pick<StoredSession, 'suite'>): Suite {
+    return s.suite === undefined ? ledgerSuite : getSuite(s.suite);
 }

@@ -16,6 +16,8 @@ import {
     requireEphemeralShare,
     FrameType,
     fromHex,
+    messageSuite,
+    MessageType,
     openM4,
     runAlgorithm3,
     symKeyCommitment,
@@ -26,7 +28,7 @@ import { FifoLimiter } from '../util/fifo-limiter.js';
 import type { CspChannels } from './channels.js';
 import type { ServiceKey } from '../keys.js';
 import type { CspContext } from './context.js';
-import type { StoredSession } from './session-store.js';
+import { sessionSuite, type StoredSession } from './session-store.js';
 
 /**
  * How long the CSP waits for its own peer to show a session the fog says it activated. The fog
@@ -156,17 +158,20 @@ export class CspSynchroniser {
         // Every M4 is examined, even on a known route: a session is bound to its primaryHash and
         // IDCert_i, and its route ID is the one derived from IDCert_i, so a fog can neither re-file a
         // session under a fresh route ID (a second record for one key) nor get a Confirm for garbage.
-        const fog = await ctx.fogKey(fogId);
-        const m4 = decodeM4(ctx.suite, m4Bytes);
+        // The session is in its certificate's suite (the ledger's, or a CA key epoch's of another
+        // suite): s_f is under the fog's key of that suite, C2 and C3 under CA keys of it.
+        const suite = messageSuite(MessageType.M4, m4Bytes);
+        const fogPoint = await ctx.fogSessionKey(fogId, suite);
+        const m4 = decodeM4(suite, m4Bytes);
         // C2 and C3 are sealed to the newest CA key the device and the fog knew: open under any
         // epoch held, reloading the epochs once when a rotation is newer than what this CSP loaded.
-        const opened = await openM4(ctx.suite, ctx.caKeys.recipients(), fog.point, m4).catch(async (err: unknown) => {
+        const opened = await openM4(suite, ctx.caKeys.recipients(suite), fogPoint, m4).catch(async (err: unknown) => {
             if (errorCodeOf(err) !== ErrorCode.DecryptionFailed) throw err;
             await ctx.caKeys.refresh(ctx.ledger);
-            return openM4(ctx.suite, ctx.caKeys.recipients(), fog.point, m4);
+            return openM4(suite, ctx.caKeys.recipients(suite), fogPoint, m4);
         });
         const primaryHash = toHex(opened.primaryHash);
-        if (routeKey(routeIdFor(ctx.suite, opened.idCert)) !== key)
+        if (routeKey(routeIdFor(suite, opened.idCert)) !== key)
             throw new ServiceError(
                 ServiceErrorCode.RouteMismatch,
                 "the route ID is not the one derived from the M4's IDCert_i",
@@ -178,7 +183,7 @@ export class CspSynchroniser {
             // retried the certificate): the same E_C ‖ Confirm, but only for the E_D that K_i was
             // derived from. Another E_D gets no second key (that would be a second session on one
             // certificate): a downgrade is forwardSecrecyRequired, another share a typed refusal.
-            const share = toHex(encodePoint(ctx.suite, requireEphemeralShare(opened.ephemeralShare, 'C2')));
+            const share = toHex(encodePoint(suite, requireEphemeralShare(opened.ephemeralShare, 'C2')));
             if (share !== existing.deviceShare)
                 throw new ServiceError(
                     ServiceErrorCode.EphemeralShareMismatch,
@@ -188,10 +193,13 @@ export class CspSynchroniser {
         }
         // One read: the session record comes with its certificate's B_i.
         const record = await readActivatedSession(ctx, primaryHash);
-        // symKey_i under the d_c of the certificate's key epoch; secondaryHash under epoch 0's.
+        // symKey_i under the d_c of the certificate's key epoch; secondaryHash under one fixed key of
+        // the suite (epoch 0's for the ledger's suite).
         const caKey = await this.caKeyOf(record.keyId ?? 0);
+        if (caKey.suite.tag !== suite.tag)
+            throw new ServiceError(ErrorCode.InvalidPrimaryHash, `the session's certificate is not of suite ${suite.id}`);
         const result = runAlgorithm3(
-            ctx.suite,
+            suite,
             caKey.privateKey,
             fogId,
             m4,
@@ -203,16 +211,17 @@ export class CspSynchroniser {
                 publicKeyCommitment: fromHex(record.publicKeyCommitment),
                 counterCommitment: fromHex(record.counterCommitment),
             },
-            ctx.key.privateKey,
+            ctx.caKeys.secondaryHashKeyOf(suite).privateKey,
         );
         // Forward secrecy, before anything is stored or submitted: a C2 without E_D is a downgrade
         // (forwardSecrecyRequired, ledger unchanged). x_C is erased inside cspTrafficKey; symKey_i
         // is zeroed once its commitment is taken, so only K_i (and the public E_C) is kept.
-        const { cspShare, trafficKey } = cspTrafficKey(ctx.suite, result.symKey, opened.idCert, opened.ephemeralShare);
-        const commitment = toHex(symKeyCommitment(ctx.suite, result.symKey));
+        const { cspShare, trafficKey } = cspTrafficKey(suite, result.symKey, opened.idCert, opened.ephemeralShare);
+        const commitment = toHex(symKeyCommitment(suite, result.symKey));
         result.symKey.fill(0);
         const stored: StoredSession = {
             state: 'syncing',
+            ...(suite.tag === ctx.suite.tag ? {} : { suite: suite.id }),
             routeId: key,
             primaryHash,
             idCert: toHex(result.idCert),
@@ -220,8 +229,8 @@ export class CspSynchroniser {
             counter: result.counter.toString(),
             dynamicId: toHex(result.dynamicId),
             trafficKey: toHex(trafficKey),
-            cspShare: toHex(encodePoint(ctx.suite, cspShare)),
-            deviceShare: toHex(encodePoint(ctx.suite, opened.ephemeralShare!)),
+            cspShare: toHex(encodePoint(suite, cspShare)),
+            deviceShare: toHex(encodePoint(suite, opened.ephemeralShare!)),
             symKeyCommitment: commitment,
             synchronisation: toHex(result.synchronisation),
             publicKeyCommitment: record.publicKeyCommitment,
@@ -268,7 +277,8 @@ export class CspSynchroniser {
         if (s?.state !== 'established')
             throw new ServiceError(ServiceErrorCode.UnknownSession, 'no established session on this route');
         const frame = await this.channels.seal(key, FrameType.Confirm, fromHex(key));
-        return encodeFsConfirm(this.ctx.suite, decodePoint(this.ctx.suite, fromHex(s.cspShare)), frame);
+        const suite = sessionSuite(this.ctx.suite, s);
+        return encodeFsConfirm(suite, decodePoint(suite, fromHex(s.cspShare)), frame);
     }
 
     /** After a restart: a 'syncing' session is finished if the ledger shows it synchronised, else dropped. */

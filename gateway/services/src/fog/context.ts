@@ -8,9 +8,12 @@ import {
     decodePoint,
     decodeSchnorrSignature,
     encodeCspKeyChain,
+    encodeFogSuiteKeys,
     encodePoint,
     fromHex,
+    getSuite,
     type CspKeyLink,
+    type FogSuiteKeyLink,
     type M1,
     type M4,
     type Point,
@@ -45,27 +48,46 @@ import {
 import type { ecdsaPublicKey, ServiceKey } from '../keys.js';
 import type { FogMetrics } from './metrics.js';
 
+/** The suite of a CA key epoch: its own, or the ledger's (`ledgerSuite`). */
+export function epochSuite(ledgerSuite: Suite, epoch: CspKeyEpoch): Suite {
+    return epoch.suite === undefined ? ledgerSuite : getSuite(epoch.suite);
+}
+
 /** The ledger's key epochs as the links a device verifies (encodeCspKeyChain). */
-function cspKeyLinks(suite: Suite, epochs: readonly CspKeyEpoch[]): CspKeyLink[] {
-    return epochs.map((epoch) => ({
-        keyId: epoch.keyId,
-        caPublicKey: fromHex(epoch.caPublicKey),
-        ...(epoch.rotation === undefined
-            ? {}
-            : {
-                  rotation: {
-                      overlapSeconds: epoch.rotation.overlapSeconds,
-                      signatures: {
-                          previousSignature: decodeSchnorrSignature(suite, fromHex(epoch.rotation.previousSignature)),
-                          newSignature: decodeSchnorrSignature(suite, fromHex(epoch.rotation.newSignature)),
+function cspKeyLinks(ledgerSuite: Suite, epochs: readonly CspKeyEpoch[]): CspKeyLink[] {
+    return epochs.map((epoch, index) => {
+        const suite = epochSuite(ledgerSuite, epoch);
+        const previous = index > 0 ? epochs[index - 1] : undefined;
+        const previousSuite = previous === undefined ? ledgerSuite : epochSuite(ledgerSuite, previous);
+        return {
+            keyId: epoch.keyId,
+            suite,
+            caPublicKey: fromHex(epoch.caPublicKey),
+            ...(epoch.rotation === undefined
+                ? {}
+                : {
+                      rotation: {
+                          previousSuite,
+                          overlapSeconds: epoch.rotation.overlapSeconds,
+                          signatures: {
+                              previousSignature: decodeSchnorrSignature(
+                                  previousSuite,
+                                  fromHex(epoch.rotation.previousSignature),
+                              ),
+                              newSignature: decodeSchnorrSignature(suite, fromHex(epoch.rotation.newSignature)),
+                          },
                       },
-                  },
-              }),
-    }));
+                  }),
+        };
+    });
 }
 
 /** An M2 sent, waiting for its M3 (keyed by the handle the device echoes). */
 export interface PendingHandle {
+    /** The session's suite (its certificate's): the ledger's, or a CA key epoch's of another suite. */
+    suite: Suite;
+    /** The CA key epoch the certificate was issued under (its Table II record). */
+    keyId: number;
     m1: M1;
     idCert: Point;
     certificateObject: Uint8Array;
@@ -121,8 +143,11 @@ export class FogContext {
     cspVerifyKey!: ReturnType<typeof ecdsaPublicKey>;
     /** The CSP's CA key epochs as last read from the ledger (docs/protocol.md#csp-key-rotation). */
     cspKeys: readonly CspKeyEpoch[] = [];
-    /** The current CA key: C3 is sealed to it. */
-    cspCurrentKey!: Point;
+    /**
+     * The fog's keys for suites other than the ledger's (registry:addFogSuiteKey), by suite tag,
+     * with the signed statements relayed to devices in the info message.
+     */
+    readonly suiteKeys = new Map<number, { key: ServiceKey; link: FogSuiteKeyLink }>();
     closed = false;
 
     constructor(options: FogContextOptions, metrics: FogMetrics) {
@@ -148,8 +173,45 @@ export class FogContext {
             .string(this.fogId)
             .u8(this.suite.tag)
             .bytes16(encodePoint(this.suite, this.key.publicKey))
-            .bytes16(encodeCspKeyChain(this.suite, cspKeyLinks(this.suite, this.cspKeys)))
+            .bytes16(encodeCspKeyChain(cspKeyLinks(this.suite, this.cspKeys)))
+            .bytes16(encodeFogSuiteKeys(this.suite, [...this.suiteKeys.values()].map((k) => k.link)))
             .finish();
+    }
+
+    /**
+     * The fog key a session of `suite` uses (M1's C1, P = d_f*IDCert_i, s_f over M4): the identity
+     * key for the ledger's suite, else this fog's registered key of that suite.
+     * @throws {ServiceError} fogSuiteKeyMissing when this fog holds no key of that suite
+     */
+    keyFor(suite: Suite): ServiceKey {
+        if (suite.tag === this.suite.tag) return this.key;
+        const entry = this.suiteKeys.get(suite.tag);
+        if (entry === undefined)
+            throw new ServiceError(ErrorCode.FogSuiteKeyMissing, `fog ${this.fogId} has no key for suite ${suite.id}`);
+        return entry.key;
+    }
+
+    /** The suites of the CSP's key epochs other than the ledger's, each once, oldest first. */
+    otherEpochSuites(): Suite[] {
+        const out: Suite[] = [];
+        for (const epoch of this.cspKeys) {
+            const suite = epochSuite(this.suite, epoch);
+            if (suite.tag !== this.suite.tag && !out.some((s) => s.tag === suite.tag)) out.push(suite);
+        }
+        return out;
+    }
+
+    /**
+     * The CA key C3 of a session of `suite` is sealed to: the newest epoch of that suite (the
+     * current key, unless the CA moved to another suite since the certificate was issued).
+     * @throws {ServiceError} notConfigured when no epoch is of that suite
+     */
+    cspKeyOf(suite: Suite): Point {
+        for (let k = this.cspKeys.length - 1; k >= 0; k--) {
+            const epoch = this.cspKeys[k]!;
+            if (epochSuite(this.suite, epoch).tag === suite.tag) return decodePoint(suite, fromHex(epoch.caPublicKey));
+        }
+        throw new ServiceError(ErrorCode.NotConfigured, `no CSP key epoch of suite ${suite.id}`);
     }
 
     /**
@@ -161,7 +223,6 @@ export class FogContext {
         const keys = csp.keys ?? [{ keyId: 0, caPublicKey: csp.caPublicKey, activeFrom: '' }];
         const changed = JSON.stringify(keys) !== JSON.stringify(this.cspKeys);
         this.cspPublicKey = decodePoint(this.suite, fromHex(csp.caPublicKey));
-        this.cspCurrentKey = decodePoint(this.suite, fromHex(keys[keys.length - 1]!.caPublicKey));
         this.cspKeys = keys;
         return changed;
     }

@@ -48,6 +48,7 @@ import { FogQueryHandler } from './query-handler.js';
 import { ledgerEquipmentDirectory } from './query-ledger.js';
 import { FogQueryRoutes } from './query-routes.js';
 import { FogRelayRecords } from './relay-records.js';
+import { ensureFogSuiteKeys, fogSuiteKeyPath } from './suite-keys.js';
 import type { RecordBatcher } from '../records/batcher.js';
 import { fogMetrics } from './metrics.js';
 
@@ -91,6 +92,13 @@ export interface FogGatewayOptions {
     outboxRetryMs?: number;
     /** How often the CSP's key epochs are re-read for a rotation (default 5000 ms). */
     cspKeyRefreshMs?: number;
+    /**
+     * Where the fog keeps its key for a suite other than the ledger's (a CSP key epoch of another
+     * suite); default `<dataDir>/keys/<fogId>-<suite id>.json`.
+     */
+    suiteKeyFile?: (suite: Suite) => string;
+    /** Suites to hold and register a key for at start, ahead of a CSP rotation to them. */
+    suites?: readonly Suite[];
     /** How long the fog waits for the CSP's Alg. 3 result before answering the device `timeout`. */
     cspTimeoutMs?: number;
     /**
@@ -209,6 +217,7 @@ export class FogGateway {
         await ctx.refreshCspKeys();
         ctx.cspVerifyKey = ecdsaPublicKey(this.suite, ctx.cspPublicKey);
         await this.ensureRegistered(options.autoRegister ?? true);
+        await ensureFogSuiteKeys(ctx, this.suiteKeyFile, options.suites ?? []);
         this.outbox = await ActivationOutbox.open(ctx, options.dataDir);
         const steps = options.maxConcurrentSteps ?? 8;
         if (options.records !== undefined) {
@@ -312,11 +321,21 @@ export class FogGateway {
         ctx.log.info('fog gateway started', { fogId: this.fogId, broker: this.deviceBrokerUrl });
     }
 
-    /** Re-reads the CSP's key epochs; on a change, republishes the retained info message. */
+    private get suiteKeyFile(): (suite: Suite) => string {
+        return this.options.suiteKeyFile ?? ((suite) => fogSuiteKeyPath(this.options.dataDir, this.fogId, suite));
+    }
+
+    /**
+     * Re-reads the CSP's key epochs; on a change (a rotation), first holds and registers a key for
+     * any new suite, then republishes the retained info message.
+     */
     async followCspKeys(): Promise<void> {
         const { ctx } = this;
         try {
-            if (await ctx.refreshCspKeys())
+            const changed = await ctx.refreshCspKeys();
+            // Every tick, not only on a change: a registration that failed last time is retried.
+            const added = await ensureFogSuiteKeys(ctx, this.suiteKeyFile, this.options.suites ?? []);
+            if (changed || added.length > 0)
                 await ctx.deviceConn.publish(this.topics.fogInfo(this.fogId), ctx.infoPayload(), true);
         } catch (err) {
             if (!ctx.closed) ctx.log.warn('CSP key epochs not re-read', { code: errorCodeOf(err) });

@@ -14,7 +14,9 @@ import {
     encodeCertificateRequest,
     encodePoint,
     fromHex,
+    getSuite,
     randomScalar,
+    suiteSecrets,
     toHex,
     type Suite,
     ErrorCode,
@@ -50,6 +52,11 @@ interface DeviceRecord {
     w: string;
     /** First counter not yet bought. */
     nextPurchase: string;
+    /**
+     * Purchases made in another suite than the device's (after the CSP moved its CA to another
+     * suite): the device state's counterSuites, delivered with the grants.
+     */
+    suiteRanges?: { from: string; to: string; suite: string }[];
 }
 
 export interface ProvisionResult {
@@ -175,7 +182,13 @@ export class ManufacturerClient {
         const rec = await this.deviceRecord(equipmentId);
         const firstCounter = BigInt(rec.nextPurchase);
         const secrets = { w: decodeScalar(suite, fromHex(rec.w)), equipmentId };
-        const request = encodeCertificateRequest(createCertificateRequest(suite, secrets, firstCounter, n));
+        // The request is in the current CA key's suite (the chaincode refuses any other); after a
+        // rotation to another suite, with the device's owner secret derived for that suite. The
+        // revocation tags stay in the device's own suite, so one revocation covers both.
+        const issuing = await this.currentIssuingSuite();
+        const request = encodeCertificateRequest(
+            createCertificateRequest(issuing, suiteSecrets(suite, secrets, issuing), firstCounter, n),
+        );
         const requestId = contentAddress(request);
         try {
             await this.options.store.put(request);
@@ -190,12 +203,24 @@ export class ManufacturerClient {
             await this.options.ledger.requestSessions(n, requestId, request, tags);
             // The counters are committed to this request now; never buy them again.
             rec.nextPurchase = (firstCounter + BigInt(n)).toString();
+            if (issuing.tag !== suite.tag)
+                rec.suiteRanges = [
+                    ...(rec.suiteRanges ?? []),
+                    { from: firstCounter.toString(), to: rec.nextPurchase, suite: issuing.id },
+                ];
             await writeJsonAtomic(this.recordPath(equipmentId), rec);
         });
         this.purchases = submitted.catch(() => undefined);
         await submitted;
         await this.waitIssued(requestId);
         return { requestId, firstCounter, n };
+    }
+
+    /** The suite of the CSP's current CA key epoch: the one a purchase is made in. */
+    private async currentIssuingSuite(): Promise<Suite> {
+        const csp = await this.options.ledger.getCsp();
+        const current = csp.keys?.[csp.keys.length - 1];
+        return getSuite(current?.suite ?? csp.suite);
     }
 
     private async waitIssued(requestId: string): Promise<void> {
@@ -262,6 +287,15 @@ export class ManufacturerClient {
                     ServiceErrorCode.DeviceBusy,
                     `a device agent runs on ${statePath}; stop it before moving the device to fog ${fog.id} or new keys`,
                 );
+            // Purchases in another suite first, each with its range, then the end of what was bought.
+            for (const range of rec.suiteRanges ?? []) {
+                const known = existing.counterSuites?.some((r) => r.from === range.from && r.to === range.to);
+                if (known !== true)
+                    await deliverGrant(statePath, equipmentId, BigInt(range.to), {
+                        suite: range.suite,
+                        firstCounter: BigInt(range.from),
+                    });
+            }
             if (endCounter > BigInt(existing.endCounter)) await deliverGrant(statePath, equipmentId, endCounter);
             return { statePath, endCounter, delivery: 'inbox' };
         }
@@ -283,6 +317,7 @@ export class ManufacturerClient {
                 ...(existing?.lastInstructionId !== undefined ? { lastInstructionId: existing.lastInstructionId } : {}),
                 ...(existing?.pendingCounter !== undefined ? { pendingCounter: existing.pendingCounter } : {}),
                 ...(existing?.session !== undefined ? { session: existing.session } : {}),
+                ...(rec.suiteRanges !== undefined ? { counterSuites: rec.suiteRanges } : {}),
                 ...(this.options.channelTrust !== undefined
                     ? { channelTrust: this.options.channelTrust }
                     : existing?.channelTrust !== undefined

@@ -12,6 +12,8 @@ import {
     decodeM1,
     encodeM2,
     encodePoint,
+    messageSuite,
+    MessageType,
     openM1,
     prepareActivation,
     toHex,
@@ -41,11 +43,14 @@ export async function handleM1(h: FogHandlerContext, clientId: string, env: Enve
  */
 async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): Promise<void> {
     const { ctx } = h;
-    const m1 = decodeM1(ctx.suite, env.body);
-    const { idCert } = await openM1(ctx.suite, ctx.key.recipient, m1);
-    verifyM1ProofOfPossession(ctx.suite, m1, idCert, ctx.fogId);
+    // The session is in its certificate's suite; C1 is sealed to this fog's key of that suite.
+    const suite = messageSuite(MessageType.M1, env.body);
+    const key = ctx.keyFor(suite);
+    const m1 = decodeM1(suite, env.body);
+    const { idCert } = await openM1(suite, key.recipient, m1);
+    verifyM1ProofOfPossession(suite, m1, idCert, ctx.fogId);
     faultPoint('M1');
-    const idCertHex = toHex(encodePoint(ctx.suite, idCert));
+    const idCertHex = toHex(encodePoint(suite, idCert));
     if (!h.certificateLimiter.allow(idCertHex))
         throw new ServiceError(ServiceErrorCode.RateLimited, 'too many session requests for this certificate');
     const record = await ctx.ledgerCall(() => ctx.ledger.getCertificate(idCertHex));
@@ -70,14 +75,21 @@ async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): 
     }
     const handle = new Uint8Array(randomBytes(16));
     sweepHandles(ctx);
-    const pending: PendingHandle = { m1, idCert, certificateObject, expiresAt: Date.now() + ctx.handleTtlMs };
+    const pending: PendingHandle = {
+        suite,
+        keyId: record.keyId ?? 0,
+        m1,
+        idCert,
+        certificateObject,
+        expiresAt: Date.now() + ctx.handleTtlMs,
+    };
     ctx.handles.set(toHex(handle), pending);
     faultPoint('M2');
     await ctx.reply(
         clientId,
         EnvelopeKind.M2,
         env.correlationId,
-        encodeTagged(handle, encodeM2({ suite: ctx.suite, certificateObject })),
+        encodeTagged(handle, encodeM2({ suite, certificateObject })),
     );
     // Off the critical path: nothing here depends on M3 (the M3 handler awaits it, or computes it if missing).
     pending.prepared = prepareForM3(ctx, pending);
@@ -86,15 +98,17 @@ async function answerM1(h: FogHandlerContext, clientId: string, env: Envelope): 
 
 /** P = d_f*IDCert_i with its DLEQ proof, primaryHash and M4: everything of Alg. 2 but M3's part. */
 export async function prepareForM3(ctx: FogContext, pending: PendingHandle): Promise<Prepared> {
-    const activation = prepareActivation(ctx.suite, ctx.key.privateKey, pending.certificateObject);
-    const primaryHash = computePrimaryHash(ctx.suite, activation.P);
+    const { suite } = pending;
+    const key = ctx.keyFor(suite);
+    const activation = prepareActivation(suite, key.privateKey, pending.certificateObject);
+    const primaryHash = computePrimaryHash(suite, activation.P);
     const m4 = await createM4(
-        ctx.suite,
+        suite,
         ctx.fogId,
-        ctx.key.privateKey,
+        key.privateKey,
         pending.m1,
         primaryHash,
-        ctx.cspCurrentKey,
+        ctx.cspKeyOf(suite),
         pending.idCert,
     );
     return { activation, primaryHash, m4 };

@@ -40,7 +40,7 @@ export async function handleM3(h: FogHandlerContext, clientId: string, env: Enve
     if (pending === undefined || pending.expiresAt < Date.now()) {
         throw new ServiceError(ErrorCode.UnknownRequest, 'no M2 outstanding for this handle (expired or already used)');
     }
-    const m3 = decodeM3(ctx.suite, payload);
+    const m3 = decodeM3(pending.suite, payload);
     // Single use from here on: a replayed M3 finds no handle.
     ctx.handles.delete(key);
     const started = performance.now();
@@ -66,13 +66,13 @@ async function finishActivation(
     const prepared = await (pending.prepared ?? prepareForM3(ctx, pending));
     const activation = completeActivation(prepared.activation, pending.m1, m3);
     const { primaryHash, m4 } = prepared;
-    const routeId = routeIdFor(ctx.suite, pending.idCert);
+    const routeId = routeIdFor(pending.suite, pending.idCert);
     const entry: OutboxEntry = {
         state: 'activating',
         primaryHash: toHex(primaryHash),
         activation: toBase64Url(encodeActivation(activation)),
         m4: toBase64Url(encodeM4(m4)),
-        devicePublicKey: toHex(encodePoint(ctx.suite, m3.publicKey)),
+        devicePublicKey: toHex(encodePoint(pending.suite, m3.publicKey)),
         routeId: routeKey(routeId),
         clientId,
         correlationId: toHex(newCorrelationId()),
