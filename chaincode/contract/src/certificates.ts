@@ -411,7 +411,11 @@ export class CertificateContract extends M2MContract {
     async getCertificate(ctx: Context, idCert: string): Promise<string> {
         requireRole(ctx, this.policy, Role.Csp, Role.Fog, Role.Manufacturer);
         const config = await readCspConfig(ctx);
-        const idCertBytes = requireHexBytesOf('idCert', idCert, suitesInUse(config).map((s) => s.pointBytes));
+        const idCertBytes = requireHexBytesOf(
+            'idCert',
+            idCert,
+            suitesInUse(config).map((s) => s.pointBytes),
+        );
         const stored = await readState(ctx, certificateKey(ctx, idCertBytes));
         if (stored === undefined) {
             return reject(ErrorCode.UnknownCertificate, 'no Table II record for this IDCert_i');

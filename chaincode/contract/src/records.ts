@@ -159,7 +159,10 @@ export interface SessionRecord {
 export function encodeSessionRecord(ledgerSuite: Suite, record: SessionRecord): Uint8Array {
     const own = recordSuite(ledgerSuite, record);
     const suite = own ?? ledgerSuite;
-    const writer = own === undefined ? new ByteWriter().u8(RECORD_VERSION) : new ByteWriter().u8(SUITED_SESSION_VERSION).u8(own.tag);
+    const writer =
+        own === undefined
+            ? new ByteWriter().u8(RECORD_VERSION)
+            : new ByteWriter().u8(SUITED_SESSION_VERSION).u8(own.tag);
     return writer
         .u8(SESSION_STATUS_CODES.indexOf(record.status))
         .string(record.fogId)

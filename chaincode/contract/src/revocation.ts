@@ -188,7 +188,11 @@ export class RevocationContract extends M2MContract {
         requireRole(ctx, this.policy, Role.Csp);
         const config = await readCspConfig(ctx);
         const { suite } = config;
-        const hash = requireHexBytesOf('primaryHash', primaryHash, suitesInUse(config).map((s) => s.hashBytes));
+        const hash = requireHexBytesOf(
+            'primaryHash',
+            primaryHash,
+            suitesInUse(config).map((s) => s.hashBytes),
+        );
         const { key, session } = await readSessionRecord(ctx, suite, hash);
         if (session.status === SessionStatus.Ended) {
             return canonicalJson({ primaryHash: toHex(hash), fogId: session.fogId, status: SessionStatus.Ended });

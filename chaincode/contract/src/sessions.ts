@@ -224,7 +224,10 @@ export class SessionContract extends M2MContract {
 
         const { key, session } = await readSessionRecord(ctx, config.suite, sync.primaryHash);
         if ((session.suite ?? config.suite).tag !== suite.tag) {
-            return reject(ErrorCode.InvalidPrimaryHash, `primaryHash names a session of another suite than ${suite.id}`);
+            return reject(
+                ErrorCode.InvalidPrimaryHash,
+                `primaryHash names a session of another suite than ${suite.id}`,
+            );
         }
         if (session.status !== SessionStatus.Acknowledged) {
             return reject(ErrorCode.InvalidPrimaryHash, `the session is already ${session.status}`);
@@ -252,7 +255,11 @@ export class SessionContract extends M2MContract {
     async getSession(ctx: Context, primaryHash: string): Promise<string> {
         const caller = requireRole(ctx, this.policy, Role.Csp, Role.Fog);
         const config = await readCspConfig(ctx);
-        const hash = requireHexBytesOf('primaryHash', primaryHash, suitesInUse(config).map((s) => s.hashBytes));
+        const hash = requireHexBytesOf(
+            'primaryHash',
+            primaryHash,
+            suitesInUse(config).map((s) => s.hashBytes),
+        );
         const { session } = await readSessionRecord(ctx, config.suite, hash);
         if (caller.role === Role.Fog && (await readFog(ctx, session.fogId)).mspId !== caller.mspId) {
             return reject(ErrorCode.UnauthorisedMsp, 'the session was activated by another organisation');

@@ -71,7 +71,10 @@ export function requireHexBytes(name: string, value: unknown, length: number): U
 export function requireHexBytesOf(name: string, value: unknown, lengths: readonly number[]): Uint8Array {
     const length = typeof value === 'string' ? lengths.find((l) => value.length === l * 2) : undefined;
     if (length === undefined) {
-        return reject(ErrorCode.MalformedInput, `${name} must be ${[...new Set(lengths)].join(' or ')} bytes of lowercase hex`);
+        return reject(
+            ErrorCode.MalformedInput,
+            `${name} must be ${[...new Set(lengths)].join(' or ')} bytes of lowercase hex`,
+        );
     }
     return requireHexBytes(name, value, length);
 }

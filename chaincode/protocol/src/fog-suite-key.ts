@@ -70,7 +70,12 @@ export function signFogSuiteKey(
     }
     const message = fogSuiteKeyMessage(statement);
     return {
-        identitySignature: schnorrSign(statement.identitySuite, SchnorrContext.FogSuiteKey, identityPrivateKey, message),
+        identitySignature: schnorrSign(
+            statement.identitySuite,
+            SchnorrContext.FogSuiteKey,
+            identityPrivateKey,
+            message,
+        ),
         newSignature: schnorrSign(statement.suite, SchnorrContext.FogSuiteKey, newPrivateKey, message),
     };
 }

@@ -299,6 +299,17 @@ export class DeviceAgent {
         return keys[0]?.[1].key;
     }
 
+    /** The CSP's key that stands for it in `suite` (its records' party): epoch 0, or the first epoch of that suite. */
+    private suiteIdentityOf(suite: Suite): Point {
+        if (suite.tag === this.suite.tag) return this.cspPublicKey;
+        const first = [...this.trustedCspKeys().entries()]
+            .filter(([, k]) => k.suite.tag === suite.tag)
+            .sort(([a], [b]) => a - b)[0];
+        if (first === undefined)
+            throw new ServiceError(ErrorCode.NotConfigured, `no trusted CSP key of suite ${suite.id}`);
+        return first[1].key;
+    }
+
     /** The fog key a session of `suite` seals C1 to: the provisioned Q_f, or its accepted key of that suite. */
     private fogKeyOf(suite: Suite): Point | undefined {
         return suite.tag === this.suite.tag ? this.fogPublicKey : this.fogSuiteKeys.get(suite.tag);
@@ -315,7 +326,9 @@ export class DeviceAgent {
         try {
             links = decodeFogSuiteKeys(this.suite, info.bytes16());
         } catch (err) {
-            (this.options.logger ?? silentLogger).warn('the fog relays malformed suite keys', { code: errorCodeOf(err) });
+            (this.options.logger ?? silentLogger).warn('the fog relays malformed suite keys', {
+                code: errorCodeOf(err),
+            });
             return;
         }
         for (const link of links) {
@@ -632,15 +645,7 @@ export class DeviceAgent {
         }
         const ephemeral = EphemeralKey.fromSecret(suite, fromHex(this.state.pendingEphemeral));
         const started = performance.now();
-        const { m1, session } = await createM1(
-            suite,
-            secrets,
-            counter,
-            this.state.fog.id,
-            fogKey,
-            cspKey,
-            ephemeral,
-        );
+        const { m1, session } = await createM1(suite, secrets, counter, this.state.fog.id, fogKey, cspKey, ephemeral);
         await reserved;
         try {
             return await this.runSession(rpc, m1, session, started, onStep);
@@ -836,8 +841,7 @@ export class DeviceAgent {
             this.state.pendingEphemeral = undefined;
         }
         // After a restart the attempt that took this Confirm never reached M2: d_i comes from the file.
-        this.recordSigner =
-            recordKey === undefined ? undefined : new RecordSigner(p.suite, BigInt(`0x${recordKey}`));
+        this.recordSigner = recordKey === undefined ? undefined : new RecordSigner(p.suite, BigInt(`0x${recordKey}`));
         trafficKey.fill(0);
         await this.persist();
     }
@@ -900,8 +904,7 @@ export class DeviceAgent {
             fromHex(s.routeId),
             s.channel!,
         );
-        this.recordSigner =
-            s.recordKey === undefined ? undefined : new RecordSigner(suite, BigInt(`0x${s.recordKey}`));
+        this.recordSigner = s.recordKey === undefined ? undefined : new RecordSigner(suite, BigInt(`0x${s.recordKey}`));
         this.reservedSendSeq = BigInt(s.channel!.sendSeq);
     }
 
@@ -932,7 +935,12 @@ export class DeviceAgent {
      */
     private frameRequest(routeId: Uint8Array, frame: Uint8Array): [EnvelopeKind, Uint8Array] {
         if (this.recordSigner === undefined) return [EnvelopeKind.Frame, encodeTagged(routeId, frame)];
-        const csp = { role: PartyRole.Csp, keyId: partyKeyId(this.suite, this.cspPublicKey) };
+        // A record is in the session's suite; the CSP's party in it is the CSP's key of that suite
+        // (its identity for the device's own suite, else the first epoch of the suite).
+        const s = this.state.session;
+        const suite = s?.suite === undefined ? this.suite : getSuite(s.suite);
+        const cspKey = this.suiteIdentityOf(suite);
+        const csp = { role: PartyRole.Csp, keyId: partyKeyId(suite, cspKey) };
         const record = encodeFrameRecord(this.recordSigner, PartyRole.Device, csp, frame);
         return [EnvelopeKind.RecordedFrame, encodeTagged(routeId, encodeRecordedFrame({ frame, record }))];
     }

@@ -237,7 +237,11 @@ export function validateDeviceState(raw: unknown, path: string): DeviceStateFile
             checkField(from >= 1n && from < to, path, `${what} must be a non-empty range of counters`);
             checkField(from >= previousEnd, path, `${what} overlaps the range before it`);
             previousEnd = to;
-            checkField(namedSuite(entry.suite, `${what}.suite`).tag !== suite.tag, path, `${what} names the device's own suite`);
+            checkField(
+                namedSuite(entry.suite, `${what}.suite`).tag !== suite.tag,
+                path,
+                `${what} names the device's own suite`,
+            );
         });
     }
     const next = decimal(raw.nextCounter, path, 'nextCounter');

@@ -257,13 +257,14 @@ export class CspBackend {
      * Rotates the CA key (docs/protocol.md#csp-key-rotation): a new key file for the next epoch,
      * the rotation signed by the current key and the new one, registry:rotateCspKey. Certificates
      * bought from now on are issued under the new key; those under the current one keep working for
-     * `overlapSeconds`.
+     * `overlapSeconds`. `newSuite` moves the CA to another suite
+     * (docs/protocol.md#rotation-to-another-suite): purchases from now on are in it.
      *
      * @returns the new epoch as the ledger recorded it.
      * @throws as {@link rotateCspCaKey}.
      */
-    rotateKey(overlapSeconds: number): Promise<CspKeyEpoch> {
-        return rotateCspCaKey(this.options.ledger, this.ctx.caKeys, this.ctx.caKeyFile, overlapSeconds);
+    rotateKey(overlapSeconds: number, newSuite?: Suite): Promise<CspKeyEpoch> {
+        return rotateCspCaKey(this.options.ledger, this.ctx.caKeys, this.ctx.caKeyFile, overlapSeconds, newSuite);
     }
 
     /** The CA key epochs as this CSP last read them from the ledger. */

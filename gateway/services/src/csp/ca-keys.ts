@@ -110,13 +110,14 @@ export class CspCaKeys {
     }
 
     /**
-     * The key secondaryHash = H(x(d*HashToCurve(ID_i, i))) of a session of `suite` is computed
-     * under: epoch 0's (the identity) for the ledger's suite, else the first epoch of that suite —
-     * one fixed key per suite, so a certificate's secondaryHash never depends on which epoch of its
-     * suite issued it.
+     * The CSP's key that stands for it in `suite`: epoch 0's (the identity) for the ledger's suite,
+     * else the first epoch of that suite. One fixed key per suite: secondaryHash =
+     * H(x(d*HashToCurve(ID_i, i))) of a session of the suite is under it (so it never depends on
+     * which epoch of the suite issued the certificate), and so are the CSP's communication records of
+     * such sessions (their receiver party for the device).
      * @throws {ServiceError} cspKeyMismatch when no epoch of that suite is held
      */
-    secondaryHashKeyOf(suite: Suite): ServiceKey {
+    suiteIdentityOf(suite: Suite): ServiceKey {
         if (suite.tag === this.suite.tag) return this.identity;
         for (const epoch of this.#epochs) {
             const pair = this.#pairs.get(epoch.keyId);

@@ -28,7 +28,12 @@ export class CspChannels {
      * sequence numbers, in the session (the caller writes the session).
      */
     async create(key: string, trafficKey: Uint8Array, stored: StoredSession): Promise<ChannelEntry> {
-        const channel = await SessionChannel.create(sessionSuite(this.ctx.suite, stored), trafficKey, 'csp', fromHex(key));
+        const channel = await SessionChannel.create(
+            sessionSuite(this.ctx.suite, stored),
+            trafficKey,
+            'csp',
+            fromHex(key),
+        );
         const entry = { channel, reservedSendSeq: SEQ_RESERVATION };
         stored.channel = { ...channel.exportState(), sendSeq: entry.reservedSendSeq.toString() };
         this.open.set(key, entry);

@@ -9,6 +9,12 @@
  *    journaled. The CSP answers the frame only once the record is durable.
  *  - A frame the CSP sends (Confirm, Ack, Download) gets the CSP's record, signed with the CSP key
  *    d_c, journaled before the frame is handed to the fog.
+ *
+ * A record is in its session's suite. For a session of another suite than the ledger's (a
+ * certificate of a CA key epoch of another suite, docs/protocol.md#rotation-to-another-suite), the
+ * CSP's party is its key of that suite (CspCaKeys.suiteIdentityOf: the first epoch of the suite),
+ * and its sealed payloads are sealed for the CSP's storage key only (HPKE needs every reader on the
+ * storage key's curve; the device's Q_i is not).
  */
 import {
     PartyRole,
@@ -19,12 +25,13 @@ import {
     fromHex,
     toHex,
     type Party,
+    type Suite,
 } from '@m2m-fabric/protocol';
 import { ServiceError, ServiceErrorCode } from '@m2m-fabric/common';
 import { ErrorCode } from '@m2m-fabric/protocol';
 import type { RecordEnvelopes } from '../records/envelopes.js';
 import type { CspContext } from './context.js';
-import type { StoredSession } from './session-store.js';
+import { sessionSuite, type StoredSession } from './session-store.js';
 
 /** Where records go: the CSP's RecordBatcher (records/batcher.ts), or anything that journals like it. */
 export interface RecordSink {
@@ -38,7 +45,8 @@ export interface RecordSink {
 export class CspRecords {
     readonly #ctx: CspContext;
     readonly #sink: RecordSink;
-    readonly #signer: RecordSigner;
+    /** The CSP's record signer per suite tag (its identity for the ledger's suite). */
+    readonly #signers = new Map<number, RecordSigner>();
     /** With envelopes, each record's clear payload is also sealed for the CSP and the device. */
     readonly envelopes: RecordEnvelopes | undefined;
     #received = 0;
@@ -47,7 +55,7 @@ export class CspRecords {
     constructor(ctx: CspContext, sink: RecordSink, envelopes?: RecordEnvelopes) {
         this.#ctx = ctx;
         this.#sink = sink;
-        this.#signer = new RecordSigner(ctx.suite, ctx.key.privateKey);
+        this.#signers.set(ctx.suite.tag, new RecordSigner(ctx.suite, ctx.key.privateKey));
         this.envelopes = envelopes;
     }
 
@@ -60,8 +68,23 @@ export class CspRecords {
         return this.#sent;
     }
 
-    get #csp(): Party {
-        return this.#signer.party(PartyRole.Csp);
+    /** The CSP's record signer for a session of `suite`. */
+    #signer(suite: Suite): RecordSigner {
+        let signer = this.#signers.get(suite.tag);
+        if (signer === undefined) {
+            signer = new RecordSigner(suite, this.#ctx.caKeys.suiteIdentityOf(suite).privateKey);
+            this.#signers.set(suite.tag, signer);
+        }
+        return signer;
+    }
+
+    #csp(suite: Suite): Party {
+        return this.#signer(suite).party(PartyRole.Csp);
+    }
+
+    /** The device as a reader of its sealed payloads: only when its key is on the storage key's curve. */
+    #reader(suite: Suite, devicePublicKey: Uint8Array): Uint8Array | undefined {
+        return this.envelopes !== undefined && suite.tag === this.envelopes.suite.tag ? devicePublicKey : undefined;
     }
 
     /** The device party of a session: its H(Q_i), from the store or (older sessions) the ledger. */
@@ -92,7 +115,11 @@ export class CspRecords {
         if (record === undefined) {
             throw new ServiceError(ErrorCode.RecordMismatch, 'the frame came without its communication record');
         }
-        const checked = checkFrameRecord(record, frame, { sender: await this.#device(key, s), receiver: this.#csp });
+        const suite = sessionSuite(this.#ctx.suite, s);
+        const checked = checkFrameRecord(record, frame, {
+            sender: await this.#device(key, s),
+            receiver: this.#csp(suite),
+        });
         let ingested: unknown;
         if (this.envelopes !== undefined && payload !== undefined) {
             // The record is checked, so its signer key is the session's Q_i: the device reads its own
@@ -103,7 +130,7 @@ export class CspRecords {
             }
             [ingested] = await Promise.all([
                 this.#sink.ingest(record, frame),
-                this.envelopes.seal(checked, record, payload, checked.signerKey),
+                this.envelopes.seal(checked, record, payload, this.#reader(suite, checked.signerKey)),
             ]);
         } else {
             ingested = await this.#sink.ingest(record, frame);
@@ -121,13 +148,14 @@ export class CspRecords {
     async send(key: string, frame: Uint8Array, payload?: Uint8Array): Promise<void> {
         const s = this.#ctx.sessions.get(key);
         if (s === undefined) throw new ServiceError(ServiceErrorCode.UnknownSession, 'no session on this route');
-        const record = encodeFrameRecord(this.#signer, PartyRole.Csp, await this.#device(key, s), frame);
+        const suite = sessionSuite(this.#ctx.suite, s);
+        const record = encodeFrameRecord(this.#signer(suite), PartyRole.Csp, await this.#device(key, s), frame);
         if (this.envelopes !== undefined && payload !== undefined) {
             // Before the device's first record (the Confirm) Q_i is not known yet: the CSP alone reads it.
             const device = s.recordPublicKey === undefined ? undefined : fromHex(s.recordPublicKey);
             await Promise.all([
                 this.#sink.ingest(record, frame),
-                this.envelopes.seal(decodeRecord(record), record, payload, device),
+                this.envelopes.seal(decodeRecord(record), record, payload, device && this.#reader(suite, device)),
             ]);
         } else {
             await this.#sink.ingest(record, frame);

@@ -197,7 +197,10 @@ export class CspSynchroniser {
         // the suite (epoch 0's for the ledger's suite).
         const caKey = await this.caKeyOf(record.keyId ?? 0);
         if (caKey.suite.tag !== suite.tag)
-            throw new ServiceError(ErrorCode.InvalidPrimaryHash, `the session's certificate is not of suite ${suite.id}`);
+            throw new ServiceError(
+                ErrorCode.InvalidPrimaryHash,
+                `the session's certificate is not of suite ${suite.id}`,
+            );
         const result = runAlgorithm3(
             suite,
             caKey.privateKey,
@@ -211,7 +214,7 @@ export class CspSynchroniser {
                 publicKeyCommitment: fromHex(record.publicKeyCommitment),
                 counterCommitment: fromHex(record.counterCommitment),
             },
-            ctx.caKeys.secondaryHashKeyOf(suite).privateKey,
+            ctx.caKeys.suiteIdentityOf(suite).privateKey,
         );
         // Forward secrecy, before anything is stored or submitted: a C2 without E_D is a downgrade
         // (forwardSecrecyRequired, ledger unchanged). x_C is erased inside cspTrafficKey; symKey_i

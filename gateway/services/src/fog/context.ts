@@ -174,7 +174,12 @@ export class FogContext {
             .u8(this.suite.tag)
             .bytes16(encodePoint(this.suite, this.key.publicKey))
             .bytes16(encodeCspKeyChain(cspKeyLinks(this.suite, this.cspKeys)))
-            .bytes16(encodeFogSuiteKeys(this.suite, [...this.suiteKeys.values()].map((k) => k.link)))
+            .bytes16(
+                encodeFogSuiteKeys(
+                    this.suite,
+                    [...this.suiteKeys.values()].map((k) => k.link),
+                ),
+            )
             .finish();
     }
 

@@ -55,7 +55,13 @@ export async function ensureFogSuiteKeys(
         let entry = fog.suiteKeys?.find((k) => k.suite === suite.id);
         if (entry === undefined) {
             const signatures = signFogSuiteKey(
-                { fogId: ctx.fogId, identitySuite: ctx.suite, identityKey: ctx.key.publicKey, suite, key: key.publicKey },
+                {
+                    fogId: ctx.fogId,
+                    identitySuite: ctx.suite,
+                    identityKey: ctx.key.publicKey,
+                    suite,
+                    key: key.publicKey,
+                },
                 ctx.key.privateKey,
                 key.privateKey,
             );
