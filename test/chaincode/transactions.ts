@@ -33,6 +33,10 @@ export const TRANSACTIONS: Record<string, Record<string, TransactionSpec>> = {
         registerFog: { parameters: ['fogId', 'publicKey', 'address'], roles: ['fog'] },
         approveFog: { parameters: ['fogId', 'address'], roles: ['csp'] },
         revokeFog: { parameters: ['fogId'], roles: ['csp'] },
+        addFogSuiteKey: {
+            parameters: ['fogId', 'suiteId', 'publicKey', 'identitySignature', 'newSignature'],
+            roles: ['fog'],
+        },
         getFog: { parameters: ['fogId'], roles: ['csp', 'fog', 'manufacturer'], evaluate: true },
         grantCredit: { parameters: ['account', 'amount'], roles: ['csp'] },
         getCredit: { parameters: ['account'], roles: ['csp', 'manufacturer'], evaluate: true },

@@ -28,7 +28,10 @@ import {
     revocationSeed,
     revocationTags,
     signCspKeyRotation,
+    signFogSuiteKey,
+    suiteSecrets,
     toHex,
+    P384_SHA384,
     type DeviceSecrets,
 } from '@m2m-fabric/protocol';
 import { EndorseError, waitForCommit, type LedgerConnection, type SubmittedTransaction } from '@m2m-fabric/sdk';
@@ -69,6 +72,8 @@ void describe('certificate lifecycle through the ledger client', () => {
     let open: OpenSuite;
     let csp: CspActor;
     let fog: FogActor;
+    /** The CA key the rotation test moved to (P-256, epoch k): the cross-suite rotation starts from it. */
+    let rotatedTo: CspActor | undefined;
     const conn = (org: Org): LedgerConnection => open.connections.get(org)!;
 
     /** Submits as `org`, then waits until every peer named in `next` has the block. */
@@ -259,6 +264,7 @@ void describe('certificate lifecycle through the ledger client', () => {
                 ErrorCode.UnauthorisedMsp,
             );
             const rotated = await commit('csp', 'registry', 'rotateCspKey', args, {}, ['foga', 'manufacturer']);
+            rotatedTo = next;
             const epochs = rotated.keys as { keyId: number; validUntil?: string }[];
             const validUntil = epochs[epochs.length - 2]!.validUntil!;
             // Again: the key is registered now.
@@ -315,6 +321,139 @@ void describe('certificate lifecycle through the ledger client', () => {
                 ErrorCode.CspKeyExpired,
             );
             assert.equal(await status(oldObjects[1]!), 'unused', 'the refused activation wrote nothing');
+        },
+    );
+
+    void it(
+        'the CSP rotates its key to another suite: P-384 certificates and sessions, fog suite keys',
+        { skip: rotationSkip },
+        async () => {
+            // Starts where the same-suite rotation left the CA: its new key, the overlap over.
+            assert.ok(rotatedTo !== undefined, 'runs after the same-suite rotation');
+            const from = rotatedTo;
+            const record = json(await open.contract('csp', 'registry').evaluate('getCsp'));
+            const keys = record.keys as { keyId: number; caPublicKey: string }[];
+            const current = keys[keys.length - 1]!;
+            assert.equal(current.caPublicKey, from.publicKeyHex);
+            const p384 = P384_SHA384;
+            const d = randomScalar(p384);
+            const Q = p384.Point.BASE.multiply(d);
+            const csp384: CspActor = {
+                suite: p384,
+                d,
+                Q,
+                recipient: await hpkeRecipientFromScalar(p384, d),
+                publicKeyHex: toHex(encodePoint(p384, Q)),
+            };
+            const rotation = {
+                suite,
+                newSuite: p384,
+                previousKeyId: current.keyId,
+                previousKey: from.Q,
+                keyId: current.keyId + 1,
+                newKey: Q,
+                overlapSeconds: 600,
+            };
+            const sigs = signCspKeyRotation(rotation, from.d, d);
+            const args = [
+                p384.id,
+                csp384.publicKeyHex,
+                '600',
+                toHex(encodeSchnorrSignature(suite, sigs.previousSignature)),
+                toHex(encodeSchnorrSignature(p384, sigs.newSignature)),
+            ];
+            // The new key's signature made in the old suite's width: refused, nothing written.
+            await rejectsWith(
+                open.contract('csp', 'registry').submit('rotateCspKey', {
+                    arguments: [...args.slice(0, 4), toHex(encodeSchnorrSignature(suite, sigs.previousSignature))],
+                }),
+                ErrorCode.MalformedInput,
+            );
+            const rotated = await commit('csp', 'registry', 'rotateCspKey', args, {}, ['foga', 'manufacturer']);
+            const epochs = rotated.keys as { keyId: number; suite?: string }[];
+            assert.equal(epochs[epochs.length - 1]!.suite, p384.id);
+
+            // The fog adds its P-384 key, signed by its identity key and by itself.
+            const fog384 = await newFog(csp384, fog.id, fog.mspId);
+            const fogSigs = signFogSuiteKey(
+                { fogId: fog.id, identitySuite: suite, identityKey: fog.Q, suite: p384, key: fog384.Q },
+                fog.d,
+                fog384.d,
+            );
+            const fogArgs = [
+                fog.id,
+                p384.id,
+                fog384.publicKeyHex,
+                toHex(encodeSchnorrSignature(suite, fogSigs.identitySignature)),
+                toHex(encodeSchnorrSignature(p384, fogSigs.newSignature)),
+            ];
+            await rejectsWith(
+                open.contract('manufacturer', 'registry').submit('addFogSuiteKey', { arguments: fogArgs }),
+                ErrorCode.UnauthorisedMsp,
+            );
+            await commit('foga', 'registry', 'addFogSuiteKey', fogArgs, {}, ['csp']);
+            await rejectsWith(
+                open.contract('foga', 'registry').submit('addFogSuiteKey', { arguments: fogArgs }),
+                ErrorCode.AlreadyExists,
+            );
+
+            // A P-256 request is refused now; a P-384 one (the device's derived P-384 secret) is issued.
+            const device = newDevice(`lifecycle-s-${randomBytes(4).toString('hex')}`, suite);
+            const old = buildRequest(suite, device, 1n, 1);
+            await rejectsWith(
+                open.contract('manufacturer', 'certificates').submit('requestSessions', {
+                    arguments: ['1', old.cid],
+                    transientData: { request: old.bytes },
+                }),
+                ErrorCode.MalformedInput,
+            );
+            const device384 = suiteSecrets(suite, device, p384);
+            const request = buildRequest(p384, device384, 1n, 1);
+            await commit(
+                'manufacturer',
+                'certificates',
+                'requestSessions',
+                ['1', request.cid],
+                { request: request.bytes, revocationTags: revocationTags(suite, revocationSeed(suite, device), 1n, 1) },
+                ['csp'],
+            );
+            const objects = issueObjects(csp384, request);
+            await commit(
+                'csp',
+                'certificates',
+                'issueCertificates',
+                [request.cid],
+                issuanceTransient(request, objects),
+                ['foga'],
+            );
+            const idCert = toHex(encodePoint(p384, decodeCertificateObject(objects[0]!).idCert));
+            const certificate = json(
+                await open.contract('foga', 'certificates').evaluate('getCertificate', { arguments: [idCert] }),
+            );
+            assert.equal(certificate.suite, p384.id);
+            assert.equal(certificate.keyId, current.keyId + 1);
+
+            // Algorithm 2 and 3 in P-384, with the fog's P-384 key and the P-384 CA key.
+            const prepared = await prepareActivation(csp384, fog384, device384, 1n, objects[0]!);
+            const activated = await commit(
+                'foga',
+                'sessions',
+                'activateSession',
+                [fog.id],
+                {
+                    activation: prepared.bytes,
+                },
+                ['csp'],
+            );
+            const primaryHash = String(activated.primaryHash);
+            assert.equal(primaryHash.length, 2 * p384.hashBytes);
+            const sync = await prepareSynchronisation(csp384, fog384, prepared, fromHex(primaryHash));
+            await commit('csp', 'sessions', 'synchroniseSession', [], { synchronisation: sync.bytes }, ['foga']);
+            const session = json(
+                await open.contract('foga', 'sessions').evaluate('getSession', { arguments: [primaryHash] }),
+            );
+            assert.equal(session.status, 'synchronised');
+            assert.equal(session.suite, p384.id);
         },
     );
 });
