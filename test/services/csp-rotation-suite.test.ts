@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorCodeOf } from '@m2m-fabric/common';
 import { readDeviceState, type DeviceAgent } from '@m2m-fabric/device';
-import { P384_SHA384 } from '@m2m-fabric/protocol';
+import { ErrorCode, P384_SHA384 } from '@m2m-fabric/protocol';
 import type { ChaincodeClient } from '@m2m-fabric/sdk';
 import { MANUFACTURER_MSP } from '@m2m-fabric/cli';
 import { startTestBed } from './helpers/setup.js';
@@ -127,6 +127,34 @@ void test('sessions keep being established while the CSP moves its CA to another
                 refusals.reduce<Record<string, number>>((m, c) => ({ ...m, [c]: (m[c] ?? 0) + 1 }), {}),
             )}`,
         );
+    } finally {
+        await bed.close();
+    }
+});
+
+void test('a session of a suite its fog announces no key for is refused before a counter is spent', async () => {
+    // The fog does not follow the CSP's key epochs on its own here (an hour between reads).
+    const bed = await startTestBed({ fogOptions: { cspKeyRefreshMs: 3_600_000 } });
+    try {
+        await bed.net.csp.rotateKey(600, P384_SHA384);
+        await bed.provision('mig-wait', 1);
+        const agent = await bed.agent('mig-wait');
+        await agent.connect();
+        const next = agent.nextCounter;
+        const height = bed.net.ledger.height;
+        await assert.rejects(
+            agent.establishSession(),
+            (err: unknown) => errorCodeOf(err) === ErrorCode.FogSuiteKeyMissing,
+        );
+        assert.equal(agent.nextCounter, next, 'no counter was reserved');
+        assert.equal(agent.pendingCounter, undefined);
+        assert.equal(agent.remainingSessions, 1n, 'the paid certificate is still there');
+        assert.equal(bed.net.ledger.height, height, 'nothing was written');
+        // Once the fog reads the epochs it registers its P-384 key, and the same certificate works.
+        await bed.net.fogs[0]!.followCspKeys();
+        const s = await agent.establishSession();
+        assert.equal(s.counter, next);
+        assert.equal(agent.remainingSessions, 0n);
     } finally {
         await bed.close();
     }
