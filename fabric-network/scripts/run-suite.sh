@@ -68,10 +68,10 @@ FABRIC_CONNECTION=fabric-network/connection \
     M2M_FABRIC_RESTART_PEER_CMD='bash fabric-network/scripts/network.sh restart-peer {org}' \
     M2M_FABRIC_PEER_PID_FILE='fabric-network/.native/peer0.{org}.m2m.example.com/node.pid' \
     node build/test/fabric/run.js
-# Last, on the same network: the CSP's key rotation. It changes the channel's CA key for good, so it
-# runs after every suite that issues under the key it started with (lifecycle.suite.ts skips it
-# without M2M_FABRIC_ROTATE=1).
-say "CSP key rotation on the network the suites used (lifecycle.suite.ts, M2M_FABRIC_ROTATE=1)"
+# Last, on the same network: the CSP's key rotations, within the suite and then to P-384. They change
+# the channel's CA key for good, so they run after every suite that issues under the key it started
+# with (lifecycle.suite.ts skips them without M2M_FABRIC_ROTATE=1).
+say "CSP key rotations (same suite, then to P-384) on the network the suites used (lifecycle.suite.ts, M2M_FABRIC_ROTATE=1)"
 FABRIC_CONNECTION=fabric-network/connection \
     M2M_FABRIC_TEST_STATE="${STATE_DIR}" \
     M2M_FABRIC_ROTATE=1 \

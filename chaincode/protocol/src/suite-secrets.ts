@@ -12,7 +12,7 @@
 import { encodeScalar } from './encoding.js';
 import { hashToScalar } from './hashing.js';
 import type { DeviceSecrets } from './session.js';
-import type { Suite } from './suite.js';
+import { getSuite, type Suite } from './suite.js';
 
 const UTF8 = new TextEncoder();
 
@@ -30,4 +30,24 @@ export function suiteSecrets(provisioningSuite: Suite, secrets: DeviceSecrets, s
         Uint8Array.of(provisioningSuite.tag),
     );
     return { equipmentId: secrets.equipmentId, w };
+}
+
+/** Counters [from, to) (decimal strings) bought in `suite`: a purchase after a rotation to another suite. */
+export interface CounterSuiteRange {
+    from: string;
+    to: string;
+    suite: string;
+}
+
+/**
+ * The suite of counter `counter`'s certificate: that of the range holding it, else `ownSuite`
+ * (the device's provisioning suite). One rule for the device, the manufacturer and the console.
+ */
+export function suiteOfCounter(
+    ownSuite: Suite,
+    ranges: readonly CounterSuiteRange[] | undefined,
+    counter: bigint,
+): Suite {
+    const range = ranges?.find((r) => BigInt(r.from) <= counter && counter < BigInt(r.to));
+    return range === undefined ? ownSuite : getSuite(range.suite);
 }

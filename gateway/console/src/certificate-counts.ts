@@ -12,7 +12,10 @@ import {
     ecqvRequestKey,
     encodePoint,
     fromHex,
+    suiteOfCounter,
+    suiteSecrets,
     toHex,
+    type CounterSuiteRange,
     type Suite,
 } from '@m2m-fabric/protocol';
 import type { ChaincodeClient } from '@m2m-fabric/sdk';
@@ -34,6 +37,8 @@ interface DeviceRecord {
     equipmentId: string;
     w: string;
     nextPurchase: string;
+    /** Purchases in another suite (after a CSP rotation to another suite): manufacturer/client.ts. */
+    suiteRanges?: CounterSuiteRange[];
 }
 
 /** Most counters one page looks up (each is a hash, a base-point multiply and one evaluate). */
@@ -59,8 +64,11 @@ export async function countCertificates(
     const lookups: Promise<void>[] = [];
     for (let i = 1; i <= purchased; i++) {
         const counter = BigInt(i);
-        const { idCert } = ecqvRequestKey(suite, dynamicIdentity(suite, secrets, counter), counter, secrets.w);
-        const idCertHex = toHex(encodePoint(suite, idCert));
+        // A counter bought after a rotation to another suite is a certificate of that suite.
+        const of = suiteOfCounter(suite, record.suiteRanges, counter);
+        const own = suiteSecrets(suite, secrets, of);
+        const { idCert } = ecqvRequestKey(of, dynamicIdentity(of, own, counter), counter, own.w);
+        const idCertHex = toHex(encodePoint(of, idCert));
         lookups.push(
             client.getCertificate(idCertHex).then(
                 (c) => {

@@ -24,6 +24,7 @@ import {
     fromHex,
     getSuite,
     parseChannelTrust,
+    suiteOfCounter as suiteOfCounterIn,
     type ChannelTrust,
     type SessionChannelState,
     type Suite,
@@ -162,8 +163,7 @@ function validateChannelTrust(raw: unknown, path: string): void {
  */
 /** The suite counter `counter` is a certificate of, by the state's counterSuites. */
 export function suiteOfCounter(state: Pick<DeviceStateFile, 'suite' | 'counterSuites'>, counter: bigint): Suite {
-    const range = state.counterSuites?.find((r) => BigInt(r.from) <= counter && counter < BigInt(r.to));
-    return getSuite(range?.suite ?? state.suite);
+    return suiteOfCounterIn(getSuite(state.suite), state.counterSuites, counter);
 }
 
 export function validateDeviceState(raw: unknown, path: string): DeviceStateFile {

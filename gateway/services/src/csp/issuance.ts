@@ -37,6 +37,10 @@ export async function issueRequest(ctx: CspContext, requestId: string): Promise<
     // read and the issuance makes the chaincode refuse the objects (invalidIssuance: not under the
     // newest key): reload the epochs and issue again under the new key, so no paid purchase is left
     // unissued. (A rotation to another suite leaves the request's suite at its previous epoch.)
+    // A request of a suite no epoch this CSP loaded is of: a rotation to another suite committed and
+    // its event has not reached this CSP yet. Reload the epochs first.
+    if (ctx.caKeys.epochs.every((e) => (e.suite ?? ctx.suite.id) !== request.suite.id))
+        await ctx.caKeys.refresh(ctx.ledger);
     for (let attempt = 1; ; attempt++) {
         const { keyId, key } = ctx.caKeys.newestOf(request.suite);
         const objects = issueCertificates(request.suite, key.privateKey, request).map(encodeCertificateObject);

@@ -18,6 +18,7 @@ import {
     randomScalar,
     suiteSecrets,
     toHex,
+    type CounterSuiteRange,
     type Suite,
     ErrorCode,
     revocationSeed,
@@ -56,7 +57,7 @@ interface DeviceRecord {
      * Purchases made in another suite than the device's (after the CSP moved its CA to another
      * suite): the device state's counterSuites, delivered with the grants.
      */
-    suiteRanges?: { from: string; to: string; suite: string }[];
+    suiteRanges?: CounterSuiteRange[];
 }
 
 export interface ProvisionResult {
