@@ -8,6 +8,7 @@
  * before keep working under the P-256 key during the overlap; no paid certificate is lost; and one
  * revocation covers a device's certificates of both suites.
  */
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorCodeOf } from '@m2m-fabric/common';
@@ -15,6 +16,7 @@ import { readDeviceState, type DeviceAgent } from '@m2m-fabric/device';
 import { ErrorCode, P384_SHA384 } from '@m2m-fabric/protocol';
 import type { ChaincodeClient } from '@m2m-fabric/sdk';
 import { MANUFACTURER_MSP } from '@m2m-fabric/cli';
+import { countCertificates } from '@m2m-fabric/console';
 import { startTestBed } from './helpers/setup.js';
 
 const DEVICES = 3;
@@ -119,9 +121,14 @@ void test('sessions keep being established while the CSP moves its CA to another
         // suites: the spare device holds one unused P-256 and two unused P-384 certificates.
         await bed.net.csp.grantCredit(MANUFACTURER_MSP, 2);
         await bed.net.manufacturer.buySessions('mig-spare', 2);
+        // The console's counts find the P-384 certificates from the manufacturer's record.
+        const count = (): ReturnType<typeof countCertificates> =>
+            countCertificates(bed.net.suite, cspLedger!, join(bed.dataDir, 'manufacturer'), 'mig-spare');
+        assert.deepEqual(await count(), { purchased: 3, requested: 0, unused: 3, used: 0, revoked: 0, missing: 0 });
         const revoked = await bed.net.manufacturer.revokeDevice('mig-spare');
         assert.equal(revoked.revoked, 3, 'the P-256 and both P-384 certificates were revoked');
         assert.equal(revoked.used, 0);
+        assert.deepEqual(await count(), { purchased: 3, requested: 0, unused: 0, used: 0, revoked: 3, missing: 0 });
         console.log(
             `# ${established} sessions across a rotation P-256 -> P-384; typed refusals retried: ${JSON.stringify(
                 refusals.reduce<Record<string, number>>((m, c) => ({ ...m, [c]: (m[c] ?? 0) + 1 }), {}),

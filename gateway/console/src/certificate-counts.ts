@@ -29,6 +29,8 @@ export interface CertificateCounts {
     /** Issued and not yet used: the device's remaining prepaid sessions. */
     unused: number;
     used: number;
+    /** Withdrawn by a revocation (revocation:revokeDevice, or decommissioning) before use. */
+    revoked: number;
     /** Purchased counters with no Table II record (a purchase that never reached the ledger). */
     missing: number;
 }
@@ -60,7 +62,7 @@ export async function countCertificates(
     if (record === undefined || record.equipmentId !== equipmentId) return undefined;
     const purchased = Math.min(MAX_COUNTED_CERTIFICATES, Number(BigInt(record.nextPurchase) - 1n));
     const secrets = { w: decodeScalar(suite, fromHex(record.w)), equipmentId };
-    const counts: CertificateCounts = { purchased, requested: 0, unused: 0, used: 0, missing: 0 };
+    const counts: CertificateCounts = { purchased, requested: 0, unused: 0, used: 0, revoked: 0, missing: 0 };
     const lookups: Promise<void>[] = [];
     for (let i = 1; i <= purchased; i++) {
         const counter = BigInt(i);
@@ -74,6 +76,7 @@ export async function countCertificates(
                 (c) => {
                     if (c.status === 'used') counts.used++;
                     else if (c.status === 'unused') counts.unused++;
+                    else if (c.status === 'revoked') counts.revoked++;
                     else counts.requested++;
                 },
                 (err: unknown) => {

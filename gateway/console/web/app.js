@@ -191,7 +191,7 @@ async function equipmentDetail(id) {
                           <div>Prepaid sessions remaining <strong id="remaining">${c.unused}</strong></div>
                           <div>
                               Certificates bought ${c.purchased}: unused ${c.unused}, used
-                              ${c.used}${c.requested ? `, awaiting issuance ${c.requested}` : ''}${c.missing ? `, not on the ledger ${c.missing}` : ''}
+                              ${c.used}${c.requested ? `, awaiting issuance ${c.requested}` : ''}${c.revoked ? `, revoked ${c.revoked}` : ''}${c.missing ? `, not on the ledger ${c.missing}` : ''}
                           </div>
                           <div>
                               <small
