@@ -139,7 +139,8 @@ void describe('CSP key rotation', () => {
         await assertRejectedUnchanged(net, rotate(net.parties.fogA, good), ErrorCode.UnauthorisedMsp);
         await assertRejectedUnchanged(net, rotate(net.parties.manufacturer, good), ErrorCode.UnauthorisedMsp);
         await assertRejectedUnchanged(net, rotate(net.parties.outsider, good), ErrorCode.UnauthorisedMsp);
-        // Another suite, a point off the curve, the identity, a tiny multiple of G, the same key.
+        // A P-256 key named as a P-384 one, a point off the curve, the identity, a tiny multiple of
+        // G, the same key. (A real rotation to another suite: csp-rotation-suite.test.ts.)
         await assertRejectedUnchanged(net, rotate(csp, ['P384-SHA384', ...good.slice(1)]), ErrorCode.MalformedInput);
         const offCurve = '02' + 'ff'.repeat(32);
         await assertRejectedUnchanged(

@@ -87,6 +87,9 @@ const OFF_CHAIN_CODES = new Set<string>([
     // each leaves the state unchanged.
     ErrorCode.CspKeyExpired,
     ErrorCode.WeakKey,
+    // Raised by activation after a rotation to another suite; test/chaincode/csp-rotation-suite.test.ts
+    // asserts it leaves the state unchanged.
+    ErrorCode.FogSuiteKeyMissing,
 ]);
 
 void describe('every chaincode rejection leaves the state unchanged', () => {
