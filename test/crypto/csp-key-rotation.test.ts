@@ -31,6 +31,10 @@ import {
     signCspKeyRotation,
     verifyCspKeyRotation,
     FrameType,
+    P256_SHA256,
+    P256_SHA256_IEEE1609,
+    P384_SHA384,
+    P384_SHA384_IEEE1609,
     SessionChannel,
     type CspKeyLink,
     type CspKeyRotation,
@@ -145,17 +149,17 @@ for (const suite of SUITES) {
             assert.deepEqual(
                 [
                     ...extendTrustedCspKeys(trusted, [
-                        { ...link(suite, r01, s01), rotation: { previousSuite: suite, overlapSeconds: 1, signatures: s01 } },
+                        {
+                            ...link(suite, r01, s01),
+                            rotation: { previousSuite: suite, overlapSeconds: 1, signatures: s01 },
+                        },
                     ]).keys(),
                 ],
                 [0],
             );
             // A relayed epoch contradicting a trusted one is an error, not silently replaced.
             assert.throws(
-                () =>
-                    extendTrustedCspKeys(full, [
-                        { ...link(suite, r01, s01), caPublicKey: encodePoint(suite, k2.Q) },
-                    ]),
+                () => extendTrustedCspKeys(full, [{ ...link(suite, r01, s01), caPublicKey: encodePoint(suite, k2.Q) }]),
                 (err: unknown) =>
                     err instanceof VerificationError && err.code === ErrorCode.FailedSignatureVerification,
             );
@@ -210,6 +214,106 @@ for (const suite of SUITES) {
                 session.idCert,
                 sessionId,
                 await confirmUnder(k1.d),
+            );
+        });
+    });
+}
+
+/** Rotations that move the CA to another suite (docs/protocol.md#rotation-to-another-suite). */
+for (const [from, to] of [
+    [P256_SHA256, P384_SHA384],
+    [P384_SHA384, P256_SHA256],
+] as const) {
+    void describe(`CSP key rotation across suites (${from.id} -> ${to.id})`, () => {
+        const k0 = keyPair(from);
+        const k1 = keyPair(to);
+        const k2 = keyPair(to);
+        const r01: CspKeyRotation = { ...rotation(from, k0.Q, 0, k1.Q), newSuite: to };
+        const s01 = signCspKeyRotation(r01, k0.d, k1.d);
+        const r12 = rotation(to, k1.Q, 1, k2.Q, 0);
+        const s12 = signCspKeyRotation(r12, k1.d, k2.d);
+        const crossLink: CspKeyLink = {
+            keyId: 1,
+            suite: to,
+            caPublicKey: encodePoint(to, k1.Q),
+            rotation: { previousSuite: from, overlapSeconds: r01.overlapSeconds, signatures: s01 },
+        };
+        const laterLink = link(to, r12, s12);
+
+        void it('the statement names both suites and encodes each key in its own', () => {
+            const m = cspKeyRotationMessage(r01);
+            const label = Buffer.from('M2M-V1-CSP-KEY-ROTATION');
+            assert.deepEqual(Buffer.from(m.subarray(0, label.length)), label);
+            assert.deepEqual([...m.subarray(label.length, label.length + 3)], [1, from.tag, to.tag]);
+            assert.equal(m.length, label.length + 3 + 4 + from.pointBytes + 4 + to.pointBytes + 4);
+            // The same keys as a same-suite statement would be other bytes (form 0, one tag).
+            assert.notDeepEqual(m, cspKeyRotationMessage({ ...r01, newSuite: from, newKey: k0.Q }));
+            // The private keys must match the keys in their own suites.
+            assert.throws(() => signCspKeyRotation(r01, k1.d, k0.d), RangeError);
+        });
+
+        void it('the old key signs in the old suite, the new key in the new one; each field is bound', () => {
+            verifyCspKeyRotation(r01, s01);
+            const code = (r: CspKeyRotation, s = s01): ErrorCode | undefined => {
+                try {
+                    verifyCspKeyRotation(r, s);
+                    return undefined;
+                } catch (err) {
+                    return (err as VerificationError).code;
+                }
+            };
+            assert.equal(code({ ...r01, overlapSeconds: 61 }), ErrorCode.FailedSignatureVerification);
+            assert.equal(code({ ...r01, newKey: k2.Q }), ErrorCode.FailedSignatureVerification);
+            // The same signatures read as a rotation to a third suite: the tags are signed.
+            const third = from.tag === P256_SHA256.tag ? P384_SHA384_IEEE1609 : P256_SHA256_IEEE1609;
+            assert.notEqual(third.tag, to.tag);
+            const asThird = { ...r01, newSuite: { ...to, tag: third.tag, id: third.id } as Suite };
+            assert.equal(code(asThird), ErrorCode.FailedSignatureVerification);
+            // The new key's signature missing (the old one's given twice): no proof of possession.
+            assert.equal(
+                code(r01, { previousSignature: s01.previousSignature, newSignature: s01.previousSignature }),
+                ErrorCode.InvalidProofOfPossession,
+            );
+        });
+
+        void it('the chain round-trips with each link’s suites', () => {
+            const chain = [crossLink, laterLink];
+            const bytes = encodeCspKeyChain([
+                { keyId: 0, suite: from, caPublicKey: encodePoint(from, k0.Q) },
+                ...chain,
+            ]);
+            const decoded = decodeCspKeyChain(bytes);
+            assert.deepEqual(
+                decoded.map((l) => [l.keyId, l.suite.id, l.rotation?.previousSuite.id]),
+                [
+                    [1, to.id, from.id],
+                    [2, to.id, to.id],
+                ],
+            );
+            assert.deepEqual(decoded, chain);
+            assert.throws(() => decodeCspKeyChain(bytes.subarray(0, bytes.length - 1)));
+            // An unknown suite tag in a link.
+            const bad = Uint8Array.from(bytes);
+            bad[1 + 4] = 99;
+            assert.throws(() => decodeCspKeyChain(bad));
+        });
+
+        void it('a device walks the chain across the suite change, and only along it', () => {
+            const trusted = new Map([[0, { suite: from, key: k0.Q }]]);
+            const full = extendTrustedCspKeys(trusted, [laterLink, crossLink]);
+            assert.deepEqual([...full.keys()].sort(), [0, 1, 2]);
+            assert.equal(full.get(1)!.suite.id, to.id);
+            assert.ok(full.get(2)!.key.equals(k2.Q));
+            // A link that says its predecessor is of another suite than the trusted one: refused.
+            const wrongPrevious = { ...crossLink, rotation: { ...crossLink.rotation!, previousSuite: to } };
+            assert.deepEqual([...extendTrustedCspKeys(trusted, [wrongPrevious]).keys()], [0]);
+            // The cross-suite link withheld: the later one cannot be reached.
+            assert.deepEqual([...extendTrustedCspKeys(trusted, [laterLink]).keys()], [0]);
+            // A relayed epoch that re-announces a trusted key id in another suite is an error.
+            assert.throws(
+                () => extendTrustedCspKeys(full, [{ ...crossLink, suite: from, caPublicKey: encodePoint(from, k0.Q) }]),
+                (err: unknown) =>
+                    err instanceof VerificationError && err.code === ErrorCode.FailedSignatureVerification,
             );
         });
     });
