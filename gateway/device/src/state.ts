@@ -155,17 +155,17 @@ function validateChannelTrust(raw: unknown, path: string): void {
     }
 }
 
+/** The suite counter `counter` is a certificate of, by the state's counterSuites. */
+export function suiteOfCounter(state: Pick<DeviceStateFile, 'suite' | 'counterSuites'>, counter: bigint): Suite {
+    return suiteOfCounterIn(getSuite(state.suite), state.counterSuites, counter);
+}
+
 /**
  * Checks every field of a parsed state file, so a bad file is refused at load — before any counter
  * is reserved — rather than after a session has been spent on it.
  *
  * @throws PersistedFileError `corruptFile` naming `path` and the first bad field.
  */
-/** The suite counter `counter` is a certificate of, by the state's counterSuites. */
-export function suiteOfCounter(state: Pick<DeviceStateFile, 'suite' | 'counterSuites'>, counter: bigint): Suite {
-    return suiteOfCounterIn(getSuite(state.suite), state.counterSuites, counter);
-}
-
 export function validateDeviceState(raw: unknown, path: string): DeviceStateFile {
     checkField(isJsonObject(raw), path, 'not a JSON object');
     checkField(raw.version === 1, path, `unknown version ${JSON.stringify(raw.version)}`);
