@@ -9,7 +9,6 @@ import { decodePoint, equalBytes, fromHex, toHex } from '@m2m-fabric/protocol';
 import {
     MAX_CSP_KEY_OVERLAP_SECONDS,
     decodeSchnorrSignature,
-    isWeakCspKey,
     verifyCspKeyRotation,
     verifyFogSuiteKey,
 } from '@m2m-fabric/protocol';
@@ -34,7 +33,14 @@ import {
     writeJson,
 } from './state.js';
 import type { CspKeyEpoch, CspRecord, FogRecord, FogSuiteKeyRecord } from './state.js';
-import { requireHexBytes, requireIdentifier, requireInteger, requirePoint, requireString } from './validate.js';
+import {
+    requireHexBytes,
+    requireIdentifier,
+    requireInteger,
+    requirePoint,
+    requireStrongKey,
+    requireString,
+} from './validate.js';
 
 const { Info, Returns, Transaction } = fca;
 
@@ -86,7 +92,7 @@ export class RegistryContract extends M2MContract {
      * new epoch's certificates and sessions are in that suite (`previousSignature` is in the old
      * suite, `newSignature` in the new one).
      * @throws {ContractError} `malformedInput` when: newCaPublicKey is not a valid … point; overlapSeconds …; a rotation signature is not two scalars in [1, n-1]
-     * @throws {ContractError} `weakKey` when: the new CA key is the identity or a tiny multiple of G
+     * @throws {ContractError} `weakKey` when: newCaPublicKey is the identity or a tiny multiple of G
      * @throws {ContractError} `alreadyExists` when: the new CA key is already registered (epoch …)
      * @throws {ContractError} `invalidStateTransition` when: the previous key's overlap is still open until …
      * @throws {ContractError} `failedSignatureVerification` when: the rotation is not signed by the previous CSP key
@@ -108,13 +114,7 @@ export class RegistryContract extends M2MContract {
         // The new key may be of another suite (a migration, docs/protocol.md#rotation-to-another-suite):
         // certificates of the new epoch are in that suite; the ledger's own suite stays for identities.
         const newSuite = getSuite(requireString('suiteId', suiteId, /^[A-Za-z0-9.-]{1,32}$/));
-        if (newCaPublicKey === '00') {
-            return reject(ErrorCode.WeakKey, 'the new CA key is the identity');
-        }
-        const key = requirePoint('newCaPublicKey', newCaPublicKey, newSuite);
-        if (isWeakCspKey(newSuite, key.point)) {
-            return reject(ErrorCode.WeakKey, 'the new CA key is the identity or a tiny multiple of G');
-        }
+        const key = requireStrongKey('newCaPublicKey', newCaPublicKey, newSuite);
         const overlap = requireInteger('overlapSeconds', overlapSeconds, 0, MAX_CSP_KEY_OVERLAP_SECONDS);
         const previousSig = requireHexBytes('previousSignature', previousSignature, 2 * suite.scalarBytes);
         const newSig = requireHexBytes('newSignature', newSignature, 2 * newSuite.scalarBytes);
@@ -269,7 +269,7 @@ export class RegistryContract extends M2MContract {
      * @throws {ContractError} `unauthorisedMsp` when: fog … belongs to another organisation
      * @throws {ContractError} `fogNotApproved` when: fog … is …
      * @throws {ContractError} `malformedInput` when: the ledger's own suite needs no suite key; a signature is not two scalars in [1, n-1]
-     * @throws {ContractError} `weakKey` when: the suite key is the identity or a tiny multiple of G
+     * @throws {ContractError} `weakKey` when: publicKey is the identity or a tiny multiple of G
      * @throws {ContractError} `alreadyExists` when: fog … already has a key for suite …
      * @throws {ContractError} `failedSignatureVerification` when: the suite key is not signed by the fog's identity key
      * @throws {ContractError} `invalidProofOfPossession` when: the suite key is not signed by itself
@@ -298,11 +298,7 @@ export class RegistryContract extends M2MContract {
         if (suite.tag === config.suite.tag) {
             return reject(ErrorCode.MalformedInput, "the ledger's own suite needs no suite key (it is Q_f)");
         }
-        if (publicKey === '00') return reject(ErrorCode.WeakKey, 'the suite key is the identity');
-        const key = requirePoint('publicKey', publicKey, suite);
-        if (isWeakCspKey(suite, key.point)) {
-            return reject(ErrorCode.WeakKey, 'the suite key is the identity or a tiny multiple of G');
-        }
+        const key = requireStrongKey('publicKey', publicKey, suite);
         const identitySig = requireHexBytes('identitySignature', identitySignature, 2 * config.suite.scalarBytes);
         const newSig = requireHexBytes('newSignature', newSignature, 2 * suite.scalarBytes);
         if ((record.suiteKeys ?? []).some((k) => k.suite === suite.id)) {

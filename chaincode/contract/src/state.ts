@@ -6,7 +6,7 @@
 import type { Context } from 'fabric-contract-api';
 
 import { decodePoint, fromHex, toHex } from '@m2m-fabric/protocol';
-import { getSuite, messageSuite } from '@m2m-fabric/protocol';
+import { epochOfSuite, epochSuites, getSuite, messageSuite, suiteOr } from '@m2m-fabric/protocol';
 import type { MessageType, Point, Suite, SuiteId } from '@m2m-fabric/protocol';
 import { fromJsonBytes, toJsonBytes } from './canonical-json.js';
 import type { JsonValue } from './canonical-json.js';
@@ -148,7 +148,7 @@ export async function readCspConfig(ctx: Context): Promise<CspConfig> {
 
 /** The suite of a CA key epoch: its own, or the ledger's. */
 export function epochSuite(config: CspConfig, epoch: CspKeyEpoch): Suite {
-    return epoch.suite === undefined ? config.suite : getSuite(epoch.suite);
+    return suiteOr(epoch.suite, config.suite);
 }
 
 /** A CA key epoch with its suite and decoded key. */
@@ -175,21 +175,16 @@ export function currentCspKey(config: CspConfig): CspKeyInUse {
  * @throws notConfigured when no epoch is of that suite
  */
 export function newestCspKeyOf(config: CspConfig, suite: Suite): CspKeyInUse {
-    for (let k = config.keys.length - 1; k >= 0; k--) {
-        const epoch = config.keys[k]!;
-        if (epochSuite(config, epoch).tag === suite.tag) return keyInUse(config, epoch);
+    const epoch = epochOfSuite(config.keys, config.suite, suite);
+    if (epoch === undefined) {
+        return reject(ErrorCode.NotConfigured, `the ledger holds no CSP key epoch of suite ${suite.id}`);
     }
-    return reject(ErrorCode.NotConfigured, `the ledger holds no CSP key epoch of suite ${suite.id}`);
+    return keyInUse(config, epoch);
 }
 
 /** The suites the ledger uses: its own first, then those of later CA key epochs, each once. */
 export function suitesInUse(config: CspConfig): Suite[] {
-    const out: Suite[] = [config.suite];
-    for (const epoch of config.keys) {
-        const suite = epochSuite(config, epoch);
-        if (!out.some((s) => s.tag === suite.tag)) out.push(suite);
-    }
-    return out;
+    return epochSuites(config.keys, config.suite);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'fabric-contract-api';
 
-import { decodePoint, fromHex } from '@m2m-fabric/protocol';
+import { decodePoint, fromHex, isWeakCspKey } from '@m2m-fabric/protocol';
 import { MAX_OBJECT_BYTES, parseContentAddress } from '@m2m-fabric/protocol';
 import type { Point, Suite } from '@m2m-fabric/protocol';
 import { ErrorCode, reject } from './errors.js';
@@ -77,6 +77,19 @@ export function requireHexBytesOf(name: string, value: unknown, lengths: readonl
         );
     }
     return requireHexBytes(name, value, length);
+}
+
+/**
+ * A public key no party may register (a CA key, a fog's suite key): a valid point of `suite`, not
+ * the identity (whose SEC1 encoding is 0x00) nor a tiny multiple of G (isWeakCspKey).
+ * @throws weakKey for the identity or ±k*G, k small; malformedInput for anything not a point
+ */
+export function requireStrongKey(name: string, value: unknown, suite: Suite): { point: Point; bytes: Uint8Array } {
+    if (value === '00') return reject(ErrorCode.WeakKey, `${name} is the identity`);
+    const key = requirePoint(name, value, suite);
+    if (isWeakCspKey(suite, key.point))
+        return reject(ErrorCode.WeakKey, `${name} is the identity or a tiny multiple of G`);
+    return key;
 }
 
 /** A SEC1-compressed point of the deployment's suite, in lowercase hex. */

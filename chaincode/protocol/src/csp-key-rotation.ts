@@ -19,7 +19,7 @@
 import { ByteReader, ByteWriter, decodePoint, encodePoint } from './encoding.js';
 import { DecodeError, ErrorCode, VerificationError } from './errors.js';
 import { SchnorrContext, schnorrSign, schnorrVerify, type SchnorrSignature } from './schnorr.js';
-import { suiteFromTag, type Point, type Suite } from './suite.js';
+import { suiteFromTag, suiteOr, type Point, type Suite } from './suite.js';
 import { mulBase } from './multiply.js';
 
 const LABEL = new TextEncoder().encode('M2M-V1-CSP-KEY-ROTATION');
@@ -290,4 +290,34 @@ export function decodeCspKeyChain(bytes: Uint8Array): CspKeyLink[] {
     }
     r.end();
     return links;
+}
+
+/** A CA key epoch as the ledger lists it: its suite is named only when it is not the ledger's. */
+export interface SuiteOfEpoch {
+    suite?: string;
+}
+
+/** The distinct suites of a list of key epochs, oldest first (epoch 0's, the ledger's, leads). */
+export function epochSuites(epochs: readonly SuiteOfEpoch[], ledgerSuite: Suite): Suite[] {
+    const out: Suite[] = [ledgerSuite];
+    for (const epoch of epochs) {
+        const suite = suiteOr(epoch.suite, ledgerSuite);
+        if (!out.some((s) => s.tag === suite.tag)) out.push(suite);
+    }
+    return out;
+}
+
+/**
+ * The newest (or, with `first`, the oldest) key epoch of `suite`; undefined when none is. The
+ * newest is the one a request of the suite is issued under and C3 of its sessions is sealed to;
+ * the first stands for the CSP in that suite (secondaryHash, communication records).
+ */
+export function epochOfSuite<T extends SuiteOfEpoch>(
+    epochs: readonly T[],
+    ledgerSuite: Suite,
+    suite: Suite,
+    which: 'newest' | 'first' = 'newest',
+): T | undefined {
+    const ordered = which === 'newest' ? [...epochs].reverse() : epochs;
+    return ordered.find((epoch) => suiteOr(epoch.suite, ledgerSuite).tag === suite.tag);
 }

@@ -138,6 +138,15 @@ export const ALL_SUITES: readonly Suite[] = [P256_SHA256, P384_SHA384, P256_SHA2
 const SUITES = ALL_SUITES;
 
 /**
+ * The suite an optional id names, else `fallback`. Records name their suite only when it is not
+ * the default (a CA key epoch, certificate or session of another suite than the ledger's).
+ * @throws {DecodeError} `unknownSuite` when: the id names no suite
+ */
+export function suiteOr(id: string | undefined, fallback: Suite): Suite {
+    return id === undefined ? fallback : getSuite(id);
+}
+
+/**
  * Throws DecodeError('unknownSuite') for anything else.
  * @throws {DecodeError} `unknownSuite` when: unknown suite id …
  */

@@ -51,9 +51,11 @@ import {
     decodeFogSuiteKeys,
     extendTrustedCspKeys,
     encodePoint,
+    suiteOr,
     suiteSecrets,
     verifyFogSuiteKey,
     VerificationError,
+    type Party,
     type TrustedCspKey,
 } from '@m2m-fabric/protocol';
 import { MqttConnection } from '@m2m-fabric/common';
@@ -135,7 +137,7 @@ export class DeviceAgent {
     private readonly clientId = `dev-${randomBytes(8).toString('hex')}`;
     private channel: SessionChannel | undefined;
     /** The session's d_i as a record signer (communication records of the frames sent). */
-    private recordSigner: RecordSigner | undefined;
+    private recording: { signer: RecordSigner; csp: Party } | undefined;
     private pending: PendingHandshake | undefined;
     /** The Confirm acceptance in progress (acceptConfirm): a second copy waits for it. */
     private accepting: Promise<void> | undefined;
@@ -282,7 +284,7 @@ export class DeviceAgent {
     private trustedCspKeys(): Map<number, TrustedCspKey> {
         const keys = new Map<number, TrustedCspKey>([[0, { suite: this.suite, key: this.cspPublicKey }]]);
         for (const k of this.state.cspKeys ?? []) {
-            const suite = k.suite === undefined ? this.suite : getSuite(k.suite);
+            const suite = suiteOr(k.suite, this.suite);
             keys.set(k.keyId, { suite, key: decodePoint(suite, fromHex(k.caPublicKey)) });
         }
         return keys;
@@ -727,7 +729,7 @@ export class DeviceAgent {
         this.dropPending();
         this.pending = { suite, counter, routeId, session, symKey };
         this.channel = undefined;
-        this.recordSigner = new RecordSigner(suite, privateKey);
+        this.recordAs(suite, privateKey);
         this.state.session = {
             counter: counter.toString(),
             routeId: toHex(routeId),
@@ -841,7 +843,7 @@ export class DeviceAgent {
             this.state.pendingEphemeral = undefined;
         }
         // After a restart the attempt that took this Confirm never reached M2: d_i comes from the file.
-        this.recordSigner = recordKey === undefined ? undefined : new RecordSigner(p.suite, BigInt(`0x${recordKey}`));
+        this.recordAs(p.suite, recordKey === undefined ? undefined : BigInt(`0x${recordKey}`));
         trafficKey.fill(0);
         await this.persist();
     }
@@ -896,7 +898,7 @@ export class DeviceAgent {
 
     private async restoreChannel(): Promise<void> {
         const s = this.state.session!;
-        const suite = s.suite === undefined ? this.suite : getSuite(s.suite);
+        const suite = suiteOr(s.suite, this.suite);
         this.channel = await SessionChannel.restore(
             suite,
             fromHex(s.trafficKey!),
@@ -904,8 +906,24 @@ export class DeviceAgent {
             fromHex(s.routeId),
             s.channel!,
         );
-        this.recordSigner = s.recordKey === undefined ? undefined : new RecordSigner(suite, BigInt(`0x${s.recordKey}`));
+        this.recordAs(suite, s.recordKey === undefined ? undefined : BigInt(`0x${s.recordKey}`));
         this.reservedSendSeq = BigInt(s.channel!.sendSeq);
+    }
+
+    /**
+     * The session's d_i as the signer of its communication records (none without one), and the
+     * CSP's party in them, fixed for the session: a record is in the session's suite, and the CSP's
+     * party is its key of that suite (its identity for the device's own suite, else the first
+     * epoch of the suite).
+     */
+    private recordAs(suite: Suite, privateKey: bigint | undefined): void {
+        this.recording =
+            privateKey === undefined
+                ? undefined
+                : {
+                      signer: new RecordSigner(suite, privateKey),
+                      csp: { role: PartyRole.Csp, keyId: partyKeyId(suite, this.suiteIdentityOf(suite)) },
+                  };
     }
 
     /** The `suite` field of a session state: only for a session of another suite than the device's. */
@@ -934,14 +952,8 @@ export class DeviceAgent {
      * device's signed communication record of it, which the CSP journals before it answers.
      */
     private frameRequest(routeId: Uint8Array, frame: Uint8Array): [EnvelopeKind, Uint8Array] {
-        if (this.recordSigner === undefined) return [EnvelopeKind.Frame, encodeTagged(routeId, frame)];
-        // A record is in the session's suite; the CSP's party in it is the CSP's key of that suite
-        // (its identity for the device's own suite, else the first epoch of the suite).
-        const s = this.state.session;
-        const suite = s?.suite === undefined ? this.suite : getSuite(s.suite);
-        const cspKey = this.suiteIdentityOf(suite);
-        const csp = { role: PartyRole.Csp, keyId: partyKeyId(suite, cspKey) };
-        const record = encodeFrameRecord(this.recordSigner, PartyRole.Device, csp, frame);
+        if (this.recording === undefined) return [EnvelopeKind.Frame, encodeTagged(routeId, frame)];
+        const record = encodeFrameRecord(this.recording.signer, PartyRole.Device, this.recording.csp, frame);
         return [EnvelopeKind.RecordedFrame, encodeTagged(routeId, encodeRecordedFrame({ frame, record }))];
     }
 

@@ -12,8 +12,9 @@ import {
     encodeSchnorrSignature,
     fromHex,
     decodePoint,
-    getSuite,
+    epochOfSuite,
     signCspKeyRotation,
+    suiteOr,
     toHex,
     type HpkeRecipient,
     type Suite,
@@ -25,11 +26,6 @@ import { loadOrCreateServiceKey, readServiceKey, type ServiceKey } from '../keys
 /** Where the key file of CA key epoch `keyId` (> 0) lives under a service data directory. */
 export function cspCaKeyPath(dataDir: string, keyId: number): string {
     return join(dataDir, 'keys', `csp-ca-${keyId}.json`);
-}
-
-/** The suite of a CA key epoch: its own, or the ledger's. */
-function suiteOf(ledgerSuite: Suite, epoch: CspKeyEpoch): Suite {
-    return epoch.suite === undefined ? ledgerSuite : getSuite(epoch.suite);
 }
 
 export class CspCaKeys {
@@ -69,7 +65,7 @@ export class CspCaKeys {
         for (const epoch of epochs) {
             if (this.#pairs.has(epoch.keyId)) continue;
             const path = this.keyFile(epoch.keyId);
-            const pair = await readServiceKey(path, suiteOf(this.suite, epoch));
+            const pair = await readServiceKey(path, suiteOr(epoch.suite, this.suite));
             if (pair === undefined) continue;
             if (pair.publicKeyHex !== epoch.caPublicKey)
                 throw new ServiceError(
@@ -100,13 +96,8 @@ export class CspCaKeys {
      * @throws {ServiceError} cspKeyMismatch when no epoch of that suite is held
      */
     newestOf(suite: Suite): { keyId: number; key: ServiceKey } {
-        for (let k = this.#epochs.length - 1; k >= 0; k--) {
-            const epoch = this.#epochs[k]!;
-            const pair = this.#pairs.get(epoch.keyId);
-            if (pair !== undefined && pair.suite.tag === suite.tag) return { keyId: epoch.keyId, key: pair };
-        }
-        if (suite.tag === this.suite.tag) return { keyId: 0, key: this.identity };
-        throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no CSP key epoch of suite ${suite.id} is held`);
+        const keyId = epochOfSuite(this.#epochs, this.suite, suite)?.keyId ?? (suite.tag === this.suite.tag ? 0 : -1);
+        return { keyId, key: this.#heldOf(suite, keyId) };
     }
 
     /**
@@ -119,11 +110,15 @@ export class CspCaKeys {
      */
     suiteIdentityOf(suite: Suite): ServiceKey {
         if (suite.tag === this.suite.tag) return this.identity;
-        for (const epoch of this.#epochs) {
-            const pair = this.#pairs.get(epoch.keyId);
-            if (pair !== undefined && pair.suite.tag === suite.tag) return pair;
-        }
-        throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no CSP key epoch of suite ${suite.id} is held`);
+        return this.#heldOf(suite, epochOfSuite(this.#epochs, this.suite, suite, 'first')?.keyId ?? -1);
+    }
+
+    /** The key pair of epoch `keyId` of `suite`; cspKeyMismatch when none is held. */
+    #heldOf(suite: Suite, keyId: number): ServiceKey {
+        const pair = this.#pairs.get(keyId);
+        if (pair === undefined || pair.suite.tag !== suite.tag)
+            throw new ServiceError(ServiceErrorCode.CspKeyMismatch, `no CSP key epoch of suite ${suite.id} is held`);
+        return pair;
     }
 
     /** The key pair of an epoch, if this CSP holds it. */

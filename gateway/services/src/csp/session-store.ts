@@ -1,5 +1,5 @@
 /** What the CSP keeps per session and per telemetry frame (durable maps, 0600 files). */
-import { getSuite, type SessionChannelState, type Suite } from '@m2m-fabric/protocol';
+import { suiteOr, type SessionChannelState, type Suite } from '@m2m-fabric/protocol';
 
 /**
  * A session in the store. trafficKey is secret: the store file is 0600 and never logged. Neither
@@ -63,5 +63,5 @@ export interface TelemetryRecord {
 
 /** The suite of a stored session: its own, or the ledger's. */
 export function sessionSuite(ledgerSuite: Suite, s: Pick<StoredSession, 'suite'>): Suite {
-    return s.suite === undefined ? ledgerSuite : getSuite(s.suite);
+    return suiteOr(s.suite, ledgerSuite);
 }

@@ -10,8 +10,10 @@ import {
     encodeCspKeyChain,
     encodeFogSuiteKeys,
     encodePoint,
+    epochOfSuite,
+    epochSuites,
     fromHex,
-    getSuite,
+    suiteOr,
     type CspKeyLink,
     type FogSuiteKeyLink,
     type M1,
@@ -48,17 +50,11 @@ import {
 import type { ecdsaPublicKey, ServiceKey } from '../keys.js';
 import type { FogMetrics } from './metrics.js';
 
-/** The suite of a CA key epoch: its own, or the ledger's (`ledgerSuite`). */
-export function epochSuite(ledgerSuite: Suite, epoch: CspKeyEpoch): Suite {
-    return epoch.suite === undefined ? ledgerSuite : getSuite(epoch.suite);
-}
-
 /** The ledger's key epochs as the links a device verifies (encodeCspKeyChain). */
 function cspKeyLinks(ledgerSuite: Suite, epochs: readonly CspKeyEpoch[]): CspKeyLink[] {
     return epochs.map((epoch, index) => {
-        const suite = epochSuite(ledgerSuite, epoch);
-        const previous = index > 0 ? epochs[index - 1] : undefined;
-        const previousSuite = previous === undefined ? ledgerSuite : epochSuite(ledgerSuite, previous);
+        const suite = suiteOr(epoch.suite, ledgerSuite);
+        const previousSuite = suiteOr(index > 0 ? epochs[index - 1]!.suite : undefined, ledgerSuite);
         return {
             keyId: epoch.keyId,
             suite,
@@ -198,12 +194,7 @@ export class FogContext {
 
     /** The suites of the CSP's key epochs other than the ledger's, each once, oldest first. */
     otherEpochSuites(): Suite[] {
-        const out: Suite[] = [];
-        for (const epoch of this.cspKeys) {
-            const suite = epochSuite(this.suite, epoch);
-            if (suite.tag !== this.suite.tag && !out.some((s) => s.tag === suite.tag)) out.push(suite);
-        }
-        return out;
+        return epochSuites(this.cspKeys, this.suite).filter((s) => s.tag !== this.suite.tag);
     }
 
     /**
@@ -212,11 +203,10 @@ export class FogContext {
      * @throws {ServiceError} notConfigured when no epoch is of that suite
      */
     cspKeyOf(suite: Suite): Point {
-        for (let k = this.cspKeys.length - 1; k >= 0; k--) {
-            const epoch = this.cspKeys[k]!;
-            if (epochSuite(this.suite, epoch).tag === suite.tag) return decodePoint(suite, fromHex(epoch.caPublicKey));
-        }
-        throw new ServiceError(ErrorCode.NotConfigured, `no CSP key epoch of suite ${suite.id}`);
+        const epoch = epochOfSuite(this.cspKeys, this.suite, suite);
+        if (epoch === undefined)
+            throw new ServiceError(ErrorCode.NotConfigured, `no CSP key epoch of suite ${suite.id}`);
+        return decodePoint(suite, fromHex(epoch.caPublicKey));
     }
 
     /**

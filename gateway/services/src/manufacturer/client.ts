@@ -16,6 +16,7 @@ import {
     fromHex,
     getSuite,
     randomScalar,
+    suiteOr,
     suiteSecrets,
     toHex,
     type CounterSuiteRange,
@@ -221,7 +222,7 @@ export class ManufacturerClient {
     private async currentIssuingSuite(): Promise<Suite> {
         const csp = await this.options.ledger.getCsp();
         const current = csp.keys?.[csp.keys.length - 1];
-        return getSuite(current?.suite ?? csp.suite);
+        return suiteOr(current?.suite, getSuite(csp.suite));
     }
 
     private async waitIssued(requestId: string): Promise<void> {
